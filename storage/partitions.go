@@ -1,0 +1,122 @@
+package storage
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+const day = 24 * time.Hour
+
+func partitionName(d time.Time) string { return "spans_p" + d.Format("20060102") }
+
+// Maintain creates the daily partitions from yesterday to PartitionsAhead
+// days ahead and applies retention: whole partitions older than Retention
+// are dropped, never deleted row by row. It runs under an advisory lock so
+// replicas doing the same at the same time take turns.
+func (s *Store) Maintain(ctx context.Context, now time.Time) error {
+	today := now.UTC().Truncate(day)
+	cutoff := now.Add(-s.cfg.Retention).UTC()
+	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtext(current_schema() || '.zipq.maintain'))`); err != nil {
+			return fmt.Errorf("maintain: lock: %w", err)
+		}
+		for d := today.Add(-day); !d.After(today.Add(time.Duration(s.cfg.PartitionsAhead) * day)); d = d.Add(day) {
+			if d.Add(day).Before(cutoff) {
+				continue
+			}
+			if err := s.ensurePartition(ctx, tx, d); err != nil {
+				return err
+			}
+		}
+		return s.applyRetention(ctx, tx, cutoff)
+	})
+}
+
+// ensurePartition creates one day's partition. Rows that reached the default
+// partition for that day (a span from a clock days ahead) are moved into it
+// first, since PostgreSQL refuses to attach over rows the default holds.
+func (s *Store) ensurePartition(ctx context.Context, tx pgx.Tx, d time.Time) error {
+	name := partitionName(d)
+	var exists bool
+	if err := tx.QueryRow(ctx, `SELECT to_regclass($1) IS NOT NULL`, name).Scan(&exists); err != nil {
+		return fmt.Errorf("maintain: look up %s: %w", name, err)
+	}
+	if exists {
+		return nil
+	}
+	ident := pgx.Identifier{name}.Sanitize()
+	from, to := d.Format(time.RFC3339), d.Add(day).Format(time.RFC3339)
+	stmts := []string{
+		`CREATE TABLE ` + ident + ` (LIKE spans INCLUDING DEFAULTS INCLUDING CONSTRAINTS)`,
+		`WITH moved AS (DELETE FROM spans_other WHERE ts >= '` + from + `' AND ts < '` + to + `' RETURNING *)
+		 INSERT INTO ` + ident + ` SELECT * FROM moved`,
+		`CREATE INDEX ON ` + ident + ` USING gin (terms)`,
+		`ALTER TABLE spans ATTACH PARTITION ` + ident + ` FOR VALUES FROM ('` + from + `') TO ('` + to + `')`,
+	}
+	for _, q := range stmts {
+		if _, err := tx.Exec(ctx, q); err != nil {
+			return fmt.Errorf("maintain: create %s: %w", name, err)
+		}
+	}
+	s.logger.Info("partition created", slog.String("partition", name))
+	return nil
+}
+
+func (s *Store) applyRetention(ctx context.Context, tx pgx.Tx, cutoff time.Time) error {
+	rows, err := tx.Query(ctx, `SELECT c.relname FROM pg_inherits i
+		JOIN pg_class c ON c.oid = i.inhrelid
+		WHERE i.inhparent = 'spans'::regclass AND c.relname LIKE 'spans\_p%'`)
+	if err != nil {
+		return fmt.Errorf("maintain: list partitions: %w", err)
+	}
+	names, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return fmt.Errorf("maintain: list partitions: %w", err)
+	}
+	for _, name := range names {
+		d, err := time.Parse("20060102", strings.TrimPrefix(name, "spans_p"))
+		if err != nil || d.Add(day).After(cutoff) {
+			continue
+		}
+		if _, err := tx.Exec(ctx, `DROP TABLE `+pgx.Identifier{name}.Sanitize()); err != nil {
+			return fmt.Errorf("maintain: drop %s: %w", name, err)
+		}
+		s.logger.Info("partition dropped", slog.String("partition", name))
+	}
+	// The default partition holds only outliers; undated spans (ts = epoch)
+	// are kept, as they have no age to expire by.
+	for _, q := range []string{
+		`DELETE FROM spans_other WHERE ts < $1 AND ts > 'epoch'`,
+		`DELETE FROM span_names WHERE day < $1::timestamptz::date`,
+		`DELETE FROM remote_services WHERE day < $1::timestamptz::date`,
+		`DELETE FROM autocomplete_tags WHERE day < $1::timestamptz::date`,
+	} {
+		if _, err := tx.Exec(ctx, q, cutoff); err != nil {
+			return fmt.Errorf("maintain: retention: %w", err)
+		}
+	}
+	return nil
+}
+
+// RunMaintenance calls Maintain now and then every interval until ctx ends.
+// A failed round is logged and retried at the next tick: a database outage
+// must not stop the process that would recover from it.
+func (s *Store) RunMaintenance(ctx context.Context, interval time.Duration) error {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		if err := s.Maintain(ctx, time.Now()); err != nil && ctx.Err() == nil {
+			s.logger.Warn("maintenance failed", slog.Any("err", err))
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+	}
+}

@@ -1,0 +1,231 @@
+package storage_test
+
+import (
+	"context"
+	"reflect"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/zipq/zipq/internal/testenv"
+	"github.com/zipq/zipq/storage"
+	"github.com/zipq/zipq/zipkin"
+)
+
+func TestMain(m *testing.M) { testenv.VerifyNoLeaks(m) }
+
+func openStore(t *testing.T, cfg storage.Config) (*storage.Store, string) {
+	t.Helper()
+	cfg.URL = testenv.Schema(t)
+	st, err := storage.Open(context.Background(), cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(st.Close)
+	return st, cfg.URL
+}
+
+func count(t *testing.T, dsn, q string, args ...any) int {
+	t.Helper()
+	conn, err := pgx.Connect(context.Background(), dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	var n int
+	if err := conn.QueryRow(context.Background(), q, args...).Scan(&n); err != nil {
+		t.Fatalf("%s: %v", q, err)
+	}
+	return n
+}
+
+func decode(t *testing.T, body string) []zipkin.Span {
+	t.Helper()
+	spans, _, err := zipkin.Decode([]byte(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return spans
+}
+
+func sortSpans(s []zipkin.Span) {
+	sort.Slice(s, func(i, j int) bool {
+		if s[i].ID != s[j].ID {
+			return s[i].ID < s[j].ID
+		}
+		return s[i].Shared != s[j].Shared
+	})
+}
+
+// TestStoreContract is the store's behaviour, one table of cases, each in
+// its own schema.
+func TestStoreContract(t *testing.T) {
+	t.Parallel()
+	now := time.Now().UnixMicro()
+	ts := func(offset time.Duration) string { return itoa(now + offset.Microseconds()) }
+	full := `[{"traceId":"463ac35c9f6413ad48485a3953bb6124","parentId":"1","id":"a2fb4a1d1a96d312","kind":"CLIENT",
+		"name":"get /users","timestamp":` + ts(0) + `,"duration":1500,"debug":true,
+		"localEndpoint":{"serviceName":"frontend","ipv4":"10.0.0.1","ipv6":"2001:db8::1","port":8080},
+		"remoteEndpoint":{"serviceName":"users","ipv4":"10.0.0.2","port":9000},
+		"annotations":[{"timestamp":` + ts(time.Millisecond) + `,"value":"ws"}],
+		"tags":{"http.method":"GET","error":"boom"}},
+		{"traceId":"463ac35c9f6413ad48485a3953bb6124","parentId":"1","id":"a2fb4a1d1a96d312","kind":"SERVER","shared":true,
+		"name":"get /users","timestamp":` + ts(100*time.Microsecond) + `,"duration":1000,"localEndpoint":{"serviceName":"users"}}]`
+
+	cases := []struct {
+		name string
+		run  func(t *testing.T, st *storage.Store, dsn string)
+	}{
+		{"every field survives a round trip, halves kept apart", func(t *testing.T, st *storage.Store, dsn string) {
+			in := decode(t, full)
+			if err := st.WriteSpans(ctx(t), in); err != nil {
+				t.Fatal(err)
+			}
+			got, err := st.Trace(ctx(t), in[0].TraceID, true)
+			if err != nil {
+				t.Fatal(err)
+			}
+			sortSpans(in)
+			sortSpans(got)
+			if !reflect.DeepEqual(got, in) {
+				t.Fatalf("got %+v\nwant %+v", got, in)
+			}
+		}},
+		{"a redelivered batch stores nothing new", func(t *testing.T, st *storage.Store, dsn string) {
+			in := decode(t, full)
+			for i := 0; i < 3; i++ {
+				if err := st.WriteSpans(ctx(t), in); err != nil {
+					t.Fatal(err)
+				}
+			}
+			// The same span as proto3 is the same row too.
+			p, _ := zipkin.EncodeProto(in)
+			again, _, _ := zipkin.Decode(p)
+			if err := st.WriteSpans(ctx(t), again); err != nil {
+				t.Fatal(err)
+			}
+			if n := count(t, dsn, `SELECT count(*) FROM spans`); n != 2 {
+				t.Fatalf("%d rows, want 2", n)
+			}
+		}},
+		{"non-strict lookup finds a 128-bit trace by its low half", func(t *testing.T, st *storage.Store, dsn string) {
+			in := decode(t, full)
+			if err := st.WriteSpans(ctx(t), in); err != nil {
+				t.Fatal(err)
+			}
+			low := zipkin.TraceID{Low: in[0].TraceID.Low}
+			if got, _ := st.Trace(ctx(t), low, true); len(got) != 0 {
+				t.Fatalf("strict lookup by low half found %d spans", len(got))
+			}
+			if got, _ := st.Trace(ctx(t), low, false); len(got) != 2 {
+				t.Fatalf("non-strict lookup found %d spans, want 2", len(got))
+			}
+		}},
+		{"names, remote services and autocomplete are recorded", func(t *testing.T, st *storage.Store, dsn string) {
+			if err := st.WriteSpans(ctx(t), decode(t, full)); err != nil {
+				t.Fatal(err)
+			}
+			if n := count(t, dsn, `SELECT count(*) FROM span_names WHERE service IN ('frontend','users') AND name = 'get /users'`); n != 2 {
+				t.Errorf("span_names: %d", n)
+			}
+			if n := count(t, dsn, `SELECT count(*) FROM remote_services WHERE service = 'frontend' AND remote = 'users'`); n != 1 {
+				t.Errorf("remote_services: %d", n)
+			}
+			if n := count(t, dsn, `SELECT count(*) FROM autocomplete_tags WHERE key = 'http.method' AND value = 'GET'`); n != 1 {
+				t.Errorf("autocomplete: %d", n)
+			}
+		}},
+		{"hostile text is stored and indexed", func(t *testing.T, st *storage.Store, dsn string) {
+			long := strings.Repeat("x", 10<<10)
+			body := `[{"traceId":"1","id":"2","name":"a\u0000b'%_\\","timestamp":` + ts(0) +
+				`,"localEndpoint":{"serviceName":"s\u0000"},"tags":{"k":"` + long + `"}}]`
+			in := decode(t, body)
+			if err := st.WriteSpans(ctx(t), in); err != nil {
+				t.Fatal(err)
+			}
+			got, err := st.Trace(ctx(t), in[0].TraceID, true)
+			if err != nil || len(got) != 1 || !reflect.DeepEqual(got[0], in[0]) {
+				t.Fatalf("payload must keep the exact text: %v %+v", err, got)
+			}
+		}},
+		{"undated and far-future spans are kept", func(t *testing.T, st *storage.Store, dsn string) {
+			future := time.Now().Add(30 * 24 * time.Hour).UnixMicro()
+			in := decode(t, `[{"traceId":"1","id":"3"},{"traceId":"1","id":"4","timestamp":`+itoa(future)+`}]`)
+			if err := st.WriteSpans(ctx(t), in); err != nil {
+				t.Fatal(err)
+			}
+			if got, _ := st.Trace(ctx(t), in[0].TraceID, true); len(got) != 2 {
+				t.Fatalf("got %d spans", len(got))
+			}
+			if n := count(t, dsn, `SELECT count(*) FROM spans_other`); n != 2 {
+				t.Fatalf("default partition holds %d", n)
+			}
+		}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			st, dsn := openStore(t, storage.Config{AutocompleteKeys: []string{"http.method"}})
+			c.run(t, st, dsn)
+		})
+	}
+}
+
+func TestPartitionsAndRetention(t *testing.T) {
+	t.Parallel()
+	st, dsn := openStore(t, storage.Config{Retention: 3 * 24 * time.Hour, PartitionsAhead: 2})
+	now := time.Now().UTC()
+	// A span five days ahead goes to the default partition; when its day's
+	// partition is created it must move there.
+	ahead := now.Add(5 * 24 * time.Hour)
+	in := decode(t, `[{"traceId":"9","id":"9","name":"n","localEndpoint":{"serviceName":"s"},"timestamp":`+itoa(ahead.UnixMicro())+`}]`)
+	if err := st.WriteSpans(ctx(t), in); err != nil {
+		t.Fatal(err)
+	}
+	later := now.Add(4 * 24 * time.Hour)
+	if err := st.Maintain(ctx(t), later); err != nil {
+		t.Fatal(err)
+	}
+	part := "spans_p" + ahead.Format("20060102")
+	if n := count(t, dsn, `SELECT count(*) FROM `+part); n != 1 {
+		t.Fatalf("%s holds %d rows, want the moved span", part, n)
+	}
+	if n := count(t, dsn, `SELECT count(*) FROM spans_other`); n != 0 {
+		t.Fatalf("default still holds %d", n)
+	}
+	// Today's partition is now older than the 3-day retention: dropped whole.
+	todayPart := "spans_p" + now.Format("20060102")
+	if n := count(t, dsn, `SELECT count(*) FROM pg_class WHERE relname = $1 AND relnamespace = current_schema()::regnamespace`, todayPart); n != 0 {
+		t.Fatalf("%s should have been dropped", todayPart)
+	}
+	if got, _ := st.Trace(ctx(t), in[0].TraceID, true); len(got) != 1 {
+		t.Fatal("moved span not readable")
+	}
+}
+
+func TestSchemaIsCitusLegal(t *testing.T) {
+	t.Parallel()
+	_, dsn := openStore(t, storage.Config{})
+	// Every unique index on spans (and its partitions) must hold the
+	// distribution column and the partition key, or Citus refuses it.
+	n := count(t, dsn, `SELECT count(*) FROM pg_index i
+		JOIN pg_class c ON c.oid = i.indrelid
+		WHERE i.indisunique AND (c.relname = 'spans' OR c.relname LIKE 'spans\_%')
+		  AND c.relnamespace = current_schema()::regnamespace
+		  AND NOT (ARRAY(SELECT attname FROM pg_attribute WHERE attrelid = c.oid AND attnum = ANY(i.indkey))::text[]
+		           @> ARRAY['trace_id_low','ts'])`)
+	if n != 0 {
+		t.Fatalf("%d unique indexes lack trace_id_low and ts", n)
+	}
+	if n := count(t, dsn, `SELECT count(*) FROM pg_indexes WHERE tablename = 'spans' AND schemaname = current_schema() AND indexdef LIKE '%gin%'`); n != 0 {
+		t.Fatal("GIN index on the spans parent blocks Citus columnar")
+	}
+}
+
+func ctx(t *testing.T) context.Context { return t.Context() }
+
+func itoa(v int64) string { return strconv.FormatInt(v, 10) }

@@ -1,0 +1,111 @@
+// Package storage is zipq's PostgreSQL store and the only package with SQL:
+// the pgx pool, the idempotent COPY writer, the reads the Zipkin API needs,
+// daily partitions and retention, and migrations (goose over migrations/).
+//
+// The collector and the query API see it only through small interfaces they
+// declare themselves; storage returns the concrete *Store.
+package storage
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// Config configures the store. The zero value of every field but URL means
+// its default.
+type Config struct {
+	// URL is a PostgreSQL connection string (libpq URL or key=value). A
+	// search_path parameter selects the schema, as the tests do.
+	URL string
+	// MaxConns bounds the pool (default 8).
+	MaxConns int32
+	// Retention is how long spans are kept: whole daily partitions older
+	// than this are dropped (default 7 days).
+	Retention time.Duration
+	// PartitionsAhead is how many future daily partitions are kept ready
+	// (default 2), so a collector never waits on DDL at midnight.
+	PartitionsAhead int
+	// AutocompleteKeys are the tag keys whose values are kept for
+	// /api/v2/autocompleteValues (Zipkin's AUTOCOMPLETE_KEYS).
+	AutocompleteKeys []string
+}
+
+func (c *Config) withDefaults() {
+	if c.MaxConns <= 0 {
+		c.MaxConns = 8
+	}
+	if c.Retention <= 0 {
+		c.Retention = 7 * 24 * time.Hour
+	}
+	if c.PartitionsAhead <= 0 {
+		c.PartitionsAhead = 2
+	}
+}
+
+// Store is a connection pool plus the statements zipq runs.
+type Store struct {
+	pool   *pgxpool.Pool
+	cfg    Config
+	logger *slog.Logger
+}
+
+// Open connects a pool; it does not migrate (see Migrate).
+func Open(ctx context.Context, cfg Config, logger *slog.Logger) (*Store, error) {
+	cfg.withDefaults()
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	pc, err := pgxpool.ParseConfig(cfg.URL)
+	if err != nil {
+		return nil, fmt.Errorf("parse postgres url: %w", err)
+	}
+	pc.MaxConns = cfg.MaxConns
+	pool, err := pgxpool.NewWithConfig(ctx, pc)
+	if err != nil {
+		return nil, fmt.Errorf("open postgres pool: %w", err)
+	}
+	return &Store{pool: pool, cfg: cfg, logger: logger}, nil
+}
+
+// Close closes the pool, waiting for connections in use to be released.
+func (s *Store) Close() { s.pool.Close() }
+
+// Ping checks that PostgreSQL answers, for /health.
+func (s *Store) Ping(ctx context.Context) error {
+	if err := s.pool.Ping(ctx); err != nil {
+		return fmt.Errorf("ping postgres: %w", err)
+	}
+	return nil
+}
+
+// DataError is a batch that PostgreSQL refused for what it holds, not for
+// being unreachable: retrying it unchanged would fail forever. The collector
+// finds the message responsible and parks it.
+type DataError struct{ Err error }
+
+func (e *DataError) Error() string { return "postgres rejected the data: " + e.Err.Error() }
+func (e *DataError) Unwrap() error { return e.Err }
+
+// Permanent marks the error as not worth retrying as it is.
+func (e *DataError) Permanent() bool { return true }
+
+// classify wraps errors whose SQLSTATE says the data is at fault: class 22
+// (data exception), 23 (integrity) and 54 (program limit, e.g. an index row
+// too large). Everything else — connection loss, shutdown, serialization —
+// is transient and retried.
+func classify(err error) error {
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) && len(pe.Code) == 5 {
+		switch pe.Code[:2] {
+		case "22", "23", "54":
+			return &DataError{Err: err}
+		}
+	}
+	return err
+}

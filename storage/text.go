@@ -1,0 +1,34 @@
+package storage
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"strings"
+)
+
+// pgText makes a string storable in a PostgreSQL text column: NUL is the
+// one character text cannot hold, and invalid UTF-8 is refused by a UTF8
+// database. The full span, byte for byte, is kept in the bytea payload;
+// this only affects the indexed copies, and queries apply the same mapping
+// so a hostile name still finds itself.
+func pgText(s string) string {
+	if strings.IndexByte(s, 0) >= 0 {
+		s = strings.ReplaceAll(s, "\x00", "\uFFFD")
+	}
+	return strings.ToValidUTF8(s, "\uFFFD")
+}
+
+// maxTermLen keeps GIN entries far below PostgreSQL's index row limit.
+const maxTermLen = 256
+
+// term is the indexed form of an annotationQuery term. Long terms are
+// replaced by a digest so a 10 KB tag value cannot make a batch
+// unstorable; the query side applies the same function, so they still match.
+func term(s string) string {
+	s = pgText(s)
+	if len(s) <= maxTermLen {
+		return s
+	}
+	sum := sha256.Sum256([]byte(s))
+	return "\uFFFDsha256:" + hex.EncodeToString(sum[:])
+}
