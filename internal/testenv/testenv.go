@@ -165,9 +165,10 @@ func Dial(t testing.TB) *amqp.Connection {
 
 // VerifyNoLeaks runs the package's tests and then fails if any goroutine
 // outlived them. Every package's TestMain calls it.
-func VerifyNoLeaks(m *testing.M) {
-	goleak.VerifyTestMain(m,
+// Extra options name known third-party leaks, each with its reason.
+func VerifyNoLeaks(m *testing.M, extra ...goleak.Option) {
+	goleak.VerifyTestMain(m, append(extra,
 		// pgx's pool closes its health-check goroutine asynchronously.
 		goleak.IgnoreTopFunction("github.com/jackc/pgx/v5/pgxpool.(*Pool).backgroundHealthCheck"),
-	)
+	)...)
 }

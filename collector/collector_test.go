@@ -1,0 +1,416 @@
+package collector_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"reflect"
+	"sort"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/openzipkin/zipkin-go/model"
+	zipkinamqp "github.com/openzipkin/zipkin-go/reporter/amqp"
+	"github.com/prometheus/client_golang/prometheus"
+	amqp "github.com/rabbitmq/amqp091-go"
+	"go.uber.org/goleak"
+
+	"github.com/zipq/zipq/collector"
+	"github.com/zipq/zipq/internal/testenv"
+	"github.com/zipq/zipq/storage"
+	"github.com/zipq/zipq/zipkin"
+)
+
+func TestMain(m *testing.M) {
+	testenv.VerifyNoLeaks(m,
+		// zipkin-go's AMQP reporter never stops its error goroutine (its Close
+		// leaves the error channel open); the client is what we test against.
+		goleak.IgnoreTopFunction("github.com/openzipkin/zipkin-go/reporter/amqp.(*rmqReporter).logErrors"),
+	)
+}
+
+type env struct {
+	t     *testing.T
+	store *storage.Store
+	dsn   string
+	cfg   collector.Config
+	reg   *prometheus.Registry
+}
+
+// newEnv gives a test its own schema and queue; storeURL overrides the DSN
+// the collector writes through (a fault proxy).
+func newEnv(t *testing.T, cfg collector.Config) *env {
+	t.Helper()
+	dsn := testenv.Schema(t)
+	st, err := storage.Open(context.Background(), storage.Config{URL: dsn}, nil)
+	testenv.Must(t, err)
+	t.Cleanup(st.Close)
+	if cfg.URL == "" {
+		cfg.URL = testenv.AMQPURL()
+	}
+	if cfg.Queue == "" {
+		cfg.Queue = testenv.Queue(t)
+	}
+	cfg.ParkedQueueType = "classic"
+	return &env{t: t, store: st, dsn: dsn, cfg: cfg.WithDefaults()}
+}
+
+// start runs a collector until the test ends and checks it stopped cleanly.
+func (e *env) start(cfg collector.Config, w collector.SpanWriter) *collector.Collector {
+	e.t.Helper()
+	e.reg = prometheus.NewRegistry() // the latest collector's metrics
+	c, err := collector.New(cfg, w, nil, e.reg)
+	testenv.Must(e.t, err)
+	errc := make(chan error, 1)
+	go func() { errc <- c.Run(context.Background()) }()
+	e.t.Cleanup(func() {
+		c.Stop()
+		if err := <-errc; err != nil {
+			e.t.Errorf("Run: %v", err)
+		}
+	})
+	select {
+	case <-c.Ready():
+	case <-time.After(10 * time.Second):
+		e.t.Fatal("collector not ready")
+	}
+	return c
+}
+
+func (e *env) count() int {
+	var n int
+	conn, err := pgx.Connect(context.Background(), e.dsn)
+	if err != nil {
+		return -1
+	}
+	defer conn.Close(context.Background())
+	if err := conn.QueryRow(context.Background(), `SELECT count(*) FROM spans`).Scan(&n); err != nil {
+		return -1
+	}
+	return n
+}
+
+func (e *env) waitCount(n int, timeout time.Duration) {
+	e.t.Helper()
+	testenv.Eventually(e.t, timeout, fmt.Sprintf("%d spans stored", n), func() bool { return e.count() >= n })
+	if got := e.count(); got != n {
+		e.t.Fatalf("%d spans stored, want exactly %d", got, n)
+	}
+}
+
+// publish sends bodies as Brave does: default exchange, routing key = queue.
+func publish(t *testing.T, url, queue string, bodies ...[]byte) {
+	t.Helper()
+	conn, err := amqp.Dial(url)
+	testenv.Must(t, err)
+	defer conn.Close()
+	ch, err := conn.Channel()
+	testenv.Must(t, err)
+	testenv.Must(t, ch.Confirm(false))
+	// Declare as zipkin-go does, so the queue exists before the collector.
+	_, err = ch.QueueDeclare(queue, true, false, false, false, nil)
+	testenv.Must(t, err)
+	for i, b := range bodies {
+		conf, err := ch.PublishWithDeferredConfirm("", queue, false, false, amqp.Publishing{Body: b})
+		testenv.Must(t, err)
+		if i%500 == 499 || i == len(bodies)-1 {
+			if ok, err := conf.WaitContext(context.Background()); !ok || err != nil {
+				t.Fatalf("publish not confirmed: %v", err)
+			}
+		}
+	}
+}
+
+var seq atomic.Uint64
+
+// spansBody makes n spans of one trace in the given format.
+func spansBody(t *testing.T, f zipkin.Format, trace uint64, n int) []byte {
+	t.Helper()
+	spans := make([]zipkin.Span, n)
+	now := time.Now().UnixMicro()
+	for i := range spans {
+		spans[i] = zipkin.Span{
+			TraceID: zipkin.TraceID{Low: trace}, ID: zipkin.SpanID(seq.Add(1)), Name: "op", Kind: zipkin.KindServer,
+			Timestamp: now, Duration: 100 + int64(i),
+			LocalEndpoint: &zipkin.Endpoint{ServiceName: "svc"},
+			Tags:          map[string]string{"i": fmt.Sprint(i)},
+		}
+	}
+	b, err := zipkin.Encode(f, spans)
+	testenv.Must(t, err)
+	return b
+}
+
+func TestZipkinGoAMQPReporterFieldsIntact(t *testing.T) {
+	t.Parallel()
+	url := testenv.VHost(t) // zipkin-go always uses the fixed queue "zipkin"
+	e := newEnv(t, collector.Config{URL: url, Queue: "zipkin"})
+	e.start(e.cfg, e.store)
+
+	rep, err := zipkinamqp.NewReporter(url)
+	testenv.Must(t, err)
+	parent := model.ID(0x1111)
+	now := time.UnixMicro(time.Now().UnixMicro())
+	sent := []model.SpanModel{
+		{
+			SpanContext: model.SpanContext{TraceID: model.TraceID{High: 0xabc, Low: 0xdef}, ID: 0x2222, ParentID: &parent, Debug: true},
+			Name:        "GET /Users", Kind: model.Client, Timestamp: now, Duration: 1500 * time.Microsecond,
+			LocalEndpoint:  &model.Endpoint{ServiceName: "frontend", IPv4: []byte{10, 0, 0, 1}, Port: 8080},
+			RemoteEndpoint: &model.Endpoint{ServiceName: "users", IPv6: []byte{0x20, 1, 0xd, 0xb8, 15: 1}, Port: 9000},
+			Annotations:    []model.Annotation{{Timestamp: now.Add(time.Millisecond), Value: "ws"}},
+			Tags:           map[string]string{"http.method": "GET", "error": "500"},
+		},
+		{
+			SpanContext: model.SpanContext{TraceID: model.TraceID{High: 0xabc, Low: 0xdef}, ID: 0x2222, ParentID: &parent},
+			Name:        "get /users", Kind: model.Server, Timestamp: now.Add(100 * time.Microsecond), Duration: time.Millisecond,
+			Shared: true, LocalEndpoint: &model.Endpoint{ServiceName: "users"},
+		},
+	}
+	for _, s := range sent {
+		rep.Send(s)
+	}
+	testenv.Must(t, rep.Close())
+
+	e.waitCount(2, 20*time.Second)
+	body, err := json.Marshal(sent)
+	testenv.Must(t, err)
+	want, _, err := zipkin.Decode(body)
+	testenv.Must(t, err)
+	got, err := e.store.Trace(t.Context(), want[0].TraceID, true)
+	testenv.Must(t, err)
+	bySharedFlag := func(s []zipkin.Span) { sort.Slice(s, func(i, j int) bool { return !s[i].Shared && s[j].Shared }) }
+	bySharedFlag(got)
+	bySharedFlag(want)
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("stored spans differ from sent:\n got %+v\nwant %+v", got, want)
+	}
+	if !got[0].Debug || !got[1].Shared || got[0].RemoteEndpoint.Port != 9000 || got[0].Tags["error"] != "500" {
+		t.Fatalf("flags lost: %+v", got)
+	}
+}
+
+func TestBraveStyleMultiSpanMessages(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, collector.Config{BatchSpans: 250})
+	e.start(e.cfg, e.store)
+	var bodies [][]byte
+	for i := range 20 {
+		f := zipkin.FormatJSON
+		if i%2 == 1 {
+			f = zipkin.FormatProto3
+		}
+		bodies = append(bodies, spansBody(t, f, uint64(1000+i), 100))
+	}
+	publish(t, e.cfg.URL, e.cfg.Queue, bodies...)
+	e.waitCount(2000, 30*time.Second)
+	if got := metric(t, e.reg, "zipq_collector_messages_received_total"); got != 20 {
+		t.Errorf("messages received metric %v", got)
+	}
+}
+
+// metric sums every series of a counter or gauge in reg.
+func metric(t *testing.T, reg *prometheus.Registry, name string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	testenv.Must(t, err)
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		var sum float64
+		for _, m := range mf.GetMetric() {
+			sum += m.GetCounter().GetValue() + m.GetGauge().GetValue()
+		}
+		return sum
+	}
+	t.Fatalf("metric %s not registered", name)
+	return 0
+}
+
+func TestMalformedMessagesAreParkedThenReplayed(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, collector.Config{MaxMessageBytes: 2000})
+	c := e.start(e.cfg, e.store)
+	_ = c
+	big := spansBody(t, zipkin.FormatJSON, 7, 20) // > 2000 bytes
+	bad := map[zipkin.Reason][]byte{
+		zipkin.ReasonEmpty:          {},
+		zipkin.ReasonUnknownFormat:  []byte("hello"),
+		zipkin.ReasonUnsupported:    []byte(`[{"traceId":"1","id":"1","binaryAnnotations":[]}]`),
+		zipkin.ReasonMalformedJSON:  []byte(`[{"traceId":"1"`),
+		zipkin.ReasonWrongType:      []byte(`[{"traceId":12345,"id":"1"}]`),
+		zipkin.ReasonMalformedProto: []byte("\x0a\xff\xff"),
+		zipkin.ReasonMissingTraceID: []byte(`[{"id":"1"}]`),
+		zipkin.ReasonInvalidTraceID: []byte(`[{"traceId":"xyz","id":"1"}]`),
+		zipkin.ReasonMissingSpanID:  []byte(`[{"traceId":"1"}]`),
+		zipkin.ReasonInvalidSpanID:  []byte(`[{"traceId":"1","id":"nothex"}]`),
+		zipkin.ReasonInvalidField:   []byte(`[{"traceId":"1","id":"1","kind":"SIDEWAYS"}]`),
+		zipkin.ReasonTooLarge:       big,
+	}
+	var bodies [][]byte
+	for _, b := range bad {
+		bodies = append(bodies, b, spansBody(t, zipkin.FormatJSON, 8, 1)) // good ones interleaved
+	}
+	publish(t, e.cfg.URL, e.cfg.Queue, bodies...)
+	e.waitCount(len(bad), 20*time.Second) // bad messages did not block the good
+
+	conn := testenv.Dial(t)
+	testenv.Eventually(t, 10*time.Second, "all bad messages parked", func() bool {
+		q, err := collector.Inspect(conn, e.cfg.ParkedQueue)
+		return err == nil && q.Messages == len(bad)
+	})
+	// Every parked message says why, and keeps its body.
+	ch, err := conn.Channel()
+	testenv.Must(t, err)
+	seen := map[zipkin.Reason]bool{}
+	for range bad {
+		d, ok, err := ch.Get(e.cfg.ParkedQueue, false)
+		if err != nil || !ok {
+			t.Fatalf("get parked: %v %v", ok, err)
+		}
+		r := collector.ParkedReason(d.Headers)
+		seen[r] = true
+		if string(d.Body) != string(bad[r]) {
+			t.Errorf("%s: parked body changed", r)
+		}
+		if d.Headers[collector.HeaderParkedAt] == nil || d.Headers[collector.HeaderError] == nil ||
+			d.Headers[collector.HeaderSourceQueue] != e.cfg.Queue {
+			t.Errorf("%s: headers %v", r, d.Headers)
+		}
+	}
+	testenv.Must(t, ch.Close()) // unacked: back to the parking queue
+	for r := range bad {
+		if !seen[r] {
+			t.Errorf("nothing parked for %s", r)
+		}
+	}
+
+	// Fix the cause (raise the size limit) and replay only the too-large one.
+	c.Stop()
+	cfg := e.cfg
+	cfg.MaxMessageBytes = 1 << 20
+	e.start(cfg, e.store)
+	n, err := collector.Replay(t.Context(), conn, cfg, collector.ReplayOptions{Reason: zipkin.ReasonTooLarge})
+	testenv.Must(t, err)
+	if n != 1 {
+		t.Fatalf("replayed %d, want 1", n)
+	}
+	e.waitCount(len(bad)+20, 20*time.Second)
+	q, err := collector.Inspect(conn, e.cfg.ParkedQueue)
+	testenv.Must(t, err)
+	if q.Messages != len(bad)-1 {
+		t.Fatalf("%d left parked, want %d (unselected ones must stay)", q.Messages, len(bad)-1)
+	}
+	// Replay with a limit moves exactly that many; the rest park again.
+	n, err = collector.Replay(t.Context(), conn, cfg, collector.ReplayOptions{Limit: 3})
+	testenv.Must(t, err)
+	if n != 3 {
+		t.Fatalf("replayed %d, want 3", n)
+	}
+	testenv.Eventually(t, 10*time.Second, "replayed bad messages parked again", func() bool {
+		q, err := collector.Inspect(conn, e.cfg.ParkedQueue)
+		return err == nil && q.Messages == len(bad)-1
+	})
+}
+
+func TestDatabaseOutageLosesNothing(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, collector.Config{BatchSpans: 200, RetryMax: 200 * time.Millisecond})
+	proxy := testenv.NewProxy(t, "127.0.0.1:5432")
+	viaProxy := strings.Replace(e.dsn, "127.0.0.1:5432", proxy.Addr(), 1)
+	st, err := storage.Open(context.Background(), storage.Config{URL: viaProxy}, nil)
+	testenv.Must(t, err)
+	t.Cleanup(st.Close)
+	e.start(e.cfg, st)
+
+	const messages = 60
+	for i := range messages {
+		publish(t, e.cfg.URL, e.cfg.Queue, spansBody(t, zipkin.FormatJSON, uint64(500+i), 50))
+		if i == 20 {
+			proxy.Cut()
+		}
+		if i == 40 {
+			time.Sleep(time.Second) // the collector retries against a dead database meanwhile
+			proxy.Restore()
+		}
+	}
+	e.waitCount(messages*50, 60*time.Second)
+	if got := metric(t, e.reg, "zipq_collector_write_retries_total"); got == 0 {
+		t.Error("no retries recorded: the outage did not hit the write path")
+	}
+}
+
+func TestRabbitMQConnectionDropReconnects(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, collector.Config{})
+	proxy := testenv.NewProxy(t, "127.0.0.1:5672")
+	cfg := e.cfg
+	cfg.URL = strings.Replace(testenv.AMQPURL(), "127.0.0.1:5672", proxy.Addr(), 1)
+	cfg.RetryMax = 200 * time.Millisecond
+	c := e.start(cfg, e.store)
+
+	publish(t, e.cfg.URL, e.cfg.Queue, spansBody(t, zipkin.FormatJSON, 1, 100))
+	e.waitCount(100, 20*time.Second)
+	proxy.Cut()
+	testenv.Eventually(t, 10*time.Second, "collector notices the drop", func() bool { return !c.Connected() })
+	publish(t, e.cfg.URL, e.cfg.Queue, spansBody(t, zipkin.FormatProto3, 2, 100)) // publishers are unaffected
+	time.Sleep(300 * time.Millisecond)
+	proxy.Restore()
+	e.waitCount(200, 30*time.Second)
+}
+
+func TestStopCommitsAndAcksInFlight(t *testing.T) {
+	t.Parallel()
+	// A long batch interval: spans sit in an open batch when Stop comes.
+	e := newEnv(t, collector.Config{BatchInterval: time.Hour, BatchSpans: 1 << 20})
+	c := e.start(e.cfg, e.store)
+	publish(t, e.cfg.URL, e.cfg.Queue, spansBody(t, zipkin.FormatJSON, 3, 10), spansBody(t, zipkin.FormatJSON, 4, 10))
+	conn := testenv.Dial(t)
+	testenv.Eventually(t, 10*time.Second, "messages delivered", func() bool {
+		q, err := collector.Inspect(conn, e.cfg.Queue)
+		return err == nil && q.Messages == 0
+	})
+	c.Stop()
+	if n := e.count(); n != 20 {
+		t.Fatalf("after Stop %d spans stored, want 20", n)
+	}
+	q, err := collector.Inspect(conn, e.cfg.Queue)
+	testenv.Must(t, err)
+	if q.Messages != 0 {
+		t.Fatalf("%d messages back in the queue: Stop did not ack after commit", q.Messages)
+	}
+}
+
+// refusing is a writer whose store refuses one trace's spans outright.
+type refusing struct{ collector.SpanWriter }
+
+type permanentErr struct{}
+
+func (permanentErr) Error() string   { return "refused" }
+func (permanentErr) Permanent() bool { return true }
+
+func (r refusing) WriteSpans(ctx context.Context, spans []zipkin.Span) error {
+	for _, s := range spans {
+		if s.TraceID.Low == 666 {
+			return permanentErr{}
+		}
+	}
+	return r.SpanWriter.WriteSpans(ctx, spans)
+}
+
+func TestStoreRefusalParksOnlyTheCulprit(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, collector.Config{BatchInterval: 500 * time.Millisecond})
+	e.start(e.cfg, refusing{e.store})
+	publish(t, e.cfg.URL, e.cfg.Queue,
+		spansBody(t, zipkin.FormatJSON, 1, 5), spansBody(t, zipkin.FormatJSON, 666, 5), spansBody(t, zipkin.FormatJSON, 2, 5))
+	e.waitCount(10, 20*time.Second)
+	conn := testenv.Dial(t)
+	testenv.Eventually(t, 10*time.Second, "culprit parked", func() bool {
+		q, err := collector.Inspect(conn, e.cfg.ParkedQueue)
+		return err == nil && q.Messages == 1
+	})
+}

@@ -1,0 +1,94 @@
+// Package collector moves spans from RabbitMQ into committed storage: a pool
+// of consumers with manual acks and bounded prefetch, a size/time batcher
+// that pushes back instead of growing, writes through SpanWriter, acks only
+// after commit, and parks what cannot be stored (with its reason) in a
+// parking queue that Replay drains back.
+package collector
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/zipq/zipq/zipkin"
+)
+
+// SpanWriter is what the collector needs from storage.
+type SpanWriter interface {
+	// WriteSpans stores spans idempotently (writing the same spans twice
+	// stores them once) and returns nil only after they are committed. An
+	// error with a Permanent() bool method returning true means the data
+	// itself was refused and retrying it unchanged cannot succeed.
+	WriteSpans(ctx context.Context, spans []zipkin.Span) error
+}
+
+// Exchange is the durable direct exchange zipkin-go's reporter declares
+// and publishes to; the queue is bound to it with its own name as key.
+const Exchange = "zipkin"
+
+// Config configures a collector. Zero fields take the defaults below.
+type Config struct {
+	URL             string        // RABBIT_URI
+	Queue           string        // RABBIT_QUEUE, default "zipkin"
+	ParkedQueue     string        // default Queue + ".parked"
+	ParkedQueueType string        // x-queue-type of the parking queue: "quorum" (default) or "classic"
+	Concurrency     int           // RABBIT_CONCURRENCY: consumers (channels) per process, default 1
+	Prefetch        int           // unacked messages per consumer, default 1000
+	BatchSpans      int           // flush at this many spans, default 5000
+	BatchInterval   time.Duration // or after this long, default 200ms
+	MaxMessageBytes int           // larger messages are parked as too_large, default 5 MiB
+	StopTimeout     time.Duration // how long Stop waits for the last commit, default 30s
+	RetryMin        time.Duration // first storage retry delay, default 100ms
+	RetryMax        time.Duration // longest storage retry / reconnect delay, default 10s
+}
+
+// WithDefaults returns c with every zero field set to its default.
+func (c Config) WithDefaults() Config {
+	set := func(p *int, v int) {
+		if *p <= 0 {
+			*p = v
+		}
+	}
+	setD := func(p *time.Duration, v time.Duration) {
+		if *p <= 0 {
+			*p = v
+		}
+	}
+	if c.URL == "" {
+		c.URL = "amqp://guest:guest@127.0.0.1:5672/"
+	}
+	if c.Queue == "" {
+		c.Queue = "zipkin"
+	}
+	if c.ParkedQueue == "" {
+		c.ParkedQueue = c.Queue + ".parked"
+	}
+	if c.ParkedQueueType == "" {
+		c.ParkedQueueType = "quorum"
+	}
+	set(&c.Concurrency, 1)
+	set(&c.Prefetch, 1000)
+	set(&c.BatchSpans, 5000)
+	set(&c.MaxMessageBytes, 5<<20)
+	setD(&c.BatchInterval, 200*time.Millisecond)
+	setD(&c.StopTimeout, 30*time.Second)
+	setD(&c.RetryMin, 100*time.Millisecond)
+	setD(&c.RetryMax, 10*time.Second)
+	return c
+}
+
+// Validate reports every problem at once.
+func (c Config) Validate() error {
+	var errs []error
+	if c.Queue == c.ParkedQueue {
+		errs = append(errs, fmt.Errorf("parked queue must differ from the queue %q", c.Queue))
+	}
+	if c.ParkedQueueType != "quorum" && c.ParkedQueueType != "classic" {
+		errs = append(errs, fmt.Errorf("parked queue type %q: want quorum or classic", c.ParkedQueueType))
+	}
+	if c.Prefetch > 65535 {
+		errs = append(errs, fmt.Errorf("prefetch %d: RabbitMQ allows at most 65535", c.Prefetch))
+	}
+	return errors.Join(errs...)
+}

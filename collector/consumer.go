@@ -1,0 +1,261 @@
+package collector
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	amqp "github.com/rabbitmq/amqp091-go"
+
+	"github.com/zipq/zipq/zipkin"
+)
+
+// batch is the spans of consecutive deliveries on one channel. Its
+// deliveries are acked together, after its spans committed.
+type batch struct {
+	spans      []zipkin.Span
+	deliveries []amqp.Delivery
+}
+
+func (b *batch) lastTag() uint64 { return b.deliveries[len(b.deliveries)-1].DeliveryTag }
+
+// consumer is one channel's consume loop and its flusher.
+type consumer struct {
+	c      *Collector
+	ch     *amqp.Channel
+	parker *parker
+	tag    string
+}
+
+// consume runs one consumer until its delivery channel closes: after a
+// basic.cancel when stopping (then every received message is committed and
+// acked first), or when the channel or connection dies (then unacked
+// messages go back to the queue and are de-duplicated on redelivery).
+func (c *Collector) consume(ctx context.Context, conn *amqp.Connection, tag string) error {
+	ch, err := conn.Channel()
+	if err != nil {
+		return fmt.Errorf("consumer %s: open channel: %w", tag, err)
+	}
+	defer ch.Close()
+	// Per-consumer prefetch (global=false): quorum queues refuse global QoS.
+	if err := ch.Qos(c.cfg.Prefetch, 0, false); err != nil {
+		return fmt.Errorf("consumer %s: qos: %w", tag, err)
+	}
+	p, err := newParker(conn, c.cfg)
+	if err != nil {
+		return fmt.Errorf("consumer %s: %w", tag, err)
+	}
+	defer p.close()
+	deliveries, err := ch.Consume(c.cfg.Queue, tag, false, false, false, false, nil)
+	if err != nil {
+		return fmt.Errorf("consumer %s: consume %s: %w", tag, c.cfg.Queue, err)
+	}
+	c.m.consumers.Inc()
+	defer c.m.consumers.Dec()
+	k := &consumer{c: c, ch: ch, parker: p, tag: tag}
+	return k.loop(ctx, deliveries)
+}
+
+func (k *consumer) loop(ctx context.Context, deliveries <-chan amqp.Delivery) error {
+	c := k.c
+	// One batch commits while the next fills; a third waits in the
+	// consumer, and RabbitMQ holds the rest (prefetch): memory is bounded
+	// whatever the queue depth.
+	batches := make(chan *batch, 1)
+	flushErr := make(chan error, 1)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		var first error
+		for b := range batches {
+			if first != nil {
+				// An earlier batch was not acked; acking this one
+				// (multiple=true) would ack that one too.
+				continue
+			}
+			if err := k.flush(ctx, b); err != nil {
+				first = err
+				_ = k.ch.Close() // hand every unacked message back to RabbitMQ
+			}
+		}
+		flushErr <- first
+	}()
+
+	// Cut a batch at half the prefetch window so the next can fill while
+	// it commits.
+	maxDeliveries := max(1, k.c.cfg.Prefetch/2)
+	cur := &batch{}
+	timer := time.NewTimer(c.cfg.BatchInterval)
+	defer timer.Stop()
+	send := func() {
+		if len(cur.deliveries) > 0 {
+			batches <- cur
+			cur = &batch{}
+		}
+	}
+	stopping := c.stopping
+	var loopErr error
+loop:
+	for {
+		select {
+		case d, ok := <-deliveries:
+			if !ok {
+				break loop
+			}
+			spans, err := k.receive(d)
+			if err != nil {
+				if perr := k.park(ctx, d, zipkin.ReasonOf(err), err); perr != nil {
+					loopErr = perr // a failed park means no ack: end the session
+					break loop
+				}
+				continue
+			}
+			if len(spans) == 0 { // an empty list: nothing to store
+				if err := d.Ack(false); err != nil {
+					loopErr = fmt.Errorf("ack: %w", err)
+					break loop
+				}
+				continue
+			}
+			if len(cur.deliveries) == 0 {
+				timer.Reset(c.cfg.BatchInterval)
+			}
+			cur.spans = append(cur.spans, spans...)
+			cur.deliveries = append(cur.deliveries, d)
+			if len(cur.spans) >= c.cfg.BatchSpans || len(cur.deliveries) >= maxDeliveries {
+				send()
+			}
+		case <-timer.C:
+			send()
+		case <-stopping:
+			// Cancel, then keep reading: the delivery channel closes once
+			// the messages already sent to us have been handed over.
+			stopping = nil
+			if err := k.ch.Cancel(k.tag, false); err != nil {
+				loopErr = fmt.Errorf("cancel: %w", err)
+				break loop
+			}
+		}
+	}
+	if loopErr == nil && !k.ch.IsClosed() {
+		send()
+	}
+	close(batches)
+	wg.Wait()
+	return errors.Join(loopErr, <-flushErr)
+}
+
+// receive counts and decodes one delivery.
+func (k *consumer) receive(d amqp.Delivery) ([]zipkin.Span, error) {
+	m := k.c.m
+	m.messages.Inc()
+	if len(d.Body) > k.c.cfg.MaxMessageBytes {
+		err := &zipkin.DecodeError{Reason: zipkin.ReasonTooLarge, Span: -1,
+			Err: fmt.Errorf("message is %d bytes, limit %d", len(d.Body), k.c.cfg.MaxMessageBytes)}
+		m.decodeErrors.WithLabelValues(string(err.Reason)).Inc()
+		return nil, err
+	}
+	spans, _, err := zipkin.Decode(d.Body)
+	if err != nil {
+		m.decodeErrors.WithLabelValues(string(zipkin.ReasonOf(err))).Inc()
+		return nil, err
+	}
+	m.spans.Add(float64(len(spans)))
+	return spans, nil
+}
+
+func (k *consumer) park(ctx context.Context, d amqp.Delivery, reason zipkin.Reason, cause error) error {
+	if err := k.parker.park(ctx, d, reason, cause); err != nil {
+		return err
+	}
+	k.c.m.parked.WithLabelValues(string(reason)).Inc()
+	k.c.log.Warn("message parked", slog.String("queue", k.c.cfg.Queue), slog.String("reason", string(reason)),
+		slog.Any("err", cause), slog.Int("bytes", len(d.Body)))
+	if err := d.Ack(false); err != nil {
+		return fmt.Errorf("ack parked message: %w", err)
+	}
+	return nil
+}
+
+// flush writes a batch until it commits, then acks it. Storage errors are
+// retried with backoff for as long as it takes — the messages stay unacked
+// in RabbitMQ meanwhile — unless the work context ends or the channel dies
+// (no ack is possible then; RabbitMQ redelivers). Data the store refuses
+// outright is split per message, and the offending messages are parked.
+func (k *consumer) flush(ctx context.Context, b *batch) error {
+	c := k.c
+	delay := c.cfg.RetryMin
+	for {
+		start := time.Now()
+		err := c.w.WriteSpans(ctx, b.spans)
+		if err == nil {
+			c.m.commitSeconds.Observe(time.Since(start).Seconds())
+			c.m.batchSpans.Observe(float64(len(b.spans)))
+			c.m.stored.Add(float64(len(b.spans)))
+			if err := k.ch.Ack(b.lastTag(), true); err != nil {
+				return fmt.Errorf("ack batch: %w", err)
+			}
+			return nil
+		}
+		if isPermanent(err) {
+			return k.isolate(ctx, b, err)
+		}
+		if ctx.Err() != nil || k.ch.IsClosed() {
+			return fmt.Errorf("batch of %d spans not committed: %w", len(b.spans), err)
+		}
+		c.m.retries.Inc()
+		c.log.Warn("batch write failed; retrying", slog.Int("spans", len(b.spans)),
+			slog.Duration("backoff", delay), slog.Any("err", err))
+		if !sleepCtx(ctx, delay) {
+			return fmt.Errorf("batch of %d spans not committed: %w", len(b.spans), ctx.Err())
+		}
+		delay = min(2*delay, c.cfg.RetryMax)
+	}
+}
+
+// isolate writes each message of a refused batch on its own, acks those that
+// commit and parks those the store refuses, so one bad message cannot block
+// the queue.
+func (k *consumer) isolate(ctx context.Context, b *batch, cause error) error {
+	k.c.log.Warn("store refused a batch; writing its messages one by one", slog.Any("err", cause))
+	for _, d := range b.deliveries {
+		spans, _, err := zipkin.Decode(d.Body)
+		if err == nil {
+			err = k.c.w.WriteSpans(ctx, spans)
+		}
+		switch {
+		case err == nil:
+			k.c.m.stored.Add(float64(len(spans)))
+			if err := d.Ack(false); err != nil {
+				return fmt.Errorf("ack: %w", err)
+			}
+		case isPermanent(err):
+			if err := k.park(ctx, d, ReasonStoreRejected, err); err != nil {
+				return err
+			}
+		default:
+			return fmt.Errorf("isolate refused batch: %w", err) // transient: let RabbitMQ redeliver
+		}
+	}
+	return nil
+}
+
+func isPermanent(err error) bool {
+	var p interface{ Permanent() bool }
+	return errors.As(err, &p) && p.Permanent()
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}

@@ -1,0 +1,58 @@
+package collector
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/zipq/zipq/zipkin"
+)
+
+type metrics struct {
+	messages      prometheus.Counter
+	spans         prometheus.Counter
+	stored        prometheus.Counter
+	parked        *prometheus.CounterVec
+	decodeErrors  *prometheus.CounterVec
+	retries       prometheus.Counter
+	batchSpans    prometheus.Histogram
+	commitSeconds prometheus.Histogram
+	queueDepth    prometheus.Gauge
+	queueConsumer prometheus.Gauge
+	consumers     prometheus.Gauge
+}
+
+func newMetrics(reg prometheus.Registerer) *metrics {
+	m := &metrics{
+		messages: prometheus.NewCounter(prometheus.CounterOpts{Name: "zipq_collector_messages_received_total",
+			Help: "Messages delivered by RabbitMQ."}),
+		spans: prometheus.NewCounter(prometheus.CounterOpts{Name: "zipq_collector_spans_received_total",
+			Help: "Spans decoded from delivered messages."}),
+		stored: prometheus.NewCounter(prometheus.CounterOpts{Name: "zipq_collector_spans_stored_total",
+			Help: "Spans in committed batches (a redelivered span counts again; the store keeps it once)."}),
+		parked: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "zipq_collector_messages_parked_total",
+			Help: "Messages moved to the parking queue, by reason."}, []string{"reason"}),
+		decodeErrors: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "zipq_collector_decode_errors_total",
+			Help: "Messages that could not be decoded, by reason."}, []string{"reason"}),
+		retries: prometheus.NewCounter(prometheus.CounterOpts{Name: "zipq_collector_write_retries_total",
+			Help: "Batch writes retried after a storage error."}),
+		batchSpans: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "zipq_collector_batch_spans",
+			Help: "Spans per committed batch.", Buckets: prometheus.ExponentialBuckets(1, 4, 9)}),
+		commitSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "zipq_collector_batch_commit_seconds",
+			Help: "Time to write and commit one batch.", Buckets: prometheus.ExponentialBuckets(0.001, 2.5, 12)}),
+		queueDepth: prometheus.NewGauge(prometheus.GaugeOpts{Name: "zipq_queue_messages",
+			Help: "Messages ready in the span queue, as last reported by RabbitMQ."}),
+		queueConsumer: prometheus.NewGauge(prometheus.GaugeOpts{Name: "zipq_queue_consumers",
+			Help: "Consumers on the span queue across all collectors, as reported by RabbitMQ."}),
+		consumers: prometheus.NewGauge(prometheus.GaugeOpts{Name: "zipq_collector_consumers",
+			Help: "Consumers running in this process."}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.messages, m.spans, m.stored, m.parked, m.decodeErrors, m.retries,
+			m.batchSpans, m.commitSeconds, m.queueDepth, m.queueConsumer, m.consumers)
+	}
+	for _, r := range zipkin.Reasons {
+		m.parked.WithLabelValues(string(r))
+		m.decodeErrors.WithLabelValues(string(r))
+	}
+	m.parked.WithLabelValues(string(ReasonStoreRejected))
+	return m
+}

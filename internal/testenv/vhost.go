@@ -1,0 +1,85 @@
+package testenv
+
+import (
+	"fmt"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"testing"
+	"time"
+)
+
+// ManagementURL is ZIPQ_TEST_RABBIT_MANAGEMENT_URL or the local default.
+func ManagementURL() string {
+	if u := os.Getenv("ZIPQ_TEST_RABBIT_MANAGEMENT_URL"); u != "" {
+		return u
+	}
+	return "http://guest:guest@127.0.0.1:15672"
+}
+
+// VHost creates a RabbitMQ virtual host for one test and returns the AMQP URL
+// for it; the vhost and everything in it are deleted when the test ends.
+// Tests of unchanged Zipkin clients need it: zipkin-go always declares and
+// publishes to the fixed names "zipkin", which a shared vhost would mix.
+func VHost(t testing.TB) string {
+	t.Helper()
+	name := "zipq-test-" + ID()
+	path := "/api/vhosts/" + url.PathEscape(name)
+	mgmt(t, http.MethodPut, path, "")
+	t.Cleanup(func() { mgmt(t, http.MethodDelete, path, "") })
+	mgmt(t, http.MethodPut, "/api/permissions/"+url.PathEscape(name)+"/guest",
+		`{"configure":".*","write":".*","read":".*"}`)
+	u, err := url.Parse(AMQPURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.Path = "/" + name
+	return u.String()
+}
+
+func mgmt(t testing.TB, method, path, body string) {
+	t.Helper()
+	u, err := url.Parse(ManagementURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	pass, _ := u.User.Password()
+	req, err := http.NewRequest(method, u.Scheme+"://"+u.Host+path, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.SetBasicAuth(u.User.Username(), pass)
+	req.Header.Set("Content-Type", "application/json")
+	// No keep-alive: an idle connection would outlive the test (goleak).
+	resp, err := (&http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}).Do(req)
+	if err != nil {
+		t.Fatalf("testenv: RabbitMQ management API at %s is not answering (run `make services`): %v", u.Host, err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode >= 300 {
+		t.Fatalf("testenv: %s %s: %s", method, path, resp.Status)
+	}
+}
+
+// Eventually polls cond every 20ms until it holds or timeout passes. It is
+// for outcomes of asynchronous pipelines (a span is visible once its batch
+// commits), never for timing assertions.
+func Eventually(t testing.TB, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", timeout, what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// Must fails the test on a non-nil error.
+func Must(t testing.TB, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(fmt.Errorf("unexpected: %w", err))
+	}
+}
