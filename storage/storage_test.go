@@ -18,7 +18,7 @@ import (
 
 func TestMain(m *testing.M) { testenv.VerifyNoLeaks(m) }
 
-func openStore(t *testing.T, cfg storage.Config) (*storage.Store, string) {
+func openStore(t testing.TB, cfg storage.Config) (*storage.Store, string) {
 	t.Helper()
 	cfg.URL = testenv.Schema(t)
 	st, err := storage.Open(context.Background(), cfg, nil)

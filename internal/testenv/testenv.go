@@ -30,7 +30,7 @@ func PostgresURL() string {
 	if u := os.Getenv("ZIPQ_TEST_POSTGRES_URL"); u != "" {
 		return u
 	}
-	return "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
+	return "postgres://postgres:postgres@127.0.0.1:5432/test?sslmode=disable"
 }
 
 // AMQPURL is ZIPQ_TEST_AMQP_URL or the local default.

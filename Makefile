@@ -1,0 +1,37 @@
+# zipq — `make run` starts everything, `make test` tests everything.
+GO      ?= go
+BIN     := bin/zipq
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -X main.version=$(VERSION)
+
+.PHONY: help run test bench fuzz build services lint clean
+
+help: ## list targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
+
+services: ## bring up PostgreSQL and RabbitMQ on 127.0.0.1 if they are not answering
+	@scripts/services.sh
+
+build: ## build bin/zipq
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/zipq
+
+run: services build ## start services if needed, migrate, run zipq serve on 127.0.0.1:9411
+	$(BIN) migrate
+	$(BIN) serve
+
+lint: ## gofmt and go vet must be clean
+	@out=$$(gofmt -l .); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+
+test: services lint ## every test, with the race detector, against the real services
+	$(GO) test -race -count=1 -timeout 20m ./...
+
+bench: services ## benchmarks (not part of test)
+	$(GO) test -run '^$$' -bench . -benchmem -count 1 -timeout 60m ./...
+
+fuzz: ## run each decoder fuzz target for FUZZTIME (default 30s)
+	@for t in FuzzDecode FuzzDecodeJSON FuzzDecodeProto; do \
+		$(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $${FUZZTIME:-30s} ./zipkin || exit 1; done
+
+clean:
+	rm -rf bin

@@ -1,0 +1,140 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/oklog/run"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	amqp "github.com/rabbitmq/amqp091-go"
+
+	"github.com/zipq/zipq/collector"
+	"github.com/zipq/zipq/query"
+	"github.com/zipq/zipq/storage"
+	"github.com/zipq/zipq/zipkin"
+)
+
+// Compile-time checks that the store satisfies the interfaces its users
+// declare (kept here so storage never imports them).
+var _ collector.SpanWriter = (*storage.Store)(nil)
+
+func newRegistry() *prometheus.Registry {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return reg
+}
+
+// openStore connects and migrates, retrying with backoff while PostgreSQL
+// is unreachable: a collector started before its database must wait, not
+// crash-loop.
+func openStore(ctx context.Context, cfg storage.Config, log *slog.Logger) (*storage.Store, error) {
+	st, err := storage.Open(ctx, cfg, log.With("component", "storage"))
+	if err != nil {
+		return nil, err
+	}
+	delay := 500 * time.Millisecond
+	for {
+		err := st.Migrate(ctx)
+		if err == nil {
+			break
+		}
+		log.Warn("database not ready; retrying", slog.Any("err", err), slog.Duration("backoff", delay))
+		select {
+		case <-ctx.Done():
+			st.Close()
+			return nil, ctx.Err()
+		case <-time.After(delay):
+		}
+		delay = min(2*delay, 10*time.Second)
+	}
+	if err := st.Maintain(ctx, time.Now()); err != nil {
+		st.Close()
+		return nil, err
+	}
+	return st, nil
+}
+
+// startupContext ends on SIGINT/SIGTERM: for the waits before the run group
+// starts, and for one-shot commands.
+func startupContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	return signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+}
+
+func addSignals(g *run.Group, ctx context.Context) {
+	g.Add(run.SignalHandler(ctx, os.Interrupt, syscall.SIGTERM))
+}
+
+// addHTTP serves h until interrupted, then shuts down gracefully.
+func addHTTP(g *run.Group, addr string, h http.Handler, log *slog.Logger) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("listen %s: %w", addr, err)
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	log.Info("listening", slog.String("addr", ln.Addr().String()))
+	g.Add(func() error {
+		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			return fmt.Errorf("http: %w", err)
+		}
+		return nil
+	}, func(error) {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(ctx)
+	})
+	return nil
+}
+
+func addMaintenance(g *run.Group, st *storage.Store) {
+	ctx, cancel := context.WithCancel(context.Background())
+	g.Add(func() error { return st.RunMaintenance(ctx, time.Hour) }, func(error) { cancel() })
+}
+
+func addCollector(g *run.Group, c *collector.Collector) {
+	g.Add(func() error { return c.Run(context.Background()) }, func(error) { c.Stop() })
+}
+
+// runGroup runs g; a signal is a clean exit.
+func runGroup(g *run.Group) error {
+	err := g.Run()
+	var sig run.SignalError
+	if errors.As(err, &sig) {
+		return nil
+	}
+	return err
+}
+
+// replayer dials RabbitMQ per request: replay is rare, and a fresh
+// connection keeps it independent of the collector's.
+type replayer struct{ cfg collector.Config }
+
+func (r replayer) Replay(ctx context.Context, limit int, reason string) (int, error) {
+	conn, err := amqp.Dial(r.cfg.URL)
+	if err != nil {
+		return 0, fmt.Errorf("dial rabbitmq: %w", err)
+	}
+	defer conn.Close()
+	return collector.Replay(ctx, conn, r.cfg, collector.ReplayOptions{Limit: limit, Reason: zipkin.Reason(reason)})
+}
+
+func postgresCheck(st *storage.Store) query.HealthCheck {
+	return query.HealthCheck{Name: "postgres", Check: st.Ping}
+}
+
+func collectorCheck(c *collector.Collector) query.HealthCheck {
+	return query.HealthCheck{Name: "rabbitmq", Check: func(context.Context) error {
+		if !c.Connected() {
+			return errors.New("collector is not connected to RabbitMQ")
+		}
+		return nil
+	}}
+}

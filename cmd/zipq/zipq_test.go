@@ -1,0 +1,282 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	amqp "github.com/rabbitmq/amqp091-go"
+
+	"github.com/zipq/zipq/internal/testenv"
+	"github.com/zipq/zipq/zipkin"
+)
+
+var binary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "zipq-bin")
+	if err != nil {
+		panic(err)
+	}
+	binary = filepath.Join(dir, "zipq")
+	if out, err := exec.Command("go", "build", "-race", "-o", binary, ".").CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "build zipq: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	defer os.RemoveAll(dir)
+	testenv.VerifyNoLeaks(m)
+}
+
+type proc struct {
+	cmd  *exec.Cmd
+	addr string
+	done chan struct{} // closed when the process has exited
+	err  error         // its exit status, once done is closed
+}
+
+func (p *proc) wait() error {
+	<-p.done
+	return p.err
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	testenv.Must(t, err)
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// startZipq runs the binary with env; it is killed at cleanup if still running.
+func startZipq(t *testing.T, env []string, args ...string) *proc {
+	t.Helper()
+	p := &proc{addr: freeAddr(t), done: make(chan struct{})}
+	p.cmd = exec.Command(binary, args...)
+	p.cmd.Env = append(os.Environ(), append(env, "ZIPQ_HTTP_ADDR="+p.addr)...)
+	logs, err := os.Create(filepath.Join(t.TempDir(), "zipq.log"))
+	testenv.Must(t, err)
+	p.cmd.Stdout, p.cmd.Stderr = logs, logs
+	testenv.Must(t, p.cmd.Start())
+	go func() { p.err = p.cmd.Wait(); close(p.done) }()
+	t.Cleanup(func() {
+		_ = p.cmd.Process.Kill()
+		<-p.done
+		if t.Failed() {
+			b, _ := os.ReadFile(logs.Name())
+			t.Logf("zipq log:\n%s", tail(string(b), 4000))
+		}
+	})
+	testenv.Eventually(t, 30*time.Second, "zipq healthy", func() bool {
+		resp, err := http.Get("http://" + p.addr + "/health")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	})
+	return p
+}
+
+func tail(s string, n int) string {
+	if len(s) > n {
+		return s[len(s)-n:]
+	}
+	return s
+}
+
+// metric reads one unlabelled sample from a process's /metrics.
+func (p *proc) metric(t *testing.T, name string) float64 {
+	t.Helper()
+	resp, err := http.Get("http://" + p.addr + "/metrics")
+	testenv.Must(t, err)
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), name+" "); ok {
+			f, err := strconv.ParseFloat(v, 64)
+			testenv.Must(t, err)
+			return f
+		}
+	}
+	t.Fatalf("metric %s not found", name)
+	return 0
+}
+
+// peakRSS is the process's high-water resident set (VmHWM), in MiB.
+func (p *proc) peakRSS(t *testing.T) float64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid))
+	testenv.Must(t, err)
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kb, _ := strconv.ParseFloat(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 64)
+			return kb / 1024
+		}
+	}
+	return 0
+}
+
+type fixture struct {
+	dsn, queue string
+	env        []string
+}
+
+func newFixture(t *testing.T) fixture {
+	dsn, queue := testenv.Schema(t), testenv.Queue(t)
+	return fixture{dsn: dsn, queue: queue, env: []string{
+		"POSTGRES_URL=" + dsn, "RABBIT_URI=" + testenv.AMQPURL(), "RABBIT_QUEUE=" + queue,
+		"RABBIT_PARKED_QUEUE_TYPE=classic", "ZIPQ_LOG_LEVEL=warn",
+	}}
+}
+
+func (f fixture) stored(t *testing.T) (total, distinct int) {
+	conn, err := pgx.Connect(context.Background(), f.dsn)
+	testenv.Must(t, err)
+	defer conn.Close(context.Background())
+	testenv.Must(t, conn.QueryRow(context.Background(),
+		`SELECT count(*), count(DISTINCT (trace_id_low, span_id)) FROM spans`).Scan(&total, &distinct))
+	return total, distinct
+}
+
+// publish sends n spans, perSpan spans per message, with publisher confirms.
+func (f fixture) publish(t *testing.T, n, perMessage int) {
+	t.Helper()
+	conn, err := amqp.Dial(testenv.AMQPURL())
+	testenv.Must(t, err)
+	defer conn.Close()
+	ch, err := conn.Channel()
+	testenv.Must(t, err)
+	testenv.Must(t, ch.Confirm(false))
+	_, err = ch.QueueDeclare(f.queue, true, false, false, false, nil)
+	testenv.Must(t, err)
+	now := time.Now().UnixMicro()
+	var last *amqp.DeferredConfirmation
+	for i := 0; i < n; i += perMessage {
+		spans := make([]zipkin.Span, 0, perMessage)
+		for j := i; j < i+perMessage && j < n; j++ {
+			spans = append(spans, zipkin.Span{
+				TraceID: zipkin.TraceID{Low: uint64(j/10 + 1)}, ID: zipkin.SpanID(j + 1), Name: "op",
+				Timestamp: now, Duration: int64(j%1000 + 1), Kind: zipkin.KindServer,
+				LocalEndpoint: &zipkin.Endpoint{ServiceName: "svc" + strconv.Itoa(j%5)},
+				Tags:          map[string]string{"http.method": "GET", "n": strconv.Itoa(j)},
+			})
+		}
+		last, err = ch.PublishWithDeferredConfirm("", f.queue, false, false, amqp.Publishing{Body: zipkin.EncodeJSON(spans)})
+		testenv.Must(t, err)
+		if (i/perMessage)%1000 == 999 {
+			if ok, err := last.WaitContext(t.Context()); !ok || err != nil {
+				t.Fatalf("not confirmed: %v", err)
+			}
+		}
+	}
+	if ok, err := last.WaitContext(t.Context()); !ok || err != nil {
+		t.Fatalf("not confirmed: %v", err)
+	}
+}
+
+// TestCrashLosesNothing kills a collector with SIGKILL in the middle of a
+// 100,000-span backlog and starts another: every span is stored exactly once.
+func TestCrashLosesNothing(t *testing.T) {
+	t.Parallel()
+	const total = 100_000
+	f := newFixture(t)
+	f.publish(t, total, 5)
+
+	start := time.Now()
+	p := startZipq(t, f.env, "collector")
+	testenv.Eventually(t, 120*time.Second, "a third stored", func() bool { n, _ := f.stored(t); return n >= total/3 })
+	rss := p.peakRSS(t)
+	testenv.Must(t, p.cmd.Process.Signal(syscall.SIGKILL))
+	_ = p.wait()
+	killedAt, _ := f.stored(t)
+
+	startZipq(t, f.env, "collector")
+	testenv.Eventually(t, 180*time.Second, "all stored", func() bool { n, _ := f.stored(t); return n >= total })
+	elapsed := time.Since(start)
+	n, distinct := f.stored(t)
+	if n != total || distinct != total {
+		t.Fatalf("stored %d rows, %d distinct spans; want exactly %d", n, distinct, total)
+	}
+	t.Logf("crash test: killed at %d spans; %d spans in %s = %.0f spans/s (race detector on); peak RSS before kill %.0f MiB",
+		killedAt, total, elapsed.Round(time.Millisecond), total/elapsed.Seconds(), rss)
+}
+
+// TestTwoCollectorsShareTheQueue runs two processes on one queue: the total
+// is exact and both did work.
+func TestTwoCollectorsShareTheQueue(t *testing.T) {
+	t.Parallel()
+	const total = 20_000
+	f := newFixture(t)
+	env := append(f.env, "RABBIT_PREFETCH=50", "COLLECTOR_BATCH_SPANS=100")
+	a := startZipq(t, env, "collector")
+	b := startZipq(t, env, "collector")
+	f.publish(t, total, 1)
+	testenv.Eventually(t, 120*time.Second, "all stored", func() bool { n, _ := f.stored(t); return n >= total })
+	if n, d := f.stored(t); n != total || d != total {
+		t.Fatalf("stored %d (%d distinct), want %d", n, d, total)
+	}
+	sa, sb := a.metric(t, "zipq_collector_spans_stored_total"), b.metric(t, "zipq_collector_spans_stored_total")
+	if sa == 0 || sb == 0 || sa+sb < total {
+		t.Fatalf("work not shared: %v + %v", sa, sb)
+	}
+	t.Logf("two collectors: %v + %v spans", sa, sb)
+}
+
+// TestSigtermDrainsAndExitsZero: SIGTERM stops consuming, commits what was
+// received, acks it and exits 0.
+func TestSigtermDrainsAndExitsZero(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	env := append(f.env, "COLLECTOR_BATCH_INTERVAL=1h", "COLLECTOR_BATCH_SPANS=1000000")
+	p := startZipq(t, env, "serve")
+	f.publish(t, 500, 50)
+	conn := testenv.Dial(t)
+	testenv.Eventually(t, 10*time.Second, "delivered", func() bool {
+		ch, err := conn.Channel()
+		if err != nil {
+			return false
+		}
+		defer ch.Close()
+		q, err := ch.QueueDeclarePassive(f.queue, true, false, false, false, nil)
+		return err == nil && q.Messages == 0
+	})
+	testenv.Must(t, p.cmd.Process.Signal(syscall.SIGTERM))
+	if err := p.wait(); err != nil {
+		t.Fatalf("exit: %v", err)
+	}
+	if n, _ := f.stored(t); n != 500 {
+		t.Fatalf("stored %d after SIGTERM, want 500", n)
+	}
+}
+
+func TestHealthReportsEachDependency(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	p := startZipq(t, f.env, "serve")
+	resp, err := http.Get("http://" + p.addr + "/health")
+	testenv.Must(t, err)
+	defer resp.Body.Close()
+	var h struct {
+		Status string
+		Zipkin struct {
+			Details map[string]struct{ Status string }
+		}
+	}
+	b, _ := io.ReadAll(resp.Body)
+	testenv.Must(t, json.Unmarshal(b, &h))
+	if h.Status != "UP" || h.Zipkin.Details["postgres"].Status != "UP" || h.Zipkin.Details["rabbitmq"].Status != "UP" {
+		t.Fatalf("health: %s", b)
+	}
+}
