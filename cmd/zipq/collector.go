@@ -58,5 +58,5 @@ func runCollector(ctx context.Context, args []string) error {
 	}
 	addMaintenance(&g, st)
 	log.Info("zipq collector started", "version", version, "queue", cc.Queue, "concurrency", cc.Concurrency)
-	return runGroup(&g)
+	return runGroup(&g, log)
 }

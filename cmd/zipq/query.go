@@ -44,5 +44,5 @@ func runQuery(ctx context.Context, args []string) error {
 		return err
 	}
 	log.Info("zipq query started", "version", version)
-	return runGroup(&g)
+	return runGroup(&g, log)
 }

@@ -57,5 +57,5 @@ func runServe(ctx context.Context, args []string) error {
 	}
 	addMaintenance(&g, st) // partitions and retention; last to stop
 	log.Info("zipq serve started", "version", version, "queue", cc.Queue)
-	return runGroup(&g)
+	return runGroup(&g, log)
 }

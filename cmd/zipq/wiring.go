@@ -104,10 +104,11 @@ func addCollector(g *run.Group, c *collector.Collector) {
 }
 
 // runGroup runs g; a signal is a clean exit.
-func runGroup(g *run.Group) error {
+func runGroup(g *run.Group, log *slog.Logger) error {
 	err := g.Run()
 	var sig run.SignalError
 	if errors.As(err, &sig) {
+		log.Info("stopped", slog.String("signal", sig.Signal.String()))
 		return nil
 	}
 	return err

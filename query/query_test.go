@@ -1,0 +1,110 @@
+package query_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/goleak"
+
+	"github.com/zipq/zipq/query"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+type fakeReplayer struct {
+	limit  int
+	reason string
+	err    error
+}
+
+func (f *fakeReplayer) Replay(_ context.Context, limit int, reason string) (int, error) {
+	f.limit, f.reason = limit, reason
+	return 3, f.err
+}
+
+func do(t *testing.T, h http.Handler, method, target, token string) *httptest.ResponseRecorder {
+	t.Helper()
+	req := httptest.NewRequest(method, target, nil)
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	return rec
+}
+
+func TestHealthReportsEachDependency(t *testing.T) {
+	h := query.NewRouter(query.Options{Health: []query.HealthCheck{
+		{Name: "postgres", Check: func(context.Context) error { return nil }},
+		{Name: "rabbitmq", Check: func(context.Context) error { return errors.New("connection refused") }},
+	}})
+	rec := do(t, h, http.MethodGet, "/health", "")
+	if rec.Code != http.StatusServiceUnavailable {
+		t.Fatalf("code %d", rec.Code)
+	}
+	var body struct {
+		Status string
+		Zipkin struct {
+			Details map[string]struct{ Status, Error string }
+		}
+	}
+	if err := json.Unmarshal(rec.Body.Bytes(), &body); err != nil {
+		t.Fatal(err)
+	}
+	d := body.Zipkin.Details
+	if body.Status != "DOWN" || d["postgres"].Status != "UP" || d["rabbitmq"].Status != "DOWN" || d["rabbitmq"].Error == "" {
+		t.Fatalf("%s", rec.Body)
+	}
+}
+
+func TestAdminReplay(t *testing.T) {
+	rp := &fakeReplayer{}
+	h := query.NewRouter(query.Options{AdminToken: "s3cret", Replayer: rp})
+	cases := []struct {
+		name, target, token string
+		code                int
+	}{
+		{"no token", "/admin/replay", "", http.StatusUnauthorized},
+		{"wrong token", "/admin/replay", "guess", http.StatusUnauthorized},
+		{"bad limit", "/admin/replay?limit=-1", "s3cret", http.StatusBadRequest},
+		{"garbage limit", "/admin/replay?limit=ten", "s3cret", http.StatusBadRequest},
+		{"ok", "/admin/replay?limit=5&reason=too_large", "s3cret", http.StatusOK},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			rec := do(t, h, http.MethodPost, c.target, c.token)
+			if rec.Code != c.code {
+				t.Fatalf("code %d, want %d: %s", rec.Code, c.code, rec.Body)
+			}
+		})
+	}
+	if rp.limit != 5 || rp.reason != "too_large" {
+		t.Fatalf("replayer got %d %q", rp.limit, rp.reason)
+	}
+}
+
+func TestAdminDisabledWithoutToken(t *testing.T) {
+	h := query.NewRouter(query.Options{Replayer: &fakeReplayer{}})
+	if rec := do(t, h, http.MethodPost, "/admin/replay", "anything"); rec.Code != http.StatusNotFound {
+		t.Fatalf("admin route must not exist without a token: %d", rec.Code)
+	}
+}
+
+func TestMetricsCountRequestsByRoute(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	h := query.NewRouter(query.Options{Registerer: reg, Gatherer: reg})
+	do(t, h, http.MethodGet, "/info", "")
+	rec := do(t, h, http.MethodGet, "/metrics", "")
+	if !strings.Contains(rec.Body.String(), `zipq_http_requests_total{code="200",method="GET",route="/info"} 1`) {
+		t.Fatalf("request metric missing:\n%s", rec.Body)
+	}
+	if rec := do(t, h, http.MethodGet, "/prometheus", ""); rec.Code != http.StatusOK {
+		t.Fatalf("/prometheus: %d", rec.Code)
+	}
+}
