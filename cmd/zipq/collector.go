@@ -7,37 +7,27 @@ import (
 
 	"github.com/zipq/zipq/collector"
 	"github.com/zipq/zipq/query"
-	"github.com/zipq/zipq/storage"
 )
 
 // runCollector consumes and stores; SREs scale by running more of these on
 // the same queue (competing consumers). It serves /health and /metrics.
 func runCollector(ctx context.Context, args []string) error {
-	var (
-		logLevel, logFormat, addr, token string
-		cc                               collector.Config
-		sc                               storage.Config
-	)
-	s := newSettings("collector")
-	bindLog(s, &logLevel, &logFormat)
-	bindRabbit(s, &cc)
-	bindCollector(s, &cc)
-	bindPostgres(s, &sc)
-	bindHTTP(s, &addr, &token)
-	if err := s.parse(args); err != nil {
-		return err
-	}
-	log, err := newLogger(logLevel, logFormat)
+	return runIngest(ctx, "collector", args)
+}
+
+// runIngest wires a process that consumes the span queue.
+func runIngest(ctx context.Context, name string, args []string) error {
+	var addr, token string
+	var cc collector.Config
+	log, st, err := boot(ctx, name, args, func(s *settings) {
+		bindRabbit(s, &cc)
+		bindCollector(s, &cc)
+		bindHTTP(s, &addr, &token)
+	})
 	if err != nil {
 		return err
 	}
-	startCtx, cancel := startupContext(ctx)
-	defer cancel()
-	st, err := openStore(startCtx, sc, log)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
+	defer st.Close() // after the group: the collector's last commit needs the pool
 
 	reg := newRegistry()
 	c, err := collector.New(cc, st, log.With("component", "collector"), reg)
@@ -51,12 +41,12 @@ func runCollector(ctx context.Context, args []string) error {
 	})
 
 	var g run.Group
-	addSignals(&g, ctx) // first: a signal starts the shutdown
-	addCollector(&g, c) // stop consuming, commit and ack in-flight batches
-	if err := addHTTP(&g, addr, h, log); err != nil {
+	addSignals(&g, ctx)                               // first: a signal starts the shutdown
+	addCollector(&g, c)                               // stop consuming, commit and ack in-flight batches
+	if err := addHTTP(&g, addr, h, log); err != nil { // keeps serving /health while the collector drains
 		return err
 	}
-	addMaintenance(&g, st)
-	log.Info("zipq collector started", "version", version, "queue", cc.Queue, "concurrency", cc.Concurrency)
+	addMaintenance(&g, st) // partitions and retention; last to stop
+	log.Info("zipq started", "command", name, "version", version, "queue", cc.Queue, "concurrency", cc.Concurrency)
 	return runGroup(&g, log)
 }

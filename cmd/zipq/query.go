@@ -6,29 +6,12 @@ import (
 	"github.com/oklog/run"
 
 	"github.com/zipq/zipq/query"
-	"github.com/zipq/zipq/storage"
 )
 
 // runQuery serves the API and UI only; scale it on CPU.
 func runQuery(ctx context.Context, args []string) error {
-	var (
-		logLevel, logFormat, addr, token string
-		sc                               storage.Config
-	)
-	s := newSettings("query")
-	bindLog(s, &logLevel, &logFormat)
-	bindPostgres(s, &sc)
-	bindHTTP(s, &addr, &token)
-	if err := s.parse(args); err != nil {
-		return err
-	}
-	log, err := newLogger(logLevel, logFormat)
-	if err != nil {
-		return err
-	}
-	startCtx, cancel := startupContext(ctx)
-	defer cancel()
-	st, err := openStore(startCtx, sc, log)
+	var addr, token string
+	log, st, err := boot(ctx, "query", args, func(s *settings) { bindHTTP(s, &addr, &token) })
 	if err != nil {
 		return err
 	}
@@ -43,6 +26,6 @@ func runQuery(ctx context.Context, args []string) error {
 	if err := addHTTP(&g, addr, h, log); err != nil {
 		return err
 	}
-	log.Info("zipq query started", "version", version)
+	log.Info("zipq started", "command", "query", "version", version)
 	return runGroup(&g, log)
 }

@@ -63,6 +63,34 @@ func openStore(ctx context.Context, cfg storage.Config, log *slog.Logger) (*stor
 	return st, nil
 }
 
+// boot parses a command's settings (logging and PostgreSQL, plus what bind
+// adds), builds the logger and opens the migrated store: the start of every
+// command that uses the database.
+func boot(ctx context.Context, name string, args []string, bind func(*settings)) (*slog.Logger, *storage.Store, error) {
+	var level, format string
+	var sc storage.Config
+	s := newSettings(name)
+	bindLog(s, &level, &format)
+	bindPostgres(s, &sc)
+	if bind != nil {
+		bind(s)
+	}
+	if err := s.parse(args); err != nil {
+		return nil, nil, err
+	}
+	log, err := newLogger(level, format)
+	if err != nil {
+		return nil, nil, err
+	}
+	startCtx, cancel := startupContext(ctx)
+	defer cancel()
+	st, err := openStore(startCtx, sc, log)
+	if err != nil {
+		return nil, nil, err
+	}
+	return log, st, nil
+}
+
 // startupContext ends on SIGINT/SIGTERM: for the waits before the run group
 // starts, and for one-shot commands.
 func startupContext(ctx context.Context) (context.Context, context.CancelFunc) {
@@ -106,9 +134,8 @@ func addCollector(g *run.Group, c *collector.Collector) {
 // runGroup runs g; a signal is a clean exit.
 func runGroup(g *run.Group, log *slog.Logger) error {
 	err := g.Run()
-	var sig run.SignalError
-	if errors.As(err, &sig) {
-		log.Info("stopped", slog.String("signal", sig.Signal.String()))
+	if errors.Is(err, run.ErrSignal) { // oklog/run's documented check
+		log.Info("stopped", slog.Any("cause", err))
 		return nil
 	}
 	return err
