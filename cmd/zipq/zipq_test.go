@@ -280,3 +280,40 @@ func TestHealthReportsEachDependency(t *testing.T) {
 		t.Fatalf("health: %s", b)
 	}
 }
+
+// TestReplayCommand: `zipq replay -reason R` moves only matching parked
+// messages back to their source queue and says how many.
+func TestReplayCommand(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	conn := testenv.Dial(t)
+	ch, err := conn.Channel()
+	testenv.Must(t, err)
+	parked := f.queue + ".parked"
+	for _, q := range []string{f.queue, parked} {
+		_, err := ch.QueueDeclare(q, true, false, false, false, nil)
+		testenv.Must(t, err)
+	}
+	for _, reason := range []string{"too_large", "malformed_json", "too_large"} {
+		testenv.Must(t, ch.Publish("", parked, false, false, amqp.Publishing{
+			Headers: amqp.Table{"x-zipq-reason": reason, "x-zipq-source-queue": f.queue}, Body: []byte("[]")}))
+	}
+	out, err := exec.Command(binary, "replay", "-reason", "too_large", "-rabbit-queue", f.queue,
+		"-rabbit-parked-queue-type", "classic").CombinedOutput()
+	if err != nil {
+		t.Fatalf("replay: %v\n%s", err, out)
+	}
+	if !strings.Contains(string(out), "replayed 2 message(s)") {
+		t.Fatalf("output: %s", out)
+	}
+	for q, want := range map[string]int{f.queue: 2, parked: 1} {
+		got, err := ch.QueueDeclarePassive(q, true, false, false, false, nil)
+		testenv.Must(t, err)
+		if got.Messages != want {
+			t.Errorf("%s holds %d, want %d", q, got.Messages, want)
+		}
+	}
+	if out, err := exec.Command(binary, "replay", "-reason", "nonsense").CombinedOutput(); err == nil {
+		t.Fatalf("an unknown reason must be refused: %s", out)
+	}
+}
