@@ -25,21 +25,20 @@ import (
 	"github.com/zipq/zipq/storage"
 )
 
+func envOr(key, def string) string {
+	if v := os.Getenv(key); v != "" {
+		return v
+	}
+	return def
+}
+
 // PostgresURL is ZIPQ_TEST_POSTGRES_URL or the local default.
 func PostgresURL() string {
-	if u := os.Getenv("ZIPQ_TEST_POSTGRES_URL"); u != "" {
-		return u
-	}
-	return "postgres://postgres:postgres@127.0.0.1:5432/test?sslmode=disable"
+	return envOr("ZIPQ_TEST_POSTGRES_URL", "postgres://postgres:postgres@127.0.0.1:5432/test?sslmode=disable")
 }
 
 // AMQPURL is ZIPQ_TEST_AMQP_URL or the local default.
-func AMQPURL() string {
-	if u := os.Getenv("ZIPQ_TEST_AMQP_URL"); u != "" {
-		return u
-	}
-	return "amqp://guest:guest@127.0.0.1:5672/"
-}
+func AMQPURL() string { return envOr("ZIPQ_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/") }
 
 // ID is a short random name part, unique across parallel tests and runs.
 func ID() string {

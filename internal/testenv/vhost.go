@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -12,10 +11,7 @@ import (
 
 // ManagementURL is ZIPQ_TEST_RABBIT_MANAGEMENT_URL or the local default.
 func ManagementURL() string {
-	if u := os.Getenv("ZIPQ_TEST_RABBIT_MANAGEMENT_URL"); u != "" {
-		return u
-	}
-	return "http://guest:guest@127.0.0.1:15672"
+	return envOr("ZIPQ_TEST_RABBIT_MANAGEMENT_URL", "http://guest:guest@127.0.0.1:15672")
 }
 
 // VHost creates a RabbitMQ virtual host for one test and returns the AMQP URL
