@@ -21,7 +21,6 @@ type Collector struct {
 	w      SpanWriter
 	log    *slog.Logger
 	m      *metrics
-	dialer func(url string) (*amqp.Connection, error)
 
 	stopOnce sync.Once
 	stopping chan struct{} // closed by Stop: cancel consumers, commit, ack
@@ -43,7 +42,7 @@ func New(cfg Config, w SpanWriter, logger *slog.Logger, reg prometheus.Registere
 		logger = slog.New(slog.DiscardHandler)
 	}
 	return &Collector{
-		cfg: cfg, w: w, log: logger, m: newMetrics(reg), dialer: amqp.Dial,
+		cfg: cfg, w: w, log: logger, m: newMetrics(reg),
 		stopping: make(chan struct{}), done: make(chan struct{}), ready: make(chan struct{}),
 	}, nil
 }
@@ -149,7 +148,7 @@ func (c *Collector) setConnected(v bool) {
 // session runs one connection: declare, start the consumers, watch the
 // queue, and end when the connection dies or every consumer has drained.
 func (c *Collector) session(ctx context.Context) error {
-	conn, err := c.dialer(c.cfg.URL)
+	conn, err := amqp.Dial(c.cfg.URL)
 	if err != nil {
 		return fmt.Errorf("dial rabbitmq: %w", err)
 	}

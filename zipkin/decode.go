@@ -25,14 +25,6 @@ func (f Format) String() string {
 	return "unknown"
 }
 
-// ContentType is the HTTP media type of the format.
-func (f Format) ContentType() string {
-	if f == FormatProto3 {
-		return "application/x-protobuf"
-	}
-	return "application/json"
-}
-
 // Detect tells the format from the first bytes of a body, as Zipkin's
 // SpanBytesDecoderDetector does: '[' is a JSON list, 0x0a (field 1, length
 // delimited) a proto3 ListOfSpans, 0x0c a Thrift list.

@@ -190,13 +190,3 @@ func EncodeJSON(spans []Span) []byte {
 	}
 	return b
 }
-
-// AppendSpanJSON appends one span's JSON object; the API streams traces
-// with it without building intermediate slices.
-func AppendSpanJSON(dst []byte, s *Span) []byte {
-	b, err := json.Marshal(s.toJSON())
-	if err != nil { // unreachable, as in EncodeJSON
-		panic(err)
-	}
-	return append(dst, b...)
-}
