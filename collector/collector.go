@@ -17,10 +17,10 @@ import (
 // Collector drains the span queue into a SpanWriter. Run it with Run; Stop
 // drains it.
 type Collector struct {
-	cfg    Config
-	w      SpanWriter
-	log    *slog.Logger
-	m      *metrics
+	cfg Config
+	w   SpanWriter
+	log *slog.Logger
+	m   *metrics
 
 	stopOnce sync.Once
 	stopping chan struct{} // closed by Stop: cancel consumers, commit, ack

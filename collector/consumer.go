@@ -18,6 +18,7 @@ import (
 type batch struct {
 	spans      []zipkin.Span
 	deliveries []amqp.Delivery
+	ends       []int // ends[i]: end of deliveries[i]'s spans in spans
 }
 
 func (b *batch) lastTag() uint64 { return b.deliveries[len(b.deliveries)-1].DeliveryTag }
@@ -126,6 +127,7 @@ loop:
 			}
 			cur.spans = append(cur.spans, spans...)
 			cur.deliveries = append(cur.deliveries, d)
+			cur.ends = append(cur.ends, len(cur.spans))
 			if len(cur.spans) >= c.cfg.BatchSpans || len(cur.deliveries) >= maxDeliveries {
 				send()
 			}
@@ -222,11 +224,11 @@ func (k *consumer) flush(ctx context.Context, b *batch) error {
 // the queue.
 func (k *consumer) isolate(ctx context.Context, b *batch, cause error) error {
 	k.c.log.Warn("store refused a batch; writing its messages one by one", slog.Any("err", cause))
-	for _, d := range b.deliveries {
-		spans, _, err := zipkin.Decode(d.Body)
-		if err == nil {
-			err = k.c.w.WriteSpans(ctx, spans)
-		}
+	start := 0
+	for i, d := range b.deliveries {
+		spans := b.spans[start:b.ends[i]]
+		start = b.ends[i]
+		err := k.c.w.WriteSpans(ctx, spans)
 		switch {
 		case err == nil:
 			k.c.m.stored.Add(float64(len(spans)))
