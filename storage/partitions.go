@@ -95,6 +95,8 @@ func (s *Store) applyRetention(ctx context.Context, tx pgx.Tx, cutoff time.Time)
 		`DELETE FROM span_names WHERE day < $1::timestamptz::date`,
 		`DELETE FROM remote_services WHERE day < $1::timestamptz::date`,
 		`DELETE FROM autocomplete_tags WHERE day < $1::timestamptz::date`,
+		`DELETE FROM trace_links WHERE hour < $1`,
+		`DELETE FROM dependency_links WHERE hour < $1`,
 	} {
 		if _, err := tx.Exec(ctx, q, cutoff); err != nil {
 			return fmt.Errorf("maintain: retention: %w", err)

@@ -63,6 +63,7 @@ func (s *Store) WriteSpans(ctx context.Context, spans []zipkin.Span) error {
 		b.Queue(insertFromStage)
 		b.Queue(insertNames)
 		b.Queue(insertRemotes)
+		b.Queue(markPending)
 		if len(ac.keys) > 0 {
 			b.Queue(insertAutocomplete, ac.days, ac.keys, ac.values)
 		}
