@@ -41,6 +41,10 @@ type Config struct {
 	StopTimeout     time.Duration // how long Stop waits for the last commit, default 30s
 	RetryMin        time.Duration // first storage retry delay, default 100ms
 	RetryMax        time.Duration // longest storage retry / reconnect delay, default 10s
+	// SampleRate is COLLECTOR_SAMPLE_RATE: the share of traces kept, in
+	// (0, 1], decided by trace ID so a trace is kept or dropped whole
+	// (zipkin.Sampled); debug spans are always kept. Zero means 1.
+	SampleRate float64
 }
 
 // WithDefaults returns c with every zero field set to its default.
@@ -75,6 +79,9 @@ func (c Config) WithDefaults() Config {
 	setD(&c.StopTimeout, 30*time.Second)
 	setD(&c.RetryMin, 100*time.Millisecond)
 	setD(&c.RetryMax, 10*time.Second)
+	if c.SampleRate == 0 {
+		c.SampleRate = 1
+	}
 	return c
 }
 
@@ -90,5 +97,22 @@ func (c Config) Validate() error {
 	if c.Prefetch > 65535 {
 		errs = append(errs, fmt.Errorf("prefetch %d: RabbitMQ allows at most 65535", c.Prefetch))
 	}
+	if c.SampleRate < 0 || c.SampleRate > 1 {
+		errs = append(errs, fmt.Errorf("sample rate %v: want a value in (0, 1]", c.SampleRate))
+	}
 	return errors.Join(errs...)
+}
+
+// Sample keeps the spans of sampled traces, in place.
+func (c Config) Sample(spans []zipkin.Span) []zipkin.Span {
+	if c.SampleRate >= 1 {
+		return spans
+	}
+	kept := spans[:0]
+	for _, sp := range spans {
+		if zipkin.Sampled(sp.TraceID, sp.Debug, c.SampleRate) {
+			kept = append(kept, sp)
+		}
+	}
+	return kept
 }

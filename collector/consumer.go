@@ -167,7 +167,9 @@ func (k *consumer) receive(d amqp.Delivery) ([]zipkin.Span, error) {
 		return nil, err
 	}
 	m.spans.Add(float64(len(spans)))
-	return spans, nil
+	kept := k.c.cfg.Sample(spans)
+	m.sampledOut.Add(float64(len(spans) - len(kept)))
+	return kept, nil
 }
 
 func (k *consumer) park(ctx context.Context, d amqp.Delivery, reason zipkin.Reason, cause error) error {

@@ -9,6 +9,7 @@ import (
 type metrics struct {
 	messages      prometheus.Counter
 	spans         prometheus.Counter
+	sampledOut    prometheus.Counter
 	stored        prometheus.Counter
 	parked        *prometheus.CounterVec
 	decodeErrors  *prometheus.CounterVec
@@ -26,6 +27,8 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "Messages delivered by RabbitMQ."}),
 		spans: prometheus.NewCounter(prometheus.CounterOpts{Name: "zipq_collector_spans_received_total",
 			Help: "Spans decoded from delivered messages."}),
+		sampledOut: prometheus.NewCounter(prometheus.CounterOpts{Name: "zipq_collector_spans_dropped_total",
+			Help: "Spans dropped by COLLECTOR_SAMPLE_RATE."}),
 		stored: prometheus.NewCounter(prometheus.CounterOpts{Name: "zipq_collector_spans_stored_total",
 			Help: "Spans in committed batches (a redelivered span counts again; the store keeps it once)."}),
 		parked: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "zipq_collector_messages_parked_total",
@@ -46,7 +49,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "Consumers running in this process."}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.messages, m.spans, m.stored, m.parked, m.decodeErrors, m.retries,
+		reg.MustRegister(m.messages, m.spans, m.sampledOut, m.stored, m.parked, m.decodeErrors, m.retries,
 			m.batchSpans, m.commitSeconds, m.queueDepth, m.queueConsumer, m.consumers)
 	}
 	for _, r := range zipkin.Reasons {

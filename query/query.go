@@ -16,8 +16,11 @@ import (
 
 	"github.com/go-chi/chi/v5"
 	"github.com/go-chi/chi/v5/middleware"
+	"github.com/go-chi/cors"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/zipq/zipq/zipkin"
 )
 
 // HealthCheck is one dependency /health reports on.
@@ -41,13 +44,70 @@ type Options struct {
 	// AdminToken protects /admin/*; empty disables those routes entirely.
 	AdminToken string
 	Replayer   Replayer
+
+	// Reader serves the Zipkin read API (/api/v2/...); nil switches it off.
+	Reader SpanReader
+	// Publisher accepts POST /api/v2/spans; nil switches it off.
+	Publisher SpanPublisher
+	// Sample filters POSTed spans (COLLECTOR_SAMPLE_RATE); nil keeps all.
+	Sample func([]zipkin.Span) []zipkin.Span
+	// MaxBodyBytes bounds a POSTed body, before and after gunzip (413).
+	MaxBodyBytes int64
+	// StrictTraceID is Zipkin's STRICT_TRACE_ID: when false, a trace is
+	// identified by the lower 64 bits of its ID.
+	StrictTraceID bool
+	// Lookback is QUERY_LOOKBACK, the default search and dependency window.
+	Lookback         time.Duration
+	AutocompleteKeys []string
+	// AllowedOrigins is QUERY_ALLOWED_ORIGINS for CORS on /api/v2 ("*": any).
+	AllowedOrigins []string
+	UI             UIConfig
+}
+
+// UIConfig is what /config.json tells Zipkin's UI (and zipq's).
+type UIConfig struct {
+	Environment     string  `json:"environment"`
+	QueryLimit      int     `json:"queryLimit"`
+	DefaultLookback int64   `json:"defaultLookback"` // milliseconds
+	SearchEnabled   bool    `json:"searchEnabled"`
+	Dependency      UIDeps  `json:"dependency"`
+	LogsURL         *string `json:"logsUrl"`
+	SupportURL      *string `json:"supportUrl"`
+	ArchivePostURL  *string `json:"archivePostUrl"`
+	ArchiveURL      *string `json:"archiveUrl"`
+}
+
+// UIDeps configures the dependency graph's colouring by error rate.
+type UIDeps struct {
+	Enabled       bool    `json:"enabled"`
+	LowErrorRate  float64 `json:"lowErrorRate"`
+	HighErrorRate float64 `json:"highErrorRate"`
+}
+
+func (o *Options) withDefaults() {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Lookback <= 0 {
+		o.Lookback = 24 * time.Hour
+	}
+	if o.MaxBodyBytes <= 0 {
+		o.MaxBodyBytes = 5 << 20
+	}
+	if len(o.AllowedOrigins) == 0 {
+		o.AllowedOrigins = []string{"*"}
+	}
+	if o.UI.QueryLimit <= 0 {
+		o.UI.QueryLimit = DefaultLimit
+	}
+	if o.UI.DefaultLookback <= 0 {
+		o.UI.DefaultLookback = (15 * time.Minute).Milliseconds()
+	}
 }
 
 // NewRouter builds the HTTP handler.
 func NewRouter(o Options) http.Handler {
-	if o.Logger == nil {
-		o.Logger = slog.New(slog.DiscardHandler)
-	}
+	o.withDefaults()
 	r := chi.NewRouter()
 	r.Use(middleware.Recoverer)
 	if o.Registerer != nil {
@@ -61,6 +121,21 @@ func NewRouter(o Options) http.Handler {
 		h := promhttp.HandlerFor(o.Gatherer, promhttp.HandlerOpts{})
 		r.Method(http.MethodGet, "/metrics", h)
 		r.Method(http.MethodGet, "/prometheus", h)
+	}
+	if o.Reader != nil || o.Publisher != nil {
+		a := &api{o: o, log: o.Logger}
+		r.Route("/api/v2", func(r chi.Router) {
+			r.Use(cors.Handler(cors.Options{
+				AllowedOrigins: o.AllowedOrigins,
+				AllowedMethods: []string{http.MethodGet, http.MethodPost, http.MethodOptions},
+				AllowedHeaders: []string{"Content-Type", "Content-Encoding", "Authorization"},
+				MaxAge:         600,
+			}))
+			a.routes(r)
+		})
+		uiConfig := func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, http.StatusOK, o.UI) }
+		r.Get("/config.json", uiConfig)
+		r.Get("/zipkin/config.json", uiConfig)
 	}
 	if o.AdminToken != "" && o.Replayer != nil {
 		r.With(requireToken(o.AdminToken)).Post("/admin/replay", replay(o.Replayer, o.Logger))

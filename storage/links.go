@@ -84,10 +84,10 @@ func (s *Store) Link(ctx context.Context, max int) (int, error) {
 	return n, nil
 }
 
-// RunLinker links marked traces every interval, and back to back while a
-// backlog remains, until ctx ends. Failures are logged and retried.
-func (s *Store) RunLinker(ctx context.Context, interval time.Duration) error {
-	t := time.NewTicker(interval)
+// RunLinker links marked traces every LinkInterval, and back to back while
+// a backlog remains, until ctx ends. Failures are logged and retried.
+func (s *Store) RunLinker(ctx context.Context) error {
+	t := time.NewTicker(s.cfg.LinkInterval)
 	defer t.Stop()
 	for {
 		n, err := s.Link(ctx, LinkBatch)

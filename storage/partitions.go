@@ -105,11 +105,11 @@ func (s *Store) applyRetention(ctx context.Context, tx pgx.Tx, cutoff time.Time)
 	return nil
 }
 
-// RunMaintenance calls Maintain now and then every interval until ctx ends.
-// A failed round is logged and retried at the next tick: a database outage
+// RunMaintenance calls Maintain now and then hourly until ctx ends. A
+// failed round is logged and retried at the next tick: a database outage
 // must not stop the process that would recover from it.
-func (s *Store) RunMaintenance(ctx context.Context, interval time.Duration) error {
-	t := time.NewTicker(interval)
+func (s *Store) RunMaintenance(ctx context.Context) error {
+	t := time.NewTicker(time.Hour)
 	defer t.Stop()
 	for {
 		if err := s.Maintain(ctx, time.Now()); err != nil && ctx.Err() == nil {

@@ -34,6 +34,9 @@ type Config struct {
 	// AutocompleteKeys are the tag keys whose values are kept for
 	// /api/v2/autocompleteValues (Zipkin's AUTOCOMPLETE_KEYS).
 	AutocompleteKeys []string
+	// LinkInterval is how often RunLinker brings dependency links up to
+	// date (default 1s).
+	LinkInterval time.Duration
 }
 
 func (c *Config) withDefaults() {
@@ -42,6 +45,9 @@ func (c *Config) withDefaults() {
 	}
 	if c.Retention <= 0 {
 		c.Retention = 7 * 24 * time.Hour
+	}
+	if c.LinkInterval <= 0 {
+		c.LinkInterval = time.Second
 	}
 	if c.PartitionsAhead <= 0 {
 		c.PartitionsAhead = 2
@@ -72,6 +78,9 @@ func Open(ctx context.Context, cfg Config, logger *slog.Logger) (*Store, error) 
 	}
 	return &Store{pool: pool, cfg: cfg, logger: logger}, nil
 }
+
+// AutocompleteKeys are the tag keys whose values are recorded.
+func (s *Store) AutocompleteKeys() []string { return s.cfg.AutocompleteKeys }
 
 // Close closes the pool, waiting for connections in use to be released.
 func (s *Store) Close() { s.pool.Close() }

@@ -12,17 +12,22 @@ import (
 // runCollector consumes and stores; SREs scale by running more of these on
 // the same queue (competing consumers). It serves /health and /metrics.
 func runCollector(ctx context.Context, args []string) error {
-	return runIngest(ctx, "collector", args)
+	return runIngest(ctx, "collector", args, false)
 }
 
-// runIngest wires a process that consumes the span queue.
-func runIngest(ctx context.Context, name string, args []string) error {
-	var addr, token string
+// runIngest wires a process that consumes the span queue; withAPI adds the
+// Zipkin API and HTTP ingest (zipq serve).
+func runIngest(ctx context.Context, name string, args []string, withAPI bool) error {
+	var hc httpConfig
+	var ac apiConfig
 	var cc collector.Config
 	log, st, err := boot(ctx, name, args, func(s *settings) {
 		bindRabbit(s, &cc)
 		bindCollector(s, &cc)
-		bindHTTP(s, &addr, &token)
+		bindHTTP(s, &hc)
+		if withAPI {
+			bindAPI(s, &ac)
+		}
 	})
 	if err != nil {
 		return err
@@ -34,19 +39,25 @@ func runIngest(ctx context.Context, name string, args []string) error {
 	if err != nil {
 		return err
 	}
-	h := query.NewRouter(query.Options{
+	opts := query.Options{
 		Logger: log.With("component", "http"), Registerer: reg, Gatherer: reg, Version: version,
 		Health:     []query.HealthCheck{postgresCheck(st), collectorCheck(c)},
-		AdminToken: token, Replayer: replayer{cc},
-	})
+		AdminToken: hc.adminToken, Replayer: replayer{cc},
+	}
+	if withAPI {
+		pub := collector.NewPublisher(cc)
+		defer pub.Close()
+		apiOptions(&opts, ac, cc, st, pub)
+	}
 
 	var g run.Group
-	addSignals(&g, ctx)                               // first: a signal starts the shutdown
-	addCollector(&g, c)                               // stop consuming, commit and ack in-flight batches
-	if err := addHTTP(&g, addr, h, log); err != nil { // keeps serving /health while the collector drains
+	addSignals(&g, ctx)                                                      // first: a signal starts the shutdown
+	addCollector(&g, c)                                                      // stop consuming, commit and ack in-flight batches
+	if err := addHTTP(&g, hc.addr, query.NewRouter(opts), log); err != nil { // keeps serving /health while the collector drains
 		return err
 	}
-	addMaintenance(&g, st) // partitions and retention; last to stop
+	addBackground(&g, st.RunLinker)      // dependency links
+	addBackground(&g, st.RunMaintenance) // partitions and retention; last to stop
 	log.Info("zipq started", "command", name, "version", version, "queue", cc.Queue, "concurrency", cc.Concurrency)
 	return runGroup(&g, log)
 }

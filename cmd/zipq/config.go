@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/zipq/zipq/collector"
+	"github.com/zipq/zipq/query"
 	"github.com/zipq/zipq/storage"
 )
 
@@ -84,6 +85,41 @@ func (s *settings) duration(p *time.Duration, name, env string, def time.Duratio
 	}, func() string { return p.String() })
 }
 
+func (s *settings) boolean(p *bool, name, env string, def bool, usage string) {
+	s.bind(name, env, strconv.FormatBool(def), usage, func(v string) error {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return fmt.Errorf("not a boolean (true or false)")
+		}
+		*p = b
+		return nil
+	}, func() string { return strconv.FormatBool(*p) })
+}
+
+func (s *settings) float(p *float64, name, env string, def float64, usage string) {
+	s.bind(name, env, strconv.FormatFloat(def, 'g', -1, 64), usage, func(v string) error {
+		f, err := strconv.ParseFloat(v, 64)
+		if err != nil {
+			return fmt.Errorf("not a number")
+		}
+		*p = f
+		return nil
+	}, func() string { return strconv.FormatFloat(*p, 'g', -1, 64) })
+}
+
+// millis is a duration given in milliseconds, as Zipkin's QUERY_LOOKBACK
+// and ZIPKIN_UI_DEFAULT_LOOKBACK are.
+func (s *settings) millis(p *time.Duration, name, env string, def time.Duration, usage string) {
+	s.bind(name, env, strconv.FormatInt(def.Milliseconds(), 10), usage, func(v string) error {
+		ms, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || ms <= 0 {
+			return fmt.Errorf("not a positive number of milliseconds")
+		}
+		*p = time.Duration(ms) * time.Millisecond
+		return nil
+	}, func() string { return strconv.FormatInt(p.Milliseconds(), 10) })
+}
+
 func (s *settings) list(p *[]string, name, env, def, usage string) {
 	s.bind(name, env, def, usage, func(v string) error {
 		*p = nil
@@ -118,6 +154,7 @@ func bindRabbit(s *settings, c *collector.Config) {
 	s.str(&c.Queue, "rabbit-queue", "RABBIT_QUEUE", "zipkin", "queue spans are read from")
 	s.str(&c.ParkedQueue, "rabbit-parked-queue", "RABBIT_PARKED_QUEUE", "", "parking queue for messages that cannot be stored (default <queue>.parked)")
 	s.str(&c.ParkedQueueType, "rabbit-parked-queue-type", "RABBIT_PARKED_QUEUE_TYPE", "quorum", "x-queue-type of the parking queue: quorum or classic")
+	s.float(&c.SampleRate, "sample-rate", "COLLECTOR_SAMPLE_RATE", 1, "share of traces kept, in (0, 1], by trace ID (AMQP and HTTP ingest)")
 }
 
 func bindCollector(s *settings, c *collector.Config) {
@@ -141,16 +178,43 @@ func bindPostgres(s *settings, c *storage.Config) {
 	}, func() string { return strconv.Itoa(int(c.MaxConns)) })
 	s.duration(&c.Retention, "retention", "ZIPQ_RETENTION", 7*24*time.Hour, "keep spans this long; older daily partitions are dropped")
 	s.integer(&c.PartitionsAhead, "partitions-ahead", "ZIPQ_PARTITIONS_AHEAD", 2, "daily partitions created ahead of time")
+	s.duration(&c.LinkInterval, "link-interval", "ZIPQ_LINK_INTERVAL", time.Second, "how often dependency links are brought up to date (collector, serve)")
 	s.list(&c.AutocompleteKeys, "autocomplete-keys", "AUTOCOMPLETE_KEYS", "", "comma-separated tag keys offered by /api/v2/autocompleteValues")
 }
 
-func bindHTTP(s *settings, addr, adminToken *string) {
+type httpConfig struct{ addr, adminToken string }
+
+func bindHTTP(s *settings, c *httpConfig) {
 	def := "127.0.0.1:9411"
 	if p := os.Getenv("QUERY_PORT"); p != "" {
 		def = "127.0.0.1:" + p
 	}
-	s.str(addr, "http-addr", "ZIPQ_HTTP_ADDR", def, "listen address of the API, UI, /health and /metrics (QUERY_PORT sets the port alone)")
-	s.str(adminToken, "admin-token", "ZIPQ_ADMIN_TOKEN", "", "bearer token for /admin/replay; empty disables admin endpoints")
+	s.str(&c.addr, "http-addr", "ZIPQ_HTTP_ADDR", def, "listen address of the API, UI, /health and /metrics (QUERY_PORT sets the port alone)")
+	s.str(&c.adminToken, "admin-token", "ZIPQ_ADMIN_TOKEN", "", "bearer token for /admin/replay; empty disables admin endpoints")
+}
+
+// apiConfig is the query API's own settings.
+type apiConfig struct {
+	strict      bool
+	lookback    time.Duration
+	origins     []string
+	ui          query.UIConfig
+	uiLookback  time.Duration
+	selfTracing bool
+}
+
+func bindAPI(s *settings, c *apiConfig) {
+	s.boolean(&c.strict, "strict-trace-id", "STRICT_TRACE_ID", true, "false: find 128-bit traces by their lower 64 bits and merge traces differing only in the high bits")
+	s.millis(&c.lookback, "query-lookback", "QUERY_LOOKBACK", 24*time.Hour, "default lookback of /api/v2/traces and /dependencies, in milliseconds")
+	s.list(&c.origins, "query-allowed-origins", "QUERY_ALLOWED_ORIGINS", "*", "CORS origins allowed on /api/v2 (comma-separated)")
+	s.str(&c.ui.Environment, "ui-environment", "ZIPKIN_UI_ENVIRONMENT", "", "environment name shown by the UI")
+	s.integer(&c.ui.QueryLimit, "ui-query-limit", "ZIPKIN_UI_QUERY_LIMIT", 10, "default result limit of the UI's search")
+	s.millis(&c.uiLookback, "ui-default-lookback", "ZIPKIN_UI_DEFAULT_LOOKBACK", 15*time.Minute, "default lookback of the UI's search, in milliseconds")
+	s.boolean(&c.ui.SearchEnabled, "ui-search-enabled", "ZIPKIN_UI_SEARCH_ENABLED", true, "show the search form in the UI")
+	s.boolean(&c.ui.Dependency.Enabled, "ui-dependency-enabled", "ZIPKIN_UI_DEPENDENCY_ENABLED", true, "show the dependency graph in the UI")
+	s.float(&c.ui.Dependency.LowErrorRate, "ui-dependency-low-error-rate", "ZIPKIN_UI_DEPENDENCY_LOW_ERROR_RATE", 0.5, "error rate from which an edge is drawn amber")
+	s.float(&c.ui.Dependency.HighErrorRate, "ui-dependency-high-error-rate", "ZIPKIN_UI_DEPENDENCY_HIGH_ERROR_RATE", 0.75, "error rate from which an edge is drawn red")
+	s.boolean(&c.selfTracing, "self-tracing", "SELF_TRACING_ENABLED", false, "trace zipq's own API requests and batch writes into zipq")
 }
 
 func newLogger(level, format string) (*slog.Logger, error) {

@@ -13,11 +13,14 @@ import (
 // runConfig prints every setting as a Markdown table: the README's
 // configuration table is this output.
 func runConfig(context.Context, []string) error {
-	var a, b, c, d string
+	var c, d string
+	var hc httpConfig
+	var ac apiConfig
 	var cc collector.Config
 	var sc storage.Config
 	s := newSettings("config")
-	bindHTTP(s, &a, &b)
+	bindHTTP(s, &hc)
+	bindAPI(s, &ac)
 	bindRabbit(s, &cc)
 	bindCollector(s, &cc)
 	bindPostgres(s, &sc)

@@ -5,25 +5,36 @@ import (
 
 	"github.com/oklog/run"
 
+	"github.com/zipq/zipq/collector"
 	"github.com/zipq/zipq/query"
 )
 
-// runQuery serves the API and UI only; scale it on CPU.
+// runQuery serves the API, HTTP ingest and UI only; scale it on CPU.
 func runQuery(ctx context.Context, args []string) error {
-	var addr, token string
-	log, st, err := boot(ctx, "query", args, func(s *settings) { bindHTTP(s, &addr, &token) })
+	var hc httpConfig
+	var ac apiConfig
+	var cc collector.Config
+	log, st, err := boot(ctx, "query", args, func(s *settings) {
+		bindRabbit(s, &cc)
+		bindHTTP(s, &hc)
+		bindAPI(s, &ac)
+	})
 	if err != nil {
 		return err
 	}
 	defer st.Close()
+	pub := collector.NewPublisher(cc)
+	defer pub.Close()
 	reg := newRegistry()
-	h := query.NewRouter(query.Options{
-		Logger: log.With("component", "query"), Registerer: reg, Gatherer: reg, Version: version,
-		Health: []query.HealthCheck{postgresCheck(st)},
-	})
+	opts := query.Options{
+		Logger: log.With("component", "http"), Registerer: reg, Gatherer: reg, Version: version,
+		Health:     []query.HealthCheck{postgresCheck(st), {Name: "rabbitmq", Check: pub.Ping}},
+		AdminToken: hc.adminToken, Replayer: replayer{cc},
+	}
+	apiOptions(&opts, ac, cc, st, pub)
 	var g run.Group
 	addSignals(&g, ctx)
-	if err := addHTTP(&g, addr, h, log); err != nil {
+	if err := addHTTP(&g, hc.addr, query.NewRouter(opts), log); err != nil {
 		return err
 	}
 	log.Info("zipq started", "command", "query", "version", version)

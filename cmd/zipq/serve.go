@@ -2,8 +2,8 @@ package main
 
 import "context"
 
-// runServe is the all-in-one process: collector, query API and UI. Until
-// the Zipkin API lands (issue 3) it runs what `zipq collector` runs.
+// runServe is the all-in-one process: collector, dependency linker, query
+// API, HTTP ingest and UI.
 func runServe(ctx context.Context, args []string) error {
-	return runIngest(ctx, "serve", args)
+	return runIngest(ctx, "serve", args, true)
 }

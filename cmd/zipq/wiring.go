@@ -25,7 +25,22 @@ import (
 
 // Compile-time checks that the store satisfies the interfaces its users
 // declare (kept here so storage never imports them).
-var _ collector.SpanWriter = (*storage.Store)(nil)
+var (
+	_ collector.SpanWriter = (*storage.Store)(nil)
+	_ query.SpanReader     = (*storage.Store)(nil)
+	_ query.SpanPublisher  = (*collector.Publisher)(nil)
+)
+
+// apiOptions adds the Zipkin API and HTTP ingest to a router's options.
+func apiOptions(o *query.Options, ac apiConfig, cc collector.Config, st *storage.Store, pub *collector.Publisher) {
+	cc = cc.WithDefaults()
+	o.Reader, o.Publisher, o.Sample = st, pub, cc.Sample
+	o.MaxBodyBytes = int64(cc.MaxMessageBytes) // a bigger body would be parked as too_large
+	o.StrictTraceID, o.Lookback, o.AllowedOrigins = ac.strict, ac.lookback, ac.origins
+	o.AutocompleteKeys = st.AutocompleteKeys()
+	o.UI = ac.ui
+	o.UI.DefaultLookback = ac.uiLookback.Milliseconds()
+}
 
 func newRegistry() *prometheus.Registry {
 	reg := prometheus.NewRegistry()
@@ -122,9 +137,10 @@ func addHTTP(g *run.Group, addr string, h http.Handler, log *slog.Logger) error 
 	return nil
 }
 
-func addMaintenance(g *run.Group, st *storage.Store) {
+// addBackground runs a loop that ends when its context is cancelled.
+func addBackground(g *run.Group, loop func(context.Context) error) {
 	ctx, cancel := context.WithCancel(context.Background())
-	g.Add(func() error { return st.RunMaintenance(ctx, time.Hour) }, func(error) { cancel() })
+	g.Add(func() error { return loop(ctx) }, func(error) { cancel() })
 }
 
 func addCollector(g *run.Group, c *collector.Collector) {

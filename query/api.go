@@ -1,0 +1,458 @@
+package query
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"mime"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/zipq/zipq/zipkin"
+)
+
+// SpanReader is what the Zipkin read API needs from storage.
+type SpanReader interface {
+	ServiceNames(ctx context.Context) ([]string, error)
+	SpanNames(ctx context.Context, service string) ([]string, error)
+	RemoteServiceNames(ctx context.Context, service string) ([]string, error)
+	AutocompleteValues(ctx context.Context, key string) ([]string, error)
+	FindTraces(ctx context.Context, q zipkin.QueryRequest, strict bool) ([][]zipkin.Span, error)
+	Traces(ctx context.Context, ids []zipkin.TraceID, strict bool) ([][]zipkin.Span, error)
+	Dependencies(ctx context.Context, endTs time.Time, lookback time.Duration) ([]zipkin.DependencyLink, error)
+}
+
+// SpanPublisher hands a validated span message to the span queue and
+// returns only once the broker confirmed it (collector.Publisher).
+type SpanPublisher interface {
+	Publish(ctx context.Context, body []byte, contentType string) error
+}
+
+// Limits of the API; documented in the README.
+const (
+	DefaultLimit = 10
+	MaxLimit     = 1000 // a larger limit is clamped to this
+	MaxTraceIDs  = 1000 // traceMany accepts at most this many IDs
+)
+
+type api struct {
+	o   Options
+	log *slog.Logger
+}
+
+func (a *api) routes(r chi.Router) {
+	if a.o.Reader != nil {
+		r.Get("/services", a.services)
+		r.Get("/spans", a.spanNames)
+		r.Get("/remoteServices", a.remoteServices)
+		r.Get("/traces", a.traces)
+		r.Get("/trace/{traceId}", a.trace)
+		r.Get("/traceMany", a.traceMany)
+		r.Get("/dependencies", a.dependencies)
+		r.Get("/autocompleteKeys", a.autocompleteKeys)
+		r.Get("/autocompleteValues", a.autocompleteValues)
+	}
+	if a.o.Publisher != nil {
+		r.Post("/spans", a.postSpans)
+	}
+}
+
+// badRequest is a parameter error: HTTP 400 with its message.
+type badRequest struct{ msg string }
+
+func (e badRequest) Error() string { return e.msg }
+
+func badf(format string, args ...any) error { return badRequest{fmt.Sprintf(format, args...)} }
+
+// fail answers an error: 400 for bad input, 500 (logged once) otherwise.
+func (a *api) fail(w http.ResponseWriter, r *http.Request, err error) {
+	var br badRequest
+	if errors.As(err, &br) {
+		httpError(w, http.StatusBadRequest, br.msg)
+		return
+	}
+	if r.Context().Err() != nil {
+		return // the client went away
+	}
+	a.log.Error("query failed", slog.String("path", r.URL.Path), slog.Any("err", err))
+	httpError(w, http.StatusInternalServerError, "internal error: "+err.Error())
+}
+
+func (a *api) names(w http.ResponseWriter, r *http.Request, get func() ([]string, error)) {
+	names, err := get()
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, names)
+}
+
+func (a *api) services(w http.ResponseWriter, r *http.Request) {
+	a.names(w, r, func() ([]string, error) { return a.o.Reader.ServiceNames(r.Context()) })
+}
+
+func (a *api) spanNames(w http.ResponseWriter, r *http.Request) {
+	a.names(w, r, func() ([]string, error) {
+		svc, err := requiredName(r, "serviceName")
+		if err != nil {
+			return nil, err
+		}
+		return a.o.Reader.SpanNames(r.Context(), svc)
+	})
+}
+
+func (a *api) remoteServices(w http.ResponseWriter, r *http.Request) {
+	a.names(w, r, func() ([]string, error) {
+		svc, err := requiredName(r, "serviceName")
+		if err != nil {
+			return nil, err
+		}
+		return a.o.Reader.RemoteServiceNames(r.Context(), svc)
+	})
+}
+
+func (a *api) autocompleteKeys(w http.ResponseWriter, _ *http.Request) {
+	keys := a.o.AutocompleteKeys
+	if keys == nil {
+		keys = []string{}
+	}
+	writeJSON(w, http.StatusOK, keys)
+}
+
+func (a *api) autocompleteValues(w http.ResponseWriter, r *http.Request) {
+	a.names(w, r, func() ([]string, error) {
+		key := r.URL.Query().Get("key")
+		if key == "" {
+			return nil, badf("key is required")
+		}
+		return a.o.Reader.AutocompleteValues(r.Context(), key)
+	})
+}
+
+// requiredName reads a service or span name, lower-cased as stored.
+func requiredName(r *http.Request, param string) (string, error) {
+	v := strings.ToLower(strings.TrimSpace(r.URL.Query().Get(param)))
+	if v == "" {
+		return "", badf("%s is required", param)
+	}
+	return v, nil
+}
+
+func (a *api) traces(w http.ResponseWriter, r *http.Request) {
+	q, err := a.parseQuery(r)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	traces, err := a.o.Reader.FindTraces(r.Context(), q, a.o.StrictTraceID)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	writeTraces(w, traces)
+}
+
+// parseQuery validates /traces parameters as Zipkin's QueryRequest does;
+// unknown parameters are ignored.
+func (a *api) parseQuery(r *http.Request) (zipkin.QueryRequest, error) {
+	v := r.URL.Query()
+	q := zipkin.QueryRequest{
+		ServiceName:       strings.ToLower(strings.TrimSpace(v.Get("serviceName"))),
+		RemoteServiceName: strings.ToLower(strings.TrimSpace(v.Get("remoteServiceName"))),
+		SpanName:          strings.ToLower(strings.TrimSpace(v.Get("spanName"))),
+		Limit:             DefaultLimit,
+	}
+	if q.SpanName == "all" { // Zipkin's classic UI sends "all" for any
+		q.SpanName = ""
+	}
+	var err error
+	if q.AnnotationQuery, err = zipkin.ParseAnnotationQuery(v.Get("annotationQuery")); err != nil {
+		return q, badRequest{err.Error()}
+	}
+	if q.MinDuration, err = nonNegative(v, "minDuration"); err != nil {
+		return q, err
+	}
+	if q.MaxDuration, err = nonNegative(v, "maxDuration"); err != nil {
+		return q, err
+	}
+	switch {
+	case q.MaxDuration > 0 && q.MinDuration == 0:
+		return q, badf("maxDuration is only valid with minDuration")
+	case q.MaxDuration > 0 && q.MaxDuration < q.MinDuration:
+		return q, badf("maxDuration should be >= minDuration")
+	}
+	if q.EndTs, q.Lookback, err = a.window(r); err != nil {
+		return q, err
+	}
+	if s := v.Get("limit"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n <= 0 {
+			return q, badf("limit must be a positive integer, got %q", truncate(s))
+		}
+		q.Limit = min(n, MaxLimit)
+	}
+	return q, nil
+}
+
+// window reads endTs (epoch ms, default now) and lookback (ms, default
+// QUERY_LOOKBACK). A lookback reaching before the epoch is cut there.
+func (a *api) window(r *http.Request) (time.Time, time.Duration, error) {
+	v := r.URL.Query()
+	end := time.Now()
+	if s := v.Get("endTs"); s != "" {
+		ms, err := strconv.ParseInt(s, 10, 64)
+		if err != nil || ms <= 0 {
+			return end, 0, badf("endTs must be a positive number of epoch milliseconds, got %q", truncate(s))
+		}
+		end = time.UnixMilli(ms)
+	}
+	lookbackMs := a.o.Lookback.Milliseconds()
+	if s := v.Get("lookback"); s != "" {
+		ms, err := strconv.ParseInt(s, 10, 64)
+		if err != nil || ms <= 0 {
+			return end, 0, badf("lookback must be a positive number of milliseconds, got %q", truncate(s))
+		}
+		lookbackMs = ms
+	}
+	lookbackMs = min(lookbackMs, end.UnixMilli(), math.MaxInt64/int64(time.Millisecond))
+	return end, time.Duration(lookbackMs) * time.Millisecond, nil
+}
+
+func nonNegative(v map[string][]string, name string) (int64, error) {
+	s := ""
+	if vs := v[name]; len(vs) > 0 {
+		s = vs[0]
+	}
+	if s == "" {
+		return 0, nil
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n < 0 {
+		return 0, badf("%s must be a non-negative number of microseconds, got %q", name, truncate(s))
+	}
+	return n, nil
+}
+
+// truncate keeps error messages short when the input is hostile.
+func truncate(s string) string {
+	if len(s) > 64 {
+		return s[:64] + "…"
+	}
+	return s
+}
+
+func (a *api) trace(w http.ResponseWriter, r *http.Request) {
+	raw := chi.URLParam(r, "traceId")
+	id, err := parseTraceID(raw)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	traces, err := a.o.Reader.Traces(r.Context(), []zipkin.TraceID{id}, a.o.StrictTraceID)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	if len(traces) == 0 {
+		httpError(w, http.StatusNotFound, id.String()+" not found")
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_, _ = w.Write(zipkin.EncodeJSON(traces[0]))
+}
+
+func parseTraceID(s string) (zipkin.TraceID, error) {
+	id, err := zipkin.ParseTraceID(s)
+	if err != nil {
+		return id, badf("traceId %q: want 16 or 32 hex characters", truncate(s))
+	}
+	if id.IsZero() {
+		return id, badf("traceId %q is all zeros", truncate(s))
+	}
+	return id, nil
+}
+
+func (a *api) traceMany(w http.ResponseWriter, r *http.Request) {
+	raw := r.URL.Query().Get("traceIds")
+	if raw == "" {
+		a.fail(w, r, badf("traceIds parameter is empty"))
+		return
+	}
+	parts := strings.Split(raw, ",")
+	if len(parts) > MaxTraceIDs {
+		a.fail(w, r, badf("traceIds: at most %d IDs, got %d", MaxTraceIDs, len(parts)))
+		return
+	}
+	seen := map[zipkin.TraceID]bool{}
+	ids := make([]zipkin.TraceID, 0, len(parts))
+	for _, p := range parts {
+		id, err := parseTraceID(strings.TrimSpace(p))
+		if err != nil {
+			a.fail(w, r, err)
+			return
+		}
+		if seen[id] {
+			a.fail(w, r, badf("redundant traceId: %s", truncate(p)))
+			return
+		}
+		seen[id] = true
+		ids = append(ids, id)
+	}
+	if len(ids) == 1 {
+		a.fail(w, r, badf("use /api/v2/trace/{traceId} to retrieve a single trace"))
+		return
+	}
+	traces, err := a.o.Reader.Traces(r.Context(), ids, a.o.StrictTraceID)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	writeTraces(w, traces)
+}
+
+func (a *api) dependencies(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Query().Get("endTs") == "" {
+		a.fail(w, r, badf("endTs is required (epoch milliseconds)"))
+		return
+	}
+	end, lookback, err := a.window(r)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	links, err := a.o.Reader.Dependencies(r.Context(), end, lookback)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	if links == nil {
+		links = []zipkin.DependencyLink{}
+	}
+	writeJSON(w, http.StatusOK, links)
+}
+
+// writeTraces renders a list of traces with the span encoder Zipkin's
+// JSON v2 uses, so every span has the exact shape POSTed spans have.
+func writeTraces(w http.ResponseWriter, traces [][]zipkin.Span) {
+	var b bytes.Buffer
+	b.WriteByte('[')
+	for i, t := range traces {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.Write(zipkin.EncodeJSON(t))
+	}
+	b.WriteByte(']')
+	w.Header().Set("Content-Type", "application/json")
+	_, _ = w.Write(b.Bytes())
+}
+
+// postSpans validates a span list and publishes it to the span queue; 202
+// means RabbitMQ confirmed it, exactly the durability AMQP clients get.
+func (a *api) postSpans(w http.ResponseWriter, r *http.Request) {
+	body, err := readBody(w, r, a.o.MaxBodyBytes)
+	if err != nil {
+		var tooLarge *http.MaxBytesError
+		switch {
+		case errors.As(err, &tooLarge), errors.Is(err, errDecompressedTooLarge):
+			httpError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("body exceeds %d bytes", a.o.MaxBodyBytes))
+		default:
+			httpError(w, http.StatusBadRequest, err.Error())
+		}
+		return
+	}
+	mediaType, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	var spans []zipkin.Span
+	contentType := "application/json"
+	switch mediaType {
+	case "application/x-protobuf", "application/protobuf":
+		contentType = "application/x-protobuf"
+		spans, err = zipkin.DecodeProto(body)
+	case "", "application/json", "text/plain":
+		spans, err = zipkin.DecodeJSON(body)
+	default:
+		httpError(w, http.StatusUnsupportedMediaType, "Content-Type must be application/json or application/x-protobuf")
+		return
+	}
+	if err != nil {
+		httpError(w, http.StatusBadRequest, "cannot decode spans: "+err.Error())
+		return
+	}
+	if a.o.Sample != nil {
+		n := len(spans)
+		if spans = a.o.Sample(spans); len(spans) < n {
+			if len(spans) == 0 {
+				w.WriteHeader(http.StatusAccepted)
+				return
+			}
+			if body, err = zipkin.Encode(formatOf(contentType), spans); err != nil {
+				a.fail(w, r, err)
+				return
+			}
+		}
+	}
+	if len(spans) == 0 { // an empty list is valid and stores nothing
+		w.WriteHeader(http.StatusAccepted)
+		return
+	}
+	if err := a.o.Publisher.Publish(r.Context(), body, contentType); err != nil {
+		a.log.Warn("span ingest refused: queue unavailable", slog.Any("err", err))
+		w.Header().Set("Retry-After", "1")
+		httpError(w, http.StatusServiceUnavailable, "spans not accepted, retry: "+err.Error())
+		return
+	}
+	w.WriteHeader(http.StatusAccepted)
+}
+
+func formatOf(contentType string) zipkin.Format {
+	if contentType == "application/x-protobuf" {
+		return zipkin.FormatProto3
+	}
+	return zipkin.FormatJSON
+}
+
+var errDecompressedTooLarge = errors.New("decompressed body too large")
+
+// readBody reads at most limit bytes, gunzipping when the client says so
+// (Content-Encoding: gzip); the limit applies before and after inflating,
+// so a small gzip bomb gets 413 rather than the heap.
+func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
+	var in io.Reader = http.MaxBytesReader(w, r.Body, limit)
+	if strings.EqualFold(strings.TrimSpace(r.Header.Get("Content-Encoding")), "gzip") {
+		zr, err := gzip.NewReader(in)
+		if err != nil {
+			var tooLarge *http.MaxBytesError
+			if errors.As(err, &tooLarge) {
+				return nil, err
+			}
+			return nil, fmt.Errorf("cannot gunzip body: %w", err)
+		}
+		defer zr.Close()
+		b, err := io.ReadAll(io.LimitReader(zr, limit+1))
+		if err != nil {
+			var tooLarge *http.MaxBytesError
+			if errors.As(err, &tooLarge) {
+				return nil, err
+			}
+			return nil, fmt.Errorf("cannot gunzip body: %w", err)
+		}
+		if int64(len(b)) > limit {
+			return nil, errDecompressedTooLarge
+		}
+		return b, nil
+	}
+	b, err := io.ReadAll(in)
+	if err != nil {
+		return nil, err
+	}
+	return b, nil
+}
