@@ -273,7 +273,7 @@ func (a *api) trace(w http.ResponseWriter, r *http.Request) {
 func parseTraceID(s string) (zipkin.TraceID, error) {
 	id, err := zipkin.ParseTraceID(s)
 	if err != nil {
-		return id, badf("traceId %q: want 16 or 32 hex characters", truncate(s))
+		return id, badf("traceId %q: %v (want 16 or 32 hex characters)", truncate(s), err)
 	}
 	if id.IsZero() {
 		return id, badf("traceId %q is all zeros", truncate(s))

@@ -10,12 +10,12 @@ import (
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"go.uber.org/goleak"
+	"github.com/zipq/zipq/internal/testenv"
 
 	"github.com/zipq/zipq/query"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) { testenv.VerifyNoLeaks(m) }
 
 type fakeReplayer struct {
 	limit  int

@@ -68,6 +68,9 @@ func (s *Store) Link(ctx context.Context, max int) (int, error) {
 		fresh := make([]traceLinks, 0, len(traces))
 		for id, spans := range traces {
 			tl := traceLinks{id: id, hour: traceHour(spans), links: zipkin.Link(spans)}
+			for i := range tl.links { // stored as text: no NUL, valid UTF-8
+				tl.links[i].Parent, tl.links[i].Child = pgText(tl.links[i].Parent), pgText(tl.links[i].Child)
+			}
 			if len(tl.links) > 0 {
 				fresh = append(fresh, tl)
 				addDelta(delta, tl, 1)
@@ -233,7 +236,7 @@ func replaceTraceLinks(ctx context.Context, tx pgx.Tx, ids map[zipkin.TraceID]bo
 			return fmt.Errorf("encode trace links: %w", err)
 		}
 		lows, highs = append(lows, int64(tl.id.Low)), append(highs, int64(tl.id.High))
-		hours, docs = append(hours, tl.hour), append(docs, pgText(string(b)))
+		hours, docs = append(hours, tl.hour), append(docs, string(b))
 	}
 	if _, err := tx.Exec(ctx, `INSERT INTO trace_links (trace_id_low, trace_id_high, hour, links)
 		SELECT l, h, t, d::jsonb FROM unnest($1::bigint[], $2::bigint[], $3::timestamptz[], $4::text[]) AS u(l, h, t, d)`,
@@ -262,7 +265,7 @@ func applyDelta(ctx context.Context, tx pgx.Tx, delta map[hourLink]*zipkin.Depen
 	parents, children := make([]string, len(keys)), make([]string, len(keys))
 	calls, errs := make([]int64, len(keys)), make([]int64, len(keys))
 	for i, k := range keys {
-		hours[i], parents[i], children[i] = k.hour, pgText(k.parent), pgText(k.child)
+		hours[i], parents[i], children[i] = k.hour, k.parent, k.child
 		calls[i], errs[i] = delta[k].CallCount, delta[k].ErrorCount
 	}
 	if _, err := tx.Exec(ctx, `INSERT INTO dependency_links (hour, parent, child, calls, errors)
