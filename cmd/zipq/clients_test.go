@@ -1,0 +1,221 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"reflect"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	zipkingo "github.com/openzipkin/zipkin-go"
+	"github.com/openzipkin/zipkin-go/model"
+	"github.com/openzipkin/zipkin-go/reporter"
+	zipkinamqp "github.com/openzipkin/zipkin-go/reporter/amqp"
+	zipkinhttp "github.com/openzipkin/zipkin-go/reporter/http"
+	"go.opentelemetry.io/otel/attribute"
+	otelzipkin "go.opentelemetry.io/otel/exporters/zipkin"
+	"go.opentelemetry.io/otel/sdk/resource"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/zipq/zipq/internal/testenv"
+	"github.com/zipq/zipq/zipkin"
+)
+
+// recording tees a zipkin-go reporter so the test knows exactly what the
+// client sent.
+type recording struct {
+	reporter.Reporter
+	sent []model.SpanModel
+}
+
+func (r *recording) Send(s model.SpanModel) {
+	r.sent = append(r.sent, s)
+	r.Reporter.Send(s)
+}
+
+// checkoutTrace is a three-service trace as zipkin-go instruments it: an
+// HTTP server calling payments (client and shared server halves), which
+// calls an uninstrumented database.
+func checkoutTrace(t *testing.T, rep reporter.Reporter, prefix string) model.TraceID {
+	t.Helper()
+	tracer := func(service string) *zipkingo.Tracer {
+		ep, err := zipkingo.NewEndpoint(service, "127.0.0.1:8080")
+		testenv.Must(t, err)
+		tr, err := zipkingo.NewTracer(rep, zipkingo.WithLocalEndpoint(ep), zipkingo.WithSharedSpans(true))
+		testenv.Must(t, err)
+		return tr
+	}
+	front, pay := tracer(prefix+"-frontend"), tracer(prefix+"-payments")
+	root := front.StartSpan("get /checkout", zipkingo.Kind(model.Server), zipkingo.Tags(map[string]string{"http.method": "GET"}))
+	call := front.StartSpan("post /charge", zipkingo.Kind(model.Client), zipkingo.Parent(root.Context()),
+		zipkingo.RemoteEndpoint(&model.Endpoint{ServiceName: prefix + "-payments"}))
+	serve := pay.StartSpan("post /charge", zipkingo.Kind(model.Server), zipkingo.Parent(call.Context()))
+	db := pay.StartSpan("insert", zipkingo.Kind(model.Client), zipkingo.Parent(serve.Context()),
+		zipkingo.RemoteEndpoint(&model.Endpoint{ServiceName: prefix + "-postgres"}))
+	db.Tag("error", "deadlock detected")
+	db.Annotate(time.Now(), "retry")
+	for _, s := range []zipkingo.Span{db, serve, call, root} {
+		time.Sleep(time.Millisecond)
+		s.Finish()
+	}
+	return root.Context().TraceID
+}
+
+func getJSON(t *testing.T, url string, v any) int {
+	t.Helper()
+	resp, err := http.Get(url)
+	testenv.Must(t, err)
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	testenv.Must(t, err)
+	if resp.StatusCode == http.StatusOK {
+		testenv.Must(t, json.Unmarshal(b, v))
+	}
+	return resp.StatusCode
+}
+
+// sameSpans compares what a client sent with what the API returns, as
+// Zipkin's model: every field, order aside.
+func sameSpans(t *testing.T, sent []model.SpanModel, got []byte) {
+	t.Helper()
+	js, err := json.Marshal(sent)
+	testenv.Must(t, err)
+	want, err := zipkin.DecodeJSON(js)
+	testenv.Must(t, err)
+	have, err := zipkin.DecodeJSON(got)
+	testenv.Must(t, err)
+	key := func(s []zipkin.Span) func(i, j int) bool {
+		return func(i, j int) bool {
+			if s[i].ID != s[j].ID {
+				return s[i].ID < s[j].ID
+			}
+			return !s[i].Shared && s[j].Shared
+		}
+	}
+	sort.Slice(want, key(want))
+	sort.Slice(have, key(have))
+	if !reflect.DeepEqual(want, have) {
+		t.Fatalf("API returned\n%s\nclient sent\n%s", got, js)
+	}
+}
+
+// TestRealClientsEndToEnd sends multi-service traces with zipkin-go's HTTP
+// and AMQP reporters and the OpenTelemetry SDK's Zipkin exporter into a
+// running zipq (through RabbitMQ into PostgreSQL) and reads everything
+// back through the API.
+func TestRealClientsEndToEnd(t *testing.T) {
+	t.Parallel()
+	// zipkin-go's AMQP reporter always uses the fixed queue "zipkin", so the
+	// test gets a vhost of its own.
+	vhost := testenv.VHost(t)
+	env := []string{"POSTGRES_URL=" + testenv.Schema(t), "RABBIT_URI=" + vhost, "RABBIT_PARKED_QUEUE_TYPE=classic",
+		"ZIPQ_LOG_LEVEL=warn", "ZIPQ_LINK_INTERVAL=100ms", "COLLECTOR_BATCH_INTERVAL=50ms"}
+	p := startZipq(t, env, "serve")
+	base := "http://" + p.addr + "/api/v2"
+
+	httpRep := &recording{Reporter: zipkinhttp.NewReporter(base+"/spans", zipkinhttp.BatchInterval(50*time.Millisecond))}
+	httpTrace := checkoutTrace(t, httpRep, "h")
+	testenv.Must(t, httpRep.Close())
+
+	amqpInner, err := zipkinamqp.NewReporter(vhost)
+	testenv.Must(t, err)
+	amqpRep := &recording{Reporter: amqpInner}
+	amqpTrace := checkoutTrace(t, amqpRep, "a")
+	testenv.Must(t, amqpRep.Close())
+
+	otelTrace := otelTrace(t, base+"/spans")
+
+	for _, c := range []struct {
+		name string
+		id   string
+		sent []model.SpanModel
+	}{{"zipkin-go http", httpTrace.String(), httpRep.sent}, {"zipkin-go amqp", amqpTrace.String(), amqpRep.sent}} {
+		var raw json.RawMessage
+		testenv.Eventually(t, 20*time.Second, c.name+" trace stored", func() bool {
+			return getJSON(t, base+"/trace/"+c.id, &raw) == http.StatusOK && strings.Count(string(raw), `"id"`) == len(c.sent)
+		})
+		sameSpans(t, c.sent, raw)
+	}
+
+	var otelSpans []map[string]any
+	testenv.Eventually(t, 20*time.Second, "otel trace stored", func() bool {
+		return getJSON(t, base+"/trace/"+otelTrace, &otelSpans) == http.StatusOK && len(otelSpans) == 3
+	})
+	kinds := map[string]string{}
+	for _, s := range otelSpans {
+		svc := s["localEndpoint"].(map[string]any)["serviceName"].(string)
+		kinds[svc+" "+s["name"].(string)] += s["kind"].(string)
+		if tags, _ := s["tags"].(map[string]any); svc == "o-gateway" && s["kind"] == "SERVER" && tags["http.request.method"] != "GET" {
+			t.Errorf("otel attribute lost: %v", tags)
+		}
+	}
+	wantKinds := map[string]string{"o-gateway get /": "SERVER", "o-gateway get /items": "CLIENT", "o-catalog get /items": "SERVER"}
+	if !reflect.DeepEqual(kinds, wantKinds) {
+		t.Fatalf("otel spans: %v", kinds)
+	}
+
+	var services, names, remotes []string
+	getJSON(t, base+"/services", &services)
+	wantServices := []string{"a-frontend", "a-payments", "h-frontend", "h-payments", "o-catalog", "o-gateway"}
+	if !reflect.DeepEqual(services, wantServices) {
+		t.Fatalf("services %v", services)
+	}
+	getJSON(t, base+"/spans?serviceName=h-payments", &names)
+	if !reflect.DeepEqual(names, []string{"insert", "post /charge"}) {
+		t.Fatalf("span names %v", names)
+	}
+	getJSON(t, base+"/remoteServices?serviceName=a-frontend", &remotes)
+	if !reflect.DeepEqual(remotes, []string{"a-payments"}) {
+		t.Fatalf("remote services %v", remotes)
+	}
+	var found [][]map[string]any
+	getJSON(t, base+"/traces?serviceName=h-payments&annotationQuery=error", &found)
+	if len(found) != 1 || found[0][0]["traceId"] != httpTrace.String() {
+		t.Fatalf("search found %d traces", len(found))
+	}
+
+	want := []zipkin.DependencyLink{
+		{Parent: "a-frontend", Child: "a-payments", CallCount: 1},
+		{Parent: "a-payments", Child: "a-postgres", CallCount: 1, ErrorCount: 1},
+		{Parent: "h-frontend", Child: "h-payments", CallCount: 1},
+		{Parent: "h-payments", Child: "h-postgres", CallCount: 1, ErrorCount: 1},
+		{Parent: "o-gateway", Child: "o-catalog", CallCount: 1},
+	}
+	var links []zipkin.DependencyLink
+	testenv.Eventually(t, 10*time.Second, "dependency links", func() bool {
+		getJSON(t, base+"/dependencies?endTs="+strconv.FormatInt(time.Now().UnixMilli(), 10), &links)
+		return reflect.DeepEqual(links, want)
+	})
+}
+
+// otelTrace records gateway → catalog with the OpenTelemetry SDK and its
+// Zipkin exporter (two tracer providers, as two processes would have).
+func otelTrace(t *testing.T, url string) string {
+	t.Helper()
+	provider := func(service string) *sdktrace.TracerProvider {
+		exp, err := otelzipkin.New(url)
+		testenv.Must(t, err)
+		return sdktrace.NewTracerProvider(sdktrace.WithSyncer(exp),
+			sdktrace.WithResource(resource.NewSchemaless(attribute.String("service.name", service))))
+	}
+	gw, cat := provider("o-gateway"), provider("o-catalog")
+	ctx := context.Background()
+	ctx, root := gw.Tracer("test").Start(ctx, "GET /", trace.WithSpanKind(trace.SpanKindServer),
+		trace.WithAttributes(attribute.String("http.request.method", "GET")))
+	_, call := gw.Tracer("test").Start(ctx, "GET /items", trace.WithSpanKind(trace.SpanKindClient),
+		trace.WithAttributes(attribute.String("peer.service", "o-catalog")))
+	remote := trace.ContextWithRemoteSpanContext(context.Background(), call.SpanContext())
+	_, serve := cat.Tracer("test").Start(remote, "GET /items", trace.WithSpanKind(trace.SpanKindServer))
+	serve.End()
+	call.End()
+	root.End()
+	testenv.Must(t, gw.Shutdown(ctx))
+	testenv.Must(t, cat.Shutdown(ctx))
+	return root.SpanContext().TraceID().String()
+}
