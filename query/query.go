@@ -17,6 +17,8 @@ import (
 	"github.com/go-chi/chi/v5"
 	"github.com/go-chi/chi/v5/middleware"
 	"github.com/go-chi/cors"
+	zipkingo "github.com/openzipkin/zipkin-go"
+	zipkinmw "github.com/openzipkin/zipkin-go/middleware/http"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
@@ -62,6 +64,8 @@ type Options struct {
 	// AllowedOrigins is QUERY_ALLOWED_ORIGINS for CORS on /api/v2 ("*": any).
 	AllowedOrigins []string
 	UI             UIConfig
+	// Tracer, when set, traces API requests (self-tracing).
+	Tracer *zipkingo.Tracer
 }
 
 // UIConfig is what /config.json tells Zipkin's UI (and zipq's).
@@ -131,6 +135,9 @@ func NewRouter(o Options) http.Handler {
 				AllowedHeaders: []string{"Content-Type", "Content-Encoding", "Authorization"},
 				MaxAge:         600,
 			}))
+			if o.Tracer != nil {
+				r.Use(traced(o.Tracer))
+			}
 			a.routes(r)
 		})
 		uiConfig := func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, http.StatusOK, o.UI) }
@@ -239,5 +246,19 @@ func instrument(reg prometheus.Registerer) func(http.Handler) http.Handler {
 			reqs.WithLabelValues(route, r.Method, strconv.Itoa(ww.Status())).Inc()
 			lat.WithLabelValues(route, r.Method).Observe(time.Since(start).Seconds())
 		})
+	}
+}
+
+// traced records each API request as a server span named after its route
+// ("get /api/v2/trace/{traceId}"), as Zipkin's own self-tracing does.
+func traced(tr *zipkingo.Tracer) func(http.Handler) http.Handler {
+	mw := zipkinmw.NewServerMiddleware(tr)
+	return func(next http.Handler) http.Handler {
+		return mw(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			next.ServeHTTP(w, r)
+			if sp := zipkingo.SpanFromContext(r.Context()); sp != nil {
+				sp.SetName(strings.ToLower(r.Method + " " + chi.RouteContext(r.Context()).RoutePattern()))
+			}
+		}))
 	}
 }

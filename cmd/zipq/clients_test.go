@@ -219,3 +219,28 @@ func otelTrace(t *testing.T, url string) string {
 	testenv.Must(t, cat.Shutdown(ctx))
 	return root.SpanContext().TraceID().String()
 }
+
+// TestSelfTracing: with SELF_TRACING_ENABLED zipq's API requests and batch
+// writes show up as service "zipq", and tracing its own batches does not
+// feed itself.
+func TestSelfTracing(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	p := startZipq(t, append(f.env, "SELF_TRACING_ENABLED=true", "COLLECTOR_BATCH_INTERVAL=50ms"), "serve")
+	base := "http://" + p.addr + "/api/v2"
+	resp, err := http.Post(base+"/spans", "application/json",
+		strings.NewReader(`[{"traceId":"1","id":"1","name":"app","localEndpoint":{"serviceName":"app"},"timestamp":`+strconv.FormatInt(time.Now().UnixMicro(), 10)+`}]`))
+	testenv.Must(t, err)
+	resp.Body.Close()
+	var names []string
+	testenv.Eventually(t, 20*time.Second, "zipq's own spans", func() bool {
+		getJSON(t, base+"/spans?serviceName=zipq", &names)
+		return reflect.DeepEqual(names, []string{"get /api/v2/spans", "post /api/v2/spans", "write batch"})
+	})
+	// Only batches holding someone else's spans are traced: one here.
+	var found [][]map[string]any
+	getJSON(t, base+"/traces?serviceName=zipq&spanName=write+batch", &found)
+	if len(found) != 1 {
+		t.Fatalf("%d write-batch traces, want 1 (self-tracing must not trace its own batches)", len(found))
+	}
+}

@@ -21,6 +21,7 @@ func runIngest(ctx context.Context, name string, args []string, withAPI bool) er
 	var hc httpConfig
 	var ac apiConfig
 	var cc collector.Config
+	var selfTrace bool
 	log, st, err := boot(ctx, name, args, func(s *settings) {
 		bindRabbit(s, &cc)
 		bindCollector(s, &cc)
@@ -28,14 +29,21 @@ func runIngest(ctx context.Context, name string, args []string, withAPI bool) er
 		if withAPI {
 			bindAPI(s, &ac)
 		}
+		bindSelfTracing(s, &selfTrace)
 	})
 	if err != nil {
 		return err
 	}
 	defer st.Close() // after the group: the collector's last commit needs the pool
+	pub := collector.NewPublisher(cc)
+	defer pub.Close()
+	self, err := newSelfTracing(selfTrace, pub, log)
+	if err != nil {
+		return err
+	}
 
 	reg := newRegistry()
-	c, err := collector.New(cc, st, log.With("component", "collector"), reg)
+	c, err := collector.New(cc, self.writer(st), log.With("component", "collector"), reg)
 	if err != nil {
 		return err
 	}
@@ -45,17 +53,17 @@ func runIngest(ctx context.Context, name string, args []string, withAPI bool) er
 		AdminToken: hc.adminToken, Replayer: replayer{cc},
 	}
 	if withAPI {
-		pub := collector.NewPublisher(cc)
-		defer pub.Close()
-		apiOptions(&opts, ac, cc, st, pub)
+		apiOptions(&opts, ac, cc, st, pub, self)
 	}
 
 	var g run.Group
-	addSignals(&g, ctx)                                                      // first: a signal starts the shutdown
-	addCollector(&g, c)                                                      // stop consuming, commit and ack in-flight batches
-	if err := addHTTP(&g, hc.addr, query.NewRouter(opts), log); err != nil { // keeps serving /health while the collector drains
+	addSignals(&g, ctx) // first: a signal starts the shutdown
+	addCollector(&g, c) // stop consuming, commit and ack in-flight batches
+	// HTTP keeps serving /health while the collector drains.
+	if err := addHTTP(&g, hc.addr, query.NewRouter(opts), log); err != nil {
 		return err
 	}
+	self.add(&g)                         // flush zipq's own spans after the last request
 	addBackground(&g, st.RunLinker)      // dependency links
 	addBackground(&g, st.RunMaintenance) // partitions and retention; last to stop
 	log.Info("zipq started", "command", name, "version", version, "queue", cc.Queue, "concurrency", cc.Concurrency)

@@ -195,12 +195,11 @@ func bindHTTP(s *settings, c *httpConfig) {
 
 // apiConfig is the query API's own settings.
 type apiConfig struct {
-	strict      bool
-	lookback    time.Duration
-	origins     []string
-	ui          query.UIConfig
-	uiLookback  time.Duration
-	selfTracing bool
+	strict     bool
+	lookback   time.Duration
+	origins    []string
+	ui         query.UIConfig
+	uiLookback time.Duration
 }
 
 func bindAPI(s *settings, c *apiConfig) {
@@ -214,7 +213,10 @@ func bindAPI(s *settings, c *apiConfig) {
 	s.boolean(&c.ui.Dependency.Enabled, "ui-dependency-enabled", "ZIPKIN_UI_DEPENDENCY_ENABLED", true, "show the dependency graph in the UI")
 	s.float(&c.ui.Dependency.LowErrorRate, "ui-dependency-low-error-rate", "ZIPKIN_UI_DEPENDENCY_LOW_ERROR_RATE", 0.5, "error rate from which an edge is drawn amber")
 	s.float(&c.ui.Dependency.HighErrorRate, "ui-dependency-high-error-rate", "ZIPKIN_UI_DEPENDENCY_HIGH_ERROR_RATE", 0.75, "error rate from which an edge is drawn red")
-	s.boolean(&c.selfTracing, "self-tracing", "SELF_TRACING_ENABLED", false, "trace zipq's own API requests and batch writes into zipq")
+}
+
+func bindSelfTracing(s *settings, enabled *bool) {
+	s.boolean(enabled, "self-tracing", "SELF_TRACING_ENABLED", false, "trace zipq's own API requests and batch writes, stored as service zipq")
 }
 
 func newLogger(level, format string) (*slog.Logger, error) {

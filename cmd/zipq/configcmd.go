@@ -25,6 +25,8 @@ func runConfig(context.Context, []string) error {
 	bindCollector(s, &cc)
 	bindPostgres(s, &sc)
 	bindLog(s, &c, &d)
+	var self bool
+	bindSelfTracing(s, &self)
 	fmt.Fprintln(os.Stdout, "| flag | environment | default | meaning |\n|---|---|---|---|")
 	for _, r := range s.rows {
 		def := r[2]

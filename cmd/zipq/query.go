@@ -14,10 +14,12 @@ func runQuery(ctx context.Context, args []string) error {
 	var hc httpConfig
 	var ac apiConfig
 	var cc collector.Config
+	var selfTrace bool
 	log, st, err := boot(ctx, "query", args, func(s *settings) {
 		bindRabbit(s, &cc)
 		bindHTTP(s, &hc)
 		bindAPI(s, &ac)
+		bindSelfTracing(s, &selfTrace)
 	})
 	if err != nil {
 		return err
@@ -25,18 +27,23 @@ func runQuery(ctx context.Context, args []string) error {
 	defer st.Close()
 	pub := collector.NewPublisher(cc)
 	defer pub.Close()
+	self, err := newSelfTracing(selfTrace, pub, log)
+	if err != nil {
+		return err
+	}
 	reg := newRegistry()
 	opts := query.Options{
 		Logger: log.With("component", "http"), Registerer: reg, Gatherer: reg, Version: version,
 		Health:     []query.HealthCheck{postgresCheck(st), {Name: "rabbitmq", Check: pub.Ping}},
 		AdminToken: hc.adminToken, Replayer: replayer{cc},
 	}
-	apiOptions(&opts, ac, cc, st, pub)
+	apiOptions(&opts, ac, cc, st, pub, self)
 	var g run.Group
 	addSignals(&g, ctx)
 	if err := addHTTP(&g, hc.addr, query.NewRouter(opts), log); err != nil {
 		return err
 	}
+	self.add(&g)
 	log.Info("zipq started", "command", "query", "version", version)
 	return runGroup(&g, log)
 }

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/oklog/run"
+	zipkingo "github.com/openzipkin/zipkin-go"
+	"github.com/openzipkin/zipkin-go/model"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	amqp "github.com/rabbitmq/amqp091-go"
@@ -32,7 +34,7 @@ var (
 )
 
 // apiOptions adds the Zipkin API and HTTP ingest to a router's options.
-func apiOptions(o *query.Options, ac apiConfig, cc collector.Config, st *storage.Store, pub *collector.Publisher) {
+func apiOptions(o *query.Options, ac apiConfig, cc collector.Config, st *storage.Store, pub *collector.Publisher, self selfTracing) {
 	cc = cc.WithDefaults()
 	o.Reader, o.Publisher, o.Sample = st, pub, cc.Sample
 	o.MaxBodyBytes = int64(cc.MaxMessageBytes) // a bigger body would be parked as too_large
@@ -40,6 +42,40 @@ func apiOptions(o *query.Options, ac apiConfig, cc collector.Config, st *storage
 	o.AutocompleteKeys = st.AutocompleteKeys()
 	o.UI = ac.ui
 	o.UI.DefaultLookback = ac.uiLookback.Milliseconds()
+	o.Tracer = self.tracer
+}
+
+// selfTracing is zipq tracing its own requests and batch writes into its
+// own span queue (SELF_TRACING_ENABLED); the zero value is off.
+type selfTracing struct {
+	tracer   *zipkingo.Tracer
+	reporter *collector.SelfReporter
+}
+
+func newSelfTracing(enabled bool, pub *collector.Publisher, log *slog.Logger) (selfTracing, error) {
+	if !enabled {
+		return selfTracing{}, nil
+	}
+	rep := collector.NewSelfReporter(pub, time.Second, log.With("component", "self-tracing"))
+	ep := &model.Endpoint{ServiceName: collector.SelfService}
+	tr, err := zipkingo.NewTracer(rep, zipkingo.WithLocalEndpoint(ep), zipkingo.WithSharedSpans(true))
+	if err != nil {
+		return selfTracing{}, fmt.Errorf("self-tracing: %w", err)
+	}
+	return selfTracing{tracer: tr, reporter: rep}, nil
+}
+
+func (s selfTracing) writer(w collector.SpanWriter) collector.SpanWriter {
+	if s.tracer == nil {
+		return w
+	}
+	return collector.TracedWriter(w, s.tracer)
+}
+
+func (s selfTracing) add(g *run.Group) {
+	if s.reporter != nil {
+		addBackground(g, s.reporter.Run)
+	}
 }
 
 func newRegistry() *prometheus.Registry {
