@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"testing"
+
+	"github.com/jackc/pgx/v5"
 	"time"
 
 	"github.com/zipq/zipq/storage"
@@ -65,5 +67,57 @@ func BenchmarkWrite(b *testing.B) {
 			}
 			b.ReportMetric(float64(b.N*batch)/b.Elapsed().Seconds(), "spans/s")
 		})
+	}
+}
+
+// BenchmarkLink measures the dependency linker, the work that keeps
+// /dependencies current: each op stores a 5,000-span batch (625 traces,
+// untimed) and then links every marked trace (timed).
+func BenchmarkLink(b *testing.B) {
+	st, _ := openStore(b, storage.Config{})
+	const batch = 5000
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		if err := st.WriteSpans(context.Background(), benchSpans(batch, uint64(i))); err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+		for {
+			n, err := st.Link(context.Background(), storage.LinkBatch)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if n == 0 {
+				break
+			}
+		}
+	}
+	b.ReportMetric(float64(b.N*batch)/b.Elapsed().Seconds(), "spans/s")
+}
+
+// BenchmarkDependencies answers /dependencies for one day. Its cost depends
+// on edges × hours, not on span volume: however many spans a day holds
+// (10M or more), the linker has folded them into one row per edge per
+// hour. The table holds a day of 400 edges between 60 services, far more
+// than most systems; counts are what 10M spans would give.
+func BenchmarkDependencies(b *testing.B) {
+	st, dsn := openStore(b, storage.Config{})
+	end := time.Now().UTC().Truncate(time.Hour)
+	conn, err := pgx.Connect(context.Background(), dsn)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	if _, err := conn.Exec(context.Background(), `INSERT INTO dependency_links (hour, parent, child, calls, errors)
+		SELECT $1::timestamptz - h * interval '1 hour', 'svc-' || (e % 60), 'svc-' || ((e * 7 + 1) % 60) || '-' || (e / 60), 1042, 13
+		FROM generate_series(0, 23) h, generate_series(0, 399) e`, end); err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		links, err := st.Dependencies(context.Background(), end, 24*time.Hour)
+		if err != nil || len(links) != 400 {
+			b.Fatalf("%d links, %v", len(links), err)
+		}
 	}
 }

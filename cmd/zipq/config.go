@@ -154,7 +154,14 @@ func bindRabbit(s *settings, c *collector.Config) {
 	s.str(&c.Queue, "rabbit-queue", "RABBIT_QUEUE", "zipkin", "queue spans are read from")
 	s.str(&c.ParkedQueue, "rabbit-parked-queue", "RABBIT_PARKED_QUEUE", "", "parking queue for messages that cannot be stored (default <queue>.parked)")
 	s.str(&c.ParkedQueueType, "rabbit-parked-queue-type", "RABBIT_PARKED_QUEUE_TYPE", "quorum", "x-queue-type of the parking queue: quorum or classic")
-	s.float(&c.SampleRate, "sample-rate", "COLLECTOR_SAMPLE_RATE", 1, "share of traces kept, in (0, 1], by trace ID (AMQP and HTTP ingest)")
+	s.bind("sample-rate", "COLLECTOR_SAMPLE_RATE", "1", "share of traces kept, in (0, 1], by trace ID (AMQP and HTTP ingest)", func(v string) error {
+		f, err := strconv.ParseFloat(v, 64)
+		if err != nil || f <= 0 || f > 1 {
+			return fmt.Errorf("want a number in (0, 1]")
+		}
+		c.SampleRate = f
+		return nil
+	}, func() string { return strconv.FormatFloat(c.SampleRate, 'g', -1, 64) })
 }
 
 func bindCollector(s *settings, c *collector.Config) {
