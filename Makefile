@@ -29,8 +29,8 @@ test: services lint ## every test, with the race detector, against the real serv
 bench: services ## benchmarks (not part of test)
 	$(GO) test -run '^$$' -bench . -benchmem -count 1 -timeout 60m ./...
 
-fuzz: ## run each decoder fuzz target for FUZZTIME (default 30s)
-	@for t in FuzzDecode FuzzDecodeJSON FuzzDecodeProto; do \
+fuzz: ## run each fuzz target (decoders, annotationQuery, linker) for FUZZTIME (default 30s)
+	@for t in FuzzDecode FuzzDecodeJSON FuzzDecodeProto FuzzParseAnnotationQuery FuzzLink; do \
 		$(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $${FUZZTIME:-30s} ./zipkin || exit 1; done
 
 clean:

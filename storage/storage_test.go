@@ -152,6 +152,19 @@ func TestStoreContract(t *testing.T) {
 				t.Fatalf("payload must keep the exact text: %v %+v", err, got)
 			}
 		}},
+		{"a span reported in two messages comes back as both pieces, as Zipkin returns it", func(t *testing.T, st *storage.Store, dsn string) {
+			start := decode(t, `[{"traceId":"7","id":"7","kind":"CLIENT","name":"get","timestamp":`+ts(0)+`,"localEndpoint":{"serviceName":"a"}}]`)
+			finish := decode(t, `[{"traceId":"7","id":"7","kind":"CLIENT","duration":300,"localEndpoint":{"serviceName":"a"},"tags":{"http.status_code":"200"}}]`)
+			for _, b := range [][]zipkin.Span{start, finish} {
+				if err := st.WriteSpans(ctx(t), b); err != nil {
+					t.Fatal(err)
+				}
+			}
+			got, err := st.Trace(ctx(t), start[0].TraceID, true)
+			if err != nil || len(got) != 2 || !reflect.DeepEqual(got[0], finish[0]) || !reflect.DeepEqual(got[1], start[0]) {
+				t.Fatalf("got %+v, %v", got, err)
+			}
+		}},
 		{"undated and far-future spans are kept", func(t *testing.T, st *storage.Store, dsn string) {
 			future := time.Now().Add(30 * 24 * time.Hour).UnixMicro()
 			in := decode(t, `[{"traceId":"1","id":"3"},{"traceId":"1","id":"4","timestamp":`+itoa(future)+`}]`)

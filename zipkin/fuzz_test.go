@@ -3,6 +3,7 @@ package zipkin
 import (
 	"reflect"
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -80,5 +81,53 @@ func FuzzDecodeProto(f *testing.F) {
 	f.Fuzz(func(t *testing.T, body []byte) {
 		spans, err := DecodeProto(body)
 		checkDecoded(t, spans, err)
+	})
+}
+
+// FuzzParseAnnotationQuery: every term is trimmed, never the word "and",
+// and joining the terms back with " and " parses to the same terms.
+func FuzzParseAnnotationQuery(f *testing.F) {
+	for _, s := range []string{"error", "error and http.method=GET", " a = b  AND c ", "=x", "and and", "k=v=w"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		terms, err := ParseAnnotationQuery(s)
+		if err != nil {
+			return
+		}
+		for _, term := range terms {
+			if term == "" || term != strings.TrimSpace(term) || strings.EqualFold(term, "and") || strings.HasPrefix(term, "=") {
+				t.Fatalf("term %q from %q", term, s)
+			}
+		}
+		again, err := ParseAnnotationQuery(strings.Join(terms, " and "))
+		if err != nil || !slices.Equal(again, terms) {
+			t.Fatalf("%q → %q → %q (%v)", s, terms, again, err)
+		}
+	})
+}
+
+// FuzzLink: for any decodable trace, linking terminates and every link
+// names both services and counts at least one call, never more errors than
+// calls, and never more calls than the trace has spans.
+func FuzzLink(f *testing.F) {
+	f.Add([]byte(`[{"traceId":"1","id":"1","kind":"SERVER","localEndpoint":{"serviceName":"a"}},{"traceId":"1","parentId":"1","id":"2","kind":"CLIENT","localEndpoint":{"serviceName":"a"},"remoteEndpoint":{"serviceName":"b"},"tags":{"error":""}},{"traceId":"1","parentId":"1","id":"2","kind":"SERVER","shared":true,"localEndpoint":{"serviceName":"b"}}]`))
+	f.Add([]byte(`[{"traceId":"1","parentId":"2","id":"1","kind":"SERVER","localEndpoint":{"serviceName":"a"},"remoteEndpoint":{"serviceName":"b"}},{"traceId":"1","parentId":"1","id":"2","kind":"CONSUMER","localEndpoint":{"serviceName":"b"},"remoteEndpoint":{"serviceName":"a"}}]`))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		spans, err := DecodeJSON(body)
+		if err != nil || len(spans) == 0 {
+			return
+		}
+		var calls int64
+		for _, l := range Link(spans) {
+			if l.Parent == "" || l.Child == "" || l.CallCount < 1 || l.ErrorCount < 0 || l.ErrorCount > l.CallCount {
+				t.Fatalf("bad link %+v", l)
+			}
+			calls += l.CallCount
+		}
+		// Each span adds at most two links (the backfilled hop and its own).
+		if calls > int64(2*len(spans)) {
+			t.Fatalf("%d calls from %d spans", calls, len(spans))
+		}
 	})
 }
