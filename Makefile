@@ -4,7 +4,7 @@ BIN     := bin/zipq
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 
-.PHONY: help run test bench fuzz build services lint clean
+.PHONY: help run test bench fuzz build ui services lint clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -12,7 +12,11 @@ help: ## list targets
 services: ## bring up PostgreSQL and RabbitMQ on 127.0.0.1 if they are not answering
 	@scripts/services.sh
 
-build: ## build bin/zipq
+ui: ## build the web UI into web/dist/ui (embedded by the next go build)
+	@scripts/ui-deps.sh
+	cd web && npm run --silent build
+
+build: ui ## build bin/zipq with the UI embedded
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/zipq
 
 run: services build ## start services if needed, migrate, run zipq serve on 127.0.0.1:9411
@@ -23,10 +27,12 @@ lint: ## gofmt and go vet must be clean
 	@out=$$(gofmt -l .); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 
-test: services lint ## every test, with the race detector, against the real services
+test: services ui lint ## every test, with the race detector, against the real services, UI in Chromium
+	@scripts/ui-deps.sh --browser
 	$(GO) test -race -count=1 -timeout 20m ./...
 
-bench: services ## benchmarks (not part of test)
+bench: services ui ## benchmarks (not part of test)
+	@scripts/ui-deps.sh --browser
 	$(GO) test -run '^$$' -bench . -benchmem -count 1 -timeout 60m ./...
 
 fuzz: ## run each fuzz target (decoders, annotationQuery, linker) for FUZZTIME (default 30s)
@@ -34,4 +40,4 @@ fuzz: ## run each fuzz target (decoders, annotationQuery, linker) for FUZZTIME (
 		$(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $${FUZZTIME:-30s} ./zipkin || exit 1; done
 
 clean:
-	rm -rf bin
+	rm -rf bin web/dist/ui web/node_modules

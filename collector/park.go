@@ -112,8 +112,16 @@ func ParkedReason(h amqp.Table) zipkin.Reason {
 // between leaves a duplicate, which the idempotent store absorbs). Messages
 // not selected are returned to the parking queue untouched. It reports how
 // many it moved.
+//
+// Only the messages parked when Replay starts are considered: a replayed
+// message whose cause is not fixed is parked again behind them, and must
+// not be picked up again in the same call, or Replay would loop forever.
 func Replay(ctx context.Context, conn *amqp.Connection, cfg Config, opts ReplayOptions) (int, error) {
 	cfg = cfg.WithDefaults()
+	parked, err := Inspect(conn, cfg.ParkedQueue)
+	if err != nil {
+		return 0, fmt.Errorf("replay: %w", err)
+	}
 	get, err := conn.Channel()
 	if err != nil {
 		return 0, fmt.Errorf("replay: %w", err)
@@ -129,7 +137,7 @@ func Replay(ctx context.Context, conn *amqp.Connection, cfg Config, opts ReplayO
 	}
 	var skipped []uint64
 	moved := 0
-	for opts.Limit <= 0 || moved < opts.Limit {
+	for seen := 0; seen < parked.Messages && (opts.Limit <= 0 || moved < opts.Limit); seen++ {
 		if err := ctx.Err(); err != nil {
 			return moved, errors.Join(err, requeue(get, skipped))
 		}

@@ -66,6 +66,11 @@ type Options struct {
 	UI             UIConfig
 	// Tracer, when set, traces API requests (self-tracing).
 	Tracer *zipkingo.Tracer
+	// Assets serves the web UI for every path no other route takes.
+	Assets http.Handler
+	// Pipeline reports the queue, parking and rates for the UI's pipeline
+	// page (a JSON-encodable snapshot); peek also lists parked messages.
+	Pipeline func(ctx context.Context, peek bool) (any, error)
 }
 
 // UIConfig is what /config.json tells Zipkin's UI (and zipq's).
@@ -144,8 +149,15 @@ func NewRouter(o Options) http.Handler {
 		r.Get("/config.json", uiConfig)
 		r.Get("/zipkin/config.json", uiConfig)
 	}
-	if o.AdminToken != "" && o.Replayer != nil {
+	adminEnabled := o.AdminToken != "" && o.Replayer != nil
+	if adminEnabled {
 		r.With(requireToken(o.AdminToken)).Post("/admin/replay", replay(o.Replayer, o.Logger))
+	}
+	if o.Pipeline != nil {
+		r.Get("/api/zipq/pipeline", pipeline(o.Pipeline, adminEnabled))
+	}
+	if o.Assets != nil {
+		r.Handle("/*", o.Assets)
 	}
 	return r
 }
@@ -210,6 +222,19 @@ func replay(rp Replayer, log *slog.Logger) http.HandlerFunc {
 		}
 		log.Info("replayed parked messages", slog.Int("replayed", n), slog.String("reason", reason))
 		writeJSON(w, http.StatusOK, map[string]int{"replayed": n})
+	}
+}
+
+func pipeline(snapshot func(context.Context, bool) (any, error), adminEnabled bool) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
+		defer cancel()
+		p, err := snapshot(ctx, r.URL.Query().Get("parked") != "")
+		if err != nil {
+			writeJSON(w, http.StatusServiceUnavailable, map[string]any{"adminEnabled": adminEnabled, "error": err.Error()})
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"adminEnabled": adminEnabled, "pipeline": p})
 	}
 }
 

@@ -52,8 +52,10 @@ func runIngest(ctx context.Context, name string, args []string, withAPI bool) er
 		Health:     []query.HealthCheck{postgresCheck(st), collectorCheck(c)},
 		AdminToken: hc.adminToken, Replayer: replayer{cc},
 	}
+	var sample func(context.Context) error
 	if withAPI {
 		apiOptions(&opts, ac, cc, st, pub, self)
+		sample = monitor(&opts, cc, pub, reg)
 	}
 
 	var g run.Group
@@ -63,7 +65,10 @@ func runIngest(ctx context.Context, name string, args []string, withAPI bool) er
 	if err := addHTTP(&g, hc.addr, query.NewRouter(opts), log); err != nil {
 		return err
 	}
-	self.add(&g)                         // flush zipq's own spans after the last request
+	self.add(&g) // flush zipq's own spans after the last request
+	if sample != nil {
+		addBackground(&g, sample) // pipeline page samples
+	}
 	addBackground(&g, st.RunLinker)      // dependency links
 	addBackground(&g, st.RunMaintenance) // partitions and retention; last to stop
 	log.Info("zipq started", "command", name, "version", version, "queue", cc.Queue, "concurrency", cc.Concurrency)

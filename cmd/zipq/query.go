@@ -38,12 +38,14 @@ func runQuery(ctx context.Context, args []string) error {
 		AdminToken: hc.adminToken, Replayer: replayer{cc},
 	}
 	apiOptions(&opts, ac, cc, st, pub, self)
+	sample := monitor(&opts, cc, pub, nil) // no collector here: rates from queue depth only
 	var g run.Group
 	addSignals(&g, ctx)
 	if err := addHTTP(&g, hc.addr, query.NewRouter(opts), log); err != nil {
 		return err
 	}
 	self.add(&g)
+	addBackground(&g, sample)
 	log.Info("zipq started", "command", "query", "version", version)
 	return runGroup(&g, log)
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/zipq/zipq/collector"
 	"github.com/zipq/zipq/query"
 	"github.com/zipq/zipq/storage"
+	"github.com/zipq/zipq/web"
 	"github.com/zipq/zipq/zipkin"
 )
 
@@ -43,6 +44,16 @@ func apiOptions(o *query.Options, ac apiConfig, cc collector.Config, st *storage
 	o.UI = ac.ui
 	o.UI.DefaultLookback = ac.uiLookback.Milliseconds()
 	o.Tracer = self.tracer
+	o.Assets = web.Handler()
+}
+
+// monitor serves the UI's pipeline page from o and returns the sampling
+// loop to run; gather is the registry holding this process's collector
+// counters (nil when it runs no collector).
+func monitor(o *query.Options, cc collector.Config, pub *collector.Publisher, gather prometheus.Gatherer) func(context.Context) error {
+	mon := collector.NewMonitor(cc, pub, gather, 2*time.Second)
+	o.Pipeline = func(ctx context.Context, peek bool) (any, error) { return mon.Snapshot(ctx, peek) }
+	return mon.Run
 }
 
 // selfTracing is zipq tracing its own requests and batch writes into its

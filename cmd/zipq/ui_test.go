@@ -1,0 +1,158 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	amqp "github.com/rabbitmq/amqp091-go"
+
+	"github.com/zipq/zipq/internal/testenv"
+)
+
+// uiSeed is two checkout traces through five services (one failing, with
+// client/server halves and a clock-skewed span) and a trace whose text is
+// hostile markup, as JSON v2 with timestamps relative to now.
+func uiSeed(now time.Time) string {
+	at := func(ms int) string {
+		return strconv.FormatInt(now.Add(time.Duration(ms)*time.Millisecond).UnixMicro(), 10)
+	}
+	span := func(trace, id, parent, kind, name, local, remote string, start, durMs int, extra string) string {
+		s := fmt.Sprintf(`{"traceId":%q,"id":%q,"kind":%q,"name":%q,"timestamp":%s,"duration":%d,"localEndpoint":{"serviceName":%q,"ipv4":"10.0.0.7","port":8080}`,
+			trace, id, kind, name, at(start), durMs*1000, local)
+		if parent != "" {
+			s += fmt.Sprintf(`,"parentId":%q`, parent)
+		}
+		if remote != "" {
+			s += fmt.Sprintf(`,"remoteEndpoint":{"serviceName":%q}`, remote)
+		}
+		return s + extra + "}"
+	}
+	const t1, t2 = "1111111111111111", "2222222222222222"
+	failing := []string{
+		span(t1, "0000000000000001", "", "SERVER", "get /checkout", "frontend", "", -60000, 900, `,"tags":{"http.method":"GET","http.path":"/checkout"}`),
+		span(t1, "0000000000000002", "0000000000000001", "CLIENT", "post /cart", "frontend", "checkout", -59990, 850, ""),
+		span(t1, "0000000000000002", "0000000000000001", "SERVER", "post /cart", "checkout", "", -59980, 830, `,"shared":true`),
+		span(t1, "0000000000000003", "0000000000000002", "CLIENT", "charge", "checkout", "payments", -59900, 400, ""),
+		span(t1, "0000000000000003", "0000000000000002", "SERVER", "charge", "payments", "", -59890, 380,
+			`,"shared":true,"tags":{"error":"card declined","payment.provider":"stripe"},"annotations":[{"timestamp":`+at(-59700)+`,"value":"retrying"}]`),
+		span(t1, "0000000000000004", "0000000000000003", "CLIENT", "insert", "payments", "postgres", -59800, 50, ""),
+		span(t1, "0000000000000005", "0000000000000002", "CLIENT", "reserve", "checkout", "inventory", -59500, 100, ""),
+		// The inventory host's clock runs 30 ms behind: its half starts
+		// before its parent.
+		span(t1, "0000000000000005", "0000000000000002", "SERVER", "reserve", "inventory", "", -60030, 90, `,"shared":true`),
+	}
+	ok := []string{
+		span(t2, "0000000000000001", "", "SERVER", "get /checkout", "frontend", "", -30000, 300, `,"tags":{"http.method":"GET"}`),
+		span(t2, "0000000000000002", "0000000000000001", "CLIENT", "post /cart", "frontend", "checkout", -29990, 250, ""),
+		span(t2, "0000000000000002", "0000000000000001", "SERVER", "post /cart", "checkout", "", -29980, 240, `,"shared":true`),
+	}
+	hostile := `{"traceId":"3333333333333333","id":"3333333333333333","name":"<img src=x onerror=\"window.__xss=2\">","timestamp":` + at(-10000) +
+		`,"duration":1000,"localEndpoint":{"serviceName":"<script>window.__xss=1</script>"},` +
+		`"tags":{"q":"\"quoted\" & 'single'","<b>key</b>":"<img src=x onerror=alert(1)>"},` +
+		`"annotations":[{"timestamp":` + at(-9999) + `,"value":"<svg onload=alert(1)>"}]}`
+	return "[" + strings.Join(append(append(failing, ok...), hostile), ",") + "]"
+}
+
+// TestUIInBrowser drives the UI in Debian's Chromium with playwright-core
+// (web/e2e/ui.mjs) against zipq serve on real RabbitMQ and PostgreSQL.
+// ZIPQ_UPDATE_SCREENSHOTS=1 writes the screenshots to docs/img.
+func TestUIInBrowser(t *testing.T) {
+	t.Parallel()
+	node, chromium := requireBrowser(t)
+	f := newFixture(t)
+	const token = "ui-test-token"
+	p := startZipq(t, append(f.env, "ZIPQ_ADMIN_TOKEN="+token, "ZIPQ_LINK_INTERVAL=100ms",
+		"COLLECTOR_BATCH_INTERVAL=50ms", "AUTOCOMPLETE_KEYS=http.method"), "serve")
+	base := "http://" + p.addr
+
+	resp, err := http.Post(base+"/api/v2/spans", "application/json", strings.NewReader(uiSeed(time.Now())))
+	testenv.Must(t, err)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("seed: %d", resp.StatusCode)
+	}
+	publishRaw(t, f.queue, []byte(`[{"traceId": "1", "id": `))
+	var links []map[string]any
+	testenv.Eventually(t, 20*time.Second, "seeded links", func() bool {
+		getJSON(t, base+"/api/v2/dependencies?endTs="+strconv.FormatInt(time.Now().UnixMilli(), 10), &links)
+		return len(links) == 4
+	})
+	var pipe struct{ Pipeline struct{ Parked int } }
+	testenv.Eventually(t, 20*time.Second, "parked message", func() bool {
+		getJSON(t, base+"/api/zipq/pipeline", &pipe)
+		return pipe.Pipeline.Parked == 1
+	})
+
+	shots := t.TempDir()
+	if os.Getenv("ZIPQ_UPDATE_SCREENSHOTS") != "" {
+		shots, _ = filepath.Abs("../../docs/img")
+		testenv.Must(t, os.MkdirAll(shots, 0o755))
+	}
+	out := runUIScript(t, node, chromium, base, []string{"SCREENSHOTS=" + shots, "ADMIN_TOKEN=" + token}, "check")
+	t.Log(out)
+	if !strings.Contains(out, "all UI checks passed") {
+		t.Fatalf("UI checks failed (screenshots of the failure in %s)", shots)
+	}
+}
+
+// requireBrowser finds node, the built UI and Chromium; a missing one
+// fails the test with what to run (make test installs them).
+func requireBrowser(t testing.TB) (node, chromium string) {
+	t.Helper()
+	node, err := exec.LookPath("node")
+	if err != nil {
+		t.Fatal("node is not installed: run `make test`, which installs what the UI tests need")
+	}
+	chromium = envOr("ZIPQ_TEST_CHROMIUM", "/usr/bin/chromium")
+	if _, err := os.Stat(chromium); err != nil {
+		t.Fatalf("Chromium not found at %s: `apt-get install -y chromium` (make test does it)", chromium)
+	}
+	if _, err := os.Stat("../../web/node_modules/playwright-core"); err != nil {
+		t.Fatal("web/node_modules is missing: run `make build` (npm ci in web/)")
+	}
+	if _, err := os.Stat("../../web/dist/ui/index.html"); err != nil {
+		t.Fatal("the UI is not built: run `make build` before the tests (make test does)")
+	}
+	return node, chromium
+}
+
+func runUIScript(t testing.TB, node, chromium, base string, env []string, args ...string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, node, append([]string{"e2e/ui.mjs"}, args...)...)
+	cmd.Dir = "../../web"
+	cmd.Env = append(os.Environ(), append(env, "ZIPQ_URL="+base, "CHROMIUM="+chromium)...)
+	var buf bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &buf, &buf
+	if err := cmd.Run(); err != nil {
+		t.Logf("ui.mjs: %v", err)
+	}
+	return buf.String()
+}
+
+func envOr(key, def string) string {
+	if v := os.Getenv(key); v != "" {
+		return v
+	}
+	return def
+}
+
+func publishRaw(t *testing.T, queue string, body []byte) {
+	t.Helper()
+	conn := testenv.Dial(t)
+	ch, err := conn.Channel()
+	testenv.Must(t, err)
+	defer ch.Close()
+	testenv.Must(t, ch.PublishWithContext(t.Context(), "", queue, false, false,
+		amqp.Publishing{ContentType: "application/json", DeliveryMode: amqp.Persistent, Body: body}))
+}
