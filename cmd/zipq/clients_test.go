@@ -67,7 +67,7 @@ func checkoutTrace(t *testing.T, rep reporter.Reporter, prefix string) model.Tra
 	return root.Context().TraceID
 }
 
-func getJSON(t *testing.T, url string, v any) int {
+func getJSON(t testing.TB, url string, v any) int {
 	t.Helper()
 	resp, err := http.Get(url)
 	testenv.Must(t, err)

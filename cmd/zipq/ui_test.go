@@ -156,3 +156,68 @@ func publishRaw(t *testing.T, queue string, body []byte) {
 	testenv.Must(t, ch.PublishWithContext(t.Context(), "", queue, false, false,
 		amqp.Publishing{ContentType: "application/json", DeliveryMode: amqp.Persistent, Body: body}))
 }
+
+// TestUIEmptyState: with nothing stored, the search page says how to send
+// a first span instead of showing an empty form.
+func TestUIEmptyState(t *testing.T) {
+	t.Parallel()
+	node, chromium := requireBrowser(t)
+	p := startZipq(t, newFixture(t).env, "serve")
+	out := runUIScript(t, node, chromium, "http://"+p.addr, nil, "empty")
+	if !strings.Contains(out, "all UI checks passed") {
+		t.Fatalf("UI empty state:\n%s", out)
+	}
+}
+
+// BenchmarkUITrace10k measures the time from navigating to a trace of
+// 10,000 spans to its rendered timeline, and frame times while scrolling
+// through all of it, in headless Chromium (issue 4's speed target). The
+// figures are printed as JSON, one object per run; b.N is irrelevant.
+func BenchmarkUITrace10k(b *testing.B) {
+	node, chromium := requireBrowser(b)
+	dsn, queue := testenv.Schema(b), testenv.Queue(b)
+	env := []string{"POSTGRES_URL=" + dsn, "RABBIT_URI=" + testenv.AMQPURL(), "RABBIT_QUEUE=" + queue,
+		"RABBIT_PARKED_QUEUE_TYPE=classic", "ZIPQ_LOG_LEVEL=warn", "COLLECTOR_MAX_MESSAGE_BYTES=50000000"}
+	base := "http://" + startZipq(b, env, "serve").addr
+
+	// A deep, wide trace: 100 services, a root fanning out to 99 children,
+	// each with a chain of ~100 spans.
+	const n = 10000
+	now := time.Now()
+	var sb strings.Builder
+	sb.WriteString("[")
+	for i := 1; i <= n; i++ {
+		parent := ""
+		switch {
+		case i == 1:
+		case i <= 100:
+			parent = "0000000000000001"
+		default:
+			parent = fmt.Sprintf("%016x", i-99)
+		}
+		if i > 1 {
+			sb.WriteString(",")
+		}
+		fmt.Fprintf(&sb, `{"traceId":"00000000000abcde","id":"%016x"`, i)
+		if parent != "" {
+			fmt.Fprintf(&sb, `,"parentId":%q`, parent)
+		}
+		fmt.Fprintf(&sb, `,"name":"op-%d","kind":"SERVER","timestamp":%d,"duration":%d,"localEndpoint":{"serviceName":"svc-%d"},"tags":{"i":"%d"}}`,
+			i%50, now.Add(-time.Minute).UnixMicro()+int64(i*10), 1_000_000-i*90, i%100, i)
+	}
+	sb.WriteString("]")
+	resp, err := http.Post(base+"/api/v2/spans", "application/json", strings.NewReader(sb.String()))
+	testenv.Must(b, err)
+	resp.Body.Close()
+	var spans []map[string]any
+	testenv.Eventually(b, 60*time.Second, "10k-span trace stored", func() bool {
+		return getJSON(b, base+"/api/v2/trace/00000000000abcde", &spans) == http.StatusOK && len(spans) == n
+	})
+	b.ResetTimer()
+	out := runUIScript(b, node, chromium, base, nil, "bench", "00000000000abcde")
+	b.StopTimer()
+	b.Log(out)
+	if !strings.HasPrefix(strings.TrimSpace(out), "[") {
+		b.Fatal("bench script failed")
+	}
+}

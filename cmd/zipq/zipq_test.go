@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -33,7 +34,13 @@ func TestMain(m *testing.M) {
 		panic(err)
 	}
 	binary = filepath.Join(dir, "zipq")
-	if out, err := exec.Command("go", "build", "-race", "-o", binary, ".").CombinedOutput(); err != nil {
+	// Tests run a race-instrumented binary; benchmarks measure a plain one.
+	flag.Parse()
+	args := []string{"build", "-race", "-o", binary, "."}
+	if f := flag.Lookup("test.bench"); f != nil && f.Value.String() != "" {
+		args = []string{"build", "-o", binary, "."}
+	}
+	if out, err := exec.Command("go", args...).CombinedOutput(); err != nil {
 		fmt.Fprintf(os.Stderr, "build zipq: %v\n%s", err, out)
 		os.Exit(1)
 	}
@@ -56,7 +63,7 @@ func (p *proc) wait() error {
 	return p.err
 }
 
-func freeAddr(t *testing.T) string {
+func freeAddr(t testing.TB) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	testenv.Must(t, err)
@@ -65,7 +72,7 @@ func freeAddr(t *testing.T) string {
 }
 
 // startZipq runs the binary with env; it is killed at cleanup if still running.
-func startZipq(t *testing.T, env []string, args ...string) *proc {
+func startZipq(t testing.TB, env []string, args ...string) *proc {
 	t.Helper()
 	p := &proc{addr: freeAddr(t), done: make(chan struct{})}
 	p.cmd = exec.Command(binary, args...)

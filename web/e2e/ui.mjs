@@ -41,7 +41,14 @@ const text = async (sel) => ((await page.locator(sel).first().textContent()) ?? 
 if (mode === 'bench') {
   const id = process.argv[3];
   const runs = [];
+  await page.goto(`${base}/pipeline`);
   for (let i = 0; i < 5; i++) {
+    // Baseline, same page and run: fetching and parsing the trace alone.
+    const apiMs = await page.evaluate(async (id) => {
+      const t = performance.now();
+      const spans = await (await fetch(`/api/v2/trace/${id}`)).json();
+      return spans.length ? performance.now() - t : -1;
+    }, id);
     const t0 = Date.now();
     await page.goto(`${base}/traces/${id}`);
     await page.waitForSelector('.tl-row');
@@ -63,7 +70,7 @@ if (mode === 'bench') {
       return { screens: frames.length, p50: frames[Math.floor(frames.length / 2)], p95: frames[Math.floor(frames.length * 0.95)], max: frames[frames.length - 1] };
     });
     const rows = await page.locator('.tl-row').count();
-    runs.push({ navigationToTimelineMs: rendered, buildAndRenderMs: build, rowsInDom: rows, scroll });
+    runs.push({ apiFetchMs: Math.round(apiMs), navigationToTimelineMs: rendered, buildAndRenderMs: build, rowsInDom: rows, scroll });
   }
   console.log(JSON.stringify(runs));
   await browser.close();
@@ -71,6 +78,28 @@ if (mode === 'bench') {
 }
 
 const token = process.env.ADMIN_TOKEN ?? '';
+
+if (mode === 'empty') {
+  await step('no services yet: how to send a first span', async () => {
+    await page.goto(`${base}/`);
+    await page.waitForSelector('.empty');
+    assert.match(await text('.empty h1'), /No services yet/);
+    assert.match(await text('.empty pre'), /curl -X POST .*\/api\/v2\/spans/);
+  });
+  await step('no dependencies yet: says why', async () => {
+    await page.goto(`${base}/dependencies`);
+    await page.waitForSelector('.empty');
+    assert.match(await text('.empty'), /No calls between services/);
+  });
+  await step('pipeline with nothing parked', async () => {
+    await page.goto(`${base}/pipeline`);
+    await page.waitForSelector('.parked .empty');
+    assert.match(await text('.parked .empty'), /Nothing is parked/);
+  });
+  await browser.close();
+  console.log(problems.length ? `FAIL ${problems.join('; ')}` : 'all UI checks passed');
+  process.exit(problems.length ? 1 : 0);
+}
 
 await step('search by service shows the seeded traces', async () => {
   await page.goto(`${base}/`);

@@ -1,0 +1,55 @@
+package web
+
+import (
+	"io/fs"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+func get(t *testing.T, path string) *httptest.ResponseRecorder {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
+	return rec
+}
+
+// TestHandler: deep links get the app, files are served, API paths are
+// never answered with the app. Without a build (go test before make
+// build) every path explains how to build it.
+func TestHandler(t *testing.T) {
+	if _, err := fs.Stat(dist, "dist/ui/index.html"); err != nil {
+		rec := get(t, "/traces/abc")
+		if rec.Code != http.StatusServiceUnavailable || !strings.Contains(rec.Body.String(), "make build") {
+			t.Fatalf("unbuilt UI: %d %q", rec.Code, rec.Body)
+		}
+		return
+	}
+	for _, p := range []string{"/", "/traces/463ac35c9f6413ad", "/dependencies?range=1d", "/pipeline", "/nope/deeper"} {
+		rec := get(t, p)
+		if rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), `<main id="app">`) {
+			t.Fatalf("%s: %d, want the app", p, rec.Code)
+		}
+		if csp := rec.Header().Get("Content-Security-Policy"); !strings.Contains(csp, "default-src 'self'") {
+			t.Fatalf("%s: CSP %q", p, csp)
+		}
+	}
+	for _, p := range []string{"/api/v2/unknown", "/admin/x"} {
+		if rec := get(t, p); rec.Code != http.StatusNotFound {
+			t.Fatalf("%s: %d, want 404", p, rec.Code)
+		}
+	}
+	assets, err := fs.ReadDir(dist, "dist/ui/assets")
+	if err != nil || len(assets) == 0 {
+		t.Fatalf("no built assets: %v", err)
+	}
+	rec := get(t, "/assets/"+assets[0].Name())
+	if rec.Code != http.StatusOK || !strings.Contains(rec.Header().Get("Cache-Control"), "immutable") {
+		t.Fatalf("asset: %d %q", rec.Code, rec.Header().Get("Cache-Control"))
+	}
+}
