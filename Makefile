@@ -31,9 +31,10 @@ test: services ui lint ## every test, with the race detector, against the real s
 	@scripts/ui-deps.sh --browser
 	$(GO) test -race -count=1 -timeout 20m ./...
 
-bench: services ui ## benchmarks (not part of test)
+bench: services build ## benchmarks (not part of test): Go benchmarks, then zipq-bench rewrites its section of docs/BENCHMARKS.md
 	@scripts/ui-deps.sh --browser
 	$(GO) test -run '^$$' -bench . -benchmem -count 1 -timeout 60m ./...
+	$(GO) run ./cmd/zipq-bench -zipq $(BIN) $(BENCHFLAGS)
 
 fuzz: ## run each fuzz target (decoders, annotationQuery, linker) for FUZZTIME (default 30s)
 	@for t in FuzzDecode FuzzDecodeJSON FuzzDecodeProto FuzzParseAnnotationQuery FuzzLink; do \

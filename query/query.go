@@ -66,6 +66,9 @@ type Options struct {
 	UI             UIConfig
 	// Tracer, when set, traces API requests (self-tracing).
 	Tracer *zipkingo.Tracer
+	// Pprof mounts net/http/pprof at /debug (ZIPQ_PPROF), for profiling a
+	// running collector; off by default.
+	Pprof bool
 	// Assets serves the web UI for every path no other route takes.
 	Assets http.Handler
 	// Pipeline reports the queue, parking and rates for the UI's pipeline
@@ -152,6 +155,9 @@ func NewRouter(o Options) http.Handler {
 	adminEnabled := o.AdminToken != "" && o.Replayer != nil
 	if adminEnabled {
 		r.With(requireToken(o.AdminToken)).Post("/admin/replay", replay(o.Replayer, o.Logger))
+	}
+	if o.Pprof {
+		r.Mount("/debug", middleware.Profiler())
 	}
 	if o.Pipeline != nil {
 		r.Get("/api/zipq/pipeline", pipeline(o.Pipeline, adminEnabled))

@@ -23,7 +23,7 @@ const createStage = `CREATE TEMP TABLE IF NOT EXISTS spans_stage
 
 // No conflict target: the targetless form also works on Citus columnar and
 // postgres_fdw partitions, where a targeted ON CONFLICT fails.
-const insertFromStage = `INSERT INTO spans SELECT * FROM spans_stage ON CONFLICT DO NOTHING`
+const insertFromStage = `INSERT INTO spans SELECT * FROM spans_stage ORDER BY trace_id_low, ts ON CONFLICT DO NOTHING`
 
 // The name tables are filled from the stage in a fixed order so concurrent
 // collectors inserting the same names cannot deadlock.

@@ -189,7 +189,10 @@ func bindPostgres(s *settings, c *storage.Config) {
 	s.list(&c.AutocompleteKeys, "autocomplete-keys", "AUTOCOMPLETE_KEYS", "", "comma-separated tag keys offered by /api/v2/autocompleteValues")
 }
 
-type httpConfig struct{ addr, adminToken string }
+type httpConfig struct {
+	addr, adminToken string
+	pprof            bool
+}
 
 func bindHTTP(s *settings, c *httpConfig) {
 	def := "127.0.0.1:9411"
@@ -198,6 +201,7 @@ func bindHTTP(s *settings, c *httpConfig) {
 	}
 	s.str(&c.addr, "http-addr", "ZIPQ_HTTP_ADDR", def, "listen address of the API, UI, /health and /metrics (QUERY_PORT sets the port alone)")
 	s.str(&c.adminToken, "admin-token", "ZIPQ_ADMIN_TOKEN", "", "bearer token for /admin/replay; empty disables admin endpoints")
+	s.boolean(&c.pprof, "pprof", "ZIPQ_PPROF", false, "serve Go profiles at /debug/pprof (for benchmarks; do not expose)")
 }
 
 // apiConfig is the query API's own settings.

@@ -35,7 +35,7 @@ func runQuery(ctx context.Context, args []string) error {
 	opts := query.Options{
 		Logger: log.With("component", "http"), Registerer: reg, Gatherer: reg, Version: version,
 		Health:     []query.HealthCheck{postgresCheck(st), {Name: "rabbitmq", Check: pub.Ping}},
-		AdminToken: hc.adminToken, Replayer: replayer{cc},
+		AdminToken: hc.adminToken, Replayer: replayer{cc}, Pprof: hc.pprof,
 	}
 	apiOptions(&opts, ac, cc, st, pub, self)
 	sample := monitor(&opts, cc, pub, nil) // no collector here: rates from queue depth only

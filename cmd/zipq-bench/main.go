@@ -1,0 +1,101 @@
+// Command zipq-bench measures zipq on this machine in one run, each figure
+// against a baseline from the same run (raw COPY, RabbitMQ alone, an HTTP
+// round trip), and writes the results into docs/BENCHMARKS.md between its
+// markers, with plots in docs/img. `make bench` runs it after the Go
+// benchmarks.
+//
+//	go run ./cmd/zipq-bench -zipq bin/zipq [-query-spans 10000000]
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+func main() {
+	b := &bench{ctx: context.Background()}
+	var out string
+	var ingestSpans, drainSpans, querySpans int
+	flag.StringVar(&b.pgURL, "postgres-url", envOr("ZIPQ_TEST_POSTGRES_URL", "postgres://postgres:postgres@127.0.0.1:5432/test?sslmode=disable"), "PostgreSQL server (a schema per part is created and dropped)")
+	flag.StringVar(&b.amqpURL, "amqp-url", envOr("ZIPQ_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/"), "RabbitMQ")
+	flag.StringVar(&b.zipq, "zipq", "bin/zipq", "a plain (non-race) zipq binary")
+	flag.StringVar(&out, "out", "docs/BENCHMARKS.md", "file whose bench section is replaced")
+	flag.StringVar(&b.imgDir, "img", "docs/img", "where plots go")
+	flag.IntVar(&ingestSpans, "ingest-spans", 300_000, "spans per ingest run")
+	flag.IntVar(&drainSpans, "drain-spans", 1_000_000, "backlog size")
+	flag.IntVar(&querySpans, "query-spans", 1_000_000, "spans stored for the query run (10000000 for the 10M figures)")
+	only := flag.String("only", "ingest,drain,query", "parts to run: ingest (both shapes), ingest100 or ingest1 (one shape), drain, query")
+	extraEnv := flag.String("collector-env", "", "extra environment for the collectors, comma-separated K=V (e.g. RABBIT_CONCURRENCY=2)")
+	flag.Parse()
+	if *extraEnv != "" {
+		b.collectorEnv = strings.Split(*extraEnv, ",")
+	}
+	var err error
+	b.work, err = os.MkdirTemp("", "zipq-bench")
+	must(err)
+	defer b.cleanup()
+
+	r := report{date: time.Now().UTC(), cmd: "go run ./cmd/zipq-bench " + strings.Join(os.Args[1:], " ")}
+	parts := map[string]bool{}
+	for _, p := range strings.Split(*only, ",") {
+		parts[strings.TrimSpace(p)] = true
+	}
+	if parts["ingest"] || parts["ingest100"] {
+		logf("ingest: 100 spans per message")
+		r.ingest = append(r.ingest, b.ingest(100, ingestSpans, true))
+	}
+	if parts["ingest"] || parts["ingest1"] {
+		logf("ingest: 1 span per message")
+		r.ingest = append(r.ingest, b.ingest(1, ingestSpans/3, false))
+	}
+	if parts["drain"] {
+		logf("drain: raw COPY baseline of %d spans", drainSpans)
+		r.drainRaw = b.rawCopy("drainraw", drainSpans, 7, time.Now(), time.Hour)
+		for _, replicas := range []int{1, 2} {
+			logf("drain: %d spans, %d collector(s)", drainSpans, replicas)
+			r.drain = append(r.drain, b.drain(drainSpans, 100, replicas))
+		}
+	}
+	if parts["query"] {
+		logf("queries: storing %d spans", querySpans)
+		q := b.queries(querySpans)
+		r.query = &q
+	}
+	must(r.write(out, b.imgDir))
+	logf("wrote %s", out)
+}
+
+func logf(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "%s zipq-bench: %s\n", time.Now().Format("15:04:05"), fmt.Sprintf(format, args...))
+}
+
+func envOr(k, def string) string {
+	if v := os.Getenv(k); v != "" {
+		return v
+	}
+	return def
+}
+
+// top renders a pprof profile's top entries.
+func top(file string, args ...string) string {
+	if file == "" {
+		return "(no profile)"
+	}
+	out, err := exec.Command("go", append(append([]string{"tool", "pprof"}, args...), "-nodecount=12", file)...).CombinedOutput()
+	if err != nil {
+		return fmt.Sprintf("(pprof failed: %v)", err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	for i, l := range lines { // skip the header lines up to the table
+		if strings.Contains(l, "flat%") {
+			return strings.Join(lines[max(0, i-1):], "\n")
+		}
+	}
+	return filepath.Base(file) + ": " + string(out)
+}

@@ -1,0 +1,151 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/zipq/zipq/storage"
+	"github.com/zipq/zipq/zipkin"
+)
+
+type latency struct {
+	name     string
+	conc     int
+	p50, p99 time.Duration
+}
+
+type queryResult struct {
+	spans          int
+	seed           time.Duration
+	bytesPerSpan   float64 // spans partitions, indexes included
+	bytesPerSpanDB float64 // every table of the schema (names, links) too
+	rows           []latency
+}
+
+// queries stores n spans spread over the last day through the collector's
+// own write path (so names and dependency links are built as in
+// production), links them, then measures the API over HTTP against a
+// `zipq query` process at concurrency 1 and 8.
+func (b *bench) queries(n int) queryResult {
+	dsn, st := b.schema(fmt.Sprintf("query%d", n))
+	res := queryResult{spans: n}
+	end := time.Now()
+	var ids []zipkin.TraceID
+	t := time.Now()
+	chunks(n, 99, end, 24*time.Hour, func(sp []zipkin.Span) {
+		for i := 0; i < len(sp); i += 5000 {
+			must(st.WriteSpans(b.ctx, sp[i:min(i+5000, len(sp))]))
+		}
+		if len(ids) < 2000 {
+			for i := 0; i < len(sp); i += 10 {
+				ids = append(ids, sp[i].TraceID)
+			}
+		}
+	})
+	for {
+		k, err := st.Link(b.ctx, storage.LinkBatch)
+		must(err)
+		if k == 0 {
+			break
+		}
+	}
+	res.seed = time.Since(t)
+	res.bytesPerSpan, res.bytesPerSpanDB = sizes(b, dsn, n)
+
+	p := b.start(fmt.Sprintf("query-%d", n), []string{"POSTGRES_URL=" + dsn, "RABBIT_URI=" + b.amqpURL}, "query")
+	base := "http://" + p.addr
+	endMs := fmt.Sprint(end.UnixMilli())
+	hour := url.Values{"endTs": {endMs}, "lookback": {"3600000"}, "limit": {"10"}}
+	with := func(extra ...string) string {
+		v := url.Values{}
+		for k, vs := range hour {
+			v[k] = vs
+		}
+		for i := 0; i+1 < len(extra); i += 2 {
+			v.Set(extra[i], extra[i+1])
+		}
+		return base + "/api/v2/traces?" + v.Encode()
+	}
+	cases := []struct {
+		name string
+		url  func(i int) string
+	}{
+		{"baseline: GET /health (HTTP + PostgreSQL ping)", func(int) string { return base + "/health" }},
+		{"trace by id", func(i int) string { return base + "/api/v2/trace/" + ids[i%len(ids)].String() }},
+		{"search: service, 1 h, limit 10", func(int) string { return with("serviceName", "checkout") }},
+		{"search: service + span name", func(int) string { return with("serviceName", "checkout", "spanName", "post /api/cart") }},
+		{"search: annotationQuery (error, any service)", func(int) string { return with("annotationQuery", "error") }},
+		{"search: service + annotationQuery", func(int) string {
+			return with("serviceName", "payments", "annotationQuery", "error and http.method=GET")
+		}},
+		{"search: service + minDuration 40 ms", func(int) string { return with("serviceName", "checkout", "minDuration", "40000") }},
+		{"dependencies, one day", func(int) string { return base + "/api/v2/dependencies?endTs=" + endMs + "&lookback=86400000" }},
+		{"services", func(int) string { return base + "/api/v2/services" }},
+	}
+	for _, c := range cases {
+		for _, conc := range []int{1, 8} {
+			res.rows = append(res.rows, measure(c.name, conc, 200, c.url))
+		}
+	}
+	p.stop()
+	return res
+}
+
+// measure issues total requests from conc workers and reports p50 and p99.
+func measure(name string, conc, total int, target func(int) string) latency {
+	for i := 0; i < 10; i++ { // warm caches and connections
+		get(target(i))
+	}
+	var mu sync.Mutex
+	var lat []time.Duration
+	var wg sync.WaitGroup
+	per := total / conc
+	for w := 0; w < conc; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			for i := 0; i < per; i++ {
+				t := time.Now()
+				get(target(w*per + i))
+				d := time.Since(t)
+				mu.Lock()
+				lat = append(lat, d)
+				mu.Unlock()
+			}
+		}(w)
+	}
+	wg.Wait()
+	slices.Sort(lat)
+	return latency{name: name, conc: conc, p50: lat[len(lat)/2], p99: lat[len(lat)*99/100]}
+}
+
+func get(u string) {
+	resp, err := http.Get(u)
+	must(err)
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		panic(fmt.Sprintf("GET %s: %d", u, resp.StatusCode))
+	}
+}
+
+func sizes(b *bench, dsn string, n int) (spansOnly, all float64) {
+	conn, err := pgx.Connect(b.ctx, dsn)
+	must(err)
+	defer conn.Close(b.ctx)
+	_, err = conn.Exec(b.ctx, "VACUUM ANALYZE spans, span_names, remote_services, trace_links, dependency_links")
+	must(err)
+	var s, a int64
+	must(conn.QueryRow(b.ctx, `SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0) FROM pg_inherits i
+		JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = 'spans'::regclass`).Scan(&s))
+	must(conn.QueryRow(b.ctx, `SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0) FROM pg_class c
+		WHERE c.relnamespace = current_schema()::regnamespace AND c.relkind IN ('r', 'p')`).Scan(&a))
+	return float64(s) / float64(n), float64(a) / float64(n)
+}
