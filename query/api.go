@@ -52,8 +52,8 @@ type api struct {
 func (a *api) routes(r chi.Router) {
 	if a.o.Reader != nil {
 		r.Get("/services", a.services)
-		r.Get("/spans", a.spanNames)
-		r.Get("/remoteServices", a.remoteServices)
+		r.Get("/spans", a.byService(a.o.Reader.SpanNames))
+		r.Get("/remoteServices", a.byService(a.o.Reader.RemoteServiceNames))
 		r.Get("/traces", a.traces)
 		r.Get("/trace/{traceId}", a.trace)
 		r.Get("/traceMany", a.traceMany)
@@ -100,24 +100,17 @@ func (a *api) services(w http.ResponseWriter, r *http.Request) {
 	a.names(w, r, func() ([]string, error) { return a.o.Reader.ServiceNames(r.Context()) })
 }
 
-func (a *api) spanNames(w http.ResponseWriter, r *http.Request) {
-	a.names(w, r, func() ([]string, error) {
-		svc, err := requiredName(r, "serviceName")
-		if err != nil {
-			return nil, err
-		}
-		return a.o.Reader.SpanNames(r.Context(), svc)
-	})
-}
-
-func (a *api) remoteServices(w http.ResponseWriter, r *http.Request) {
-	a.names(w, r, func() ([]string, error) {
-		svc, err := requiredName(r, "serviceName")
-		if err != nil {
-			return nil, err
-		}
-		return a.o.Reader.RemoteServiceNames(r.Context(), svc)
-	})
+// byService lists names recorded for the required serviceName parameter.
+func (a *api) byService(list func(context.Context, string) ([]string, error)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		a.names(w, r, func() ([]string, error) {
+			svc, err := requiredName(r, "serviceName")
+			if err != nil {
+				return nil, err
+			}
+			return list(r.Context(), svc)
+		})
+	}
 }
 
 func (a *api) autocompleteKeys(w http.ResponseWriter, _ *http.Request) {

@@ -26,6 +26,8 @@ type queryResult struct {
 	seed           time.Duration
 	bytesPerSpan   float64 // spans partitions, indexes included
 	bytesPerSpanDB float64 // every table of the schema (names, links) too
+	heapPerSpan    float64 // spans rows alone (with TOAST)
+	indexPerSpan   float64 // spans indexes alone
 	rows           []latency
 }
 
@@ -57,7 +59,7 @@ func (b *bench) queries(n int) queryResult {
 		}
 	}
 	res.seed = time.Since(t)
-	res.bytesPerSpan, res.bytesPerSpanDB = sizes(b, dsn, n)
+	res.bytesPerSpan, res.bytesPerSpanDB, res.heapPerSpan, res.indexPerSpan = sizes(b, dsn, n)
 
 	p := b.start(fmt.Sprintf("query-%d", n), []string{"POSTGRES_URL=" + dsn, "RABBIT_URI=" + b.amqpURL}, "query")
 	base := "http://" + p.addr
@@ -136,16 +138,18 @@ func get(u string) {
 	}
 }
 
-func sizes(b *bench, dsn string, n int) (spansOnly, all float64) {
+func sizes(b *bench, dsn string, n int) (spansOnly, all, heap, index float64) {
 	conn, err := pgx.Connect(b.ctx, dsn)
 	must(err)
 	defer conn.Close(b.ctx)
 	_, err = conn.Exec(b.ctx, "VACUUM ANALYZE spans, span_names, remote_services, trace_links, dependency_links")
 	must(err)
-	var s, a int64
-	must(conn.QueryRow(b.ctx, `SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0) FROM pg_inherits i
-		JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = 'spans'::regclass`).Scan(&s))
+	var s, a, h, ix int64
+	must(conn.QueryRow(b.ctx, `SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0), coalesce(sum(pg_table_size(c.oid)), 0),
+		coalesce(sum(pg_indexes_size(c.oid)), 0) FROM pg_inherits i
+		JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = 'spans'::regclass`).Scan(&s, &h, &ix))
 	must(conn.QueryRow(b.ctx, `SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0) FROM pg_class c
 		WHERE c.relnamespace = current_schema()::regnamespace AND c.relkind IN ('r', 'p')`).Scan(&a))
-	return float64(s) / float64(n), float64(a) / float64(n)
+	per := func(v int64) float64 { return float64(v) / float64(n) }
+	return per(s), per(a), per(h), per(ix)
 }
