@@ -245,3 +245,29 @@ func TestSchemaIsCitusLegal(t *testing.T) {
 func ctx(t *testing.T) context.Context { return t.Context() }
 
 func itoa(v int64) string { return strconv.FormatInt(v, 10) }
+
+// TestMaintainAnalyzesStaleTables: a partition filled since its last
+// statistics gets analyzed by maintenance, whatever autovacuum does.
+func TestMaintainAnalyzesStaleTables(t *testing.T) {
+	t.Parallel()
+	st, dsn := openStore(t, storage.Config{})
+	in := make([]zipkin.Span, 0, 500)
+	now := time.Now().UnixMicro()
+	for i := 1; i <= 500; i++ {
+		in = append(in, zipkin.Span{TraceID: zipkin.TraceID{Low: uint64(i)}, ID: zipkin.SpanID(i), Timestamp: now,
+			LocalEndpoint: &zipkin.Endpoint{ServiceName: "s"}})
+	}
+	if err := st.WriteSpans(ctx(t), in); err != nil {
+		t.Fatal(err)
+	}
+	part := "spans_p" + time.Now().UTC().Format("20060102")
+	testenv.Eventually(t, 60*time.Second, "statistics counted", func() bool {
+		return count(t, dsn, `SELECT n_mod_since_analyze::int FROM pg_stat_user_tables WHERE schemaname = current_schema() AND relname = $1`, part) >= 500
+	})
+	if err := st.Maintain(ctx(t), time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if n := count(t, dsn, `SELECT count(*)::int FROM pg_stats WHERE schemaname = current_schema() AND tablename = $1 AND attname = 'trace_id_low'`, part); n != 1 {
+		t.Fatalf("%s has no statistics after maintenance", part)
+	}
+}
