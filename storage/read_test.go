@@ -138,6 +138,13 @@ func TestFindTraces(t *testing.T) {
 		{"key=value does not match another value", q(func(r *zipkin.QueryRequest) { r.AnnotationQuery = []string{"http.method=PUT"} }), true, []string{}},
 		{"all terms must match one span", q(func(r *zipkin.QueryRequest) { r.AnnotationQuery = []string{"error", "http.method=GET"} }), true, []string{}},
 		{"terms on the same span", q(func(r *zipkin.QueryRequest) { r.AnnotationQuery = []string{"error", "retried"} }), true, []string{t1}},
+		{"service and terms on the same span", q(func(r *zipkin.QueryRequest) { r.ServiceName = "api"; r.AnnotationQuery = []string{"error", "retried"} }), true, []string{t1}},
+		{"service and terms of another service's span", q(func(r *zipkin.QueryRequest) { r.ServiceName = "web"; r.AnnotationQuery = []string{"error"} }), true, []string{}},
+		{"service, tag and window", q(func(r *zipkin.QueryRequest) {
+			r.ServiceName = "web"
+			r.Lookback = 48 * time.Hour
+			r.AnnotationQuery = []string{"http.method=GET"}
+		}), true, []string{t1}},
 		{"minDuration", q(func(r *zipkin.QueryRequest) { r.MinDuration = 100_000 }), true, []string{t1, t2}},
 		{"min and maxDuration", q(func(r *zipkin.QueryRequest) { r.MinDuration = 40_000; r.MaxDuration = 50_000 }), true, []string{t1}},
 		{"duration and service on the same span", q(func(r *zipkin.QueryRequest) { r.ServiceName = "api"; r.MinDuration = 1_000_000 }), true, []string{t2}},

@@ -87,6 +87,9 @@ func (b *bench) queries(n int) queryResult {
 		{"search: service + annotationQuery", func(int) string {
 			return with("serviceName", "payments", "annotationQuery", "error and http.method=GET")
 		}},
+		{"search: service + rare tag (1 in 1,000 spans)", func(int) string {
+			return with("serviceName", "payments", "annotationQuery", "http.path=/api/v1/items/7")
+		}},
 		{"search: service + minDuration 40 ms", func(int) string { return with("serviceName", "checkout", "minDuration", "40000") }},
 		{"dependencies, one day", func(int) string { return base + "/api/v2/dependencies?endTs=" + endMs + "&lookback=86400000" }},
 		{"services", func(int) string { return base + "/api/v2/services" }},
