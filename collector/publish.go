@@ -43,8 +43,11 @@ func (p *Publisher) Publish(ctx context.Context, body []byte, contentType string
 		return fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
 	pub := amqp.Publishing{ContentType: contentType, DeliveryMode: amqp.Persistent, Timestamp: time.Now(), Body: body}
+	// A failure leaves the channel to channel(): it reopens it once the
+	// broker or the connection closed it. Closing it here would fail the
+	// other requests waiting on confirms over it, e.g. when only this
+	// request's client went away.
 	if err := publishConfirmed(ctx, ch, p.cfg.Queue, pub); err != nil {
-		p.reset(ch)
 		return fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
 	return nil
@@ -99,15 +102,4 @@ func (p *Publisher) channel() (*amqp.Channel, error) {
 	}
 	p.ch = ch
 	return ch, nil
-}
-
-// reset drops a channel that failed so the next Publish opens a new one
-// (and a new connection if that one died too).
-func (p *Publisher) reset(ch *amqp.Channel) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.ch == ch {
-		_ = ch.Close()
-		p.ch = nil
-	}
 }

@@ -531,3 +531,28 @@ func (nilReader) Traces(context.Context, []zipkin.TraceID, bool) ([][]zipkin.Spa
 func (nilReader) Dependencies(context.Context, time.Time, time.Duration) ([]zipkin.DependencyLink, error) {
 	return nil, nil
 }
+
+// TestPostSpansRecoversAfterRabbitMQReturns: 503 while the broker is cut
+// off, 202 again once it is back, with no restart.
+func TestPostSpansRecoversAfterRabbitMQReturns(t *testing.T) {
+	t.Parallel()
+	u, err := url.Parse(testenv.AMQPURL())
+	testenv.Must(t, err)
+	proxy := testenv.NewProxy(t, u.Host)
+	u.Host = proxy.Addr()
+	pub := collector.NewPublisher(collector.Config{URL: u.String(), Queue: testenv.Queue(t), ParkedQueueType: "classic"})
+	t.Cleanup(func() { _ = pub.Close() })
+	h := query.NewRouter(query.Options{Publisher: pub})
+	post := func() int {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/api/v2/spans", strings.NewReader(`[{"traceId":"a","id":"b"}]`)))
+		return rec.Code
+	}
+	if code := post(); code != http.StatusAccepted {
+		t.Fatalf("before the cut: %d", code)
+	}
+	proxy.Cut()
+	testenv.Eventually(t, 10*time.Second, "503 while RabbitMQ is unreachable", func() bool { return post() == http.StatusServiceUnavailable })
+	proxy.Restore()
+	testenv.Eventually(t, 10*time.Second, "202 once RabbitMQ is back", func() bool { return post() == http.StatusAccepted })
+}
