@@ -36,6 +36,19 @@ const step = async (name, fn) => {
   }
 };
 const shot = async (name) => { if (shots) await page.screenshot({ path: path.join(shots, name) }); };
+// submit clicks the search button until the URL shows the new search: a
+// click landing while the previous page is still rendering can be lost.
+const submit = async (urlPattern) => {
+  for (let i = 0; ; i++) {
+    await page.click('form.search button[type=submit]');
+    try {
+      await page.waitForURL(urlPattern, { timeout: 5000 });
+      return;
+    } catch (e) {
+      if (i === 2) throw e;
+    }
+  }
+};
 const text = async (sel) => ((await page.locator(sel).first().textContent()) ?? '').replace(/\s+/g, ' ').trim();
 
 if (mode === 'bench') {
@@ -105,7 +118,7 @@ await step('search by service shows the seeded traces', async () => {
   await page.goto(`${base}/`);
   await page.selectOption('select[name=serviceName]', 'frontend');
   await page.selectOption('select[name=range]', '1h');
-  await page.click('form.search button[type=submit]');
+  await submit(/serviceName=frontend/);
   await page.waitForSelector('li.result');
   assert.match(page.url(), /serviceName=frontend/, 'the search is in the URL');
   const n = await page.locator('li.result').count();
@@ -118,14 +131,30 @@ await step('search by service shows the seeded traces', async () => {
 
 await step('sorting by duration reorders results', async () => {
   await page.selectOption('select[name=sort]', 'shortest');
-  await page.click('form.search button[type=submit]');
-  await page.waitForURL(/sort=shortest/);
+  await submit(/sort=shortest/);
   await page.waitForSelector('li.result');
   const first = await text('li.result .duration-label');
   await page.selectOption('select[name=sort]', 'longest');
-  await page.click('form.search button[type=submit]');
-  await page.waitForURL(/sort=longest/);
+  await submit(/sort=longest/);
   await page.waitForFunction((f) => document.querySelector('li.result .duration-label')?.textContent !== f, first);
+});
+
+await step('duration with units and a custom time range filter the results', async () => {
+  await page.fill('input[name=minDuration]', '0.5');
+  await page.selectOption('select[name=minDurationUnit]', 's');
+  await submit(/minDuration=500000/);
+  await page.waitForFunction(() => document.querySelectorAll('li.result').length === 1);
+  assert.match(await text('li.result .duration-label'), /930ms/);
+  await page.fill('input[name=minDuration]', '');
+  await page.selectOption('select[name=range]', 'custom');
+  const local = (ms) => new Date(ms - new Date().getTimezoneOffset() * 60_000).toISOString().slice(0, 16);
+  await page.fill('input[name=from]', local(Date.now() - 45 * 60_000));
+  await page.fill('input[name=to]', local(Date.now() - 44 * 60_000));
+  await submit(/range=custom/);
+  await page.waitForSelector('.empty');
+  assert.match(await text('.empty'), /No traces match/);
+  await page.goto(`${base}/?serviceName=frontend&range=1h`);
+  await page.waitForSelector('li.result');
 });
 
 await step('open a trace: merged halves, collapse and expand a subtree', async () => {
