@@ -19,7 +19,7 @@ fi
 major=$(node -p 'process.versions.node.split(".")[0]')
 if [ "$major" -lt 20 ]; then
   echo "ui-deps: Node.js $(node -v) is too old: Vite and playwright-core need 20 or newer" >&2
-  echo "         (Debian 13 and Ubuntu 24.10+ ship it; on Debian 12 use bookworm-backports)" >&2
+  echo "         (Debian 13 and Ubuntu 24.10+ ship it; on Debian 12 or Ubuntu 24.04 install it first)" >&2
   exit 1
 fi
 if [ ! -d web/node_modules ] || [ web/package-lock.json -nt web/node_modules/.package-lock.json ]; then
