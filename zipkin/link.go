@@ -104,25 +104,6 @@ func Link(trace []Span) []DependencyLink {
 	return out
 }
 
-// MergeLinks sums links with the same parent and child, sorted.
-func MergeLinks(links []DependencyLink) []DependencyLink {
-	type pair struct{ parent, child string }
-	sum := map[pair]DependencyLink{}
-	for _, l := range links {
-		k := pair{l.Parent, l.Child}
-		s := sum[k]
-		s.Parent, s.Child = l.Parent, l.Child
-		s.CallCount += l.CallCount
-		s.ErrorCount += l.ErrorCount
-		sum[k] = s
-	}
-	out := slices.Collect(maps.Values(sum))
-	slices.SortFunc(out, func(a, b DependencyLink) int {
-		return cmp.Or(cmp.Compare(a.Parent, b.Parent), cmp.Compare(a.Child, b.Child))
-	})
-	return out
-}
-
 // node is a place in a trace tree; span is nil only for a synthetic root
 // standing in for a missing one.
 type node struct {
@@ -221,7 +202,8 @@ func buildTree(spans []Span) *node {
 		case sp.ParentID != 0:
 			// Most specific first: the child of a shared server span on
 			// this same endpoint (a local span inside the server).
-			if p := keyOf(sp.ParentID, true, sp.LocalEndpoint); toParentHas(toParent, p) {
+			p := keyOf(sp.ParentID, true, sp.LocalEndpoint)
+			if _, ok := toParent[p]; ok {
 				put(noEp, p)
 			}
 		default:
@@ -254,18 +236,10 @@ func buildTree(spans []Span) *node {
 		if pk.none || parent == nil || parent == child {
 			parent = root
 		}
-		if parent == child {
-			continue
-		}
 		child.parent = parent
 		parent.children = append(parent.children, child)
 	}
 	return root
-}
-
-func toParentHas(m map[nodeKey]nodeKey, k nodeKey) bool {
-	_, ok := m[k]
-	return ok
 }
 
 // merge combines the pieces of spans reported in parts and fixes what

@@ -97,14 +97,6 @@ func TestLink(t *testing.T) {
 	}
 }
 
-func TestMergeLinks(t *testing.T) {
-	got := MergeLinks([]DependencyLink{{"a", "b", 2, 1}, {"a", "c", 1, 0}, {"a", "b", 3, 0}})
-	want := []DependencyLink{{"a", "b", 5, 1}, {"a", "c", 1, 0}}
-	if !reflect.DeepEqual(got, want) {
-		t.Fatalf("got %+v", got)
-	}
-}
-
 func TestParseAnnotationQuery(t *testing.T) {
 	cases := map[string][]string{
 		"":                                nil,
