@@ -53,9 +53,9 @@ func (s *Store) Link(ctx context.Context, max int) (int, error) {
 		}
 		slices.Sort(lows)
 		lows = slices.Compact(lows)
-		traces, err := spansOf(ctx, tx, lows, ids)
+		traces, err := spansByTrace(ctx, tx, lows, func(id zipkin.TraceID) (zipkin.TraceID, bool) { return id, ids[id] })
 		if err != nil {
-			return err
+			return fmt.Errorf("read spans: %w", err)
 		}
 		old, err := linksOf(ctx, tx, lows, ids)
 		if err != nil {
@@ -160,32 +160,6 @@ func claimPending(ctx context.Context, tx pgx.Tx, max int) (map[zipkin.TraceID]b
 		return nil, fmt.Errorf("claim: %w", err)
 	}
 	return ids, nil
-}
-
-func spansOf(ctx context.Context, tx pgx.Tx, lows []int64, want map[zipkin.TraceID]bool) (map[zipkin.TraceID][]zipkin.Span, error) {
-	rows, err := tx.Query(ctx, `SELECT trace_id_low, trace_id_high, span FROM spans WHERE trace_id_low = ANY($1)`, lows)
-	if err != nil {
-		return nil, fmt.Errorf("read spans: %w", err)
-	}
-	out := map[zipkin.TraceID][]zipkin.Span{}
-	var low, high int64
-	var payload []byte
-	_, err = pgx.ForEachRow(rows, []any{&low, &high, &payload}, func() error {
-		id := zipkin.TraceID{High: uint64(high), Low: uint64(low)}
-		if !want[id] {
-			return nil
-		}
-		var sp zipkin.Span
-		if err := zipkin.UnmarshalCanonical(payload, &sp); err != nil {
-			return fmt.Errorf("stored span unreadable: %w", err)
-		}
-		out[id] = append(out[id], sp)
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("read spans: %w", err)
-	}
-	return out, nil
 }
 
 func linksOf(ctx context.Context, tx pgx.Tx, lows []int64, want map[zipkin.TraceID]bool) ([]traceLinks, error) {

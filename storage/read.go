@@ -42,31 +42,14 @@ func (s *Store) Traces(ctx context.Context, ids []zipkin.TraceID, strict bool) (
 		return id
 	}
 	lows := make([]int64, len(ids))
+	want := make(map[zipkin.TraceID]bool, len(ids))
 	for i, id := range ids {
 		lows[i] = int64(id.Low)
+		want[key(id)] = true
 	}
-	rows, err := s.pool.Query(ctx, `SELECT trace_id_low, trace_id_high, span FROM spans WHERE trace_id_low = ANY($1)`+traceOrder, lows)
-	if err != nil {
-		return nil, fmt.Errorf("read traces: %w", err)
-	}
-	byID := make(map[zipkin.TraceID][]zipkin.Span, len(ids))
-	for _, id := range ids {
-		byID[key(id)] = nil
-	}
-	var low, high int64
-	var payload []byte
-	_, err = pgx.ForEachRow(rows, []any{&low, &high, &payload}, func() error {
-		k := key(zipkin.TraceID{High: uint64(high), Low: uint64(low)})
-		spans, ok := byID[k]
-		if !ok {
-			return nil
-		}
-		var sp zipkin.Span
-		if err := zipkin.UnmarshalCanonical(payload, &sp); err != nil {
-			return fmt.Errorf("stored span unreadable: %w", err)
-		}
-		byID[k] = append(spans, sp)
-		return nil
+	byID, err := spansByTrace(ctx, s.pool, lows, func(id zipkin.TraceID) (zipkin.TraceID, bool) {
+		k := key(id)
+		return k, want[k]
 	})
 	if err != nil {
 		return nil, fmt.Errorf("read traces: %w", err)
@@ -80,6 +63,38 @@ func (s *Store) Traces(ctx context.Context, ids []zipkin.TraceID, strict bool) (
 		}
 	}
 	return out, nil
+}
+
+// querier is a pool or a transaction.
+type querier interface {
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+}
+
+// spansByTrace reads the spans whose trace ID's lower half is in lows, in
+// traceOrder, and groups them under the key group gives their trace ID;
+// spans group refuses are skipped undecoded.
+func spansByTrace(ctx context.Context, q querier, lows []int64,
+	group func(zipkin.TraceID) (zipkin.TraceID, bool)) (map[zipkin.TraceID][]zipkin.Span, error) {
+	rows, err := q.Query(ctx, `SELECT trace_id_low, trace_id_high, span FROM spans WHERE trace_id_low = ANY($1)`+traceOrder, lows)
+	if err != nil {
+		return nil, err
+	}
+	out := map[zipkin.TraceID][]zipkin.Span{}
+	var low, high int64
+	var payload []byte
+	_, err = pgx.ForEachRow(rows, []any{&low, &high, &payload}, func() error {
+		k, ok := group(zipkin.TraceID{High: uint64(high), Low: uint64(low)})
+		if !ok {
+			return nil
+		}
+		var sp zipkin.Span
+		if err := zipkin.UnmarshalCanonical(payload, &sp); err != nil {
+			return fmt.Errorf("stored span unreadable: %w", err)
+		}
+		out[k] = append(out[k], sp)
+		return nil
+	})
+	return out, err
 }
 
 // FindTraces returns whole traces having a span that matches every
