@@ -153,24 +153,30 @@ const peekLimit = 50
 // Inspect reports a queue's depth and consumers over the publisher's
 // connection.
 func (p *Publisher) Inspect(queue string) (amqp.Queue, error) {
+	conn, err := p.connection()
+	if err != nil {
+		return amqp.Queue{}, err
+	}
+	return Inspect(conn, queue)
+}
+
+// connection is the publisher's connection, dialled if needed.
+func (p *Publisher) connection() (*amqp.Connection, error) {
 	if _, err := p.channel(); err != nil {
-		return amqp.Queue{}, fmt.Errorf("%w: %w", ErrUnavailable, err)
+		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
 	p.mu.Lock()
-	conn := p.conn
-	p.mu.Unlock()
-	return Inspect(conn, queue)
+	defer p.mu.Unlock()
+	return p.conn, nil
 }
 
 // peek gets up to limit messages without acknowledging them, then closes
 // the channel, which returns them all to the queue.
 func (p *Publisher) peek(ctx context.Context, queue string, limit int) ([]ParkedMessage, error) {
-	if _, err := p.channel(); err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
+	conn, err := p.connection()
+	if err != nil {
+		return nil, err
 	}
-	p.mu.Lock()
-	conn := p.conn
-	p.mu.Unlock()
 	ch, err := conn.Channel()
 	if err != nil {
 		return nil, fmt.Errorf("peek %s: %w", queue, err)

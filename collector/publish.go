@@ -55,10 +55,8 @@ func (p *Publisher) Publish(ctx context.Context, body []byte, contentType string
 
 // Ping reports whether RabbitMQ is reachable, connecting if needed (/health).
 func (p *Publisher) Ping(context.Context) error {
-	if _, err := p.channel(); err != nil {
-		return fmt.Errorf("%w: %w", ErrUnavailable, err)
-	}
-	return nil
+	_, err := p.connection()
+	return err
 }
 
 // Close closes the connection; in-flight publishes fail.

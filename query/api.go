@@ -11,6 +11,7 @@ import (
 	"math"
 	"mime"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -220,11 +221,8 @@ func (a *api) window(r *http.Request) (time.Time, time.Duration, error) {
 	return end, time.Duration(lookbackMs) * time.Millisecond, nil
 }
 
-func nonNegative(v map[string][]string, name string) (int64, error) {
-	s := ""
-	if vs := v[name]; len(vs) > 0 {
-		s = vs[0]
-	}
+func nonNegative(v url.Values, name string) (int64, error) {
+	s := v.Get(name)
 	if s == "" {
 		return 0, nil
 	}
@@ -380,22 +378,19 @@ func (a *api) postSpans(w http.ResponseWriter, r *http.Request) {
 		httpError(w, http.StatusBadRequest, "cannot decode spans: "+err.Error())
 		return
 	}
+	n := len(spans)
 	if a.o.Sample != nil {
-		n := len(spans)
-		if spans = a.o.Sample(spans); len(spans) < n {
-			if len(spans) == 0 {
-				w.WriteHeader(http.StatusAccepted)
-				return
-			}
-			if body, err = zipkin.Encode(formatOf(contentType), spans); err != nil {
-				a.fail(w, r, err)
-				return
-			}
-		}
+		spans = a.o.Sample(spans)
 	}
-	if len(spans) == 0 { // an empty list is valid and stores nothing
+	if len(spans) == 0 { // an empty list, or every trace sampled out: nothing to store
 		w.WriteHeader(http.StatusAccepted)
 		return
+	}
+	if len(spans) < n { // publish only the sampled spans
+		if body, err = zipkin.Encode(formatOf(contentType), spans); err != nil {
+			a.fail(w, r, err)
+			return
+		}
 	}
 	if err := a.o.Publisher.Publish(r.Context(), body, contentType); err != nil {
 		a.log.Warn("span ingest refused: queue unavailable", slog.Any("err", err))
@@ -419,33 +414,22 @@ var errDecompressedTooLarge = errors.New("decompressed body too large")
 // (Content-Encoding: gzip); the limit applies before and after inflating,
 // so a small gzip bomb gets 413 rather than the heap.
 func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
-	var in io.Reader = http.MaxBytesReader(w, r.Body, limit)
-	if strings.EqualFold(strings.TrimSpace(r.Header.Get("Content-Encoding")), "gzip") {
-		zr, err := gzip.NewReader(in)
-		if err != nil {
-			var tooLarge *http.MaxBytesError
-			if errors.As(err, &tooLarge) {
-				return nil, err
-			}
-			return nil, fmt.Errorf("cannot gunzip body: %w", err)
-		}
-		defer zr.Close()
-		b, err := io.ReadAll(io.LimitReader(zr, limit+1))
-		if err != nil {
-			var tooLarge *http.MaxBytesError
-			if errors.As(err, &tooLarge) {
-				return nil, err
-			}
-			return nil, fmt.Errorf("cannot gunzip body: %w", err)
-		}
-		if int64(len(b)) > limit {
-			return nil, errDecompressedTooLarge
-		}
-		return b, nil
+	in := http.MaxBytesReader(w, r.Body, limit)
+	if !strings.EqualFold(strings.TrimSpace(r.Header.Get("Content-Encoding")), "gzip") {
+		return io.ReadAll(in)
 	}
-	b, err := io.ReadAll(in)
+	// Errors wrap the reader's: an *http.MaxBytesError still means 413.
+	zr, err := gzip.NewReader(in)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("cannot gunzip body: %w", err)
+	}
+	defer zr.Close()
+	b, err := io.ReadAll(io.LimitReader(zr, limit+1))
+	if err != nil {
+		return nil, fmt.Errorf("cannot gunzip body: %w", err)
+	}
+	if int64(len(b)) > limit {
+		return nil, errDecompressedTooLarge
 	}
 	return b, nil
 }
