@@ -6,6 +6,7 @@ import (
 
 	amqp "github.com/rabbitmq/amqp091-go"
 
+	"github.com/zipq/zipq/collector"
 	"github.com/zipq/zipq/zipkin"
 )
 
@@ -44,7 +45,9 @@ func (b *bench) drain(n, perMessage, replicas int) drainResult {
 		procs = append(procs, b.start(fmt.Sprintf("collector-drain-%d-%d", replicas, i), env, "collector"))
 	}
 	for {
-		d := depth(conn, queue)
+		q, err := collector.Inspect(conn, queue)
+		must(err)
+		d := q.Messages
 		res.series = append(res.series, point{time.Since(start).Seconds(), d})
 		if d == 0 && count(b.ctx, dsn) >= n {
 			break

@@ -19,6 +19,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	amqp "github.com/rabbitmq/amqp091-go"
 
+	"github.com/zipq/zipq/collector"
 	"github.com/zipq/zipq/storage"
 	"github.com/zipq/zipq/zipkin"
 )
@@ -260,23 +261,13 @@ func (b *bench) publish(queue string, bodies [][]byte) time.Duration {
 	return time.Since(start)
 }
 
+// declare creates the queue (and its parking queue) as a collector would,
+// so messages published before one starts wait in it.
 func declare(amqpURL, queue string) {
 	conn, err := amqp.Dial(amqpURL)
 	must(err)
 	defer conn.Close()
-	ch, err := conn.Channel()
-	must(err)
-	_, err = ch.QueueDeclare(queue, true, false, false, false, nil)
-	must(err)
-}
-
-func depth(conn *amqp.Connection, queue string) int {
-	ch, err := conn.Channel()
-	must(err)
-	defer ch.Close()
-	q, err := ch.QueueDeclarePassive(queue, true, false, false, false, nil)
-	must(err)
-	return q.Messages
+	must(collector.Declare(conn, collector.Config{Queue: queue, ParkedQueueType: "classic"}))
 }
 
 func must(err error) {
