@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -156,6 +157,9 @@ func (c *Collector) session(ctx context.Context) error {
 	if err := Declare(conn, c.cfg); err != nil {
 		return err
 	}
+	if typ, err := QueueType(conn, c.cfg.Queue); err == nil && typ == "classic" {
+		c.log.Warn(ClassicQueueWarning(c.cfg.Queue), slog.String("queue", c.cfg.Queue), slog.String("queue_type", typ))
+	}
 	c.setConnected(true)
 	defer c.setConnected(false)
 
@@ -249,4 +253,44 @@ func Inspect(conn *amqp.Connection, queue string) (amqp.Queue, error) {
 		return amqp.Queue{}, fmt.Errorf("inspect %s: %w", queue, err)
 	}
 	return q, nil
+}
+
+// QueueType reports the type of an existing queue — "quorum", "classic" or
+// "stream" — which AMQP 0-9-1 has no read for. It redeclares the queue with
+// x-queue-type=quorum on a throwaway channel: RabbitMQ accepts that only for
+// a quorum queue and otherwise refuses with PRECONDITION_FAILED naming what
+// the queue is. The passive declare first makes sure the probe can never
+// create the queue with an argument that unchanged clients would then
+// trip over (a queue deleted between the two calls is the only window).
+func QueueType(conn *amqp.Connection, queue string) (string, error) {
+	if _, err := Inspect(conn, queue); err != nil {
+		return "", err
+	}
+	ch, err := conn.Channel()
+	if err != nil {
+		return "", fmt.Errorf("queue type of %s: %w", queue, err)
+	}
+	defer ch.Close()
+	_, err = ch.QueueDeclare(queue, true, false, false, false, amqp.Table{"x-queue-type": "quorum"})
+	var ae *amqp.Error
+	switch {
+	case err == nil:
+		return "quorum", nil
+	case errors.As(err, &ae) && ae.Code == amqp.PreconditionFailed:
+		if strings.Contains(ae.Reason, "'stream'") {
+			return "stream", nil
+		}
+		return "classic", nil
+	default:
+		return "", fmt.Errorf("queue type of %s: %w", queue, err)
+	}
+}
+
+// ClassicQueueWarning is what zipq says about a classic span queue, in the
+// log at start, in /health and on the UI's pipeline page.
+func ClassicQueueWarning(queue string) string {
+	return "span queue " + queue + " is a classic queue: messages published without delivery mode 2 " +
+		"(zipkin-go's AMQP reporter, Brave's RabbitMQSender) live only in the broker's memory and are lost " +
+		"when RabbitMQ restarts. Recreate it as a quorum queue through the vhost's default queue type " +
+		"(README, \"Durability\")"
 }

@@ -421,3 +421,57 @@ func TestStoreRefusalParksOnlyTheCulprit(t *testing.T) {
 		return err == nil && q.Messages == 1
 	})
 }
+
+// TestSpanQueueIsQuorumWhoeverDeclaresFirst: in a vhost whose default queue
+// type is quorum (how `make run` and compose set up "/"), zipkin-go's
+// argument-less declare and zipq's are equivalent in either order — nobody
+// gets PRECONDITION_FAILED — and the queue is a quorum queue. In a vhost
+// without that default the same declares make a classic queue, and
+// QueueType says so.
+func TestSpanQueueIsQuorumWhoeverDeclaresFirst(t *testing.T) {
+	t.Parallel()
+	cfg := collector.Config{Queue: "zipkin"}
+	zipkinGo := func(url string) {
+		rep, err := zipkinamqp.NewReporter(url)
+		testenv.Must(t, err)
+		testenv.Must(t, rep.Close())
+	}
+	zipq := func(url string) {
+		conn, err := amqp.Dial(url)
+		testenv.Must(t, err)
+		defer conn.Close()
+		testenv.Must(t, collector.Declare(conn, cfg))
+	}
+	for _, tc := range []struct {
+		name   string
+		vhost  func(testing.TB) string
+		first  func(string)
+		second func(string)
+		want   string
+	}{
+		{"zipkin-go then zipq", testenv.VHost, zipkinGo, zipq, "quorum"},
+		{"zipq then zipkin-go", testenv.VHost, zipq, zipkinGo, "quorum"},
+		{"no default type", testenv.ClassicVHost, zipq, zipkinGo, "classic"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			url := tc.vhost(t)
+			tc.first(url)
+			tc.second(url)
+			tc.first(url) // and again: every redeclare stays equivalent
+			conn, err := amqp.Dial(url)
+			testenv.Must(t, err)
+			defer conn.Close()
+			typ, err := collector.QueueType(conn, "zipkin")
+			testenv.Must(t, err)
+			if typ != tc.want {
+				t.Fatalf("span queue is %s, want %s", typ, tc.want)
+			}
+			if _, err := collector.QueueType(conn, "no-such-queue"); err == nil {
+				t.Fatal("QueueType of a missing queue must fail, not create it")
+			}
+			if _, err := collector.Inspect(conn, "no-such-queue"); err == nil {
+				t.Fatal("the probe created the missing queue")
+			}
+		})
+	}
+}

@@ -46,6 +46,8 @@ type ParkedMessage struct {
 // Snapshot is what GET /api/zipq/pipeline returns.
 type Snapshot struct {
 	Queue             string          `json:"queue"`
+	QueueType         string          `json:"queueType,omitempty"` // quorum, classic or stream; empty when unknown
+	Warning           string          `json:"warning,omitempty"`   // e.g. a classic span queue
 	Messages          int             `json:"messages"`
 	Consumers         int             `json:"consumers"`
 	ParkedQueue       string          `json:"parkedQueue"`
@@ -122,6 +124,12 @@ func (m *Monitor) Snapshot(ctx context.Context, peek bool) (Snapshot, error) {
 		return s, err
 	}
 	s.Messages, s.Consumers = q.Messages, q.Consumers
+	if typ, err := m.pub.QueueType(); err == nil {
+		s.QueueType = typ
+		if typ == "classic" {
+			s.Warning = ClassicQueueWarning(m.cfg.Queue)
+		}
+	}
 	if pq, err := m.pub.Inspect(m.cfg.ParkedQueue); err == nil {
 		s.Parked = pq.Messages
 	}
@@ -149,6 +157,15 @@ func (m *Monitor) Snapshot(ctx context.Context, peek bool) (Snapshot, error) {
 }
 
 const peekLimit = 50
+
+// QueueType reports the span queue's type over the publisher's connection.
+func (p *Publisher) QueueType() (string, error) {
+	conn, err := p.connection()
+	if err != nil {
+		return "", err
+	}
+	return QueueType(conn, p.cfg.Queue)
+}
 
 // Inspect reports a queue's depth and consumers over the publisher's
 // connection.

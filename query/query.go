@@ -8,6 +8,7 @@ import (
 	"context"
 	"crypto/subtle"
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -25,11 +26,20 @@ import (
 	"github.com/zipq/zipq/zipkin"
 )
 
-// HealthCheck is one dependency /health reports on.
+// HealthCheck is one dependency /health reports on. Check returns nil when
+// it is UP, a *Degraded when it works but loses a guarantee (/health stays
+// 200 and says DEGRADED with the reason), and any other error when it is
+// DOWN (503).
 type HealthCheck struct {
 	Name  string
 	Check func(ctx context.Context) error
 }
+
+// Degraded is a dependency that works but not as promised, such as a span
+// queue that will not survive a broker restart.
+type Degraded struct{ Reason string }
+
+func (d *Degraded) Error() string { return d.Reason }
 
 // Replayer moves parked messages back to their queue (collector.Replay).
 type Replayer interface {
@@ -180,7 +190,15 @@ func health(checks []HealthCheck) http.HandlerFunc {
 		deps := map[string]status{}
 		code, overall := http.StatusOK, "UP"
 		for _, c := range checks {
-			if err := c.Check(ctx); err != nil {
+			err := c.Check(ctx)
+			if d := (*Degraded)(nil); errors.As(err, &d) {
+				deps[c.Name] = status{Status: "DEGRADED", Error: d.Reason}
+				if overall == "UP" {
+					overall = "DEGRADED"
+				}
+				continue
+			}
+			if err != nil {
 				deps[c.Name] = status{Status: "DOWN", Error: err.Error()}
 				code, overall = http.StatusServiceUnavailable, "DOWN"
 				continue

@@ -49,7 +49,7 @@ func runIngest(ctx context.Context, name string, args []string, withAPI bool) er
 	}
 	opts := query.Options{
 		Logger: log.With("component", "http"), Registerer: reg, Gatherer: reg, Version: version,
-		Health:     []query.HealthCheck{postgresCheck(st), collectorCheck(c)},
+		Health:     []query.HealthCheck{postgresCheck(st), collectorCheck(c), spanQueueCheck(pub, cc.WithDefaults().Queue)},
 		AdminToken: hc.adminToken, Replayer: replayer{cc}, Pprof: hc.pprof,
 	}
 	var sample func(context.Context) error

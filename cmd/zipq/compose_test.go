@@ -3,6 +3,7 @@ package main
 import (
 	"os"
 	"slices"
+	"strings"
 	"testing"
 
 	"gopkg.in/yaml.v3"
@@ -18,7 +19,9 @@ func TestComposeFileNamesItsServices(t *testing.T) {
 	}
 	var f struct {
 		Services map[string]struct {
+			Image   string
 			Command []string
+			Volumes []string
 			Deploy  struct{ Replicas int }
 		}
 	}
@@ -32,6 +35,17 @@ func TestComposeFileNamesItsServices(t *testing.T) {
 	}
 	if c := f.Services["collector"]; !slices.Equal(c.Command, []string{"collector"}) || c.Deploy.Replicas != 2 {
 		t.Errorf("collector must run `zipq collector` with 2 replicas: %+v", c)
+	}
+	// The span queue must be a quorum queue (default_queue_type needs
+	// 3.13.3+) and the broker's data must outlive its container.
+	r := f.Services["rabbitmq"]
+	conf, err := os.ReadFile("../../deploy/rabbitmq/zipq.conf")
+	if err != nil || !slices.Contains(r.Volumes, "./deploy/rabbitmq/zipq.conf:/etc/rabbitmq/conf.d/90-zipq.conf:ro") ||
+		!strings.Contains(string(conf), "\ndefault_queue_type = quorum\n") {
+		t.Errorf("rabbitmq must load deploy/rabbitmq/zipq.conf with default_queue_type = quorum: %+v %v", r, err)
+	}
+	if !slices.Contains(r.Volumes, "rabbitmq-data:/var/lib/rabbitmq") || r.Image < "rabbitmq:3.13.3" {
+		t.Errorf("rabbitmq needs a data volume and 3.13.3+: %+v", r)
 	}
 	if q := f.Services["query"]; !slices.Equal(q.Command, []string{"query"}) {
 		t.Errorf("query must run `zipq query`: %+v", q)

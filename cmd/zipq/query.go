@@ -34,7 +34,7 @@ func runQuery(ctx context.Context, args []string) error {
 	reg := newRegistry()
 	opts := query.Options{
 		Logger: log.With("component", "http"), Registerer: reg, Gatherer: reg, Version: version,
-		Health:     []query.HealthCheck{postgresCheck(st), {Name: "rabbitmq", Check: pub.Ping}},
+		Health:     []query.HealthCheck{postgresCheck(st), {Name: "rabbitmq", Check: pub.Ping}, spanQueueCheck(pub, cc.WithDefaults().Queue)},
 		AdminToken: hc.adminToken, Replayer: replayer{cc}, Pprof: hc.pprof,
 	}
 	apiOptions(&opts, ac, cc, st, pub, self)

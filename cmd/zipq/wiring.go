@@ -221,6 +221,18 @@ func postgresCheck(st *storage.Store) query.HealthCheck {
 	return query.HealthCheck{Name: "postgres", Check: st.Ping}
 }
 
+// spanQueueCheck reports a span queue that loses transient messages when the
+// broker restarts (a classic queue) as degraded. It says nothing when
+// RabbitMQ cannot be asked: the rabbitmq check reports that.
+func spanQueueCheck(pub *collector.Publisher, queue string) query.HealthCheck {
+	return query.HealthCheck{Name: "spanQueue", Check: func(context.Context) error {
+		if typ, err := pub.QueueType(); err == nil && typ == "classic" {
+			return &query.Degraded{Reason: collector.ClassicQueueWarning(queue)}
+		}
+		return nil
+	}}
+}
+
 func collectorCheck(c *collector.Collector) query.HealthCheck {
 	return query.HealthCheck{Name: "rabbitmq", Check: func(context.Context) error {
 		if !c.Connected() {

@@ -54,8 +54,15 @@ func TestMain(m *testing.M) {
 type proc struct {
 	cmd  *exec.Cmd
 	addr string
+	log  string        // path of its combined stdout and stderr
 	done chan struct{} // closed when the process has exited
 	err  error         // its exit status, once done is closed
+}
+
+// output is what the process has logged so far.
+func (p *proc) output() string {
+	b, _ := os.ReadFile(p.log)
+	return string(b)
 }
 
 func (p *proc) wait() error {
@@ -79,7 +86,7 @@ func startZipq(t testing.TB, env []string, args ...string) *proc {
 	p.cmd.Env = append(os.Environ(), append(env, "ZIPQ_HTTP_ADDR="+p.addr)...)
 	logs, err := os.Create(filepath.Join(t.TempDir(), "zipq.log"))
 	testenv.Must(t, err)
-	p.cmd.Stdout, p.cmd.Stderr = logs, logs
+	p.cmd.Stdout, p.cmd.Stderr, p.log = logs, logs, logs.Name()
 	testenv.Must(t, p.cmd.Start())
 	go func() { p.err = p.cmd.Wait(); close(p.done) }()
 	t.Cleanup(func() {
@@ -272,23 +279,74 @@ func TestSigtermDrainsAndExitsZero(t *testing.T) {
 	}
 }
 
+type healthBody struct {
+	Status string
+	Zipkin struct {
+		Details map[string]struct{ Status, Error string }
+	}
+}
+
+func getHealth(t *testing.T, addr string) (int, healthBody, string) {
+	t.Helper()
+	resp, err := http.Get("http://" + addr + "/health")
+	testenv.Must(t, err)
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	var h healthBody
+	testenv.Must(t, json.Unmarshal(b, &h))
+	return resp.StatusCode, h, string(b)
+}
+
 func TestHealthReportsEachDependency(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
-	p := startZipq(t, f.env, "serve")
-	resp, err := http.Get("http://" + p.addr + "/health")
-	testenv.Must(t, err)
-	defer resp.Body.Close()
-	var h struct {
-		Status string
-		Zipkin struct {
-			Details map[string]struct{ Status string }
-		}
+	// A vhost of its own that makes quorum queues, whatever "/" does here.
+	p := startZipq(t, append(f.env, "RABBIT_URI="+testenv.VHost(t)), "serve")
+	code, h, b := getHealth(t, p.addr)
+	if code != 200 || h.Status != "UP" || h.Zipkin.Details["postgres"].Status != "UP" ||
+		h.Zipkin.Details["rabbitmq"].Status != "UP" || h.Zipkin.Details["spanQueue"].Status != "UP" {
+		t.Fatalf("health: %d %s", code, b)
 	}
-	b, _ := io.ReadAll(resp.Body)
-	testenv.Must(t, json.Unmarshal(b, &h))
-	if h.Status != "UP" || h.Zipkin.Details["postgres"].Status != "UP" || h.Zipkin.Details["rabbitmq"].Status != "UP" {
-		t.Fatalf("health: %s", b)
+}
+
+// TestClassicSpanQueueIsReported: on a broker whose vhost makes classic
+// queues, the span queue would lose zipkin-go's transient spans in a broker
+// restart. Every process says so: a warning in the log at start, /health
+// DEGRADED (200: it still works), and the pipeline endpoint the UI reads.
+func TestClassicSpanQueueIsReported(t *testing.T) {
+	t.Parallel()
+	for _, cmd := range []string{"serve", "collector", "query"} {
+		t.Run(cmd, func(t *testing.T) {
+			t.Parallel()
+			f := newFixture(t)
+			p := startZipq(t, append(f.env, "RABBIT_URI="+testenv.ClassicVHost(t), "ZIPQ_LOG_LEVEL=info"), cmd)
+			var h healthBody
+			var b string
+			var code int
+			testenv.Eventually(t, 10*time.Second, "span queue declared", func() bool {
+				code, h, b = getHealth(t, p.addr)
+				return h.Zipkin.Details["spanQueue"].Status != "UP"
+			})
+			sq := h.Zipkin.Details["spanQueue"]
+			if code != 200 || h.Status != "DEGRADED" || sq.Status != "DEGRADED" || !strings.Contains(sq.Error, "classic queue") ||
+				!strings.Contains(sq.Error, "lost") || h.Zipkin.Details["rabbitmq"].Status != "UP" {
+				t.Fatalf("health: %d %s", code, b)
+			}
+			if cmd == "collector" {
+				testenv.Eventually(t, 10*time.Second, "the warning in the log", func() bool {
+					return strings.Contains(p.output(), "is a classic queue")
+				})
+			}
+			if cmd != "collector" {
+				var pl struct {
+					Pipeline struct{ QueueType, Warning string }
+				}
+				getJSON(t, "http://"+p.addr+"/api/zipq/pipeline", &pl)
+				if pl.Pipeline.QueueType != "classic" || !strings.Contains(pl.Pipeline.Warning, "lost") {
+					t.Fatalf("pipeline: %+v", pl)
+				}
+			}
+		})
 	}
 }
 

@@ -16,21 +16,42 @@ func ManagementURL() string {
 
 // VHost creates a RabbitMQ virtual host for one test and returns the AMQP URL
 // for it; the vhost and everything in it are deleted when the test ends.
-// Tests of unchanged Zipkin clients need it: zipkin-go always declares and
-// publishes to the fixed names "zipkin", which a shared vhost would mix.
-func VHost(t testing.TB) string {
+// Its default queue type is quorum, as `make run` sets up vhost "/", so
+// the argument-less span queue is a quorum queue whoever declares it.
+// Tests of unchanged Zipkin clients need a vhost each: zipkin-go always
+// declares and publishes to the fixed names "zipkin", which a shared vhost
+// would mix.
+func VHost(t testing.TB) string { return vhost(t, "quorum") }
+
+// ClassicVHost is VHost without a default queue type: queues declared
+// without arguments are classic, as on a broker nobody set up for zipq.
+func ClassicVHost(t testing.TB) string { return vhost(t, "") }
+
+func vhost(t testing.TB, queueType string) string {
 	t.Helper()
 	name := "zipq-test-" + ID()
 	path := "/api/vhosts/" + url.PathEscape(name)
-	mgmt(t, http.MethodPut, path, "")
+	body := ""
+	if queueType != "" {
+		// RabbitMQ 3.10–3.12 read "defaultqueuetype", later versions
+		// "default_queue_type"; each ignores the other.
+		body = `{"defaultqueuetype":"` + queueType + `","default_queue_type":"` + queueType + `"}`
+	}
+	mgmt(t, http.MethodPut, path, body)
 	t.Cleanup(func() { mgmt(t, http.MethodDelete, path, "") })
 	mgmt(t, http.MethodPut, "/api/permissions/"+url.PathEscape(name)+"/guest",
 		`{"configure":".*","write":".*","read":".*"}`)
+	return amqpURLFor(t, name)
+}
+
+// amqpURLFor is the AMQP URL of the test broker with the vhost name.
+func amqpURLFor(t testing.TB, vhost string) string {
+	t.Helper()
 	u, err := url.Parse(AMQPURL())
 	if err != nil {
 		t.Fatal(err)
 	}
-	u.Path = "/" + name
+	u.Path = "/" + vhost
 	return u.String()
 }
 

@@ -16,7 +16,7 @@ export interface ParkedMessage { reason: string; error?: string; parkedAt?: stri
 export interface Pipeline {
   adminEnabled: boolean;
   pipeline?: {
-    queue: string; messages: number; consumers: number; parkedQueue: string; parked: number;
+    queue: string; queueType?: string; warning?: string; messages: number; consumers: number; parkedQueue: string; parked: number;
     parkedSample?: ParkedMessage[]; receivedPerSecond: number | null; storedPerSecond: number | null;
     drainPerSecond: number | null; drainSeconds: number | null;
   };

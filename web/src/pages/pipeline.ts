@@ -52,6 +52,8 @@ function renderStats(el: HTMLElement, p: Pipeline) {
   const card = (label: string, value: string, note?: string, id?: string) =>
     h('div', { class: 'card', 'data-stat': id ?? label }, h('div', { class: 'card-value' }, value), h('div', { class: 'card-label' }, label), note ? h('div', { class: 'muted' }, note) : null);
   clear(el,
+    q.warning ? h('p', { class: 'queue-warning', role: 'alert' }, h('strong', null, 'Not durable: '), q.warning) : null,
+    card('queue type', q.queueType ?? 'n/a', q.queueType === 'quorum' ? 'replicated, persists every message' : `type of ${q.queue}`, 'queue-type'),
     card('queue depth', num(q.messages), `messages in ${q.queue}`, 'depth'),
     card('consumers', num(q.consumers), 'collectors reading the queue', 'consumers'),
     card('ingest', q.receivedPerSecond === null ? 'n/a' : `${num(q.receivedPerSecond)} spans/s`, 'decoded by this process', 'ingest'),
