@@ -14,12 +14,6 @@ import (
 	"github.com/zipq/zipq/zipkin"
 )
 
-// Every write marks its traces for the linker, in a fixed order so two
-// writers marking the same traces cannot deadlock.
-const markPending = `INSERT INTO link_pending (trace_id_low, trace_id_high)
-	SELECT DISTINCT trace_id_low, trace_id_high FROM spans_stage ORDER BY 1, 2
-	ON CONFLICT DO NOTHING`
-
 // LinkBatch is how many marked traces one linker round takes.
 const LinkBatch = 1000
 

@@ -2,6 +2,7 @@ package storage
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"hash/fnv"
 	"log/slog"
@@ -17,7 +18,11 @@ import (
 // so collectors and query replicas starting together migrate once. The lock
 // ID is derived from the schema, so tests in their own schemas do not wait
 // on each other.
-func (s *Store) Migrate(ctx context.Context) error {
+func (s *Store) Migrate(ctx context.Context) error { return s.MigrateTo(ctx, -1) }
+
+// MigrateTo migrates up to version (-1: all). The benchmarks use it for a
+// schema of the legacy per-span layout (LegacyVersion).
+func (s *Store) MigrateTo(ctx context.Context, version int64) error {
 	var schema string
 	if err := s.pool.QueryRow(ctx, "SELECT current_schema()").Scan(&schema); err != nil {
 		return fmt.Errorf("migrate: current schema: %w", err)
@@ -34,11 +39,17 @@ func (s *Store) Migrate(ctx context.Context) error {
 	db := stdlib.OpenDBFromPool(s.pool)
 	defer db.Close()
 	p, err := goose.NewProvider(goose.DialectPostgres, db, migrations.FS,
-		goose.WithSessionLocker(locker), goose.WithDisableGlobalRegistry(true))
+		goose.WithSessionLocker(locker), goose.WithDisableGlobalRegistry(true),
+		goose.WithGoMigrations(goose.NewGoMigration(segmentsMigration, &goose.GoFunc{RunDB: s.moveSpans}, &goose.GoFunc{RunDB: noop})))
 	if err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}
-	res, err := p.Up(ctx)
+	var res []*goose.MigrationResult
+	if version < 0 {
+		res, err = p.Up(ctx)
+	} else {
+		res, err = p.UpTo(ctx, version)
+	}
 	if err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}
@@ -47,3 +58,5 @@ func (s *Store) Migrate(ctx context.Context) error {
 	}
 	return nil
 }
+
+func noop(context.Context, *sql.DB) error { return nil }

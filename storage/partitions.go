@@ -12,7 +12,20 @@ import (
 
 const day = 24 * time.Hour
 
-func partitionName(d time.Time) string { return "spans_p" + d.Format("20060102") }
+// partitioned are the tables range-partitioned by day on ts, each with a
+// default partition <table>_other for rows outside the daily ones; indexes
+// are what each daily partition gets beyond its parent's (the GIN on terms
+// lives on partitions, never on the parent: Citus columnar partitions
+// cannot carry it).
+var partitioned = []struct {
+	table   string
+	indexes []string
+}{
+	{"segments", nil},
+	{"span_index", []string{"USING gin (terms)"}},
+}
+
+func partitionName(table string, d time.Time) string { return table + "_p" + d.Format("20060102") }
 
 // Maintain creates the daily partitions from yesterday to PartitionsAhead
 // days ahead and applies retention: whole partitions older than Retention
@@ -78,61 +91,70 @@ func (s *Store) tidy(ctx context.Context) error {
 	return nil
 }
 
-// ensurePartition creates one day's partition. Rows that reached the default
-// partition for that day (a span from a clock days ahead) are moved into it
-// first, since PostgreSQL refuses to attach over rows the default holds.
+// ensurePartition creates one day's partition of every partitioned table.
+// Rows that reached a default partition for that day (a span from a clock
+// days ahead) are moved into it first, since PostgreSQL refuses to attach
+// over rows the default holds.
 func (s *Store) ensurePartition(ctx context.Context, tx pgx.Tx, d time.Time) error {
-	name := partitionName(d)
-	var exists bool
-	if err := tx.QueryRow(ctx, `SELECT to_regclass($1) IS NOT NULL`, name).Scan(&exists); err != nil {
-		return fmt.Errorf("maintain: look up %s: %w", name, err)
-	}
-	if exists {
-		return nil
-	}
-	ident := pgx.Identifier{name}.Sanitize()
-	from, to := d.Format(time.RFC3339), d.Add(day).Format(time.RFC3339)
-	stmts := []string{
-		`CREATE TABLE ` + ident + ` (LIKE spans INCLUDING DEFAULTS INCLUDING CONSTRAINTS)`,
-		`WITH moved AS (DELETE FROM spans_other WHERE ts >= '` + from + `' AND ts < '` + to + `' RETURNING *)
-		 INSERT INTO ` + ident + ` SELECT * FROM moved`,
-		`CREATE INDEX ON ` + ident + ` USING gin (terms)`,
-		`ALTER TABLE spans ATTACH PARTITION ` + ident + ` FOR VALUES FROM ('` + from + `') TO ('` + to + `')`,
-	}
-	for _, q := range stmts {
-		if _, err := tx.Exec(ctx, q); err != nil {
-			return fmt.Errorf("maintain: create %s: %w", name, err)
+	for _, p := range partitioned {
+		name := partitionName(p.table, d)
+		var exists bool
+		if err := tx.QueryRow(ctx, `SELECT to_regclass($1) IS NOT NULL`, name).Scan(&exists); err != nil {
+			return fmt.Errorf("maintain: look up %s: %w", name, err)
 		}
+		if exists {
+			continue
+		}
+		ident, parent, other := pgx.Identifier{name}.Sanitize(), pgx.Identifier{p.table}.Sanitize(), pgx.Identifier{p.table + "_other"}.Sanitize()
+		from, to := d.Format(time.RFC3339), d.Add(day).Format(time.RFC3339)
+		stmts := []string{
+			`CREATE TABLE ` + ident + ` (LIKE ` + parent + ` INCLUDING DEFAULTS INCLUDING CONSTRAINTS INCLUDING STORAGE)`,
+			`WITH moved AS (DELETE FROM ` + other + ` WHERE ts >= '` + from + `' AND ts < '` + to + `' RETURNING *)
+			 INSERT INTO ` + ident + ` SELECT * FROM moved`,
+		}
+		for _, idx := range p.indexes {
+			stmts = append(stmts, `CREATE INDEX ON `+ident+` `+idx)
+		}
+		stmts = append(stmts, `ALTER TABLE `+parent+` ATTACH PARTITION `+ident+` FOR VALUES FROM ('`+from+`') TO ('`+to+`')`)
+		for _, q := range stmts {
+			if _, err := tx.Exec(ctx, q); err != nil {
+				return fmt.Errorf("maintain: create %s: %w", name, err)
+			}
+		}
+		s.logger.Info("partition created", slog.String("partition", name))
 	}
-	s.logger.Info("partition created", slog.String("partition", name))
 	return nil
 }
 
 func (s *Store) applyRetention(ctx context.Context, tx pgx.Tx, cutoff time.Time) error {
-	rows, err := tx.Query(ctx, `SELECT c.relname FROM pg_inherits i
-		JOIN pg_class c ON c.oid = i.inhrelid
-		WHERE i.inhparent = 'spans'::regclass AND c.relname LIKE 'spans\_p%'`)
-	if err != nil {
-		return fmt.Errorf("maintain: list partitions: %w", err)
-	}
-	names, err := pgx.CollectRows(rows, pgx.RowTo[string])
-	if err != nil {
-		return fmt.Errorf("maintain: list partitions: %w", err)
-	}
-	for _, name := range names {
-		d, err := time.Parse("20060102", strings.TrimPrefix(name, "spans_p"))
-		if err != nil || d.Add(day).After(cutoff) {
-			continue
+	for _, p := range partitioned {
+		rows, err := tx.Query(ctx, `SELECT c.relname FROM pg_inherits i
+			JOIN pg_class c ON c.oid = i.inhrelid
+			WHERE i.inhparent = $1::regclass AND c.relname LIKE $2`, p.table, p.table+`\_p%`)
+		if err != nil {
+			return fmt.Errorf("maintain: list partitions: %w", err)
 		}
-		if _, err := tx.Exec(ctx, `DROP TABLE `+pgx.Identifier{name}.Sanitize()); err != nil {
-			return fmt.Errorf("maintain: drop %s: %w", name, err)
+		names, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			return fmt.Errorf("maintain: list partitions: %w", err)
 		}
-		s.logger.Info("partition dropped", slog.String("partition", name))
+		for _, name := range names {
+			d, err := time.Parse("20060102", strings.TrimPrefix(name, p.table+"_p"))
+			if err != nil || d.Add(day).After(cutoff) {
+				continue
+			}
+			if _, err := tx.Exec(ctx, `DROP TABLE `+pgx.Identifier{name}.Sanitize()); err != nil {
+				return fmt.Errorf("maintain: drop %s: %w", name, err)
+			}
+			s.logger.Info("partition dropped", slog.String("partition", name))
+		}
+		// The default partition holds only outliers; undated spans (ts =
+		// epoch) are kept, as they have no age to expire by.
+		if _, err := tx.Exec(ctx, `DELETE FROM `+pgx.Identifier{p.table + "_other"}.Sanitize()+` WHERE ts < $1 AND ts > 'epoch'`, cutoff); err != nil {
+			return fmt.Errorf("maintain: retention: %w", err)
+		}
 	}
-	// The default partition holds only outliers; undated spans (ts = epoch)
-	// are kept, as they have no age to expire by.
 	for _, q := range []string{
-		`DELETE FROM spans_other WHERE ts < $1 AND ts > 'epoch'`,
 		`DELETE FROM span_names WHERE day < $1::timestamptz::date`,
 		`DELETE FROM remote_services WHERE day < $1::timestamptz::date`,
 		`DELETE FROM autocomplete_tags WHERE day < $1::timestamptz::date`,

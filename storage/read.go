@@ -3,18 +3,12 @@ package storage
 import (
 	"context"
 	"fmt"
-	"strconv"
-	"strings"
-	"time"
 
+	"github.com/cespare/xxhash/v2"
 	"github.com/jackc/pgx/v5"
 
 	"github.com/zipq/zipq/zipkin"
 )
-
-// Spans of a trace come back in one stable order: by start time, then span
-// ID, client half before server half, then row identity.
-const traceOrder = ` ORDER BY ts, span_id, kind, span_uid`
 
 // Trace returns every stored span of a trace. With strict false a 128-bit
 // ID also matches spans recorded under its lower 64 bits, and traces that
@@ -70,127 +64,41 @@ type querier interface {
 	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
 }
 
-// spansByTrace reads the spans whose trace ID's lower half is in lows, in
-// traceOrder, and groups them under the key group gives their trace ID;
-// spans group refuses are skipped undecoded.
+// spansByTrace reads the segments whose trace ID's lower half is in lows
+// and groups their spans under the key group gives their trace ID, each
+// distinct span once, in compareCanonical order; segments group refuses
+// are skipped undecoded.
 func spansByTrace(ctx context.Context, q querier, lows []int64,
 	group func(zipkin.TraceID) (zipkin.TraceID, bool)) (map[zipkin.TraceID][]zipkin.Span, error) {
-	rows, err := q.Query(ctx, `SELECT trace_id_low, trace_id_high, span FROM spans WHERE trace_id_low = ANY($1)`+traceOrder, lows)
+	rows, err := q.Query(ctx, `SELECT trace_id_low, trace_id_high, data FROM segments WHERE trace_id_low = ANY($1)`, lows)
 	if err != nil {
 		return nil, err
 	}
-	out := map[zipkin.TraceID][]zipkin.Span{}
+	builders := map[zipkin.TraceID]*traceBuilder{}
 	var low, high int64
-	var payload []byte
-	_, err = pgx.ForEachRow(rows, []any{&low, &high, &payload}, func() error {
+	var data, buf []byte
+	_, err = pgx.ForEachRow(rows, []any{&low, &high, &data}, func() error {
 		k, ok := group(zipkin.TraceID{High: uint64(high), Low: uint64(low)})
 		if !ok {
 			return nil
 		}
-		var sp zipkin.Span
-		if err := zipkin.UnmarshalCanonical(payload, &sp); err != nil {
-			return fmt.Errorf("stored span unreadable: %w", err)
+		b := builders[k]
+		if b == nil {
+			b = &traceBuilder{}
+			builders[k] = b
 		}
-		out[k] = append(out[k], sp)
-		return nil
+		var err error
+		buf, err = splitSegment(data, buf, b.add)
+		return err
 	})
-	return out, err
-}
-
-// FindTraces returns whole traces having a span that matches every
-// criterion of q within (EndTs-Lookback, EndTs], newest match first, at
-// most q.Limit. With strict false, traces are grouped by the lower 64
-// bits of their ID.
-func (s *Store) FindTraces(ctx context.Context, q zipkin.QueryRequest, strict bool) ([][]zipkin.Span, error) {
-	ids, err := s.findTraceIDs(ctx, q, strict)
 	if err != nil {
 		return nil, err
 	}
-	return s.Traces(ctx, ids, strict)
-}
-
-// findTraceIDs walks matching spans newest first in pages and keeps the
-// first q.Limit distinct traces: ordering spans by time lets the
-// (local_service, ts) indexes stop early instead of grouping every match
-// in the window.
-func (s *Store) findTraceIDs(ctx context.Context, q zipkin.QueryRequest, strict bool) ([]zipkin.TraceID, error) {
-	if q.Limit <= 0 {
-		return nil, nil
+	out := make(map[zipkin.TraceID][]zipkin.Span, len(builders))
+	for k, b := range builders {
+		out[k] = b.result()
 	}
-	var where []string
-	var args []any
-	arg := func(v any) string {
-		args = append(args, v)
-		return "$" + strconv.Itoa(len(args))
-	}
-	// The window's end is the page cursor: each page reads at or before
-	// the oldest row of the previous one.
-	where = append(where, "ts > "+arg(q.EndTs.Add(-q.Lookback)), "ts <= "+arg(q.EndTs))
-	cursor := len(args) - 1
-	if q.ServiceName != "" {
-		where = append(where, "local_service = "+arg(pgText(q.ServiceName)))
-	}
-	if q.RemoteServiceName != "" {
-		where = append(where, "remote_service = "+arg(pgText(q.RemoteServiceName)))
-	}
-	if q.SpanName != "" {
-		where = append(where, "name = "+arg(pgText(q.SpanName)))
-	}
-	if len(q.AnnotationQuery) > 0 {
-		terms := make([]string, len(q.AnnotationQuery))
-		for i, t := range q.AnnotationQuery {
-			terms[i] = term(t)
-		}
-		where = append(where, "terms @> "+arg(terms)+"::text[]")
-	}
-	if q.MinDuration > 0 {
-		where = append(where, "duration >= "+arg(q.MinDuration))
-	}
-	if q.MaxDuration > 0 {
-		where = append(where, "duration <= "+arg(q.MaxDuration))
-	}
-	page := min(max(q.Limit*8, 100), 5000)
-	sql := `SELECT trace_id_low, trace_id_high, ts FROM spans WHERE ` + strings.Join(where, " AND ") +
-		` ORDER BY ts DESC LIMIT ` + arg(page)
-	seen := map[zipkin.TraceID]bool{}
-	var ids []zipkin.TraceID
-	last := q.EndTs
-	for {
-		// Rows at exactly the cursor were read already, except those cut
-		// off by the page end; reading them again is harmless (seen).
-		args[cursor] = last
-		rows, err := s.pool.Query(ctx, sql, args...)
-		if err != nil {
-			return nil, fmt.Errorf("find traces: %w", err)
-		}
-		var low, high int64
-		var ts time.Time
-		n, oldest := 0, last
-		_, err = pgx.ForEachRow(rows, []any{&low, &high, &ts}, func() error {
-			n++
-			oldest = ts
-			id := zipkin.TraceID{High: uint64(high), Low: uint64(low)}
-			if !strict {
-				id.High = 0
-			}
-			if !seen[id] && len(ids) < q.Limit {
-				seen[id] = true
-				ids = append(ids, id)
-			}
-			return nil
-		})
-		if err != nil {
-			return nil, fmt.Errorf("find traces: %w", err)
-		}
-		if len(ids) >= q.Limit || n < page {
-			return ids, nil
-		}
-		if oldest.Equal(last) {
-			// A whole page at one instant: step past it rather than loop.
-			oldest = oldest.Add(-time.Microsecond)
-		}
-		last = oldest
-	}
+	return out, nil
 }
 
 // ServiceNames lists local service names seen within retention, sorted.
@@ -226,4 +134,38 @@ func (s *Store) names(ctx context.Context, q string, args ...any) ([]string, err
 		names = []string{} // JSON [] rather than null
 	}
 	return names, nil
+}
+
+// CountSpans reads every segment and reports how many spans they hold and
+// how many distinct spans readers see (a span stored twice by a
+// redelivered message counts once there, as in every read). It reads
+// everything: for tests, benchmarks and spot checks, never a hot path.
+func (s *Store) CountSpans(ctx context.Context) (stored, distinct int, err error) {
+	rows, err := s.pool.Query(ctx, `SELECT trace_id_low, trace_id_high, data FROM segments`)
+	if err != nil {
+		return 0, 0, fmt.Errorf("count spans: %w", err)
+	}
+	seen := map[zipkin.TraceID]map[uint64]bool{}
+	var low, high int64
+	var data, buf []byte
+	_, err = pgx.ForEachRow(rows, []any{&low, &high, &data}, func() error {
+		id := zipkin.TraceID{High: uint64(high), Low: uint64(low)}
+		if seen[id] == nil {
+			seen[id] = map[uint64]bool{}
+		}
+		var err error
+		buf, err = splitSegment(data, buf, func(b []byte) error {
+			stored++
+			seen[id][xxhash.Sum64(b)] = true
+			return nil
+		})
+		return err
+	})
+	if err != nil {
+		return 0, 0, fmt.Errorf("count spans: %w", err)
+	}
+	for _, spans := range seen {
+		distinct += len(spans)
+	}
+	return stored, distinct, nil
 }

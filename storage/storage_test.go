@@ -102,14 +102,20 @@ func TestStoreContract(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			// The same span as proto3 is the same row too.
+			// The same spans as proto3 are the same segment too.
 			p, _ := zipkin.EncodeProto(in)
 			again, _, _ := zipkin.Decode(p)
 			if err := st.WriteSpans(ctx(t), again); err != nil {
 				t.Fatal(err)
 			}
-			if n := count(t, dsn, `SELECT count(*) FROM spans`); n != 2 {
-				t.Fatalf("%d rows, want 2", n)
+			if n := count(t, dsn, `SELECT count(*) FROM segments`); n != 1 {
+				t.Fatalf("%d segments, want 1", n)
+			}
+			if n := count(t, dsn, `SELECT sum(span_count)::int FROM segments`); n != 2 {
+				t.Fatalf("%d spans stored, want 2", n)
+			}
+			if n := count(t, dsn, `SELECT count(*) FROM span_index`); n != 2 { // frontend and users
+				t.Fatalf("%d index rows, want 2", n)
 			}
 		}},
 		{"non-strict lookup finds a 128-bit trace by its low half", func(t *testing.T, st *storage.Store, dsn string) {
@@ -174,8 +180,13 @@ func TestStoreContract(t *testing.T) {
 			if got, _ := st.Trace(ctx(t), in[0].TraceID, true); len(got) != 2 {
 				t.Fatalf("got %d spans", len(got))
 			}
-			if n := count(t, dsn, `SELECT count(*) FROM spans_other`); n != 2 {
-				t.Fatalf("default partition holds %d", n)
+			// One segment, dated by its dated span; the undated span's index
+			// row has no date.
+			if n := count(t, dsn, `SELECT count(*) FROM segments_other WHERE ts > 'epoch'`); n != 1 {
+				t.Fatalf("default partition holds %d segments", n)
+			}
+			if n := count(t, dsn, `SELECT count(*) FROM span_index_other`); n != 2 {
+				t.Fatalf("default partition holds %d index rows", n)
 			}
 		}},
 	}
@@ -203,17 +214,19 @@ func TestPartitionsAndRetention(t *testing.T) {
 	if err := st.Maintain(ctx(t), later); err != nil {
 		t.Fatal(err)
 	}
-	part := "spans_p" + ahead.Format("20060102")
-	if n := count(t, dsn, `SELECT count(*) FROM `+part); n != 1 {
-		t.Fatalf("%s holds %d rows, want the moved span", part, n)
-	}
-	if n := count(t, dsn, `SELECT count(*) FROM spans_other`); n != 0 {
-		t.Fatalf("default still holds %d", n)
-	}
-	// Today's partition is now older than the 3-day retention: dropped whole.
-	todayPart := "spans_p" + now.Format("20060102")
-	if n := count(t, dsn, `SELECT count(*) FROM pg_class WHERE relname = $1 AND relnamespace = current_schema()::regnamespace`, todayPart); n != 0 {
-		t.Fatalf("%s should have been dropped", todayPart)
+	for _, table := range []string{"segments", "span_index"} {
+		part := table + "_p" + ahead.Format("20060102")
+		if n := count(t, dsn, `SELECT count(*) FROM `+part); n != 1 {
+			t.Fatalf("%s holds %d rows, want the moved one", part, n)
+		}
+		if n := count(t, dsn, `SELECT count(*) FROM `+table+`_other`); n != 0 {
+			t.Fatalf("default still holds %d", n)
+		}
+		// Today's partition is now older than the 3-day retention: dropped whole.
+		todayPart := table + "_p" + now.Format("20060102")
+		if n := count(t, dsn, `SELECT count(*) FROM pg_class WHERE relname = $1 AND relnamespace = current_schema()::regnamespace`, todayPart); n != 0 {
+			t.Fatalf("%s should have been dropped", todayPart)
+		}
 	}
 	if got, _ := st.Trace(ctx(t), in[0].TraceID, true); len(got) != 1 {
 		t.Fatal("moved span not readable")
@@ -223,11 +236,12 @@ func TestPartitionsAndRetention(t *testing.T) {
 func TestSchemaIsCitusLegal(t *testing.T) {
 	t.Parallel()
 	_, dsn := openStore(t, storage.Config{})
-	// Every unique index on spans (and its partitions) must hold the
-	// distribution column and the partition key, or Citus refuses it.
+	// Every unique index on the span tables (and their partitions) must
+	// hold the distribution column and the partition key, or Citus
+	// refuses it.
 	n := count(t, dsn, `SELECT count(*) FROM pg_index i
 		JOIN pg_class c ON c.oid = i.indrelid
-		WHERE i.indisunique AND (c.relname = 'spans' OR c.relname LIKE 'spans\_%')
+		WHERE i.indisunique AND (c.relname IN ('segments', 'span_index') OR c.relname LIKE 'segments\_%' OR c.relname LIKE 'span\_index\_%')
 		  AND c.relnamespace = current_schema()::regnamespace
 		  AND NOT (ARRAY(SELECT attname FROM pg_attribute WHERE attrelid = c.oid AND attnum = ANY(i.indkey))::text[]
 		           @> ARRAY['trace_id_low','ts'])`)
@@ -237,8 +251,12 @@ func TestSchemaIsCitusLegal(t *testing.T) {
 	// Catalog joins only: pg_indexes would call pg_get_indexdef on other
 	// tests' relations while they are being dropped.
 	if n := count(t, dsn, `SELECT count(*) FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
-		JOIN pg_am a ON a.oid = c.relam WHERE i.indrelid = 'spans'::regclass AND a.amname = 'gin'`); n != 0 {
-		t.Fatal("GIN index on the spans parent blocks Citus columnar")
+		JOIN pg_am a ON a.oid = c.relam WHERE i.indrelid = 'span_index'::regclass AND a.amname = 'gin'`); n != 0 {
+		t.Fatal("GIN index on the span_index parent blocks Citus columnar")
+	}
+	// The segments table keeps its primary key (trace_id_low, ts, seg_uid).
+	if n := count(t, dsn, `SELECT count(*) FROM pg_index i WHERE i.indrelid = 'segments'::regclass AND i.indisprimary`); n != 1 {
+		t.Fatal("segments lost its primary key")
 	}
 }
 
@@ -264,7 +282,7 @@ func TestMaintainAnalyzesStaleTables(t *testing.T) {
 	if n, err := st.Link(ctx(t), storage.LinkBatch); err != nil || n != 500 {
 		t.Fatalf("linked %d: %v", n, err)
 	}
-	part := "spans_p" + time.Now().UTC().Format("20060102")
+	part := "span_index_p" + time.Now().UTC().Format("20060102")
 	stat := func(col, table string) int {
 		return count(t, dsn, `SELECT `+col+`::int FROM pg_stat_user_tables WHERE schemaname = current_schema() AND relname = $1`, table)
 	}
@@ -280,4 +298,20 @@ func TestMaintainAnalyzesStaleTables(t *testing.T) {
 	testenv.Eventually(t, 60*time.Second, "link_pending vacuumed", func() bool {
 		return stat("(last_vacuum IS NOT NULL)::int", "link_pending") == 1
 	})
+}
+
+// openLegacyStore is a schema of the per-span layout zipq stored before
+// segments (migrations up to storage.LegacyVersion).
+func openLegacyStore(t testing.TB) (*storage.Store, string) {
+	t.Helper()
+	dsn := testenv.EmptySchema(t)
+	st, err := storage.Open(context.Background(), storage.Config{URL: dsn}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(st.Close)
+	if err := st.MigrateTo(context.Background(), storage.LegacyVersion); err != nil {
+		t.Fatal(err)
+	}
+	return st, dsn
 }

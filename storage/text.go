@@ -4,6 +4,10 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"strings"
+
+	"github.com/cespare/xxhash/v2"
+
+	"github.com/zipq/zipq/zipkin"
 )
 
 // pgText makes a string storable in a PostgreSQL text column: NUL is the
@@ -32,3 +36,22 @@ func term(s string) string {
 	sum := sha256.Sum256([]byte(s))
 	return "\uFFFDsha256:" + hex.EncodeToString(sum[:])
 }
+
+// forEachTerm calls fn with every annotationQuery term a span answers to:
+// each tag key, each key=value, each annotation value. A bare key in a
+// query matches a tag key or an annotation value; key=value matches a tag.
+func forEachTerm(sp *zipkin.Span, fn func(string)) {
+	for k, v := range sp.Tags {
+		fn(k)
+		fn(k + "=" + v)
+	}
+	for _, a := range sp.Annotations {
+		fn(a.Value)
+	}
+}
+
+// hash32 is how span_index stores names and terms: the low 32 bits of
+// xxhash64 of the text as the span holds it. Stored rows depend on it, so
+// it never changes. Collisions only add search candidates, which the exact
+// check on the spans (spanMatches) removes.
+func hash32(s string) int32 { return int32(xxhash.Sum64String(s)) }

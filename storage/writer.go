@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"slices"
@@ -11,135 +12,242 @@ import (
 	"github.com/zipq/zipq/zipkin"
 )
 
-var spanColumns = []string{
-	"trace_id_low", "trace_id_high", "ts", "span_uid", "span_id", "parent_id", "kind",
-	"local_service", "remote_service", "name", "duration", "is_error", "terms", "span",
+// indexBucket is the time span of one span_index row: a row's spans all
+// start within [ts, ts + indexBucket), which bounds how far before a
+// search window a row can begin and still hold a match.
+const indexBucket = time.Minute
+
+var indexColumns = []string{
+	"trace_id_low", "ts", "trace_id_high", "service", "dur_min", "dur_max", "names", "remotes", "terms",
 }
 
-// The stage is per connection and emptied at commit, so a pool connection
-// reuses it batch after batch.
-const createStage = `CREATE TEMP TABLE IF NOT EXISTS spans_stage
-	(LIKE spans INCLUDING DEFAULTS) ON COMMIT DELETE ROWS`
-
 // No conflict target: the targetless form also works on Citus columnar and
-// postgres_fdw partitions, where a targeted ON CONFLICT fails.
-const insertFromStage = `INSERT INTO spans SELECT * FROM spans_stage ORDER BY trace_id_low, ts ON CONFLICT DO NOTHING`
+// postgres_fdw partitions, where a targeted ON CONFLICT fails. RETURNING
+// names the segments that were new, whose index rows are then written.
+const insertSegments = `INSERT INTO segments (trace_id_low, ts, seg_uid, trace_id_high, span_count, dict, data)
+	SELECT * FROM unnest($1::bigint[], $2::timestamptz[], $3::bigint[], $4::bigint[], $5::int[], $6::smallint[], $7::bytea[])
+	ORDER BY 1, 2, 3
+	ON CONFLICT DO NOTHING
+	RETURNING trace_id_low, ts, seg_uid`
 
-// The name tables are filled from the stage in a fixed order so concurrent
-// collectors inserting the same names cannot deadlock.
+// The name tables and the linker's marks are written in a fixed order so
+// concurrent collectors writing the same names cannot deadlock.
 const insertNames = `INSERT INTO span_names (day, service, name)
-	SELECT DISTINCT (ts AT TIME ZONE 'UTC')::date, local_service, name
-	FROM spans_stage WHERE local_service <> '' ORDER BY 2, 3, 1
-	ON CONFLICT DO NOTHING`
+	SELECT * FROM unnest($1::date[], $2::text[], $3::text[]) ORDER BY 2, 3, 1 ON CONFLICT DO NOTHING`
 
 const insertRemotes = `INSERT INTO remote_services (day, service, remote)
-	SELECT DISTINCT (ts AT TIME ZONE 'UTC')::date, local_service, remote_service
-	FROM spans_stage WHERE local_service <> '' AND remote_service <> '' ORDER BY 2, 3, 1
-	ON CONFLICT DO NOTHING`
+	SELECT * FROM unnest($1::date[], $2::text[], $3::text[]) ORDER BY 2, 3, 1 ON CONFLICT DO NOTHING`
 
 const insertAutocomplete = `INSERT INTO autocomplete_tags (day, key, value)
-	SELECT DISTINCT d, k, v FROM unnest($1::date[], $2::text[], $3::text[]) AS t(d, k, v)
-	ORDER BY 2, 3, 1 ON CONFLICT DO NOTHING`
+	SELECT * FROM unnest($1::date[], $2::text[], $3::text[]) ORDER BY 2, 3, 1 ON CONFLICT DO NOTHING`
+
+const markPending = `INSERT INTO link_pending (trace_id_low, trace_id_high)
+	SELECT * FROM unnest($1::bigint[], $2::bigint[]) ORDER BY 1, 2 ON CONFLICT DO NOTHING`
 
 // WriteSpans stores a batch in one transaction and returns nil only after
-// it committed. It is idempotent: spans already stored (a redelivered
-// message) insert nothing. A *DataError means PostgreSQL refused the data.
+// it committed: one segment per trace, its search rows, the name tables and
+// the linker's marks. It is idempotent: a redelivered message stores no
+// span twice as far as any read can tell (an identical segment inserts
+// nothing; a differently cut one is merged by span identity when read, and
+// folded away by the linker's compaction). A *DataError means PostgreSQL
+// refused the data.
 func (s *Store) WriteSpans(ctx context.Context, spans []zipkin.Span) error {
 	if len(spans) == 0 {
 		return nil
 	}
-	rows, ac, err := s.encodeRows(spans)
+	w, err := s.prepare(spans)
 	if err != nil {
 		return err
 	}
-	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, createStage); err != nil {
-			return fmt.Errorf("create stage: %w", err)
-		}
-		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"spans_stage"}, spanColumns, pgx.CopyFromRows(rows)); err != nil {
-			return fmt.Errorf("copy spans: %w", err)
-		}
-		b := &pgx.Batch{}
-		b.Queue(insertFromStage)
-		b.Queue(insertNames)
-		b.Queue(insertRemotes)
-		b.Queue(markPending)
-		if len(ac.keys) > 0 {
-			b.Queue(insertAutocomplete, ac.days, ac.keys, ac.values)
-		}
-		if err := tx.SendBatch(ctx, b).Close(); err != nil {
-			return fmt.Errorf("insert spans: %w", err)
-		}
-		return nil
-	})
-	if err != nil {
+	if err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error { return w.write(ctx, tx) }); err != nil {
 		return classify(fmt.Errorf("write %d spans: %w", len(spans), err))
 	}
 	return nil
 }
 
-// CopySpans is the raw, non-idempotent path: COPY straight into spans. It
-// exists as the benchmark baseline that WriteSpans is measured against.
-func (s *Store) CopySpans(ctx context.Context, spans []zipkin.Span) error {
-	rows, _, err := s.encodeRows(spans)
-	if err != nil {
-		return err
+// write is one batch, encoded and ready for a transaction.
+type write struct {
+	noMarks bool // leave the linker's marks alone (moving already-linked spans)
+	segs    []*segment
+	names   nameRows
+	remotes nameRows
+	tags    nameRows
+}
+
+type nameRows struct {
+	days        []time.Time
+	keys, value []string
+}
+
+type nameKey struct {
+	day      int64
+	key, val string
+}
+
+func (n *nameRows) fill(set map[nameKey]bool) {
+	keys := make([]nameKey, 0, len(set))
+	for k := range set {
+		keys = append(keys, k)
 	}
-	if _, err := s.pool.CopyFrom(ctx, pgx.Identifier{"spans"}, spanColumns, pgx.CopyFromRows(rows)); err != nil {
-		return classify(fmt.Errorf("copy %d spans: %w", len(spans), err))
+	slices.SortFunc(keys, func(a, b nameKey) int {
+		return cmp.Or(cmp.Compare(a.key, b.key), cmp.Compare(a.val, b.val), cmp.Compare(a.day, b.day))
+	})
+	for _, k := range keys {
+		n.days = append(n.days, time.UnixMicro(k.day).UTC())
+		n.keys, n.value = append(n.keys, k.key), append(n.value, k.val)
+	}
+}
+
+func (s *Store) prepare(spans []zipkin.Span) (*write, error) {
+	segs, err := buildSegments(spans)
+	if err != nil {
+		return nil, err
+	}
+	w := &write{segs: segs}
+	names, remotes, tags := map[nameKey]bool{}, map[nameKey]bool{}, map[nameKey]bool{}
+	for i := range spans {
+		sp := &spans[i]
+		d := time.UnixMicro(sp.StartTime()).UTC().Truncate(day).UnixMicro()
+		local := pgText(sp.LocalServiceName())
+		if local != "" {
+			names[nameKey{d, local, pgText(sp.Name)}] = true
+			if remote := pgText(sp.RemoteServiceName()); remote != "" {
+				remotes[nameKey{d, local, remote}] = true
+			}
+		}
+		for _, k := range s.cfg.AutocompleteKeys {
+			if v, ok := sp.Tags[k]; ok {
+				tags[nameKey{d, pgText(k), pgText(v)}] = true
+			}
+		}
+	}
+	w.names.fill(names)
+	w.remotes.fill(remotes)
+	w.tags.fill(tags)
+	return w, nil
+}
+
+func (w *write) write(ctx context.Context, tx pgx.Tx) error {
+	n := len(w.segs)
+	lows, highs, uids := make([]int64, n), make([]int64, n), make([]int64, n)
+	ts, counts, dicts, data := make([]time.Time, n), make([]int32, n), make([]int16, n), make([][]byte, n)
+	for i, seg := range w.segs {
+		lows[i], highs[i], uids[i] = int64(seg.id.Low), int64(seg.id.High), seg.uid
+		ts[i], counts[i], dicts[i], data[i] = time.UnixMicro(seg.ts).UTC(), int32(len(seg.spans)), currentDict, seg.data
+	}
+	b := &pgx.Batch{}
+	b.Queue(insertSegments, lows, ts, uids, highs, counts, dicts, data)
+	b.Queue(insertNames, w.names.days, w.names.keys, w.names.value)
+	b.Queue(insertRemotes, w.remotes.days, w.remotes.keys, w.remotes.value)
+	if len(w.tags.keys) > 0 {
+		b.Queue(insertAutocomplete, w.tags.days, w.tags.keys, w.tags.value)
+	}
+	if !w.noMarks {
+		pl, ph := pendingMarks(w.segs)
+		b.Queue(markPending, pl, ph)
+	}
+	br := tx.SendBatch(ctx, b)
+	rows, err := br.Query()
+	if err != nil {
+		br.Close()
+		return fmt.Errorf("insert segments: %w", err)
+	}
+	type key struct{ low, ts, uid int64 }
+	fresh := map[key]bool{}
+	var low, uid int64
+	var at time.Time
+	_, err = pgx.ForEachRow(rows, []any{&low, &at, &uid}, func() error {
+		fresh[key{low, at.UnixMicro(), uid}] = true
+		return nil
+	})
+	if err != nil {
+		br.Close()
+		return fmt.Errorf("insert segments: %w", err)
+	}
+	if err := br.Close(); err != nil {
+		return fmt.Errorf("insert names: %w", err)
+	}
+	var idx [][]any
+	for _, seg := range w.segs {
+		if fresh[key{int64(seg.id.Low), seg.ts, seg.uid}] {
+			idx = appendIndexRows(idx, seg)
+		}
+	}
+	if len(idx) == 0 {
+		return nil
+	}
+	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"span_index"}, indexColumns, pgx.CopyFromRows(idx)); err != nil {
+		return fmt.Errorf("copy span index: %w", err)
 	}
 	return nil
 }
 
-type autocomplete struct {
-	days         []time.Time
-	keys, values []string
+func pendingMarks(segs []*segment) (lows, highs []int64) {
+	ids := make([]zipkin.TraceID, len(segs))
+	for i, seg := range segs {
+		ids[i] = seg.id
+	}
+	slices.SortFunc(ids, func(a, b zipkin.TraceID) int {
+		return cmp.Or(cmp.Compare(int64(a.Low), int64(b.Low)), cmp.Compare(int64(a.High), int64(b.High)))
+	})
+	ids = slices.Compact(ids)
+	for _, id := range ids {
+		lows, highs = append(lows, int64(id.Low)), append(highs, int64(id.High))
+	}
+	return lows, highs
 }
 
-func (s *Store) encodeRows(spans []zipkin.Span) ([][]any, autocomplete, error) {
-	rows := make([][]any, len(spans))
-	var ac autocomplete
-	for i := range spans {
-		sp := &spans[i]
-		payload, err := sp.MarshalCanonical(nil)
-		if err != nil {
-			return nil, ac, fmt.Errorf("encode span %s/%s: %w", sp.TraceID, sp.ID, err)
+// appendIndexRows adds a segment's span_index rows: one per local service
+// and minute of start time (spans are in start order).
+func appendIndexRows(rows [][]any, seg *segment) [][]any {
+	type group struct {
+		ts, bucket     int64
+		service        int32
+		durMin, durMax int64
+		names, remotes []int32
+		terms          []int32
+	}
+	var groups []*group
+	byKey := map[[2]int64]*group{}
+	for _, cs := range seg.spans {
+		sp := cs.span
+		svc := hash32(sp.LocalServiceName())
+		bucket := cs.start / indexBucket.Microseconds()
+		g := byKey[[2]int64{int64(svc), bucket}]
+		if g == nil {
+			g = &group{ts: cs.start, bucket: bucket, service: svc}
+			byKey[[2]int64{int64(svc), bucket}] = g
+			groups = append(groups, g)
 		}
-		ts := time.UnixMicro(sp.StartTime()).UTC()
-		var parent, duration any
-		if sp.ParentID != 0 {
-			parent = int64(sp.ParentID)
-		}
-		if sp.Duration != 0 {
-			duration = sp.Duration
-		}
-		rows[i] = []any{
-			int64(sp.TraceID.Low), int64(sp.TraceID.High), ts, zipkin.UID(payload),
-			int64(sp.ID), parent, int16(sp.Kind),
-			pgText(sp.LocalServiceName()), pgText(sp.RemoteServiceName()), pgText(sp.Name),
-			duration, sp.IsError(), terms(sp), payload,
-		}
-		for _, k := range s.cfg.AutocompleteKeys {
-			if v, ok := sp.Tags[k]; ok {
-				ac.days = append(ac.days, ts.Truncate(24*time.Hour))
-				ac.keys = append(ac.keys, pgText(k))
-				ac.values = append(ac.values, pgText(v))
+		if sp.Duration > 0 {
+			if g.durMin == 0 || sp.Duration < g.durMin {
+				g.durMin = sp.Duration
 			}
+			g.durMax = max(g.durMax, sp.Duration)
 		}
+		g.names = append(g.names, hash32(sp.Name))
+		if r := sp.RemoteServiceName(); r != "" {
+			g.remotes = append(g.remotes, hash32(r))
+		}
+		forEachTerm(sp, func(t string) { g.terms = append(g.terms, hash32(t)) })
 	}
-	return rows, ac, nil
+	for _, g := range groups {
+		var dmin, dmax any
+		if g.durMax > 0 {
+			dmin, dmax = g.durMin, g.durMax
+		}
+		rows = append(rows, []any{
+			int64(seg.id.Low), time.UnixMicro(g.ts).UTC(), int64(seg.id.High), g.service, dmin, dmax,
+			sortedSet(g.names), sortedSet(g.remotes), sortedSet(g.terms),
+		})
+	}
+	return rows
 }
 
-// terms are what annotationQuery matches: a bare key matches a tag key or
-// an annotation value, key=value matches a tag.
-func terms(sp *zipkin.Span) []string {
-	t := make([]string, 0, 2*len(sp.Tags)+len(sp.Annotations))
-	for k, v := range sp.Tags {
-		t = append(t, term(k), term(k+"="+v))
+func sortedSet(v []int32) []int32 {
+	if v == nil {
+		return []int32{}
 	}
-	for _, a := range sp.Annotations {
-		t = append(t, term(a.Value))
-	}
-	slices.Sort(t)
-	return slices.Compact(t)
+	slices.Sort(v)
+	return slices.Compact(v)
 }

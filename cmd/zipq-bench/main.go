@@ -11,6 +11,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"github.com/zipq/zipq/zipkin"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -32,7 +33,12 @@ func main() {
 	flag.IntVar(&querySpans, "query-spans", 1_000_000, "spans stored for the query run (10000000 for the 10M figures)")
 	only := flag.String("only", "ingest,drain,query", "parts to run: ingest (both shapes), ingest100 or ingest1 (one shape), drain, query")
 	extraEnv := flag.String("collector-env", "", "extra environment for the collectors, comma-separated K=V (e.g. RABBIT_CONCURRENCY=2)")
+	samples := flag.String("dict-samples", "", "write segment-shaped training samples (one trace's spans as a proto3 ListOfSpans per file) to this directory and exit; scripts/train-dict.sh")
 	flag.Parse()
+	if *samples != "" {
+		must(writeSamples(*samples, 4000))
+		return
+	}
 	if *extraEnv != "" {
 		b.collectorEnv = strings.Split(*extraEnv, ",")
 	}
@@ -98,4 +104,23 @@ func top(file string, args ...string) string {
 		}
 	}
 	return filepath.Base(file) + ": " + string(out)
+}
+
+// writeSamples writes n traces of the generator, seeded apart from every
+// benchmark run's seeds, each as the uncompressed payload of a segment.
+func writeSamples(dir string, n int) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	sp := spans(n*10, 1_000_003, time.Now(), time.Hour)
+	for i := 0; i < n; i++ {
+		b, err := zipkin.EncodeProto(sp[i*10 : i*10+10])
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("trace%05d.pb", i)), b, 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -24,10 +24,10 @@ type latency struct {
 type queryResult struct {
 	spans          int
 	seed           time.Duration
-	bytesPerSpan   float64 // spans partitions, indexes included
-	bytesPerSpanDB float64 // every table of the schema (names, links) too
-	heapPerSpan    float64 // spans rows alone (with TOAST)
-	indexPerSpan   float64 // spans indexes alone
+	bytesPerSpan   float64 // segments partitions (compressed spans, their key)
+	bytesPerSpanDB float64 // every table and index of the schema (names, links too): the target's figure
+	heapPerSpan    float64 // span_index partitions, rows and indexes
+	indexPerSpan   float64 // span_index's indexes alone (B-tree, BRIN, GIN)
 	rows           []latency
 }
 
@@ -141,18 +141,25 @@ func get(u string) {
 	}
 }
 
-func sizes(b *bench, dsn string, n int) (spansOnly, all, heap, index float64) {
+// sizes reports bytes per span after VACUUM ANALYZE: the segments
+// (compressed spans), span_index (rows and indexes), and the whole schema
+// (name tables, dependency links and their per-trace rows too).
+func sizes(b *bench, dsn string, n int) (segments, all, index, indexIdx float64) {
 	conn, err := pgx.Connect(b.ctx, dsn)
 	must(err)
 	defer conn.Close(b.ctx)
-	_, err = conn.Exec(b.ctx, "VACUUM ANALYZE spans, span_names, remote_services, trace_links, dependency_links")
+	_, err = conn.Exec(b.ctx, "VACUUM ANALYZE segments, span_index, span_names, remote_services, trace_links, dependency_links, link_pending")
 	must(err)
-	var s, a, h, ix int64
-	must(conn.QueryRow(b.ctx, `SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0), coalesce(sum(pg_table_size(c.oid)), 0),
-		coalesce(sum(pg_indexes_size(c.oid)), 0) FROM pg_inherits i
-		JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = 'spans'::regclass`).Scan(&s, &h, &ix))
+	var sg, a, ix, ixi int64
+	part := func(parent string, v *int64, f string) {
+		must(conn.QueryRow(b.ctx, `SELECT coalesce(sum(`+f+`(c.oid)), 0) FROM pg_inherits i
+			JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = $1::regclass`, parent).Scan(v))
+	}
+	part("segments", &sg, "pg_total_relation_size")
+	part("span_index", &ix, "pg_total_relation_size")
+	part("span_index", &ixi, "pg_indexes_size")
 	must(conn.QueryRow(b.ctx, `SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0) FROM pg_class c
 		WHERE c.relnamespace = current_schema()::regnamespace AND c.relkind IN ('r', 'p')`).Scan(&a))
 	per := func(v int64) float64 { return float64(v) / float64(n) }
-	return per(s), per(a), per(h), per(ix)
+	return per(sg), per(a), per(ix), per(ixi)
 }

@@ -101,7 +101,7 @@ func (r *report) write(path, imgDir string) error {
 		for _, l := range q.rows {
 			w("| %s | %d | %s | %s | %.1f |\n", l.name, l.conc, ms(l.p50), ms(l.p99), float64(l.p99)/float64(base[l.conc]))
 		}
-		w("\n**Storage:** %.0f bytes per span in the spans partitions, indexes included (rows %.0f, indexes %.0f); %.0f bytes per span for the whole schema (name tables, dependency links and their per-trace rows).\n", q.bytesPerSpan, q.heapPerSpan, q.indexPerSpan, q.bytesPerSpanDB)
+		w("\n**Storage:** **%.0f bytes per span for the whole schema** (every table and index: segments, span_index, name tables, dependency links and their per-trace rows); of which segments %.0f, span_index %.0f (its indexes %.0f).\n", q.bytesPerSpanDB, q.bytesPerSpan, q.heapPerSpan, q.indexPerSpan)
 		if err := latencyPlot(q.rows, filepath.Join(imgDir, "bench-queries.png")); err != nil {
 			return err
 		}

@@ -18,11 +18,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	amqp "github.com/rabbitmq/amqp091-go"
 	"go.uber.org/goleak"
 
 	"github.com/zipq/zipq/internal/testenv"
+	"github.com/zipq/zipq/storage"
 	"github.com/zipq/zipq/zipkin"
 )
 
@@ -159,13 +159,15 @@ func newFixture(t *testing.T) fixture {
 	}}
 }
 
-func (f fixture) stored(t *testing.T) (total, distinct int) {
-	conn, err := pgx.Connect(context.Background(), f.dsn)
+// stored reports the distinct spans readers see and the spans physically
+// stored (more when a redelivered message was cut into other segments).
+func (f fixture) stored(t *testing.T) (distinct, physical int) {
+	st, err := storage.Open(context.Background(), storage.Config{URL: f.dsn}, nil)
 	testenv.Must(t, err)
-	defer conn.Close(context.Background())
-	testenv.Must(t, conn.QueryRow(context.Background(),
-		`SELECT count(*), count(DISTINCT (trace_id_low, span_id)) FROM spans`).Scan(&total, &distinct))
-	return total, distinct
+	defer st.Close()
+	physical, distinct, err = st.CountSpans(context.Background())
+	testenv.Must(t, err)
+	return distinct, physical
 }
 
 // publish sends n spans, perSpan spans per message, with publisher confirms.
@@ -223,9 +225,9 @@ func TestCrashLosesNothing(t *testing.T) {
 	startZipq(t, f.env, "collector")
 	testenv.Eventually(t, 180*time.Second, "all stored", func() bool { n, _ := f.stored(t); return n >= total })
 	elapsed := time.Since(start)
-	n, distinct := f.stored(t)
-	if n != total || distinct != total {
-		t.Fatalf("stored %d rows, %d distinct spans; want exactly %d", n, distinct, total)
+	distinct, physical := f.stored(t)
+	if distinct != total || physical < total {
+		t.Fatalf("%d distinct spans (%d stored); want exactly %d", distinct, physical, total)
 	}
 	t.Logf("crash test: killed at %d spans; %d spans in %s = %.0f spans/s (race detector on); peak RSS before kill %.0f MiB",
 		killedAt, total, elapsed.Round(time.Millisecond), total/elapsed.Seconds(), rss)
@@ -242,8 +244,8 @@ func TestTwoCollectorsShareTheQueue(t *testing.T) {
 	b := startZipq(t, env, "collector")
 	f.publish(t, total, 1)
 	testenv.Eventually(t, 120*time.Second, "all stored", func() bool { n, _ := f.stored(t); return n >= total })
-	if n, d := f.stored(t); n != total || d != total {
-		t.Fatalf("stored %d (%d distinct), want %d", n, d, total)
+	if d, n := f.stored(t); d != total || n < total {
+		t.Fatalf("%d distinct (%d stored), want %d", d, n, total)
 	}
 	sa, sb := a.metric(t, "zipq_collector_spans_stored_total"), b.metric(t, "zipq_collector_spans_stored_total")
 	if sa == 0 || sb == 0 || sa+sb < total {

@@ -51,12 +51,11 @@ const schemaPrefix = "zipq_t_"
 
 var sweepOnce sync.Once
 
-// Schema creates a fresh schema, migrates it and creates today's partitions,
-// and returns a connection string whose search_path points at it. The schema
-// is dropped when the test ends. Schemas an interrupted run left behind are
-// dropped once per process when older than an hour (their name holds their
-// creation time).
-func Schema(t testing.TB) string {
+// EmptySchema creates a fresh, unmigrated schema and returns a connection
+// string whose search_path points at it. The schema is dropped when the
+// test ends. Schemas an interrupted run left behind are dropped once per
+// process when older than an hour (their name holds their creation time).
+func EmptySchema(t testing.TB) string {
 	t.Helper()
 	ctx := context.Background()
 	conn, err := pgx.Connect(ctx, PostgresURL())
@@ -80,7 +79,16 @@ func Schema(t testing.TB) string {
 			t.Errorf("testenv: drop schema %s: %v", name, err)
 		}
 	})
-	dsn := WithSearchPath(PostgresURL(), name)
+	return WithSearchPath(PostgresURL(), name)
+}
+
+// Schema creates a fresh schema (EmptySchema), migrates it and creates
+// today's partitions, and returns a connection string whose search_path
+// points at it.
+func Schema(t testing.TB) string {
+	t.Helper()
+	ctx := context.Background()
+	dsn := EmptySchema(t)
 	st, err := storage.Open(ctx, storage.Config{URL: dsn, MaxConns: 2}, nil)
 	if err != nil {
 		t.Fatalf("testenv: %v", err)

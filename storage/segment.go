@@ -1,0 +1,213 @@
+package storage
+
+import (
+	_ "embed"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+
+	"github.com/cespare/xxhash/v2"
+	"github.com/klauspost/compress/zstd"
+	"google.golang.org/protobuf/encoding/protowire"
+
+	"github.com/zipq/zipq/zipkin"
+)
+
+// A segment is all the spans of one trace that one batch wrote: their
+// canonical proto3 encodings (zipkin.MarshalCanonical) concatenated as a
+// proto3 ListOfSpans — field 1, length-delimited, once per span — and
+// compressed with zstd. Readers split it without decoding the spans, so a
+// span's identity for de-duplication is the hash of its canonical bytes.
+
+// dictV1 is a zstd dictionary trained (zstd --train, scripts/train-dict.sh)
+// on segments of the benchmark's realistic spans. Segments record the id of
+// the dictionary they were compressed with, so a later one can replace it
+// for new segments while old ones stay readable.
+//
+//go:embed dict/v1.zdict
+var dictV1 []byte
+
+const currentDict = 1
+
+var (
+	codecOnce sync.Once
+	encoder   *zstd.Encoder
+	decoder   *zstd.Decoder
+	codecErr  error
+)
+
+func codec() (*zstd.Encoder, *zstd.Decoder, error) {
+	codecOnce.Do(func() {
+		// The fastest level: with a dictionary it compresses nearly as well
+		// as the slower ones at a fraction of their CPU
+		// (docs/BENCHMARKS.md, storage layouts).
+		encoder, codecErr = zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest),
+			zstd.WithEncoderDict(dictV1), zstd.WithEncoderConcurrency(1), zstd.WithLowerEncoderMem(true))
+		if codecErr != nil {
+			return
+		}
+		// The frame header names its dictionary; a frame without one
+		// decodes without.
+		decoder, codecErr = zstd.NewReader(nil, zstd.WithDecoderDicts(dictV1), zstd.WithDecoderConcurrency(0),
+			zstd.WithDecoderMaxMemory(1<<30))
+	})
+	return encoder, decoder, codecErr
+}
+
+// canonicalSpan is one span with its canonical encoding.
+type canonicalSpan struct {
+	span  *zipkin.Span
+	bytes []byte
+	start int64
+}
+
+// segment is one trace's spans from one batch, ready to store.
+type segment struct {
+	id       zipkin.TraceID
+	ts       int64 // earliest start of a dated span, µs; 0 when none is dated
+	uid      int64
+	spans    []canonicalSpan
+	data     []byte // compressed
+	rawBytes int
+}
+
+// buildSegments groups a batch's spans by trace ID and encodes each group
+// as a segment. Spans are ordered by start time, then ID and kind, so the
+// same spans always give the same bytes (and seg_uid); a span given twice
+// in a batch is kept once.
+func buildSegments(spans []zipkin.Span) ([]*segment, error) {
+	enc, _, err := codec()
+	if err != nil {
+		return nil, err
+	}
+	byTrace := map[zipkin.TraceID]*segment{}
+	var order []*segment
+	for i := range spans {
+		sp := &spans[i]
+		b, err := sp.MarshalCanonical(nil)
+		if err != nil {
+			return nil, fmt.Errorf("encode span %s/%s: %w", sp.TraceID, sp.ID, err)
+		}
+		seg := byTrace[sp.TraceID]
+		if seg == nil {
+			seg = &segment{id: sp.TraceID}
+			byTrace[sp.TraceID] = seg
+			order = append(order, seg)
+		}
+		seg.spans = append(seg.spans, canonicalSpan{span: sp, bytes: b, start: sp.StartTime()})
+	}
+	var raw []byte
+	for _, seg := range order {
+		slices.SortFunc(seg.spans, compareCanonical)
+		seg.spans = slices.CompactFunc(seg.spans, func(a, b canonicalSpan) bool { return string(a.bytes) == string(b.bytes) })
+		// Dated by its earliest dated span: an undated piece (a late
+		// "finish" without timestamp) must not pin the segment to the
+		// epoch, where retention never reaches it.
+		for _, cs := range seg.spans {
+			if cs.start != 0 {
+				seg.ts = cs.start
+				break
+			}
+		}
+		raw = raw[:0]
+		for _, cs := range seg.spans {
+			raw = protowire.AppendTag(raw, 1, protowire.BytesType)
+			raw = protowire.AppendBytes(raw, cs.bytes)
+		}
+		seg.uid = int64(xxhash.Sum64(raw))
+		seg.rawBytes = len(raw)
+		seg.data = enc.EncodeAll(raw, make([]byte, 0, len(raw)/3))
+	}
+	return order, nil
+}
+
+// compareCanonical is the stable order of spans in a segment and in a
+// trace read back: by start time, span ID, kind (client half before
+// server half), then bytes.
+func compareCanonical(a, b canonicalSpan) int {
+	switch {
+	case a.start != b.start:
+		return cmpInt(a.start, b.start)
+	case a.span.ID != b.span.ID:
+		return cmpInt(uint64(a.span.ID), uint64(b.span.ID))
+	case a.span.Kind != b.span.Kind:
+		return cmpInt(a.span.Kind, b.span.Kind)
+	}
+	return slices.Compare(a.bytes, b.bytes)
+}
+
+func cmpInt[T ~int64 | ~uint64 | ~uint8 | ~int](a, b T) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+var errCorruptSegment = errors.New("stored segment is corrupt")
+
+// splitSegment decompresses a segment and calls fn with each span's
+// canonical bytes (valid until the next segment is split).
+func splitSegment(data []byte, buf []byte, fn func(canonical []byte) error) ([]byte, error) {
+	_, dec, err := codec()
+	if err != nil {
+		return buf, err
+	}
+	raw, err := dec.DecodeAll(data, buf[:0])
+	if err != nil {
+		return buf, fmt.Errorf("%w: %w", errCorruptSegment, err)
+	}
+	for len(raw) > 0 {
+		num, typ, n := protowire.ConsumeTag(raw)
+		if n < 0 || num != 1 || typ != protowire.BytesType {
+			return raw, fmt.Errorf("%w: bad tag", errCorruptSegment)
+		}
+		raw = raw[n:]
+		b, n := protowire.ConsumeBytes(raw)
+		if n < 0 {
+			return raw, fmt.Errorf("%w: truncated span", errCorruptSegment)
+		}
+		if err := fn(b); err != nil {
+			return raw, err
+		}
+		raw = raw[n:]
+	}
+	return raw, nil
+}
+
+// traceBuilder merges a trace's segments into its spans: each distinct
+// span once, whichever segments hold it (a redelivered message can store a
+// span in two segments cut differently), in compareCanonical order.
+type traceBuilder struct {
+	seen  map[uint64]bool
+	spans []canonicalSpan
+}
+
+func (t *traceBuilder) add(canonical []byte) error {
+	if t.seen == nil {
+		t.seen = map[uint64]bool{}
+	}
+	h := xxhash.Sum64(canonical)
+	if t.seen[h] {
+		return nil
+	}
+	t.seen[h] = true
+	sp := new(zipkin.Span)
+	if err := zipkin.UnmarshalCanonical(canonical, sp); err != nil {
+		return fmt.Errorf("stored span unreadable: %w", err)
+	}
+	t.spans = append(t.spans, canonicalSpan{span: sp, bytes: slices.Clone(canonical), start: sp.StartTime()})
+	return nil
+}
+
+func (t *traceBuilder) result() []zipkin.Span {
+	slices.SortFunc(t.spans, compareCanonical)
+	out := make([]zipkin.Span, len(t.spans))
+	for i, cs := range t.spans {
+		out[i] = *cs.span
+	}
+	return out
+}
