@@ -18,7 +18,10 @@ import (
 const LinkBatch = 1000
 
 // Link brings dependency links up to date for up to max marked traces and
-// returns how many it took. Each trace is linked whole, from every span
+// returns how many it took. It also compacts them: a trace stored as
+// several segments (its services reported in different batches, or a
+// redelivery cut it differently) is rewritten as one segment holding each
+// distinct span once, which reads faster and compresses better. Each trace is linked whole, from every span
 // stored for it, and its previous contribution to the hourly totals is
 // replaced, so late spans change the graph instead of double counting.
 // One linker runs at a time per schema (an advisory lock); others return 0.
@@ -47,9 +50,16 @@ func (s *Store) Link(ctx context.Context, max int) (int, error) {
 		}
 		slices.Sort(lows)
 		lows = slices.Compact(lows)
-		traces, err := spansByTrace(ctx, tx, lows, func(id zipkin.TraceID) (zipkin.TraceID, bool) { return id, ids[id] })
+		builders, err := readSegments(ctx, tx, lows, func(id zipkin.TraceID) (zipkin.TraceID, bool) { return id, ids[id] })
 		if err != nil {
 			return fmt.Errorf("read spans: %w", err)
+		}
+		if err := compact(ctx, tx, builders); err != nil {
+			return err
+		}
+		traces := make(map[zipkin.TraceID][]zipkin.Span, len(builders))
+		for id, b := range builders {
+			traces[id] = b.result()
 		}
 		old, err := linksOf(ctx, tx, lows, ids)
 		if err != nil {
@@ -100,6 +110,42 @@ func (s *Store) RunLinker(ctx context.Context) error {
 		case <-t.C:
 		}
 	}
+}
+
+// compactMaxSpans bounds compaction: a trace larger than this (one that
+// keeps growing for an hour, say) stays in its segments rather than being
+// rewritten whole each time it grows.
+const compactMaxSpans = 10000
+
+// compact replaces each multi-segment trace's segments by their merge.
+func compact(ctx context.Context, tx pgx.Tx, builders map[zipkin.TraceID]*traceBuilder) error {
+	b := &pgx.Batch{}
+	for id, tb := range builders {
+		if len(tb.segments) < 2 || len(tb.spans) > compactMaxSpans {
+			continue
+		}
+		seg := tb.merged(id)
+		ts := time.UnixMicro(seg.ts).UTC()
+		b.Queue(`INSERT INTO segments (trace_id_low, ts, seg_uid, trace_id_high, span_count, dict, data)
+			VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING`,
+			int64(id.Low), ts, seg.uid, int64(id.High), int32(len(seg.spans)), int16(currentDict), seg.data)
+		olds, uids := make([]time.Time, 0, len(tb.segments)), make([]int64, 0, len(tb.segments))
+		for _, k := range tb.segments {
+			if !k.ts.Equal(ts) || k.uid != seg.uid {
+				olds, uids = append(olds, k.ts), append(uids, k.uid)
+			}
+		}
+		b.Queue(`DELETE FROM segments s USING unnest($2::timestamptz[], $3::bigint[]) AS o(ts, uid)
+			WHERE s.trace_id_low = $1 AND s.ts = o.ts AND s.seg_uid = o.uid`, int64(id.Low), olds, uids)
+		tb.segments = []segKey{{ts, seg.uid}}
+	}
+	if b.Len() == 0 {
+		return nil
+	}
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		return fmt.Errorf("compact segments: %w", err)
+	}
+	return nil
 }
 
 type traceLinks struct {

@@ -3,6 +3,7 @@ package storage
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/cespare/xxhash/v2"
 	"github.com/jackc/pgx/v5"
@@ -70,14 +71,37 @@ type querier interface {
 // are skipped undecoded.
 func spansByTrace(ctx context.Context, q querier, lows []int64,
 	group func(zipkin.TraceID) (zipkin.TraceID, bool)) (map[zipkin.TraceID][]zipkin.Span, error) {
-	rows, err := q.Query(ctx, `SELECT trace_id_low, trace_id_high, data FROM segments WHERE trace_id_low = ANY($1)`, lows)
+	builders, err := readSegments(ctx, q, lows, group)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[zipkin.TraceID][]zipkin.Span, len(builders))
+	for k, b := range builders {
+		out[k] = b.result()
+	}
+	return out, nil
+}
+
+// segKey is a segment's primary key.
+type segKey struct {
+	ts  time.Time
+	uid int64
+}
+
+// readSegments reads and merges the segments of the traces whose ID's
+// lower half is in lows, keyed as group says; each builder also lists the
+// keys of the segments it merged.
+func readSegments(ctx context.Context, q querier, lows []int64,
+	group func(zipkin.TraceID) (zipkin.TraceID, bool)) (map[zipkin.TraceID]*traceBuilder, error) {
+	rows, err := q.Query(ctx, `SELECT trace_id_low, trace_id_high, ts, seg_uid, data FROM segments WHERE trace_id_low = ANY($1)`, lows)
 	if err != nil {
 		return nil, err
 	}
 	builders := map[zipkin.TraceID]*traceBuilder{}
-	var low, high int64
+	var low, high, uid int64
+	var ts time.Time
 	var data, buf []byte
-	_, err = pgx.ForEachRow(rows, []any{&low, &high, &data}, func() error {
+	_, err = pgx.ForEachRow(rows, []any{&low, &high, &ts, &uid, &data}, func() error {
 		k, ok := group(zipkin.TraceID{High: uint64(high), Low: uint64(low)})
 		if !ok {
 			return nil
@@ -87,6 +111,7 @@ func spansByTrace(ctx context.Context, q querier, lows []int64,
 			b = &traceBuilder{}
 			builders[k] = b
 		}
+		b.segments = append(b.segments, segKey{ts, uid})
 		var err error
 		buf, err = splitSegment(data, buf, b.add)
 		return err
@@ -94,11 +119,7 @@ func spansByTrace(ctx context.Context, q querier, lows []int64,
 	if err != nil {
 		return nil, err
 	}
-	out := make(map[zipkin.TraceID][]zipkin.Span, len(builders))
-	for k, b := range builders {
-		out[k] = b.result()
-	}
-	return out, nil
+	return builders, nil
 }
 
 // ServiceNames lists local service names seen within retention, sorted.

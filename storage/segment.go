@@ -77,7 +77,7 @@ type segment struct {
 // same spans always give the same bytes (and seg_uid); a span given twice
 // in a batch is kept once.
 func buildSegments(spans []zipkin.Span) ([]*segment, error) {
-	enc, _, err := codec()
+	_, _, err := codec()
 	if err != nil {
 		return nil, err
 	}
@@ -97,29 +97,41 @@ func buildSegments(spans []zipkin.Span) ([]*segment, error) {
 		}
 		seg.spans = append(seg.spans, canonicalSpan{span: sp, bytes: b, start: sp.StartTime()})
 	}
-	var raw []byte
 	for _, seg := range order {
 		slices.SortFunc(seg.spans, compareCanonical)
 		seg.spans = slices.CompactFunc(seg.spans, func(a, b canonicalSpan) bool { return string(a.bytes) == string(b.bytes) })
-		// Dated by its earliest dated span: an undated piece (a late
-		// "finish" without timestamp) must not pin the segment to the
-		// epoch, where retention never reaches it.
-		for _, cs := range seg.spans {
-			if cs.start != 0 {
-				seg.ts = cs.start
-				break
-			}
-		}
-		raw = raw[:0]
-		for _, cs := range seg.spans {
-			raw = protowire.AppendTag(raw, 1, protowire.BytesType)
-			raw = protowire.AppendBytes(raw, cs.bytes)
-		}
-		seg.uid = int64(xxhash.Sum64(raw))
-		seg.rawBytes = len(raw)
-		seg.data = enc.EncodeAll(raw, make([]byte, 0, len(raw)/3))
+		encodeSegment(seg)
 	}
 	return order, nil
+}
+
+// encodeSegment fills in a segment's date, identity and compressed bytes
+// from its spans, which are in compareCanonical order without repeats.
+func encodeSegment(seg *segment) *segment {
+	enc, _, _ := codec() // buildSegments or a read already checked it
+	// Dated by its earliest dated span: an undated piece (a late "finish"
+	// without timestamp) must not pin the segment to the epoch, where
+	// retention never reaches it.
+	seg.ts = 0
+	for _, cs := range seg.spans {
+		if cs.start != 0 {
+			seg.ts = cs.start
+			break
+		}
+	}
+	size := 0
+	for _, cs := range seg.spans {
+		size += len(cs.bytes) + 6
+	}
+	raw := make([]byte, 0, size)
+	for _, cs := range seg.spans {
+		raw = protowire.AppendTag(raw, 1, protowire.BytesType)
+		raw = protowire.AppendBytes(raw, cs.bytes)
+	}
+	seg.uid = int64(xxhash.Sum64(raw))
+	seg.rawBytes = len(raw)
+	seg.data = enc.EncodeAll(raw, make([]byte, 0, len(raw)/3))
+	return seg
 }
 
 // compareCanonical is the stable order of spans in a segment and in a
@@ -182,8 +194,9 @@ func splitSegment(data []byte, buf []byte, fn func(canonical []byte) error) ([]b
 // span once, whichever segments hold it (a redelivered message can store a
 // span in two segments cut differently), in compareCanonical order.
 type traceBuilder struct {
-	seen  map[uint64]bool
-	spans []canonicalSpan
+	seen     map[uint64]bool
+	spans    []canonicalSpan
+	segments []segKey // the segments merged, for compaction
 }
 
 func (t *traceBuilder) add(canonical []byte) error {
@@ -201,6 +214,12 @@ func (t *traceBuilder) add(canonical []byte) error {
 	}
 	t.spans = append(t.spans, canonicalSpan{span: sp, bytes: slices.Clone(canonical), start: sp.StartTime()})
 	return nil
+}
+
+// merged is the trace's spans as one segment (what compaction stores).
+func (t *traceBuilder) merged(id zipkin.TraceID) *segment {
+	slices.SortFunc(t.spans, compareCanonical)
+	return encodeSegment(&segment{id: id, spans: t.spans})
 }
 
 func (t *traceBuilder) result() []zipkin.Span {

@@ -315,3 +315,54 @@ func openLegacyStore(t testing.TB) (*storage.Store, string) {
 	}
 	return st, dsn
 }
+
+// TestRedeliveryCutDifferentlyIsMergedAndCompacted: a redelivered message
+// can land in a batch with other spans of its trace, so the segment it
+// makes differs from the first one. No read shows a span twice, and the
+// linker folds the trace into one segment holding each span once.
+func TestRedeliveryCutDifferentlyIsMergedAndCompacted(t *testing.T) {
+	t.Parallel()
+	st, dsn := openStore(t, storage.Config{})
+	now := time.Now().UnixMicro()
+	span := func(id uint64, svc, remote string, kind zipkin.Kind, parent uint64) zipkin.Span {
+		s := zipkin.Span{TraceID: zipkin.TraceID{Low: 77}, ID: zipkin.SpanID(id), ParentID: zipkin.SpanID(parent), Kind: kind,
+			Name: "op", Timestamp: now + int64(id), Duration: 10, LocalEndpoint: &zipkin.Endpoint{ServiceName: svc}}
+		if remote != "" {
+			s.RemoteEndpoint = &zipkin.Endpoint{ServiceName: remote}
+		}
+		return s
+	}
+	a, b, c := span(1, "web", "", zipkin.KindServer, 0), span(2, "web", "db", zipkin.KindClient, 1), span(3, "web", "cache", zipkin.KindClient, 1)
+	for _, batch := range [][]zipkin.Span{{a, b}, {b, c}, {a, b}} {
+		if err := st.WriteSpans(ctx(t), batch); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if stored, distinct, _ := st.CountSpans(ctx(t)); stored != 4 || distinct != 3 {
+		t.Fatalf("%d stored, %d distinct: want 4 and 3 (two segments, the third batch a repeat of the first)", stored, distinct)
+	}
+	got, err := st.Trace(ctx(t), zipkin.TraceID{Low: 77}, true)
+	if err != nil || len(got) != 3 {
+		t.Fatalf("trace: %d spans, %v", len(got), err)
+	}
+	found, err := st.FindTraces(ctx(t), zipkin.QueryRequest{ServiceName: "web", EndTs: time.Now().Add(time.Second), Lookback: time.Hour, Limit: 10}, true)
+	if err != nil || len(found) != 1 || len(found[0]) != 3 {
+		t.Fatalf("search: %v %v", found, err)
+	}
+	if _, err := st.Link(ctx(t), storage.LinkBatch); err != nil {
+		t.Fatal(err)
+	}
+	if n := count(t, dsn, `SELECT count(*) FROM segments`); n != 1 {
+		t.Fatalf("%d segments after compaction, want 1", n)
+	}
+	if stored, distinct, _ := st.CountSpans(ctx(t)); stored != 3 || distinct != 3 {
+		t.Fatalf("after compaction %d stored, %d distinct", stored, distinct)
+	}
+	if again, _ := st.Trace(ctx(t), zipkin.TraceID{Low: 77}, true); !reflect.DeepEqual(again, got) {
+		t.Fatalf("compaction changed the trace:\n%+v\n%+v", again, got)
+	}
+	links, err := st.Dependencies(ctx(t), time.Now().Add(time.Hour), 3*time.Hour)
+	if err != nil || len(links) != 2 || links[0].CallCount != 1 || links[1].CallCount != 1 {
+		t.Fatalf("links %+v %v", links, err)
+	}
+}
