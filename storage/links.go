@@ -73,7 +73,7 @@ func (s *Store) Link(ctx context.Context, max int) (int, error) {
 		for id, spans := range traces {
 			tl := traceLinks{id: id, hour: traceHour(spans), links: zipkin.Link(spans)}
 			for i := range tl.links { // stored as text: no NUL, valid UTF-8
-				tl.links[i].Parent, tl.links[i].Child = pgText(tl.links[i].Parent), pgText(tl.links[i].Child)
+				tl.links[i].Parent, tl.links[i].Child = nameText(tl.links[i].Parent), nameText(tl.links[i].Child)
 			}
 			if len(tl.links) > 0 {
 				fresh = append(fresh, tl)

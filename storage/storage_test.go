@@ -366,3 +366,129 @@ func TestRedeliveryCutDifferentlyIsMergedAndCompacted(t *testing.T) {
 		t.Fatalf("links %+v %v", links, err)
 	}
 }
+
+// TestHostileSpansAreStoredWithTheirNeighbours: spans whose fields defeat a
+// compact index — 10 KB names, 10,000 tags, NUL and invalid UTF-8, dates
+// far in the past or future — are stored in one batch with ordinary
+// neighbours, read back exactly, and found by search by their full names.
+func TestHostileSpansAreStoredWithTheirNeighbours(t *testing.T) {
+	t.Parallel()
+	st, _ := openStore(t, storage.Config{AutocompleteKeys: []string{"k"}})
+	now := time.Now()
+	long := strings.Repeat("é", 5<<10) // 10 KB, multi-byte: cut at a rune boundary
+	many := map[string]string{}
+	for i := range 10000 {
+		many["tag"+strconv.Itoa(i)] = strconv.Itoa(i)
+	}
+	mk := func(trace uint64, mod func(*zipkin.Span)) zipkin.Span {
+		s := zipkin.Span{TraceID: zipkin.TraceID{Low: trace}, ID: zipkin.SpanID(trace), Name: "ok", Timestamp: now.UnixMicro(),
+			Duration: 5, LocalEndpoint: &zipkin.Endpoint{ServiceName: "svc"}}
+		if mod != nil {
+			mod(&s)
+		}
+		return s
+	}
+	in := []zipkin.Span{
+		mk(1, nil),
+		mk(2, func(s *zipkin.Span) {
+			s.Name, s.LocalEndpoint.ServiceName, s.RemoteEndpoint = long, long+"s", &zipkin.Endpoint{ServiceName: long + "r"}
+			s.Tags = map[string]string{"k": long}
+		}),
+		mk(3, func(s *zipkin.Span) { s.Tags = many }),
+		// Invalid UTF-8 never gets this far: both decoders refuse or replace
+		// it (proto3 strings must be UTF-8; JSON decoding maps it to U+FFFD).
+		mk(4, func(s *zipkin.Span) { s.Name, s.Tags = "a\x00b\uFFFD", map[string]string{"k\x00": "\x00"} }),
+		mk(5, func(s *zipkin.Span) { s.Timestamp = 1 }),                                     // 1970
+		mk(6, func(s *zipkin.Span) { s.Timestamp = now.AddDate(200000, 0, 0).UnixMicro() }), // far future
+		mk(7, func(s *zipkin.Span) { s.Timestamp, s.Annotations = 0, nil }),                 // undated
+		mk(8, nil),
+	}
+	if err := st.WriteSpans(ctx(t), in); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range in {
+		got, err := st.Trace(ctx(t), want.TraceID, true)
+		if err != nil || len(got) != 1 || !reflect.DeepEqual(got[0], want) {
+			t.Fatalf("trace %s: %v, %d spans", want.TraceID, err, len(got))
+		}
+	}
+	q := zipkin.QueryRequest{EndTs: now.Add(time.Second), Lookback: time.Hour, Limit: 10}
+	for _, c := range []struct {
+		name string
+		q    func(*zipkin.QueryRequest)
+		want uint64
+	}{
+		{"10 KB service name", func(r *zipkin.QueryRequest) { r.ServiceName = long + "s" }, 2},
+		{"10 KB span name", func(r *zipkin.QueryRequest) { r.SpanName = long }, 2},
+		{"10 KB remote service", func(r *zipkin.QueryRequest) { r.RemoteServiceName = long + "r" }, 2},
+		{"one of 10,000 tags", func(r *zipkin.QueryRequest) { r.AnnotationQuery = []string{"tag9999=9999"} }, 3},
+		{"NUL and U+FFFD", func(r *zipkin.QueryRequest) { r.SpanName = "a\x00b\uFFFD" }, 4},
+	} {
+		r := q
+		c.q(&r)
+		got, err := st.FindTraces(ctx(t), r, true)
+		if err != nil || len(got) != 1 || got[0][0].TraceID.Low != c.want {
+			t.Errorf("%s: %v %d traces", c.name, err, len(got))
+		}
+	}
+	names, err := st.ServiceNames(ctx(t))
+	if err != nil || len(names) != 2 || !strings.HasSuffix(names[1], "…") || len(names[1]) > 1010 {
+		t.Fatalf("service names: %v (%d)", err, len(names))
+	}
+}
+
+// TestTraceOf100kSpansOverAnHour: one trace's spans arrive in 100 batches
+// spread over an hour (each with other traces' spans); it is stored whole,
+// read back whole, found by search, and linked.
+func TestTraceOf100kSpansOverAnHour(t *testing.T) {
+	t.Parallel()
+	st, _ := openStore(t, storage.Config{})
+	start := time.Now().Add(-time.Hour)
+	big := zipkin.TraceID{High: 1, Low: 0xb16}
+	const batches, per = 100, 1000
+	for b := range batches {
+		spans := make([]zipkin.Span, 0, per+1)
+		for i := range per {
+			id := uint64(b*per + i + 1)
+			s := zipkin.Span{TraceID: big, ID: zipkin.SpanID(id), ParentID: zipkin.SpanID(max(1, id/2)), Kind: zipkin.KindServer,
+				Name: "step", Timestamp: start.Add(time.Duration(id) * 36 * time.Millisecond).UnixMicro(), Duration: 100,
+				LocalEndpoint: &zipkin.Endpoint{ServiceName: "svc" + strconv.Itoa(int(id%7))}}
+			if id == 1 {
+				s.ParentID = 0
+			}
+			spans = append(spans, s)
+		}
+		spans = append(spans, zipkin.Span{TraceID: zipkin.TraceID{Low: uint64(b + 1)}, ID: 1, Name: "neighbour",
+			Timestamp: time.Now().UnixMicro(), LocalEndpoint: &zipkin.Endpoint{ServiceName: "other"}})
+		if err := st.WriteSpans(ctx(t), spans); err != nil {
+			t.Fatal(err)
+		}
+		if b%10 == 9 {
+			if _, err := st.Link(ctx(t), storage.LinkBatch); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	got, err := st.Trace(ctx(t), big, true)
+	if err != nil || len(got) != batches*per {
+		t.Fatalf("%d spans, %v", len(got), err)
+	}
+	for i := 1; i < len(got); i++ {
+		if got[i].StartTime() < got[i-1].StartTime() {
+			t.Fatal("spans out of order")
+		}
+	}
+	found, err := st.FindTraces(ctx(t), zipkin.QueryRequest{ServiceName: "svc3", EndTs: time.Now(), Lookback: 2 * time.Hour, Limit: 10}, true)
+	if err != nil || len(found) != 1 || len(found[0]) != batches*per {
+		t.Fatalf("search: %d traces, %v", len(found), err)
+	}
+	for b := range batches {
+		if n, _ := st.Trace(ctx(t), zipkin.TraceID{Low: uint64(b + 1)}, true); len(n) != 1 {
+			t.Fatalf("neighbour %d lost", b+1)
+		}
+	}
+	links, err := st.Dependencies(ctx(t), time.Now().Add(time.Hour), 3*time.Hour)
+	if err != nil || len(links) == 0 {
+		t.Fatalf("no links for the big trace: %v", err)
+	}
+}

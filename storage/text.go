@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/cespare/xxhash/v2"
 
@@ -55,3 +56,23 @@ func forEachTerm(sp *zipkin.Span, fn func(string)) {
 // it never changes. Collisions only add search candidates, which the exact
 // check on the spans (spanMatches) removes.
 func hash32(s string) int32 { return int32(xxhash.Sum64String(s)) }
+
+// maxNameLen bounds the names kept in the name tables (services, span
+// names, remote services, autocomplete values), whose primary keys are
+// B-trees with a row limit of ~2.7 kB: a 10 KB span name must not make its
+// batch unstorable. Longer names are cut at a character boundary and marked
+// with "…"; the span keeps the whole name, and search, which uses hashes
+// of the whole name, still finds it by it.
+const maxNameLen = 1000
+
+func nameText(s string) string {
+	s = pgText(s)
+	if len(s) <= maxNameLen {
+		return s
+	}
+	cut := maxNameLen
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "…"
+}

@@ -108,16 +108,16 @@ func (s *Store) prepare(spans []zipkin.Span) (*write, error) {
 	for i := range spans {
 		sp := &spans[i]
 		d := time.UnixMicro(sp.StartTime()).UTC().Truncate(day).UnixMicro()
-		local := pgText(sp.LocalServiceName())
+		local := nameText(sp.LocalServiceName())
 		if local != "" {
-			names[nameKey{d, local, pgText(sp.Name)}] = true
-			if remote := pgText(sp.RemoteServiceName()); remote != "" {
+			names[nameKey{d, local, nameText(sp.Name)}] = true
+			if remote := nameText(sp.RemoteServiceName()); remote != "" {
 				remotes[nameKey{d, local, remote}] = true
 			}
 		}
 		for _, k := range s.cfg.AutocompleteKeys {
 			if v, ok := sp.Tags[k]; ok {
-				tags[nameKey{d, pgText(k), pgText(v)}] = true
+				tags[nameKey{d, nameText(k), nameText(v)}] = true
 			}
 		}
 	}
