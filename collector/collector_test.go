@@ -470,3 +470,66 @@ func TestSpanQueueIsQuorumWhoeverDeclaresFirst(t *testing.T) {
 		})
 	}
 }
+
+// TestPrefetchFollowsMessageSize: with no fixed RABBIT_PREFETCH the window
+// is sized in bytes. One-span messages (zipkin-go's AMQP reporter) raise
+// the prefetch count far past its start, so batches are not capped at half
+// of 1,000 messages; large messages lower it, so memory stays bounded.
+func TestPrefetchFollowsMessageSize(t *testing.T) {
+	t.Parallel()
+	t.Run("tiny messages batch like big ones", func(t *testing.T) {
+		t.Parallel()
+		e := newEnv(t, collector.Config{BatchInterval: 2 * time.Second})
+		bodies := make([][]byte, 20000)
+		for i := range bodies {
+			bodies[i] = spansBody(t, zipkin.FormatJSON, uint64(i+1), 1)
+		}
+		publish(t, e.cfg.URL, e.cfg.Queue, bodies...)
+		e.start(e.cfg, e.store)
+		e.waitCount(len(bodies), 60*time.Second)
+		if p := metric(t, e.reg, "zipq_collector_prefetch"); p < 10000 {
+			t.Fatalf("prefetch %v: the window did not grow for ~300-byte messages", p)
+		}
+		if largest := largestBatch(t, e.reg); largest < 4096 { // a batch of more than 1,024 spans
+			t.Fatalf("largest batch %v spans: still capped by a 1,000-message window", largest)
+		}
+	})
+	t.Run("large messages shrink it", func(t *testing.T) {
+		t.Parallel()
+		e := newEnv(t, collector.Config{WindowBytes: 1 << 20})
+		bodies := make([][]byte, 600)
+		for i := range bodies {
+			bodies[i] = spansBody(t, zipkin.FormatJSON, uint64(i+1), 40) // ~10 KB
+		}
+		publish(t, e.cfg.URL, e.cfg.Queue, bodies...)
+		e.start(e.cfg, e.store)
+		e.waitCount(len(bodies)*40, 60*time.Second)
+		if p := metric(t, e.reg, "zipq_collector_prefetch"); p > 200 {
+			t.Fatalf("prefetch %v for ~10 KB messages and a 1 MiB window", p)
+		}
+	})
+}
+
+// largestBatch is the upper bound of the highest non-empty bucket of the
+// batch size histogram.
+func largestBatch(t *testing.T, reg *prometheus.Registry) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	testenv.Must(t, err)
+	for _, mf := range mfs {
+		if mf.GetName() != "zipq_collector_batch_spans" {
+			continue
+		}
+		h := mf.GetMetric()[0].GetHistogram()
+		prev, largest := uint64(0), 0.0
+		for _, b := range h.GetBucket() {
+			if b.GetCumulativeCount() > prev {
+				largest = b.GetUpperBound()
+			}
+			prev = b.GetCumulativeCount()
+		}
+		return largest
+	}
+	t.Fatal("no batch histogram")
+	return 0
+}

@@ -29,12 +29,20 @@ const Exchange = "zipkin"
 
 // Config configures a collector. Zero fields take the defaults below.
 type Config struct {
-	URL             string        // RABBIT_URI
-	Queue           string        // RABBIT_QUEUE, default "zipkin"
-	ParkedQueue     string        // default Queue + ".parked"
-	ParkedQueueType string        // x-queue-type of the parking queue: "quorum" (default) or "classic"
-	Concurrency     int           // RABBIT_CONCURRENCY: consumers (channels) per process, default 1
-	Prefetch        int           // unacked messages per consumer, default 1000
+	URL             string // RABBIT_URI
+	Queue           string // RABBIT_QUEUE, default "zipkin"
+	ParkedQueue     string // default Queue + ".parked"
+	ParkedQueueType string // x-queue-type of the parking queue: "quorum" (default) or "classic"
+	Concurrency     int    // RABBIT_CONCURRENCY: consumers (channels) per process, default 1
+	// Prefetch is a fixed count of unacked messages per consumer; zero
+	// (the default) sizes it by WindowBytes instead.
+	Prefetch int
+	// WindowBytes is how many bytes of unacked messages one consumer aims
+	// to hold when Prefetch is zero: its prefetch count is resized to
+	// WindowBytes / the average message size (100…65,535), so one-span
+	// messages fill 5,000-span batches as well as 100-span messages do,
+	// and memory stays near WindowBytes. Default 16 MiB.
+	WindowBytes     int
 	BatchSpans      int           // flush at this many spans, default 5000
 	BatchInterval   time.Duration // or after this long, default 200ms
 	MaxMessageBytes int           // larger messages are parked as too_large, default 5 MiB
@@ -72,7 +80,7 @@ func (c Config) WithDefaults() Config {
 		c.ParkedQueueType = "quorum"
 	}
 	set(&c.Concurrency, 1)
-	set(&c.Prefetch, 1000)
+	set(&c.WindowBytes, 16<<20)
 	set(&c.BatchSpans, 5000)
 	set(&c.MaxMessageBytes, 5<<20)
 	setD(&c.BatchInterval, 200*time.Millisecond)
@@ -94,8 +102,8 @@ func (c Config) Validate() error {
 	if c.ParkedQueueType != "quorum" && c.ParkedQueueType != "classic" {
 		errs = append(errs, fmt.Errorf("parked queue type %q: want quorum or classic", c.ParkedQueueType))
 	}
-	if c.Prefetch > 65535 {
-		errs = append(errs, fmt.Errorf("prefetch %d: RabbitMQ allows at most 65535", c.Prefetch))
+	if c.Prefetch < 0 || c.Prefetch > 65535 {
+		errs = append(errs, fmt.Errorf("prefetch %d: want 0 (sized by the window) up to 65535, RabbitMQ's maximum", c.Prefetch))
 	}
 	if c.SampleRate < 0 || c.SampleRate > 1 {
 		errs = append(errs, fmt.Errorf("sample rate %v: want a value in (0, 1]", c.SampleRate))

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"sync"
 	"time"
 
@@ -25,10 +26,14 @@ func (b *batch) lastTag() uint64 { return b.deliveries[len(b.deliveries)-1].Deli
 
 // consumer is one channel's consume loop and its flusher.
 type consumer struct {
-	c      *Collector
-	ch     *amqp.Channel
-	parker *parker
-	tag    string
+	c        *Collector
+	ch       *amqp.Channel
+	parker   *parker
+	base     string  // consumer tag of the first subscription
+	tag      string  // of the current one
+	subs     int     // subscriptions so far
+	prefetch int     // current prefetch count
+	window   *window // nil: a fixed Prefetch
 }
 
 // consume runs one consumer until its delivery channel closes: after a
@@ -41,23 +46,77 @@ func (c *Collector) consume(ctx context.Context, conn *amqp.Connection, tag stri
 		return fmt.Errorf("consumer %s: open channel: %w", tag, err)
 	}
 	defer ch.Close()
-	// Per-consumer prefetch (global=false): quorum queues refuse global QoS.
-	if err := ch.Qos(c.cfg.Prefetch, 0, false); err != nil {
-		return fmt.Errorf("consumer %s: qos: %w", tag, err)
-	}
 	p, err := newParker(conn, c.cfg)
 	if err != nil {
 		return fmt.Errorf("consumer %s: %w", tag, err)
 	}
 	defer p.close()
-	deliveries, err := ch.Consume(c.cfg.Queue, tag, false, false, false, false, nil)
+	k := &consumer{c: c, ch: ch, parker: p, base: tag, prefetch: c.cfg.Prefetch}
+	if k.prefetch == 0 {
+		k.prefetch, k.window = startPrefetch, &window{bytes: c.cfg.WindowBytes}
+	}
+	deliveries, err := k.subscribe()
 	if err != nil {
-		return fmt.Errorf("consumer %s: consume %s: %w", tag, c.cfg.Queue, err)
+		return err
 	}
 	c.m.consumers.Inc()
 	defer c.m.consumers.Dec()
-	k := &consumer{c: c, ch: ch, parker: p, tag: tag}
 	return k.loop(ctx, deliveries)
+}
+
+// subscribe sets the consumer's prefetch and starts consuming.
+func (k *consumer) subscribe() (<-chan amqp.Delivery, error) {
+	// Per-consumer prefetch (global=false): quorum queues refuse global
+	// QoS. It applies to consumers started after it, hence a resize is a
+	// new subscription.
+	if err := k.ch.Qos(k.prefetch, 0, false); err != nil {
+		return nil, fmt.Errorf("consumer %s: qos: %w", k.tag, err)
+	}
+	k.c.m.prefetch.Set(float64(k.prefetch))
+	// A new tag for every subscription: RabbitMQ 3.10 crashed the channel
+	// (INTERNAL_ERROR) when a quorum queue's delivery to the cancelled
+	// consumer arrived under a reused tag.
+	k.subs++
+	k.tag = k.base
+	if k.subs > 1 {
+		k.tag += "." + strconv.Itoa(k.subs)
+	}
+	deliveries, err := k.ch.Consume(k.c.cfg.Queue, k.tag, false, false, false, false, nil)
+	if err != nil {
+		return nil, fmt.Errorf("consumer %s: consume %s: %w", k.tag, k.c.cfg.Queue, err)
+	}
+	return deliveries, nil
+}
+
+// startPrefetch is the prefetch count before the window knows how large
+// messages are.
+const startPrefetch = 1000
+
+// window sizes the prefetch count by bytes: RabbitMQ counts unacked
+// messages, not bytes (it ignores prefetch_size), so the count follows the
+// average message size.
+type window struct {
+	bytes int     // target unacked bytes
+	avg   float64 // moving average of message sizes
+	seen  int     // messages since the last decision
+}
+
+// observe records a message's size and returns the prefetch count to use
+// when it should change by more than half or a third of cur.
+func (w *window) observe(size, cur int) (int, bool) {
+	if w.avg == 0 {
+		w.avg = float64(size)
+	}
+	w.avg += (float64(size) - w.avg) / 64
+	if w.seen++; w.seen < 256 {
+		return cur, false
+	}
+	w.seen = 0
+	want := min(max(int(float64(w.bytes)/max(w.avg, 1)), 100), 65535)
+	if want > cur*3/2 || want < cur*2/3 {
+		return want, true
+	}
+	return cur, false
 }
 
 func (k *consumer) loop(ctx context.Context, deliveries <-chan amqp.Delivery) error {
@@ -88,7 +147,8 @@ func (k *consumer) loop(ctx context.Context, deliveries <-chan amqp.Delivery) er
 
 	// Cut a batch at half the prefetch window so the next can fill while
 	// it commits.
-	maxDeliveries := max(1, k.c.cfg.Prefetch/2)
+	maxDeliveries := max(1, k.prefetch/2)
+	resize := 0 // a new prefetch count, waiting for the old subscription to drain
 	cur := &batch{}
 	timer := time.NewTimer(c.cfg.BatchInterval)
 	defer timer.Stop()
@@ -105,7 +165,26 @@ loop:
 		select {
 		case d, ok := <-deliveries:
 			if !ok {
-				break loop
+				if resize == 0 || stopping == nil {
+					break loop
+				}
+				// The old subscription handed over all it was sent:
+				// subscribe again with the new size.
+				k.prefetch, resize = resize, 0
+				maxDeliveries = max(1, k.prefetch/2)
+				if deliveries, loopErr = k.subscribe(); loopErr != nil {
+					break loop
+				}
+				continue
+			}
+			if k.window != nil && resize == 0 {
+				if want, change := k.window.observe(len(d.Body), k.prefetch); change {
+					if err := k.ch.Cancel(k.tag, false); err != nil {
+						loopErr = fmt.Errorf("cancel to resize: %w", err)
+						break loop
+					}
+					resize = want
+				}
 			}
 			spans, err := k.receive(d)
 			if err != nil {
@@ -137,6 +216,9 @@ loop:
 			// Cancel, then keep reading: the delivery channel closes once
 			// the messages already sent to us have been handed over.
 			stopping = nil
+			if resize != 0 {
+				continue // already cancelled: drain, then end instead of resubscribing
+			}
 			if err := k.ch.Cancel(k.tag, false); err != nil {
 				loopErr = fmt.Errorf("cancel: %w", err)
 				break loop

@@ -19,6 +19,7 @@ type metrics struct {
 	queueDepth    prometheus.Gauge
 	queueConsumer prometheus.Gauge
 	consumers     prometheus.Gauge
+	prefetch      prometheus.Gauge
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -41,6 +42,8 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "Spans per committed batch.", Buckets: prometheus.ExponentialBuckets(1, 4, 9)}),
 		commitSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "zipq_collector_batch_commit_seconds",
 			Help: "Time to write and commit one batch.", Buckets: prometheus.ExponentialBuckets(0.001, 2.5, 12)}),
+		prefetch: prometheus.NewGauge(prometheus.GaugeOpts{Name: "zipq_collector_prefetch",
+			Help: "Prefetch count of the latest consumer subscription (sized by COLLECTOR_WINDOW_BYTES unless RABBIT_PREFETCH is set)."}),
 		queueDepth: prometheus.NewGauge(prometheus.GaugeOpts{Name: "zipq_queue_messages",
 			Help: "Messages ready in the span queue, as last reported by RabbitMQ."}),
 		queueConsumer: prometheus.NewGauge(prometheus.GaugeOpts{Name: "zipq_queue_consumers",
@@ -50,7 +53,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	}
 	if reg != nil {
 		reg.MustRegister(m.messages, m.spans, m.sampledOut, m.stored, m.parked, m.decodeErrors, m.retries,
-			m.batchSpans, m.commitSeconds, m.queueDepth, m.queueConsumer, m.consumers)
+			m.batchSpans, m.commitSeconds, m.queueDepth, m.queueConsumer, m.consumers, m.prefetch)
 	}
 	for _, r := range zipkin.Reasons {
 		m.parked.WithLabelValues(string(r))

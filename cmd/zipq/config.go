@@ -166,7 +166,8 @@ func bindRabbit(s *settings, c *collector.Config) {
 
 func bindCollector(s *settings, c *collector.Config) {
 	s.integer(&c.Concurrency, "rabbit-concurrency", "RABBIT_CONCURRENCY", 1, "consumers (channels) per collector process")
-	s.integer(&c.Prefetch, "rabbit-prefetch", "RABBIT_PREFETCH", 1000, "unacked messages per consumer; bounds memory")
+	s.integer(&c.Prefetch, "rabbit-prefetch", "RABBIT_PREFETCH", 0, "unacked messages per consumer; 0 sizes it by -collector-window-bytes")
+	s.integer(&c.WindowBytes, "collector-window-bytes", "COLLECTOR_WINDOW_BYTES", 16<<20, "unacked bytes per consumer the prefetch count is sized for (when -rabbit-prefetch is 0); bounds memory")
 	s.integer(&c.BatchSpans, "batch-spans", "COLLECTOR_BATCH_SPANS", 5000, "write a batch at this many spans")
 	s.duration(&c.BatchInterval, "batch-interval", "COLLECTOR_BATCH_INTERVAL", 200*time.Millisecond, "or after this long")
 	s.integer(&c.MaxMessageBytes, "max-message-bytes", "COLLECTOR_MAX_MESSAGE_BYTES", 5<<20, "larger messages are parked as too_large")
