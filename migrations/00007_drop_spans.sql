@@ -1,5 +1,5 @@
 -- +goose Up
--- Migration 00005 (Go: storage/migrate_segments.go, it has to compress)
+-- Migration 00006 (Go: storage/migrate_segments.go, it has to compress)
 -- moved every span of the per-span layout into segments; the table and its
 -- daily partitions go.
 DROP TABLE spans CASCADE;

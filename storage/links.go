@@ -73,7 +73,7 @@ func (s *Store) Link(ctx context.Context, max int) (int, error) {
 		for id, spans := range traces {
 			tl := traceLinks{id: id, hour: traceHour(spans), links: zipkin.Link(spans)}
 			for i := range tl.links { // stored as text: no NUL, valid UTF-8
-				tl.links[i].Parent, tl.links[i].Child = nameText(tl.links[i].Parent), nameText(tl.links[i].Child)
+				tl.links[i].Parent, tl.links[i].Child = pgText(tl.links[i].Parent), pgText(tl.links[i].Child)
 			}
 			if len(tl.links) > 0 {
 				fresh = append(fresh, tl)
@@ -277,16 +277,16 @@ func applyDelta(ctx context.Context, tx pgx.Tx, delta map[hourLink]*zipkin.Depen
 	})
 	hours := make([]time.Time, len(keys))
 	parents, children := make([]string, len(keys)), make([]string, len(keys))
-	calls, errs := make([]int64, len(keys)), make([]int64, len(keys))
+	calls, errs, pairs := make([]int64, len(keys)), make([]int64, len(keys)), make([]int64, len(keys))
 	for i, k := range keys {
 		hours[i], parents[i], children[i] = k.hour, k.parent, k.child
-		calls[i], errs[i] = delta[k].CallCount, delta[k].ErrorCount
+		calls[i], errs[i], pairs[i] = delta[k].CallCount, delta[k].ErrorCount, nameKey(k.parent, k.child)
 	}
-	if _, err := tx.Exec(ctx, `INSERT INTO dependency_links (hour, parent, child, calls, errors)
-		SELECT * FROM unnest($1::timestamptz[], $2::text[], $3::text[], $4::bigint[], $5::bigint[])
-		ON CONFLICT (hour, parent, child) DO UPDATE
+	if _, err := tx.Exec(ctx, `INSERT INTO dependency_links (hour, parent, child, calls, errors, pair_h)
+		SELECT * FROM unnest($1::timestamptz[], $2::text[], $3::text[], $4::bigint[], $5::bigint[], $6::bigint[])
+		ON CONFLICT (hour, pair_h) DO UPDATE
 		SET calls = dependency_links.calls + excluded.calls, errors = dependency_links.errors + excluded.errors`,
-		hours, parents, children, calls, errs); err != nil {
+		hours, parents, children, calls, errs, pairs); err != nil {
 		return fmt.Errorf("update dependency links: %w", err)
 	}
 	return nil

@@ -13,14 +13,14 @@ import (
 	"github.com/zipq/zipq/zipkin"
 )
 
-// segmentsMigration is goose migration 5, between 00004 (the segment
-// tables) and 00006 (dropping `spans`): it moves the spans an existing
+// segmentsMigration is goose migration 6, after 00004 (the segment tables)
+// and 00005 (name tables keyed by hash), before 00007 (dropping `spans`): it moves the spans an existing
 // install stored one row each into segments. It is Go because segments are
 // zstd-compressed. It runs under the migration lock like every migration,
 // commits one chunk of whole traces at a time and deletes what it moved in
 // the same transaction, so an interrupted run resumes where it stopped and
 // moves nothing twice.
-const segmentsMigration = 5
+const segmentsMigration = 6
 
 // moveChunk is how many span rows one transaction moves (whole traces).
 const moveChunk = 20000

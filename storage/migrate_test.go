@@ -6,6 +6,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
+	"github.com/zipq/zipq/storage"
 	"github.com/zipq/zipq/zipkin"
 )
 
@@ -21,14 +24,52 @@ func TestMigrationMovesPerSpanDataIntoSegments(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// Rows the per-span layout's name and link tables held, keyed by text.
+	conn, err := pgx.Connect(ctx(t), dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx(t))
+	if _, err := conn.Exec(ctx(t), `INSERT INTO span_names VALUES (current_date, 'old-svc', 'old op');
+		INSERT INTO remote_services VALUES (current_date, 'old-svc', 'old-db');
+		INSERT INTO autocomplete_tags VALUES (current_date, 'env', 'prod');
+		INSERT INTO dependency_links VALUES (date_trunc('hour', now()), 'old-svc', 'old-db', 7, 1)`); err != nil {
+		t.Fatal(err)
+	}
 	if err := st.Migrate(ctx(t)); err != nil {
 		t.Fatal(err)
+	}
+	// They are found by the hash keys migration 00005 gave them.
+	for _, c := range []struct {
+		got  func() ([]string, error)
+		want string
+	}{
+		{func() ([]string, error) { return st.SpanNames(ctx(t), "old-svc") }, "old op"},
+		{func() ([]string, error) { return st.RemoteServiceNames(ctx(t), "old-svc") }, "old-db"},
+		{func() ([]string, error) { return st.AutocompleteValues(ctx(t), "env") }, "prod"},
+	} {
+		if got, err := c.got(); err != nil || len(got) != 1 || got[0] != c.want {
+			t.Fatalf("names after migration: %v %v, want %s", got, err, c.want)
+		}
+	}
+	// New links for the same edge add to the migrated row.
+	if err := st.WriteSpans(ctx(t), []zipkin.Span{{TraceID: zipkin.TraceID{Low: 1 << 62}, ID: 1, Kind: zipkin.KindClient,
+		Timestamp: time.Now().UnixMicro(), LocalEndpoint: &zipkin.Endpoint{ServiceName: "old-svc"},
+		RemoteEndpoint: &zipkin.Endpoint{ServiceName: "old-db"}}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Link(ctx(t), storage.LinkBatch); err != nil {
+		t.Fatal(err)
+	}
+	links, err := st.Dependencies(ctx(t), time.Now().Add(time.Hour), 2*time.Hour)
+	if err != nil || len(links) == 0 || links[len(links)-1].Parent != "old-svc" || links[len(links)-1].CallCount != 8 {
+		t.Fatalf("links after migration: %+v %v", links, err)
 	}
 	if n := count(t, dsn, `SELECT count(*) FROM pg_class WHERE relname = 'spans' AND relnamespace = current_schema()::regnamespace`); n != 0 {
 		t.Fatal("the per-span table is still there")
 	}
 	stored, distinct, err := st.CountSpans(ctx(t))
-	if err != nil || stored != len(in) || distinct != len(in) {
+	if err != nil || stored != len(in)+1 || distinct != len(in)+1 { // and the one written since
 		t.Fatalf("%d stored, %d distinct, want %d: %v", stored, distinct, len(in), err)
 	}
 	byTrace := map[zipkin.TraceID][]zipkin.Span{}

@@ -129,17 +129,20 @@ func (s *Store) ServiceNames(ctx context.Context) ([]string, error) {
 
 // SpanNames lists the span names recorded by a service, sorted.
 func (s *Store) SpanNames(ctx context.Context, service string) ([]string, error) {
-	return s.names(ctx, `SELECT DISTINCT name FROM span_names WHERE service = $1 ORDER BY 1`, nameText(service))
+	return s.names(ctx, `SELECT DISTINCT name FROM span_names WHERE service_h = $1 AND service = $2 ORDER BY 1`,
+		nameKey(pgText(service), ""), pgText(service))
 }
 
 // RemoteServiceNames lists the services a service called, sorted.
 func (s *Store) RemoteServiceNames(ctx context.Context, service string) ([]string, error) {
-	return s.names(ctx, `SELECT DISTINCT remote FROM remote_services WHERE service = $1 ORDER BY 1`, nameText(service))
+	return s.names(ctx, `SELECT DISTINCT remote FROM remote_services WHERE service_h = $1 AND service = $2 ORDER BY 1`,
+		nameKey(pgText(service), ""), pgText(service))
 }
 
 // AutocompleteValues lists the values seen for an autocomplete tag key.
 func (s *Store) AutocompleteValues(ctx context.Context, key string) ([]string, error) {
-	return s.names(ctx, `SELECT DISTINCT value FROM autocomplete_tags WHERE key = $1 ORDER BY 1`, nameText(key))
+	return s.names(ctx, `SELECT DISTINCT value FROM autocomplete_tags WHERE key_h = $1 AND key = $2 ORDER BY 1`,
+		nameKey(pgText(key), ""), pgText(key))
 }
 
 func (s *Store) names(ctx context.Context, q string, args ...any) ([]string, error) {

@@ -1,10 +1,12 @@
 package storage
 
 import (
+	"crypto/md5"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
+	"strconv"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/cespare/xxhash/v2"
 
@@ -57,22 +59,14 @@ func forEachTerm(sp *zipkin.Span, fn func(string)) {
 // check on the spans (spanMatches) removes.
 func hash32(s string) int32 { return int32(xxhash.Sum64String(s)) }
 
-// maxNameLen bounds the names kept in the name tables (services, span
-// names, remote services, autocomplete values), whose primary keys are
-// B-trees with a row limit of ~2.7 kB: a 10 KB span name must not make its
-// batch unstorable. Longer names are cut at a character boundary and marked
-// with "…"; the span keeps the whole name, and search, which uses hashes
-// of the whole name, still finds it by it.
-const maxNameLen = 1000
-
-func nameText(s string) string {
-	s = pgText(s)
-	if len(s) <= maxNameLen {
-		return s
-	}
-	cut := maxNameLen
-	for cut > 0 && !utf8.RuneStart(s[cut]) {
-		cut--
-	}
-	return s[:cut] + "…"
+// nameKey is zipq_key(a, b) of migration 00007: the key the name tables
+// and dependency_links are stored under, so a name of any length fits
+// their B-trees. Both sides must agree byte for byte.
+func nameKey(a, b string) int64 {
+	h := md5.New()
+	h.Write(strconv.AppendInt(nil, int64(len(a)), 10))
+	h.Write([]byte{':'})
+	h.Write([]byte(a))
+	h.Write([]byte(b))
+	return int64(binary.BigEndian.Uint64(h.Sum(nil)))
 }

@@ -30,16 +30,17 @@ const insertSegments = `INSERT INTO segments (trace_id_low, ts, seg_uid, trace_i
 	ON CONFLICT DO NOTHING
 	RETURNING trace_id_low, ts, seg_uid`
 
-// The name tables and the linker's marks are written in a fixed order so
-// concurrent collectors writing the same names cannot deadlock.
-const insertNames = `INSERT INTO span_names (day, service, name)
-	SELECT * FROM unnest($1::date[], $2::text[], $3::text[]) ORDER BY 2, 3, 1 ON CONFLICT DO NOTHING`
+// The name tables and the linker's marks are written in key order so
+// concurrent collectors writing the same names cannot deadlock. Names are
+// stored whole and keyed by zipq_key (namePair), so no length breaks them.
+const insertNames = `INSERT INTO span_names (day, service, name, service_h, pair_h)
+	SELECT * FROM unnest($1::date[], $2::text[], $3::text[], $4::bigint[], $5::bigint[]) ORDER BY 5, 1 ON CONFLICT DO NOTHING`
 
-const insertRemotes = `INSERT INTO remote_services (day, service, remote)
-	SELECT * FROM unnest($1::date[], $2::text[], $3::text[]) ORDER BY 2, 3, 1 ON CONFLICT DO NOTHING`
+const insertRemotes = `INSERT INTO remote_services (day, service, remote, service_h, pair_h)
+	SELECT * FROM unnest($1::date[], $2::text[], $3::text[], $4::bigint[], $5::bigint[]) ORDER BY 5, 1 ON CONFLICT DO NOTHING`
 
-const insertAutocomplete = `INSERT INTO autocomplete_tags (day, key, value)
-	SELECT * FROM unnest($1::date[], $2::text[], $3::text[]) ORDER BY 2, 3, 1 ON CONFLICT DO NOTHING`
+const insertAutocomplete = `INSERT INTO autocomplete_tags (day, key, value, key_h, pair_h)
+	SELECT * FROM unnest($1::date[], $2::text[], $3::text[], $4::bigint[], $5::bigint[]) ORDER BY 5, 1 ON CONFLICT DO NOTHING`
 
 const markPending = `INSERT INTO link_pending (trace_id_low, trace_id_high)
 	SELECT * FROM unnest($1::bigint[], $2::bigint[]) ORDER BY 1, 2 ON CONFLICT DO NOTHING`
@@ -77,24 +78,26 @@ type write struct {
 type nameRows struct {
 	days        []time.Time
 	keys, value []string
+	keyH, pairH []int64
 }
 
-type nameKey struct {
+type namePair struct {
 	day      int64
 	key, val string
 }
 
-func (n *nameRows) fill(set map[nameKey]bool) {
-	keys := make([]nameKey, 0, len(set))
+func (n *nameRows) fill(set map[namePair]bool) {
+	keys := make([]namePair, 0, len(set))
 	for k := range set {
 		keys = append(keys, k)
 	}
-	slices.SortFunc(keys, func(a, b nameKey) int {
+	slices.SortFunc(keys, func(a, b namePair) int {
 		return cmp.Or(cmp.Compare(a.key, b.key), cmp.Compare(a.val, b.val), cmp.Compare(a.day, b.day))
 	})
 	for _, k := range keys {
 		n.days = append(n.days, time.UnixMicro(k.day).UTC())
 		n.keys, n.value = append(n.keys, k.key), append(n.value, k.val)
+		n.keyH, n.pairH = append(n.keyH, nameKey(k.key, "")), append(n.pairH, nameKey(k.key, k.val))
 	}
 }
 
@@ -104,20 +107,20 @@ func (s *Store) prepare(spans []zipkin.Span) (*write, error) {
 		return nil, err
 	}
 	w := &write{segs: segs}
-	names, remotes, tags := map[nameKey]bool{}, map[nameKey]bool{}, map[nameKey]bool{}
+	names, remotes, tags := map[namePair]bool{}, map[namePair]bool{}, map[namePair]bool{}
 	for i := range spans {
 		sp := &spans[i]
 		d := time.UnixMicro(sp.StartTime()).UTC().Truncate(day).UnixMicro()
-		local := nameText(sp.LocalServiceName())
+		local := pgText(sp.LocalServiceName())
 		if local != "" {
-			names[nameKey{d, local, nameText(sp.Name)}] = true
-			if remote := nameText(sp.RemoteServiceName()); remote != "" {
-				remotes[nameKey{d, local, remote}] = true
+			names[namePair{d, local, pgText(sp.Name)}] = true
+			if remote := pgText(sp.RemoteServiceName()); remote != "" {
+				remotes[namePair{d, local, remote}] = true
 			}
 		}
 		for _, k := range s.cfg.AutocompleteKeys {
 			if v, ok := sp.Tags[k]; ok {
-				tags[nameKey{d, nameText(k), nameText(v)}] = true
+				tags[namePair{d, pgText(k), pgText(v)}] = true
 			}
 		}
 	}
@@ -137,10 +140,13 @@ func (w *write) write(ctx context.Context, tx pgx.Tx) error {
 	}
 	b := &pgx.Batch{}
 	b.Queue(insertSegments, lows, ts, uids, highs, counts, dicts, data)
-	b.Queue(insertNames, w.names.days, w.names.keys, w.names.value)
-	b.Queue(insertRemotes, w.remotes.days, w.remotes.keys, w.remotes.value)
-	if len(w.tags.keys) > 0 {
-		b.Queue(insertAutocomplete, w.tags.days, w.tags.keys, w.tags.value)
+	for _, n := range []struct {
+		sql  string
+		rows *nameRows
+	}{{insertNames, &w.names}, {insertRemotes, &w.remotes}, {insertAutocomplete, &w.tags}} {
+		if len(n.rows.keys) > 0 {
+			b.Queue(n.sql, n.rows.days, n.rows.keys, n.rows.value, n.rows.keyH, n.rows.pairH)
+		}
 	}
 	if !w.noMarks {
 		pl, ph := pendingMarks(w.segs)

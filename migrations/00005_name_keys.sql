@@ -1,0 +1,42 @@
+-- +goose Up
+-- The name tables and dependency_links were keyed on their text: a B-tree
+-- entry is limited to ~2.7 kB, so one span with a long, incompressible
+-- service or span name made its whole batch unstorable. They are keyed on
+-- a 64-bit hash of the text instead (zipq_key, the same function the
+-- writer computes in Go: storage/text.go), and keep the full text, which
+-- reads compare after finding rows by hash.
+CREATE FUNCTION zipq_key(a text, b text) RETURNS bigint
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE STRICT
+    RETURN ('x' || left(md5(octet_length(a)::text || ':' || a || b), 16))::bit(64)::bigint;
+COMMENT ON FUNCTION zipq_key(text, text) IS
+    'first 64 bits of md5(<bytes of a> || '':'' || a || b) as a signed bigint: the key of a name pair';
+
+ALTER TABLE span_names ADD COLUMN service_h bigint, ADD COLUMN pair_h bigint;
+UPDATE span_names SET service_h = zipq_key(service, ''), pair_h = zipq_key(service, name);
+ALTER TABLE span_names ALTER service_h SET NOT NULL, ALTER pair_h SET NOT NULL,
+    DROP CONSTRAINT span_names_pkey, ADD PRIMARY KEY (pair_h, day);
+CREATE INDEX span_names_service ON span_names (service_h);
+
+ALTER TABLE remote_services ADD COLUMN service_h bigint, ADD COLUMN pair_h bigint;
+UPDATE remote_services SET service_h = zipq_key(service, ''), pair_h = zipq_key(service, remote);
+ALTER TABLE remote_services ALTER service_h SET NOT NULL, ALTER pair_h SET NOT NULL,
+    DROP CONSTRAINT remote_services_pkey, ADD PRIMARY KEY (pair_h, day);
+CREATE INDEX remote_services_service ON remote_services (service_h);
+
+ALTER TABLE autocomplete_tags ADD COLUMN key_h bigint, ADD COLUMN pair_h bigint;
+UPDATE autocomplete_tags SET key_h = zipq_key(key, ''), pair_h = zipq_key(key, value);
+ALTER TABLE autocomplete_tags ALTER key_h SET NOT NULL, ALTER pair_h SET NOT NULL,
+    DROP CONSTRAINT autocomplete_tags_pkey, ADD PRIMARY KEY (pair_h, day);
+CREATE INDEX autocomplete_tags_key ON autocomplete_tags (key_h);
+
+ALTER TABLE dependency_links ADD COLUMN pair_h bigint;
+UPDATE dependency_links SET pair_h = zipq_key(parent, child);
+ALTER TABLE dependency_links ALTER pair_h SET NOT NULL,
+    DROP CONSTRAINT dependency_links_pkey, ADD PRIMARY KEY (hour, pair_h);
+
+-- +goose Down
+ALTER TABLE dependency_links DROP CONSTRAINT dependency_links_pkey, ADD PRIMARY KEY (hour, parent, child), DROP COLUMN pair_h;
+ALTER TABLE autocomplete_tags DROP CONSTRAINT autocomplete_tags_pkey, ADD PRIMARY KEY (key, value, day), DROP COLUMN key_h, DROP COLUMN pair_h;
+ALTER TABLE remote_services DROP CONSTRAINT remote_services_pkey, ADD PRIMARY KEY (service, remote, day), DROP COLUMN service_h, DROP COLUMN pair_h;
+ALTER TABLE span_names DROP CONSTRAINT span_names_pkey, ADD PRIMARY KEY (service, name, day), DROP COLUMN service_h, DROP COLUMN pair_h;
+DROP FUNCTION zipq_key(text, text);
