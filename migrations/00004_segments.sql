@@ -2,9 +2,9 @@
 -- Storage v2: the unit of storage is a trace *segment* — all the spans of
 -- one trace that arrived in one batch — encoded once and compressed, instead
 -- of one heap row and seven index entries per span. Search reads a compact
--- side table, span_index, with one row per (segment, local service, minute
--- of start time), and answers exactly by checking the spans of the traces it
--- finds (storage/search.go). docs/adr/0003-segments.md says why.
+-- side table, span_index, with one row per (segment, minute of start time),
+-- and answers exactly by checking the spans of the traces it finds
+-- (storage/search.go). docs/adr/0003-segments.md says why.
 --
 -- Both tables are range-partitioned by day on ts and keep the future Citus
 -- distribution column (trace_id_low) first in every key, so they stay legal
@@ -27,27 +27,26 @@ CREATE TABLE segments (
 ALTER TABLE segments ALTER COLUMN data SET STORAGE EXTERNAL;
 CREATE TABLE segments_other PARTITION OF segments DEFAULT;
 
--- What Zipkin's search filters on, per (segment, local service, minute):
--- a row's spans all start within [ts, ts + 1 min). Names, remote services
--- and annotationQuery terms are 32-bit hashes (storage/hash.go): collisions
--- only add candidates, which the exact check on the spans removes. No
--- unique key: a redelivery that cuts different segments adds rows that
--- find the same trace, which search de-duplicates.
+-- What Zipkin's search filters on, one row per (segment, minute of start
+-- time): a row's spans all start within [ts, ts + 1 min). Every name and
+-- term its spans answer to is one 32-bit hash in `keys` (storage/text.go:
+-- local and remote service names, span names and annotationQuery terms,
+-- each hashed with its own prefix); collisions only add candidates, which
+-- the exact check on the spans removes. A search walks the ts B-tree
+-- newest first filtering on keys, or, for a rare key, the GIN index. No
+-- unique key: a redelivery that cuts different segments adds rows that find
+-- the same trace, which search de-duplicates and compaction leaves alone.
 CREATE TABLE span_index (
     trace_id_low  bigint      NOT NULL,
     ts            timestamptz NOT NULL, -- earliest start among the row's spans
     trace_id_high bigint      NOT NULL,
-    service       integer     NOT NULL, -- hash of the local service name ('' when absent)
     dur_min       bigint,               -- shortest / longest duration (µs) among its spans,
     dur_max       bigint,               -- NULL when none has one
-    names         integer[]   NOT NULL, -- hashes of span names
-    remotes       integer[]   NOT NULL, -- hashes of remote service names
-    terms         integer[]   NOT NULL  -- hashes of tag keys, key=value pairs, annotation values
+    keys          integer[]   NOT NULL  -- sorted hashes of everything search matches on
 ) PARTITION BY RANGE (ts);
-CREATE INDEX span_index_service_ts ON span_index (service, ts);
-CREATE INDEX span_index_ts ON span_index USING brin (ts);
+CREATE INDEX span_index_ts ON span_index (ts);
 CREATE TABLE span_index_other PARTITION OF span_index DEFAULT;
-CREATE INDEX span_index_other_terms ON span_index_other USING gin (terms);
+CREATE INDEX span_index_other_keys ON span_index_other USING gin (keys);
 
 -- +goose Down
 DROP TABLE span_index;

@@ -3,9 +3,10 @@ package storage
 import (
 	"cmp"
 	"context"
-	"encoding/json"
+	"encoding/binary"
 	"fmt"
 	"log/slog"
+	"math"
 	"slices"
 	"time"
 
@@ -65,17 +66,19 @@ func (s *Store) Link(ctx context.Context, max int) (int, error) {
 		if err != nil {
 			return err
 		}
-		delta := map[hourLink]*zipkin.DependencyLink{}
+		delta := map[hourEdge]*edgeDelta{}
 		for _, tl := range old {
 			addDelta(delta, tl, -1)
 		}
 		fresh := make([]traceLinks, 0, len(traces))
 		for id, spans := range traces {
-			tl := traceLinks{id: id, hour: traceHour(spans), links: zipkin.Link(spans)}
-			for i := range tl.links { // stored as text: no NUL, valid UTF-8
-				tl.links[i].Parent, tl.links[i].Child = pgText(tl.links[i].Parent), pgText(tl.links[i].Child)
+			tl := traceLinks{id: id, hour: traceHour(spans)}
+			for _, l := range zipkin.Link(spans) {
+				parent, child := pgText(l.Parent), pgText(l.Child) // stored as text: no NUL
+				tl.edges = append(tl.edges, edge{pair: nameKey(parent, child), parent: parent, child: child,
+					calls: l.CallCount, errors: l.ErrorCount})
 			}
-			if len(tl.links) > 0 {
+			if len(tl.edges) > 0 {
 				fresh = append(fresh, tl)
 				addDelta(delta, tl, 1)
 			}
@@ -148,27 +151,69 @@ func compact(ctx context.Context, tx pgx.Tx, builders map[zipkin.TraceID]*traceB
 	return nil
 }
 
+// traceLinks is what one trace contributes to dependency_links.
 type traceLinks struct {
 	id    zipkin.TraceID
 	hour  time.Time
-	links []zipkin.DependencyLink
+	edges []edge
 }
 
-type hourLink struct {
-	hour          time.Time
+// edge is one parent → child link of a trace. Stored in trace_links it is
+// 16 bytes, its names replaced by their key (nameKey, dependency_links'
+// key); the names are known only for edges linked just now.
+type edge struct {
+	pair          int64
 	parent, child string
+	calls, errors int64
 }
 
-func addDelta(delta map[hourLink]*zipkin.DependencyLink, tl traceLinks, sign int64) {
-	for _, l := range tl.links {
-		k := hourLink{tl.hour, l.Parent, l.Child}
+const edgeSize = 16 // pair int64, calls int32, errors int32, big-endian
+
+func encodeEdges(edges []edge) []byte {
+	b := make([]byte, 0, edgeSize*len(edges))
+	for _, e := range edges {
+		b = binary.BigEndian.AppendUint64(b, uint64(e.pair))
+		b = binary.BigEndian.AppendUint32(b, uint32(min(e.calls, math.MaxInt32)))
+		b = binary.BigEndian.AppendUint32(b, uint32(min(e.errors, math.MaxInt32)))
+	}
+	return b
+}
+
+func decodeEdges(b []byte) ([]edge, error) {
+	if len(b)%edgeSize != 0 {
+		return nil, fmt.Errorf("trace links: %d bytes is not a whole number of edges", len(b))
+	}
+	edges := make([]edge, 0, len(b)/edgeSize)
+	for ; len(b) > 0; b = b[edgeSize:] {
+		edges = append(edges, edge{pair: int64(binary.BigEndian.Uint64(b)),
+			calls: int64(int32(binary.BigEndian.Uint32(b[8:]))), errors: int64(int32(binary.BigEndian.Uint32(b[12:])))})
+	}
+	return edges, nil
+}
+
+type hourEdge struct {
+	hour time.Time
+	pair int64
+}
+
+type edgeDelta struct {
+	parent, child string // "" when the edge is only being subtracted
+	calls, errors int64
+}
+
+func addDelta(delta map[hourEdge]*edgeDelta, tl traceLinks, sign int64) {
+	for _, e := range tl.edges {
+		k := hourEdge{tl.hour, e.pair}
 		d := delta[k]
 		if d == nil {
-			d = &zipkin.DependencyLink{Parent: l.Parent, Child: l.Child}
+			d = &edgeDelta{}
 			delta[k] = d
 		}
-		d.CallCount += sign * l.CallCount
-		d.ErrorCount += sign * l.ErrorCount
+		if e.parent != "" || e.child != "" {
+			d.parent, d.child = e.parent, e.child
+		}
+		d.calls += sign * min(e.calls, math.MaxInt32)
+		d.errors += sign * min(e.errors, math.MaxInt32)
 	}
 }
 
@@ -203,7 +248,7 @@ func claimPending(ctx context.Context, tx pgx.Tx, max int) (map[zipkin.TraceID]b
 }
 
 func linksOf(ctx context.Context, tx pgx.Tx, lows []int64, want map[zipkin.TraceID]bool) ([]traceLinks, error) {
-	rows, err := tx.Query(ctx, `SELECT trace_id_low, trace_id_high, hour, links FROM trace_links WHERE trace_id_low = ANY($1)`, lows)
+	rows, err := tx.Query(ctx, `SELECT trace_id_low, trace_id_high, hour, edges FROM trace_links WHERE trace_id_low = ANY($1)`, lows)
 	if err != nil {
 		return nil, fmt.Errorf("read trace links: %w", err)
 	}
@@ -217,7 +262,8 @@ func linksOf(ctx context.Context, tx pgx.Tx, lows []int64, want map[zipkin.Trace
 			return nil
 		}
 		tl := traceLinks{id: id, hour: hour.UTC()}
-		if err := json.Unmarshal(raw, &tl.links); err != nil {
+		var err error
+		if tl.edges, err = decodeEdges(raw); err != nil {
 			return fmt.Errorf("trace links of %s: %w", id, err)
 		}
 		out = append(out, tl)
@@ -243,17 +289,13 @@ func replaceTraceLinks(ctx context.Context, tx pgx.Tx, ids map[zipkin.TraceID]bo
 	}
 	lows, highs = lows[:0], highs[:0]
 	hours := make([]time.Time, 0, len(fresh))
-	docs := make([]string, 0, len(fresh))
+	docs := make([][]byte, 0, len(fresh))
 	for _, tl := range fresh {
-		b, err := json.Marshal(tl.links)
-		if err != nil {
-			return fmt.Errorf("encode trace links: %w", err)
-		}
 		lows, highs = append(lows, int64(tl.id.Low)), append(highs, int64(tl.id.High))
-		hours, docs = append(hours, tl.hour), append(docs, string(b))
+		hours, docs = append(hours, tl.hour), append(docs, encodeEdges(tl.edges))
 	}
-	if _, err := tx.Exec(ctx, `INSERT INTO trace_links (trace_id_low, trace_id_high, hour, links)
-		SELECT l, h, t, d::jsonb FROM unnest($1::bigint[], $2::bigint[], $3::timestamptz[], $4::text[]) AS u(l, h, t, d)`,
+	if _, err := tx.Exec(ctx, `INSERT INTO trace_links (trace_id_low, trace_id_high, hour, edges)
+		SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::timestamptz[], $4::bytea[])`,
 		lows, highs, hours, docs); err != nil {
 		return fmt.Errorf("replace trace links: %w", err)
 	}
@@ -262,31 +304,47 @@ func replaceTraceLinks(ctx context.Context, tx pgx.Tx, ids map[zipkin.TraceID]bo
 
 // applyDelta adds the change to the hourly totals in key order (one linker
 // runs at a time, but the order keeps it deadlock-free if that changes).
-func applyDelta(ctx context.Context, tx pgx.Tx, delta map[hourLink]*zipkin.DependencyLink) error {
-	keys := make([]hourLink, 0, len(delta))
+// An edge this round only subtracts from (a trace lost it) exists already,
+// so it is updated by key; the others are upserted with their names.
+func applyDelta(ctx context.Context, tx pgx.Tx, delta map[hourEdge]*edgeDelta) error {
+	keys := make([]hourEdge, 0, len(delta))
 	for k, d := range delta {
-		if d.CallCount != 0 || d.ErrorCount != 0 {
+		if d.calls != 0 || d.errors != 0 {
 			keys = append(keys, k)
 		}
 	}
 	if len(keys) == 0 {
 		return nil
 	}
-	slices.SortFunc(keys, func(a, b hourLink) int {
-		return cmp.Or(a.hour.Compare(b.hour), cmp.Compare(a.parent, b.parent), cmp.Compare(a.child, b.child))
-	})
-	hours := make([]time.Time, len(keys))
-	parents, children := make([]string, len(keys)), make([]string, len(keys))
-	calls, errs, pairs := make([]int64, len(keys)), make([]int64, len(keys)), make([]int64, len(keys))
-	for i, k := range keys {
-		hours[i], parents[i], children[i] = k.hour, k.parent, k.child
-		calls[i], errs[i], pairs[i] = delta[k].CallCount, delta[k].ErrorCount, nameKey(k.parent, k.child)
+	slices.SortFunc(keys, func(a, b hourEdge) int { return cmp.Or(a.hour.Compare(b.hour), cmp.Compare(a.pair, b.pair)) })
+	var up, sub struct {
+		hours              []time.Time
+		parents, children  []string
+		pairs, calls, errs []int64
 	}
-	if _, err := tx.Exec(ctx, `INSERT INTO dependency_links (hour, parent, child, calls, errors, pair_h)
-		SELECT * FROM unnest($1::timestamptz[], $2::text[], $3::text[], $4::bigint[], $5::bigint[], $6::bigint[])
-		ON CONFLICT (hour, pair_h) DO UPDATE
-		SET calls = dependency_links.calls + excluded.calls, errors = dependency_links.errors + excluded.errors`,
-		hours, parents, children, calls, errs, pairs); err != nil {
+	for _, k := range keys {
+		d := delta[k]
+		t := &up
+		if d.parent == "" && d.child == "" {
+			t = &sub
+		}
+		t.hours, t.pairs, t.calls, t.errs = append(t.hours, k.hour), append(t.pairs, k.pair), append(t.calls, d.calls), append(t.errs, d.errors)
+		t.parents, t.children = append(t.parents, d.parent), append(t.children, d.child)
+	}
+	b := &pgx.Batch{}
+	if len(sub.pairs) > 0 {
+		b.Queue(`UPDATE dependency_links l SET calls = l.calls + d.calls, errors = l.errors + d.errors
+			FROM unnest($1::timestamptz[], $2::bigint[], $3::bigint[], $4::bigint[]) AS d(hour, pair, calls, errors)
+			WHERE l.hour = d.hour AND l.pair_h = d.pair`, sub.hours, sub.pairs, sub.calls, sub.errs)
+	}
+	if len(up.pairs) > 0 {
+		b.Queue(`INSERT INTO dependency_links (hour, parent, child, calls, errors, pair_h)
+			SELECT * FROM unnest($1::timestamptz[], $2::text[], $3::text[], $4::bigint[], $5::bigint[], $6::bigint[])
+			ON CONFLICT (hour, pair_h) DO UPDATE
+			SET calls = dependency_links.calls + excluded.calls, errors = dependency_links.errors + excluded.errors`,
+			up.hours, up.parents, up.children, up.calls, up.errs, up.pairs)
+	}
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
 		return fmt.Errorf("update dependency links: %w", err)
 	}
 	return nil

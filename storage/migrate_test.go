@@ -33,7 +33,9 @@ func TestMigrationMovesPerSpanDataIntoSegments(t *testing.T) {
 	if _, err := conn.Exec(ctx(t), `INSERT INTO span_names VALUES (current_date, 'old-svc', 'old op');
 		INSERT INTO remote_services VALUES (current_date, 'old-svc', 'old-db');
 		INSERT INTO autocomplete_tags VALUES (current_date, 'env', 'prod');
-		INSERT INTO dependency_links VALUES (date_trunc('hour', now()), 'old-svc', 'old-db', 7, 1)`); err != nil {
+		INSERT INTO dependency_links VALUES (date_trunc('hour', now()), 'old-svc', 'old-db', 7, 1);
+		INSERT INTO trace_links VALUES (5, 0, date_trunc('hour', now()),
+			'[{"parent":"old-svc","child":"old-db","callCount":7,"errorCount":1}]')`); err != nil {
 		t.Fatal(err)
 	}
 	if err := st.Migrate(ctx(t)); err != nil {
@@ -52,24 +54,27 @@ func TestMigrationMovesPerSpanDataIntoSegments(t *testing.T) {
 			t.Fatalf("names after migration: %v %v, want %s", got, err, c.want)
 		}
 	}
-	// New links for the same edge add to the migrated row.
+	// New links for the same edge add to the migrated row; trace 5,
+	// re-linked without that edge, takes its migrated contribution (7
+	// calls, 1 error) back out: 7 + 1 - 7 = 1.
 	if err := st.WriteSpans(ctx(t), []zipkin.Span{{TraceID: zipkin.TraceID{Low: 1 << 62}, ID: 1, Kind: zipkin.KindClient,
 		Timestamp: time.Now().UnixMicro(), LocalEndpoint: &zipkin.Endpoint{ServiceName: "old-svc"},
-		RemoteEndpoint: &zipkin.Endpoint{ServiceName: "old-db"}}}); err != nil {
+		RemoteEndpoint: &zipkin.Endpoint{ServiceName: "old-db"}},
+		{TraceID: zipkin.TraceID{Low: 5}, ID: 5, Timestamp: time.Now().UnixMicro(), LocalEndpoint: &zipkin.Endpoint{ServiceName: "old-svc"}}}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := st.Link(ctx(t), storage.LinkBatch); err != nil {
 		t.Fatal(err)
 	}
 	links, err := st.Dependencies(ctx(t), time.Now().Add(time.Hour), 2*time.Hour)
-	if err != nil || len(links) == 0 || links[len(links)-1].Parent != "old-svc" || links[len(links)-1].CallCount != 8 {
+	if err != nil || len(links) == 0 || links[len(links)-1].Parent != "old-svc" || links[len(links)-1].CallCount != 1 || links[len(links)-1].ErrorCount != 0 {
 		t.Fatalf("links after migration: %+v %v", links, err)
 	}
 	if n := count(t, dsn, `SELECT count(*) FROM pg_class WHERE relname = 'spans' AND relnamespace = current_schema()::regnamespace`); n != 0 {
 		t.Fatal("the per-span table is still there")
 	}
 	stored, distinct, err := st.CountSpans(ctx(t))
-	if err != nil || stored != len(in)+1 || distinct != len(in)+1 { // and the one written since
+	if err != nil || stored != len(in)+2 || distinct != len(in)+2 { // and the two written since
 		t.Fatalf("%d stored, %d distinct, want %d: %v", stored, distinct, len(in), err)
 	}
 	byTrace := map[zipkin.TraceID][]zipkin.Span{}

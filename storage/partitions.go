@@ -14,7 +14,7 @@ const day = 24 * time.Hour
 
 // partitioned are the tables range-partitioned by day on ts, each with a
 // default partition <table>_other for rows outside the daily ones; indexes
-// are what each daily partition gets beyond its parent's (the GIN on terms
+// are what each daily partition gets beyond its parent's (the GIN on keys
 // lives on partitions, never on the parent: Citus columnar partitions
 // cannot carry it).
 var partitioned = []struct {
@@ -22,7 +22,7 @@ var partitioned = []struct {
 	indexes []string
 }{
 	{"segments", nil},
-	{"span_index", []string{"USING gin (terms)"}},
+	{"span_index", []string{"USING gin (keys)"}},
 }
 
 func partitionName(table string, d time.Time) string { return table + "_p" + d.Format("20060102") }

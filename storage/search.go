@@ -19,8 +19,8 @@ import (
 // matching span first, at most q.Limit. With strict false, traces are
 // grouped by the lower 64 bits of their ID.
 //
-// span_index rows are coarse — one per (segment, service, minute), with
-// hashed names and terms — so they only nominate candidate traces, walked
+// span_index rows are coarse — one per (segment, minute), with hashed
+// names and terms — so they only nominate candidate traces, walked
 // newest row first in pages. Each candidate is read whole (it is returned
 // anyway) and kept only if one of its spans matches q exactly, as Zipkin's
 // rule "one span matches all criteria" demands. A row's spans start within
@@ -39,21 +39,21 @@ func (s *Store) FindTraces(ctx context.Context, q zipkin.QueryRequest, strict bo
 	}
 	where = append(where, "ts > "+arg(start.Add(-indexBucket)), "ts <= "+arg(end))
 	cursor := len(args) - 1 // the window's end moves down page by page
+	var keys []int32
 	if q.ServiceName != "" {
-		where = append(where, "service = "+arg(hash32(q.ServiceName)))
+		keys = append(keys, key(keyService, q.ServiceName))
 	}
 	if q.RemoteServiceName != "" {
-		where = append(where, "remotes @> "+arg([]int32{hash32(q.RemoteServiceName)}))
+		keys = append(keys, key(keyRemote, q.RemoteServiceName))
 	}
 	if q.SpanName != "" {
-		where = append(where, "names @> "+arg([]int32{hash32(q.SpanName)}))
+		keys = append(keys, key(keyName, q.SpanName))
 	}
-	if len(q.AnnotationQuery) > 0 {
-		terms := make([]int32, len(q.AnnotationQuery))
-		for i, t := range q.AnnotationQuery {
-			terms[i] = hash32(t)
-		}
-		where = append(where, "terms @> "+arg(terms))
+	for _, t := range q.AnnotationQuery {
+		keys = append(keys, key(keyTerm, t))
+	}
+	if len(keys) > 0 {
+		where = append(where, "keys @> "+arg(keys))
 	}
 	if q.MinDuration > 0 {
 		where = append(where, "dur_max >= "+arg(q.MinDuration))

@@ -53,13 +53,39 @@ func forEachTerm(sp *zipkin.Span, fn func(string)) {
 	}
 }
 
-// hash32 is how span_index stores names and terms: the low 32 bits of
-// xxhash64 of the text as the span holds it. Stored rows depend on it, so
-// it never changes. Collisions only add search candidates, which the exact
-// check on the spans (spanMatches) removes.
-func hash32(s string) int32 { return int32(xxhash.Sum64String(s)) }
+// Kinds of span_index keys: each is hashed with its own prefix, so a
+// service named like a tag cannot answer for it.
+const (
+	keyService = 's'
+	keyRemote  = 'r'
+	keyName    = 'n'
+	keyTerm    = 't'
+)
 
-// nameKey is zipq_key(a, b) of migration 00007: the key the name tables
+// key is how span_index stores a name or term: the low 32 bits of xxhash64
+// of its kind and the text as the span holds it. Stored rows depend on it,
+// so it never changes. Collisions only add search candidates, which the
+// exact check on the spans (spanMatches) removes.
+func key(kind byte, s string) int32 {
+	var d xxhash.Digest
+	d.Reset()
+	_, _ = d.Write([]byte{kind, 0})
+	_, _ = d.WriteString(s)
+	return int32(d.Sum64())
+}
+
+// appendSpanKeys adds the keys a span answers to: its local service, span
+// name, remote service (when set) and annotationQuery terms.
+func appendSpanKeys(keys []int32, sp *zipkin.Span) []int32 {
+	keys = append(keys, key(keyService, sp.LocalServiceName()), key(keyName, sp.Name))
+	if r := sp.RemoteServiceName(); r != "" {
+		keys = append(keys, key(keyRemote, r))
+	}
+	forEachTerm(sp, func(t string) { keys = append(keys, key(keyTerm, t)) })
+	return keys
+}
+
+// nameKey is zipq_key(a, b) of migration 00005: the key the name tables
 // and dependency_links are stored under, so a name of any length fits
 // their B-trees. Both sides must agree byte for byte.
 func nameKey(a, b string) int64 {

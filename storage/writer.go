@@ -17,9 +17,7 @@ import (
 // search window a row can begin and still hold a match.
 const indexBucket = time.Minute
 
-var indexColumns = []string{
-	"trace_id_low", "ts", "trace_id_high", "service", "dur_min", "dur_max", "names", "remotes", "terms",
-}
+var indexColumns = []string{"trace_id_low", "ts", "trace_id_high", "dur_min", "dur_max", "keys"}
 
 // No conflict target: the targetless form also works on Citus columnar and
 // postgres_fdw partitions, where a targeted ON CONFLICT fails. RETURNING
@@ -203,50 +201,40 @@ func pendingMarks(segs []*segment) (lows, highs []int64) {
 	return lows, highs
 }
 
-// appendIndexRows adds a segment's span_index rows: one per local service
-// and minute of start time (spans are in start order).
+// appendIndexRows adds a segment's span_index rows: one per minute of
+// start time (spans are in start order, so a row's spans are consecutive).
 func appendIndexRows(rows [][]any, seg *segment) [][]any {
-	type group struct {
-		ts, bucket     int64
-		service        int32
-		durMin, durMax int64
-		names, remotes []int32
-		terms          []int32
-	}
-	var groups []*group
-	byKey := map[[2]int64]*group{}
-	for _, cs := range seg.spans {
-		sp := cs.span
-		svc := hash32(sp.LocalServiceName())
-		bucket := cs.start / indexBucket.Microseconds()
-		g := byKey[[2]int64{int64(svc), bucket}]
-		if g == nil {
-			g = &group{ts: cs.start, bucket: bucket, service: svc}
-			byKey[[2]int64{int64(svc), bucket}] = g
-			groups = append(groups, g)
-		}
-		if sp.Duration > 0 {
-			if g.durMin == 0 || sp.Duration < g.durMin {
-				g.durMin = sp.Duration
+	flush := func(spans []canonicalSpan) {
+		var durMin, durMax int64
+		keys := make([]int32, 0, 16*len(spans))
+		for _, cs := range spans {
+			sp := cs.span
+			if sp.Duration > 0 {
+				if durMin == 0 || sp.Duration < durMin {
+					durMin = sp.Duration
+				}
+				durMax = max(durMax, sp.Duration)
 			}
-			g.durMax = max(g.durMax, sp.Duration)
+			keys = appendSpanKeys(keys, sp)
 		}
-		g.names = append(g.names, hash32(sp.Name))
-		if r := sp.RemoteServiceName(); r != "" {
-			g.remotes = append(g.remotes, hash32(r))
-		}
-		forEachTerm(sp, func(t string) { g.terms = append(g.terms, hash32(t)) })
-	}
-	for _, g := range groups {
 		var dmin, dmax any
-		if g.durMax > 0 {
-			dmin, dmax = g.durMin, g.durMax
+		if durMax > 0 {
+			dmin, dmax = durMin, durMax
 		}
 		rows = append(rows, []any{
-			int64(seg.id.Low), time.UnixMicro(g.ts).UTC(), int64(seg.id.High), g.service, dmin, dmax,
-			sortedSet(g.names), sortedSet(g.remotes), sortedSet(g.terms),
+			int64(seg.id.Low), time.UnixMicro(spans[0].start).UTC(), int64(seg.id.High), dmin, dmax, sortedSet(keys),
 		})
 	}
+	first, bucket := 0, int64(0)
+	for i, cs := range seg.spans {
+		b := cs.start / indexBucket.Microseconds()
+		if i > first && b != bucket {
+			flush(seg.spans[first:i])
+			first = i
+		}
+		bucket = b
+	}
+	flush(seg.spans[first:])
 	return rows
 }
 

@@ -1,10 +1,15 @@
 package zipkin
 
 import (
+	"bytes"
+	"net/netip"
 	"reflect"
 	"slices"
 	"strings"
 	"testing"
+
+	pb "github.com/openzipkin/zipkin-go/proto/zipkin_proto3"
+	"google.golang.org/protobuf/proto"
 )
 
 // checkDecoded is the property every decoder must keep: accepted input has
@@ -41,6 +46,17 @@ func checkDecoded(t *testing.T, spans []Span, err error) {
 		}
 	}
 	for i := range spans {
+		// The hand-written canonical encoding is byte for byte the protobuf
+		// runtime's deterministic one.
+		got, err := spans[i].MarshalCanonical(nil)
+		want, werr := deterministic.Marshal(spans[i].toProto())
+		if err != nil || werr != nil || !bytes.Equal(got, want) {
+			t.Fatalf("canonical encoding of span %d differs from the runtime's (%v, %v):\n%x\n%x", i, err, werr, got, want)
+		}
+		var back Span
+		if err := UnmarshalCanonical(got, &back); err != nil || !reflect.DeepEqual(back, spans[i]) {
+			t.Fatalf("canonical round trip changed span %d (%v):\n%+v\n%+v", i, err, spans[i], back)
+		}
 		if !reflect.DeepEqual(spans[i], fromJSON[i]) {
 			t.Fatalf("JSON round trip changed span %d:\n%+v\n%+v", i, spans[i], fromJSON[i])
 		}
@@ -128,6 +144,59 @@ func FuzzLink(f *testing.F) {
 		// Each span adds at most two links (the backfilled hop and its own).
 		if calls > int64(2*len(spans)) {
 			t.Fatalf("%d calls from %d spans", calls, len(spans))
+		}
+	})
+}
+
+// TestMarshalCanonicalMatchesRuntime covers what the decoders never produce
+// (they normalise spans) but the encoding must still get right.
+func TestMarshalCanonicalMatchesRuntime(t *testing.T) {
+	t.Parallel()
+	for i, s := range []Span{
+		{TraceID: TraceID{Low: 1}, ID: 1},
+		{TraceID: TraceID{High: 1<<63 + 5, Low: 1<<64 - 1}, ID: 1<<64 - 1, ParentID: 2, Kind: KindConsumer, Name: "é\x00",
+			Timestamp: 1<<63 - 1, Duration: 1<<63 - 1, Debug: true, Shared: true,
+			LocalEndpoint: &Endpoint{}, RemoteEndpoint: &Endpoint{ServiceName: "r", Port: 65535,
+				IPv4: netip.MustParseAddr("10.1.2.3"), IPv6: netip.MustParseAddr("2001:db8::1")},
+			Annotations: []Annotation{{Timestamp: 1}, {Value: "v"}, {}},
+			Tags:        map[string]string{"": "v", "k": "", "z": strings.Repeat("x", 300)}},
+	} {
+		got, err := s.MarshalCanonical(nil)
+		want, werr := deterministic.Marshal(s.toProto())
+		if err != nil || werr != nil || !bytes.Equal(got, want) {
+			t.Fatalf("span %d: (%v, %v)\n%x\n%x", i, err, werr, got, want)
+		}
+	}
+	bad := Span{TraceID: TraceID{Low: 1}, ID: 1, Tags: map[string]string{"k": "\xff"}}
+	if _, err := bad.MarshalCanonical(nil); err == nil {
+		t.Fatal("invalid UTF-8 must be refused, as the runtime refuses it")
+	}
+}
+
+// FuzzUnmarshalCanonical: the protowire reader accepts exactly what the
+// protobuf runtime's Unmarshal followed by DecodeProto's checks accepts, and
+// gives the same span.
+func FuzzUnmarshalCanonical(f *testing.F) {
+	spans, _, _ := Decode([]byte(braveBody))
+	for i := range spans {
+		b, _ := spans[i].MarshalCanonical(nil)
+		f.Add(b)
+	}
+	f.Add([]byte{0x0a, 0x08, 1, 2, 3, 4, 5, 6, 7, 8})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var p pb.Span
+		var want Span
+		werr := proto.Unmarshal(b, &p)
+		if werr == nil {
+			werr = fromProto(-1, &p, &want)
+		}
+		var got Span
+		err := UnmarshalCanonical(b, &got)
+		if (err == nil) != (werr == nil) {
+			t.Fatalf("protowire reader says %v, runtime says %v", err, werr)
+		}
+		if err == nil && !reflect.DeepEqual(got, want) {
+			t.Fatalf("spans differ:\n%+v\n%+v", got, want)
 		}
 	})
 }
