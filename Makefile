@@ -40,7 +40,7 @@ bench: services build ## benchmarks (not part of test): Go benchmarks, then zipq
 	$(GO) run ./cmd/zipq-bench -zipq $(BIN) $(BENCHFLAGS)
 
 fuzz: ## run each fuzz target (decoders, annotationQuery, linker) for FUZZTIME (default 30s)
-	@for t in FuzzDecode FuzzDecodeJSON FuzzDecodeProto FuzzUnmarshalCanonical FuzzParseAnnotationQuery FuzzLink; do \
+	@for t in FuzzDecode FuzzDecodeJSON FuzzDecodeProto FuzzDecodeJSONLikeEncodingJSON FuzzUnmarshalCanonical FuzzParseAnnotationQuery FuzzLink; do \
 		$(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $${FUZZTIME:-30s} ./zipkin || exit 1; done
 
 clean:

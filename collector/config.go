@@ -23,6 +23,15 @@ type SpanWriter interface {
 	WriteSpans(ctx context.Context, spans []zipkin.Span) error
 }
 
+// Preparer is implemented by a SpanWriter whose writes start with
+// CPU-bound encoding: the collector then encodes a batch on the goroutine
+// that consumes (PrepareWrite) and only commits it on the one that writes
+// (the returned func), so one batch encodes while the previous one is
+// being written. The func has WriteSpans' contract.
+type Preparer interface {
+	PrepareWrite(spans []zipkin.Span) (func(ctx context.Context) error, error)
+}
+
 // Exchange is the durable direct exchange zipkin-go's reporter declares
 // and publishes to; the queue is bound to it with its own name as key.
 const Exchange = "zipkin"

@@ -18,6 +18,7 @@ import (
 // deliveries are acked together, after its spans committed.
 type batch struct {
 	spans      []zipkin.Span
+	commit     func(context.Context) error // prepared write, when the writer is a Preparer
 	deliveries []amqp.Delivery
 	ends       []int // ends[i]: end of deliveries[i]'s spans in spans
 }
@@ -149,13 +150,20 @@ func (k *consumer) loop(ctx context.Context, deliveries <-chan amqp.Delivery) er
 	// it commits.
 	maxDeliveries := max(1, k.prefetch/2)
 	resize := 0 // a new prefetch count, waiting for the old subscription to drain
-	cur := &batch{}
+	newBatch := func() *batch { return &batch{spans: make([]zipkin.Span, 0, c.cfg.BatchSpans+100)} }
+	cur := newBatch()
 	timer := time.NewTimer(c.cfg.BatchInterval)
 	defer timer.Stop()
+	prep, _ := c.w.(Preparer)
 	send := func() {
 		if len(cur.deliveries) > 0 {
+			if prep != nil {
+				// An encoding failure leaves commit nil: the flusher
+				// writes the batch plainly and isolates what it refuses.
+				cur.commit, _ = prep.PrepareWrite(cur.spans)
+			}
 			batches <- cur
-			cur = &batch{}
+			cur = newBatch()
 		}
 	}
 	stopping := c.stopping
@@ -277,7 +285,12 @@ func (k *consumer) flush(ctx context.Context, b *batch) error {
 	delay := c.cfg.RetryMin
 	for {
 		start := time.Now()
-		err := c.w.WriteSpans(ctx, b.spans)
+		var err error
+		if b.commit != nil {
+			err = b.commit(ctx)
+		} else {
+			err = c.w.WriteSpans(ctx, b.spans)
+		}
 		if err == nil {
 			c.m.commitSeconds.Observe(time.Since(start).Seconds())
 			c.m.batchSpans.Observe(float64(len(b.spans)))

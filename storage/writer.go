@@ -54,14 +54,32 @@ func (s *Store) WriteSpans(ctx context.Context, spans []zipkin.Span) error {
 	if len(spans) == 0 {
 		return nil
 	}
-	w, err := s.prepare(spans)
+	commit, err := s.PrepareWrite(spans)
 	if err != nil {
 		return err
 	}
-	if err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error { return w.write(ctx, tx) }); err != nil {
-		return classify(fmt.Errorf("write %d spans: %w", len(spans), err))
+	return commit(ctx)
+}
+
+// PrepareWrite does the CPU-bound half of WriteSpans — encoding, compressing
+// and indexing the batch — and returns the other half, which writes and
+// commits it (and may be called again after a failure). The collector
+// encodes one batch while the previous one commits. A *DataError means the
+// spans cannot be encoded.
+func (s *Store) PrepareWrite(spans []zipkin.Span) (func(context.Context) error, error) {
+	w, err := s.prepare(spans)
+	if err != nil {
+		return nil, &DataError{Err: err}
 	}
-	return nil
+	return func(ctx context.Context) error {
+		if len(spans) == 0 {
+			return nil
+		}
+		if err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error { return w.write(ctx, tx) }); err != nil {
+			return classify(fmt.Errorf("write %d spans: %w", len(spans), err))
+		}
+		return nil
+	}, nil
 }
 
 // write is one batch, encoded and ready for a transaction.

@@ -2,6 +2,7 @@ package zipkin
 
 import (
 	"bytes"
+	"encoding/json"
 	"net/netip"
 	"reflect"
 	"slices"
@@ -196,6 +197,25 @@ func FuzzUnmarshalCanonical(f *testing.F) {
 			t.Fatalf("protowire reader says %v, runtime says %v", err, werr)
 		}
 		if err == nil && !reflect.DeepEqual(got, want) {
+			t.Fatalf("spans differ:\n%+v\n%+v", got, want)
+		}
+	})
+}
+
+// FuzzDecodeJSONLikeEncodingJSON: the goccy/go-json decoder accepts what
+// encoding/json accepts, rejects what it rejects, for the same reason, and
+// gives the same spans.
+func FuzzDecodeJSONLikeEncodingJSON(f *testing.F) {
+	addSeeds(f)
+	f.Add([]byte(`[{"traceId":"1","id":"2","name":"\xff\u00e9","tags":{"a":1}}]`))
+	f.Add([]byte(`[{"TRACEID":"1","Id":"2","tags":{"a":"b","a":"c"}}]`))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		want, werr := decodeJSON(body, json.Unmarshal)
+		got, err := DecodeJSON(body)
+		if (err == nil) != (werr == nil) || ReasonOf(err) != ReasonOf(werr) {
+			t.Fatalf("goccy: %v; encoding/json: %v", err, werr)
+		}
+		if !reflect.DeepEqual(got, want) {
 			t.Fatalf("spans differ:\n%+v\n%+v", got, want)
 		}
 	})

@@ -80,7 +80,7 @@ func (b *bench) ingest(perMessage, n int, profile bool) ingestResult {
 	var cpu chan string
 	if profile {
 		cpu = make(chan string, 1)
-		go func() { cpu <- b.profile(p, "profile?seconds=8", fmt.Sprintf("cpu-%d.pprof", perMessage)) }()
+		go func() { cpu <- b.profile(p, "profile?seconds=4", fmt.Sprintf("cpu-%d.pprof", perMessage)) }()
 	}
 	start := time.Now()
 	go b.publish(queue, bodies)

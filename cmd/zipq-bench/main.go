@@ -58,7 +58,7 @@ func main() {
 	}
 	if parts["ingest"] || parts["ingest1"] {
 		logf("ingest: 1 span per message")
-		r.ingest = append(r.ingest, b.ingest(1, ingestSpans/3, false))
+		r.ingest = append(r.ingest, b.ingest(1, ingestSpans/3, true))
 	}
 	if parts["drain"] {
 		logf("drain: raw COPY baseline of %d spans", drainSpans)

@@ -49,7 +49,7 @@ func (r *report) write(path, imgDir string) error {
 	w("%s. Command: `%s` (after `make build`). Machine: 2 vCPU, 24 GiB; RabbitMQ 3.10, PostgreSQL 15, zipq and the load generator share it. zipq is a plain build with default settings (1 consumer, prefetch 1000, 5,000-span batches).\n\n",
 		r.date.Format("2006-01-02 15:04 UTC"), r.cmd)
 	if len(r.ingest) > 0 {
-		w("### Ingest, end to end\n\nRealistic spans (traces of 10 spans over 8 services, 6 tags each, a quarter with an annotation, 5%% errors) published persistently with publisher confirms, stored by one `zipq collector` (ack after commit). Time from the first publish to the last span committed. Baselines from the same run: raw pgx COPY of the same spans into the same schema and indexes (no queue), zipq's own idempotent write path called directly (`storage.WriteSpans`, 5,000 per call, no queue, no linker), and RabbitMQ alone moving the same messages (confirms and acks, nothing behind it).\n\n")
+		w("### Ingest, end to end\n\nRealistic spans (traces of 10 spans over 8 services, 6 tags each, a quarter with an annotation, 5%% errors) published persistently with publisher confirms, stored by one `zipq collector` (ack after commit). Time from the first publish to the last span committed. Baselines from the same run: raw pgx COPY of the same spans, one row per span, into the per-span layout zipq stored before segments with its indexes (the target's baseline; no queue), zipq's own write path called directly (`storage.WriteSpans`, 5,000 per call, no queue, no linker), and RabbitMQ alone moving the same messages (confirms and acks, nothing behind it).\n\n")
 		w("| shape | spans | messages | raw COPY spans/s | zipq's write path alone spans/s | RabbitMQ alone msgs/s (spans/s) | zipq stored spans/s | zipq / raw COPY | zipq / RabbitMQ | collector peak RSS |\n|---|---|---|---|---|---|---|---|---|---|\n")
 		for _, in := range r.ingest {
 			w("| %d span(s)/message | %s | %s | %s | %s | %s (%s) | %s | **%.2f** | %.2f | %.0f MiB |\n", in.perMessage, num(float64(in.spans)), num(float64(in.msgs)),
@@ -67,7 +67,7 @@ func (r *report) write(path, imgDir string) error {
 		w(".\n")
 		for _, in := range r.ingest {
 			if in.cpuTop != "" {
-				w("\nCollector CPU profile during the %d-spans/message run (8 s, `go tool pprof -top`):\n\n```\n%s\n```\n\nAllocations (alloc_space):\n\n```\n%s\n```\n", in.perMessage, in.cpuTop, in.allocTop)
+				w("\nCollector CPU profile during the %d-spans/message run (4 s, `go tool pprof -top`):\n\n```\n%s\n```\n\nAllocations (alloc_space):\n\n```\n%s\n```\n", in.perMessage, in.cpuTop, in.allocTop)
 			}
 		}
 	}

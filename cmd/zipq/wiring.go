@@ -30,6 +30,7 @@ import (
 // declare (kept here so storage never imports them).
 var (
 	_ collector.SpanWriter = (*storage.Store)(nil)
+	_ collector.Preparer   = (*storage.Store)(nil)
 	_ query.SpanReader     = (*storage.Store)(nil)
 	_ query.SpanPublisher  = (*collector.Publisher)(nil)
 )
