@@ -32,19 +32,21 @@ CREATE TABLE segments_other PARTITION OF segments DEFAULT;
 -- term its spans answer to is one 32-bit hash in `keys` (storage/text.go:
 -- local and remote service names, span names and annotationQuery terms,
 -- each hashed with its own prefix); collisions only add candidates, which
--- the exact check on the spans removes. A search walks the ts B-tree
--- newest first filtering on keys, or, for a rare key, the GIN index. No
+-- the exact check on the spans removes. A search walks the ts_max B-tree
+-- newest first, checking keys, or, for a rare key, uses the GIN index. No
 -- unique key: a redelivery that cuts different segments adds rows that find
 -- the same trace, which search de-duplicates and compaction leaves alone.
 CREATE TABLE span_index (
     trace_id_low  bigint      NOT NULL,
-    ts            timestamptz NOT NULL, -- earliest start among the row's spans
+    ts            timestamptz NOT NULL, -- earliest start among the row's spans (partition key)
+    ts_max        timestamptz NOT NULL, -- latest start: search walks newest first by it
     trace_id_high bigint      NOT NULL,
     dur_min       bigint,               -- shortest / longest duration (µs) among its spans,
     dur_max       bigint,               -- NULL when none has one
-    keys          integer[]   NOT NULL  -- sorted hashes of everything search matches on
+    keys          integer[]   NOT NULL, -- sorted hashes of everything search matches on
+    CHECK (ts_max >= ts AND ts_max < ts + interval '1 minute')
 ) PARTITION BY RANGE (ts);
-CREATE INDEX span_index_ts ON span_index (ts);
+CREATE INDEX span_index_ts_max ON span_index (ts_max);
 CREATE TABLE span_index_other PARTITION OF span_index DEFAULT;
 CREATE INDEX span_index_other_keys ON span_index_other USING gin (keys);
 

@@ -46,7 +46,14 @@ UPDATE trace_links t SET edges = (
 ALTER TABLE trace_links ALTER edges SET NOT NULL, DROP COLUMN links;
 COMMENT ON COLUMN trace_links.edges IS 'per edge: zipq_key(parent, child) int8, calls int4, errors int4, big-endian';
 
+-- A write marks each trace it stored a new segment for with the links that
+-- segment alone gives (edges with names, storage/links.go). When the trace
+-- still has only that segment at link time, the linker uses them instead
+-- of reading the trace back; NULL means read it.
+ALTER TABLE link_pending ADD COLUMN hour timestamptz, ADD COLUMN edges bytea;
+
 -- +goose Down
+ALTER TABLE link_pending DROP COLUMN hour, DROP COLUMN edges;
 ALTER TABLE trace_links ADD COLUMN links jsonb NOT NULL DEFAULT '[]', DROP COLUMN edges; -- contributions are lost: relink
 ALTER TABLE dependency_links DROP CONSTRAINT dependency_links_pkey, ADD PRIMARY KEY (hour, parent, child), DROP COLUMN pair_h;
 ALTER TABLE autocomplete_tags DROP CONSTRAINT autocomplete_tags_pkey, ADD PRIMARY KEY (key, value, day), DROP COLUMN key_h, DROP COLUMN pair_h;

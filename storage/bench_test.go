@@ -3,10 +3,13 @@ package storage_test
 import (
 	"context"
 	"fmt"
+	"os"
+	"strconv"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
-	"time"
 
 	"github.com/zipq/zipq/storage"
 	"github.com/zipq/zipq/zipkin"
@@ -124,4 +127,85 @@ func BenchmarkDependencies(b *testing.B) {
 			b.Fatalf("%d links, %v", len(links), err)
 		}
 	}
+}
+
+// BenchmarkWritePostgres is where PostgreSQL's time and bytes go per span
+// for the per-span layout's raw COPY (the "before", and a lower bound of
+// it: the per-span store also staged and re-inserted every row) and for
+// segments: the CPU of the one backend doing the writes (from /proc, the
+// server runs on this machine) and the WAL it generated. Run it alone: WAL
+// is server-wide.
+func BenchmarkWritePostgres(b *testing.B) {
+	for _, path := range []string{"per-span-copy", "segments"} {
+		b.Run(path, func(b *testing.B) {
+			var st *storage.Store
+			var dsn string
+			if path == "per-span-copy" {
+				st, dsn = openLegacyStore(b)
+			} else {
+				st, dsn = openStore(b, storage.Config{})
+			}
+			one, err := storage.Open(context.Background(), storage.Config{URL: dsn, MaxConns: 1}, nil)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer one.Close()
+			_ = st
+			conn, err := pgx.Connect(context.Background(), dsn)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer conn.Close(context.Background())
+			// The single pooled connection's backend, found by its own query.
+			var pid int
+			var lsn0, lsn1 string
+			const batch = 5000
+			write := func(spans []zipkin.Span) error {
+				if path == "per-span-copy" {
+					return one.CopySpans(context.Background(), spans)
+				}
+				return one.WriteSpans(context.Background(), spans)
+			}
+			if err := write(benchSpans(10, 1<<40)); err != nil { // connect the one backend
+				b.Fatal(err)
+			}
+			if err := conn.QueryRow(context.Background(), `SELECT pid FROM pg_stat_activity
+				WHERE datname = current_database() AND pid <> pg_backend_pid() AND backend_type = 'client backend'
+				  AND application_name = '' ORDER BY backend_start DESC LIMIT 1`).Scan(&pid); err != nil {
+				b.Fatal(err)
+			}
+			cpu0 := backendCPU(b, pid)
+			_ = conn.QueryRow(context.Background(), `SELECT pg_current_wal_lsn()::text`).Scan(&lsn0)
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				b.StopTimer()
+				spans := benchSpans(batch, uint64(i))
+				b.StartTimer()
+				if err := write(spans); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.StopTimer()
+			cpu := backendCPU(b, pid) - cpu0
+			var wal float64
+			_ = conn.QueryRow(context.Background(), `SELECT pg_current_wal_lsn()::text`).Scan(&lsn1)
+			_ = conn.QueryRow(context.Background(), `SELECT pg_wal_lsn_diff($1::pg_lsn, $2::pg_lsn)`, lsn1, lsn0).Scan(&wal)
+			n := float64(b.N * batch)
+			b.ReportMetric(n/b.Elapsed().Seconds(), "spans/s")
+			b.ReportMetric(cpu.Seconds()*1e6/n, "pg-cpu-µs/span")
+			b.ReportMetric(wal/n, "wal-B/span")
+		})
+	}
+}
+
+// backendCPU is a PostgreSQL backend's user+system CPU time so far.
+func backendCPU(b *testing.B, pid int) time.Duration {
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		b.Skipf("backend %d not readable (PostgreSQL on another machine?): %v", pid, err)
+	}
+	f := strings.Fields(string(raw[strings.LastIndexByte(string(raw), ')')+2:]))
+	utime, _ := strconv.ParseInt(f[11], 10, 64)
+	stime, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(utime+stime) * time.Second / 100 // clock ticks (USER_HZ = 100)
 }

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"log/slog"
 	"math"
@@ -51,7 +52,17 @@ func (s *Store) Link(ctx context.Context, max int) (int, error) {
 		}
 		slices.Sort(lows)
 		lows = slices.Compact(lows)
-		builders, err := readSegments(ctx, tx, lows, func(id zipkin.TraceID) (zipkin.TraceID, bool) { return id, ids[id] })
+		// A trace still made of the one segment its mark was written for
+		// is linked from the links the writer computed; the others are
+		// read back whole (and compacted).
+		known, readLows, err := knownLinks(ctx, tx, lows, ids)
+		if err != nil {
+			return err
+		}
+		builders, err := readSegments(ctx, tx, readLows, func(id zipkin.TraceID) (zipkin.TraceID, bool) {
+			_, ok := known[id]
+			return id, ids[id] != nil && !ok
+		})
 		if err != nil {
 			return fmt.Errorf("read spans: %w", err)
 		}
@@ -70,18 +81,19 @@ func (s *Store) Link(ctx context.Context, max int) (int, error) {
 		for _, tl := range old {
 			addDelta(delta, tl, -1)
 		}
-		fresh := make([]traceLinks, 0, len(traces))
+		fresh := make([]traceLinks, 0, len(traces)+len(known))
 		for id, spans := range traces {
-			tl := traceLinks{id: id, hour: traceHour(spans)}
-			for _, l := range zipkin.Link(spans) {
-				parent, child := pgText(l.Parent), pgText(l.Child) // stored as text: no NUL
-				tl.edges = append(tl.edges, edge{pair: nameKey(parent, child), parent: parent, child: child,
-					calls: l.CallCount, errors: l.ErrorCount})
+			if tl := linkTrace(id, spans); len(tl.edges) > 0 {
+				fresh = append(fresh, tl)
 			}
+		}
+		for _, tl := range known {
 			if len(tl.edges) > 0 {
 				fresh = append(fresh, tl)
-				addDelta(delta, tl, 1)
 			}
+		}
+		for _, tl := range fresh {
+			addDelta(delta, tl, 1)
 		}
 		if err := replaceTraceLinks(ctx, tx, ids, fresh); err != nil {
 			return err
@@ -191,6 +203,61 @@ func decodeEdges(b []byte) ([]edge, error) {
 	return edges, nil
 }
 
+// linkTrace is a whole trace's contribution: Zipkin's linker over its
+// spans, counted in the hour the trace started.
+func linkTrace(id zipkin.TraceID, spans []zipkin.Span) traceLinks {
+	tl := traceLinks{id: id, hour: traceHour(spans)}
+	for _, l := range zipkin.Link(spans) {
+		parent, child := pgText(l.Parent), pgText(l.Child) // stored as text: no NUL
+		tl.edges = append(tl.edges, edge{pair: nameKey(parent, child), parent: parent, child: child,
+			calls: l.CallCount, errors: l.ErrorCount})
+	}
+	return tl
+}
+
+// encodeNamedEdges is a mark's edges: each as encodeEdges writes it, then
+// the parent and child names, length-prefixed (a new edge's row needs them).
+func encodeNamedEdges(edges []edge) []byte {
+	b := make([]byte, 0, (edgeSize+24)*len(edges))
+	for _, e := range edges {
+		b = append(b, encodeEdges([]edge{e})...)
+		b = binary.AppendUvarint(b, uint64(len(e.parent)))
+		b = append(b, e.parent...)
+		b = binary.AppendUvarint(b, uint64(len(e.child)))
+		b = append(b, e.child...)
+	}
+	return b
+}
+
+func decodeNamedEdges(b []byte) ([]edge, error) {
+	edges := []edge{}
+	name := func() (string, error) {
+		n, k := binary.Uvarint(b)
+		if k <= 0 || uint64(len(b)-k) < n {
+			return "", errors.New("link mark: truncated name")
+		}
+		s := string(b[k : k+int(n)])
+		b = b[k+int(n):]
+		return s, nil
+	}
+	for len(b) > 0 {
+		if len(b) < edgeSize {
+			return nil, errors.New("link mark: truncated edge")
+		}
+		e, _ := decodeEdges(b[:edgeSize])
+		b = b[edgeSize:]
+		var err error
+		if e[0].parent, err = name(); err != nil {
+			return nil, err
+		}
+		if e[0].child, err = name(); err != nil {
+			return nil, err
+		}
+		edges = append(edges, e[0])
+	}
+	return edges, nil
+}
+
 type hourEdge struct {
 	hour time.Time
 	pair int64
@@ -228,17 +295,32 @@ func traceHour(spans []zipkin.Span) time.Time {
 	return time.UnixMicro(start).UTC().Truncate(time.Hour)
 }
 
-func claimPending(ctx context.Context, tx pgx.Tx, max int) (map[zipkin.TraceID]bool, error) {
+// mark is a claimed link_pending row: the links of the segment its write
+// stored, when it carried them.
+type mark struct {
+	hour  time.Time
+	edges []byte // encodeNamedEdges; nil: read the trace
+}
+
+func claimPending(ctx context.Context, tx pgx.Tx, max int) (map[zipkin.TraceID]*mark, error) {
 	rows, err := tx.Query(ctx, `DELETE FROM link_pending WHERE (trace_id_low, trace_id_high) IN (
 		SELECT trace_id_low, trace_id_high FROM link_pending LIMIT $1 FOR UPDATE SKIP LOCKED)
-		RETURNING trace_id_low, trace_id_high`, max)
+		RETURNING trace_id_low, trace_id_high, hour, edges`, max)
 	if err != nil {
 		return nil, fmt.Errorf("claim: %w", err)
 	}
-	ids := map[zipkin.TraceID]bool{}
+	ids := map[zipkin.TraceID]*mark{}
 	var low, high int64
-	_, err = pgx.ForEachRow(rows, []any{&low, &high}, func() error {
-		ids[zipkin.TraceID{High: uint64(high), Low: uint64(low)}] = true
+	var hour *time.Time
+	var edges []byte
+	_, err = pgx.ForEachRow(rows, []any{&low, &high, &hour, &edges}, func() error {
+		m := &mark{edges: slices.Clone(edges)} // the scan target is reused row after row
+		if hour != nil {
+			m.hour = hour.UTC()
+		} else {
+			m.edges = nil
+		}
+		ids[zipkin.TraceID{High: uint64(high), Low: uint64(low)}] = m
 		return nil
 	})
 	if err != nil {
@@ -247,7 +329,41 @@ func claimPending(ctx context.Context, tx pgx.Tx, max int) (map[zipkin.TraceID]b
 	return ids, nil
 }
 
-func linksOf(ctx context.Context, tx pgx.Tx, lows []int64, want map[zipkin.TraceID]bool) ([]traceLinks, error) {
+// knownLinks returns the links of the claimed traces that consist of one
+// segment and whose mark carries that segment's links, and the lower
+// halves of the trace ids to read back.
+func knownLinks(ctx context.Context, tx pgx.Tx, lows []int64, ids map[zipkin.TraceID]*mark) (map[zipkin.TraceID]traceLinks, []int64, error) {
+	rows, err := tx.Query(ctx, `SELECT trace_id_low, trace_id_high, count(*) FROM segments
+		WHERE trace_id_low = ANY($1) GROUP BY 1, 2`, lows)
+	if err != nil {
+		return nil, nil, fmt.Errorf("count segments: %w", err)
+	}
+	segments := map[zipkin.TraceID]int{}
+	var low, high int64
+	var n int
+	if _, err := pgx.ForEachRow(rows, []any{&low, &high, &n}, func() error {
+		segments[zipkin.TraceID{High: uint64(high), Low: uint64(low)}] = n
+		return nil
+	}); err != nil {
+		return nil, nil, fmt.Errorf("count segments: %w", err)
+	}
+	known := map[zipkin.TraceID]traceLinks{}
+	var read []int64
+	for id, m := range ids {
+		if segments[id] == 1 && m.edges != nil {
+			edges, err := decodeNamedEdges(m.edges)
+			if err == nil {
+				known[id] = traceLinks{id: id, hour: m.hour, edges: edges}
+				continue
+			}
+		}
+		read = append(read, int64(id.Low))
+	}
+	slices.Sort(read)
+	return known, slices.Compact(read), nil
+}
+
+func linksOf(ctx context.Context, tx pgx.Tx, lows []int64, want map[zipkin.TraceID]*mark) ([]traceLinks, error) {
 	rows, err := tx.Query(ctx, `SELECT trace_id_low, trace_id_high, hour, edges FROM trace_links WHERE trace_id_low = ANY($1)`, lows)
 	if err != nil {
 		return nil, fmt.Errorf("read trace links: %w", err)
@@ -258,7 +374,7 @@ func linksOf(ctx context.Context, tx pgx.Tx, lows []int64, want map[zipkin.Trace
 	var raw []byte
 	_, err = pgx.ForEachRow(rows, []any{&low, &high, &hour, &raw}, func() error {
 		id := zipkin.TraceID{High: uint64(high), Low: uint64(low)}
-		if !want[id] {
+		if want[id] == nil {
 			return nil
 		}
 		tl := traceLinks{id: id, hour: hour.UTC()}
@@ -275,7 +391,7 @@ func linksOf(ctx context.Context, tx pgx.Tx, lows []int64, want map[zipkin.Trace
 	return out, nil
 }
 
-func replaceTraceLinks(ctx context.Context, tx pgx.Tx, ids map[zipkin.TraceID]bool, fresh []traceLinks) error {
+func replaceTraceLinks(ctx context.Context, tx pgx.Tx, ids map[zipkin.TraceID]*mark, fresh []traceLinks) error {
 	var lows, highs []int64
 	for id := range ids {
 		lows, highs = append(lows, int64(id.Low)), append(highs, int64(id.High))

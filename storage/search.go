@@ -20,25 +20,18 @@ import (
 // grouped by the lower 64 bits of their ID.
 //
 // span_index rows are coarse — one per (segment, minute), with hashed
-// names and terms — so they only nominate candidate traces, walked
-// newest row first in pages. Each candidate is read whole (it is returned
-// anyway) and kept only if one of its spans matches q exactly, as Zipkin's
-// rule "one span matches all criteria" demands. A row's spans start within
-// indexBucket of its ts, so the walk can stop once Limit matches are newer
-// than anything an unread row could hold.
+// names and terms — so they only nominate candidate traces. Rows are
+// walked by their latest span start (ts_max), newest first; candidates are
+// read whole (they are returned anyway) a few at a time and kept only if
+// one of their spans matches q exactly, as Zipkin's rule "one span matches
+// all criteria" demands. No unread row can hold a span newer than the
+// ts_max of the last row read, so the walk stops as soon as Limit matches
+// are at least that new: usually after reading about Limit traces.
 func (s *Store) FindTraces(ctx context.Context, q zipkin.QueryRequest, strict bool) ([][]zipkin.Span, error) {
 	if q.Limit <= 0 {
 		return nil, nil
 	}
 	start, end := q.EndTs.Add(-q.Lookback), q.EndTs
-	var where []string
-	var args []any
-	arg := func(v any) string {
-		args = append(args, v)
-		return "$" + strconv.Itoa(len(args))
-	}
-	where = append(where, "ts > "+arg(start.Add(-indexBucket)), "ts <= "+arg(end))
-	cursor := len(args) - 1 // the window's end moves down page by page
 	var keys []int32
 	if q.ServiceName != "" {
 		keys = append(keys, key(keyService, q.ServiceName))
@@ -52,83 +45,161 @@ func (s *Store) FindTraces(ctx context.Context, q zipkin.QueryRequest, strict bo
 	for _, t := range q.AnnotationQuery {
 		keys = append(keys, key(keyTerm, t))
 	}
-	if len(keys) > 0 {
-		where = append(where, "keys @> "+arg(keys))
+	w := &walk{s: s, q: q, strict: strict, keys: keys, start: start, end: end, cursor: end, seen: map[zipkin.TraceID]bool{}}
+	if err := w.run(ctx); err != nil {
+		return nil, fmt.Errorf("find traces: %w", err)
 	}
-	if q.MinDuration > 0 {
-		where = append(where, "dur_max >= "+arg(q.MinDuration))
-	}
-	if q.MaxDuration > 0 {
-		where = append(where, "dur_min <= "+arg(q.MaxDuration))
-	}
-	page := min(max(q.Limit*4, 100), 5000)
-	sql := `SELECT trace_id_low, trace_id_high, ts FROM span_index WHERE ` + strings.Join(where, " AND ") +
-		` ORDER BY ts DESC LIMIT ` + arg(page)
-
-	key := func(id zipkin.TraceID) zipkin.TraceID {
-		if !strict {
-			id.High = 0
-		}
-		return id
-	}
-	type match struct {
-		at    int64 // start of the newest matching span
-		spans []zipkin.Span
-	}
-	var matches []match
-	seen := map[zipkin.TraceID]bool{}
-	last := end
-	for {
-		args[cursor] = last
-		rows, err := s.pool.Query(ctx, sql, args...)
-		if err != nil {
-			return nil, fmt.Errorf("find traces: %w", err)
-		}
-		var low, high int64
-		var ts time.Time
-		var fresh []zipkin.TraceID
-		n, oldest := 0, last
-		_, err = pgx.ForEachRow(rows, []any{&low, &high, &ts}, func() error {
-			n++
-			oldest = ts
-			if id := key(zipkin.TraceID{High: uint64(high), Low: uint64(low)}); !seen[id] {
-				seen[id] = true
-				fresh = append(fresh, id)
-			}
-			return nil
-		})
-		if err != nil {
-			return nil, fmt.Errorf("find traces: %w", err)
-		}
-		traces, err := s.Traces(ctx, fresh, strict)
-		if err != nil {
-			return nil, err
-		}
-		for _, spans := range traces {
-			if at, ok := newestMatch(spans, q, start.UnixMicro(), end.UnixMicro()); ok {
-				matches = append(matches, match{at, spans})
-			}
-		}
-		slices.SortStableFunc(matches, func(a, b match) int { return cmp.Compare(b.at, a.at) })
-		if n < page {
-			break
-		}
-		// Rows not read yet start at or before oldest, so their spans
-		// start before oldest + indexBucket.
-		if len(matches) >= q.Limit && matches[q.Limit-1].at >= oldest.Add(indexBucket).UnixMicro() {
-			break
-		}
-		if oldest.Equal(last) {
-			// A whole page at one instant: step past it rather than loop.
-			oldest = oldest.Add(-time.Microsecond)
-		}
-		last = oldest
-	}
-	out := make([][]zipkin.Span, 0, min(len(matches), q.Limit))
-	for _, m := range matches[:min(len(matches), q.Limit)] {
+	out := make([][]zipkin.Span, 0, min(len(w.matches), q.Limit))
+	for _, m := range w.matches[:min(len(w.matches), q.Limit)] {
 		out = append(out, m.spans)
 	}
 	return out, nil
+}
+
+// walkScan is how many rows one step of the walk reads through the ts_max
+// B-tree, checking keys per row. When a step finds too few rows with the
+// keys, the keys are rare: the rest of the window is searched through the
+// GIN index instead, which the planner cannot be trusted to pick alone (it
+// chose bitmap scans of whole partitions for keys on every row).
+const walkScan = 2000
+
+type walk struct {
+	s          *Store
+	q          zipkin.QueryRequest
+	strict     bool
+	keys       []int32
+	start, end time.Time
+	cursor     time.Time // rows with ts_max <= cursor are unread
+	rare       bool      // use the GIN index
+	seen       map[zipkin.TraceID]bool
+	matches    []match
+}
+
+type match struct {
+	at    int64 // start of the newest matching span
+	spans []zipkin.Span
+}
+
+type candidate struct {
+	id    zipkin.TraceID
+	tsMax time.Time
+}
+
+func (w *walk) run(ctx context.Context) error {
+	for {
+		cands, exhausted, err := w.step(ctx)
+		if err != nil {
+			return err
+		}
+		// Read candidates a few at a time, newest row first; stop once
+		// Limit matches are at least as new as any unread row could hold.
+		for i := 0; i < len(cands); {
+			if w.done(cands[i].tsMax) {
+				return nil
+			}
+			j := min(i+max(w.q.Limit, 4), len(cands))
+			ids := make([]zipkin.TraceID, 0, j-i)
+			for _, c := range cands[i:j] {
+				ids = append(ids, c.id)
+			}
+			traces, err := w.s.Traces(ctx, ids, w.strict)
+			if err != nil {
+				return err
+			}
+			for _, spans := range traces {
+				if at, ok := newestMatch(spans, w.q, w.start.UnixMicro(), w.end.UnixMicro()); ok {
+					w.matches = append(w.matches, match{at, spans})
+				}
+			}
+			slices.SortStableFunc(w.matches, func(a, b match) int { return cmp.Compare(b.at, a.at) })
+			i = j
+		}
+		if exhausted || w.done(w.cursor) {
+			return nil
+		}
+	}
+}
+
+// done reports whether Limit matches are at least as new as a row whose
+// latest span starts at tsMax.
+func (w *walk) done(tsMax time.Time) bool {
+	return len(w.matches) >= w.q.Limit && w.matches[w.q.Limit-1].at >= tsMax.UnixMicro()
+}
+
+// step reads the next rows of the window, newest first, and returns the
+// traces they nominate (each once per search), and whether the window is
+// exhausted.
+func (w *walk) step(ctx context.Context) ([]candidate, bool, error) {
+	var args []any
+	arg := func(v any) string {
+		args = append(args, v)
+		return "$" + strconv.Itoa(len(args))
+	}
+	// ts bounds prune partitions: a row's spans start within a minute.
+	where := []string{"ts > " + arg(w.start.Add(-indexBucket)), "ts <= " + arg(w.end),
+		"ts_max > " + arg(w.start), "ts_max <= " + arg(w.cursor)}
+	hit := "true"
+	if len(w.keys) > 0 {
+		if w.rare {
+			where = append(where, "keys @> "+arg(w.keys))
+		} else {
+			hit = "keys @> " + arg(w.keys)
+		}
+	}
+	if w.q.MinDuration > 0 {
+		where = append(where, "dur_max >= "+arg(w.q.MinDuration))
+	}
+	if w.q.MaxDuration > 0 {
+		where = append(where, "dur_min <= "+arg(w.q.MaxDuration))
+	}
+	limit := walkScan
+	if w.rare {
+		limit = max(w.q.Limit*4, 100)
+	}
+	rows, err := w.s.pool.Query(ctx, `SELECT trace_id_low, trace_id_high, ts_max, `+hit+` FROM span_index WHERE `+
+		strings.Join(where, " AND ")+` ORDER BY ts_max DESC LIMIT `+arg(limit), args...)
+	if err != nil {
+		return nil, false, err
+	}
+	var low, high int64
+	var tsMax time.Time
+	var ok bool
+	var cands []candidate
+	n, hits, oldest := 0, 0, w.cursor
+	_, err = pgx.ForEachRow(rows, []any{&low, &high, &tsMax, &ok}, func() error {
+		n++
+		oldest = tsMax
+		if !ok {
+			return nil
+		}
+		hits++
+		id := zipkin.TraceID{High: uint64(high), Low: uint64(low)}
+		if !w.strict {
+			id.High = 0
+		}
+		if !w.seen[id] {
+			w.seen[id] = true
+			cands = append(cands, candidate{id, tsMax})
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, false, err
+	}
+	if n < limit {
+		return cands, true, nil
+	}
+	// Rows at exactly the cursor were read already, except those cut off
+	// by the limit; reading them again is harmless (seen). A whole step at
+	// one instant steps past it rather than loop.
+	if oldest.Equal(w.cursor) {
+		oldest = oldest.Add(-time.Microsecond)
+	}
+	w.cursor = oldest
+	if !w.rare && hits < max(w.q.Limit, 10) {
+		w.rare = true
+	}
+	return cands, false, nil
 }
 
 // newestMatch reports the start of the newest span of a trace that matches

@@ -17,7 +17,7 @@ import (
 // search window a row can begin and still hold a match.
 const indexBucket = time.Minute
 
-var indexColumns = []string{"trace_id_low", "ts", "trace_id_high", "dur_min", "dur_max", "keys"}
+var indexColumns = []string{"trace_id_low", "ts", "ts_max", "trace_id_high", "dur_min", "dur_max", "keys"}
 
 // No conflict target: the targetless form also works on Citus columnar and
 // postgres_fdw partitions, where a targeted ON CONFLICT fails. RETURNING
@@ -40,8 +40,11 @@ const insertRemotes = `INSERT INTO remote_services (day, service, remote, servic
 const insertAutocomplete = `INSERT INTO autocomplete_tags (day, key, value, key_h, pair_h)
 	SELECT * FROM unnest($1::date[], $2::text[], $3::text[], $4::bigint[], $5::bigint[]) ORDER BY 5, 1 ON CONFLICT DO NOTHING`
 
-const markPending = `INSERT INTO link_pending (trace_id_low, trace_id_high)
-	SELECT * FROM unnest($1::bigint[], $2::bigint[]) ORDER BY 1, 2 ON CONFLICT DO NOTHING`
+// markPending marks traces for the linker with the links of the segment
+// just stored; a trace already marked keeps its mark (and, having two
+// segments by then, is read back whole).
+const markPending = `INSERT INTO link_pending (trace_id_low, trace_id_high, hour, edges)
+	SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::timestamptz[], $4::bytea[]) ORDER BY 1, 2 ON CONFLICT DO NOTHING`
 
 // WriteSpans stores a batch in one transaction and returns nil only after
 // it committed: one segment per trace, its search rows, the name tables and
@@ -164,10 +167,6 @@ func (w *write) write(ctx context.Context, tx pgx.Tx) error {
 			b.Queue(n.sql, n.rows.days, n.rows.keys, n.rows.value, n.rows.keyH, n.rows.pairH)
 		}
 	}
-	if !w.noMarks {
-		pl, ph := pendingMarks(w.segs)
-		b.Queue(markPending, pl, ph)
-	}
 	br := tx.SendBatch(ctx, b)
 	rows, err := br.Query()
 	if err != nil {
@@ -190,9 +189,11 @@ func (w *write) write(ctx context.Context, tx pgx.Tx) error {
 		return fmt.Errorf("insert names: %w", err)
 	}
 	var idx [][]any
+	var stored []*segment
 	for _, seg := range w.segs {
 		if fresh[key{int64(seg.id.Low), seg.ts, seg.uid}] {
 			idx = appendIndexRows(idx, seg)
+			stored = append(stored, seg)
 		}
 	}
 	if len(idx) == 0 {
@@ -201,22 +202,35 @@ func (w *write) write(ctx context.Context, tx pgx.Tx) error {
 	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"span_index"}, indexColumns, pgx.CopyFromRows(idx)); err != nil {
 		return fmt.Errorf("copy span index: %w", err)
 	}
+	if w.noMarks {
+		return nil
+	}
+	if _, err := tx.Exec(ctx, markPending, pendingMarks(stored)...); err != nil {
+		return fmt.Errorf("mark traces for the linker: %w", err)
+	}
 	return nil
 }
 
-func pendingMarks(segs []*segment) (lows, highs []int64) {
-	ids := make([]zipkin.TraceID, len(segs))
-	for i, seg := range segs {
-		ids[i] = seg.id
-	}
-	slices.SortFunc(ids, func(a, b zipkin.TraceID) int {
-		return cmp.Or(cmp.Compare(int64(a.Low), int64(b.Low)), cmp.Compare(int64(a.High), int64(b.High)))
+// pendingMarks are the linker's marks for newly stored segments, in key
+// order, each with the links its segment alone gives (the trace's links
+// when it is the trace's only segment).
+func pendingMarks(segs []*segment) []any {
+	slices.SortFunc(segs, func(a, b *segment) int {
+		return cmp.Or(cmp.Compare(int64(a.id.Low), int64(b.id.Low)), cmp.Compare(int64(a.id.High), int64(b.id.High)))
 	})
-	ids = slices.Compact(ids)
-	for _, id := range ids {
-		lows, highs = append(lows, int64(id.Low)), append(highs, int64(id.High))
+	segs = slices.CompactFunc(segs, func(a, b *segment) bool { return a.id == b.id })
+	lows, highs := make([]int64, len(segs)), make([]int64, len(segs))
+	hours, edges := make([]time.Time, len(segs)), make([][]byte, len(segs))
+	for i, seg := range segs {
+		spans := make([]zipkin.Span, len(seg.spans))
+		for j, cs := range seg.spans {
+			spans[j] = *cs.span
+		}
+		lows[i], highs[i] = int64(seg.id.Low), int64(seg.id.High)
+		tl := linkTrace(seg.id, spans)
+		hours[i], edges[i] = tl.hour, encodeNamedEdges(tl.edges)
 	}
-	return lows, highs
+	return []any{lows, highs, hours, edges}
 }
 
 // appendIndexRows adds a segment's span_index rows: one per minute of
@@ -240,7 +254,8 @@ func appendIndexRows(rows [][]any, seg *segment) [][]any {
 			dmin, dmax = durMin, durMax
 		}
 		rows = append(rows, []any{
-			int64(seg.id.Low), time.UnixMicro(spans[0].start).UTC(), int64(seg.id.High), dmin, dmax, sortedSet(keys),
+			int64(seg.id.Low), time.UnixMicro(spans[0].start).UTC(), time.UnixMicro(spans[len(spans)-1].start).UTC(),
+			int64(seg.id.High), dmin, dmax, sortedSet(keys),
 		})
 	}
 	first, bucket := 0, int64(0)
