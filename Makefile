@@ -4,7 +4,7 @@ BIN     := bin/zipq
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 
-.PHONY: help run test test-fresh bench fuzz build ui services lint clean
+.PHONY: help run test test-fresh test-cluster bench fuzz build ui services lint clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -33,6 +33,9 @@ test: services ui lint ## every test, with the race detector, against the real s
 
 test-fresh: ## (root) scripts/services.sh, then zipq, on throwaway Debian 12 roots with no PostgreSQL or RabbitMQ
 	scripts/fresh-machine.sh
+
+test-cluster: services ## a 3-node RabbitMQ cluster of its own, two collectors and a query process, nodes stopped mid-stream (~2 min)
+	ZIPQ_TEST_CLUSTER=1 $(GO) test -race -count=1 -timeout 10m -run '^TestClusterFailover$$' -v ./cmd/zipq
 
 bench: services build ## benchmarks (not part of test): Go benchmarks, then zipq-bench rewrites its section of docs/BENCHMARKS.md
 	@scripts/ui-deps.sh --browser

@@ -149,7 +149,7 @@ func (c *Collector) setConnected(v bool) {
 // session runs one connection: declare, start the consumers, watch the
 // queue, and end when the connection dies or every consumer has drained.
 func (c *Collector) session(ctx context.Context) error {
-	conn, err := amqp.Dial(c.cfg.URL)
+	conn, err := Dial(c.cfg, "zipq collector")
 	if err != nil {
 		return fmt.Errorf("dial rabbitmq: %w", err)
 	}
@@ -157,6 +157,7 @@ func (c *Collector) session(ctx context.Context) error {
 	if err := Declare(conn, c.cfg); err != nil {
 		return err
 	}
+	c.log.Info("connected to rabbitmq", slog.String("addr", conn.RemoteAddr().String()), slog.String("queue", c.cfg.Queue))
 	if typ, err := QueueType(conn, c.cfg.Queue); err == nil && typ == "classic" {
 		c.log.Warn(ClassicQueueWarning(c.cfg.Queue), slog.String("queue", c.cfg.Queue), slog.String("queue_type", typ))
 	}

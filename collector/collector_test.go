@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/url"
 	"reflect"
 	"sort"
 	"strings"
@@ -532,4 +533,31 @@ func largestBatch(t *testing.T, reg *prometheus.Registry) float64 {
 	}
 	t.Fatal("no batch histogram")
 	return 0
+}
+
+// TestAddressesKeepTheURIsCredentialsAndVhost: RABBIT_ADDRESSES replaces
+// only host:port; a malformed address is refused at start.
+func TestAddressesKeepTheURIsCredentialsAndVhost(t *testing.T) {
+	t.Parallel()
+	cfg := collector.Config{URL: "amqp://u:p@ignored:1/vh?heartbeat=5", Addresses: collector.SplitAddresses(" 10.0.0.1:5672, ,h2:5673 ")}
+	if got := cfg.Addresses; len(got) != 2 || got[0] != "10.0.0.1:5672" || got[1] != "h2:5673" {
+		t.Fatalf("split: %q", got)
+	}
+	if err := cfg.WithDefaults().Validate(); err != nil {
+		t.Fatal(err)
+	}
+	bad := collector.Config{Addresses: []string{"no-port"}}
+	if err := bad.WithDefaults().Validate(); err == nil || !strings.Contains(err.Error(), "no-port") {
+		t.Fatalf("a malformed address must be refused: %v", err)
+	}
+	// The first reachable address wins: a refused one is skipped.
+	u, err := url.Parse(testenv.AMQPURL())
+	testenv.Must(t, err)
+	dead := collector.Config{URL: testenv.AMQPURL(), Addresses: []string{"127.0.0.1:1", u.Host}}
+	conn, err := collector.Dial(dead, "test")
+	testenv.Must(t, err)
+	defer conn.Close()
+	if got := conn.RemoteAddr().String(); got != dead.Addresses[1] {
+		t.Fatalf("connected to %s, want %s", got, dead.Addresses[1])
+	}
 }

@@ -38,7 +38,11 @@ const Exchange = "zipkin"
 
 // Config configures a collector. Zero fields take the defaults below.
 type Config struct {
-	URL             string // RABBIT_URI
+	URL string // RABBIT_URI
+	// Addresses (Zipkin's RABBIT_ADDRESSES) are a cluster's nodes, as
+	// host:port: connections go to any reachable one, with URL's user,
+	// password and vhost. Empty: URL's host.
+	Addresses       []string
 	Queue           string // RABBIT_QUEUE, default "zipkin"
 	ParkedQueue     string // default Queue + ".parked"
 	ParkedQueueType string // x-queue-type of the parking queue: "quorum" (default) or "classic"
@@ -105,6 +109,11 @@ func (c Config) WithDefaults() Config {
 // Validate reports every problem at once.
 func (c Config) Validate() error {
 	var errs []error
+	for _, a := range c.Addresses {
+		if err := validAddress(a); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	if c.Queue == c.ParkedQueue {
 		errs = append(errs, fmt.Errorf("parked queue must differ from the queue %q", c.Queue))
 	}

@@ -19,8 +19,7 @@ var ErrUnavailable = errors.New("rabbitmq unavailable")
 // as durably as an AMQP client's. It connects lazily and reconnects after
 // a failure; concurrent Publish calls share one confirm-mode channel.
 type Publisher struct {
-	cfg  Config
-	dial func(url string) (*amqp.Connection, error)
+	cfg Config
 
 	mu   sync.Mutex
 	conn *amqp.Connection
@@ -29,9 +28,7 @@ type Publisher struct {
 
 // NewPublisher returns a publisher for cfg's queue; it dials on first use.
 func NewPublisher(cfg Config) *Publisher {
-	return &Publisher{cfg: cfg.WithDefaults(), dial: func(url string) (*amqp.Connection, error) {
-		return amqp.DialConfig(url, amqp.Config{Dial: amqp.DefaultDial(5 * time.Second), Properties: amqp.Table{"connection_name": "zipq http ingest"}})
-	}}
+	return &Publisher{cfg: cfg.WithDefaults()}
 }
 
 // Publish sends one message (a JSON v2 or proto3 span list, as the
@@ -78,7 +75,7 @@ func (p *Publisher) channel() (*amqp.Channel, error) {
 		return p.ch, nil
 	}
 	if p.conn == nil || p.conn.IsClosed() {
-		conn, err := p.dial(p.cfg.URL)
+		conn, err := Dial(p.cfg, "zipq http ingest")
 		if err != nil {
 			return nil, fmt.Errorf("dial: %w", err)
 		}

@@ -115,9 +115,11 @@ func BenchmarkDependencies(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer conn.Close(context.Background())
-	if _, err := conn.Exec(context.Background(), `INSERT INTO dependency_links (hour, parent, child, calls, errors)
-		SELECT $1::timestamptz - h * interval '1 hour', 'svc-' || (e % 60), 'svc-' || ((e * 7 + 1) % 60) || '-' || (e / 60), 1042, 13
-		FROM generate_series(0, 23) h, generate_series(0, 399) e`, end); err != nil {
+	if _, err := conn.Exec(context.Background(), `INSERT INTO dependency_links (hour, parent, child, calls, errors, pair_h)
+		SELECT hour, parent, child, 1042, 13, zipq_key(parent, child) FROM (
+			SELECT $1::timestamptz - h * interval '1 hour' AS hour, 'svc-' || (e % 60) AS parent,
+			       'svc-' || ((e * 7 + 1) % 60) || '-' || (e / 60) AS child
+			FROM generate_series(0, 23) h, generate_series(0, 399) e) d`, end); err != nil {
 		b.Fatal(err)
 	}
 	b.ResetTimer()

@@ -151,6 +151,10 @@ func bindLog(s *settings, level, format *string) {
 
 func bindRabbit(s *settings, c *collector.Config) {
 	s.str(&c.URL, "rabbit-uri", "RABBIT_URI", "amqp://guest:guest@127.0.0.1:5672/", "RabbitMQ URI")
+	s.bind("rabbit-addresses", "RABBIT_ADDRESSES", "", "comma-separated host:port of RabbitMQ nodes; connect to any reachable one, with RABBIT_URI's user, password and vhost", func(v string) error {
+		c.Addresses = collector.SplitAddresses(v)
+		return nil
+	}, func() string { return strings.Join(c.Addresses, ",") })
 	s.str(&c.Queue, "rabbit-queue", "RABBIT_QUEUE", "zipkin", "queue spans are read from")
 	s.str(&c.ParkedQueue, "rabbit-parked-queue", "RABBIT_PARKED_QUEUE", "", "parking queue for messages that cannot be stored (default <queue>.parked)")
 	s.str(&c.ParkedQueueType, "rabbit-parked-queue-type", "RABBIT_PARKED_QUEUE_TYPE", "quorum", "x-queue-type of the parking queue: quorum or classic")

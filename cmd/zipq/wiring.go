@@ -17,7 +17,6 @@ import (
 	"github.com/openzipkin/zipkin-go/model"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	amqp "github.com/rabbitmq/amqp091-go"
 
 	"github.com/zipq/zipq/collector"
 	"github.com/zipq/zipq/query"
@@ -210,7 +209,7 @@ func runGroup(g *run.Group, log *slog.Logger) error {
 type replayer struct{ cfg collector.Config }
 
 func (r replayer) Replay(ctx context.Context, limit int, reason string) (int, error) {
-	conn, err := amqp.Dial(r.cfg.URL)
+	conn, err := collector.Dial(r.cfg, "zipq replay")
 	if err != nil {
 		return 0, fmt.Errorf("dial rabbitmq: %w", err)
 	}

@@ -136,3 +136,34 @@ func freePort(t testing.TB) int {
 	defer ln.Close()
 	return ln.Addr().(*net.TCPAddr).Port
 }
+
+// StartCluster starts n broker nodes of the test's own and joins them into
+// one cluster (nodes 2..n join node 1), as ../shared/scale-out.md does.
+func StartCluster(t testing.TB, n int) []*Broker {
+	t.Helper()
+	nodes := make([]*Broker, n)
+	for i := range nodes {
+		nodes[i] = StartBroker(t)
+	}
+	for _, b := range nodes[1:] {
+		b.Ctl(t, "stop_app")
+		b.Ctl(t, "join_cluster", nodes[0].Node)
+		b.Ctl(t, "start_app")
+	}
+	return nodes
+}
+
+// Address is the node's AMQP host:port.
+func (b *Broker) Address() string { return fmt.Sprintf("127.0.0.1:%d", b.Port) }
+
+// Output runs rabbitmqctl against this node and returns what it printed.
+func (b *Broker) Output(t testing.TB, args ...string) string {
+	t.Helper()
+	cmd := exec.Command("rabbitmqctl", append([]string{"-q", "-n", b.Node}, args...)...)
+	cmd.Env = b.env
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("testenv: rabbitmqctl %v on %s: %v\n%s", args, b.Node, err, out)
+	}
+	return string(out)
+}
