@@ -60,3 +60,34 @@ func (s *Store) MigrateTo(ctx context.Context, version int64) error {
 }
 
 func noop(context.Context, *sql.DB) error { return nil }
+
+// Standby reports whether the server is a read-only hot standby
+// (pg_is_in_recovery): `zipq query` reads from one, nothing writes to it.
+func (s *Store) Standby(ctx context.Context) (bool, error) {
+	var standby bool
+	if err := s.pool.QueryRow(ctx, `SELECT pg_is_in_recovery()`).Scan(&standby); err != nil {
+		return false, fmt.Errorf("ask for recovery: %w", err)
+	}
+	return standby, nil
+}
+
+// CheckMigrated reports an error unless every migration this build knows
+// has been applied (by the primary, for a standby that replicates it):
+// reads of an older schema would fail in confusing ways.
+func (s *Store) CheckMigrated(ctx context.Context) error {
+	var have *int64
+	if err := s.pool.QueryRow(ctx, `SELECT max(version_id) FROM goose_db_version WHERE is_applied`).Scan(&have); err != nil {
+		return fmt.Errorf("schema version: %w (not migrated yet? run zipq migrate against the primary)", err)
+	}
+	if have == nil || *have < latestMigration {
+		v := int64(0)
+		if have != nil {
+			v = *have
+		}
+		return fmt.Errorf("schema is at version %d, this zipq needs %d: migrate the primary (zipq migrate) and let the standby catch up", v, latestMigration)
+	}
+	return nil
+}
+
+// latestMigration is the newest migration version, SQL or Go.
+const latestMigration = 7

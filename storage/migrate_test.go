@@ -3,6 +3,7 @@ package storage_test
 import (
 	"context"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -123,4 +124,18 @@ func BenchmarkMigrateSegments(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.N*n)/moving.Seconds(), "spans/s")
 	b.ReportMetric(moving.Seconds()/float64(b.N)*1e6/n/60, "min/Mspans")
+}
+
+// TestLatestMigrationIsKnown keeps latestMigration (what CheckMigrated asks
+// a standby for) in step with the migrations.
+func TestLatestMigrationIsKnown(t *testing.T) {
+	t.Parallel()
+	st, _ := openStore(t, storage.Config{})
+	if err := st.CheckMigrated(ctx(t)); err != nil {
+		t.Fatal(err)
+	}
+	legacy, _ := openLegacyStore(t)
+	if err := legacy.CheckMigrated(ctx(t)); err == nil || !strings.Contains(err.Error(), "version 3") {
+		t.Fatalf("a schema at version 3 must be refused: %v", err)
+	}
 }

@@ -46,7 +46,7 @@ func (r *report) write(path, imgDir string) error {
 	var s strings.Builder
 	w := func(format string, args ...any) { fmt.Fprintf(&s, format, args...) }
 	w("%s\n## zipq-bench: ingest, backlog drain, queries, storage\n\n", beginMark)
-	w("%s. Command: `%s` (after `make build`). Machine: 2 vCPU, 24 GiB; RabbitMQ 3.10, PostgreSQL 15, zipq and the load generator share it. zipq is a plain build with default settings (1 consumer, prefetch 1000, 5,000-span batches).\n\n",
+	w("%s. Command: `%s` (after `make build`). Machine: 2 vCPU, 24 GiB; RabbitMQ 3.10, PostgreSQL 15, zipq and the load generator share it. zipq is a plain build with default settings (1 consumer, prefetch sized by a 16 MiB window, 5,000-span batches); queues in vhost `/` with default queue type quorum, as `make run` sets it up.\n\n",
 		r.date.Format("2006-01-02 15:04 UTC"), r.cmd)
 	if len(r.ingest) > 0 {
 		w("### Ingest, end to end\n\nRealistic spans (traces of 10 spans over 8 services, 6 tags each, a quarter with an annotation, 5%% errors) published persistently with publisher confirms, stored by one `zipq collector` (ack after commit). Time from the first publish to the last span committed. Baselines from the same run: raw pgx COPY of the same spans, one row per span, into the per-span layout zipq stored before segments with its indexes (the target's baseline; no queue), zipq's own write path called directly (`storage.WriteSpans`, 5,000 per call, no queue, no linker), and RabbitMQ alone moving the same messages (confirms and acks, nothing behind it).\n\n")

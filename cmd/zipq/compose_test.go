@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"slices"
 	"strings"
@@ -19,10 +20,13 @@ func TestComposeFileNamesItsServices(t *testing.T) {
 	}
 	var f struct {
 		Services map[string]struct {
-			Image   string
-			Command []string
-			Volumes []string
-			Deploy  struct{ Replicas int }
+			Image       string
+			Hostname    string
+			Profiles    []string
+			Command     []string
+			Volumes     []string
+			Environment map[string]string
+			Deploy      struct{ Replicas int }
 		}
 	}
 	if err := yaml.Unmarshal(b, &f); err != nil {
@@ -46,6 +50,31 @@ func TestComposeFileNamesItsServices(t *testing.T) {
 	}
 	if !slices.Contains(r.Volumes, "rabbitmq-data:/var/lib/rabbitmq") || r.Image < "rabbitmq:3.13.3" {
 		t.Errorf("rabbitmq needs a data volume and 3.13.3+: %+v", r)
+	}
+	// The cluster profile: three nodes with the names cluster.conf lists,
+	// each with its own data volume, and zipq processes given all three.
+	cluster, err := os.ReadFile("../../deploy/rabbitmq/cluster.conf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 1; i <= 3; i++ {
+		n := fmt.Sprintf("rabbitmq-%d", i)
+		svc := f.Services[n]
+		if !slices.Contains(svc.Profiles, "cluster") || svc.Hostname != n ||
+			!strings.Contains(string(cluster), fmt.Sprintf("classic_config.nodes.%d = rabbit@%s\n", i, n)) ||
+			!slices.Contains(svc.Volumes, n+"-data:/var/lib/rabbitmq") ||
+			!slices.Contains(svc.Volumes, "./deploy/rabbitmq/cluster.conf:/etc/rabbitmq/conf.d/90-zipq.conf:ro") {
+			t.Errorf("cluster node %s: %+v", n, svc)
+		}
+	}
+	if !strings.Contains(string(cluster), "\ndefault_queue_type = quorum\n") {
+		t.Error("cluster.conf must make the span queue a quorum queue")
+	}
+	for _, n := range []string{"collector-cluster", "query-cluster"} {
+		a := f.Services[n].Environment["RABBIT_ADDRESSES"]
+		if !slices.Contains(f.Services[n].Profiles, "cluster") || strings.Count(a, "rabbitmq-") != 3 {
+			t.Errorf("%s must use the three nodes: %q", n, a)
+		}
 	}
 	if q := f.Services["query"]; !slices.Equal(q.Command, []string{"query"}) {
 		t.Errorf("query must run `zipq query`: %+v", q)

@@ -98,14 +98,29 @@ func newRegistry() *prometheus.Registry {
 // openStore connects and migrates, retrying with backoff while PostgreSQL
 // is unreachable: a collector started before its database must wait, not
 // crash-loop.
-func openStore(ctx context.Context, cfg storage.Config, log *slog.Logger) (*storage.Store, error) {
+//
+// readOnly allows a hot standby (a read replica: `zipq query` only). There
+// nothing is migrated or maintained — the primary does that and the standby
+// replays it — and zipq waits until the replica has the schema it needs.
+func openStore(ctx context.Context, cfg storage.Config, log *slog.Logger, readOnly bool) (*storage.Store, error) {
 	st, err := storage.Open(ctx, cfg, log.With("component", "storage"))
 	if err != nil {
 		return nil, err
 	}
+	standby := false
 	delay := 500 * time.Millisecond
 	for {
-		err := st.Migrate(ctx)
+		standby, err = st.Standby(ctx)
+		switch {
+		case err != nil:
+		case standby && !readOnly:
+			st.Close()
+			return nil, errors.New("PostgreSQL is a read-only standby: only zipq query may use a replica; point POSTGRES_URL at the primary")
+		case standby:
+			err = st.CheckMigrated(ctx)
+		default:
+			err = st.Migrate(ctx)
+		}
 		if err == nil {
 			break
 		}
@@ -118,6 +133,10 @@ func openStore(ctx context.Context, cfg storage.Config, log *slog.Logger) (*stor
 		}
 		delay = min(2*delay, 10*time.Second)
 	}
+	if standby {
+		log.Info("reading from a hot standby: no migrations or maintenance here")
+		return st, nil
+	}
 	if err := st.Maintain(ctx, time.Now()); err != nil {
 		st.Close()
 		return nil, err
@@ -129,6 +148,7 @@ func openStore(ctx context.Context, cfg storage.Config, log *slog.Logger) (*stor
 // adds), builds the logger and opens the migrated store: the start of every
 // command that uses the database.
 func boot(ctx context.Context, name string, args []string, bind func(*settings)) (*slog.Logger, *storage.Store, error) {
+	readOnly := name == "query" // the one command that only reads
 	var level, format string
 	var sc storage.Config
 	s := newSettings(name)
@@ -146,7 +166,7 @@ func boot(ctx context.Context, name string, args []string, bind func(*settings))
 	}
 	startCtx, cancel := startupContext(ctx)
 	defer cancel()
-	st, err := openStore(startCtx, sc, log)
+	st, err := openStore(startCtx, sc, log, readOnly)
 	if err != nil {
 		return nil, nil, err
 	}
