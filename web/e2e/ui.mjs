@@ -109,6 +109,13 @@ if (mode === 'empty') {
     await page.waitForSelector('.parked .empty');
     assert.match(await text('.parked .empty'), /Nothing is parked/);
   });
+  await step('pipeline: a classic span queue is shown as not durable', async () => {
+    // This run's broker vhost makes classic queues (TestUIEmptyState).
+    await page.goto(`${base}/pipeline`);
+    await page.waitForSelector('[data-stat=queue-type] .card-value');
+    assert.equal(await text('[data-stat=queue-type] .card-value'), 'classic');
+    assert.match(await text('.queue-warning'), /^Not durable: span queue .* is a classic queue: .* lost when RabbitMQ restarts/);
+  });
   await browser.close();
   console.log(problems.length ? `FAIL ${problems.join('; ')}` : 'all UI checks passed');
   process.exit(problems.length ? 1 : 0);
