@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"cmp"
 	_ "embed"
 	"errors"
 	"fmt"
@@ -64,12 +65,11 @@ type canonicalSpan struct {
 
 // segment is one trace's spans from one batch, ready to store.
 type segment struct {
-	id       zipkin.TraceID
-	ts       int64 // earliest start of a dated span, µs; 0 when none is dated
-	uid      int64
-	spans    []canonicalSpan
-	data     []byte // compressed
-	rawBytes int
+	id    zipkin.TraceID
+	ts    int64 // earliest start of a dated span, µs; 0 when none is dated
+	uid   int64
+	spans []canonicalSpan
+	data  []byte // compressed
 }
 
 // buildSegments groups a batch's spans by trace ID and encodes each group
@@ -129,7 +129,6 @@ func encodeSegment(seg *segment) *segment {
 		raw = protowire.AppendBytes(raw, cs.bytes)
 	}
 	seg.uid = int64(xxhash.Sum64(raw))
-	seg.rawBytes = len(raw)
 	seg.data = enc.EncodeAll(raw, make([]byte, 0, len(raw)/3))
 	return seg
 }
@@ -140,23 +139,13 @@ func encodeSegment(seg *segment) *segment {
 func compareCanonical(a, b canonicalSpan) int {
 	switch {
 	case a.start != b.start:
-		return cmpInt(a.start, b.start)
+		return cmp.Compare(a.start, b.start)
 	case a.span.ID != b.span.ID:
-		return cmpInt(uint64(a.span.ID), uint64(b.span.ID))
+		return cmp.Compare(a.span.ID, b.span.ID)
 	case a.span.Kind != b.span.Kind:
-		return cmpInt(a.span.Kind, b.span.Kind)
+		return cmp.Compare(a.span.Kind, b.span.Kind)
 	}
 	return slices.Compare(a.bytes, b.bytes)
-}
-
-func cmpInt[T ~int64 | ~uint64 | ~uint8 | ~int](a, b T) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 var errCorruptSegment = errors.New("stored segment is corrupt")

@@ -173,12 +173,12 @@ func (w *write) write(ctx context.Context, tx pgx.Tx) error {
 		br.Close()
 		return fmt.Errorf("insert segments: %w", err)
 	}
-	type key struct{ low, ts, uid int64 }
-	fresh := map[key]bool{}
+	type segID struct{ low, ts, uid int64 } // a segment's primary key, ts in µs
+	fresh := map[segID]bool{}
 	var low, uid int64
 	var at time.Time
 	_, err = pgx.ForEachRow(rows, []any{&low, &at, &uid}, func() error {
-		fresh[key{low, at.UnixMicro(), uid}] = true
+		fresh[segID{low, at.UnixMicro(), uid}] = true
 		return nil
 	})
 	if err != nil {
@@ -191,7 +191,7 @@ func (w *write) write(ctx context.Context, tx pgx.Tx) error {
 	var idx [][]any
 	var stored []*segment
 	for _, seg := range w.segs {
-		if fresh[key{int64(seg.id.Low), seg.ts, seg.uid}] {
+		if fresh[segID{int64(seg.id.Low), seg.ts, seg.uid}] {
 			idx = appendIndexRows(idx, seg)
 			stored = append(stored, seg)
 		}

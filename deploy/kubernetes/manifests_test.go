@@ -39,6 +39,14 @@ func strict(t *testing.T, file string, doc []byte, v any) {
 	}
 }
 
+// decode is strict into a new T.
+func decode[T any](t *testing.T, file string, doc []byte) *T {
+	t.Helper()
+	v := new(T)
+	strict(t, file, doc, v)
+	return v
+}
+
 func load(t *testing.T) objects {
 	t.Helper()
 	var kust struct {
@@ -75,34 +83,24 @@ func load(t *testing.T) objects {
 			}
 			switch head.APIVersion + " " + head.Kind {
 			case "v1 Namespace":
-				strict(t, file, doc, &corev1.Namespace{})
+				decode[corev1.Namespace](t, file, doc)
 			case "v1 ConfigMap":
-				v := &corev1.ConfigMap{}
-				strict(t, file, doc, v)
+				v := decode[corev1.ConfigMap](t, file, doc)
 				o.configs[v.Name] = v
 			case "v1 Secret":
-				v := &corev1.Secret{}
-				strict(t, file, doc, v)
+				v := decode[corev1.Secret](t, file, doc)
 				o.secrets[v.Name] = v
 			case "v1 Service":
-				v := &corev1.Service{}
-				strict(t, file, doc, v)
-				o.services = append(o.services, v)
+				o.services = append(o.services, decode[corev1.Service](t, file, doc))
 			case "apps/v1 Deployment":
-				v := &appsv1.Deployment{}
-				strict(t, file, doc, v)
+				v := decode[appsv1.Deployment](t, file, doc)
 				o.deployments[v.Name] = v
 			case "batch/v1 Job":
-				v := &batchv1.Job{}
-				strict(t, file, doc, v)
-				o.jobs = append(o.jobs, v)
+				o.jobs = append(o.jobs, decode[batchv1.Job](t, file, doc))
 			case "keda.sh/v1alpha1 ScaledObject":
-				v := &kedav1alpha1.ScaledObject{}
-				strict(t, file, doc, v)
-				o.scaled = append(o.scaled, v)
+				o.scaled = append(o.scaled, decode[kedav1alpha1.ScaledObject](t, file, doc))
 			case "keda.sh/v1alpha1 TriggerAuthentication":
-				v := &kedav1alpha1.TriggerAuthentication{}
-				strict(t, file, doc, v)
+				v := decode[kedav1alpha1.TriggerAuthentication](t, file, doc)
 				o.auths[v.Name] = v
 			default:
 				t.Fatalf("%s: unexpected %s %s", file, head.APIVersion, head.Kind)
