@@ -175,6 +175,9 @@ func (a *api) parseQuery(r *http.Request) (zipkin.QueryRequest, error) {
 	if q.MinDuration, err = nonNegative(v, "minDuration"); err != nil {
 		return q, err
 	}
+	if v.Get("minDuration") != "" && q.MinDuration == 0 {
+		return q, badf("minDuration must be a positive number of microseconds, got 0")
+	}
 	if q.MaxDuration, err = nonNegative(v, "maxDuration"); err != nil {
 		return q, err
 	}
@@ -204,7 +207,9 @@ func (a *api) window(r *http.Request) (time.Time, time.Duration, error) {
 	end := time.Now()
 	if s := v.Get("endTs"); s != "" {
 		ms, err := strconv.ParseInt(s, 10, 64)
-		if err != nil || ms <= 0 {
+		// Zipkin works in epoch microseconds: an endTs whose microseconds
+		// overflow int64 would silently become another window.
+		if err != nil || ms <= 0 || ms > math.MaxInt64/1000 {
 			return end, 0, badf("endTs must be a positive number of epoch milliseconds, got %q", truncate(s))
 		}
 		end = time.UnixMilli(ms)
@@ -261,7 +266,10 @@ func (a *api) trace(w http.ResponseWriter, r *http.Request) {
 	_, _ = w.Write(zipkin.EncodeJSON(traces[0]))
 }
 
+// parseTraceID reads a trace ID parameter; surrounding whitespace (a
+// copy-paste's trailing space) is ignored.
 func parseTraceID(s string) (zipkin.TraceID, error) {
+	s = strings.TrimSpace(s)
 	id, err := zipkin.ParseTraceID(s)
 	if err != nil {
 		return id, badf("traceId %q: %v (want 16 or 32 hex characters)", truncate(s), err)

@@ -162,6 +162,14 @@ func TestReadAPI(t *testing.T) {
 		{"/api/v2/traces?limit=-3", 400, wantText("limit")},
 		{"/api/v2/traces?limit=ten", 400, wantText("limit")},
 		{"/api/v2/traces?minDuration=-1", 400, wantText("minDuration")},
+		{"/api/v2/traces?minDuration=0", 400, wantText("minDuration must be a positive number")},
+		{"/api/v2/traces?endTs=9223372036854775807", 400, wantText("endTs")},
+		{"/api/v2/traces?endTs=9223372036854776", 400, wantText("endTs")},
+		{"/api/v2/trace/%20" + traceID + "%20", 200, func(t *testing.T, rec *httptest.ResponseRecorder) {
+			if got := decodeJSON[[]map[string]any](t, rec); len(got) != 3 || got[0]["traceId"] != traceID {
+				t.Fatalf("a trace ID with spaces around it: %s", rec.Body)
+			}
+		}},
 		{"/api/v2/traces?minDuration=1.5", 400, wantText("minDuration")},
 		{"/api/v2/traces?maxDuration=10", 400, wantText("only valid with minDuration")},
 		{"/api/v2/traces?minDuration=10&maxDuration=5", 400, wantText(">= minDuration")},

@@ -87,6 +87,16 @@ func TestAdminReplay(t *testing.T) {
 	if rp.limit != 5 || rp.reason != "too_large" {
 		t.Fatalf("replayer got %d %q", rp.limit, rp.reason)
 	}
+	// The Bearer scheme is case-insensitive (RFC 9110); the token is not.
+	for auth, code := range map[string]int{"bearer s3cret": 200, "BEARER s3cret": 200, "Bearer S3CRET": 401, "Basic s3cret": 401, "Bearers3cret": 401} {
+		req := httptest.NewRequest(http.MethodPost, "/admin/replay", nil)
+		req.Header.Set("Authorization", auth)
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		if rec.Code != code {
+			t.Errorf("Authorization %q: %d, want %d", auth, rec.Code, code)
+		}
+	}
 }
 
 func TestAdminDisabledWithoutToken(t *testing.T) {

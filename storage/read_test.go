@@ -123,8 +123,9 @@ func TestFindTraces(t *testing.T) {
 		strict bool
 		want   []string
 	}{
-		{"everything in the window, newest first", q(nil), true, []string{t5, t1, t2, t3}},
-		{"window start is exclusive, end inclusive", q(func(r *zipkin.QueryRequest) { r.ServiceName = "edge" }), true, []string{t5}},
+		{"everything in the window, newest first", q(nil), true, []string{t5, t1, t2, t3, t6}},
+		// Zipkin's window is inclusive at both ends.
+		{"window start and end are inclusive", q(func(r *zipkin.QueryRequest) { r.ServiceName = "edge" }), true, []string{t5, t6}},
 		{"lookback widens the window", q(func(r *zipkin.QueryRequest) { r.Lookback = 48 * time.Hour; r.ServiceName = "web" }), true, []string{t1, t4}},
 		{"endTs moves the window", q(func(r *zipkin.QueryRequest) { r.EndTs = end.Add(-20 * time.Minute); r.Lookback = time.Hour }), true, []string{t2, t3}},
 		{"service", q(func(r *zipkin.QueryRequest) { r.ServiceName = "api" }), true, []string{t1, t2}},

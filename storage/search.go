@@ -15,7 +15,7 @@ import (
 )
 
 // FindTraces returns whole traces having a span that matches every
-// criterion of q within (EndTs-Lookback, EndTs], the trace with the newest
+// criterion of q within [EndTs-Lookback, EndTs], the trace with the newest
 // matching span first, at most q.Limit. With strict false, traces are
 // grouped by the lower 64 bits of their ID.
 //
@@ -137,7 +137,7 @@ func (w *walk) step(ctx context.Context) ([]candidate, bool, error) {
 	}
 	// ts bounds prune partitions: a row's spans start within a minute.
 	where := []string{"ts > " + arg(w.start.Add(-indexBucket)), "ts <= " + arg(w.end),
-		"ts_max > " + arg(w.start), "ts_max <= " + arg(w.cursor)}
+		"ts_max >= " + arg(w.start), "ts_max <= " + arg(w.cursor)}
 	hit := "true"
 	if len(w.keys) > 0 {
 		if w.rare {
@@ -203,12 +203,12 @@ func (w *walk) step(ctx context.Context) ([]candidate, bool, error) {
 }
 
 // newestMatch reports the start of the newest span of a trace that matches
-// every criterion of q and starts in (from, to] (µs).
+// every criterion of q and starts in [from, to] (µs).
 func newestMatch(spans []zipkin.Span, q zipkin.QueryRequest, from, to int64) (int64, bool) {
 	best, ok := int64(0), false
 	for i := range spans {
 		sp := &spans[i]
-		if at := sp.StartTime(); at > from && at <= to && (!ok || at > best) && spanMatches(sp, q) {
+		if at := sp.StartTime(); at >= from && at <= to && (!ok || at > best) && spanMatches(sp, q) {
 			best, ok = at, true
 		}
 	}

@@ -111,9 +111,13 @@ func (s *Span) StartTime() int64 {
 
 // normalize applies the Zipkin server's canonical form (zipkin2.Span.Builder
 // and Endpoint.Builder): lower-case names, empty endpoints dropped, sorted
-// and de-duplicated annotations, a parent equal to the span itself dropped.
+// and de-duplicated annotations, a parent equal to the span itself dropped,
+// and `shared` kept only on SERVER spans, the one kind it means anything on.
 func (s *Span) normalize() {
 	s.Name = strings.ToLower(s.Name)
+	if s.Kind != KindServer {
+		s.Shared = false
+	}
 	s.LocalEndpoint = normalizeEndpoint(s.LocalEndpoint)
 	s.RemoteEndpoint = normalizeEndpoint(s.RemoteEndpoint)
 	if s.ParentID == s.ID {

@@ -213,3 +213,17 @@ func TestReasonsAreFixed(t *testing.T) {
 		t.Error("Reasons must list every reason zipq assigns, and only those")
 	}
 }
+
+// TestSharedOnlyOnServerSpans: Zipkin's normalisation keeps `shared` only
+// on SERVER spans.
+func TestSharedOnlyOnServerSpans(t *testing.T) {
+	t.Parallel()
+	spans, err := DecodeJSON([]byte(`[{"traceId":"1","id":"1","kind":"SERVER","shared":true},
+		{"traceId":"1","id":"2","kind":"CLIENT","shared":true},{"traceId":"1","id":"3","shared":true}]`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !spans[0].Shared || spans[1].Shared || spans[2].Shared {
+		t.Fatalf("shared: %v %v %v, want only the SERVER span's", spans[0].Shared, spans[1].Shared, spans[2].Shared)
+	}
+}
