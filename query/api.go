@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/go-chi/chi/v5"
+	"github.com/go-chi/chi/v5/middleware"
 
 	"github.com/zipq/zipq/zipkin"
 )
@@ -84,8 +85,11 @@ func (a *api) fail(w http.ResponseWriter, r *http.Request, err error) {
 	if r.Context().Err() != nil {
 		return // the client went away
 	}
-	a.log.Error("query failed", slog.String("path", r.URL.Path), slog.Any("err", err))
-	httpError(w, http.StatusInternalServerError, "internal error: "+err.Error())
+	// The cause (database user, host, SQL) goes to the log only; the client
+	// gets the request id to quote.
+	id := middleware.GetReqID(r.Context())
+	a.log.Error("query failed", slog.String("path", r.URL.Path), slog.String("request_id", id), slog.Any("err", err))
+	httpError(w, http.StatusInternalServerError, "internal error (request id "+id+"); the server log has the cause")
 }
 
 func (a *api) names(w http.ResponseWriter, r *http.Request, get func() ([]string, error)) {
@@ -370,21 +374,29 @@ func (a *api) postSpans(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	mediaType, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
-	var spans []zipkin.Span
-	contentType := "application/json"
+	want := zipkin.FormatJSON
 	switch mediaType {
 	case "application/x-protobuf", "application/protobuf":
-		contentType = "application/x-protobuf"
-		spans, err = zipkin.DecodeProto(body)
+		want = zipkin.FormatProto3
 	case "", "application/json", "text/plain":
-		spans, err = zipkin.DecodeJSON(body)
 	default:
 		httpError(w, http.StatusUnsupportedMediaType, "Content-Type must be application/json or application/x-protobuf")
 		return
 	}
+	// The collector's decoder, so the edge and the collector agree on what
+	// is a valid body: what it would park (JSON v1, Thrift, …) is a 400 here
+	// rather than a 202 for spans that would never be stored.
+	spans, format, err := zipkin.Decode(body)
+	if err == nil && format != want {
+		err = fmt.Errorf("the body is %s but Content-Type says %s", format, mediaType)
+	}
 	if err != nil {
 		httpError(w, http.StatusBadRequest, "cannot decode spans: "+err.Error())
 		return
+	}
+	contentType := "application/json"
+	if format == zipkin.FormatProto3 {
+		contentType = "application/x-protobuf"
 	}
 	n := len(spans)
 	if a.o.Sample != nil {
@@ -401,9 +413,10 @@ func (a *api) postSpans(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if err := a.o.Publisher.Publish(r.Context(), body, contentType); err != nil {
-		a.log.Warn("span ingest refused: queue unavailable", slog.Any("err", err))
+		id := middleware.GetReqID(r.Context())
+		a.log.Warn("span ingest refused: queue unavailable", slog.String("request_id", id), slog.Any("err", err))
 		w.Header().Set("Retry-After", "1")
-		httpError(w, http.StatusServiceUnavailable, "spans not accepted, retry: "+err.Error())
+		httpError(w, http.StatusServiceUnavailable, "spans not accepted: the span queue is unavailable, retry (request id "+id+")")
 		return
 	}
 	w.WriteHeader(http.StatusAccepted)

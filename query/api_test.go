@@ -5,6 +5,7 @@ import (
 	"compress/gzip"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -421,6 +422,52 @@ func TestPostSpansWithoutRabbitMQ(t *testing.T) {
 	h.ServeHTTP(rec, req)
 	if rec.Code != 503 || rec.Header().Get("Retry-After") == "" {
 		t.Fatalf("%d %s", rec.Code, rec.Body)
+	}
+	// The cause (here the broker's address) is logged, not returned; the
+	// body quotes the request id instead.
+	if id := rec.Header().Get("X-Request-Id"); id == "" || strings.Contains(rec.Body.String(), "127.0.0.1") ||
+		strings.Contains(rec.Body.String(), "guest") || !strings.Contains(rec.Body.String(), id) {
+		t.Fatalf("a 5xx body must carry the request id and no internal detail: %q (id %q)", rec.Body, id)
+	}
+}
+
+// failingReader fails every read the way a database does, with details a
+// client must not see.
+type failingReader struct{ query.SpanReader }
+
+func (failingReader) ServiceNames(context.Context) ([]string, error) {
+	return nil, errors.New(`failed to connect to user=zipq database=zipq host=10.1.2.3:5432: password authentication failed`)
+}
+
+func TestInternalErrorsDoNotLeakDetails(t *testing.T) {
+	t.Parallel()
+	h := query.NewRouter(query.Options{Reader: failingReader{}})
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/api/v2/services", nil))
+	id := rec.Header().Get("X-Request-Id")
+	if rec.Code != 500 || id == "" || !strings.Contains(rec.Body.String(), id) {
+		t.Fatalf("%d %q (id %q)", rec.Code, rec.Body, id)
+	}
+	for _, secret := range []string{"zipq", "10.1.2.3", "5432", "password"} {
+		if strings.Contains(rec.Body.String(), secret) {
+			t.Fatalf("500 body leaks %q: %q", secret, rec.Body)
+		}
+	}
+}
+
+// TestPostSpansRefusesWhatTheCollectorWouldPark: the HTTP edge decodes with
+// the collector's decoder, so a JSON v1 body (binaryAnnotations) is a 400
+// saying why, not a 202 for spans that would be parked.
+func TestPostSpansRefusesWhatTheCollectorWouldPark(t *testing.T) {
+	t.Parallel()
+	h := query.NewRouter(query.Options{Publisher: collector.NewPublisher(collector.Config{URL: "amqp://guest:guest@127.0.0.1:1/"})})
+	v1 := `[{"traceId":"6b221d5bc9e6496c","name":"get","id":"6b221d5bc9e6496c","timestamp":1472470996199000,` +
+		`"annotations":[{"timestamp":1472470996199000,"value":"sr","endpoint":{"serviceName":"frontend"}}],` +
+		`"binaryAnnotations":[{"key":"http.path","value":"/","endpoint":{"serviceName":"frontend"}}]}]`
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/api/v2/spans", strings.NewReader(v1)))
+	if rec.Code != 400 || !strings.Contains(rec.Body.String(), string(zipkin.ReasonUnsupported)) {
+		t.Fatalf("JSON v1: %d %q", rec.Code, rec.Body)
 	}
 }
 

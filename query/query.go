@@ -132,6 +132,14 @@ func NewRouter(o Options) http.Handler {
 	o.withDefaults()
 	r := chi.NewRouter()
 	r.Use(middleware.Recoverer)
+	// A request id on every response (X-Request-Id), quoted by 5xx bodies
+	// and logged with their cause, which the bodies never carry.
+	r.Use(middleware.RequestID, func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set(middleware.RequestIDHeader, middleware.GetReqID(r.Context()))
+			next.ServeHTTP(w, r)
+		})
+	})
 	if o.Registerer != nil {
 		r.Use(instrument(o.Registerer))
 	}
@@ -180,7 +188,10 @@ func NewRouter(o Options) http.Handler {
 
 func health(checks []HealthCheck) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		// The checks answer for the dependencies, not for this client: one
+		// that goes away mid-check must not turn them DOWN (in the log,
+		// the metrics or a proxy's view).
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 2*time.Second)
 		defer cancel()
 		type status struct {
 			Status string `json:"status"`

@@ -118,3 +118,18 @@ func TestMetricsCountRequestsByRoute(t *testing.T) {
 		t.Fatalf("/prometheus: %d", rec.Code)
 	}
 }
+
+// TestHealthIgnoresAClientGoingAway: a check is run for the dependency,
+// not the client; a request whose client left is still answered UP.
+func TestHealthIgnoresAClientGoingAway(t *testing.T) {
+	h := query.NewRouter(query.Options{Health: []query.HealthCheck{{Name: "postgres", Check: func(ctx context.Context) error {
+		return ctx.Err()
+	}}}})
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/health", nil).WithContext(ctx))
+	if rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), `"status":"UP"`) {
+		t.Fatalf("%d %s", rec.Code, rec.Body)
+	}
+}

@@ -28,6 +28,10 @@ func Handler() http.Handler {
 	}
 	files := http.FileServerFS(ui)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// Every UI response: no content sniffing, no framing by other sites
+		// (clickjacking the replay form).
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		w.Header().Set("X-Frame-Options", "DENY")
 		p := strings.TrimPrefix(path.Clean(r.URL.Path), "/")
 		if strings.HasPrefix(p, "api/") || strings.HasPrefix(p, "admin/") {
 			http.NotFound(w, r)
@@ -46,7 +50,7 @@ func Handler() http.Handler {
 		w.Header().Set("Cache-Control", "no-cache")
 		// The UI builds every element from text nodes; this keeps any
 		// injected markup from running scripts or loading from elsewhere.
-		w.Header().Set("Content-Security-Policy", "default-src 'self'; img-src 'self' data: blob:; style-src 'self' 'unsafe-inline'; object-src 'none'; base-uri 'none'")
+		w.Header().Set("Content-Security-Policy", "default-src 'self'; img-src 'self' data: blob:; style-src 'self' 'unsafe-inline'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'")
 		_, _ = w.Write(index)
 	})
 }

@@ -35,8 +35,16 @@ func TestHandler(t *testing.T) {
 		if rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), `<main id="app">`) {
 			t.Fatalf("%s: %d, want the app", p, rec.Code)
 		}
-		if csp := rec.Header().Get("Content-Security-Policy"); !strings.Contains(csp, "default-src 'self'") {
+		if csp := rec.Header().Get("Content-Security-Policy"); !strings.Contains(csp, "default-src 'self'") || !strings.Contains(csp, "frame-ancestors 'none'") {
 			t.Fatalf("%s: CSP %q", p, csp)
+		}
+		if rec.Header().Get("X-Content-Type-Options") != "nosniff" || rec.Header().Get("X-Frame-Options") != "DENY" {
+			t.Fatalf("%s: nosniff and no framing: %v", p, rec.Header())
+		}
+	}
+	for _, p := range []string{"/favicon.svg", "/assets/"} {
+		if rec := get(t, p); rec.Header().Get("X-Content-Type-Options") != "nosniff" {
+			t.Fatalf("%s: nosniff missing", p)
 		}
 	}
 	for _, p := range []string{"/api/v2/unknown", "/admin/x"} {
