@@ -53,6 +53,7 @@ type api struct {
 
 func (a *api) routes(r chi.Router) {
 	if a.o.Reader != nil {
+		r := r.With(a.readerReady)
 		r.Get("/services", a.services)
 		r.Get("/spans", a.byService(a.o.Reader.SpanNames))
 		r.Get("/remoteServices", a.byService(a.o.Reader.RemoteServiceNames))
@@ -66,6 +67,21 @@ func (a *api) routes(r chi.Router) {
 	if a.o.Publisher != nil {
 		r.Post("/spans", a.postSpans)
 	}
+}
+
+// readerReady answers 503 + Retry-After while the database is not ready
+// (unreachable or not migrated at start), instead of failing each read.
+func (a *api) readerReady(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if a.o.ReaderReady != nil {
+			if err := a.o.ReaderReady(); err != nil {
+				w.Header().Set("Retry-After", "5")
+				httpError(w, http.StatusServiceUnavailable, "the database is not ready yet (unreachable, or being migrated); retry")
+				return
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 // badRequest is a parameter error: HTTP 400 with its message.

@@ -59,6 +59,10 @@ type Options struct {
 
 	// Reader serves the Zipkin read API (/api/v2/...); nil switches it off.
 	Reader SpanReader
+	// ReaderReady, when set, gates the read API: while it returns an error
+	// (the database is still unreachable or being migrated at start),
+	// reads are 503 with Retry-After. HTTP ingest never waits on it.
+	ReaderReady func() error
 	// Publisher accepts POST /api/v2/spans; nil switches it off.
 	Publisher SpanPublisher
 	// Sample filters POSTed spans (COLLECTOR_SAMPLE_RATE); nil keeps all.

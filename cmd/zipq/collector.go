@@ -22,7 +22,7 @@ func runIngest(ctx context.Context, name string, args []string, withAPI bool) er
 	var ac apiConfig
 	var cc collector.Config
 	var selfTrace bool
-	log, st, err := boot(ctx, name, args, func(s *settings) {
+	log, st, db, err := bootServer(name, args, func(s *settings) {
 		bindRabbit(s, &cc)
 		bindCollector(s, &cc)
 		bindHTTP(s, &hc)
@@ -49,18 +49,18 @@ func runIngest(ctx context.Context, name string, args []string, withAPI bool) er
 	}
 	opts := query.Options{
 		Logger: log.With("component", "http"), Registerer: reg, Gatherer: reg, Version: version,
-		Health:     []query.HealthCheck{postgresCheck(st), collectorCheck(c), spanQueueCheck(pub, cc.WithDefaults().Queue)},
+		Health:     []query.HealthCheck{postgresCheck(db), collectorCheck(c, db, pub), spanQueueCheck(pub, cc.WithDefaults().Queue)},
 		AdminToken: hc.adminToken, Replayer: replayer{cc}, Pprof: hc.pprof,
 	}
 	var sample func(context.Context) error
 	if withAPI {
-		apiOptions(&opts, ac, cc, st, pub, self)
+		apiOptions(&opts, ac, cc, st, db, pub, self)
 		sample = monitor(&opts, cc, pub, reg)
 	}
 
 	var g run.Group
-	addSignals(&g, ctx) // first: a signal starts the shutdown
-	addCollector(&g, c) // stop consuming, commit and ack in-flight batches
+	addSignals(&g, ctx)     // first: a signal starts the shutdown
+	addCollector(&g, c, db) // stop consuming, commit and ack in-flight batches
 	// HTTP keeps serving /health while the collector drains.
 	if err := addHTTP(&g, hc.addr, query.NewRouter(opts), log); err != nil {
 		return err
@@ -69,8 +69,9 @@ func runIngest(ctx context.Context, name string, args []string, withAPI bool) er
 	if sample != nil {
 		addBackground(&g, sample) // pipeline page samples
 	}
-	addBackground(&g, st.RunLinker)      // dependency links
-	addBackground(&g, st.RunMaintenance) // partitions and retention; last to stop
+	addBackground(&g, db.after(st.RunLinker))      // dependency links
+	addBackground(&g, db.Run)                      // migrate once PostgreSQL answers
+	addBackground(&g, db.after(st.RunMaintenance)) // partitions and retention; last to stop
 	log.Info("zipq started", "command", name, "version", version, "queue", cc.Queue, "concurrency", cc.Concurrency)
 	return runGroup(&g, log)
 }

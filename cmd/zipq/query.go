@@ -15,7 +15,7 @@ func runQuery(ctx context.Context, args []string) error {
 	var ac apiConfig
 	var cc collector.Config
 	var selfTrace bool
-	log, st, err := boot(ctx, "query", args, func(s *settings) {
+	log, st, db, err := bootServer("query", args, func(s *settings) {
 		bindRabbit(s, &cc)
 		bindHTTP(s, &hc)
 		bindAPI(s, &ac)
@@ -34,10 +34,10 @@ func runQuery(ctx context.Context, args []string) error {
 	reg := newRegistry()
 	opts := query.Options{
 		Logger: log.With("component", "http"), Registerer: reg, Gatherer: reg, Version: version,
-		Health:     []query.HealthCheck{postgresCheck(st), {Name: "rabbitmq", Check: pub.Ping}, spanQueueCheck(pub, cc.WithDefaults().Queue)},
+		Health:     []query.HealthCheck{postgresCheck(db), {Name: "rabbitmq", Check: pub.Ping}, spanQueueCheck(pub, cc.WithDefaults().Queue)},
 		AdminToken: hc.adminToken, Replayer: replayer{cc}, Pprof: hc.pprof,
 	}
-	apiOptions(&opts, ac, cc, st, pub, self)
+	apiOptions(&opts, ac, cc, st, db, pub, self)
 	sample := monitor(&opts, cc, pub, nil) // no collector here: rates from queue depth only
 	var g run.Group
 	addSignals(&g, ctx)
@@ -46,6 +46,7 @@ func runQuery(ctx context.Context, args []string) error {
 	}
 	self.add(&g)
 	addBackground(&g, sample)
+	addBackground(&g, db.Run) // wait for the (replica's) schema
 	log.Info("zipq started", "command", "query", "version", version)
 	return runGroup(&g, log)
 }

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"sync"
 	"syscall"
 	"time"
 
@@ -35,9 +36,9 @@ var (
 )
 
 // apiOptions adds the Zipkin API and HTTP ingest to a router's options.
-func apiOptions(o *query.Options, ac apiConfig, cc collector.Config, st *storage.Store, pub *collector.Publisher, self selfTracing) {
+func apiOptions(o *query.Options, ac apiConfig, cc collector.Config, st *storage.Store, db *database, pub *collector.Publisher, self selfTracing) {
 	cc = cc.WithDefaults()
-	o.Reader, o.Publisher, o.Sample = st, pub, cc.Sample
+	o.Reader, o.ReaderReady, o.Publisher, o.Sample = st, db.Ready, pub, cc.Sample
 	o.MaxBodyBytes = int64(cc.MaxMessageBytes) // a bigger body would be parked as too_large
 	o.StrictTraceID, o.Lookback, o.AllowedOrigins = ac.strict, ac.lookback, ac.origins
 	o.AutocompleteKeys = st.AutocompleteKeys()
@@ -96,26 +97,35 @@ func newRegistry() *prometheus.Registry {
 }
 
 // openStore connects and migrates, retrying with backoff while PostgreSQL
-// is unreachable: a collector started before its database must wait, not
-// crash-loop.
-//
-// readOnly allows a hot standby (a read replica: `zipq query` only). There
-// nothing is migrated or maintained — the primary does that and the standby
-// replays it — and zipq waits until the replica has the schema it needs.
+// is unreachable: a one-shot command started before its database waits.
 func openStore(ctx context.Context, cfg storage.Config, log *slog.Logger, readOnly bool) (*storage.Store, error) {
 	st, err := storage.Open(ctx, cfg, log.With("component", "storage"))
 	if err != nil {
 		return nil, err
 	}
+	if err := prepareStore(ctx, st, log, readOnly, nil); err != nil {
+		st.Close()
+		return nil, err
+	}
+	return st, nil
+}
+
+// prepareStore migrates st (and creates partitions), retrying with backoff
+// while PostgreSQL is unreachable; waiting reports each failure.
+//
+// readOnly allows a hot standby (a read replica: `zipq query` only). There
+// nothing is migrated or maintained — the primary does that and the standby
+// replays it — and zipq waits until the replica has the schema it needs.
+func prepareStore(ctx context.Context, st *storage.Store, log *slog.Logger, readOnly bool, waiting func(error)) error {
 	standby := false
 	delay := 500 * time.Millisecond
 	for {
+		var err error
 		standby, err = st.Standby(ctx)
 		switch {
 		case err != nil:
 		case standby && !readOnly:
-			st.Close()
-			return nil, errors.New("PostgreSQL is a read-only standby: only zipq query may use a replica; point POSTGRES_URL at the primary")
+			return errors.New("PostgreSQL is a read-only standby: only zipq query may use a replica; point POSTGRES_URL at the primary")
 		case standby:
 			err = st.CheckMigrated(ctx)
 		default:
@@ -124,31 +134,125 @@ func openStore(ctx context.Context, cfg storage.Config, log *slog.Logger, readOn
 		if err == nil {
 			break
 		}
+		if waiting != nil {
+			waiting(err)
+		}
 		log.Warn("database not ready; retrying", slog.Any("err", err), slog.Duration("backoff", delay))
 		select {
 		case <-ctx.Done():
-			st.Close()
-			return nil, ctx.Err()
+			return ctx.Err()
 		case <-time.After(delay):
 		}
 		delay = min(2*delay, 10*time.Second)
 	}
 	if standby {
 		log.Info("reading from a hot standby: no migrations or maintenance here")
-		return st, nil
+		return nil
 	}
-	if err := st.Maintain(ctx, time.Now()); err != nil {
-		st.Close()
-		return nil, err
+	return st.Maintain(ctx, time.Now())
+}
+
+// database opens and migrates the store in the background, so a process
+// started while PostgreSQL is down serves HTTP ingest and /health at once
+// and reads, writes, the linker and maintenance start when it is ready.
+type database struct {
+	st       *storage.Store
+	log      *slog.Logger
+	readOnly bool
+	ready    chan struct{}
+	mu       sync.Mutex
+	err      error // why it is not ready yet
+}
+
+func newDatabase(st *storage.Store, log *slog.Logger, readOnly bool) *database {
+	return &database{st: st, log: log, readOnly: readOnly, ready: make(chan struct{}), err: errors.New("starting")}
+}
+
+// Run prepares the store (retrying while PostgreSQL is unreachable), marks
+// it ready, and then waits for the group to stop.
+func (d *database) Run(ctx context.Context) error {
+	if err := prepareStore(ctx, d.st, d.log, d.readOnly, func(err error) {
+		d.mu.Lock()
+		d.err = err
+		d.mu.Unlock()
+	}); err != nil {
+		if ctx.Err() != nil {
+			return nil // stopped while waiting: not a failure
+		}
+		return err
 	}
-	return st, nil
+	close(d.ready)
+	<-ctx.Done()
+	return nil
+}
+
+// Ready is nil once the store is migrated, else why not.
+func (d *database) Ready() error {
+	select {
+	case <-d.ready:
+		return nil
+	default:
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.err
+}
+
+// after runs loop once the store is ready (or never, if ctx ends first).
+func (d *database) after(loop func(context.Context) error) func(context.Context) error {
+	return func(ctx context.Context) error {
+		select {
+		case <-d.ready:
+			return loop(ctx)
+		case <-ctx.Done():
+			return nil
+		}
+	}
+}
+
+// check is /health's postgres check: DOWN while unreachable or not yet
+// migrated.
+func (d *database) check(ctx context.Context) error {
+	if err := d.Ready(); err != nil {
+		return fmt.Errorf("not ready: %w", err)
+	}
+	return d.st.Ping(ctx)
 }
 
 // boot parses a command's settings (logging and PostgreSQL, plus what bind
 // adds), builds the logger and opens the migrated store: the start of every
 // command that uses the database.
 func boot(ctx context.Context, name string, args []string, bind func(*settings)) (*slog.Logger, *storage.Store, error) {
+	log, sc, err := parseCommand(name, args, bind)
+	if err != nil {
+		return nil, nil, err
+	}
+	startCtx, cancel := startupContext(ctx)
+	defer cancel()
+	st, err := openStore(startCtx, sc, log, false)
+	if err != nil {
+		return nil, nil, err
+	}
+	return log, st, nil
+}
+
+// bootServer is boot for the long-running commands: the store is opened
+// but prepared by the returned database in the run group, so the process
+// serves at once even while PostgreSQL is down.
+func bootServer(name string, args []string, bind func(*settings)) (*slog.Logger, *storage.Store, *database, error) {
+	log, sc, err := parseCommand(name, args, bind)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	st, err := storage.Open(context.Background(), sc, log.With("component", "storage"))
+	if err != nil {
+		return nil, nil, nil, err
+	}
 	readOnly := name == "query" // the one command that only reads
+	return log, st, newDatabase(st, log, readOnly), nil
+}
+
+func parseCommand(name string, args []string, bind func(*settings)) (*slog.Logger, storage.Config, error) {
 	var level, format string
 	var sc storage.Config
 	s := newSettings(name)
@@ -158,19 +262,10 @@ func boot(ctx context.Context, name string, args []string, bind func(*settings))
 		bind(s)
 	}
 	if err := s.parse(args); err != nil {
-		return nil, nil, err
+		return nil, sc, err
 	}
 	log, err := newLogger(level, format)
-	if err != nil {
-		return nil, nil, err
-	}
-	startCtx, cancel := startupContext(ctx)
-	defer cancel()
-	st, err := openStore(startCtx, sc, log, readOnly)
-	if err != nil {
-		return nil, nil, err
-	}
-	return log, st, nil
+	return log, sc, err
 }
 
 // startupContext ends on SIGINT/SIGTERM: for the waits before the run group
@@ -210,8 +305,36 @@ func addBackground(g *run.Group, loop func(context.Context) error) {
 	g.Add(func() error { return loop(ctx) }, func(error) { cancel() })
 }
 
-func addCollector(g *run.Group, c *collector.Collector) {
-	g.Add(func() error { return c.Run(context.Background()) }, func(error) { c.Stop() })
+// addCollector runs c once the database is ready: consuming earlier would
+// only hold messages it cannot store (or, mid-migration, store them wrong).
+func addCollector(g *run.Group, c *collector.Collector, db *database) {
+	var mu sync.Mutex
+	stopped, running := false, false
+	stop := make(chan struct{})
+	g.Add(func() error {
+		select {
+		case <-db.ready:
+		case <-stop:
+			return nil
+		}
+		mu.Lock()
+		if stopped {
+			mu.Unlock()
+			return nil
+		}
+		running = true
+		mu.Unlock()
+		return c.Run(context.Background())
+	}, func(error) {
+		mu.Lock()
+		stopped = true
+		r := running
+		mu.Unlock()
+		close(stop)
+		if r {
+			c.Stop()
+		}
+	})
 }
 
 // runGroup runs g; a signal is a clean exit.
@@ -237,8 +360,8 @@ func (r replayer) Replay(ctx context.Context, limit int, reason string) (int, er
 	return collector.Replay(ctx, conn, r.cfg, collector.ReplayOptions{Limit: limit, Reason: zipkin.Reason(reason)})
 }
 
-func postgresCheck(st *storage.Store) query.HealthCheck {
-	return query.HealthCheck{Name: "postgres", Check: st.Ping}
+func postgresCheck(db *database) query.HealthCheck {
+	return query.HealthCheck{Name: "postgres", Check: db.check}
 }
 
 // spanQueueCheck reports a span queue that loses transient messages when the
@@ -253,8 +376,12 @@ func spanQueueCheck(pub *collector.Publisher, queue string) query.HealthCheck {
 	}}
 }
 
-func collectorCheck(c *collector.Collector) query.HealthCheck {
-	return query.HealthCheck{Name: "rabbitmq", Check: func(context.Context) error {
+func collectorCheck(c *collector.Collector, db *database, pub *collector.Publisher) query.HealthCheck {
+	return query.HealthCheck{Name: "rabbitmq", Check: func(ctx context.Context) error {
+		if db.Ready() != nil {
+			// The collector waits for the database: ask RabbitMQ directly.
+			return pub.Ping(ctx)
+		}
 		if !c.Connected() {
 			return errors.New("collector is not connected to RabbitMQ")
 		}

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -18,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	amqp "github.com/rabbitmq/amqp091-go"
 	"go.uber.org/goleak"
 
@@ -390,5 +392,93 @@ func TestReplayCommand(t *testing.T) {
 	}
 	if out, err := exec.Command(binary, "replay", "-reason", "nonsense").CombinedOutput(); err == nil {
 		t.Fatalf("an unknown reason must be refused: %s", out)
+	}
+}
+
+// TestServesWhilePostgresIsDownAtStart: started while PostgreSQL is
+// unreachable, `zipq serve` listens at once: /health answers (postgres
+// DOWN), reads are 503 with Retry-After, HTTP ingest is accepted (202: the
+// queue holds the spans). When the database answers, zipq migrates and the
+// accepted span is stored. SIGTERM while waiting exits 0.
+func TestServesWhilePostgresIsDownAtStart(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	u, err := url.Parse(testenv.PostgresURL())
+	testenv.Must(t, err)
+	proxy := testenv.NewProxy(t, u.Host)
+	proxy.Cut()
+	u.Host = proxy.Addr()
+	q := u.Query()
+	q.Set("search_path", "zipq_t_down_"+testenv.ID())
+	u.RawQuery = q.Encode()
+	schema := q.Get("search_path")
+	env := append(f.env, "POSTGRES_URL="+u.String())
+
+	start := func() *proc {
+		p := &proc{addr: freeAddr(t), done: make(chan struct{})}
+		p.cmd = exec.Command(binary, "serve")
+		p.cmd.Env = append(os.Environ(), append(env, "ZIPQ_HTTP_ADDR="+p.addr)...)
+		logs, err := os.Create(filepath.Join(t.TempDir(), "zipq.log"))
+		testenv.Must(t, err)
+		p.cmd.Stdout, p.cmd.Stderr, p.log = logs, logs, logs.Name()
+		testenv.Must(t, p.cmd.Start())
+		go func() { p.err = p.cmd.Wait(); close(p.done) }()
+		t.Cleanup(func() { _ = p.cmd.Process.Kill(); <-p.done })
+		testenv.Eventually(t, 10*time.Second, "HTTP listening while the database is down", func() bool {
+			resp, err := http.Get("http://" + p.addr + "/health")
+			if err != nil {
+				return false
+			}
+			resp.Body.Close()
+			return resp.StatusCode == http.StatusServiceUnavailable
+		})
+		return p
+	}
+
+	// SIGTERM while waiting for the database: a clean exit.
+	early := start()
+	testenv.Must(t, early.cmd.Process.Signal(syscall.SIGTERM))
+	if err := early.wait(); err != nil {
+		t.Fatalf("SIGTERM while waiting for the database: %v\n%s", err, tail(early.output(), 2000))
+	}
+
+	p := start()
+	code, h, b := getHealth(t, p.addr)
+	if code != 503 || h.Zipkin.Details["postgres"].Status != "DOWN" || h.Zipkin.Details["rabbitmq"].Status != "UP" {
+		t.Fatalf("health while the database is down: %d %s", code, b)
+	}
+	resp, err := http.Get("http://" + p.addr + "/api/v2/services")
+	testenv.Must(t, err)
+	resp.Body.Close()
+	if resp.StatusCode != 503 || resp.Header.Get("Retry-After") == "" {
+		t.Fatalf("reads while the database is down: %d", resp.StatusCode)
+	}
+	body := `[{"traceId":"d0e5","id":"1","name":"while-down","timestamp":` + strconv.FormatInt(time.Now().UnixMicro(), 10) +
+		`,"localEndpoint":{"serviceName":"patient"}}]`
+	resp, err = http.Post("http://"+p.addr+"/api/v2/spans", "application/json", strings.NewReader(body))
+	testenv.Must(t, err)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("HTTP ingest while the database is down: %d", resp.StatusCode)
+	}
+
+	// The schema the process will migrate into, created (and dropped) here.
+	conn, err := pgx.Connect(context.Background(), testenv.PostgresURL())
+	testenv.Must(t, err)
+	defer conn.Close(context.Background())
+	_, err = conn.Exec(context.Background(), "CREATE SCHEMA "+schema)
+	testenv.Must(t, err)
+	t.Cleanup(func() { _, _ = conn.Exec(context.Background(), "DROP SCHEMA "+schema+" CASCADE") })
+	proxy.Restore()
+	testenv.Eventually(t, 60*time.Second, "the span accepted while down is stored", func() bool {
+		resp, err := http.Get("http://" + p.addr + "/api/v2/trace/d0e5")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	})
+	if code, _, b := getHealth(t, p.addr); code != 200 {
+		t.Fatalf("health once the database is back: %d %s", code, b)
 	}
 }
