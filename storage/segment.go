@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/cespare/xxhash/v2"
 	"github.com/klauspost/compress/zstd"
@@ -110,8 +111,8 @@ func buildSegments(spans []zipkin.Span) ([]*segment, error) {
 func encodeSegment(seg *segment) *segment {
 	enc, _, _ := codec() // buildSegments or a read already checked it
 	// Dated by its earliest dated span: an undated piece (a late "finish"
-	// without timestamp) must not pin the segment to the epoch, where
-	// retention never reaches it.
+	// without timestamp) must not pin the segment to the epoch. Then
+	// storedAt keeps every date retention can reach.
 	seg.ts = 0
 	for _, cs := range seg.spans {
 		if cs.start != 0 {
@@ -119,6 +120,7 @@ func encodeSegment(seg *segment) *segment {
 			break
 		}
 	}
+	seg.ts = storedAt(seg.ts, time.Now().UnixMicro())
 	size := 0
 	for _, cs := range seg.spans {
 		size += len(cs.bytes) + 6
@@ -146,6 +148,24 @@ func compareCanonical(a, b canonicalSpan) int {
 		return cmp.Compare(a.span.Kind, b.span.Kind)
 	}
 	return slices.Compare(a.bytes, b.bytes)
+}
+
+// futureSlack is how far ahead of its arrival a span may be dated and
+// still be stored under its own date.
+const futureSlack = 24 * time.Hour
+
+// storedAt is the date a segment or index row is stored (partitioned and
+// expired) under: its spans' start, except that an undated one, or one
+// dated more than futureSlack after it arrived (a client sending
+// nanoseconds for microseconds), is stored under its arrival time, so
+// retention expires it like its neighbours. The spans keep their own
+// timestamps; search matches on those, so such a span is found by its trace
+// id and not by a time window far from its arrival.
+func storedAt(start, arrival int64) int64 {
+	if start == 0 || start > arrival+futureSlack.Microseconds() {
+		return arrival
+	}
+	return start
 }
 
 var errCorruptSegment = errors.New("stored segment is corrupt")

@@ -171,7 +171,7 @@ func TestStoreContract(t *testing.T) {
 				t.Fatalf("got %+v, %v", got, err)
 			}
 		}},
-		{"undated and far-future spans are kept", func(t *testing.T, st *storage.Store, dsn string) {
+		{"undated and far-future spans are kept, stored under their arrival", func(t *testing.T, st *storage.Store, dsn string) {
 			future := time.Now().Add(30 * 24 * time.Hour).UnixMicro()
 			in := decode(t, `[{"traceId":"1","id":"3"},{"traceId":"1","id":"4","timestamp":`+itoa(future)+`}]`)
 			if err := st.WriteSpans(ctx(t), in); err != nil {
@@ -180,13 +180,17 @@ func TestStoreContract(t *testing.T) {
 			if got, _ := st.Trace(ctx(t), in[0].TraceID, true); len(got) != 2 {
 				t.Fatalf("got %d spans", len(got))
 			}
-			// One segment, dated by its dated span; the undated span's index
-			// row has no date.
-			if n := count(t, dsn, `SELECT count(*) FROM segments_other WHERE ts > 'epoch'`); n != 1 {
-				t.Fatalf("default partition holds %d segments", n)
+			// Undated and dated 30 days ahead: stored under their arrival,
+			// in today's partitions, so retention expires them with their
+			// neighbours; the spans keep their own timestamps (above).
+			if n := count(t, dsn, `SELECT count(*) FROM segments_other`) + count(t, dsn, `SELECT count(*) FROM span_index_other`); n != 0 {
+				t.Fatalf("default partitions hold %d rows", n)
 			}
-			if n := count(t, dsn, `SELECT count(*) FROM span_index_other`); n != 2 {
-				t.Fatalf("default partition holds %d index rows", n)
+			if n := count(t, dsn, `SELECT count(*) FROM segments WHERE ts > now() - interval '1 minute' AND ts <= now()`); n != 1 {
+				t.Fatalf("%d segments stored under their arrival time", n)
+			}
+			if n := count(t, dsn, `SELECT count(*) FROM span_index WHERE ts > now() - interval '1 minute' AND ts_max <= now()`); n != 2 {
+				t.Fatalf("%d index rows stored under their arrival time", n)
 			}
 		}},
 	}
@@ -203,33 +207,53 @@ func TestPartitionsAndRetention(t *testing.T) {
 	t.Parallel()
 	st, dsn := openStore(t, storage.Config{Retention: 3 * 24 * time.Hour, PartitionsAhead: 2})
 	now := time.Now().UTC()
-	// A span five days ahead goes to the default partition; when its day's
+	exists := func(rel string) bool {
+		return count(t, dsn, `SELECT count(*) FROM pg_class WHERE relname = $1 AND relnamespace = current_schema()::regnamespace`, rel) == 1
+	}
+	// A span from 60 hours ago (within retention, before the partitions
+	// made at start) goes to the default partition; when its day's
 	// partition is created it must move there.
-	ahead := now.Add(5 * 24 * time.Hour)
-	in := decode(t, `[{"traceId":"9","id":"9","name":"n","localEndpoint":{"serviceName":"s"},"timestamp":`+itoa(ahead.UnixMicro())+`}]`)
+	past := now.Add(-60 * time.Hour)
+	in := decode(t, `[{"traceId":"9","id":"9","name":"n","localEndpoint":{"serviceName":"s"},"timestamp":`+itoa(past.UnixMicro())+`}]`)
 	if err := st.WriteSpans(ctx(t), in); err != nil {
 		t.Fatal(err)
 	}
-	later := now.Add(4 * 24 * time.Hour)
-	if err := st.Maintain(ctx(t), later); err != nil {
+	if n := count(t, dsn, `SELECT count(*) FROM segments_other`); n != 1 {
+		t.Fatalf("default partition holds %d segments, want the old one", n)
+	}
+	if err := st.Maintain(ctx(t), now.Add(-48*time.Hour)); err != nil { // as if it ran two days ago
 		t.Fatal(err)
 	}
 	for _, table := range []string{"segments", "span_index"} {
-		part := table + "_p" + ahead.Format("20060102")
+		part := table + "_p" + past.Format("20060102")
 		if n := count(t, dsn, `SELECT count(*) FROM `+part); n != 1 {
 			t.Fatalf("%s holds %d rows, want the moved one", part, n)
 		}
 		if n := count(t, dsn, `SELECT count(*) FROM `+table+`_other`); n != 0 {
 			t.Fatalf("default still holds %d", n)
 		}
-		// Today's partition is now older than the 3-day retention: dropped whole.
-		todayPart := table + "_p" + now.Format("20060102")
-		if n := count(t, dsn, `SELECT count(*) FROM pg_class WHERE relname = $1 AND relnamespace = current_schema()::regnamespace`, todayPart); n != 0 {
-			t.Fatalf("%s should have been dropped", todayPart)
-		}
 	}
 	if got, _ := st.Trace(ctx(t), in[0].TraceID, true); len(got) != 1 {
 		t.Fatal("moved span not readable")
+	}
+	// Four days on, today's partition and the moved one are older than the
+	// 3-day retention: dropped whole; the days ahead are created.
+	later := now.Add(4 * 24 * time.Hour)
+	if err := st.Maintain(ctx(t), later); err != nil {
+		t.Fatal(err)
+	}
+	for _, table := range []string{"segments", "span_index"} {
+		for _, d := range []time.Time{now, past} {
+			if exists(table + "_p" + d.Format("20060102")) {
+				t.Fatalf("%s_p%s should have been dropped", table, d.Format("20060102"))
+			}
+		}
+		if !exists(table + "_p" + later.Add(48*time.Hour).Format("20060102")) {
+			t.Fatalf("%s: partitions ahead of %s not created", table, later.Format("20060102"))
+		}
+	}
+	if got, _ := st.Trace(ctx(t), in[0].TraceID, true); len(got) != 0 {
+		t.Fatal("an expired span is still readable")
 	}
 }
 

@@ -236,6 +236,7 @@ func pendingMarks(segs []*segment) []any {
 // appendIndexRows adds a segment's span_index rows: one per minute of
 // start time (spans are in start order, so a row's spans are consecutive).
 func appendIndexRows(rows [][]any, seg *segment) [][]any {
+	arrival := time.Now().UnixMicro()
 	flush := func(spans []canonicalSpan) {
 		var durMin, durMax int64
 		keys := make([]int32, 0, 16*len(spans))
@@ -253,8 +254,12 @@ func appendIndexRows(rows [][]any, seg *segment) [][]any {
 		if durMax > 0 {
 			dmin, dmax = durMin, durMax
 		}
+		ts, tsMax := spans[0].start, spans[len(spans)-1].start
+		if storedAt(ts, arrival) != ts || storedAt(tsMax, arrival) != tsMax {
+			ts, tsMax = arrival, arrival // undated or far ahead: stored as it arrived
+		}
 		rows = append(rows, []any{
-			int64(seg.id.Low), time.UnixMicro(spans[0].start).UTC(), time.UnixMicro(spans[len(spans)-1].start).UTC(),
+			int64(seg.id.Low), time.UnixMicro(ts).UTC(), time.UnixMicro(tsMax).UTC(),
 			int64(seg.id.High), dmin, dmax, sortedSet(keys),
 		})
 	}
