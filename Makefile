@@ -23,9 +23,18 @@ run: services build ## start services if needed, migrate, run zipq serve on 127.
 	$(BIN) migrate
 	$(BIN) serve
 
-lint: ## gofmt and go vet must be clean
+# golangci-lint, pinned, built from the Go module proxy into bin/ once.
+GOLANGCI_LINT_VERSION := v2.15.0
+GOLANGCI_LINT := bin/golangci-lint-$(GOLANGCI_LINT_VERSION)
+
+$(GOLANGCI_LINT):
+	GOBIN=$(CURDIR)/bin/tools $(GO) install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_LINT_VERSION)
+	mv bin/tools/golangci-lint $@
+
+lint: $(GOLANGCI_LINT) ## gofmt, go vet and golangci-lint (.golangci.yml: errorlint, sloglint, gocritic, ...) must be clean
 	@out=$$(gofmt -l .); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+	$(GOLANGCI_LINT) run ./...
 
 test: services ui lint ## every test, with the race detector, against the real services, UI in Chromium
 	@scripts/ui-deps.sh --browser

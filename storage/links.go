@@ -19,7 +19,7 @@ import (
 // LinkBatch is how many marked traces one linker round takes.
 const LinkBatch = 1000
 
-// Link brings dependency links up to date for up to max marked traces and
+// Link brings dependency links up to date for up to limit marked traces and
 // returns how many it took. It also compacts them: a trace stored as
 // several segments (its services reported in different batches, or a
 // redelivery cut it differently) is rewritten as one segment holding each
@@ -31,7 +31,7 @@ const LinkBatch = 1000
 // A writer that marks a trace while the linker holds its mark waits for
 // the linker's commit and then marks it again: its spans are linked in
 // the next round, never lost.
-func (s *Store) Link(ctx context.Context, max int) (int, error) {
+func (s *Store) Link(ctx context.Context, limit int) (int, error) {
 	n := 0
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		var locked bool
@@ -41,7 +41,7 @@ func (s *Store) Link(ctx context.Context, max int) (int, error) {
 		if !locked {
 			return nil
 		}
-		ids, err := claimPending(ctx, tx, max)
+		ids, err := claimPending(ctx, tx, limit)
 		if err != nil || len(ids) == 0 {
 			return err
 		}
@@ -302,10 +302,10 @@ type mark struct {
 	edges []byte // encodeNamedEdges; nil: read the trace
 }
 
-func claimPending(ctx context.Context, tx pgx.Tx, max int) (map[zipkin.TraceID]*mark, error) {
+func claimPending(ctx context.Context, tx pgx.Tx, limit int) (map[zipkin.TraceID]*mark, error) {
 	rows, err := tx.Query(ctx, `DELETE FROM link_pending WHERE (trace_id_low, trace_id_high) IN (
 		SELECT trace_id_low, trace_id_high FROM link_pending LIMIT $1 FOR UPDATE SKIP LOCKED)
-		RETURNING trace_id_low, trace_id_high, hour, edges`, max)
+		RETURNING trace_id_low, trace_id_high, hour, edges`, limit)
 	if err != nil {
 		return nil, fmt.Errorf("claim: %w", err)
 	}

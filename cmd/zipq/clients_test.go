@@ -18,7 +18,7 @@ import (
 	zipkinamqp "github.com/openzipkin/zipkin-go/reporter/amqp"
 	zipkinhttp "github.com/openzipkin/zipkin-go/reporter/http"
 	"go.opentelemetry.io/otel/attribute"
-	otelzipkin "go.opentelemetry.io/otel/exporters/zipkin"
+	otelzipkin "go.opentelemetry.io/otel/exporters/zipkin" //nolint:staticcheck // deprecated upstream, still a client users run: tested as required
 	"go.opentelemetry.io/otel/sdk/resource"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/trace"

@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -245,7 +246,7 @@ func TestTwoCollectorsShareTheQueue(t *testing.T) {
 	t.Parallel()
 	const total = 20_000
 	f := newFixture(t)
-	env := append(f.env, "RABBIT_PREFETCH=50", "COLLECTOR_BATCH_SPANS=100")
+	env := slices.Concat(f.env, []string{"RABBIT_PREFETCH=50", "COLLECTOR_BATCH_SPANS=100"})
 	a := startZipq(t, env, "collector")
 	b := startZipq(t, env, "collector")
 	f.publish(t, total, 1)
@@ -265,7 +266,7 @@ func TestTwoCollectorsShareTheQueue(t *testing.T) {
 func TestSigtermDrainsAndExitsZero(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
-	env := append(f.env, "COLLECTOR_BATCH_INTERVAL=1h", "COLLECTOR_BATCH_SPANS=1000000")
+	env := slices.Concat(f.env, []string{"COLLECTOR_BATCH_INTERVAL=1h", "COLLECTOR_BATCH_SPANS=1000000"})
 	p := startZipq(t, env, "serve")
 	f.publish(t, 500, 50)
 	conn := testenv.Dial(t)
@@ -412,7 +413,7 @@ func TestServesWhilePostgresIsDownAtStart(t *testing.T) {
 	q.Set("search_path", "zipq_t_down_"+testenv.ID())
 	u.RawQuery = q.Encode()
 	schema := q.Get("search_path")
-	env := append(f.env, "POSTGRES_URL="+u.String())
+	env := slices.Concat(f.env, []string{"POSTGRES_URL=" + u.String()})
 
 	start := func() *proc {
 		p := &proc{addr: freeAddr(t), done: make(chan struct{})}
