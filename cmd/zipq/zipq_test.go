@@ -84,6 +84,15 @@ func freeAddr(t testing.TB) string {
 // startZipq runs the binary with env; it is killed at cleanup if still running.
 func startZipq(t testing.TB, env []string, args ...string) *proc {
 	t.Helper()
+	p := spawnZipq(t, env, args...)
+	p.waitHealth(t, http.StatusOK)
+	return p
+}
+
+// spawnZipq starts the binary with env and returns at once; it is killed
+// at cleanup if still running, and its log shown if the test failed.
+func spawnZipq(t testing.TB, env []string, args ...string) *proc {
+	t.Helper()
 	p := &proc{addr: freeAddr(t), done: make(chan struct{})}
 	p.cmd = exec.Command(binary, args...)
 	p.cmd.Env = append(os.Environ(), append(env, "ZIPQ_HTTP_ADDR="+p.addr)...)
@@ -96,19 +105,23 @@ func startZipq(t testing.TB, env []string, args ...string) *proc {
 		_ = p.cmd.Process.Kill()
 		<-p.done
 		if t.Failed() {
-			b, _ := os.ReadFile(logs.Name())
-			t.Logf("zipq log:\n%s", tail(string(b), 4000))
+			t.Logf("zipq log:\n%s", tail(p.output(), 4000))
 		}
 	})
-	testenv.Eventually(t, 30*time.Second, "zipq healthy", func() bool {
+	return p
+}
+
+// waitHealth waits until /health answers with code.
+func (p *proc) waitHealth(t testing.TB, code int) {
+	t.Helper()
+	testenv.Eventually(t, 30*time.Second, fmt.Sprintf("zipq's /health answering %d", code), func() bool {
 		resp, err := http.Get("http://" + p.addr + "/health")
 		if err != nil {
 			return false
 		}
 		resp.Body.Close()
-		return resp.StatusCode == http.StatusOK
+		return resp.StatusCode == code
 	})
-	return p
 }
 
 func tail(s string, n int) string {
@@ -416,23 +429,8 @@ func TestServesWhilePostgresIsDownAtStart(t *testing.T) {
 	env := slices.Concat(f.env, []string{"POSTGRES_URL=" + u.String()})
 
 	start := func() *proc {
-		p := &proc{addr: freeAddr(t), done: make(chan struct{})}
-		p.cmd = exec.Command(binary, "serve")
-		p.cmd.Env = append(os.Environ(), append(env, "ZIPQ_HTTP_ADDR="+p.addr)...)
-		logs, err := os.Create(filepath.Join(t.TempDir(), "zipq.log"))
-		testenv.Must(t, err)
-		p.cmd.Stdout, p.cmd.Stderr, p.log = logs, logs, logs.Name()
-		testenv.Must(t, p.cmd.Start())
-		go func() { p.err = p.cmd.Wait(); close(p.done) }()
-		t.Cleanup(func() { _ = p.cmd.Process.Kill(); <-p.done })
-		testenv.Eventually(t, 10*time.Second, "HTTP listening while the database is down", func() bool {
-			resp, err := http.Get("http://" + p.addr + "/health")
-			if err != nil {
-				return false
-			}
-			resp.Body.Close()
-			return resp.StatusCode == http.StatusServiceUnavailable
-		})
+		p := spawnZipq(t, env, "serve")
+		p.waitHealth(t, http.StatusServiceUnavailable) // listening, the database DOWN
 		return p
 	}
 
