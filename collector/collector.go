@@ -157,6 +157,9 @@ func (c *Collector) session(ctx context.Context) error {
 	if err := Declare(conn, c.cfg); err != nil {
 		return err
 	}
+	if err := DeclareParking(conn, c.cfg); err != nil {
+		return err
+	}
 	c.log.Info("connected to rabbitmq", slog.String("addr", conn.RemoteAddr().String()), slog.String("queue", c.cfg.Queue))
 	if typ, err := QueueType(conn, c.cfg.Queue); err == nil && typ == "classic" {
 		c.log.Warn(ClassicQueueWarning(c.cfg.Queue), slog.String("queue", c.cfg.Queue), slog.String("queue_type", typ))
@@ -199,7 +202,7 @@ func (c *Collector) session(ctx context.Context) error {
 // direct exchange "zipkin" and a durable queue with no arguments bound to it
 // with its own name — so every client's declare stays equivalent and the
 // broker's default queue type decides the queue's type. The parking queue
-// is zipq's own and is declared with an explicit type.
+// is zipq's own: DeclareParking.
 func Declare(conn *amqp.Connection, cfg Config) error {
 	cfg = cfg.WithDefaults()
 	ch, err := conn.Channel()
@@ -216,8 +219,26 @@ func Declare(conn *amqp.Connection, cfg Config) error {
 	if err := ch.QueueBind(cfg.Queue, cfg.Queue, Exchange, false, nil); err != nil {
 		return fmt.Errorf("bind queue %s: %w", cfg.Queue, err)
 	}
+	return nil
+}
+
+// DeclareParking declares zipq's parking queue, with an explicit type. Only
+// consumers need it: HTTP ingest publishes to the span queue and keeps
+// working when the parking queue cannot be declared.
+func DeclareParking(conn *amqp.Connection, cfg Config) error {
+	cfg = cfg.WithDefaults()
+	ch, err := conn.Channel()
+	if err != nil {
+		return fmt.Errorf("declare: open channel: %w", err)
+	}
+	defer ch.Close()
 	args := amqp.Table{"x-queue-type": cfg.ParkedQueueType}
 	if _, err := ch.QueueDeclare(cfg.ParkedQueue, true, false, false, false, args); err != nil {
+		var ae *amqp.Error
+		if errors.As(err, &ae) && ae.Code == amqp.PreconditionFailed {
+			return fmt.Errorf("parking queue %s exists with another type than %q: set RABBIT_PARKED_QUEUE_TYPE to its type, or delete the queue: %w",
+				cfg.ParkedQueue, cfg.ParkedQueueType, err)
+		}
 		return fmt.Errorf("declare parking queue %s: %w", cfg.ParkedQueue, err)
 	}
 	return nil

@@ -561,3 +561,28 @@ func TestAddressesKeepTheURIsCredentialsAndVhost(t *testing.T) {
 		t.Fatalf("connected to %s, want %s", got, dead.Addresses[1])
 	}
 }
+
+// TestParkingQueueTypeMismatchIsIsolated: a parking queue of another type
+// than configured makes its declare fail with what to change, and does not
+// touch HTTP ingest, which never publishes there.
+func TestParkingQueueTypeMismatchIsIsolated(t *testing.T) {
+	t.Parallel()
+	url := testenv.VHost(t)
+	conn, err := amqp.Dial(url)
+	testenv.Must(t, err)
+	defer conn.Close()
+	ch, err := conn.Channel()
+	testenv.Must(t, err)
+	_, err = ch.QueueDeclare("zipkin.parked", true, false, false, false, amqp.Table{"x-queue-type": "classic"})
+	testenv.Must(t, err)
+	cfg := collector.Config{URL: url, Queue: "zipkin"} // parking queue type: quorum, the default
+	pub := collector.NewPublisher(cfg)
+	defer pub.Close()
+	if err := pub.Publish(context.Background(), spansBody(t, zipkin.FormatJSON, 1, 1), "application/json"); err != nil {
+		t.Fatalf("HTTP ingest must not depend on the parking queue: %v", err)
+	}
+	err = collector.DeclareParking(conn, cfg)
+	if err == nil || !strings.Contains(err.Error(), "RABBIT_PARKED_QUEUE_TYPE") || !strings.Contains(err.Error(), "zipkin.parked") {
+		t.Fatalf("the mismatch must say what to change: %v", err)
+	}
+}
