@@ -36,10 +36,13 @@ const step = async (name, fn) => {
   }
 };
 const shot = async (name) => { if (shots) await page.screenshot({ path: path.join(shots, name) }); };
-// submit clicks the search button until the URL shows the new search: a
-// click landing while the previous page is still rendering can be lost.
-const submit = async (urlPattern) => {
+// submit fills the form (fill) and clicks the search button until the URL
+// shows the new search: a click landing while the previous page is still
+// rendering can be lost, and that render can reset what was filled in
+// (navigation is not sequenced yet: issue 13), so each try fills again.
+const submit = async (urlPattern, fill = async () => {}) => {
   for (let i = 0; ; i++) {
+    await fill();
     await page.click('form.search button[type=submit]');
     try {
       await page.waitForURL(urlPattern, { timeout: 5000 });
@@ -123,9 +126,10 @@ if (mode === 'empty') {
 
 await step('search by service shows the seeded traces', async () => {
   await page.goto(`${base}/`);
-  await page.selectOption('select[name=serviceName]', 'frontend');
-  await page.selectOption('select[name=range]', '1h');
-  await submit(/serviceName=frontend/);
+  await submit(/serviceName=frontend/, async () => {
+    await page.selectOption('select[name=serviceName]', 'frontend');
+    await page.selectOption('select[name=range]', '1h');
+  });
   await page.waitForSelector('li.result');
   assert.match(page.url(), /serviceName=frontend/, 'the search is in the URL');
   const n = await page.locator('li.result').count();
@@ -137,27 +141,27 @@ await step('search by service shows the seeded traces', async () => {
 });
 
 await step('sorting by duration reorders results', async () => {
-  await page.selectOption('select[name=sort]', 'shortest');
-  await submit(/sort=shortest/);
+  await submit(/sort=shortest/, () => page.selectOption('select[name=sort]', 'shortest'));
   await page.waitForSelector('li.result');
   const first = await text('li.result .duration-label');
-  await page.selectOption('select[name=sort]', 'longest');
-  await submit(/sort=longest/);
+  await submit(/sort=longest/, () => page.selectOption('select[name=sort]', 'longest'));
   await page.waitForFunction((f) => document.querySelector('li.result .duration-label')?.textContent !== f, first);
 });
 
 await step('duration with units and a custom time range filter the results', async () => {
-  await page.fill('input[name=minDuration]', '0.5');
-  await page.selectOption('select[name=minDurationUnit]', 's');
-  await submit(/minDuration=500000/);
+  await submit(/minDuration=500000/, async () => {
+    await page.fill('input[name=minDuration]', '0.5');
+    await page.selectOption('select[name=minDurationUnit]', 's');
+  });
   await page.waitForFunction(() => document.querySelectorAll('li.result').length === 1);
   assert.match(await text('li.result .duration-label'), /930ms/);
-  await page.fill('input[name=minDuration]', '');
-  await page.selectOption('select[name=range]', 'custom');
   const local = (ms) => new Date(ms - new Date().getTimezoneOffset() * 60_000).toISOString().slice(0, 16);
-  await page.fill('input[name=from]', local(Date.now() - 45 * 60_000));
-  await page.fill('input[name=to]', local(Date.now() - 44 * 60_000));
-  await submit(/range=custom/);
+  await submit(/range=custom/, async () => {
+    await page.fill('input[name=minDuration]', '');
+    await page.selectOption('select[name=range]', 'custom');
+    await page.fill('input[name=from]', local(Date.now() - 45 * 60_000));
+    await page.fill('input[name=to]', local(Date.now() - 44 * 60_000));
+  });
   await page.waitForSelector('.empty');
   assert.match(await text('.empty'), /No traces match/);
   await page.goto(`${base}/?serviceName=frontend&range=1h`);
