@@ -241,11 +241,18 @@ func TestClusterFailover(t *testing.T) {
 	recoverCollector := time.Since(stopCollectorNode)
 	// Parking and replay with a node down: the parked message goes back
 	// to the span queue and, still malformed, is parked again.
-	out, err := exec.Command(binary, "replay", "-rabbit-uri", uri, "-rabbit-addresses", addrs(0, 1, 2),
-		"-rabbit-queue", "zipkin").CombinedOutput()
-	if err != nil || !strings.Contains(string(out), "replayed 1 message(s)") {
-		t.Fatalf("replay with node %s down: %v\n%s", nodes[cn].Node, err, out)
-	}
+	// Right after a node stops, a quorum queue led from it elects a new
+	// leader and may report no messages for a moment: replay takes what is
+	// parked when it starts, so try again until it sees the message.
+	var out []byte
+	testenv.Eventually(t, 30*time.Second, "the parked message replayed with a node down", func() bool {
+		out, err = exec.Command(binary, "replay", "-rabbit-uri", uri, "-rabbit-addresses", addrs(0, 1, 2),
+			"-rabbit-queue", "zipkin").CombinedOutput()
+		if err != nil {
+			t.Fatalf("replay with node %s down: %v\n%s", nodes[cn].Node, err, out)
+		}
+		return strings.Contains(string(out), "replayed 1 message(s)")
+	})
 	alive := nodes[(cn+1)%3]
 	testenv.Eventually(t, 30*time.Second, "the replayed message parked again", func() bool { return parked(alive) == "1" })
 	wait(6 * time.Second)
