@@ -73,11 +73,10 @@ func (s *Store) moveSpans(ctx context.Context, _ *sql.DB) error {
 				return err
 			}
 			n = len(spans)
-			w, err := s.prepare(spans)
+			w, err := s.prepare(spans, false) // trace_links already holds these traces' links
 			if err != nil {
 				return err
 			}
-			w.noMarks = true // trace_links already holds these traces' links
 			return w.write(ctx, tx)
 		})
 		if err != nil {

@@ -67,7 +67,7 @@ type canonicalSpan struct {
 // segment is one trace's spans from one batch, ready to store.
 type segment struct {
 	id    zipkin.TraceID
-	ts    int64 // earliest start of a dated span, µs; 0 when none is dated
+	ts    int64 // earliest start of a dated span (see storedAt), µs
 	uid   int64
 	spans []canonicalSpan
 	data  []byte // compressed
@@ -77,7 +77,7 @@ type segment struct {
 // as a segment. Spans are ordered by start time, then ID and kind, so the
 // same spans always give the same bytes (and seg_uid); a span given twice
 // in a batch is kept once.
-func buildSegments(spans []zipkin.Span) ([]*segment, error) {
+func buildSegments(spans []zipkin.Span, arrival int64) ([]*segment, error) {
 	_, _, err := codec()
 	if err != nil {
 		return nil, err
@@ -101,14 +101,15 @@ func buildSegments(spans []zipkin.Span) ([]*segment, error) {
 	for _, seg := range order {
 		slices.SortFunc(seg.spans, compareCanonical)
 		seg.spans = slices.CompactFunc(seg.spans, func(a, b canonicalSpan) bool { return string(a.bytes) == string(b.bytes) })
-		encodeSegment(seg)
+		encodeSegment(seg, arrival)
 	}
 	return order, nil
 }
 
 // encodeSegment fills in a segment's date, identity and compressed bytes
-// from its spans, which are in compareCanonical order without repeats.
-func encodeSegment(seg *segment) *segment {
+// from its spans, which are in compareCanonical order without repeats;
+// arrival (µs) is when they were received (storedAt).
+func encodeSegment(seg *segment, arrival int64) *segment {
 	enc, _, _ := codec() // buildSegments or a read already checked it
 	// Dated by its earliest dated span: an undated piece (a late "finish"
 	// without timestamp) must not pin the segment to the epoch. Then
@@ -120,7 +121,7 @@ func encodeSegment(seg *segment) *segment {
 			break
 		}
 	}
-	seg.ts = storedAt(seg.ts, time.Now().UnixMicro())
+	seg.ts = storedAt(seg.ts, arrival)
 	size := 0
 	for _, cs := range seg.spans {
 		size += len(cs.bytes) + 6
@@ -228,7 +229,7 @@ func (t *traceBuilder) add(canonical []byte) error {
 // merged is the trace's spans as one segment (what compaction stores).
 func (t *traceBuilder) merged(id zipkin.TraceID) *segment {
 	slices.SortFunc(t.spans, compareCanonical)
-	return encodeSegment(&segment{id: id, spans: t.spans})
+	return encodeSegment(&segment{id: id, spans: t.spans}, time.Now().UnixMicro())
 }
 
 func (t *traceBuilder) result() []zipkin.Span {

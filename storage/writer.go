@@ -70,7 +70,7 @@ func (s *Store) WriteSpans(ctx context.Context, spans []zipkin.Span) error {
 // encodes one batch while the previous one commits. A *DataError means the
 // spans cannot be encoded.
 func (s *Store) PrepareWrite(spans []zipkin.Span) (func(context.Context) error, error) {
-	w, err := s.prepare(spans)
+	w, err := s.prepare(spans, true)
 	if err != nil {
 		return nil, &DataError{Err: err}
 	}
@@ -85,10 +85,13 @@ func (s *Store) PrepareWrite(spans []zipkin.Span) (func(context.Context) error, 
 	}, nil
 }
 
-// write is one batch, encoded and ready for a transaction.
+// write is one batch, encoded and ready for a transaction: everything
+// CPU-bound is done in prepare, so the transaction only sends it, and a
+// retried commit does not redo it.
 type write struct {
-	noMarks bool // leave the linker's marks alone (moving already-linked spans)
 	segs    []*segment
+	index   [][][]any // index[i]: span_index rows of segs[i]
+	marks   []mark    // marks[i]: the linker's mark for segs[i]; nil: leave marks alone
 	names   nameRows
 	remotes nameRows
 	tags    nameRows
@@ -120,12 +123,24 @@ func (n *nameRows) fill(set map[namePair]bool) {
 	}
 }
 
-func (s *Store) prepare(spans []zipkin.Span) (*write, error) {
-	segs, err := buildSegments(spans)
+// prepare encodes a batch; with marks, it also computes each segment's
+// mark for the linker (the links that segment alone gives).
+func (s *Store) prepare(spans []zipkin.Span, marks bool) (*write, error) {
+	arrival := time.Now().UnixMicro()
+	segs, err := buildSegments(spans, arrival)
 	if err != nil {
 		return nil, err
 	}
-	w := &write{segs: segs}
+	w := &write{segs: segs, index: make([][][]any, len(segs))}
+	for i, seg := range segs {
+		w.index[i] = appendIndexRows(nil, seg, arrival)
+	}
+	if marks {
+		w.marks = make([]mark, len(segs))
+		for i, seg := range segs {
+			w.marks[i] = segmentMark(seg)
+		}
+	}
 	names, remotes, tags := map[namePair]bool{}, map[namePair]bool{}, map[namePair]bool{}
 	for i := range spans {
 		sp := &spans[i]
@@ -188,12 +203,14 @@ func (w *write) write(ctx context.Context, tx pgx.Tx) error {
 	if err := br.Close(); err != nil {
 		return fmt.Errorf("insert names: %w", err)
 	}
+	// Only the segments that were new get index rows and marks: an
+	// identical redelivered one is already indexed and linked.
 	var idx [][]any
-	var stored []*segment
-	for _, seg := range w.segs {
+	var marked []int
+	for i, seg := range w.segs {
 		if fresh[segID{int64(seg.id.Low), seg.ts, seg.uid}] {
-			idx = appendIndexRows(idx, seg)
-			stored = append(stored, seg)
+			idx = append(idx, w.index[i]...)
+			marked = append(marked, i)
 		}
 	}
 	if len(idx) == 0 {
@@ -202,41 +219,46 @@ func (w *write) write(ctx context.Context, tx pgx.Tx) error {
 	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"span_index"}, indexColumns, pgx.CopyFromRows(idx)); err != nil {
 		return fmt.Errorf("copy span index: %w", err)
 	}
-	if w.noMarks {
+	if w.marks == nil {
 		return nil
 	}
-	if _, err := tx.Exec(ctx, markPending, pendingMarks(stored)...); err != nil {
+	if _, err := tx.Exec(ctx, markPending, w.pendingMarks(marked)...); err != nil {
 		return fmt.Errorf("mark traces for the linker: %w", err)
 	}
 	return nil
 }
 
-// pendingMarks are the linker's marks for newly stored segments, in key
-// order, each with the links its segment alone gives (the trace's links
-// when it is the trace's only segment).
-func pendingMarks(segs []*segment) []any {
-	slices.SortFunc(segs, func(a, b *segment) int {
-		return cmp.Or(cmp.Compare(int64(a.id.Low), int64(b.id.Low)), cmp.Compare(int64(a.id.High), int64(b.id.High)))
+// segmentMark is the linker's mark for a segment: the links it alone gives
+// (the trace's links when it is the trace's only segment).
+func segmentMark(seg *segment) mark {
+	spans := make([]zipkin.Span, len(seg.spans))
+	for j, cs := range seg.spans {
+		spans[j] = *cs.span
+	}
+	tl := linkTrace(seg.id, spans)
+	return mark{hour: tl.hour, edges: encodeNamedEdges(tl.edges)}
+}
+
+// pendingMarks are markPending's arguments for the segments at these
+// indexes (one per trace: buildSegments groups by trace ID), in key order.
+func (w *write) pendingMarks(at []int) []any {
+	slices.SortFunc(at, func(a, b int) int {
+		x, y := w.segs[a].id, w.segs[b].id
+		return cmp.Or(cmp.Compare(int64(x.Low), int64(y.Low)), cmp.Compare(int64(x.High), int64(y.High)))
 	})
-	segs = slices.CompactFunc(segs, func(a, b *segment) bool { return a.id == b.id })
-	lows, highs := make([]int64, len(segs)), make([]int64, len(segs))
-	hours, edges := make([]time.Time, len(segs)), make([][]byte, len(segs))
-	for i, seg := range segs {
-		spans := make([]zipkin.Span, len(seg.spans))
-		for j, cs := range seg.spans {
-			spans[j] = *cs.span
-		}
-		lows[i], highs[i] = int64(seg.id.Low), int64(seg.id.High)
-		tl := linkTrace(seg.id, spans)
-		hours[i], edges[i] = tl.hour, encodeNamedEdges(tl.edges)
+	lows, highs := make([]int64, len(at)), make([]int64, len(at))
+	hours, edges := make([]time.Time, len(at)), make([][]byte, len(at))
+	for n, i := range at {
+		lows[n], highs[n] = int64(w.segs[i].id.Low), int64(w.segs[i].id.High)
+		hours[n], edges[n] = w.marks[i].hour, w.marks[i].edges
 	}
 	return []any{lows, highs, hours, edges}
 }
 
 // appendIndexRows adds a segment's span_index rows: one per minute of
-// start time (spans are in start order, so a row's spans are consecutive).
-func appendIndexRows(rows [][]any, seg *segment) [][]any {
-	arrival := time.Now().UnixMicro()
+// start time (spans are in start order, so a row's spans are consecutive);
+// arrival (µs) dates the undated and the far-future (storedAt).
+func appendIndexRows(rows [][]any, seg *segment, arrival int64) [][]any {
 	flush := func(spans []canonicalSpan) {
 		var durMin, durMax int64
 		keys := make([]int32, 0, 16*len(spans))
