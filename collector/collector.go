@@ -205,21 +205,18 @@ func (c *Collector) session(ctx context.Context) error {
 // is zipq's own: DeclareParking.
 func Declare(conn *amqp.Connection, cfg Config) error {
 	cfg = cfg.WithDefaults()
-	ch, err := conn.Channel()
-	if err != nil {
-		return fmt.Errorf("declare: open channel: %w", err)
-	}
-	defer ch.Close()
-	if err := ch.ExchangeDeclare(Exchange, "direct", true, false, false, false, nil); err != nil {
-		return fmt.Errorf("declare exchange %s: %w", Exchange, err)
-	}
-	if _, err := ch.QueueDeclare(cfg.Queue, true, false, false, false, nil); err != nil {
-		return fmt.Errorf("declare queue %s: %w", cfg.Queue, err)
-	}
-	if err := ch.QueueBind(cfg.Queue, cfg.Queue, Exchange, false, nil); err != nil {
-		return fmt.Errorf("bind queue %s: %w", cfg.Queue, err)
-	}
-	return nil
+	return onChannel(conn, "declare", func(ch *amqp.Channel) error {
+		if err := ch.ExchangeDeclare(Exchange, "direct", true, false, false, false, nil); err != nil {
+			return fmt.Errorf("declare exchange %s: %w", Exchange, err)
+		}
+		if _, err := ch.QueueDeclare(cfg.Queue, true, false, false, false, nil); err != nil {
+			return fmt.Errorf("declare queue %s: %w", cfg.Queue, err)
+		}
+		if err := ch.QueueBind(cfg.Queue, cfg.Queue, Exchange, false, nil); err != nil {
+			return fmt.Errorf("bind queue %s: %w", cfg.Queue, err)
+		}
+		return nil
+	})
 }
 
 // DeclareParking declares zipq's parking queue, with an explicit type. Only
@@ -227,19 +224,38 @@ func Declare(conn *amqp.Connection, cfg Config) error {
 // working when the parking queue cannot be declared.
 func DeclareParking(conn *amqp.Connection, cfg Config) error {
 	cfg = cfg.WithDefaults()
-	ch, err := conn.Channel()
-	if err != nil {
-		return fmt.Errorf("declare: open channel: %w", err)
-	}
-	defer ch.Close()
-	args := amqp.Table{"x-queue-type": cfg.ParkedQueueType}
-	if _, err := ch.QueueDeclare(cfg.ParkedQueue, true, false, false, false, args); err != nil {
-		var ae *amqp.Error
-		if errors.As(err, &ae) && ae.Code == amqp.PreconditionFailed {
+	return onChannel(conn, "declare", func(ch *amqp.Channel) error {
+		args := amqp.Table{"x-queue-type": cfg.ParkedQueueType}
+		_, err := ch.QueueDeclare(cfg.ParkedQueue, true, false, false, false, args)
+		switch {
+		case err == nil:
+			return nil
+		case preconditionFailed(err) != nil:
 			return fmt.Errorf("parking queue %s exists with another type than %q: set RABBIT_PARKED_QUEUE_TYPE to its type, or delete the queue: %w",
 				cfg.ParkedQueue, cfg.ParkedQueueType, err)
+		default:
+			return fmt.Errorf("declare parking queue %s: %w", cfg.ParkedQueue, err)
 		}
-		return fmt.Errorf("declare parking queue %s: %w", cfg.ParkedQueue, err)
+	})
+}
+
+// onChannel runs fn on a channel of its own: a refused declare closes the
+// channel it ran on, so a declare or a probe must not share one.
+func onChannel(conn *amqp.Connection, what string, fn func(*amqp.Channel) error) error {
+	ch, err := conn.Channel()
+	if err != nil {
+		return fmt.Errorf("%s: open channel: %w", what, err)
+	}
+	defer ch.Close()
+	return fn(ch)
+}
+
+// preconditionFailed is err's PRECONDITION_FAILED (406) from the broker, or
+// nil: a declare that is not equivalent to the existing queue.
+func preconditionFailed(err error) *amqp.Error {
+	var ae *amqp.Error
+	if errors.As(err, &ae) && ae.Code == amqp.PreconditionFailed {
+		return ae
 	}
 	return nil
 }
@@ -265,16 +281,15 @@ func (c *Collector) monitor(conn *amqp.Connection, done <-chan struct{}) {
 // it (a passive declare on a throwaway channel, since a missing queue
 // closes the channel).
 func Inspect(conn *amqp.Connection, queue string) (amqp.Queue, error) {
-	ch, err := conn.Channel()
-	if err != nil {
-		return amqp.Queue{}, fmt.Errorf("inspect %s: %w", queue, err)
-	}
-	defer ch.Close()
-	q, err := ch.QueueDeclarePassive(queue, true, false, false, false, nil)
-	if err != nil {
-		return amqp.Queue{}, fmt.Errorf("inspect %s: %w", queue, err)
-	}
-	return q, nil
+	var q amqp.Queue
+	err := onChannel(conn, "inspect "+queue, func(ch *amqp.Channel) error {
+		var err error
+		if q, err = ch.QueueDeclarePassive(queue, true, false, false, false, nil); err != nil {
+			return fmt.Errorf("inspect %s: %w", queue, err)
+		}
+		return nil
+	})
+	return q, err
 }
 
 // QueueType reports the type of an existing queue — "quorum", "classic" or
@@ -288,24 +303,24 @@ func QueueType(conn *amqp.Connection, queue string) (string, error) {
 	if _, err := Inspect(conn, queue); err != nil {
 		return "", err
 	}
-	ch, err := conn.Channel()
-	if err != nil {
-		return "", fmt.Errorf("queue type of %s: %w", queue, err)
-	}
-	defer ch.Close()
-	_, err = ch.QueueDeclare(queue, true, false, false, false, amqp.Table{"x-queue-type": "quorum"})
-	var ae *amqp.Error
-	switch {
-	case err == nil:
-		return "quorum", nil
-	case errors.As(err, &ae) && ae.Code == amqp.PreconditionFailed:
-		if strings.Contains(ae.Reason, "'stream'") {
-			return "stream", nil
+	typ := "quorum"
+	err := onChannel(conn, "queue type of "+queue, func(ch *amqp.Channel) error {
+		_, err := ch.QueueDeclare(queue, true, false, false, false, amqp.Table{"x-queue-type": "quorum"})
+		switch ae := preconditionFailed(err); {
+		case err == nil:
+		case ae != nil && strings.Contains(ae.Reason, "'stream'"):
+			typ = "stream"
+		case ae != nil:
+			typ = "classic"
+		default:
+			return fmt.Errorf("queue type of %s: %w", queue, err)
 		}
-		return "classic", nil
-	default:
-		return "", fmt.Errorf("queue type of %s: %w", queue, err)
+		return nil
+	})
+	if err != nil {
+		return "", err
 	}
+	return typ, nil
 }
 
 // ClassicQueueWarning is what zipq says about a classic span queue, in the
