@@ -96,20 +96,6 @@ func newRegistry() *prometheus.Registry {
 	return reg
 }
 
-// openStore connects and migrates, retrying with backoff while PostgreSQL
-// is unreachable: a one-shot command started before its database waits.
-func openStore(ctx context.Context, cfg storage.Config, log *slog.Logger, readOnly bool) (*storage.Store, error) {
-	st, err := storage.Open(ctx, cfg, log.With("component", "storage"))
-	if err != nil {
-		return nil, err
-	}
-	if err := prepareStore(ctx, st, log, readOnly, nil); err != nil {
-		st.Close()
-		return nil, err
-	}
-	return st, nil
-}
-
 // prepareStore migrates st (and creates partitions), retrying with backoff
 // while PostgreSQL is unreachable; waiting reports each failure.
 //
@@ -220,17 +206,24 @@ func (d *database) check(ctx context.Context) error {
 }
 
 // boot parses a command's settings (logging and PostgreSQL, plus what bind
-// adds), builds the logger and opens the migrated store: the start of every
-// command that uses the database.
+// adds), builds the logger and opens the migrated store, waiting (with
+// backoff) while PostgreSQL is unreachable: the start of the one-shot
+// commands that use the database (migrate). Servers use bootServer.
 func boot(ctx context.Context, name string, args []string, bind func(*settings)) (*slog.Logger, *storage.Store, error) {
 	log, sc, err := parseCommand(name, args, bind)
 	if err != nil {
 		return nil, nil, err
 	}
+	st, err := storage.Open(ctx, sc, log.With("component", "storage"))
+	if err != nil {
+		return nil, nil, err
+	}
+	// Waiting for the database (a one-shot command started before it)
+	// ends on SIGINT/SIGTERM.
 	startCtx, cancel := startupContext(ctx)
 	defer cancel()
-	st, err := openStore(startCtx, sc, log, false)
-	if err != nil {
+	if err := prepareStore(startCtx, st, log, false, nil); err != nil {
+		st.Close()
 		return nil, nil, err
 	}
 	return log, st, nil
