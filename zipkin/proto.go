@@ -320,7 +320,9 @@ var errWire = errors.New("malformed wire data")
 func fields(b []byte, fn func(num protowire.Number, typ protowire.Type, v []byte, x uint64) error) error {
 	for len(b) > 0 {
 		num, typ, n := protowire.ConsumeTag(b)
-		if n < 0 {
+		// ConsumeTag takes numbers up to MaxInt32; the runtime refuses
+		// those above the protobuf maximum, and so does this reader.
+		if n < 0 || num > protowire.MaxValidNumber {
 			return errWire
 		}
 		b = b[n:]
