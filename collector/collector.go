@@ -7,12 +7,13 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	amqp "github.com/rabbitmq/amqp091-go"
+
+	"github.com/zipq/zipq/broker"
 )
 
 // Collector drains the span queue into a SpanWriter. Run it with Run; Stop
@@ -31,6 +32,12 @@ type Collector struct {
 
 	mu        sync.Mutex
 	connected bool
+	// The writer's progress, for Stalled: when a batch last committed (or
+	// a message was otherwise settled), the write errors since, and the
+	// latest one.
+	lastProgress time.Time
+	failures     int
+	lastErr      error
 }
 
 // New builds a collector. reg may be nil (no metrics); logger may be nil.
@@ -45,7 +52,56 @@ func New(cfg Config, w SpanWriter, logger *slog.Logger, reg prometheus.Registere
 	return &Collector{
 		cfg: cfg, w: w, log: logger, m: newMetrics(reg),
 		stopping: make(chan struct{}), done: make(chan struct{}), ready: make(chan struct{}),
+		lastProgress: time.Now(),
 	}, nil
+}
+
+// SpansReceived is how many spans this collector decoded so far.
+func (c *Collector) SpansReceived() uint64 { return c.m.received.Load() }
+
+// SpansStored is how many spans this collector committed so far.
+func (c *Collector) SpansStored() uint64 { return c.m.stored.Load() }
+
+// progress records a settled message: the writer is not stalled.
+func (c *Collector) progress() {
+	c.mu.Lock()
+	c.lastProgress, c.failures, c.lastErr = time.Now(), 0, nil
+	c.mu.Unlock()
+}
+
+// writeFailed records a batch write that will be retried.
+func (c *Collector) writeFailed(err error) {
+	c.mu.Lock()
+	c.failures++
+	c.lastErr = err
+	c.mu.Unlock()
+}
+
+// stallRetries is how many consecutive failed writes make a stall without
+// waiting for StallAfter.
+const stallRetries = 5
+
+// Stalled says why the writer is stuck, or nil: messages are waiting
+// unacknowledged and nothing was committed for StallAfter, or the last
+// stallRetries writes all failed. PostgreSQL can answer pings and still
+// refuse every write (privileges revoked, read-only, disk full): /health
+// reports this as degraded with the cause.
+func (c *Collector) Stalled() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	waiting := c.m.heldNow()
+	idle := time.Since(c.lastProgress)
+	switch {
+	case c.failures >= stallRetries:
+		return fmt.Errorf("the last %d batch writes failed (%d messages waiting): %w", c.failures, waiting, c.lastErr)
+	case waiting > 0 && idle > c.cfg.StallAfter:
+		err := fmt.Errorf("no batch committed for %s while %d messages wait", idle.Round(time.Second), waiting)
+		if c.lastErr != nil {
+			err = fmt.Errorf("%w; last write error: %w", err, c.lastErr)
+		}
+		return err
+	}
+	return nil
 }
 
 // Ready is closed once consumers first run: tests and /health use it.
@@ -149,20 +205,20 @@ func (c *Collector) setConnected(v bool) {
 // session runs one connection: declare, start the consumers, watch the
 // queue, and end when the connection dies or every consumer has drained.
 func (c *Collector) session(ctx context.Context) error {
-	conn, err := Dial(c.cfg, "zipq collector")
+	conn, err := broker.Dial(c.cfg.Broker, "zipq collector")
 	if err != nil {
 		return fmt.Errorf("dial rabbitmq: %w", err)
 	}
 	defer conn.Close()
-	if err := Declare(conn, c.cfg); err != nil {
+	if err := broker.Declare(conn, c.cfg.Broker); err != nil {
 		return err
 	}
-	if err := DeclareParking(conn, c.cfg); err != nil {
+	if err := broker.DeclareParking(conn, c.cfg.Broker); err != nil {
 		return err
 	}
-	c.log.Info("connected to rabbitmq", slog.String("addr", conn.RemoteAddr().String()), slog.String("queue", c.cfg.Queue))
-	if typ, err := QueueType(conn, c.cfg.Queue); err == nil && typ == "classic" {
-		c.log.Warn(ClassicQueueWarning(c.cfg.Queue), slog.String("queue", c.cfg.Queue), slog.String("queue_type", typ))
+	c.log.Info("connected to rabbitmq", slog.String("addr", conn.RemoteAddr().String()), slog.String("queue", c.cfg.Broker.Queue))
+	if typ, err := broker.QueueType(conn, c.cfg.Broker.Queue); err == nil && typ == "classic" {
+		c.log.Warn(broker.ClassicQueueWarning(c.cfg.Broker.Queue), slog.String("queue", c.cfg.Broker.Queue), slog.String("queue_type", typ))
 	}
 	c.setConnected(true)
 	defer c.setConnected(false)
@@ -198,74 +254,12 @@ func (c *Collector) session(ctx context.Context) error {
 	return first
 }
 
-// Declare creates exactly what zipkin-go's reporter declares — a durable
-// direct exchange "zipkin" and a durable queue with no arguments bound to it
-// with its own name — so every client's declare stays equivalent and the
-// broker's default queue type decides the queue's type. The parking queue
-// is zipq's own: DeclareParking.
-func Declare(conn *amqp.Connection, cfg Config) error {
-	cfg = cfg.WithDefaults()
-	return onChannel(conn, "declare", func(ch *amqp.Channel) error {
-		if err := ch.ExchangeDeclare(Exchange, "direct", true, false, false, false, nil); err != nil {
-			return fmt.Errorf("declare exchange %s: %w", Exchange, err)
-		}
-		if _, err := ch.QueueDeclare(cfg.Queue, true, false, false, false, nil); err != nil {
-			return fmt.Errorf("declare queue %s: %w", cfg.Queue, err)
-		}
-		if err := ch.QueueBind(cfg.Queue, cfg.Queue, Exchange, false, nil); err != nil {
-			return fmt.Errorf("bind queue %s: %w", cfg.Queue, err)
-		}
-		return nil
-	})
-}
-
-// DeclareParking declares zipq's parking queue, with an explicit type. Only
-// consumers need it: HTTP ingest publishes to the span queue and keeps
-// working when the parking queue cannot be declared.
-func DeclareParking(conn *amqp.Connection, cfg Config) error {
-	cfg = cfg.WithDefaults()
-	return onChannel(conn, "declare", func(ch *amqp.Channel) error {
-		args := amqp.Table{"x-queue-type": cfg.ParkedQueueType}
-		_, err := ch.QueueDeclare(cfg.ParkedQueue, true, false, false, false, args)
-		switch {
-		case err == nil:
-			return nil
-		case preconditionFailed(err) != nil:
-			return fmt.Errorf("parking queue %s exists with another type than %q: set RABBIT_PARKED_QUEUE_TYPE to its type, or delete the queue: %w",
-				cfg.ParkedQueue, cfg.ParkedQueueType, err)
-		default:
-			return fmt.Errorf("declare parking queue %s: %w", cfg.ParkedQueue, err)
-		}
-	})
-}
-
-// onChannel runs fn on a channel of its own: a refused declare closes the
-// channel it ran on, so a declare or a probe must not share one.
-func onChannel(conn *amqp.Connection, what string, fn func(*amqp.Channel) error) error {
-	ch, err := conn.Channel()
-	if err != nil {
-		return fmt.Errorf("%s: open channel: %w", what, err)
-	}
-	defer ch.Close()
-	return fn(ch)
-}
-
-// preconditionFailed is err's PRECONDITION_FAILED (406) from the broker, or
-// nil: a declare that is not equivalent to the existing queue.
-func preconditionFailed(err error) *amqp.Error {
-	var ae *amqp.Error
-	if errors.As(err, &ae) && ae.Code == amqp.PreconditionFailed {
-		return ae
-	}
-	return nil
-}
-
 // monitor publishes the queue's depth and consumer count as gauges.
 func (c *Collector) monitor(conn *amqp.Connection, done <-chan struct{}) {
 	t := time.NewTicker(5 * time.Second)
 	defer t.Stop()
 	for {
-		if q, err := Inspect(conn, c.cfg.Queue); err == nil {
+		if q, err := broker.Inspect(conn, c.cfg.Broker.Queue); err == nil {
 			c.m.queueDepth.Set(float64(q.Messages))
 			c.m.queueConsumer.Set(float64(q.Consumers))
 		}
@@ -275,59 +269,4 @@ func (c *Collector) monitor(conn *amqp.Connection, done <-chan struct{}) {
 		case <-t.C:
 		}
 	}
-}
-
-// Inspect reports a queue's ready messages and consumers without changing
-// it (a passive declare on a throwaway channel, since a missing queue
-// closes the channel).
-func Inspect(conn *amqp.Connection, queue string) (amqp.Queue, error) {
-	var q amqp.Queue
-	err := onChannel(conn, "inspect "+queue, func(ch *amqp.Channel) error {
-		var err error
-		if q, err = ch.QueueDeclarePassive(queue, true, false, false, false, nil); err != nil {
-			return fmt.Errorf("inspect %s: %w", queue, err)
-		}
-		return nil
-	})
-	return q, err
-}
-
-// QueueType reports the type of an existing queue — "quorum", "classic" or
-// "stream" — which AMQP 0-9-1 has no read for. It redeclares the queue with
-// x-queue-type=quorum on a throwaway channel: RabbitMQ accepts that only for
-// a quorum queue and otherwise refuses with PRECONDITION_FAILED naming what
-// the queue is. The passive declare first makes sure the probe can never
-// create the queue with an argument that unchanged clients would then
-// trip over (a queue deleted between the two calls is the only window).
-func QueueType(conn *amqp.Connection, queue string) (string, error) {
-	if _, err := Inspect(conn, queue); err != nil {
-		return "", err
-	}
-	typ := "quorum"
-	err := onChannel(conn, "queue type of "+queue, func(ch *amqp.Channel) error {
-		_, err := ch.QueueDeclare(queue, true, false, false, false, amqp.Table{"x-queue-type": "quorum"})
-		switch ae := preconditionFailed(err); {
-		case err == nil:
-		case ae != nil && strings.Contains(ae.Reason, "'stream'"):
-			typ = "stream"
-		case ae != nil:
-			typ = "classic"
-		default:
-			return fmt.Errorf("queue type of %s: %w", queue, err)
-		}
-		return nil
-	})
-	if err != nil {
-		return "", err
-	}
-	return typ, nil
-}
-
-// ClassicQueueWarning is what zipq says about a classic span queue, in the
-// log at start, in /health and on the UI's pipeline page.
-func ClassicQueueWarning(queue string) string {
-	return "span queue " + queue + " is a classic queue: messages published without delivery mode 2 " +
-		"(zipkin-go's AMQP reporter, Brave's RabbitMQSender) live only in the broker's memory and are lost " +
-		"when RabbitMQ restarts. Recreate it as a quorum queue through the vhost's default queue type " +
-		"(README, \"Durability\")"
 }

@@ -3,8 +3,8 @@ package collector_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
-	"net/url"
 	"reflect"
 	"sort"
 	"strings"
@@ -18,6 +18,7 @@ import (
 	amqp "github.com/rabbitmq/amqp091-go"
 	"go.uber.org/goleak"
 
+	"github.com/zipq/zipq/broker"
 	"github.com/zipq/zipq/collector"
 	"github.com/zipq/zipq/internal/testenv"
 	"github.com/zipq/zipq/storage"
@@ -48,13 +49,13 @@ func newEnv(t *testing.T, cfg collector.Config) *env {
 	st, err := storage.Open(context.Background(), storage.Config{URL: dsn}, nil)
 	testenv.Must(t, err)
 	t.Cleanup(st.Close)
-	if cfg.URL == "" {
-		cfg.URL = testenv.AMQPURL()
+	if cfg.Broker.URL == "" {
+		cfg.Broker.URL = testenv.AMQPURL()
 	}
-	if cfg.Queue == "" {
-		cfg.Queue = testenv.Queue(t)
+	if cfg.Broker.Queue == "" {
+		cfg.Broker.Queue = testenv.Queue(t)
 	}
-	cfg.ParkedQueueType = "classic"
+	cfg.Broker.ParkedQueueType = "classic"
 	return &env{t: t, store: st, dsn: dsn, cfg: cfg.WithDefaults()}
 }
 
@@ -143,7 +144,7 @@ func spansBody(t *testing.T, f zipkin.Format, trace uint64, n int) []byte {
 func TestZipkinGoAMQPReporterFieldsIntact(t *testing.T) {
 	t.Parallel()
 	url := testenv.VHost(t) // zipkin-go always uses the fixed queue "zipkin"
-	e := newEnv(t, collector.Config{URL: url, Queue: "zipkin"})
+	e := newEnv(t, collector.Config{Broker: broker.Config{URL: url, Queue: "zipkin"}})
 	e.start(e.cfg, e.store)
 
 	rep, err := zipkinamqp.NewReporter(url)
@@ -200,7 +201,7 @@ func TestBraveStyleMultiSpanMessages(t *testing.T) {
 		}
 		bodies = append(bodies, spansBody(t, f, uint64(1000+i), 100))
 	}
-	publish(t, e.cfg.URL, e.cfg.Queue, bodies...)
+	publish(t, e.cfg.Broker.URL, e.cfg.Broker.Queue, bodies...)
 	e.waitCount(2000, 30*time.Second)
 	if got := metric(t, e.reg, "zipq_collector_messages_received_total"); got != 20 {
 		t.Errorf("messages received metric %v", got)
@@ -228,7 +229,7 @@ func metric(t *testing.T, reg *prometheus.Registry, name string) float64 {
 
 func TestMalformedMessagesAreParkedThenReplayed(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, collector.Config{MaxMessageBytes: 2000})
+	e := newEnv(t, collector.Config{Broker: broker.Config{MaxMessageBytes: 2000}})
 	c := e.start(e.cfg, e.store)
 	_ = c
 	big := spansBody(t, zipkin.FormatJSON, 7, 20) // > 2000 bytes
@@ -250,12 +251,12 @@ func TestMalformedMessagesAreParkedThenReplayed(t *testing.T) {
 	for _, b := range bad {
 		bodies = append(bodies, b, spansBody(t, zipkin.FormatJSON, 8, 1)) // good ones interleaved
 	}
-	publish(t, e.cfg.URL, e.cfg.Queue, bodies...)
+	publish(t, e.cfg.Broker.URL, e.cfg.Broker.Queue, bodies...)
 	e.waitCount(len(bad), 20*time.Second) // bad messages did not block the good
 
 	conn := testenv.Dial(t)
 	testenv.Eventually(t, 10*time.Second, "all bad messages parked", func() bool {
-		q, err := collector.Inspect(conn, e.cfg.ParkedQueue)
+		q, err := broker.Inspect(conn, e.cfg.Broker.ParkedQueue)
 		return err == nil && q.Messages == len(bad)
 	})
 	// Every parked message says why, and keeps its body.
@@ -263,17 +264,17 @@ func TestMalformedMessagesAreParkedThenReplayed(t *testing.T) {
 	testenv.Must(t, err)
 	seen := map[zipkin.Reason]bool{}
 	for range bad {
-		d, ok, err := ch.Get(e.cfg.ParkedQueue, false)
+		d, ok, err := ch.Get(e.cfg.Broker.ParkedQueue, false)
 		if err != nil || !ok {
 			t.Fatalf("get parked: %v %v", ok, err)
 		}
-		r := collector.ParkedReason(d.Headers)
+		r := broker.ParkedReason(d.Headers)
 		seen[r] = true
 		if string(d.Body) != string(bad[r]) {
 			t.Errorf("%s: parked body changed", r)
 		}
-		if d.Headers[collector.HeaderParkedAt] == nil || d.Headers[collector.HeaderError] == nil ||
-			d.Headers[collector.HeaderSourceQueue] != e.cfg.Queue {
+		if d.Headers[broker.HeaderParkedAt] == nil || d.Headers[broker.HeaderError] == nil ||
+			d.Headers[broker.HeaderSourceQueue] != e.cfg.Broker.Queue {
 			t.Errorf("%s: headers %v", r, d.Headers)
 		}
 	}
@@ -287,32 +288,32 @@ func TestMalformedMessagesAreParkedThenReplayed(t *testing.T) {
 	// Fix the cause (raise the size limit) and replay only the too-large one.
 	c.Stop()
 	cfg := e.cfg
-	cfg.MaxMessageBytes = 1 << 20
+	cfg.Broker.MaxMessageBytes = 1 << 20
 	e.start(cfg, e.store)
-	n, err := collector.Replay(t.Context(), conn, cfg, collector.ReplayOptions{Reason: zipkin.ReasonTooLarge})
+	n, err := broker.Replay(t.Context(), conn, cfg.Broker, broker.ReplayOptions{Reason: zipkin.ReasonTooLarge})
 	testenv.Must(t, err)
 	if n != 1 {
 		t.Fatalf("replayed %d, want 1", n)
 	}
 	e.waitCount(len(bad)+20, 20*time.Second)
-	q, err := collector.Inspect(conn, e.cfg.ParkedQueue)
+	q, err := broker.Inspect(conn, e.cfg.Broker.ParkedQueue)
 	testenv.Must(t, err)
 	if q.Messages != len(bad)-1 {
 		t.Fatalf("%d left parked, want %d (unselected ones must stay)", q.Messages, len(bad)-1)
 	}
 	// Replay with a limit moves exactly that many; the rest park again.
-	n, err = collector.Replay(t.Context(), conn, cfg, collector.ReplayOptions{Limit: 3})
+	n, err = broker.Replay(t.Context(), conn, cfg.Broker, broker.ReplayOptions{Limit: 3})
 	testenv.Must(t, err)
 	if n != 3 {
 		t.Fatalf("replayed %d, want 3", n)
 	}
 	testenv.Eventually(t, 10*time.Second, "replayed bad messages parked again", func() bool {
-		q, err := collector.Inspect(conn, e.cfg.ParkedQueue)
+		q, err := broker.Inspect(conn, e.cfg.Broker.ParkedQueue)
 		return err == nil && q.Messages == len(bad)-1
 	})
 	// Replaying everything while the causes are unfixed moves each message
 	// once: the ones parked again behind them are not picked up again.
-	n, err = collector.Replay(t.Context(), conn, cfg, collector.ReplayOptions{})
+	n, err = broker.Replay(t.Context(), conn, cfg.Broker, broker.ReplayOptions{})
 	testenv.Must(t, err)
 	if n != len(bad)-1 {
 		t.Fatalf("replayed %d, want %d (each parked message once)", n, len(bad)-1)
@@ -331,7 +332,7 @@ func TestDatabaseOutageLosesNothing(t *testing.T) {
 
 	const messages = 60
 	for i := range messages {
-		publish(t, e.cfg.URL, e.cfg.Queue, spansBody(t, zipkin.FormatJSON, uint64(500+i), 50))
+		publish(t, e.cfg.Broker.URL, e.cfg.Broker.Queue, spansBody(t, zipkin.FormatJSON, uint64(500+i), 50))
 		if i == 20 {
 			proxy.Cut()
 		}
@@ -351,15 +352,15 @@ func TestRabbitMQConnectionDropReconnects(t *testing.T) {
 	e := newEnv(t, collector.Config{})
 	proxy := testenv.NewProxy(t, "127.0.0.1:5672")
 	cfg := e.cfg
-	cfg.URL = strings.Replace(testenv.AMQPURL(), "127.0.0.1:5672", proxy.Addr(), 1)
+	cfg.Broker.URL = strings.Replace(testenv.AMQPURL(), "127.0.0.1:5672", proxy.Addr(), 1)
 	cfg.RetryMax = 200 * time.Millisecond
 	c := e.start(cfg, e.store)
 
-	publish(t, e.cfg.URL, e.cfg.Queue, spansBody(t, zipkin.FormatJSON, 1, 100))
+	publish(t, e.cfg.Broker.URL, e.cfg.Broker.Queue, spansBody(t, zipkin.FormatJSON, 1, 100))
 	e.waitCount(100, 20*time.Second)
 	proxy.Cut()
 	testenv.Eventually(t, 10*time.Second, "collector notices the drop", func() bool { return !c.Connected() })
-	publish(t, e.cfg.URL, e.cfg.Queue, spansBody(t, zipkin.FormatProto3, 2, 100)) // publishers are unaffected
+	publish(t, e.cfg.Broker.URL, e.cfg.Broker.Queue, spansBody(t, zipkin.FormatProto3, 2, 100)) // publishers are unaffected
 	time.Sleep(300 * time.Millisecond)
 	proxy.Restore()
 	e.waitCount(200, 30*time.Second)
@@ -370,17 +371,17 @@ func TestStopCommitsAndAcksInFlight(t *testing.T) {
 	// A long batch interval: spans sit in an open batch when Stop comes.
 	e := newEnv(t, collector.Config{BatchInterval: time.Hour, BatchSpans: 1 << 20})
 	c := e.start(e.cfg, e.store)
-	publish(t, e.cfg.URL, e.cfg.Queue, spansBody(t, zipkin.FormatJSON, 3, 10), spansBody(t, zipkin.FormatJSON, 4, 10))
+	publish(t, e.cfg.Broker.URL, e.cfg.Broker.Queue, spansBody(t, zipkin.FormatJSON, 3, 10), spansBody(t, zipkin.FormatJSON, 4, 10))
 	conn := testenv.Dial(t)
 	testenv.Eventually(t, 10*time.Second, "messages delivered", func() bool {
-		q, err := collector.Inspect(conn, e.cfg.Queue)
+		q, err := broker.Inspect(conn, e.cfg.Broker.Queue)
 		return err == nil && q.Messages == 0
 	})
 	c.Stop()
 	if n := e.count(); n != 20 {
 		t.Fatalf("after Stop %d spans stored, want 20", n)
 	}
-	q, err := collector.Inspect(conn, e.cfg.Queue)
+	q, err := broker.Inspect(conn, e.cfg.Broker.Queue)
 	testenv.Must(t, err)
 	if q.Messages != 0 {
 		t.Fatalf("%d messages back in the queue: Stop did not ack after commit", q.Messages)
@@ -408,68 +409,14 @@ func TestStoreRefusalParksOnlyTheCulprit(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, collector.Config{BatchInterval: 500 * time.Millisecond})
 	e.start(e.cfg, refusing{e.store})
-	publish(t, e.cfg.URL, e.cfg.Queue,
+	publish(t, e.cfg.Broker.URL, e.cfg.Broker.Queue,
 		spansBody(t, zipkin.FormatJSON, 1, 5), spansBody(t, zipkin.FormatJSON, 666, 5), spansBody(t, zipkin.FormatJSON, 2, 5))
 	e.waitCount(10, 20*time.Second)
 	conn := testenv.Dial(t)
 	testenv.Eventually(t, 10*time.Second, "culprit parked", func() bool {
-		q, err := collector.Inspect(conn, e.cfg.ParkedQueue)
+		q, err := broker.Inspect(conn, e.cfg.Broker.ParkedQueue)
 		return err == nil && q.Messages == 1
 	})
-}
-
-// TestSpanQueueIsQuorumWhoeverDeclaresFirst: in a vhost whose default queue
-// type is quorum (how `make run` and compose set up "/"), zipkin-go's
-// argument-less declare and zipq's are equivalent in either order — nobody
-// gets PRECONDITION_FAILED — and the queue is a quorum queue. In a vhost
-// without that default the same declares make a classic queue, and
-// QueueType says so.
-func TestSpanQueueIsQuorumWhoeverDeclaresFirst(t *testing.T) {
-	t.Parallel()
-	cfg := collector.Config{Queue: "zipkin"}
-	zipkinGo := func(url string) {
-		rep, err := zipkinamqp.NewReporter(url)
-		testenv.Must(t, err)
-		testenv.Must(t, rep.Close())
-	}
-	zipq := func(url string) {
-		conn, err := amqp.Dial(url)
-		testenv.Must(t, err)
-		defer conn.Close()
-		testenv.Must(t, collector.Declare(conn, cfg))
-	}
-	for _, tc := range []struct {
-		name   string
-		vhost  func(testing.TB) string
-		first  func(string)
-		second func(string)
-		want   string
-	}{
-		{"zipkin-go then zipq", testenv.VHost, zipkinGo, zipq, "quorum"},
-		{"zipq then zipkin-go", testenv.VHost, zipq, zipkinGo, "quorum"},
-		{"no default type", testenv.ClassicVHost, zipq, zipkinGo, "classic"},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			url := tc.vhost(t)
-			tc.first(url)
-			tc.second(url)
-			tc.first(url) // and again: every redeclare stays equivalent
-			conn, err := amqp.Dial(url)
-			testenv.Must(t, err)
-			defer conn.Close()
-			typ, err := collector.QueueType(conn, "zipkin")
-			testenv.Must(t, err)
-			if typ != tc.want {
-				t.Fatalf("span queue is %s, want %s", typ, tc.want)
-			}
-			if _, err := collector.QueueType(conn, "no-such-queue"); err == nil {
-				t.Fatal("QueueType of a missing queue must fail, not create it")
-			}
-			if _, err := collector.Inspect(conn, "no-such-queue"); err == nil {
-				t.Fatal("the probe created the missing queue")
-			}
-		})
-	}
 }
 
 // TestPrefetchFollowsMessageSize: with no fixed RABBIT_PREFETCH the window
@@ -485,7 +432,7 @@ func TestPrefetchFollowsMessageSize(t *testing.T) {
 		for i := range bodies {
 			bodies[i] = spansBody(t, zipkin.FormatJSON, uint64(i+1), 1)
 		}
-		publish(t, e.cfg.URL, e.cfg.Queue, bodies...)
+		publish(t, e.cfg.Broker.URL, e.cfg.Broker.Queue, bodies...)
 		e.start(e.cfg, e.store)
 		e.waitCount(len(bodies), 60*time.Second)
 		if p := metric(t, e.reg, "zipq_collector_prefetch"); p < 10000 {
@@ -502,7 +449,7 @@ func TestPrefetchFollowsMessageSize(t *testing.T) {
 		for i := range bodies {
 			bodies[i] = spansBody(t, zipkin.FormatJSON, uint64(i+1), 40) // ~10 KB
 		}
-		publish(t, e.cfg.URL, e.cfg.Queue, bodies...)
+		publish(t, e.cfg.Broker.URL, e.cfg.Broker.Queue, bodies...)
 		e.start(e.cfg, e.store)
 		e.waitCount(len(bodies)*40, 60*time.Second)
 		if p := metric(t, e.reg, "zipq_collector_prefetch"); p > 200 {
@@ -535,54 +482,114 @@ func largestBatch(t *testing.T, reg *prometheus.Registry) float64 {
 	return 0
 }
 
-// TestAddressesKeepTheURIsCredentialsAndVhost: RABBIT_ADDRESSES replaces
-// only host:port; a malformed address is refused at start.
-func TestAddressesKeepTheURIsCredentialsAndVhost(t *testing.T) {
+// TestOneRefusedSpanIsParkedAlone: in a message of many spans where the
+// store refuses one, the others are stored and the parked message holds
+// only the refused span, with the reason and the original headers.
+func TestOneRefusedSpanIsParkedAlone(t *testing.T) {
 	t.Parallel()
-	cfg := collector.Config{URL: "amqp://u:p@ignored:1/vh?heartbeat=5", Addresses: collector.SplitAddresses(" 10.0.0.1:5672, ,h2:5673 ")}
-	if got := cfg.Addresses; len(got) != 2 || got[0] != "10.0.0.1:5672" || got[1] != "h2:5673" {
-		t.Fatalf("split: %q", got)
-	}
-	if err := cfg.WithDefaults().Validate(); err != nil {
-		t.Fatal(err)
-	}
-	bad := collector.Config{Addresses: []string{"no-port"}}
-	if err := bad.WithDefaults().Validate(); err == nil || !strings.Contains(err.Error(), "no-port") {
-		t.Fatalf("a malformed address must be refused: %v", err)
-	}
-	// The first reachable address wins: a refused one is skipped.
-	u, err := url.Parse(testenv.AMQPURL())
+	e := newEnv(t, collector.Config{BatchInterval: 200 * time.Millisecond})
+	e.start(e.cfg, refusingSpan{e.store})
+	good := spansBody(t, zipkin.FormatJSON, 1, 5)
+	spans, _, err := zipkin.Decode(spansBody(t, zipkin.FormatJSON, 2, 10))
 	testenv.Must(t, err)
-	dead := collector.Config{URL: testenv.AMQPURL(), Addresses: []string{"127.0.0.1:1", u.Host}}
-	conn, err := collector.Dial(dead, "test")
+	spans[4].Name = "refuse-me"
+	mixed, err := zipkin.Encode(zipkin.FormatJSON, spans)
 	testenv.Must(t, err)
-	defer conn.Close()
-	if got := conn.RemoteAddr().String(); got != dead.Addresses[1] {
-		t.Fatalf("connected to %s, want %s", got, dead.Addresses[1])
+	publish(t, e.cfg.Broker.URL, e.cfg.Broker.Queue, good, mixed)
+	e.waitCount(5+9, 20*time.Second)
+
+	conn := testenv.Dial(t)
+	ch, err := conn.Channel()
+	testenv.Must(t, err)
+	defer ch.Close()
+	var d amqp.Delivery
+	testenv.Eventually(t, 10*time.Second, "refused span parked", func() bool {
+		var ok bool
+		d, ok, err = ch.Get(e.cfg.Broker.ParkedQueue, true)
+		return err == nil && ok
+	})
+	parked, _, err := zipkin.Decode(d.Body)
+	testenv.Must(t, err)
+	if len(parked) != 1 || parked[0].Name != "refuse-me" {
+		t.Fatalf("parked %d spans (%v), want only the refused one", len(parked), parked)
+	}
+	if r := broker.ParkedReason(d.Headers); r != broker.ReasonStoreRejected {
+		t.Fatalf("reason %q", r)
+	}
+	if q, err := broker.Inspect(conn, e.cfg.Broker.ParkedQueue); err != nil || q.Messages != 0 {
+		t.Fatalf("more parked than the one message: %v, %v", q.Messages, err)
 	}
 }
 
-// TestParkingQueueTypeMismatchIsIsolated: a parking queue of another type
-// than configured makes its declare fail with what to change, and does not
-// touch HTTP ingest, which never publishes there.
-func TestParkingQueueTypeMismatchIsIsolated(t *testing.T) {
-	t.Parallel()
-	url := testenv.VHost(t)
-	conn, err := amqp.Dial(url)
-	testenv.Must(t, err)
-	defer conn.Close()
-	ch, err := conn.Channel()
-	testenv.Must(t, err)
-	_, err = ch.QueueDeclare("zipkin.parked", true, false, false, false, amqp.Table{"x-queue-type": "classic"})
-	testenv.Must(t, err)
-	cfg := collector.Config{URL: url, Queue: "zipkin"} // parking queue type: quorum, the default
-	pub := collector.NewPublisher(cfg)
-	defer pub.Close()
-	if err := pub.Publish(context.Background(), spansBody(t, zipkin.FormatJSON, 1, 1), "application/json"); err != nil {
-		t.Fatalf("HTTP ingest must not depend on the parking queue: %v", err)
+// refusingSpan refuses, permanently, any write holding a span named
+// "refuse-me".
+type refusingSpan struct{ collector.SpanWriter }
+
+func (r refusingSpan) WriteSpans(ctx context.Context, spans []zipkin.Span) error {
+	for _, s := range spans {
+		if s.Name == "refuse-me" {
+			return permanentErr{}
+		}
 	}
-	err = collector.DeclareParking(conn, cfg)
-	if err == nil || !strings.Contains(err.Error(), "RABBIT_PARKED_QUEUE_TYPE") || !strings.Contains(err.Error(), "zipkin.parked") {
-		t.Fatalf("the mismatch must say what to change: %v", err)
+	return r.SpanWriter.WriteSpans(ctx, spans)
+}
+
+// failing is a writer that fails transiently (as PostgreSQL does when an
+// INSERT is revoked or the disk is full) while broken is set, and hangs
+// while hang is set.
+type failing struct {
+	collector.SpanWriter
+	broken, hang *atomic.Bool
+}
+
+func (f failing) WriteSpans(ctx context.Context, spans []zipkin.Span) error {
+	for f.hang.Load() && ctx.Err() == nil {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if f.broken.Load() {
+		return errors.New("could not extend file: No space left on device")
+	}
+	return f.SpanWriter.WriteSpans(ctx, spans)
+}
+
+// TestStalledWriterIsReported: a writer that keeps failing, or hangs,
+// while messages wait is reported by Stalled with the cause, and the
+// messages it holds are counted as unacked; both clear once it writes.
+func TestStalledWriterIsReported(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name, want string
+		broken     bool
+	}{
+		{"writes fail", "No space left on device", true},
+		{"writes hang", "no batch committed for", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t, collector.Config{BatchInterval: 50 * time.Millisecond, RetryMin: 10 * time.Millisecond,
+				RetryMax: 50 * time.Millisecond, StallAfter: time.Second})
+			var broken, hang atomic.Bool
+			broken.Store(tc.broken)
+			hang.Store(!tc.broken)
+			c := e.start(e.cfg, failing{e.store, &broken, &hang})
+			if err := c.Stalled(); err != nil {
+				t.Fatalf("stalled before any message: %v", err)
+			}
+			publish(t, e.cfg.Broker.URL, e.cfg.Broker.Queue, spansBody(t, zipkin.FormatJSON, 1, 3), spansBody(t, zipkin.FormatJSON, 2, 3))
+			testenv.Eventually(t, 10*time.Second, "stall reported", func() bool {
+				err := c.Stalled()
+				return err != nil && strings.Contains(err.Error(), tc.want)
+			})
+			if n := metric(t, e.reg, "zipq_collector_unacked_messages"); n != 2 {
+				t.Fatalf("unacked %v, want the 2 messages held", n)
+			}
+			broken.Store(false)
+			hang.Store(false)
+			e.waitCount(6, 10*time.Second)
+			testenv.Eventually(t, 5*time.Second, "stall cleared", func() bool { return c.Stalled() == nil })
+			if n := metric(t, e.reg, "zipq_collector_unacked_messages"); n != 0 {
+				t.Fatalf("unacked %v after the commit", n)
+			}
+		})
 	}
 }

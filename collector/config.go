@@ -1,8 +1,8 @@
 // Package collector moves spans from RabbitMQ into committed storage: a pool
 // of consumers with manual acks and bounded prefetch, a size/time batcher
 // that pushes back instead of growing, writes through SpanWriter, acks only
-// after commit, and parks what cannot be stored (with its reason) in a
-// parking queue that Replay drains back.
+// after commit, and parks what cannot be stored (with its reason) through
+// the broker package.
 package collector
 
 import (
@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/zipq/zipq/broker"
 	"github.com/zipq/zipq/zipkin"
 )
 
@@ -32,21 +33,11 @@ type Preparer interface {
 	PrepareWrite(spans []zipkin.Span) (func(ctx context.Context) error, error)
 }
 
-// Exchange is the durable direct exchange zipkin-go's reporter declares
-// and publishes to; the queue is bound to it with its own name as key.
-const Exchange = "zipkin"
-
-// Config configures a collector. Zero fields take the defaults below.
+// Config configures a collector. Zero fields take DefaultConfig's values
+// (WithDefaults).
 type Config struct {
-	URL string // RABBIT_URI
-	// Addresses (Zipkin's RABBIT_ADDRESSES) are a cluster's nodes, as
-	// host:port: connections go to any reachable one, with URL's user,
-	// password and vhost. Empty: URL's host.
-	Addresses       []string
-	Queue           string // RABBIT_QUEUE, default "zipkin"
-	ParkedQueue     string // default Queue + ".parked"
-	ParkedQueueType string // x-queue-type of the parking queue: "quorum" (default) or "classic"
-	Concurrency     int    // RABBIT_CONCURRENCY: consumers (channels) per process, default 1
+	Broker      broker.Config // where the span and parking queues are
+	Concurrency int           // RABBIT_CONCURRENCY: consumers (channels) per process
 	// Prefetch is a fixed count of unacked messages per consumer; zero
 	// (the default) sizes it by WindowBytes instead.
 	Prefetch int
@@ -54,91 +45,80 @@ type Config struct {
 	// to hold when Prefetch is zero: its prefetch count is resized to
 	// WindowBytes / the average message size (100…65,535), so one-span
 	// messages fill 5,000-span batches as well as 100-span messages do,
-	// and memory stays near WindowBytes. Default 16 MiB.
-	WindowBytes     int
-	BatchSpans      int           // flush at this many spans, default 5000
-	BatchInterval   time.Duration // or after this long, default 200ms
-	MaxMessageBytes int           // larger messages are parked as too_large, default 5 MiB
-	StopTimeout     time.Duration // how long Stop waits for the last commit, default 30s
-	RetryMin        time.Duration // first storage retry delay, default 100ms
-	RetryMax        time.Duration // longest storage retry / reconnect delay, default 10s
-	// SampleRate is COLLECTOR_SAMPLE_RATE: the share of traces kept, in
-	// (0, 1], decided by trace ID so a trace is kept or dropped whole
-	// (zipkin.Sampled); debug spans are always kept. Zero means 1.
-	SampleRate float64
+	// and memory stays near WindowBytes.
+	WindowBytes   int
+	BatchSpans    int           // flush at this many spans
+	BatchInterval time.Duration // or after this long
+	StopTimeout   time.Duration // how long Stop waits for the last commit
+	RetryMin      time.Duration // first storage retry delay
+	RetryMax      time.Duration // longest storage retry / reconnect delay
+	// StallAfter is how long messages may wait with no batch committed
+	// before the writer counts as stalled (Stalled, /health degraded).
+	StallAfter time.Duration
 }
 
-// WithDefaults returns c with every zero field set to its default.
+// DefaultConfig is the one source of the collector's defaults; the
+// command line binds its flags from it.
+func DefaultConfig() Config {
+	return Config{
+		Broker:        broker.DefaultConfig(),
+		Concurrency:   1,
+		WindowBytes:   16 << 20,
+		BatchSpans:    5000,
+		BatchInterval: 200 * time.Millisecond,
+		StopTimeout:   30 * time.Second,
+		RetryMin:      100 * time.Millisecond,
+		RetryMax:      10 * time.Second,
+		StallAfter:    30 * time.Second,
+	}
+}
+
+// WithDefaults returns c with every zero field set from DefaultConfig
+// (Prefetch's zero is itself meaningful).
 func (c Config) WithDefaults() Config {
-	set := func(p *int, v int) {
-		if *p <= 0 {
+	d := DefaultConfig()
+	c.Broker = c.Broker.WithDefaults()
+	orInt := func(p *int, v int) {
+		if *p == 0 {
 			*p = v
 		}
 	}
-	setD := func(p *time.Duration, v time.Duration) {
-		if *p <= 0 {
+	orDur := func(p *time.Duration, v time.Duration) {
+		if *p == 0 {
 			*p = v
 		}
 	}
-	if c.URL == "" {
-		c.URL = "amqp://guest:guest@127.0.0.1:5672/"
-	}
-	if c.Queue == "" {
-		c.Queue = "zipkin"
-	}
-	if c.ParkedQueue == "" {
-		c.ParkedQueue = c.Queue + ".parked"
-	}
-	if c.ParkedQueueType == "" {
-		c.ParkedQueueType = "quorum"
-	}
-	set(&c.Concurrency, 1)
-	set(&c.WindowBytes, 16<<20)
-	set(&c.BatchSpans, 5000)
-	set(&c.MaxMessageBytes, 5<<20)
-	setD(&c.BatchInterval, 200*time.Millisecond)
-	setD(&c.StopTimeout, 30*time.Second)
-	setD(&c.RetryMin, 100*time.Millisecond)
-	setD(&c.RetryMax, 10*time.Second)
-	if c.SampleRate == 0 {
-		c.SampleRate = 1
-	}
+	orInt(&c.Concurrency, d.Concurrency)
+	orInt(&c.WindowBytes, d.WindowBytes)
+	orInt(&c.BatchSpans, d.BatchSpans)
+	orDur(&c.BatchInterval, d.BatchInterval)
+	orDur(&c.StopTimeout, d.StopTimeout)
+	orDur(&c.RetryMin, d.RetryMin)
+	orDur(&c.RetryMax, d.RetryMax)
+	orDur(&c.StallAfter, d.StallAfter)
 	return c
 }
 
-// Validate reports every problem at once.
+// Validate reports every problem at once (after WithDefaults).
 func (c Config) Validate() error {
-	var errs []error
-	for _, a := range c.Addresses {
-		if err := validAddress(a); err != nil {
-			errs = append(errs, err)
+	c = c.WithDefaults()
+	errs := []error{c.Broker.Validate()}
+	positive := func(name string, v int) {
+		if v < 0 {
+			errs = append(errs, fmt.Errorf("%s %d: want a positive number", name, v))
 		}
 	}
-	if c.Queue == c.ParkedQueue {
-		errs = append(errs, fmt.Errorf("parked queue must differ from the queue %q", c.Queue))
-	}
-	if c.ParkedQueueType != "quorum" && c.ParkedQueueType != "classic" {
-		errs = append(errs, fmt.Errorf("parked queue type %q: want quorum or classic", c.ParkedQueueType))
+	positive("concurrency", c.Concurrency)
+	positive("window bytes", c.WindowBytes)
+	positive("batch spans", c.BatchSpans)
+	for name, d := range map[string]time.Duration{"batch interval": c.BatchInterval, "stop timeout": c.StopTimeout,
+		"retry min": c.RetryMin, "retry max": c.RetryMax, "stall after": c.StallAfter} {
+		if d < 0 {
+			errs = append(errs, fmt.Errorf("%s %v: want a positive duration", name, d))
+		}
 	}
 	if c.Prefetch < 0 || c.Prefetch > 65535 {
 		errs = append(errs, fmt.Errorf("prefetch %d: want 0 (sized by the window) up to 65535, RabbitMQ's maximum", c.Prefetch))
 	}
-	if c.SampleRate < 0 || c.SampleRate > 1 {
-		errs = append(errs, fmt.Errorf("sample rate %v: want a value in (0, 1]", c.SampleRate))
-	}
 	return errors.Join(errs...)
-}
-
-// Sample keeps the spans of sampled traces, in place.
-func (c Config) Sample(spans []zipkin.Span) []zipkin.Span {
-	if c.SampleRate >= 1 {
-		return spans
-	}
-	kept := spans[:0]
-	for _, sp := range spans {
-		if zipkin.Sampled(sp.TraceID, sp.Debug, c.SampleRate) {
-			kept = append(kept, sp)
-		}
-	}
-	return kept
 }

@@ -7,10 +7,12 @@ import (
 	"log/slog"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
 
+	"github.com/zipq/zipq/broker"
 	"github.com/zipq/zipq/zipkin"
 )
 
@@ -29,12 +31,13 @@ func (b *batch) lastTag() uint64 { return b.deliveries[len(b.deliveries)-1].Deli
 type consumer struct {
 	c        *Collector
 	ch       *amqp.Channel
-	parker   *parker
-	base     string  // consumer tag of the first subscription
-	tag      string  // of the current one
-	subs     int     // subscriptions so far
-	prefetch int     // current prefetch count
-	window   *window // nil: a fixed Prefetch
+	parker   *broker.Parker
+	held     atomic.Int64 // deliveries received and not yet acked
+	base     string       // consumer tag of the first subscription
+	tag      string       // of the current one
+	subs     int          // subscriptions so far
+	prefetch int          // current prefetch count
+	window   *window      // nil: a fixed Prefetch
 }
 
 // consume runs one consumer until its delivery channel closes: after a
@@ -47,11 +50,11 @@ func (c *Collector) consume(ctx context.Context, conn *amqp.Connection, tag stri
 		return fmt.Errorf("consumer %s: open channel: %w", tag, err)
 	}
 	defer ch.Close()
-	p, err := newParker(conn, c.cfg)
+	p, err := broker.NewParker(conn, c.cfg.Broker)
 	if err != nil {
 		return fmt.Errorf("consumer %s: %w", tag, err)
 	}
-	defer p.close()
+	defer p.Close()
 	k := &consumer{c: c, ch: ch, parker: p, base: tag, prefetch: c.cfg.Prefetch}
 	if k.prefetch == 0 {
 		k.prefetch, k.window = startPrefetch, &window{bytes: c.cfg.WindowBytes}
@@ -62,6 +65,8 @@ func (c *Collector) consume(ctx context.Context, conn *amqp.Connection, tag stri
 	}
 	c.m.consumers.Inc()
 	defer c.m.consumers.Dec()
+	// Whatever is still held when the channel closes goes back to RabbitMQ.
+	defer func() { k.release(int(k.held.Load())) }()
 	return k.loop(ctx, deliveries)
 }
 
@@ -82,9 +87,9 @@ func (k *consumer) subscribe() (<-chan amqp.Delivery, error) {
 	if k.subs > 1 {
 		k.tag += "." + strconv.Itoa(k.subs)
 	}
-	deliveries, err := k.ch.Consume(k.c.cfg.Queue, k.tag, false, false, false, false, nil)
+	deliveries, err := k.ch.Consume(k.c.cfg.Broker.Queue, k.tag, false, false, false, false, nil)
 	if err != nil {
-		return nil, fmt.Errorf("consumer %s: consume %s: %w", k.tag, k.c.cfg.Queue, err)
+		return nil, fmt.Errorf("consumer %s: consume %s: %w", k.tag, k.c.cfg.Broker.Queue, err)
 	}
 	return deliveries, nil
 }
@@ -185,6 +190,7 @@ loop:
 				}
 				continue
 			}
+			k.hold()
 			if k.window != nil && resize == 0 {
 				if want, change := k.window.observe(len(d.Body), k.prefetch); change {
 					if err := k.ch.Cancel(k.tag, false); err != nil {
@@ -203,8 +209,8 @@ loop:
 				continue
 			}
 			if len(spans) == 0 { // an empty list: nothing to store
-				if err := d.Ack(false); err != nil {
-					loopErr = fmt.Errorf("ack: %w", err)
+				if err := k.ack(d); err != nil {
+					loopErr = err
 					break loop
 				}
 				continue
@@ -245,9 +251,9 @@ loop:
 func (k *consumer) receive(d amqp.Delivery) ([]zipkin.Span, error) {
 	m := k.c.m
 	m.messages.Inc()
-	if len(d.Body) > k.c.cfg.MaxMessageBytes {
+	if len(d.Body) > k.c.cfg.Broker.MaxMessageBytes {
 		err := &zipkin.DecodeError{Reason: zipkin.ReasonTooLarge, Span: -1,
-			Err: fmt.Errorf("message is %d bytes, limit %d", len(d.Body), k.c.cfg.MaxMessageBytes)}
+			Err: fmt.Errorf("message is %d bytes, limit %d", len(d.Body), k.c.cfg.Broker.MaxMessageBytes)}
 		m.decodeErrors.WithLabelValues(string(err.Reason)).Inc()
 		return nil, err
 	}
@@ -256,22 +262,40 @@ func (k *consumer) receive(d amqp.Delivery) ([]zipkin.Span, error) {
 		m.decodeErrors.WithLabelValues(string(zipkin.ReasonOf(err))).Inc()
 		return nil, err
 	}
-	m.spans.Add(float64(len(spans)))
-	kept := k.c.cfg.Sample(spans)
+	m.received.Add(uint64(len(spans)))
+	kept := zipkin.Sample(spans, k.c.cfg.Broker.SampleRate)
 	m.sampledOut.Add(float64(len(spans) - len(kept)))
 	return kept, nil
 }
 
 func (k *consumer) park(ctx context.Context, d amqp.Delivery, reason zipkin.Reason, cause error) error {
-	if err := k.parker.park(ctx, d, reason, cause); err != nil {
+	if err := k.parker.Park(ctx, d, reason, cause); err != nil {
 		return err
 	}
 	k.c.m.parked.WithLabelValues(string(reason)).Inc()
-	k.c.log.Warn("message parked", slog.String("queue", k.c.cfg.Queue), slog.String("reason", string(reason)),
+	k.c.log.Warn("message parked", slog.String("queue", k.c.cfg.Broker.Queue), slog.String("reason", string(reason)),
 		slog.Any("err", cause), slog.Int("bytes", len(d.Body)))
+	return k.ack(d)
+}
+
+// hold counts a delivery received; ack and release count it done.
+func (k *consumer) hold() {
+	k.held.Add(1)
+	k.c.m.held.Add(1)
+}
+
+func (k *consumer) release(n int) {
+	k.held.Add(-int64(n))
+	k.c.m.held.Add(-int64(n))
+}
+
+// ack acknowledges one delivery.
+func (k *consumer) ack(d amqp.Delivery) error {
 	if err := d.Ack(false); err != nil {
-		return fmt.Errorf("ack parked message: %w", err)
+		return fmt.Errorf("ack: %w", err)
 	}
+	k.release(1)
+	k.c.progress()
 	return nil
 }
 
@@ -294,15 +318,18 @@ func (k *consumer) flush(ctx context.Context, b *batch) error {
 		if err == nil {
 			c.m.commitSeconds.Observe(time.Since(start).Seconds())
 			c.m.batchSpans.Observe(float64(len(b.spans)))
-			c.m.stored.Add(float64(len(b.spans)))
+			c.m.stored.Add(uint64(len(b.spans)))
 			if err := k.ch.Ack(b.lastTag(), true); err != nil {
 				return fmt.Errorf("ack batch: %w", err)
 			}
+			k.release(len(b.deliveries))
+			c.progress()
 			return nil
 		}
 		if isPermanent(err) {
 			return k.isolate(ctx, b, err)
 		}
+		c.writeFailed(err)
 		if ctx.Err() != nil || k.ch.IsClosed() {
 			return fmt.Errorf("batch of %d spans not committed: %w", len(b.spans), err)
 		}
@@ -317,8 +344,9 @@ func (k *consumer) flush(ctx context.Context, b *batch) error {
 }
 
 // isolate writes each message of a refused batch on its own, acks those that
-// commit and parks those the store refuses, so one bad message cannot block
-// the queue.
+// commit, and within a message the store refuses stores every span it
+// accepts and parks only the refused spans, so one bad span can neither
+// block the queue nor take its neighbours with it.
 func (k *consumer) isolate(ctx context.Context, b *batch, cause error) error {
 	k.c.log.Warn("store refused a batch; writing its messages one by one", slog.Any("err", cause))
 	start := 0
@@ -328,12 +356,12 @@ func (k *consumer) isolate(ctx context.Context, b *batch, cause error) error {
 		err := k.c.w.WriteSpans(ctx, spans)
 		switch {
 		case err == nil:
-			k.c.m.stored.Add(float64(len(spans)))
-			if err := d.Ack(false); err != nil {
-				return fmt.Errorf("ack: %w", err)
+			k.c.m.stored.Add(uint64(len(spans)))
+			if err := k.ack(d); err != nil {
+				return err
 			}
 		case isPermanent(err):
-			if err := k.park(ctx, d, ReasonStoreRejected, err); err != nil {
+			if err := k.isolateSpans(ctx, d, spans, err); err != nil {
 				return err
 			}
 		default:
@@ -341,6 +369,41 @@ func (k *consumer) isolate(ctx context.Context, b *batch, cause error) error {
 		}
 	}
 	return nil
+}
+
+// isolateSpans writes a refused message's spans one by one and parks a
+// message of only those the store refuses (JSON v2, the original headers
+// kept), then acks the original. A lone span's message is parked as it is.
+func (k *consumer) isolateSpans(ctx context.Context, d amqp.Delivery, spans []zipkin.Span, cause error) error {
+	if len(spans) == 1 {
+		return k.park(ctx, d, broker.ReasonStoreRejected, cause)
+	}
+	var refused []zipkin.Span
+	var why error
+	for i := range spans {
+		err := k.c.w.WriteSpans(ctx, spans[i:i+1])
+		switch {
+		case err == nil:
+			k.c.m.stored.Add(1)
+		case isPermanent(err):
+			refused = append(refused, spans[i])
+			why = errors.Join(why, fmt.Errorf("span %s: %w", spans[i].ID, err))
+		default:
+			return fmt.Errorf("isolate refused spans: %w", err) // transient: redelivered, stored spans absorbed
+		}
+	}
+	if len(refused) == 0 {
+		return k.ack(d) // refused only together: every span is stored now
+	}
+	part := d
+	part.Body, part.ContentType, part.ContentEncoding = zipkin.EncodeJSON(refused), "application/json", ""
+	if err := k.parker.Park(ctx, part, broker.ReasonStoreRejected, why); err != nil {
+		return err
+	}
+	k.c.m.parked.WithLabelValues(string(broker.ReasonStoreRejected)).Inc()
+	k.c.log.Warn("spans parked", slog.String("queue", k.c.cfg.Broker.Queue), slog.String("reason", string(broker.ReasonStoreRejected)),
+		slog.Any("err", why), slog.Int("spans", len(refused)), slog.Int("stored", len(spans)-len(refused)))
+	return k.ack(d)
 }
 
 func isPermanent(err error) bool {

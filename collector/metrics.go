@@ -1,16 +1,23 @@
 package collector
 
 import (
+	"sync/atomic"
+
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/zipq/zipq/broker"
 	"github.com/zipq/zipq/zipkin"
 )
 
 type metrics struct {
+	// received and stored are the running totals the pipeline monitor
+	// reads (Collector.SpansReceived/SpansStored); the Prometheus
+	// counters of the same meaning read them.
+	received, stored atomic.Uint64
+	held             atomic.Int64 // messages held unacknowledged, all consumers
+
 	messages      prometheus.Counter
-	spans         prometheus.Counter
 	sampledOut    prometheus.Counter
-	stored        prometheus.Counter
 	parked        *prometheus.CounterVec
 	decodeErrors  *prometheus.CounterVec
 	retries       prometheus.Counter
@@ -26,12 +33,8 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	m := &metrics{
 		messages: prometheus.NewCounter(prometheus.CounterOpts{Name: "zipq_collector_messages_received_total",
 			Help: "Messages delivered by RabbitMQ."}),
-		spans: prometheus.NewCounter(prometheus.CounterOpts{Name: "zipq_collector_spans_received_total",
-			Help: "Spans decoded from delivered messages."}),
 		sampledOut: prometheus.NewCounter(prometheus.CounterOpts{Name: "zipq_collector_spans_dropped_total",
 			Help: "Spans dropped by COLLECTOR_SAMPLE_RATE."}),
-		stored: prometheus.NewCounter(prometheus.CounterOpts{Name: "zipq_collector_spans_stored_total",
-			Help: "Spans in committed batches (a redelivered span counts again; the store keeps it once)."}),
 		parked: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "zipq_collector_messages_parked_total",
 			Help: "Messages moved to the parking queue, by reason."}, []string{"reason"}),
 		decodeErrors: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "zipq_collector_decode_errors_total",
@@ -45,20 +48,30 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		prefetch: prometheus.NewGauge(prometheus.GaugeOpts{Name: "zipq_collector_prefetch",
 			Help: "Prefetch count of the latest consumer subscription (sized by COLLECTOR_WINDOW_BYTES unless RABBIT_PREFETCH is set)."}),
 		queueDepth: prometheus.NewGauge(prometheus.GaugeOpts{Name: "zipq_queue_messages",
-			Help: "Messages ready in the span queue, as last reported by RabbitMQ."}),
+			Help: "Messages ready in the span queue (waiting for a consumer; not counting unacked ones), as last reported by RabbitMQ: scale collectors on this."}),
 		queueConsumer: prometheus.NewGauge(prometheus.GaugeOpts{Name: "zipq_queue_consumers",
 			Help: "Consumers on the span queue across all collectors, as reported by RabbitMQ."}),
 		consumers: prometheus.NewGauge(prometheus.GaugeOpts{Name: "zipq_collector_consumers",
 			Help: "Consumers running in this process."}),
 	}
+	spans := prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "zipq_collector_spans_received_total",
+		Help: "Spans decoded from delivered messages."}, func() float64 { return float64(m.received.Load()) })
+	stored := prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "zipq_collector_spans_stored_total",
+		Help: "Spans in committed batches (a redelivered span counts again; the store keeps it once)."},
+		func() float64 { return float64(m.stored.Load()) })
+	unacked := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "zipq_collector_unacked_messages",
+		Help: "Messages this process holds unacknowledged (being batched or written); summed over collectors it is the span queue's unacked count."},
+		func() float64 { return float64(m.held.Load()) })
 	if reg != nil {
-		reg.MustRegister(m.messages, m.spans, m.sampledOut, m.stored, m.parked, m.decodeErrors, m.retries,
+		reg.MustRegister(m.messages, spans, m.sampledOut, stored, unacked, m.parked, m.decodeErrors, m.retries,
 			m.batchSpans, m.commitSeconds, m.queueDepth, m.queueConsumer, m.consumers, m.prefetch)
 	}
 	for _, r := range zipkin.Reasons {
 		m.parked.WithLabelValues(string(r))
 		m.decodeErrors.WithLabelValues(string(r))
 	}
-	m.parked.WithLabelValues(string(ReasonStoreRejected))
+	m.parked.WithLabelValues(string(broker.ReasonStoreRejected))
 	return m
 }
+
+func (m *metrics) heldNow() int64 { return m.held.Load() }

@@ -9,6 +9,7 @@ import (
 	zipkinamqp "github.com/openzipkin/zipkin-go/reporter/amqp"
 	amqp "github.com/rabbitmq/amqp091-go"
 
+	"github.com/zipq/zipq/broker"
 	"github.com/zipq/zipq/collector"
 	"github.com/zipq/zipq/internal/testenv"
 	"github.com/zipq/zipq/zipkin"
@@ -45,7 +46,7 @@ func TestBrokerRestartKeepsQueuedSpans(t *testing.T) {
 		waitDepth(t, url, "zipkin", n) // zipkin-go has no confirms: wait until all arrived
 		_ = rep.Close()
 	}
-	pub := collector.NewPublisher(collector.Config{URL: http, Queue: "zipkin", ParkedQueueType: "classic"})
+	pub := broker.NewPublisher(broker.Config{URL: http, Queue: "zipkin", ParkedQueueType: "classic"})
 	for i := range n / 100 {
 		spans := make([]zipkin.Span, 100)
 		for j := range spans {
@@ -65,7 +66,7 @@ func TestBrokerRestartKeepsQueuedSpans(t *testing.T) {
 	}{{"zipkin-go into a quorum queue", quorum, n}, {"zipkin-go into a classic queue", classic, 0},
 		{"HTTP ingest into a classic queue", http, n}} {
 		t.Run(tc.name, func(t *testing.T) {
-			e := newEnv(t, collector.Config{URL: tc.url, Queue: "zipkin"})
+			e := newEnv(t, collector.Config{Broker: broker.Config{URL: tc.url, Queue: "zipkin"}})
 			e.start(e.cfg, e.store)
 			waitDepth(t, tc.url, "zipkin", 0)
 			e.waitCount(tc.want, 60*time.Second)
@@ -80,7 +81,7 @@ func waitDepth(t *testing.T, url, queue string, n int) {
 	testenv.Must(t, err)
 	defer conn.Close()
 	testenv.Eventually(t, 60*time.Second, "queue depth", func() bool {
-		q, err := collector.Inspect(conn, queue)
+		q, err := broker.Inspect(conn, queue)
 		return err == nil && q.Messages == n
 	})
 }

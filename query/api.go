@@ -34,7 +34,7 @@ type SpanReader interface {
 }
 
 // SpanPublisher hands a validated span message to the span queue and
-// returns only once the broker confirmed it (collector.Publisher).
+// returns only once the broker confirmed it (broker.Publisher).
 type SpanPublisher interface {
 	Publish(ctx context.Context, body []byte, contentType string) error
 }
@@ -415,9 +415,7 @@ func (a *api) postSpans(w http.ResponseWriter, r *http.Request) {
 		contentType = "application/x-protobuf"
 	}
 	n := len(spans)
-	if a.o.Sample != nil {
-		spans = a.o.Sample(spans)
-	}
+	spans = zipkin.Sample(spans, a.o.SampleRate)
 	if len(spans) == 0 { // an empty list, or every trace sampled out: nothing to store
 		w.WriteHeader(http.StatusAccepted)
 		return

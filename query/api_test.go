@@ -17,7 +17,7 @@ import (
 
 	amqp "github.com/rabbitmq/amqp091-go"
 
-	"github.com/zipq/zipq/collector"
+	"github.com/zipq/zipq/broker"
 	"github.com/zipq/zipq/internal/testenv"
 	"github.com/zipq/zipq/query"
 	"github.com/zipq/zipq/storage"
@@ -36,10 +36,11 @@ func newAPI(t *testing.T, mod func(*query.Options)) *apiEnv {
 	st, err := storage.Open(context.Background(), storage.Config{URL: testenv.Schema(t), AutocompleteKeys: []string{"http.method"}}, nil)
 	testenv.Must(t, err)
 	t.Cleanup(st.Close)
-	cc := collector.Config{URL: testenv.AMQPURL(), Queue: testenv.Queue(t), ParkedQueueType: "classic"}
-	pub := collector.NewPublisher(cc)
+	cc := broker.Config{URL: testenv.AMQPURL(), Queue: testenv.Queue(t), ParkedQueueType: "classic"}
+	pub := broker.NewPublisher(cc)
 	t.Cleanup(func() { _ = pub.Close() })
-	o := query.Options{Reader: st, Publisher: pub, StrictTraceID: true, AutocompleteKeys: st.AutocompleteKeys(), MaxBodyBytes: 64 << 10}
+	o := query.Options{Reader: st, Publisher: pub, AutocompleteKeys: st.AutocompleteKeys()}
+	o.StrictTraceID, o.MaxBodyBytes = true, 64<<10
 	if mod != nil {
 		mod(&o)
 	}
@@ -218,8 +219,10 @@ func TestNonStrictTraceID(t *testing.T) {
 
 func TestCORSAndConfig(t *testing.T) {
 	t.Parallel()
-	h := query.NewRouter(query.Options{Reader: nilReader{}, AllowedOrigins: []string{"https://ui.example"},
-		UI: query.UIConfig{Environment: "prod", SearchEnabled: true, Dependency: query.UIDeps{Enabled: true, LowErrorRate: 0.5, HighErrorRate: 0.75}}})
+	o := query.Options{Reader: nilReader{}}
+	o.AllowedOrigins = []string{"https://ui.example"}
+	o.UI = query.UIConfig{Environment: "prod", SearchEnabled: true, Dependency: query.UIDeps{Enabled: true, LowErrorRate: 0.5, HighErrorRate: 0.75}}
+	h := query.NewRouter(o)
 	req := httptest.NewRequest(http.MethodOptions, "/api/v2/services", nil)
 	req.Header.Set("Origin", "https://ui.example")
 	req.Header.Set("Access-Control-Request-Method", "GET")
@@ -415,7 +418,7 @@ func TestPostSpans(t *testing.T) {
 
 func TestPostSpansWithoutRabbitMQ(t *testing.T) {
 	t.Parallel()
-	pub := collector.NewPublisher(collector.Config{URL: "amqp://guest:guest@127.0.0.1:1/"})
+	pub := broker.NewPublisher(broker.Config{URL: "amqp://guest:guest@127.0.0.1:1/"})
 	h := query.NewRouter(query.Options{Publisher: pub})
 	req := httptest.NewRequest(http.MethodPost, "/api/v2/spans", strings.NewReader(`[{"traceId":"a","id":"b"}]`))
 	rec := httptest.NewRecorder()
@@ -460,7 +463,7 @@ func TestInternalErrorsDoNotLeakDetails(t *testing.T) {
 // saying why, not a 202 for spans that would be parked.
 func TestPostSpansRefusesWhatTheCollectorWouldPark(t *testing.T) {
 	t.Parallel()
-	h := query.NewRouter(query.Options{Publisher: collector.NewPublisher(collector.Config{URL: "amqp://guest:guest@127.0.0.1:1/"})})
+	h := query.NewRouter(query.Options{Publisher: broker.NewPublisher(broker.Config{URL: "amqp://guest:guest@127.0.0.1:1/"})})
 	v1 := `[{"traceId":"6b221d5bc9e6496c","name":"get","id":"6b221d5bc9e6496c","timestamp":1472470996199000,` +
 		`"annotations":[{"timestamp":1472470996199000,"value":"sr","endpoint":{"serviceName":"frontend"}}],` +
 		`"binaryAnnotations":[{"key":"http.path","value":"/","endpoint":{"serviceName":"frontend"}}]}]`
@@ -475,8 +478,7 @@ func TestPostSpansRefusesWhatTheCollectorWouldPark(t *testing.T) {
 // does, and always keeps debug spans.
 func TestPostSpansSampled(t *testing.T) {
 	t.Parallel()
-	cfg := collector.Config{SampleRate: 0.5}.WithDefaults()
-	e := newAPI(t, func(o *query.Options) { o.Sample = cfg.Sample })
+	e := newAPI(t, func(o *query.Options) { o.SampleRate = 0.5 })
 	var b strings.Builder
 	b.WriteString("[")
 	want := 0
@@ -595,7 +597,7 @@ func TestPostSpansRecoversAfterRabbitMQReturns(t *testing.T) {
 	testenv.Must(t, err)
 	proxy := testenv.NewProxy(t, u.Host)
 	u.Host = proxy.Addr()
-	pub := collector.NewPublisher(collector.Config{URL: u.String(), Queue: testenv.Queue(t), ParkedQueueType: "classic"})
+	pub := broker.NewPublisher(broker.Config{URL: u.String(), Queue: testenv.Queue(t), ParkedQueueType: "classic"})
 	t.Cleanup(func() { _ = pub.Close() })
 	h := query.NewRouter(query.Options{Publisher: pub})
 	post := func() int {

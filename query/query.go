@@ -9,7 +9,9 @@ import (
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -22,8 +24,6 @@ import (
 	zipkinmw "github.com/openzipkin/zipkin-go/middleware/http"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
-
-	"github.com/zipq/zipq/zipkin"
 )
 
 // HealthCheck is one dependency /health reports on. Check returns nil when
@@ -46,15 +46,101 @@ type Replayer interface {
 	Replay(ctx context.Context, limit int, reason string) (int, error)
 }
 
-// Options wires the router. Nil fields switch their routes off.
+// Config is the HTTP server's settings; DefaultConfig is their one
+// source and the command line binds its flags from it.
+type Config struct {
+	// Addr is where the API, UI, /health and /metrics listen.
+	Addr string
+	// AdminToken protects /admin/*; empty disables those routes entirely.
+	AdminToken string
+	// Pprof mounts net/http/pprof at /debug (ZIPQ_PPROF), for profiling a
+	// running collector; off by default.
+	Pprof bool
+	// StrictTraceID is Zipkin's STRICT_TRACE_ID: when false, a trace is
+	// identified by the lower 64 bits of its ID.
+	StrictTraceID bool
+	// Lookback is QUERY_LOOKBACK, the default search and dependency window.
+	Lookback time.Duration
+	// AllowedOrigins is QUERY_ALLOWED_ORIGINS for CORS on /api/v2 ("*": any).
+	AllowedOrigins []string
+	// MaxBodyBytes bounds a POSTed body, before and after gunzip (413).
+	MaxBodyBytes int64
+	// SampleRate is COLLECTOR_SAMPLE_RATE applied to POSTed spans.
+	SampleRate float64
+	UI         UIConfig
+	// Server limits: a client slower than these is disconnected, so slow
+	// or stalled clients cannot hold connections and response memory
+	// forever. WriteTimeout covers a whole response, so it must allow the
+	// largest trace download on the slowest link served.
+	ReadTimeout    time.Duration // whole request, body included
+	WriteTimeout   time.Duration // from the end of the request headers to the end of the response
+	IdleTimeout    time.Duration // keep-alive connection between requests
+	MaxHeaderBytes int
+}
+
+// DefaultConfig is Zipkin's defaults where Zipkin has one.
+func DefaultConfig() Config {
+	return Config{
+		Addr:           "127.0.0.1:9411",
+		StrictTraceID:  true,
+		Lookback:       24 * time.Hour,
+		AllowedOrigins: []string{"*"},
+		MaxBodyBytes:   5 << 20,
+		SampleRate:     1,
+		UI: UIConfig{QueryLimit: DefaultLimit, DefaultLookback: (15 * time.Minute).Milliseconds(), SearchEnabled: true,
+			Dependency: UIDeps{Enabled: true, LowErrorRate: 0.5, HighErrorRate: 0.75}},
+		ReadTimeout:    30 * time.Second,
+		WriteTimeout:   60 * time.Second,
+		IdleTimeout:    2 * time.Minute,
+		MaxHeaderBytes: 64 << 10,
+	}
+}
+
+// Validate reports every problem at once.
+func (c Config) Validate() error {
+	var errs []error
+	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
+		errs = append(errs, fmt.Errorf("http address %q: %w", c.Addr, err))
+	}
+	for name, d := range map[string]time.Duration{"lookback": c.Lookback, "read timeout": c.ReadTimeout,
+		"write timeout": c.WriteTimeout, "idle timeout": c.IdleTimeout} {
+		if d <= 0 {
+			errs = append(errs, fmt.Errorf("%s %v: want a positive duration", name, d))
+		}
+	}
+	if c.MaxBodyBytes <= 0 || c.MaxHeaderBytes <= 0 {
+		errs = append(errs, fmt.Errorf("max body bytes %d, max header bytes %d: want positive sizes", c.MaxBodyBytes, c.MaxHeaderBytes))
+	}
+	if c.SampleRate <= 0 || c.SampleRate > 1 {
+		errs = append(errs, fmt.Errorf("sample rate %v: want a value in (0, 1]", c.SampleRate))
+	}
+	if c.UI.QueryLimit <= 0 || c.UI.QueryLimit > MaxLimit {
+		errs = append(errs, fmt.Errorf("ui query limit %d: want 1 to %d", c.UI.QueryLimit, MaxLimit))
+	}
+	if c.UI.DefaultLookback <= 0 {
+		errs = append(errs, fmt.Errorf("ui default lookback %dms: want a positive number", c.UI.DefaultLookback))
+	}
+	if d := c.UI.Dependency; d.LowErrorRate < 0 || d.HighErrorRate > 1 || d.LowErrorRate > d.HighErrorRate {
+		errs = append(errs, fmt.Errorf("dependency error rates %v, %v: want 0 <= low <= high <= 1", d.LowErrorRate, d.HighErrorRate))
+	}
+	return errors.Join(errs...)
+}
+
+// Server is an http.Server for h with c's address and limits.
+func (c Config) Server(h http.Handler) *http.Server {
+	return &http.Server{Addr: c.Addr, Handler: h, ReadHeaderTimeout: min(10*time.Second, c.ReadTimeout),
+		ReadTimeout: c.ReadTimeout, WriteTimeout: c.WriteTimeout, IdleTimeout: c.IdleTimeout, MaxHeaderBytes: c.MaxHeaderBytes}
+}
+
+// Options wires the router: the settings, and what serves each route. Nil
+// fields switch their routes off.
 type Options struct {
+	Config
 	Logger     *slog.Logger
 	Registerer prometheus.Registerer // request metrics are registered here
 	Gatherer   prometheus.Gatherer   // /metrics and /prometheus serve this
 	Health     []HealthCheck
 	Version    string
-	// AdminToken protects /admin/*; empty disables those routes entirely.
-	AdminToken string
 	Replayer   Replayer
 
 	// Reader serves the Zipkin read API (/api/v2/...); nil switches it off.
@@ -64,25 +150,10 @@ type Options struct {
 	// reads are 503 with Retry-After. HTTP ingest never waits on it.
 	ReaderReady func() error
 	// Publisher accepts POST /api/v2/spans; nil switches it off.
-	Publisher SpanPublisher
-	// Sample filters POSTed spans (COLLECTOR_SAMPLE_RATE); nil keeps all.
-	Sample func([]zipkin.Span) []zipkin.Span
-	// MaxBodyBytes bounds a POSTed body, before and after gunzip (413).
-	MaxBodyBytes int64
-	// StrictTraceID is Zipkin's STRICT_TRACE_ID: when false, a trace is
-	// identified by the lower 64 bits of its ID.
-	StrictTraceID bool
-	// Lookback is QUERY_LOOKBACK, the default search and dependency window.
-	Lookback         time.Duration
+	Publisher        SpanPublisher
 	AutocompleteKeys []string
-	// AllowedOrigins is QUERY_ALLOWED_ORIGINS for CORS on /api/v2 ("*": any).
-	AllowedOrigins []string
-	UI             UIConfig
 	// Tracer, when set, traces API requests (self-tracing).
 	Tracer *zipkingo.Tracer
-	// Pprof mounts net/http/pprof at /debug (ZIPQ_PPROF), for profiling a
-	// running collector; off by default.
-	Pprof bool
 	// Assets serves the web UI for every path no other route takes.
 	Assets http.Handler
 	// Pipeline reports the queue, parking and rates for the UI's pipeline
@@ -110,24 +181,30 @@ type UIDeps struct {
 	HighErrorRate float64 `json:"highErrorRate"`
 }
 
+// withDefaults fills the zero settings a router cannot work without from
+// DefaultConfig (tests build Options by hand).
 func (o *Options) withDefaults() {
+	d := DefaultConfig()
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	if o.Lookback <= 0 {
-		o.Lookback = 24 * time.Hour
+		o.Lookback = d.Lookback
 	}
 	if o.MaxBodyBytes <= 0 {
-		o.MaxBodyBytes = 5 << 20
+		o.MaxBodyBytes = d.MaxBodyBytes
+	}
+	if o.SampleRate <= 0 {
+		o.SampleRate = d.SampleRate
 	}
 	if len(o.AllowedOrigins) == 0 {
-		o.AllowedOrigins = []string{"*"}
+		o.AllowedOrigins = d.AllowedOrigins
 	}
 	if o.UI.QueryLimit <= 0 {
-		o.UI.QueryLimit = DefaultLimit
+		o.UI.QueryLimit = d.UI.QueryLimit
 	}
 	if o.UI.DefaultLookback <= 0 {
-		o.UI.DefaultLookback = (15 * time.Minute).Milliseconds()
+		o.UI.DefaultLookback = d.UI.DefaultLookback
 	}
 }
 

@@ -65,7 +65,7 @@ func TestHealthReportsEachDependency(t *testing.T) {
 
 func TestAdminReplay(t *testing.T) {
 	rp := &fakeReplayer{}
-	h := query.NewRouter(query.Options{AdminToken: "s3cret", Replayer: rp})
+	h := query.NewRouter(query.Options{Config: query.Config{AdminToken: "s3cret"}, Replayer: rp})
 	cases := []struct {
 		name, target, token string
 		code                int

@@ -17,41 +17,74 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
-// Config configures the store. The zero value of every field but URL means
-// its default.
+// Config configures the store. DefaultConfig is the one source of its
+// defaults; zero fields but URL take them when the store opens.
 type Config struct {
 	// URL is a PostgreSQL connection string (libpq URL or key=value). A
 	// search_path parameter selects the schema, as the tests do.
 	URL string
-	// MaxConns bounds the pool (default 8).
+	// MaxConns bounds the pool.
 	MaxConns int32
 	// Retention is how long spans are kept: whole daily partitions older
-	// than this are dropped (default 7 days).
+	// than this are dropped.
 	Retention time.Duration
-	// PartitionsAhead is how many future daily partitions are kept ready
-	// (default 2), so a collector never waits on DDL at midnight.
+	// PartitionsAhead is how many future daily partitions are kept ready,
+	// so a collector never waits on DDL at midnight.
 	PartitionsAhead int
 	// AutocompleteKeys are the tag keys whose values are kept for
 	// /api/v2/autocompleteValues (Zipkin's AUTOCOMPLETE_KEYS).
 	AutocompleteKeys []string
 	// LinkInterval is how often RunLinker brings dependency links up to
-	// date (default 1s).
+	// date.
 	LinkInterval time.Duration
 }
 
-func (c *Config) withDefaults() {
-	if c.MaxConns <= 0 {
-		c.MaxConns = 8
+// DefaultConfig is the store's defaults.
+func DefaultConfig() Config {
+	return Config{
+		URL:             "postgres://postgres:postgres@127.0.0.1:5432/zipq?sslmode=disable",
+		MaxConns:        8,
+		Retention:       7 * 24 * time.Hour,
+		PartitionsAhead: 2,
+		LinkInterval:    time.Second,
 	}
-	if c.Retention <= 0 {
-		c.Retention = 7 * 24 * time.Hour
+}
+
+func (c *Config) withDefaults() {
+	d := DefaultConfig()
+	if c.MaxConns == 0 {
+		c.MaxConns = d.MaxConns
+	}
+	if c.Retention == 0 {
+		c.Retention = d.Retention
+	}
+	if c.LinkInterval == 0 {
+		c.LinkInterval = d.LinkInterval
+	}
+	if c.PartitionsAhead == 0 {
+		c.PartitionsAhead = d.PartitionsAhead
+	}
+}
+
+// Validate reports every problem at once.
+func (c Config) Validate() error {
+	var errs []error
+	if _, err := pgxpool.ParseConfig(c.URL); err != nil {
+		errs = append(errs, fmt.Errorf("postgres url: %w", err))
+	}
+	if c.MaxConns < 1 {
+		errs = append(errs, fmt.Errorf("max conns %d: want at least 1", c.MaxConns))
+	}
+	if c.Retention < 24*time.Hour {
+		errs = append(errs, fmt.Errorf("retention %v: want at least 24h (spans are kept in daily partitions)", c.Retention))
+	}
+	if c.PartitionsAhead < 1 {
+		errs = append(errs, fmt.Errorf("partitions ahead %d: want at least 1", c.PartitionsAhead))
 	}
 	if c.LinkInterval <= 0 {
-		c.LinkInterval = time.Second
+		errs = append(errs, fmt.Errorf("link interval %v: want a positive duration", c.LinkInterval))
 	}
-	if c.PartitionsAhead <= 0 {
-		c.PartitionsAhead = 2
-	}
+	return errors.Join(errs...)
 }
 
 // Store is a connection pool plus the statements zipq runs.

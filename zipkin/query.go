@@ -85,3 +85,17 @@ func Sampled(id TraceID, debug bool, rate float64) bool {
 	}
 	return abs <= boundary
 }
+
+// Sample keeps, in place, the spans of the traces Sampled keeps at rate.
+func Sample(spans []Span, rate float64) []Span {
+	if rate >= 1 {
+		return spans
+	}
+	kept := spans[:0]
+	for _, sp := range spans {
+		if Sampled(sp.TraceID, sp.Debug, rate) {
+			kept = append(kept, sp)
+		}
+	}
+	return kept
+}

@@ -6,7 +6,7 @@ import (
 
 	amqp "github.com/rabbitmq/amqp091-go"
 
-	"github.com/zipq/zipq/collector"
+	"github.com/zipq/zipq/broker"
 	"github.com/zipq/zipq/zipkin"
 )
 
@@ -45,7 +45,7 @@ func (b *bench) drain(n, perMessage, replicas int) drainResult {
 		procs = append(procs, b.start(fmt.Sprintf("collector-drain-%d-%d", replicas, i), env, "collector"))
 	}
 	for {
-		q, err := collector.Inspect(conn, queue)
+		q, err := broker.Inspect(conn, queue)
 		must(err)
 		d := q.Messages
 		res.series = append(res.series, point{time.Since(start).Seconds(), d})

@@ -19,7 +19,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	amqp "github.com/rabbitmq/amqp091-go"
 
-	"github.com/zipq/zipq/collector"
+	"github.com/zipq/zipq/broker"
 	"github.com/zipq/zipq/storage"
 	"github.com/zipq/zipq/zipkin"
 )
@@ -280,7 +280,7 @@ func declare(amqpURL, queue string) {
 	conn, err := amqp.Dial(amqpURL)
 	must(err)
 	defer conn.Close()
-	must(collector.Declare(conn, collector.Config{Queue: queue, ParkedQueueType: "classic"}))
+	must(broker.Declare(conn, broker.Config{Queue: queue}))
 }
 
 func must(err error) {

@@ -5,6 +5,7 @@ import (
 
 	"github.com/oklog/run"
 
+	"github.com/zipq/zipq/broker"
 	"github.com/zipq/zipq/collector"
 	"github.com/zipq/zipq/query"
 )
@@ -18,16 +19,14 @@ func runCollector(ctx context.Context, args []string) error {
 // runIngest wires a process that consumes the span queue; withAPI adds the
 // Zipkin API and HTTP ingest (zipq serve).
 func runIngest(ctx context.Context, name string, args []string, withAPI bool) error {
-	var hc httpConfig
-	var ac apiConfig
-	var cc collector.Config
+	cc, qc := collector.DefaultConfig(), query.DefaultConfig()
 	var selfTrace bool
 	log, st, db, err := bootServer(name, args, func(s *settings) {
-		bindRabbit(s, &cc)
+		bindRabbit(s, &cc.Broker)
 		bindCollector(s, &cc)
-		bindHTTP(s, &hc)
+		bindHTTP(s, &qc)
 		if withAPI {
-			bindAPI(s, &ac)
+			bindAPI(s, &qc)
 		}
 		bindSelfTracing(s, &selfTrace)
 	})
@@ -35,7 +34,7 @@ func runIngest(ctx context.Context, name string, args []string, withAPI bool) er
 		return err
 	}
 	defer st.Close() // after the group: the collector's last commit needs the pool
-	pub := collector.NewPublisher(cc)
+	pub := broker.NewPublisher(cc.Broker)
 	defer pub.Close()
 	self, err := newSelfTracing(selfTrace, pub, log)
 	if err != nil {
@@ -48,21 +47,22 @@ func runIngest(ctx context.Context, name string, args []string, withAPI bool) er
 		return err
 	}
 	opts := query.Options{
-		Logger: log.With("component", "http"), Registerer: reg, Gatherer: reg, Version: version,
-		Health:     []query.HealthCheck{postgresCheck(db), collectorCheck(c, db, pub), spanQueueCheck(pub, cc.WithDefaults().Queue)},
-		AdminToken: hc.adminToken, Replayer: replayer{cc}, Pprof: hc.pprof,
+		Config: qc, Logger: log.With("component", "http"), Registerer: reg, Gatherer: reg, Version: version,
+		Health: []query.HealthCheck{postgresCheck(db), collectorCheck(c, db, pub), spanQueueCheck(pub, cc.Broker.Queue),
+			writerCheck(c)},
+		Replayer: replayer{cc.Broker},
 	}
 	var sample func(context.Context) error
 	if withAPI {
-		apiOptions(&opts, ac, cc, st, db, pub, self)
-		sample = monitor(&opts, cc, pub, reg)
+		apiOptions(&opts, cc.Broker, st, db, pub, self)
+		sample = monitor(&opts, cc.Broker, c, reg)
 	}
 
 	var g run.Group
 	addSignals(&g, ctx)     // first: a signal starts the shutdown
 	addCollector(&g, c, db) // stop consuming, commit and ack in-flight batches
 	// HTTP keeps serving /health while the collector drains.
-	if err := addHTTP(&g, hc.addr, query.NewRouter(opts), log); err != nil {
+	if err := addHTTP(&g, qc, query.NewRouter(opts), log); err != nil {
 		return err
 	}
 	self.add(&g) // flush zipq's own spans after the last request
@@ -72,6 +72,6 @@ func runIngest(ctx context.Context, name string, args []string, withAPI bool) er
 	addBackground(&g, db.after(st.RunLinker))      // dependency links
 	addBackground(&g, db.Run)                      // migrate once PostgreSQL answers
 	addBackground(&g, db.after(st.RunMaintenance)) // partitions and retention; last to stop
-	log.Info("zipq started", "command", name, "version", version, "queue", cc.Queue, "concurrency", cc.Concurrency)
+	log.Info("zipq started", "command", name, "version", version, "queue", cc.Broker.Queue, "concurrency", cc.Concurrency)
 	return runGroup(&g, log)
 }

@@ -7,25 +7,23 @@ import (
 	"strings"
 
 	"github.com/zipq/zipq/collector"
+	"github.com/zipq/zipq/query"
 	"github.com/zipq/zipq/storage"
 )
 
 // runConfig prints every setting as a Markdown table: the README's
-// configuration table is this output.
+// configuration table is this output. Defaults come from each package's
+// DefaultConfig, the same values the commands start from.
 func runConfig(context.Context, []string) error {
-	var c, d string
-	var hc httpConfig
-	var ac apiConfig
-	var cc collector.Config
-	var sc storage.Config
+	lc, cc, qc, sc := defaultLog(), collector.DefaultConfig(), query.DefaultConfig(), storage.DefaultConfig()
+	var self bool
 	s := newSettings("config")
-	bindHTTP(s, &hc)
-	bindAPI(s, &ac)
-	bindRabbit(s, &cc)
+	bindHTTP(s, &qc)
+	bindAPI(s, &qc)
+	bindRabbit(s, &cc.Broker)
 	bindCollector(s, &cc)
 	bindPostgres(s, &sc)
-	bindLog(s, &c, &d)
-	var self bool
+	bindLog(s, &lc)
 	bindSelfTracing(s, &self)
 	fmt.Fprintln(os.Stdout, "| flag | environment | default | meaning |\n|---|---|---|---|")
 	for _, r := range s.rows {

@@ -5,27 +5,26 @@ import (
 
 	"github.com/oklog/run"
 
-	"github.com/zipq/zipq/collector"
+	"github.com/zipq/zipq/broker"
 	"github.com/zipq/zipq/query"
 )
 
-// runQuery serves the API, HTTP ingest and UI only; scale it on CPU.
+// runQuery serves the API, HTTP ingest and UI only; scale it on CPU. It
+// does not depend on the collector package: it publishes through broker.
 func runQuery(ctx context.Context, args []string) error {
-	var hc httpConfig
-	var ac apiConfig
-	var cc collector.Config
+	bc, qc := broker.DefaultConfig(), query.DefaultConfig()
 	var selfTrace bool
 	log, st, db, err := bootServer("query", args, func(s *settings) {
-		bindRabbit(s, &cc)
-		bindHTTP(s, &hc)
-		bindAPI(s, &ac)
+		bindRabbit(s, &bc)
+		bindHTTP(s, &qc)
+		bindAPI(s, &qc)
 		bindSelfTracing(s, &selfTrace)
 	})
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	pub := collector.NewPublisher(cc)
+	pub := broker.NewPublisher(bc)
 	defer pub.Close()
 	self, err := newSelfTracing(selfTrace, pub, log)
 	if err != nil {
@@ -33,15 +32,15 @@ func runQuery(ctx context.Context, args []string) error {
 	}
 	reg := newRegistry()
 	opts := query.Options{
-		Logger: log.With("component", "http"), Registerer: reg, Gatherer: reg, Version: version,
-		Health:     []query.HealthCheck{postgresCheck(db), {Name: "rabbitmq", Check: pub.Ping}, spanQueueCheck(pub, cc.WithDefaults().Queue)},
-		AdminToken: hc.adminToken, Replayer: replayer{cc}, Pprof: hc.pprof,
+		Config: qc, Logger: log.With("component", "http"), Registerer: reg, Gatherer: reg, Version: version,
+		Health:   []query.HealthCheck{postgresCheck(db), {Name: "rabbitmq", Check: pub.Ping}, spanQueueCheck(pub, bc.Queue)},
+		Replayer: replayer{bc},
 	}
-	apiOptions(&opts, ac, cc, st, db, pub, self)
-	sample := monitor(&opts, cc, pub, nil) // no collector here: rates from queue depth only
+	apiOptions(&opts, bc, st, db, pub, self)
+	sample := monitor(&opts, bc, nil, reg) // no collector here: rates from queue depth only
 	var g run.Group
 	addSignals(&g, ctx)
-	if err := addHTTP(&g, hc.addr, query.NewRouter(opts), log); err != nil {
+	if err := addHTTP(&g, qc, query.NewRouter(opts), log); err != nil {
 		return err
 	}
 	self.add(&g)

@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/zipq/zipq/broker"
 	"github.com/zipq/zipq/collector"
 	"github.com/zipq/zipq/query"
 	"github.com/zipq/zipq/storage"
@@ -32,27 +33,26 @@ var (
 	_ collector.SpanWriter = (*storage.Store)(nil)
 	_ collector.Preparer   = (*storage.Store)(nil)
 	_ query.SpanReader     = (*storage.Store)(nil)
-	_ query.SpanPublisher  = (*collector.Publisher)(nil)
+	_ query.SpanPublisher  = (*broker.Publisher)(nil)
+	_ broker.Throughput    = (*collector.Collector)(nil)
 )
 
 // apiOptions adds the Zipkin API and HTTP ingest to a router's options.
-func apiOptions(o *query.Options, ac apiConfig, cc collector.Config, st *storage.Store, db *database, pub *collector.Publisher, self selfTracing) {
-	cc = cc.WithDefaults()
-	o.Reader, o.ReaderReady, o.Publisher, o.Sample = st, db.Ready, pub, cc.Sample
-	o.MaxBodyBytes = int64(cc.MaxMessageBytes) // a bigger body would be parked as too_large
-	o.StrictTraceID, o.Lookback, o.AllowedOrigins = ac.strict, ac.lookback, ac.origins
+// HTTP ingest takes the pipeline's limits: a body larger than a message
+// the collector takes would only be parked as too_large, and sampling must
+// decide the same way on both paths.
+func apiOptions(o *query.Options, bc broker.Config, st *storage.Store, db *database, pub *broker.Publisher, self selfTracing) {
+	o.MaxBodyBytes, o.SampleRate = int64(bc.MaxMessageBytes), bc.SampleRate
+	o.Reader, o.ReaderReady, o.Publisher = st, db.Ready, pub
 	o.AutocompleteKeys = st.AutocompleteKeys()
-	o.UI = ac.ui
-	o.UI.DefaultLookback = ac.uiLookback.Milliseconds()
 	o.Tracer = self.tracer
 	o.Assets = web.Handler()
 }
 
 // monitor serves the UI's pipeline page from o and returns the sampling
-// loop to run; gather is the registry holding this process's collector
-// counters (nil when it runs no collector).
-func monitor(o *query.Options, cc collector.Config, pub *collector.Publisher, gather prometheus.Gatherer) func(context.Context) error {
-	mon := collector.NewMonitor(cc, pub, gather, 2*time.Second)
+// loop to run; local is this process's collector (nil when it runs none).
+func monitor(o *query.Options, bc broker.Config, local broker.Throughput, reg prometheus.Registerer) func(context.Context) error {
+	mon := broker.NewMonitor(bc, local, 2*time.Second, reg)
 	o.Pipeline = func(ctx context.Context, peek bool) (any, error) { return mon.Snapshot(ctx, peek) }
 	return mon.Run
 }
@@ -61,15 +61,15 @@ func monitor(o *query.Options, cc collector.Config, pub *collector.Publisher, ga
 // own span queue (SELF_TRACING_ENABLED); the zero value is off.
 type selfTracing struct {
 	tracer   *zipkingo.Tracer
-	reporter *collector.SelfReporter
+	reporter *broker.SelfReporter
 }
 
-func newSelfTracing(enabled bool, pub *collector.Publisher, log *slog.Logger) (selfTracing, error) {
+func newSelfTracing(enabled bool, pub *broker.Publisher, log *slog.Logger) (selfTracing, error) {
 	if !enabled {
 		return selfTracing{}, nil
 	}
-	rep := collector.NewSelfReporter(pub, time.Second, log.With("component", "self-tracing"))
-	ep := &model.Endpoint{ServiceName: collector.SelfService}
+	rep := broker.NewSelfReporter(pub, time.Second, log.With("component", "self-tracing"))
+	ep := &model.Endpoint{ServiceName: broker.SelfService}
 	tr, err := zipkingo.NewTracer(rep, zipkingo.WithLocalEndpoint(ep), zipkingo.WithSharedSpans(true))
 	if err != nil {
 		return selfTracing{}, fmt.Errorf("self-tracing: %w", err)
@@ -245,11 +245,13 @@ func bootServer(name string, args []string, bind func(*settings)) (*slog.Logger,
 	return log, st, newDatabase(st, log, readOnly), nil
 }
 
+// parseCommand reads a command's flags and environment into its configs,
+// validates them all at once, and logs the effective configuration.
 func parseCommand(name string, args []string, bind func(*settings)) (*slog.Logger, storage.Config, error) {
-	var level, format string
-	var sc storage.Config
+	lc := defaultLog()
+	sc := storage.DefaultConfig()
 	s := newSettings(name)
-	bindLog(s, &level, &format)
+	bindLog(s, &lc)
 	bindPostgres(s, &sc)
 	if bind != nil {
 		bind(s)
@@ -257,8 +259,12 @@ func parseCommand(name string, args []string, bind func(*settings)) (*slog.Logge
 	if err := s.parse(args); err != nil {
 		return nil, sc, err
 	}
-	log, err := newLogger(level, format)
-	return log, sc, err
+	log, err := newLogger(lc)
+	if err != nil {
+		return nil, sc, err
+	}
+	log.Info("configuration", append([]any{slog.String("command", name)}, s.effective()...)...)
+	return log, sc, nil
 }
 
 // startupContext ends on SIGINT/SIGTERM: for the waits before the run group
@@ -271,13 +277,14 @@ func addSignals(g *run.Group, ctx context.Context) {
 	g.Add(run.SignalHandler(ctx, os.Interrupt, syscall.SIGTERM))
 }
 
-// addHTTP serves h until interrupted, then shuts down gracefully.
-func addHTTP(g *run.Group, addr string, h http.Handler, log *slog.Logger) error {
-	ln, err := net.Listen("tcp", addr)
+// addHTTP serves h with qc's address and limits until interrupted, then
+// shuts down gracefully.
+func addHTTP(g *run.Group, qc query.Config, h http.Handler, log *slog.Logger) error {
+	ln, err := net.Listen("tcp", qc.Addr)
 	if err != nil {
-		return fmt.Errorf("listen %s: %w", addr, err)
+		return fmt.Errorf("listen %s: %w", qc.Addr, err)
 	}
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	srv := qc.Server(h)
 	log.Info("listening", slog.String("addr", ln.Addr().String()))
 	g.Add(func() error {
 		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
@@ -342,15 +349,15 @@ func runGroup(g *run.Group, log *slog.Logger) error {
 
 // replayer dials RabbitMQ per request: replay is rare, and a fresh
 // connection keeps it independent of the collector's.
-type replayer struct{ cfg collector.Config }
+type replayer struct{ cfg broker.Config }
 
 func (r replayer) Replay(ctx context.Context, limit int, reason string) (int, error) {
-	conn, err := collector.Dial(r.cfg, "zipq replay")
+	conn, err := broker.Dial(r.cfg, "zipq replay")
 	if err != nil {
 		return 0, fmt.Errorf("dial rabbitmq: %w", err)
 	}
 	defer conn.Close()
-	return collector.Replay(ctx, conn, r.cfg, collector.ReplayOptions{Limit: limit, Reason: zipkin.Reason(reason)})
+	return broker.Replay(ctx, conn, r.cfg, broker.ReplayOptions{Limit: limit, Reason: zipkin.Reason(reason)})
 }
 
 func postgresCheck(db *database) query.HealthCheck {
@@ -360,16 +367,28 @@ func postgresCheck(db *database) query.HealthCheck {
 // spanQueueCheck reports a span queue that loses transient messages when the
 // broker restarts (a classic queue) as degraded. It says nothing when
 // RabbitMQ cannot be asked: the rabbitmq check reports that.
-func spanQueueCheck(pub *collector.Publisher, queue string) query.HealthCheck {
+func spanQueueCheck(pub *broker.Publisher, queue string) query.HealthCheck {
 	return query.HealthCheck{Name: "spanQueue", Check: func(context.Context) error {
 		if typ, err := pub.QueueType(); err == nil && typ == "classic" {
-			return &query.Degraded{Reason: collector.ClassicQueueWarning(queue)}
+			return &query.Degraded{Reason: broker.ClassicQueueWarning(queue)}
 		}
 		return nil
 	}}
 }
 
-func collectorCheck(c *collector.Collector, db *database, pub *collector.Publisher) query.HealthCheck {
+// writerCheck reports a collector whose writes stall while PostgreSQL
+// still answers pings (writes refused, read-only, disk full) as degraded,
+// with the cause.
+func writerCheck(c *collector.Collector) query.HealthCheck {
+	return query.HealthCheck{Name: "writer", Check: func(context.Context) error {
+		if err := c.Stalled(); err != nil {
+			return &query.Degraded{Reason: err.Error()}
+		}
+		return nil
+	}}
+}
+
+func collectorCheck(c *collector.Collector, db *database, pub *broker.Publisher) query.HealthCheck {
 	return query.HealthCheck{Name: "rabbitmq", Check: func(ctx context.Context) error {
 		if db.Ready() != nil {
 			// The collector waits for the database: ask RabbitMQ directly.

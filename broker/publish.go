@@ -1,4 +1,4 @@
-package collector
+package broker
 
 import (
 	"context"
@@ -19,16 +19,15 @@ var ErrUnavailable = errors.New("rabbitmq unavailable")
 // as durably as an AMQP client's. It connects lazily and reconnects after
 // a failure; concurrent Publish calls share one confirm-mode channel.
 type Publisher struct {
-	cfg Config
+	conn *lazyConn
 
-	mu   sync.Mutex
-	conn *amqp.Connection
-	ch   *amqp.Channel
+	mu sync.Mutex
+	ch *amqp.Channel
 }
 
 // NewPublisher returns a publisher for cfg's queue; it dials on first use.
 func NewPublisher(cfg Config) *Publisher {
-	return &Publisher{cfg: cfg.WithDefaults()}
+	return &Publisher{conn: newLazyConn(cfg, "zipq http ingest")}
 }
 
 // Publish sends one message (a JSON v2 or proto3 span list, as the
@@ -44,7 +43,7 @@ func (p *Publisher) Publish(ctx context.Context, body []byte, contentType string
 	// broker or the connection closed it. Closing it here would fail the
 	// other requests waiting on confirms over it, e.g. when only this
 	// request's client went away.
-	if err := publishConfirmed(ctx, ch, p.cfg.Queue, pub); err != nil {
+	if err := publishConfirmed(ctx, ch, p.conn.cfg.Queue, pub); err != nil {
 		return fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
 	return nil
@@ -52,20 +51,25 @@ func (p *Publisher) Publish(ctx context.Context, body []byte, contentType string
 
 // Ping reports whether RabbitMQ is reachable, connecting if needed (/health).
 func (p *Publisher) Ping(context.Context) error {
-	_, err := p.connection()
+	_, err := p.conn.get()
 	return err
+}
+
+// QueueType reports the span queue's type (/health).
+func (p *Publisher) QueueType() (string, error) {
+	conn, err := p.conn.get()
+	if err != nil {
+		return "", err
+	}
+	return QueueType(conn, p.conn.cfg.Queue)
 }
 
 // Close closes the connection; in-flight publishes fail.
 func (p *Publisher) Close() error {
 	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.conn == nil {
-		return nil
-	}
-	err := p.conn.Close()
-	p.conn, p.ch = nil, nil
-	return err
+	p.ch = nil
+	p.mu.Unlock()
+	return p.conn.close()
 }
 
 func (p *Publisher) channel() (*amqp.Channel, error) {
@@ -74,20 +78,11 @@ func (p *Publisher) channel() (*amqp.Channel, error) {
 	if p.ch != nil && !p.ch.IsClosed() {
 		return p.ch, nil
 	}
-	if p.conn == nil || p.conn.IsClosed() {
-		conn, err := Dial(p.cfg, "zipq http ingest")
-		if err != nil {
-			return nil, fmt.Errorf("dial: %w", err)
-		}
-		// Declare the topology so a message published before any collector
-		// started waits in the queue instead of being dropped unrouted.
-		if err := Declare(conn, p.cfg); err != nil {
-			_ = conn.Close()
-			return nil, err
-		}
-		p.conn = conn
+	conn, err := p.conn.get()
+	if err != nil {
+		return nil, err
 	}
-	ch, err := p.conn.Channel()
+	ch, err := conn.Channel()
 	if err != nil {
 		return nil, fmt.Errorf("open channel: %w", err)
 	}
@@ -97,4 +92,55 @@ func (p *Publisher) channel() (*amqp.Channel, error) {
 	}
 	p.ch = ch
 	return ch, nil
+}
+
+// lazyConn is a connection dialled on first use and again after it closed.
+type lazyConn struct {
+	cfg  Config
+	name string
+
+	mu     sync.Mutex
+	conn   *amqp.Connection
+	closed bool // by its owner: no more dialling
+}
+
+func newLazyConn(cfg Config, name string) *lazyConn {
+	return &lazyConn{cfg: cfg.WithDefaults(), name: name}
+}
+
+// get returns the live connection, dialling if needed; errors wrap
+// ErrUnavailable.
+func (l *lazyConn) get() (*amqp.Connection, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.conn != nil && !l.conn.IsClosed() {
+		return l.conn, nil
+	}
+	if l.closed {
+		return nil, fmt.Errorf("%w: closed", ErrUnavailable)
+	}
+	conn, err := Dial(l.cfg, l.name)
+	if err != nil {
+		return nil, fmt.Errorf("%w: dial: %w", ErrUnavailable, err)
+	}
+	// Declare the topology so a message published before any collector
+	// started waits in the queue instead of being dropped unrouted.
+	if err := Declare(conn, l.cfg); err != nil {
+		_ = conn.Close()
+		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	l.conn = conn
+	return conn, nil
+}
+
+func (l *lazyConn) close() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.closed = true
+	if l.conn == nil {
+		return nil
+	}
+	err := l.conn.Close()
+	l.conn = nil
+	return err
 }

@@ -1,4 +1,4 @@
-package collector
+package broker
 
 import (
 	"context"
@@ -28,14 +28,15 @@ const (
 
 const maxErrorHeader = 1024
 
-// parker publishes to the parking queue on its own confirm-mode channel.
-type parker struct {
+// Parker publishes to the parking queue on its own confirm-mode channel.
+type Parker struct {
 	mu  sync.Mutex // one confirm at a time: the flusher and the consume loop both park
 	ch  *amqp.Channel
 	cfg Config
 }
 
-func newParker(conn *amqp.Connection, cfg Config) (*parker, error) {
+// NewParker opens a Parker's channel on conn.
+func NewParker(conn *amqp.Connection, cfg Config) (*Parker, error) {
 	ch, err := conn.Channel()
 	if err != nil {
 		return nil, fmt.Errorf("parking channel: %w", err)
@@ -44,15 +45,16 @@ func newParker(conn *amqp.Connection, cfg Config) (*parker, error) {
 		_ = ch.Close()
 		return nil, fmt.Errorf("parking channel: confirm mode: %w", err)
 	}
-	return &parker{ch: ch, cfg: cfg}, nil
+	return &Parker{ch: ch, cfg: cfg.WithDefaults()}, nil
 }
 
-func (p *parker) close() { _ = p.ch.Close() }
+// Close closes the Parker's channel.
+func (p *Parker) Close() { _ = p.ch.Close() }
 
-// park copies d to the parking queue with why and when, and returns only
+// Park copies d to the parking queue with why and when, and returns only
 // once RabbitMQ confirmed it. The caller acks the original only then: a
 // failed park leaves the message in the queue.
-func (p *parker) park(ctx context.Context, d amqp.Delivery, reason zipkin.Reason, cause error) error {
+func (p *Parker) Park(ctx context.Context, d amqp.Delivery, reason zipkin.Reason, cause error) error {
 	h := amqp.Table{}
 	for k, v := range d.Headers {
 		h[k] = v

@@ -1,0 +1,197 @@
+package broker_test
+
+import (
+	"context"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	zipkinamqp "github.com/openzipkin/zipkin-go/reporter/amqp"
+	"github.com/prometheus/client_golang/prometheus"
+	amqp "github.com/rabbitmq/amqp091-go"
+	"go.uber.org/goleak"
+
+	"github.com/zipq/zipq/broker"
+	"github.com/zipq/zipq/internal/testenv"
+)
+
+func TestMain(m *testing.M) {
+	testenv.VerifyNoLeaks(m,
+		// zipkin-go's AMQP reporter never stops its error goroutine (its Close
+		// leaves the error channel open); the client is what we test against.
+		goleak.IgnoreTopFunction("github.com/openzipkin/zipkin-go/reporter/amqp.(*rmqReporter).logErrors"),
+	)
+}
+
+const oneSpan = `[{"traceId":"0000000000000001","id":"0000000000000001","name":"op","timestamp":1,"duration":1,"localEndpoint":{"serviceName":"svc"}}]`
+
+// TestSpanQueueIsQuorumWhoeverDeclaresFirst: in a vhost whose default queue
+// type is quorum (how `make run` and compose set up "/"), zipkin-go's
+// argument-less declare and zipq's are equivalent in either order — nobody
+// gets PRECONDITION_FAILED — and the queue is a quorum queue. In a vhost
+// without that default the same declares make a classic queue, and
+// QueueType says so.
+func TestSpanQueueIsQuorumWhoeverDeclaresFirst(t *testing.T) {
+	t.Parallel()
+	cfg := broker.Config{Queue: "zipkin"}
+	zipkinGo := func(url string) {
+		rep, err := zipkinamqp.NewReporter(url)
+		testenv.Must(t, err)
+		testenv.Must(t, rep.Close())
+	}
+	zipq := func(url string) {
+		conn, err := amqp.Dial(url)
+		testenv.Must(t, err)
+		defer conn.Close()
+		testenv.Must(t, broker.Declare(conn, cfg))
+	}
+	for _, tc := range []struct {
+		name   string
+		vhost  func(testing.TB) string
+		first  func(string)
+		second func(string)
+		want   string
+	}{
+		{"zipkin-go then zipq", testenv.VHost, zipkinGo, zipq, "quorum"},
+		{"zipq then zipkin-go", testenv.VHost, zipq, zipkinGo, "quorum"},
+		{"no default type", testenv.ClassicVHost, zipq, zipkinGo, "classic"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			url := tc.vhost(t)
+			tc.first(url)
+			tc.second(url)
+			tc.first(url) // and again: every redeclare stays equivalent
+			conn, err := amqp.Dial(url)
+			testenv.Must(t, err)
+			defer conn.Close()
+			typ, err := broker.QueueType(conn, "zipkin")
+			testenv.Must(t, err)
+			if typ != tc.want {
+				t.Fatalf("span queue is %s, want %s", typ, tc.want)
+			}
+			if _, err := broker.QueueType(conn, "no-such-queue"); err == nil {
+				t.Fatal("QueueType of a missing queue must fail, not create it")
+			}
+			if _, err := broker.Inspect(conn, "no-such-queue"); err == nil {
+				t.Fatal("the probe created the missing queue")
+			}
+		})
+	}
+}
+
+// TestAddressesKeepTheURIsCredentialsAndVhost: RABBIT_ADDRESSES replaces
+// only host:port; a malformed address is refused at start.
+func TestAddressesKeepTheURIsCredentialsAndVhost(t *testing.T) {
+	t.Parallel()
+	cfg := broker.Config{URL: "amqp://u:p@ignored:1/vh?heartbeat=5", Addresses: broker.SplitAddresses(" 10.0.0.1:5672, ,h2:5673 ")}
+	if got := cfg.Addresses; len(got) != 2 || got[0] != "10.0.0.1:5672" || got[1] != "h2:5673" {
+		t.Fatalf("split: %q", got)
+	}
+	if err := cfg.WithDefaults().Validate(); err != nil {
+		t.Fatal(err)
+	}
+	bad := broker.Config{Addresses: []string{"no-port"}}
+	if err := bad.WithDefaults().Validate(); err == nil || !strings.Contains(err.Error(), "no-port") {
+		t.Fatalf("a malformed address must be refused: %v", err)
+	}
+	// The first reachable address wins: a refused one is skipped.
+	u, err := url.Parse(testenv.AMQPURL())
+	testenv.Must(t, err)
+	dead := broker.Config{URL: testenv.AMQPURL(), Addresses: []string{"127.0.0.1:1", u.Host}}
+	conn, err := broker.Dial(dead, "test")
+	testenv.Must(t, err)
+	defer conn.Close()
+	if got := conn.RemoteAddr().String(); got != dead.Addresses[1] {
+		t.Fatalf("connected to %s, want %s", got, dead.Addresses[1])
+	}
+}
+
+// TestParkingQueueTypeMismatchIsIsolated: a parking queue of another type
+// than configured makes its declare fail with what to change, and does not
+// touch HTTP ingest, which never publishes there.
+func TestParkingQueueTypeMismatchIsIsolated(t *testing.T) {
+	t.Parallel()
+	url := testenv.VHost(t)
+	conn, err := amqp.Dial(url)
+	testenv.Must(t, err)
+	defer conn.Close()
+	ch, err := conn.Channel()
+	testenv.Must(t, err)
+	_, err = ch.QueueDeclare("zipkin.parked", true, false, false, false, amqp.Table{"x-queue-type": "classic"})
+	testenv.Must(t, err)
+	cfg := broker.Config{URL: url, Queue: "zipkin"} // parking queue type: quorum, the default
+	pub := broker.NewPublisher(cfg)
+	defer pub.Close()
+	if err := pub.Publish(context.Background(), []byte(oneSpan), "application/json"); err != nil {
+		t.Fatalf("HTTP ingest must not depend on the parking queue: %v", err)
+	}
+	err = broker.DeclareParking(conn, cfg)
+	if err == nil || !strings.Contains(err.Error(), "RABBIT_PARKED_QUEUE_TYPE") || !strings.Contains(err.Error(), "zipkin.parked") {
+		t.Fatalf("the mismatch must say what to change: %v", err)
+	}
+}
+
+// TestParkedPeekIsBoundedAndCached: describing parked messages reads whole
+// bodies (AMQP has no header-only read), so the pipeline page's peek stops
+// after a byte budget and is cached: ten callers in a row over five 2 MiB
+// messages read one message, not 100 MiB, and leave every message parked.
+func TestParkedPeekIsBoundedAndCached(t *testing.T) {
+	t.Parallel()
+	url := testenv.VHost(t)
+	cfg := broker.Config{URL: url, Queue: "zipkin", ParkedQueueType: "classic"}.WithDefaults()
+	conn, err := amqp.Dial(url)
+	testenv.Must(t, err)
+	defer conn.Close()
+	testenv.Must(t, broker.Declare(conn, cfg))
+	testenv.Must(t, broker.DeclareParking(conn, cfg))
+	ch, err := conn.Channel()
+	testenv.Must(t, err)
+	big := make([]byte, 2<<20)
+	for range 5 {
+		testenv.Must(t, ch.PublishWithContext(context.Background(), "", cfg.ParkedQueue, false, false,
+			amqp.Publishing{Body: big, Headers: amqp.Table{broker.HeaderReason: "too_large"}}))
+	}
+	testenv.Eventually(t, 5*time.Second, "messages parked", func() bool {
+		q, err := broker.Inspect(conn, cfg.ParkedQueue)
+		return err == nil && q.Messages == 5
+	})
+
+	reg := prometheus.NewRegistry()
+	m := broker.NewMonitor(cfg, nil, time.Hour, reg)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- m.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	for range 10 {
+		s, err := m.Snapshot(context.Background(), true)
+		testenv.Must(t, err)
+		if s.Parked != 5 || len(s.ParkedSample) == 0 || s.ParkedSample[0].Reason != "too_large" || s.ParkedSample[0].Bytes != len(big) {
+			t.Fatalf("snapshot: %+v", s)
+		}
+	}
+	mfs, err := reg.Gather()
+	testenv.Must(t, err)
+	read := mfs[0].GetMetric()[0].GetCounter().GetValue()
+	if read != float64(len(big)) {
+		t.Fatalf("the peeks read %v bytes, want one message's %d", read, len(big))
+	}
+	if q, err := broker.Inspect(conn, cfg.ParkedQueue); err != nil || q.Messages != 5 {
+		t.Fatalf("peeking took messages: %v, %v", q.Messages, err)
+	}
+}
+
+// TestConfigValidateJoinsEveryProblem: one Validate reports all problems
+// at once; the defaults are valid.
+func TestConfigValidateJoinsEveryProblem(t *testing.T) {
+	if err := broker.DefaultConfig().Validate(); err != nil {
+		t.Fatalf("defaults: %v", err)
+	}
+	bad := broker.Config{URL: "http://x", Queue: "q", ParkedQueue: "q", ParkedQueueType: "lazy", SampleRate: 2, MaxMessageBytes: -1}
+	err := bad.Validate()
+	for _, want := range []string{"rabbit uri", "must differ", "lazy", "sample rate", "max message bytes"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q missing from %v", want, err)
+		}
+	}
+}
