@@ -12,6 +12,7 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -65,8 +66,25 @@ func (a *api) routes(r chi.Router) {
 		r.Get("/autocompleteValues", a.autocompleteValues)
 	}
 	if a.o.Publisher != nil {
-		r.Post("/spans", a.postSpans)
+		r.With(a.sameOriginWrites).Post("/spans", a.postSpans)
 	}
+}
+
+// sameOriginWrites refuses a POST from a web page whose origin
+// QUERY_ALLOWED_ORIGINS does not list. CORS alone cannot stop it: a
+// "simple" request (no Content-Type, or a form type) is sent without a
+// preflight and only its answer is hidden from the page, after the spans
+// were accepted. Browsers name the page in Origin; other clients send none.
+func (a *api) sameOriginWrites(next http.Handler) http.Handler {
+	anyOrigin := slices.Contains(a.o.AllowedOrigins, "*")
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		origin := r.Header.Get("Origin")
+		if origin != "" && !anyOrigin && !slices.ContainsFunc(a.o.AllowedOrigins, func(o string) bool { return strings.EqualFold(o, origin) }) {
+			httpError(w, http.StatusForbidden, "origin "+truncate(origin)+" may not post spans: it is not in QUERY_ALLOWED_ORIGINS")
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 // readerReady answers 503 + Retry-After while the database is not ready
@@ -394,8 +412,10 @@ func (a *api) postSpans(w http.ResponseWriter, r *http.Request) {
 	switch mediaType {
 	case "application/x-protobuf", "application/protobuf":
 		want = zipkin.FormatProto3
-	case "", "application/json", "text/plain":
+	case "", "application/json":
 	default:
+		// text/plain too: no Zipkin client sends it, and it is what a web
+		// page can POST cross-origin without a CORS preflight.
 		httpError(w, http.StatusUnsupportedMediaType, "Content-Type must be application/json or application/x-protobuf")
 		return
 	}

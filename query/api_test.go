@@ -613,3 +613,36 @@ func TestPostSpansRecoversAfterRabbitMQReturns(t *testing.T) {
 	proxy.Restore()
 	testenv.Eventually(t, 10*time.Second, "202 once RabbitMQ is back", func() bool { return post() == http.StatusAccepted })
 }
+
+// TestPostSpansRefusesCrossOriginSimpleRequests: CORS hides a cross-origin
+// answer but does not stop a "simple" POST (text/plain, or no
+// Content-Type) from reaching the server. With QUERY_ALLOWED_ORIGINS
+// restricted, a browser's POST from another origin is refused, and
+// text/plain is refused from anyone; clients that send no Origin (every
+// Zipkin reporter) are unaffected.
+func TestPostSpansRefusesCrossOriginSimpleRequests(t *testing.T) {
+	t.Parallel()
+	e := newAPI(t, func(o *query.Options) { o.AllowedOrigins = []string{"https://ui.example"} })
+	body := `[{"traceId":"000000000000000a","id":"000000000000000b","name":"x","timestamp":1,"duration":1}]`
+	for _, c := range []struct {
+		name, contentType, origin string
+		code                      int
+	}{
+		{"text/plain from a page", "text/plain", "https://evil.example", 403},
+		{"no content type from a page", "", "https://evil.example", 403},
+		{"text/plain without origin", "text/plain;charset=UTF-8", "", 415},
+		{"allowed origin", "application/json", "https://ui.example", 202},
+		{"reporter without origin", "application/json", "", 202},
+	} {
+		req := httptest.NewRequest(http.MethodPost, "/api/v2/spans", strings.NewReader(body))
+		if c.contentType != "" {
+			req.Header.Set("Content-Type", c.contentType)
+		}
+		if c.origin != "" {
+			req.Header.Set("Origin", c.origin)
+		}
+		if rec := e.do(t, req); rec.Code != c.code {
+			t.Errorf("%s: %d %q, want %d", c.name, rec.Code, rec.Body, c.code)
+		}
+	}
+}

@@ -224,6 +224,17 @@ func NewRouter(o Options) http.Handler {
 	if o.Registerer != nil {
 		r.Use(instrument(o.Registerer))
 	}
+	if o.WriteTimeout > 0 {
+		// Past the write timeout the server can no longer deliver the
+		// answer: stop computing it too (queries end with the context).
+		r.Use(func(next http.Handler) http.Handler {
+			return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				ctx, cancel := context.WithTimeout(r.Context(), o.WriteTimeout)
+				defer cancel()
+				next.ServeHTTP(w, r.WithContext(ctx))
+			})
+		})
+	}
 	r.Get("/health", health(o.Health))
 	r.Get("/info", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]any{"zipkin": map[string]string{"version": o.Version}, "zipq": map[string]string{"version": o.Version}})

@@ -147,14 +147,17 @@ func envOr(key, def string) string {
 	return def
 }
 
-func publishRaw(t *testing.T, queue string, body []byte) {
+// publishRaw publishes JSON span lists to queue as they are.
+func publishRaw(t *testing.T, queue string, bodies ...[]byte) {
 	t.Helper()
 	conn := testenv.Dial(t)
 	ch, err := conn.Channel()
 	testenv.Must(t, err)
 	defer ch.Close()
-	testenv.Must(t, ch.PublishWithContext(t.Context(), "", queue, false, false,
-		amqp.Publishing{ContentType: "application/json", DeliveryMode: amqp.Persistent, Body: body}))
+	for _, body := range bodies {
+		testenv.Must(t, ch.PublishWithContext(t.Context(), "", queue, false, false,
+			amqp.Publishing{ContentType: "application/json", DeliveryMode: amqp.Persistent, Body: body}))
+	}
 }
 
 // TestUIEmptyState: with nothing stored, the search page says how to send
