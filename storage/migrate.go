@@ -90,4 +90,4 @@ func (s *Store) CheckMigrated(ctx context.Context) error {
 }
 
 // latestMigration is the newest migration version, SQL or Go.
-const latestMigration = 7
+const latestMigration = 8

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -13,17 +12,10 @@ import (
 const day = 24 * time.Hour
 
 // partitioned are the tables range-partitioned by day on ts, each with a
-// default partition <table>_other for rows outside the daily ones; indexes
-// are what each daily partition gets beyond its parent's (the GIN on keys
-// lives on partitions, never on the parent: Citus columnar partitions
-// cannot carry it).
-var partitioned = []struct {
-	table   string
-	indexes []string
-}{
-	{"segments", nil},
-	{"span_index", []string{"USING gin (keys)"}},
-}
+// default partition <table>_other for rows outside the daily ones. What a
+// daily partition is made of is defined in SQL (migrations/00008:
+// zipq_ensure_partition, zipq_drop_partitions_before).
+var partitioned = []string{"segments", "span_index"}
 
 func partitionName(table string, d time.Time) string { return table + "_p" + d.Format("20060102") }
 
@@ -92,66 +84,33 @@ func (s *Store) tidy(ctx context.Context) error {
 }
 
 // ensurePartition creates one day's partition of every partitioned table.
-// Rows that reached a default partition for that day (a span from a clock
-// days ahead) are moved into it first, since PostgreSQL refuses to attach
-// over rows the default holds.
 func (s *Store) ensurePartition(ctx context.Context, tx pgx.Tx, d time.Time) error {
-	for _, p := range partitioned {
-		name := partitionName(p.table, d)
-		var exists bool
-		if err := tx.QueryRow(ctx, `SELECT to_regclass($1) IS NOT NULL`, name).Scan(&exists); err != nil {
-			return fmt.Errorf("maintain: look up %s: %w", name, err)
+	for _, table := range partitioned {
+		var created bool
+		if err := tx.QueryRow(ctx, `SELECT zipq_ensure_partition($1, $2::date)`, table, d.Format(time.DateOnly)).Scan(&created); err != nil {
+			return fmt.Errorf("maintain: partition %s of %s: %w", d.Format(time.DateOnly), table, err)
 		}
-		if exists {
-			continue
+		if created {
+			s.logger.Info("partition created", slog.String("partition", partitionName(table, d)))
 		}
-		ident, parent, other := pgx.Identifier{name}.Sanitize(), pgx.Identifier{p.table}.Sanitize(), pgx.Identifier{p.table + "_other"}.Sanitize()
-		from, to := d.Format(time.RFC3339), d.Add(day).Format(time.RFC3339)
-		stmts := []string{
-			`CREATE TABLE ` + ident + ` (LIKE ` + parent + ` INCLUDING DEFAULTS INCLUDING CONSTRAINTS INCLUDING STORAGE)`,
-			`WITH moved AS (DELETE FROM ` + other + ` WHERE ts >= '` + from + `' AND ts < '` + to + `' RETURNING *)
-			 INSERT INTO ` + ident + ` SELECT * FROM moved`,
-		}
-		for _, idx := range p.indexes {
-			stmts = append(stmts, `CREATE INDEX ON `+ident+` `+idx)
-		}
-		stmts = append(stmts, `ALTER TABLE `+parent+` ATTACH PARTITION `+ident+` FOR VALUES FROM ('`+from+`') TO ('`+to+`')`)
-		for _, q := range stmts {
-			if _, err := tx.Exec(ctx, q); err != nil {
-				return fmt.Errorf("maintain: create %s: %w", name, err)
-			}
-		}
-		s.logger.Info("partition created", slog.String("partition", name))
 	}
 	return nil
 }
 
+// applyRetention drops whole daily partitions older than cutoff and the
+// name, link and dependency rows of those days.
 func (s *Store) applyRetention(ctx context.Context, tx pgx.Tx, cutoff time.Time) error {
-	for _, p := range partitioned {
-		rows, err := tx.Query(ctx, `SELECT c.relname FROM pg_inherits i
-			JOIN pg_class c ON c.oid = i.inhrelid
-			WHERE i.inhparent = $1::regclass AND c.relname LIKE $2`, p.table, p.table+`\_p%`)
+	for _, table := range partitioned {
+		rows, err := tx.Query(ctx, `SELECT zipq_drop_partitions_before($1, $2)`, table, cutoff)
 		if err != nil {
-			return fmt.Errorf("maintain: list partitions: %w", err)
+			return fmt.Errorf("maintain: retention of %s: %w", table, err)
 		}
-		names, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		dropped, err := pgx.CollectRows(rows, pgx.RowTo[string])
 		if err != nil {
-			return fmt.Errorf("maintain: list partitions: %w", err)
+			return fmt.Errorf("maintain: retention of %s: %w", table, err)
 		}
-		for _, name := range names {
-			d, err := time.Parse("20060102", strings.TrimPrefix(name, p.table+"_p"))
-			if err != nil || d.Add(day).After(cutoff) {
-				continue
-			}
-			if _, err := tx.Exec(ctx, `DROP TABLE `+pgx.Identifier{name}.Sanitize()); err != nil {
-				return fmt.Errorf("maintain: drop %s: %w", name, err)
-			}
+		for _, name := range dropped {
 			s.logger.Info("partition dropped", slog.String("partition", name))
-		}
-		// The default partition holds only outliers; undated spans (ts =
-		// epoch) are kept, as they have no age to expire by.
-		if _, err := tx.Exec(ctx, `DELETE FROM `+pgx.Identifier{p.table + "_other"}.Sanitize()+` WHERE ts < $1 AND ts > 'epoch'`, cutoff); err != nil {
-			return fmt.Errorf("maintain: retention: %w", err)
 		}
 	}
 	for _, q := range []string{

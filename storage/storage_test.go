@@ -257,6 +257,47 @@ func TestPartitionsAndRetention(t *testing.T) {
 	}
 }
 
+// TestPartitionDDLIsInTheSchema: what a daily partition carries is defined
+// by SQL functions of the migrations, so an index change is one migration:
+// every span_index partition has its GIN index, a partition created by a
+// plain SQL call is the same as Maintain's, the encodings a SQL user
+// cannot guess are commented, and cheap CHECKs refuse impossible values.
+func TestPartitionDDLIsInTheSchema(t *testing.T) {
+	t.Parallel()
+	_, dsn := openStore(t, storage.Config{})
+	if n := count(t, dsn, `SELECT count(*) FROM pg_class c JOIN pg_inherits i ON i.inhrelid = c.oid
+		WHERE i.inhparent = 'span_index'::regclass AND c.relname ~ '_p[0-9]{8}$'
+		AND to_regclass(quote_ident(c.relname || '_keys_idx')) IS NULL`); n != 0 {
+		t.Fatalf("%d span_index partitions lack the keys index", n)
+	}
+	if n := count(t, dsn, `SELECT count(*) FROM (SELECT zipq_ensure_partition('span_index', '2031-01-02')) x`); n != 1 {
+		t.Fatal("zipq_ensure_partition")
+	}
+	if n := count(t, dsn, `SELECT count(*) FROM pg_indexes WHERE tablename = 'span_index_p20310102' AND indexdef LIKE '%gin (keys)%'`); n != 1 {
+		t.Fatal("a partition made by zipq_ensure_partition lacks the GIN index")
+	}
+	for _, col := range []string{"segments.trace_id_low", "segments.ts", "segments.data", "span_index.keys"} {
+		table, column, _ := strings.Cut(col, ".")
+		if n := count(t, dsn, `SELECT count(*) FROM pg_description d JOIN pg_attribute a ON a.attrelid = d.objoid AND a.attnum = d.objsubid
+			WHERE d.objoid = $1::regclass AND a.attname = $2`, table, column); n != 1 {
+			t.Errorf("%s has no COMMENT", col)
+		}
+	}
+	conn, err := pgx.Connect(ctx(t), dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx(t))
+	for _, q := range []string{
+		`INSERT INTO span_index VALUES (1, now(), now(), 0, 10, 5, '{}')`,
+		`INSERT INTO trace_links (trace_id_low, trace_id_high, hour, edges) VALUES (1, 0, now(), '\x00')`,
+	} {
+		if _, err := conn.Exec(ctx(t), q); err == nil || !strings.Contains(err.Error(), "23514") {
+			t.Errorf("%s: %v, want a check violation", q, err)
+		}
+	}
+}
+
 func TestSchemaIsCitusLegal(t *testing.T) {
 	t.Parallel()
 	_, dsn := openStore(t, storage.Config{})
