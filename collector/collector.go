@@ -27,8 +27,6 @@ type Collector struct {
 	stopOnce sync.Once
 	stopping chan struct{} // closed by Stop: cancel consumers, commit, ack
 	done     chan struct{} // closed when Run returns
-	ready    chan struct{} // closed once the first consumers are running
-	readyMu  sync.Once
 
 	mu        sync.Mutex
 	connected bool
@@ -51,7 +49,7 @@ func New(cfg Config, w SpanWriter, logger *slog.Logger, reg prometheus.Registere
 	}
 	return &Collector{
 		cfg: cfg, w: w, log: logger, m: newMetrics(reg),
-		stopping: make(chan struct{}), done: make(chan struct{}), ready: make(chan struct{}),
+		stopping: make(chan struct{}), done: make(chan struct{}),
 		lastProgress: time.Now(),
 	}, nil
 }
@@ -103,9 +101,6 @@ func (c *Collector) Stalled() error {
 	}
 	return nil
 }
-
-// Ready is closed once consumers first run: tests and /health use it.
-func (c *Collector) Ready() <-chan struct{} { return c.ready }
 
 // Connected reports whether the collector holds a live RabbitMQ connection.
 func (c *Collector) Connected() bool {
@@ -232,7 +227,6 @@ func (c *Collector) session(ctx context.Context) error {
 			errs <- c.consume(ctx, conn, "zipq-"+strconv.Itoa(i))
 		}()
 	}
-	c.readyMu.Do(func() { close(c.ready) })
 	monitorDone := make(chan struct{})
 	wg.Add(1)
 	go func() {

@@ -73,11 +73,7 @@ func (e *env) start(cfg collector.Config, w collector.SpanWriter) *collector.Col
 			e.t.Errorf("Run: %v", err)
 		}
 	})
-	select {
-	case <-c.Ready():
-	case <-time.After(10 * time.Second):
-		e.t.Fatal("collector not ready")
-	}
+	testenv.Eventually(e.t, 10*time.Second, "collector connected", c.Connected)
 	return c
 }
 
@@ -176,8 +172,12 @@ func TestZipkinGoAMQPReporterFieldsIntact(t *testing.T) {
 	testenv.Must(t, err)
 	want, _, err := zipkin.Decode(body)
 	testenv.Must(t, err)
-	got, err := e.store.Trace(t.Context(), want[0].TraceID, true)
+	traces, err := e.store.Traces(t.Context(), []zipkin.TraceID{want[0].TraceID}, true)
 	testenv.Must(t, err)
+	if len(traces) != 1 {
+		t.Fatalf("%d traces", len(traces))
+	}
+	got := traces[0]
 	bySharedFlag := func(s []zipkin.Span) { sort.Slice(s, func(i, j int) bool { return !s[i].Shared && s[j].Shared }) }
 	bySharedFlag(got)
 	bySharedFlag(want)

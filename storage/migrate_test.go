@@ -83,7 +83,7 @@ func TestMigrationMovesPerSpanDataIntoSegments(t *testing.T) {
 		byTrace[sp.TraceID] = append(byTrace[sp.TraceID], sp)
 	}
 	for id, want := range byTrace {
-		got, err := st.Trace(ctx(t), id, true)
+		got, err := oneTrace(st, ctx(t), id, true)
 		if err != nil {
 			t.Fatal(err)
 		}

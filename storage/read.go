@@ -11,18 +11,6 @@ import (
 	"github.com/zipq/zipq/zipkin"
 )
 
-// Trace returns every stored span of a trace. With strict false a 128-bit
-// ID also matches spans recorded under its lower 64 bits, and traces that
-// differ only in the high bits come back together, as Zipkin's
-// STRICT_TRACE_ID=false does.
-func (s *Store) Trace(ctx context.Context, id zipkin.TraceID, strict bool) ([]zipkin.Span, error) {
-	traces, err := s.Traces(ctx, []zipkin.TraceID{id}, strict)
-	if err != nil || len(traces) == 0 {
-		return nil, err
-	}
-	return traces[0], nil
-}
-
 // Traces returns the traces with these IDs, in the order asked, leaving out
 // those with no spans. With strict false, IDs are compared on their lower
 // 64 bits and a trace holds every span sharing them.

@@ -85,7 +85,7 @@ func TestStoreContract(t *testing.T) {
 			if err := st.WriteSpans(ctx(t), in); err != nil {
 				t.Fatal(err)
 			}
-			got, err := st.Trace(ctx(t), in[0].TraceID, true)
+			got, err := oneTrace(st, ctx(t), in[0].TraceID, true)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -124,10 +124,10 @@ func TestStoreContract(t *testing.T) {
 				t.Fatal(err)
 			}
 			low := zipkin.TraceID{Low: in[0].TraceID.Low}
-			if got, _ := st.Trace(ctx(t), low, true); len(got) != 0 {
+			if got, _ := oneTrace(st, ctx(t), low, true); len(got) != 0 {
 				t.Fatalf("strict lookup by low half found %d spans", len(got))
 			}
-			if got, _ := st.Trace(ctx(t), low, false); len(got) != 2 {
+			if got, _ := oneTrace(st, ctx(t), low, false); len(got) != 2 {
 				t.Fatalf("non-strict lookup found %d spans, want 2", len(got))
 			}
 		}},
@@ -153,7 +153,7 @@ func TestStoreContract(t *testing.T) {
 			if err := st.WriteSpans(ctx(t), in); err != nil {
 				t.Fatal(err)
 			}
-			got, err := st.Trace(ctx(t), in[0].TraceID, true)
+			got, err := oneTrace(st, ctx(t), in[0].TraceID, true)
 			if err != nil || len(got) != 1 || !reflect.DeepEqual(got[0], in[0]) {
 				t.Fatalf("payload must keep the exact text: %v %+v", err, got)
 			}
@@ -166,7 +166,7 @@ func TestStoreContract(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			got, err := st.Trace(ctx(t), start[0].TraceID, true)
+			got, err := oneTrace(st, ctx(t), start[0].TraceID, true)
 			if err != nil || len(got) != 2 || !reflect.DeepEqual(got[0], finish[0]) || !reflect.DeepEqual(got[1], start[0]) {
 				t.Fatalf("got %+v, %v", got, err)
 			}
@@ -177,7 +177,7 @@ func TestStoreContract(t *testing.T) {
 			if err := st.WriteSpans(ctx(t), in); err != nil {
 				t.Fatal(err)
 			}
-			if got, _ := st.Trace(ctx(t), in[0].TraceID, true); len(got) != 2 {
+			if got, _ := oneTrace(st, ctx(t), in[0].TraceID, true); len(got) != 2 {
 				t.Fatalf("got %d spans", len(got))
 			}
 			// Undated and dated 30 days ahead: stored under their arrival,
@@ -233,7 +233,7 @@ func TestPartitionsAndRetention(t *testing.T) {
 			t.Fatalf("default still holds %d", n)
 		}
 	}
-	if got, _ := st.Trace(ctx(t), in[0].TraceID, true); len(got) != 1 {
+	if got, _ := oneTrace(st, ctx(t), in[0].TraceID, true); len(got) != 1 {
 		t.Fatal("moved span not readable")
 	}
 	// Four days on, today's partition and the moved one are older than the
@@ -252,7 +252,7 @@ func TestPartitionsAndRetention(t *testing.T) {
 			t.Fatalf("%s: partitions ahead of %s not created", table, later.Format("20060102"))
 		}
 	}
-	if got, _ := st.Trace(ctx(t), in[0].TraceID, true); len(got) != 0 {
+	if got, _ := oneTrace(st, ctx(t), in[0].TraceID, true); len(got) != 0 {
 		t.Fatal("an expired span is still readable")
 	}
 }
@@ -406,7 +406,7 @@ func TestRedeliveryCutDifferentlyIsMergedAndCompacted(t *testing.T) {
 	if stored, distinct, _ := st.CountSpans(ctx(t)); stored != 4 || distinct != 3 {
 		t.Fatalf("%d stored, %d distinct: want 4 and 3 (two segments, the third batch a repeat of the first)", stored, distinct)
 	}
-	got, err := st.Trace(ctx(t), zipkin.TraceID{Low: 77}, true)
+	got, err := oneTrace(st, ctx(t), zipkin.TraceID{Low: 77}, true)
 	if err != nil || len(got) != 3 {
 		t.Fatalf("trace: %d spans, %v", len(got), err)
 	}
@@ -423,7 +423,7 @@ func TestRedeliveryCutDifferentlyIsMergedAndCompacted(t *testing.T) {
 	if stored, distinct, _ := st.CountSpans(ctx(t)); stored != 3 || distinct != 3 {
 		t.Fatalf("after compaction %d stored, %d distinct", stored, distinct)
 	}
-	if again, _ := st.Trace(ctx(t), zipkin.TraceID{Low: 77}, true); !reflect.DeepEqual(again, got) {
+	if again, _ := oneTrace(st, ctx(t), zipkin.TraceID{Low: 77}, true); !reflect.DeepEqual(again, got) {
 		t.Fatalf("compaction changed the trace:\n%+v\n%+v", again, got)
 	}
 	links, err := st.Dependencies(ctx(t), time.Now().Add(time.Hour), 3*time.Hour)
@@ -474,7 +474,7 @@ func TestHostileSpansAreStoredWithTheirNeighbours(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, want := range in {
-		got, err := st.Trace(ctx(t), want.TraceID, true)
+		got, err := oneTrace(st, ctx(t), want.TraceID, true)
 		if err != nil || len(got) != 1 || !reflect.DeepEqual(got[0], want) {
 			t.Fatalf("trace %s: %v, %d spans", want.TraceID, err, len(got))
 		}
@@ -542,7 +542,7 @@ func TestTraceOf100kSpansOverAnHour(t *testing.T) {
 			}
 		}
 	}
-	got, err := st.Trace(ctx(t), big, true)
+	got, err := oneTrace(st, ctx(t), big, true)
 	if err != nil || len(got) != batches*per {
 		t.Fatalf("%d spans, %v", len(got), err)
 	}
@@ -556,7 +556,7 @@ func TestTraceOf100kSpansOverAnHour(t *testing.T) {
 		t.Fatalf("search: %d traces, %v", len(found), err)
 	}
 	for b := range batches {
-		if n, _ := st.Trace(ctx(t), zipkin.TraceID{Low: uint64(b + 1)}, true); len(n) != 1 {
+		if n, _ := oneTrace(st, ctx(t), zipkin.TraceID{Low: uint64(b + 1)}, true); len(n) != 1 {
 			t.Fatalf("neighbour %d lost", b+1)
 		}
 	}
@@ -576,4 +576,13 @@ func randomText(n int) string {
 		b[i] = 'a' + byte(r%26)
 	}
 	return string(b)
+}
+
+// oneTrace is the trace with id, or nil.
+func oneTrace(st *storage.Store, ctx context.Context, id zipkin.TraceID, strict bool) ([]zipkin.Span, error) {
+	traces, err := st.Traces(ctx, []zipkin.TraceID{id}, strict)
+	if err != nil || len(traces) == 0 {
+		return nil, err
+	}
+	return traces[0], nil
 }

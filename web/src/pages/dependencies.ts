@@ -2,22 +2,20 @@ import dagre from '@dagrejs/dagre';
 import { api, type DependencyLink, type UIConfig } from '../api';
 import { clear, errorBox, h, s, serviceColor } from '../dom';
 import { navigate } from '../router';
-
-const RANGES: [string, string, number][] = [
-  ['1h', 'last hour', 3_600_000], ['1d', 'last day', 86_400_000], ['7d', 'last 7 days', 7 * 86_400_000],
-];
+import { RANGES, rangeOf, windowOf, type TimeRange } from '../timerange';
 
 // The dependency graph: services laid out by dagre, edges labelled with
 // call and error counts; clicking a service lists its callers and callees.
 export async function dependenciesPage(root: HTMLElement, params: URLSearchParams) {
-  const range = RANGES.find(([v]) => v === params.get('range')) ?? RANGES[1];
+  const range = rangeOf(params, '1d');
+  const win = windowOf(params, '1d');
   const rangeSel = h('select', { 'aria-label': 'time range', onchange: (ev: Event) => navigate(`/dependencies?range=${(ev.target as HTMLSelectElement).value}`) },
-    ...RANGES.map(([v, l]) => h('option', { value: v, selected: v === range[0] }, l)));
+    ...RANGES.map((r) => h('option', { value: r.key, selected: r.key === range.key }, r.label)));
   clear(root, h('h1', null, 'Dependencies'), h('p', null, 'Time: ', rangeSel), h('p', { class: 'muted' }, 'Loading…'));
   let links: DependencyLink[];
   let cfg: UIConfig | undefined;
   try {
-    [links, cfg] = await Promise.all([api.dependencies(Date.now(), range[2]), api.config().catch(() => undefined)]);
+    [links, cfg] = await Promise.all([api.dependencies(win.endTs, win.lookback), api.config().catch(() => undefined)]);
   } catch (e) {
     clear(root, h('h1', null, 'Dependencies'), errorBox(e));
     return;
@@ -65,7 +63,7 @@ export async function dependenciesPage(root: HTMLElement, params: URLSearchParam
     const show = () => {
       svg.querySelectorAll('.node.is-selected').forEach((x) => x.classList.remove('is-selected'));
       el.classList.add('is-selected');
-      clear(panel, serviceDetail(n, links));
+      clear(panel, serviceDetail(n, links, range));
     };
     el.addEventListener('click', show);
     el.addEventListener('keydown', (ev) => { if ((ev as KeyboardEvent).key === 'Enter') show(); });
@@ -78,12 +76,12 @@ export async function dependenciesPage(root: HTMLElement, params: URLSearchParam
     h('details', null, h('summary', null, 'All links as a table'), table));
 }
 
-function serviceDetail(name: string, links: DependencyLink[]): HTMLElement {
+function serviceDetail(name: string, links: DependencyLink[], range: TimeRange): HTMLElement {
   const list = (items: DependencyLink[], other: (l: DependencyLink) => string) => items.length
     ? h('ul', null, ...items.map((l) => h('li', null, h('strong', null, other(l)), ` ${l.callCount} calls`, l.errorCount ? h('span', { class: 'error-text' }, ` · ${l.errorCount} errors`) : null)))
     : h('p', { class: 'muted' }, 'none');
   return h('div', { class: 'service-detail' }, h('h2', null, name),
     h('h3', null, 'Called by'), list(links.filter((l) => l.child === name), (l) => l.parent),
     h('h3', null, 'Calls'), list(links.filter((l) => l.parent === name), (l) => l.child),
-    h('p', null, h('a', { href: `/?serviceName=${encodeURIComponent(name)}&range=1h`, 'data-link': true }, `Search traces of ${name}`)));
+    h('p', null, h('a', { href: `/?serviceName=${encodeURIComponent(name)}&range=${range.key}`, 'data-link': true }, `Search traces of ${name}`)));
 }

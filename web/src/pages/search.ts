@@ -2,13 +2,8 @@ import { api, type Span } from '../api';
 import { clear, errorBox, formatDuration, formatTime, h, serviceColor } from '../dom';
 import { buildTrace, type Trace } from '../model';
 import { navigate } from '../router';
+import { CUSTOM, RANGES, rangeOf, windowOf } from '../timerange';
 
-const RANGES: [string, string, number][] = [
-  ['15m', 'last 15 minutes', 15 * 60_000],
-  ['1h', 'last hour', 3_600_000],
-  ['1d', 'last day', 86_400_000],
-  ['custom', 'custom…', 0],
-];
 
 // The search page: a form whose state lives in the URL (deep links and the
 // back button work), and one row per matching trace.
@@ -64,11 +59,12 @@ export async function searchPage(root: HTMLElement, params: URLSearchParams) {
   const minDur = durInput('minDuration');
   const maxDur = durInput('maxDuration');
 
-  const range = params.get('range') ?? '15m';
-  const rangeSel = h('select', { name: 'range', 'aria-label': 'time range' }, ...RANGES.map(([v, l]) => h('option', { value: v, selected: v === range }, l)));
+  const range = rangeOf(params, '15m').key;
+  const rangeSel = h('select', { name: 'range', 'aria-label': 'time range' },
+    ...[...RANGES, CUSTOM].map((r) => h('option', { value: r.key, selected: r.key === range }, r.label)));
   const toLocal = (ms: number) => new Date(ms - new Date().getTimezoneOffset() * 60_000).toISOString().slice(0, 16);
-  const endMs = Number(params.get('endTs') ?? '') || Date.now();
-  const startMs = endMs - (Number(params.get('lookback') ?? '') || 3_600_000);
+  const { endTs: endMs, lookback } = windowOf(params, '15m');
+  const startMs = endMs - lookback;
   const fromInput = h('input', { type: 'datetime-local', name: 'from', value: toLocal(startMs), 'aria-label': 'from' });
   const toInput = h('input', { type: 'datetime-local', name: 'to', value: toLocal(endMs), 'aria-label': 'to' });
   const custom = h('span', { class: 'custom-range', hidden: range !== 'custom' }, fromInput, ' – ', toInput);
@@ -106,14 +102,12 @@ export async function searchPage(root: HTMLElement, params: URLSearchParams) {
 }
 
 async function runSearch(out: HTMLElement, p: URLSearchParams) {
-  const range = RANGES.find(([v]) => v === (p.get('range') ?? '15m'));
-  const custom = range?.[0] === 'custom';
+  const { endTs, lookback } = windowOf(p, '15m');
   const query: Record<string, string | undefined> = {
     serviceName: p.get('serviceName') ?? undefined, spanName: p.get('spanName') ?? undefined,
     remoteServiceName: p.get('remoteServiceName') ?? undefined, annotationQuery: p.get('annotationQuery') ?? undefined,
     minDuration: p.get('minDuration') ?? undefined, maxDuration: p.get('maxDuration') ?? undefined,
-    endTs: custom ? p.get('endTs') ?? undefined : String(Date.now()),
-    lookback: custom ? p.get('lookback') ?? undefined : String(range?.[2] ?? 900_000),
+    endTs: String(endTs), lookback: String(lookback),
     limit: p.get('limit') ?? '10',
   };
   clear(out, h('p', { class: 'muted' }, 'Searching…'));
