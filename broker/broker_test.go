@@ -162,7 +162,12 @@ func TestParkedPeekIsBoundedAndCached(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error)
 	go func() { done <- m.Run(ctx) }()
-	defer func() { cancel(); <-done }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	}()
 	for range 10 {
 		s, err := m.Snapshot(context.Background(), true)
 		testenv.Must(t, err)
