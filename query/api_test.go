@@ -249,7 +249,7 @@ func TestHostileStrings(t *testing.T) {
 	t.Parallel()
 	e := newAPI(t, nil)
 	long := strings.Repeat("y", 10<<10)
-	hostile := []string{`o'brien`, `"; DROP TABLE spans; --`, `100%`, `a_b`, `back\slash`, "nul\x00byte", `<script>alert(1)</script>`, long}
+	hostile := []string{`{"foo":"bar"}`, `o'brien`, `"; DROP TABLE spans; --`, `100%`, `a_b`, `back\slash`, "nul\x00byte", `<script>alert(1)</script>`, long}
 	var b strings.Builder
 	b.WriteString("[")
 	for i, h := range hostile {
