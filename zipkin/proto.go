@@ -376,14 +376,16 @@ func consumeSpan(b []byte, p *pb.Span) error {
 		case typ == protowire.VarintType && num == 7:
 			p.Duration = x
 		case typ == protowire.BytesType && (num == 8 || num == 9):
-			e := &pb.Endpoint{}
-			if err = consumeEndpoint(v, e); err == nil {
-				if num == 8 {
-					p.LocalEndpoint = e
-				} else {
-					p.RemoteEndpoint = e
-				}
+			// A message field given twice is merged, as the runtime
+			// merges it: the second does not replace the first.
+			ep := &p.LocalEndpoint
+			if num == 9 {
+				ep = &p.RemoteEndpoint
 			}
+			if *ep == nil {
+				*ep = &pb.Endpoint{}
+			}
+			err = consumeEndpoint(v, *ep)
 		case typ == protowire.BytesType && num == 10:
 			a := &pb.Annotation{}
 			err = fields(v, func(num protowire.Number, typ protowire.Type, v []byte, x uint64) error {
