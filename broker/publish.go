@@ -36,7 +36,7 @@ func NewPublisher(cfg Config) *Publisher {
 func (p *Publisher) Publish(ctx context.Context, body []byte, contentType string) error {
 	ch, err := p.channel()
 	if err != nil {
-		return fmt.Errorf("%w: %w", ErrUnavailable, err)
+		return unavailable(err)
 	}
 	pub := amqp.Publishing{ContentType: contentType, DeliveryMode: amqp.Persistent, Timestamp: time.Now(), Body: body}
 	// A failure leaves the channel to channel(): it reopens it once the
@@ -44,9 +44,17 @@ func (p *Publisher) Publish(ctx context.Context, body []byte, contentType string
 	// other requests waiting on confirms over it, e.g. when only this
 	// request's client went away.
 	if err := publishConfirmed(ctx, ch, p.conn.cfg.Queue, pub); err != nil {
-		return fmt.Errorf("%w: %w", ErrUnavailable, err)
+		return unavailable(err)
 	}
 	return nil
+}
+
+// unavailable wraps err in ErrUnavailable once.
+func unavailable(err error) error {
+	if errors.Is(err, ErrUnavailable) {
+		return err
+	}
+	return fmt.Errorf("%w: %w", ErrUnavailable, err)
 }
 
 // Ping reports whether RabbitMQ is reachable, connecting if needed (/health).

@@ -257,7 +257,10 @@ func (k *consumer) receive(d amqp.Delivery) ([]zipkin.Span, error) {
 		m.decodeErrors.WithLabelValues(string(err.Reason)).Inc()
 		return nil, err
 	}
-	spans, _, err := zipkin.Decode(d.Body)
+	// By content type: OTLP export requests published by services are
+	// translated here; everything else is a Zipkin span list.
+	spans, rejected, err := zipkin.DecodeMessage(d.Body, d.ContentType)
+	m.rejected.Add(float64(rejected))
 	if err != nil {
 		m.decodeErrors.WithLabelValues(string(zipkin.ReasonOf(err))).Inc()
 		return nil, err

@@ -18,6 +18,7 @@ type metrics struct {
 
 	messages      prometheus.Counter
 	sampledOut    prometheus.Counter
+	rejected      prometheus.Counter
 	parked        *prometheus.CounterVec
 	decodeErrors  *prometheus.CounterVec
 	retries       prometheus.Counter
@@ -35,6 +36,8 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "Messages delivered by RabbitMQ."}),
 		sampledOut: prometheus.NewCounter(prometheus.CounterOpts{Name: "zipq_collector_spans_dropped_total",
 			Help: "Spans dropped by COLLECTOR_SAMPLE_RATE."}),
+		rejected: prometheus.NewCounter(prometheus.CounterOpts{Name: "zipq_collector_spans_rejected_total",
+			Help: "Spans of OTLP messages left out for an all-zero trace or span ID (the rest of the message is stored)."}),
 		parked: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "zipq_collector_messages_parked_total",
 			Help: "Messages moved to the parking queue, by reason."}, []string{"reason"}),
 		decodeErrors: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "zipq_collector_decode_errors_total",
@@ -63,7 +66,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		Help: "Messages this process holds unacknowledged (being batched or written); summed over collectors it is the span queue's unacked count."},
 		func() float64 { return float64(m.held.Load()) })
 	if reg != nil {
-		reg.MustRegister(m.messages, spans, m.sampledOut, stored, unacked, m.parked, m.decodeErrors, m.retries,
+		reg.MustRegister(m.messages, spans, m.sampledOut, m.rejected, stored, unacked, m.parked, m.decodeErrors, m.retries,
 			m.batchSpans, m.commitSeconds, m.queueDepth, m.queueConsumer, m.consumers, m.prefetch)
 	}
 	for _, r := range zipkin.Reasons {

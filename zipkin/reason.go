@@ -19,6 +19,7 @@ const (
 	ReasonMalformedJSON   Reason = "malformed_json"     // JSON syntax error
 	ReasonWrongType       Reason = "wrong_type"         // a JSON value of the wrong type
 	ReasonMalformedProto  Reason = "malformed_proto"    // proto3 that does not parse as ListOfSpans
+	ReasonMalformedOTLP   Reason = "malformed_otlp"     // an OTLP ExportTraceServiceRequest that does not parse or translate
 	ReasonMissingTraceID  Reason = "missing_trace_id"
 	ReasonInvalidTraceID  Reason = "invalid_trace_id"
 	ReasonMissingSpanID   Reason = "missing_span_id"
@@ -32,7 +33,7 @@ const (
 // and validation of replay filters.
 var Reasons = []Reason{
 	ReasonEmpty, ReasonTooLarge, ReasonUnknownFormat, ReasonUnsupported,
-	ReasonMalformedJSON, ReasonWrongType, ReasonMalformedProto,
+	ReasonMalformedJSON, ReasonWrongType, ReasonMalformedProto, ReasonMalformedOTLP,
 	ReasonMissingTraceID, ReasonInvalidTraceID, ReasonMissingSpanID,
 	ReasonInvalidSpanID, ReasonInvalidField,
 }

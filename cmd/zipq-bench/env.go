@@ -133,7 +133,10 @@ func (b *bench) start(name string, env []string, args ...string) *proc {
 	p := &proc{addr: addr, done: make(chan struct{})}
 	p.cmd = exec.Command(b.zipq, args...)
 	env = append(env, b.collectorEnv...)
-	p.cmd.Env = append(os.Environ(), append(env, "ZIPQ_HTTP_ADDR="+addr, "ZIPQ_LOG_LEVEL=warn", "ZIPQ_PPROF=true")...)
+	// OTLP on ports of the kernel's choosing unless env sets them: several
+	// processes run at once.
+	otlp := []string{"ZIPQ_OTLP_HTTP_ADDR=127.0.0.1:0", "ZIPQ_OTLP_GRPC_ADDR=127.0.0.1:0"}
+	p.cmd.Env = append(append(os.Environ(), otlp...), append(env, "ZIPQ_HTTP_ADDR="+addr, "ZIPQ_LOG_LEVEL=warn", "ZIPQ_PPROF=true")...)
 	logf, err := os.Create(filepath.Join(b.work, name+".log"))
 	must(err)
 	p.cmd.Stdout, p.cmd.Stderr = logf, logf

@@ -7,6 +7,7 @@ import (
 
 	"github.com/zipq/zipq/broker"
 	"github.com/zipq/zipq/collector"
+	"github.com/zipq/zipq/otlp"
 	"github.com/zipq/zipq/query"
 )
 
@@ -19,7 +20,7 @@ func runCollector(ctx context.Context, args []string) error {
 // runIngest wires a process that consumes the span queue; withAPI adds the
 // Zipkin API and HTTP ingest (zipq serve).
 func runIngest(ctx context.Context, name string, args []string, withAPI bool) error {
-	cc, qc := collector.DefaultConfig(), query.DefaultConfig()
+	cc, qc, oc := collector.DefaultConfig(), query.DefaultConfig(), otlp.DefaultConfig()
 	var selfTrace bool
 	log, st, db, err := bootServer(name, args, func(s *settings) {
 		bindRabbit(s, &cc.Broker)
@@ -27,6 +28,7 @@ func runIngest(ctx context.Context, name string, args []string, withAPI bool) er
 		bindHTTP(s, &qc)
 		if withAPI {
 			bindAPI(s, &qc)
+			bindOTLP(s, &oc)
 		}
 		bindSelfTracing(s, &selfTrace)
 	})
@@ -64,6 +66,11 @@ func runIngest(ctx context.Context, name string, args []string, withAPI bool) er
 	// HTTP keeps serving /health while the collector drains.
 	if err := addHTTP(&g, qc, query.NewRouter(opts), log); err != nil {
 		return err
+	}
+	if withAPI {
+		if err := addOTLP(&g, oc, cc.Broker, qc, pub, reg, log); err != nil {
+			return err
+		}
 	}
 	self.add(&g) // flush zipq's own spans after the last request
 	if sample != nil {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/zipq/zipq/broker"
 	"github.com/zipq/zipq/collector"
+	"github.com/zipq/zipq/otlp"
 	"github.com/zipq/zipq/query"
 	"github.com/zipq/zipq/storage"
 )
@@ -244,6 +245,13 @@ func bindAPI(s *settings, c *query.Config) {
 	s.boolean(&c.UI.Dependency.Enabled, "ui-dependency-enabled", "ZIPKIN_UI_DEPENDENCY_ENABLED", "show the dependency graph in the UI")
 	s.float(&c.UI.Dependency.LowErrorRate, "ui-dependency-low-error-rate", "ZIPKIN_UI_DEPENDENCY_LOW_ERROR_RATE", "error rate from which an edge is drawn amber")
 	s.float(&c.UI.Dependency.HighErrorRate, "ui-dependency-high-error-rate", "ZIPKIN_UI_DEPENDENCY_HIGH_ERROR_RATE", "error rate from which an edge is drawn red")
+}
+
+// bindOTLP binds the OTLP receivers (serve and query).
+func bindOTLP(s *settings, c *otlp.Config) {
+	s.str(&c.HTTPAddr, "otlp-http-addr", "ZIPQ_OTLP_HTTP_ADDR", "listen address of OTLP/HTTP (POST /v1/traces); off to disable")
+	s.str(&c.GRPCAddr, "otlp-grpc-addr", "ZIPQ_OTLP_GRPC_ADDR", "listen address of OTLP/gRPC (TraceService/Export); off to disable")
+	s.check(func() error { return c.Validate() })
 }
 
 func bindSelfTracing(s *settings, enabled *bool) {

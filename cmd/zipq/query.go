@@ -6,18 +6,20 @@ import (
 	"github.com/oklog/run"
 
 	"github.com/zipq/zipq/broker"
+	"github.com/zipq/zipq/otlp"
 	"github.com/zipq/zipq/query"
 )
 
 // runQuery serves the API, HTTP ingest and UI only; scale it on CPU. It
 // does not depend on the collector package: it publishes through broker.
 func runQuery(ctx context.Context, args []string) error {
-	bc, qc := broker.DefaultConfig(), query.DefaultConfig()
+	bc, qc, oc := broker.DefaultConfig(), query.DefaultConfig(), otlp.DefaultConfig()
 	var selfTrace bool
 	log, st, db, err := bootServer("query", args, func(s *settings) {
 		bindRabbit(s, &bc)
 		bindHTTP(s, &qc)
 		bindAPI(s, &qc)
+		bindOTLP(s, &oc)
 		bindSelfTracing(s, &selfTrace)
 	})
 	if err != nil {
@@ -41,6 +43,9 @@ func runQuery(ctx context.Context, args []string) error {
 	var g run.Group
 	addSignals(&g, ctx)
 	if err := addHTTP(&g, qc, query.NewRouter(opts), log); err != nil {
+		return err
+	}
+	if err := addOTLP(&g, oc, bc, qc, pub, reg, log); err != nil {
 		return err
 	}
 	self.add(&g)

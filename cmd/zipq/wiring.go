@@ -21,6 +21,7 @@ import (
 
 	"github.com/zipq/zipq/broker"
 	"github.com/zipq/zipq/collector"
+	"github.com/zipq/zipq/otlp"
 	"github.com/zipq/zipq/query"
 	"github.com/zipq/zipq/storage"
 	"github.com/zipq/zipq/web"
@@ -295,6 +296,45 @@ func addHTTP(g *run.Group, qc query.Config, h http.Handler, log *slog.Logger) er
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		_ = srv.Shutdown(ctx)
+	})
+	return nil
+}
+
+// addOTLP serves OTLP/HTTP and OTLP/gRPC (each unless "off") until
+// interrupted, publishing through pub with the pipeline's limits; the
+// HTTP receiver has the API server's timeouts.
+func addOTLP(g *run.Group, oc otlp.Config, bc broker.Config, qc query.Config, pub *broker.Publisher, reg prometheus.Registerer, log *slog.Logger) error {
+	oc.MaxBytes, oc.SampleRate = bc.MaxMessageBytes, bc.SampleRate
+	log = log.With("component", "otlp")
+	rcv := otlp.New(oc, pub, log, reg)
+	if otlp.Enabled(oc.HTTPAddr) {
+		qc.Addr = oc.HTTPAddr
+		if err := addHTTP(g, qc, rcv.HTTPHandler(), log); err != nil {
+			return err
+		}
+	}
+	if !otlp.Enabled(oc.GRPCAddr) {
+		return nil
+	}
+	ln, err := net.Listen("tcp", oc.GRPCAddr)
+	if err != nil {
+		return fmt.Errorf("listen %s: %w", oc.GRPCAddr, err)
+	}
+	srv := rcv.GRPCServer()
+	log.Info("listening", slog.String("addr", ln.Addr().String()), slog.String("protocol", "otlp-grpc"))
+	g.Add(func() error {
+		if err := srv.Serve(ln); err != nil {
+			return fmt.Errorf("otlp grpc: %w", err)
+		}
+		return nil
+	}, func(error) {
+		stopped := make(chan struct{})
+		go func() { srv.GracefulStop(); close(stopped) }()
+		select {
+		case <-stopped:
+		case <-time.After(10 * time.Second):
+			srv.Stop()
+		}
 	})
 	return nil
 }

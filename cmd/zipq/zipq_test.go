@@ -95,7 +95,10 @@ func spawnZipq(t testing.TB, env []string, args ...string) *proc {
 	t.Helper()
 	p := &proc{addr: freeAddr(t), done: make(chan struct{})}
 	p.cmd = exec.Command(binary, args...)
-	p.cmd.Env = append(os.Environ(), append(env, "ZIPQ_HTTP_ADDR="+p.addr)...)
+	// OTLP on ports of the kernel's choosing unless env sets them: tests
+	// run processes in parallel.
+	otlp := []string{"ZIPQ_OTLP_HTTP_ADDR=127.0.0.1:0", "ZIPQ_OTLP_GRPC_ADDR=127.0.0.1:0"}
+	p.cmd.Env = append(append(os.Environ(), otlp...), append(env, "ZIPQ_HTTP_ADDR="+p.addr)...)
 	logs, err := os.Create(filepath.Join(t.TempDir(), "zipq.log"))
 	testenv.Must(t, err)
 	p.cmd.Stdout, p.cmd.Stderr, p.log = logs, logs, logs.Name()

@@ -1,0 +1,91 @@
+package otlp
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"time"
+
+	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	_ "google.golang.org/grpc/encoding/gzip" // OTLP exporters may compress with gzip
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/durationpb"
+
+	"github.com/zipq/zipq/zipkin"
+)
+
+// GRPCServer serves OTLP/gRPC's TraceService/Export. Requests reach it
+// as raw bytes (a codec of its own) so that a malformed request is
+// INVALID_ARGUMENT, as OTLP asks, rather than the INTERNAL gRPC answers
+// when its own unmarshalling fails; pdata decodes them like OTLP/HTTP's.
+// Messages are bounded by MaxBytes after decompression.
+func (r *Receiver) GRPCServer() *grpc.Server {
+	s := grpc.NewServer(grpc.ForceServerCodec(rawCodec{}), grpc.MaxRecvMsgSize(r.cfg.MaxBytes))
+	s.RegisterService(&grpc.ServiceDesc{
+		ServiceName: "opentelemetry.proto.collector.trace.v1.TraceService",
+		HandlerType: (*any)(nil),
+		Methods: []grpc.MethodDesc{{MethodName: "Export", Handler: func(_ any, ctx context.Context, dec func(any) error, _ grpc.UnaryServerInterceptor) (any, error) {
+			var body []byte
+			if err := dec(&body); err != nil {
+				return nil, err
+			}
+			return r.exportGRPC(ctx, body)
+		}}},
+		Metadata: "opentelemetry/proto/collector/trace/v1/trace_service.proto",
+	}, r)
+	return s
+}
+
+func (r *Receiver) exportGRPC(ctx context.Context, body []byte) (*[]byte, error) {
+	rejected, err := r.export(ctx, "grpc", body, zipkin.OTLPProto)
+	var unavailable errUnavailable
+	switch {
+	case errors.As(err, &unavailable):
+		r.reqs.WithLabelValues("grpc", "unavailable").Inc()
+		r.log.Warn("otlp export refused: queue unavailable", slog.Any("err", err))
+		st, _ := status.New(codes.Unavailable, "the span queue is unavailable; retry").
+			WithDetails(&errdetails.RetryInfo{RetryDelay: durationpb.New(time.Second)})
+		return nil, st.Err()
+	case err != nil:
+		r.reqs.WithLabelValues("grpc", "invalid").Inc()
+		return nil, status.Error(codes.InvalidArgument, "cannot decode the export request: "+err.Error())
+	}
+	resp := ptraceotlp.NewExportResponse()
+	result := "ok"
+	if rejected > 0 {
+		result = "partial"
+		resp.PartialSuccess().SetRejectedSpans(int64(rejected))
+		resp.PartialSuccess().SetErrorMessage(partialMessage(rejected))
+	}
+	r.reqs.WithLabelValues("grpc", result).Inc()
+	out, err := resp.MarshalProto()
+	if err != nil {
+		return nil, status.Error(codes.Internal, "encode response")
+	}
+	return &out, nil
+}
+
+// rawCodec hands message bytes through untouched, both ways.
+type rawCodec struct{}
+
+func (rawCodec) Marshal(v any) ([]byte, error) {
+	b, ok := v.(*[]byte)
+	if !ok {
+		return nil, status.Errorf(codes.Internal, "raw codec: cannot marshal %T", v)
+	}
+	return *b, nil
+}
+
+func (rawCodec) Unmarshal(data []byte, v any) error {
+	b, ok := v.(*[]byte)
+	if !ok {
+		return status.Errorf(codes.Internal, "raw codec: cannot unmarshal into %T", v)
+	}
+	*b = append((*b)[:0], data...)
+	return nil
+}
+
+func (rawCodec) Name() string { return "proto" }

@@ -1,0 +1,157 @@
+// Package otlp is zipq's OpenTelemetry-native edge: OTLP/HTTP (POST
+// /v1/traces, protobuf or JSON) and OTLP/gRPC (TraceService/Export)
+// receivers. Each request is decoded and translated by the OpenTelemetry
+// Collector's own Zipkin translator (zipkin.DecodeOTLP), sampled, and
+// published to the span queue as a Zipkin proto3 span list with a
+// publisher confirm: an exporter is told "exported" only once RabbitMQ
+// holds the spans, and "retry" (HTTP 503, gRPC UNAVAILABLE with
+// RetryInfo) when it does not, so a collector or database outage loses
+// nothing, as for Zipkin's own clients.
+//
+// Translating at the edge, not in the collector: the edge must decode the
+// request anyway to answer OTLP's partial success and to refuse garbage
+// before saying "exported", so the collectors (the pipeline's bottleneck)
+// never pay for OTLP twice; and a Zipkin proto3 list is smaller on the
+// queue than the OTLP request it came from (docs/BENCHMARKS.md, "OTLP").
+// OTLP published straight to the queue by a service is translated by the
+// collector (zipkin.DecodeMessage).
+package otlp
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/zipq/zipq/zipkin"
+)
+
+// SpanPublisher hands a span list to the span queue and returns only once
+// the broker confirmed it; errors mean nothing was accepted and the client
+// should retry.
+type SpanPublisher interface {
+	Publish(ctx context.Context, body []byte, contentType string) error
+}
+
+// Config is the OTLP receivers' settings; DefaultConfig is their one
+// source.
+type Config struct {
+	// HTTPAddr and GRPCAddr are where OTLP/HTTP and OTLP/gRPC listen;
+	// "off" (or empty) switches one off.
+	HTTPAddr, GRPCAddr string
+	// MaxBytes bounds a request body (HTTP: before and after gunzip, 413;
+	// gRPC: the decompressed message, RESOURCE_EXHAUSTED).
+	MaxBytes int
+	// SampleRate is COLLECTOR_SAMPLE_RATE, as for Zipkin ingest.
+	SampleRate float64
+}
+
+// DefaultConfig listens on OTLP's standard ports, on loopback like
+// zipq's other ports.
+func DefaultConfig() Config {
+	return Config{HTTPAddr: "127.0.0.1:4318", GRPCAddr: "127.0.0.1:4317", MaxBytes: 5 << 20, SampleRate: 1}
+}
+
+// Validate reports every problem at once.
+func (c Config) Validate() error {
+	var errs []error
+	if c.MaxBytes <= 0 {
+		errs = append(errs, fmt.Errorf("otlp max bytes %d: want a positive size", c.MaxBytes))
+	}
+	if c.SampleRate <= 0 || c.SampleRate > 1 {
+		errs = append(errs, fmt.Errorf("sample rate %v: want a value in (0, 1]", c.SampleRate))
+	}
+	return errors.Join(errs...)
+}
+
+// Enabled reports whether an address switches its receiver on.
+func Enabled(addr string) bool { return addr != "" && addr != "off" }
+
+// Receiver is what both transports share: translate, sample, publish,
+// count. HTTPHandler and GRPCServer serve it.
+type Receiver struct {
+	cfg   Config
+	pub   SpanPublisher
+	log   *slog.Logger
+	spans *prometheus.CounterVec
+	reqs  *prometheus.CounterVec
+}
+
+// New returns a receiver publishing through pub; reg (may be nil) gets
+// its metrics.
+func New(cfg Config, pub SpanPublisher, log *slog.Logger, reg prometheus.Registerer) *Receiver {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	r := &Receiver{cfg: cfg, pub: pub, log: log,
+		spans: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "zipq_otlp_spans_total",
+			Help: "Spans in OTLP export requests, by protocol (http, grpc) and outcome (accepted, rejected, sampled_out)."},
+			[]string{"protocol", "outcome"}),
+		reqs: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "zipq_otlp_requests_total",
+			Help: "OTLP export requests by protocol and result (ok, partial, invalid, too_large, unsupported, unavailable)."},
+			[]string{"protocol", "result"}),
+	}
+	if reg != nil {
+		reg.MustRegister(r.spans, r.reqs)
+	}
+	return r
+}
+
+// errUnavailable wraps a publish failure: retry later.
+type errUnavailable struct{ err error }
+
+func (e errUnavailable) Error() string { return "the span queue is unavailable: " + e.err.Error() }
+func (e errUnavailable) Unwrap() error { return e.err }
+
+// export translates and publishes one request; it returns how many spans
+// it rejected (partial success). A *zipkin.DecodeError means the request
+// is invalid, an errUnavailable that it should be retried.
+func (r *Receiver) export(ctx context.Context, protocol string, body []byte, f zipkin.OTLPFormat) (int, error) {
+	spans, rejected, err := zipkin.DecodeOTLP(body, f)
+	if err != nil {
+		return 0, err
+	}
+	n := len(spans)
+	spans = zipkin.Sample(spans, r.cfg.SampleRate)
+	if err := r.publish(ctx, spans); err != nil {
+		return 0, err
+	}
+	r.spans.WithLabelValues(protocol, "accepted").Add(float64(len(spans)))
+	r.spans.WithLabelValues(protocol, "sampled_out").Add(float64(n - len(spans)))
+	r.spans.WithLabelValues(protocol, "rejected").Add(float64(rejected))
+	return rejected, nil
+}
+
+// publish sends spans as Zipkin proto3 lists no larger than the
+// collectors take (MaxBytes): resource attributes become every span's
+// tags, so a request under the limit can translate to more bytes. Should
+// a later part fail, the client retries the whole request and the store
+// keeps each span once.
+func (r *Receiver) publish(ctx context.Context, spans []zipkin.Span) error {
+	if len(spans) == 0 {
+		return nil
+	}
+	out, err := zipkin.EncodeProto(spans)
+	if err != nil {
+		return fmt.Errorf("encode: %w", err)
+	}
+	if len(out) > r.cfg.MaxBytes && len(spans) > 1 {
+		half := len(spans) / 2
+		if err := r.publish(ctx, spans[:half]); err != nil {
+			return err
+		}
+		return r.publish(ctx, spans[half:])
+	}
+	if err := r.pub.Publish(ctx, out, "application/x-protobuf"); err != nil {
+		return errUnavailable{err}
+	}
+	return nil
+}
+
+// partialMessage explains rejected spans in a partial success.
+func partialMessage(rejected int) string {
+	return strconv.Itoa(rejected) + " span(s) with an all-zero trace or span ID were rejected"
+}

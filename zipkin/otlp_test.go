@@ -1,0 +1,172 @@
+package zipkin
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
+)
+
+// otlpRequest is a two-service trace with an event, an error, attributes
+// of every type and a link, plus one span with an all-zero span ID.
+func otlpRequest(t testing.TB) ptraceotlp.ExportRequest {
+	t.Helper()
+	td := ptrace.NewTraces()
+	now := time.Unix(1_700_000_000, 0)
+	tid := pcommon.TraceID{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16}
+	for i, svc := range []string{"frontend", "backend"} {
+		rs := td.ResourceSpans().AppendEmpty()
+		rs.Resource().Attributes().PutStr("service.name", svc)
+		rs.Resource().Attributes().PutStr("host.name", "h1")
+		ss := rs.ScopeSpans().AppendEmpty()
+		ss.Scope().SetName("zipq-test")
+		sp := ss.Spans().AppendEmpty()
+		sp.SetTraceID(tid)
+		sp.SetSpanID(pcommon.SpanID{0, 0, 0, 0, 0, 0, 0, byte(i + 1)})
+		if i == 1 {
+			sp.SetParentSpanID(pcommon.SpanID{0, 0, 0, 0, 0, 0, 0, 1})
+			sp.SetKind(ptrace.SpanKindServer)
+			sp.Status().SetCode(ptrace.StatusCodeError)
+			sp.Status().SetMessage("boom")
+		} else {
+			sp.SetKind(ptrace.SpanKindClient)
+			sp.Attributes().PutStr("peer.service", "backend")
+		}
+		sp.SetName("GET /checkout")
+		sp.SetStartTimestamp(pcommon.NewTimestampFromTime(now))
+		sp.SetEndTimestamp(pcommon.NewTimestampFromTime(now.Add(25 * time.Millisecond)))
+		a := sp.Attributes()
+		a.PutStr("s", "v")
+		a.PutInt("i", 42)
+		a.PutDouble("d", 1.5)
+		a.PutBool("b", true)
+		a.PutEmptySlice("arr").AppendEmpty().SetStr("x")
+		a.PutEmptyMap("m").PutStr("k", "v")
+		a.PutEmptyBytes("raw").FromRaw([]byte{1, 2})
+		ev := sp.Events().AppendEmpty()
+		ev.SetName("cache miss")
+		ev.SetTimestamp(pcommon.NewTimestampFromTime(now.Add(time.Millisecond)))
+		l := sp.Links().AppendEmpty()
+		l.SetTraceID(pcommon.TraceID{9})
+		l.SetSpanID(pcommon.SpanID{9})
+		bad := ss.Spans().AppendEmpty()
+		bad.SetTraceID(tid)
+		bad.SetName("no span id")
+	}
+	return ptraceotlp.NewExportRequestFromTraces(td)
+}
+
+func TestDecodeOTLPAsTheCollectorTranslates(t *testing.T) {
+	t.Parallel()
+	req := otlpRequest(t)
+	pb, err := req.MarshalProto()
+	if err != nil {
+		t.Fatal(err)
+	}
+	js, err := req.MarshalJSON()
+	if err != nil {
+		t.Fatal(err)
+	}
+	fromProto, rejected, err := DecodeOTLP(pb, OTLPProto)
+	if err != nil || rejected != 2 || len(fromProto) != 2 {
+		t.Fatalf("proto: %d spans, %d rejected, %v", len(fromProto), rejected, err)
+	}
+	fromJSON, _, err := DecodeOTLP(js, OTLPJSON)
+	if err != nil || string(EncodeJSON(fromJSON)) != string(EncodeJSON(fromProto)) {
+		t.Fatalf("JSON and proto differ: %v\n%s\n%s", err, EncodeJSON(fromJSON), EncodeJSON(fromProto))
+	}
+	client, server := fromProto[0], fromProto[1]
+	if client.LocalServiceName() != "frontend" || client.Kind != KindClient || client.RemoteServiceName() != "backend" ||
+		client.TraceID.String() != "0102030405060708090a0b0c0d0e0f10" || client.Duration != 25000 ||
+		client.Timestamp != 1_700_000_000_000_000 || client.Name != "get /checkout" {
+		t.Fatalf("client span: %+v", client)
+	}
+	if server.ParentID != client.ID || server.Kind != KindServer || server.Tags["error"] == "" || server.Tags["otel.status_code"] != "STATUS_CODE_ERROR" || server.Tags["otel.status_description"] != "boom" {
+		t.Fatalf("server span: %+v", server)
+	}
+	for k, want := range map[string]string{"s": "v", "i": "42", "d": "1.5", "b": "true", "arr": `["x"]`, "m": `{"k":"v"}`,
+		"otel.scope.name": "zipq-test", "host.name": "h1"} {
+		if got := client.Tags[k]; got != want {
+			t.Errorf("tag %s = %q, want %q", k, got, want)
+		}
+	}
+	if !strings.HasPrefix(client.Tags["otlp.link.0"], "09000000000000000000000000000000|0900000000000000|") {
+		t.Errorf("link tag %q", client.Tags["otlp.link.0"])
+	}
+	if len(client.Annotations) != 1 || client.Annotations[0].Value != "cache miss" {
+		t.Errorf("annotations %+v", client.Annotations)
+	}
+}
+
+func TestDecodeOTLPRefusesWhatIsNotOTLP(t *testing.T) {
+	t.Parallel()
+	pb, _ := otlpRequest(t).MarshalProto()
+	for name, c := range map[string]struct {
+		body []byte
+		f    OTLPFormat
+	}{
+		"truncated":      {pb[:len(pb)/2], OTLPProto},
+		"zipkin json":    {[]byte(`[{"traceId":"1","id":"1"}]`), OTLPProto},
+		"garbage json":   {[]byte(`{"resourceSpans":[{"scopeSpans":[{"spans":[{"traceId":"zz"}]}]}]}`), OTLPJSON},
+		"short trace id": {[]byte(`{"resourceSpans":[{"scopeSpans":[{"spans":[{"traceId":"0102","spanId":"0102030405060708"}]}]}]}`), OTLPJSON},
+		"not json":       {[]byte(`{"resourceSpans":`), OTLPJSON},
+	} {
+		if _, _, err := DecodeOTLP(c.body, c.f); ReasonOf(err) != ReasonMalformedOTLP {
+			t.Errorf("%s: %v, want %s", name, err, ReasonMalformedOTLP)
+		}
+	}
+}
+
+// FuzzDecodeOTLP: whatever the bytes, decoding never panics, and what it
+// accepts is exactly what Zipkin JSON v2 round-trips: every span has
+// non-zero IDs, and encoding the spans as Zipkin JSON and decoding them
+// again gives the same spans; with rejected spans counted, no span of the
+// request is lost silently.
+func FuzzDecodeOTLP(f *testing.F) {
+	req := otlpRequest(f)
+	pb, _ := req.MarshalProto()
+	js, _ := req.MarshalJSON()
+	f.Add(pb, false)
+	f.Add(js, true)
+	f.Add([]byte(`{}`), true)
+	f.Fuzz(func(t *testing.T, body []byte, isJSON bool) {
+		format := OTLPProto
+		if isJSON {
+			format = OTLPJSON
+		}
+		spans, rejected, err := DecodeOTLP(body, format)
+		if err != nil {
+			if ReasonOf(err) != ReasonMalformedOTLP {
+				t.Fatalf("error without the OTLP reason: %v", err)
+			}
+			return
+		}
+		r := ptraceotlp.NewExportRequest()
+		if format == OTLPJSON {
+			err = r.UnmarshalJSON(body)
+		} else {
+			err = r.UnmarshalProto(body)
+		}
+		if err != nil || len(spans)+rejected != r.Traces().SpanCount() {
+			t.Fatalf("%d spans + %d rejected of %d (%v)", len(spans), rejected, r.Traces().SpanCount(), err)
+		}
+		for _, s := range spans {
+			if s.TraceID.IsZero() || s.ID == 0 {
+				t.Fatalf("span with a zero id: %+v", s)
+			}
+		}
+		again, err := DecodeJSON(EncodeJSON(spans))
+		if err != nil {
+			t.Fatalf("re-decode: %v", err)
+		}
+		a, _ := json.Marshal(EncodeJSON(again))
+		b, _ := json.Marshal(EncodeJSON(spans))
+		if string(a) != string(b) {
+			t.Fatalf("not stable through Zipkin JSON:\n%s\n%s", a, b)
+		}
+	})
+}
