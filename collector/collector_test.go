@@ -16,6 +16,9 @@ import (
 	zipkinamqp "github.com/openzipkin/zipkin-go/reporter/amqp"
 	"github.com/prometheus/client_golang/prometheus"
 	amqp "github.com/rabbitmq/amqp091-go"
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
 	"go.uber.org/goleak"
 
 	"github.com/zipq/zipq/broker"
@@ -591,5 +594,54 @@ func TestStalledWriterIsReported(t *testing.T) {
 				t.Fatalf("unacked %v after the commit", n)
 			}
 		})
+	}
+}
+
+// TestOTLPMessagesOnTheQueue: a service can publish an OTLP export
+// request (protobuf or JSON) to the span queue, marked by its content
+// type, and forget it: the collector translates and stores it like a
+// Zipkin list. One that does not decode is parked as malformed_otlp with
+// its content type kept, so a replay decodes it the same way.
+func TestOTLPMessagesOnTheQueue(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, collector.Config{BatchInterval: 100 * time.Millisecond})
+	e.start(e.cfg, e.store)
+	td := ptrace.NewTraces()
+	rs := td.ResourceSpans().AppendEmpty()
+	rs.Resource().Attributes().PutStr("service.name", "queue-otlp")
+	spans := rs.ScopeSpans().AppendEmpty().Spans()
+	for i := range 4 {
+		sp := spans.AppendEmpty()
+		sp.SetTraceID(pcommon.TraceID{15: 7})
+		sp.SetSpanID(pcommon.SpanID{7: byte(i + 1)})
+		sp.SetName("op")
+		sp.SetStartTimestamp(pcommon.NewTimestampFromTime(time.Now()))
+	}
+	req := ptraceotlp.NewExportRequestFromTraces(td)
+	pbBody, err := req.MarshalProto()
+	testenv.Must(t, err)
+	spans.At(0).SetSpanID(pcommon.SpanID{7: 9}) // the JSON copy: one more distinct span
+	jsBody, err := req.MarshalJSON()
+	testenv.Must(t, err)
+	conn := testenv.Dial(t)
+	ch, err := conn.Channel()
+	testenv.Must(t, err)
+	defer ch.Close()
+	for _, m := range []amqp.Publishing{
+		{ContentType: zipkin.ContentTypeOTLPProto, Body: pbBody},
+		{ContentType: zipkin.ContentTypeOTLPJSON, Body: jsBody},
+		{ContentType: zipkin.ContentTypeOTLPProto, Body: []byte("not otlp")},
+	} {
+		testenv.Must(t, ch.PublishWithContext(t.Context(), "", e.cfg.Broker.Queue, false, false, m))
+	}
+	e.waitCount(5, 20*time.Second)
+	var d amqp.Delivery
+	testenv.Eventually(t, 10*time.Second, "garbage parked", func() bool {
+		var ok bool
+		d, ok, err = ch.Get(e.cfg.Broker.ParkedQueue, true)
+		return err == nil && ok
+	})
+	if broker.ParkedReason(d.Headers) != zipkin.ReasonMalformedOTLP || d.ContentType != zipkin.ContentTypeOTLPProto {
+		t.Fatalf("parked as %q with content type %q", broker.ParkedReason(d.Headers), d.ContentType)
 	}
 }

@@ -4,6 +4,9 @@ import (
 	"fmt"
 	"testing"
 
+	"github.com/open-telemetry/opentelemetry-collector-contrib/pkg/translator/zipkin/zipkinv2"
+	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
+
 	"github.com/zipq/zipq/zipkin"
 )
 
@@ -47,6 +50,49 @@ func BenchmarkMarshalCanonical(b *testing.B) {
 	for b.Loop() {
 		for i := range spans {
 			buf, _ = spans[i].MarshalCanonical(buf)
+		}
+	}
+}
+
+// otlpBenchBody is benchBody's 100 spans as an OTLP/HTTP protobuf export
+// request (converted by the Collector's own Zipkin receiver translator).
+func otlpBenchBody(b *testing.B) []byte {
+	td, err := zipkinv2.NewJSONTracesUnmarshaler(false).UnmarshalTraces(benchBody())
+	if err != nil {
+		b.Fatal(err)
+	}
+	body, err := ptraceotlp.NewExportRequestFromTraces(td).MarshalProto()
+	if err != nil {
+		b.Fatal(err)
+	}
+	return body
+}
+
+// BenchmarkEdgeZipkinJSON and BenchmarkEdgeOTLP are the CPU an ingest
+// edge spends per 100-span request before publishing: Zipkin JSON is
+// decoded to validate it and published as it came; OTLP is decoded,
+// translated (through Zipkin JSON, the translator's output), and encoded
+// as Zipkin proto3. ns/op is per 100 spans.
+func BenchmarkEdgeZipkinJSON(b *testing.B) {
+	body := benchBody()
+	b.SetBytes(int64(len(body)))
+	for b.Loop() {
+		if _, _, err := zipkin.Decode(body); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkEdgeOTLP(b *testing.B) {
+	body := otlpBenchBody(b)
+	b.SetBytes(int64(len(body)))
+	for b.Loop() {
+		spans, _, err := zipkin.DecodeOTLP(body, zipkin.OTLPProto)
+		if err != nil || len(spans) != 100 {
+			b.Fatal(len(spans), err)
+		}
+		if _, err := zipkin.EncodeProto(spans); err != nil {
+			b.Fatal(err)
 		}
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/open-telemetry/opentelemetry-collector-contrib/pkg/translator/zipkin/zipkinv2"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
@@ -143,6 +144,9 @@ func FuzzDecodeOTLP(f *testing.F) {
 			if ReasonOf(err) != ReasonMalformedOTLP {
 				t.Fatalf("error without the OTLP reason: %v", err)
 			}
+			if _, werr := decodeOTLPViaJSON(body, format); werr == nil {
+				t.Fatalf("refused (%v) what the exporter's JSON path accepts", err)
+			}
 			return
 		}
 		r := ptraceotlp.NewExportRequest()
@@ -159,6 +163,13 @@ func FuzzDecodeOTLP(f *testing.F) {
 				t.Fatalf("span with a zero id: %+v", s)
 			}
 		}
+		// The same spans as the Collector's Zipkin exporter's JSON, read
+		// by DecodeJSON.
+		if want, werr := decodeOTLPViaJSON(body, format); werr != nil {
+			t.Fatalf("the exporter's JSON path refuses it: %v", werr)
+		} else if string(EncodeJSON(want)) != string(EncodeJSON(spans)) {
+			t.Fatalf("differs from the exporter's JSON path:\n%s\n%s", EncodeJSON(spans), EncodeJSON(want))
+		}
 		again, err := DecodeJSON(EncodeJSON(spans))
 		if err != nil {
 			t.Fatalf("re-decode: %v", err)
@@ -169,4 +180,29 @@ func FuzzDecodeOTLP(f *testing.F) {
 			t.Fatalf("not stable through Zipkin JSON:\n%s\n%s", a, b)
 		}
 	})
+}
+
+// decodeOTLPViaJSON is the path DecodeOTLP shortcuts: the Collector's
+// Zipkin exporter's JSON, read by DecodeJSON.
+func decodeOTLPViaJSON(body []byte, f OTLPFormat) ([]Span, error) {
+	req := ptraceotlp.NewExportRequest()
+	var err error
+	if f == OTLPJSON {
+		err = req.UnmarshalJSON(body)
+	} else {
+		err = req.UnmarshalProto(body)
+	}
+	if err != nil {
+		return nil, err
+	}
+	td := req.Traces()
+	dropInvalid(td)
+	if td.SpanCount() == 0 {
+		return nil, nil
+	}
+	js, err := zipkinv2.NewJSONTracesMarshaler().MarshalTraces(td)
+	if err != nil {
+		return nil, err
+	}
+	return DecodeJSON(js)
 }

@@ -147,11 +147,19 @@ var deterministic = proto.MarshalOptions{Deterministic: true}
 
 // EncodeProto renders spans as a proto3 ListOfSpans.
 func EncodeProto(spans []Span) ([]byte, error) {
-	list := &pb.ListOfSpans{Spans: make([]*pb.Span, len(spans))}
+	// A ListOfSpans is its spans as field 1: each span's canonical
+	// encoding, which is byte for byte the runtime's deterministic one
+	// (fuzzed), at a fraction of the cost.
+	var out, one []byte
 	for i := range spans {
-		list.Spans[i] = spans[i].toProto()
+		var err error
+		if one, err = spans[i].MarshalCanonical(one[:0]); err != nil {
+			return nil, err
+		}
+		out = protowire.AppendTag(out, 1, protowire.BytesType)
+		out = protowire.AppendBytes(out, one)
 	}
-	return deterministic.Marshal(list)
+	return out, nil
 }
 
 // MarshalCanonical is the span's deterministic proto3 encoding: the form the

@@ -343,6 +343,14 @@ func TestOTLPBadInput(t *testing.T) {
 	if code != 200 || resp.PartialSuccess().RejectedSpans() != 1 {
 		t.Fatalf("zero id: %d, rejected %d", code, resp.PartialSuccess().RejectedSpans())
 	}
+	// OTLP's JSON encoding: answered in JSON, stored.
+	jsReq := ptraceotlp.NewExportRequest()
+	testenv.Must(t, jsReq.UnmarshalProto(otlpBody(t, 5, 2, 1, false)))
+	js, err := jsReq.MarshalJSON()
+	testenv.Must(t, err)
+	if code, body := post(js, "application/json", false); code != 200 || !strings.HasPrefix(string(body), "{") {
+		t.Fatalf("OTLP JSON: %d %q", code, body)
+	}
 	// 10,000 attributes on one span: legal OTLP, stored whole.
 	if code, body := post(otlpBody(t, 3, 1, 10000, false), "application/x-protobuf", false); code != 200 {
 		t.Fatalf("10,000 attributes: %d %q", code, body)
@@ -375,7 +383,7 @@ func TestOTLPBadInput(t *testing.T) {
 		return len(spans)
 	}
 	testenv.Eventually(t, 30*time.Second, "the valid spans stored", func() bool {
-		return traces("0000000000000000"+"0000000000000002") == 2 && traces("0000000000000003") == 1
+		return traces("0000000000000002") == 2 && traces("0000000000000003") == 1 && traces("0000000000000005") == 2
 	})
 	if n := traces("0000000000000004"); n != 0 {
 		t.Fatalf("%d spans of the refused gRPC message stored", n)
