@@ -31,7 +31,8 @@ func main() {
 	flag.IntVar(&ingestSpans, "ingest-spans", 300_000, "spans per ingest run")
 	flag.IntVar(&drainSpans, "drain-spans", 1_000_000, "backlog size")
 	flag.IntVar(&querySpans, "query-spans", 1_000_000, "spans stored for the query run (10000000 for the 10M figures)")
-	only := flag.String("only", "ingest,drain,query", "parts to run: ingest (both shapes), ingest100 or ingest1 (one shape), drain, query")
+	only := flag.String("only", "ingest,drain,query,otlp", "parts to run: ingest (both shapes), ingest100 or ingest1 (one shape), drain, query, otlp (Zipkin JSON, OTLP/HTTP and OTLP/gRPC into zipq serve; printed, not written)")
+	otlpSpans := flag.Int("otlp-spans", 200_000, "spans per protocol in the otlp part")
 	extraEnv := flag.String("collector-env", "", "extra environment for the collectors, comma-separated K=V (e.g. RABBIT_CONCURRENCY=2)")
 	samples := flag.String("dict-samples", "", "write segment-shaped training samples (one trace's spans as a proto3 ListOfSpans per file) to this directory and exit; scripts/train-dict.sh")
 	flag.Parse()
@@ -72,6 +73,12 @@ func main() {
 		logf("queries: storing %d spans", querySpans)
 		q := b.queries(querySpans)
 		r.query = &q
+	}
+	if parts["otlp"] {
+		fmt.Println(otlpTable(b.otlpIngest(*otlpSpans)))
+	}
+	if len(r.ingest) == 0 && r.drain == nil && r.query == nil {
+		return // nothing for the generated section
 	}
 	must(r.write(out, b.imgDir))
 	logf("wrote %s", out)
