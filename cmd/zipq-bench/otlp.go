@@ -152,6 +152,9 @@ func otlpTable(rs []otlpResult) string {
 // rawBytes is a gRPC codec of ready-encoded messages.
 type rawBytes struct{}
 
-func (rawBytes) Marshal(v any) ([]byte, error)      { return *v.(*[]byte), nil }
-func (rawBytes) Unmarshal(data []byte, v any) error { *v.(*[]byte) = append([]byte(nil), data...); return nil }
-func (rawBytes) Name() string                       { return "proto" }
+func (rawBytes) Marshal(v any) ([]byte, error) { return *v.(*[]byte), nil }
+func (rawBytes) Unmarshal(data []byte, v any) error {
+	*v.(*[]byte) = append([]byte(nil), data...)
+	return nil
+}
+func (rawBytes) Name() string { return "proto" }
