@@ -22,8 +22,9 @@ import (
 // INVALID_ARGUMENT, as OTLP asks, rather than the INTERNAL gRPC answers
 // when its own unmarshalling fails; pdata decodes them like OTLP/HTTP's.
 // Messages are bounded by MaxBytes after decompression.
-func (r *Receiver) GRPCServer() *grpc.Server {
-	s := grpc.NewServer(grpc.ForceServerCodec(rawCodec{}), grpc.MaxRecvMsgSize(r.cfg.MaxBytes))
+// opts add to the server's (e.g. a stats handler for self-tracing).
+func (r *Receiver) GRPCServer(opts ...grpc.ServerOption) *grpc.Server {
+	s := grpc.NewServer(append([]grpc.ServerOption{grpc.ForceServerCodec(rawCodec{}), grpc.MaxRecvMsgSize(r.cfg.MaxBytes)}, opts...)...)
 	s.RegisterService(&grpc.ServiceDesc{
 		ServiceName: "opentelemetry.proto.collector.trace.v1.TraceService",
 		HandlerType: (*any)(nil),

@@ -226,16 +226,21 @@ func otelTrace(t *testing.T, url string) string {
 func TestSelfTracing(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
-	p := startZipq(t, append(f.env, "SELF_TRACING_ENABLED=true", "COLLECTOR_BATCH_INTERVAL=50ms"), "serve")
+	otlpAddr := freeAddr(t)
+	p := startZipq(t, append(f.env, "SELF_TRACING_ENABLED=true", "COLLECTOR_BATCH_INTERVAL=50ms", "ZIPQ_OTLP_HTTP_ADDR="+otlpAddr), "serve")
 	base := "http://" + p.addr + "/api/v2"
 	resp, err := http.Post(base+"/spans", "application/json",
 		strings.NewReader(`[{"traceId":"1","id":"1","name":"app","localEndpoint":{"serviceName":"app"},"timestamp":`+strconv.FormatInt(time.Now().UnixMicro(), 10)+`}]`))
 	testenv.Must(t, err)
 	resp.Body.Close()
+	// OTLP export requests are traced too (an empty one: nothing to store).
+	resp, err = http.Post("http://"+otlpAddr+"/v1/traces", "application/json", strings.NewReader(`{}`))
+	testenv.Must(t, err)
+	resp.Body.Close()
 	var names []string
 	testenv.Eventually(t, 20*time.Second, "zipq's own spans", func() bool {
 		getJSON(t, base+"/spans?serviceName=zipq", &names)
-		return reflect.DeepEqual(names, []string{"get /api/v2/spans", "post /api/v2/spans", "write batch"})
+		return reflect.DeepEqual(names, []string{"get /api/v2/spans", "post /api/v2/spans", "post /v1/traces", "write batch"})
 	})
 	// Only batches holding someone else's spans are traced: one here.
 	var found [][]map[string]any

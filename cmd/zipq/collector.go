@@ -68,7 +68,7 @@ func runIngest(ctx context.Context, name string, args []string, withAPI bool) er
 		return err
 	}
 	if withAPI {
-		if err := addOTLP(&g, oc, cc.Broker, qc, pub, reg, log); err != nil {
+		if err := addOTLP(&g, oc, cc.Broker, qc, pub, reg, self, log); err != nil {
 			return err
 		}
 	}

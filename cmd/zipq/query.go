@@ -45,7 +45,7 @@ func runQuery(ctx context.Context, args []string) error {
 	if err := addHTTP(&g, qc, query.NewRouter(opts), log); err != nil {
 		return err
 	}
-	if err := addOTLP(&g, oc, bc, qc, pub, reg, log); err != nil {
+	if err := addOTLP(&g, oc, bc, qc, pub, reg, self, log); err != nil {
 		return err
 	}
 	self.add(&g)

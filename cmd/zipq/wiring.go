@@ -15,9 +15,12 @@ import (
 
 	"github.com/oklog/run"
 	zipkingo "github.com/openzipkin/zipkin-go"
+	zipkingrpc "github.com/openzipkin/zipkin-go/middleware/grpc"
+	zipkinhttp "github.com/openzipkin/zipkin-go/middleware/http"
 	"github.com/openzipkin/zipkin-go/model"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"google.golang.org/grpc"
 
 	"github.com/zipq/zipq/broker"
 	"github.com/zipq/zipq/collector"
@@ -303,13 +306,21 @@ func addHTTP(g *run.Group, qc query.Config, h http.Handler, log *slog.Logger) er
 // addOTLP serves OTLP/HTTP and OTLP/gRPC (each unless "off") until
 // interrupted, publishing through pub with the pipeline's limits; the
 // HTTP receiver has the API server's timeouts.
-func addOTLP(g *run.Group, oc otlp.Config, bc broker.Config, qc query.Config, pub *broker.Publisher, reg prometheus.Registerer, log *slog.Logger) error {
+// With self-tracing on, export requests are traced like API requests.
+func addOTLP(g *run.Group, oc otlp.Config, bc broker.Config, qc query.Config, pub *broker.Publisher, reg prometheus.Registerer,
+	self selfTracing, log *slog.Logger) error {
 	oc.MaxBytes, oc.SampleRate = bc.MaxMessageBytes, bc.SampleRate
 	log = log.With("component", "otlp")
 	rcv := otlp.New(oc, pub, log, reg)
+	var grpcOpts []grpc.ServerOption
+	h := rcv.HTTPHandler()
+	if self.tracer != nil {
+		h = zipkinhttp.NewServerMiddleware(self.tracer, zipkinhttp.SpanName("post /v1/traces"))(h)
+		grpcOpts = append(grpcOpts, grpc.StatsHandler(zipkingrpc.NewServerHandler(self.tracer)))
+	}
 	if otlp.Enabled(oc.HTTPAddr) {
 		qc.Addr = oc.HTTPAddr
-		if err := addHTTP(g, qc, rcv.HTTPHandler(), log); err != nil {
+		if err := addHTTP(g, qc, h, log); err != nil {
 			return err
 		}
 	}
@@ -320,7 +331,7 @@ func addOTLP(g *run.Group, oc otlp.Config, bc broker.Config, qc query.Config, pu
 	if err != nil {
 		return fmt.Errorf("listen %s: %w", oc.GRPCAddr, err)
 	}
-	srv := rcv.GRPCServer()
+	srv := rcv.GRPCServer(grpcOpts...)
 	log.Info("listening", slog.String("addr", ln.Addr().String()), slog.String("protocol", "otlp-grpc"))
 	g.Add(func() error {
 		if err := srv.Serve(ln); err != nil {
