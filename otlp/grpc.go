@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"time"
 
-	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -54,14 +53,7 @@ func (r *Receiver) exportGRPC(ctx context.Context, body []byte) (*[]byte, error)
 		r.reqs.WithLabelValues("grpc", "invalid").Inc()
 		return nil, status.Error(codes.InvalidArgument, "cannot decode the export request: "+err.Error())
 	}
-	resp := ptraceotlp.NewExportResponse()
-	result := "ok"
-	if rejected > 0 {
-		result = "partial"
-		resp.PartialSuccess().SetRejectedSpans(int64(rejected))
-		resp.PartialSuccess().SetErrorMessage(partialMessage(rejected))
-	}
-	r.reqs.WithLabelValues("grpc", result).Inc()
+	resp := r.answer("grpc", rejected)
 	out, err := resp.MarshalProto()
 	if err != nil {
 		return nil, status.Error(codes.Internal, "encode response")

@@ -1,21 +1,18 @@
 package otlp
 
 import (
-	"compress/gzip"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"mime"
 	"net/http"
-	"strings"
 
-	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
 	spb "google.golang.org/genproto/googleapis/rpc/status"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/zipq/zipq/internal/httpbody"
 	"github.com/zipq/zipq/zipkin"
 )
 
@@ -45,10 +42,9 @@ func (r *Receiver) serveHTTP(w http.ResponseWriter, req *http.Request) {
 			"Content-Type must be application/x-protobuf or application/json")
 		return
 	}
-	body, err := readBody(w, req, int64(r.cfg.MaxBytes))
+	body, err := httpbody.Read(w, req, int64(r.cfg.MaxBytes))
 	if err != nil {
-		var tooLarge *http.MaxBytesError
-		if errors.As(err, &tooLarge) || errors.Is(err, errInflatedTooLarge) {
+		if errors.Is(err, httpbody.ErrTooLarge) {
 			r.reqs.WithLabelValues("http", "too_large").Inc()
 			writeStatus(w, f, http.StatusRequestEntityTooLarge, codes.InvalidArgument, fmt.Sprintf("body exceeds %d bytes", r.cfg.MaxBytes))
 			return
@@ -71,14 +67,7 @@ func (r *Receiver) serveHTTP(w http.ResponseWriter, req *http.Request) {
 		writeStatus(w, f, http.StatusBadRequest, codes.InvalidArgument, "cannot decode the export request: "+err.Error())
 		return
 	}
-	resp := ptraceotlp.NewExportResponse()
-	result := "ok"
-	if rejected > 0 {
-		result = "partial"
-		resp.PartialSuccess().SetRejectedSpans(int64(rejected))
-		resp.PartialSuccess().SetErrorMessage(partialMessage(rejected))
-	}
-	r.reqs.WithLabelValues("http", result).Inc()
+	resp := r.answer("http", rejected)
 	var out []byte
 	if f == zipkin.OTLPJSON {
 		out, err = resp.MarshalJSON()
@@ -108,28 +97,4 @@ func writeStatus(w http.ResponseWriter, f zipkin.OTLPFormat, httpCode int, code 
 	}
 	w.WriteHeader(httpCode)
 	_, _ = w.Write(b)
-}
-
-var errInflatedTooLarge = errors.New("decompressed body too large")
-
-// readBody reads at most limit bytes, gunzipping when the client says so;
-// the limit applies before and after inflating, so a gzip bomb gets 413.
-func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
-	in := http.MaxBytesReader(w, r.Body, limit)
-	if !strings.EqualFold(strings.TrimSpace(r.Header.Get("Content-Encoding")), "gzip") {
-		return io.ReadAll(in)
-	}
-	zr, err := gzip.NewReader(in)
-	if err != nil {
-		return nil, fmt.Errorf("cannot gunzip body: %w", err)
-	}
-	defer zr.Close()
-	b, err := io.ReadAll(io.LimitReader(zr, limit+1))
-	if err != nil {
-		return nil, fmt.Errorf("cannot gunzip body: %w", err)
-	}
-	if int64(len(b)) > limit {
-		return nil, errInflatedTooLarge
-	}
-	return b, nil
 }

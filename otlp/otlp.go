@@ -25,6 +25,7 @@ import (
 	"strconv"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
 
 	"github.com/zipq/zipq/zipkin"
 )
@@ -151,7 +152,16 @@ func (r *Receiver) publish(ctx context.Context, spans []zipkin.Span) error {
 	return nil
 }
 
-// partialMessage explains rejected spans in a partial success.
-func partialMessage(rejected int) string {
-	return strconv.Itoa(rejected) + " span(s) with an all-zero trace or span ID were rejected"
+// answer is an exported request's response, counted: a partial success
+// when spans were rejected.
+func (r *Receiver) answer(protocol string, rejected int) ptraceotlp.ExportResponse {
+	resp := ptraceotlp.NewExportResponse()
+	result := "ok"
+	if rejected > 0 {
+		result = "partial"
+		resp.PartialSuccess().SetRejectedSpans(int64(rejected))
+		resp.PartialSuccess().SetErrorMessage(strconv.Itoa(rejected) + " span(s) with an all-zero trace or span ID were rejected")
+	}
+	r.reqs.WithLabelValues(protocol, result).Inc()
+	return resp
 }

@@ -2,11 +2,9 @@ package query
 
 import (
 	"bytes"
-	"compress/gzip"
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"math"
 	"mime"
@@ -20,6 +18,7 @@ import (
 	"github.com/go-chi/chi/v5"
 	"github.com/go-chi/chi/v5/middleware"
 
+	"github.com/zipq/zipq/internal/httpbody"
 	"github.com/zipq/zipq/zipkin"
 )
 
@@ -396,11 +395,10 @@ func writeTraces(w http.ResponseWriter, traces [][]zipkin.Span) {
 // postSpans validates a span list and publishes it to the span queue; 202
 // means RabbitMQ confirmed it, exactly the durability AMQP clients get.
 func (a *api) postSpans(w http.ResponseWriter, r *http.Request) {
-	body, err := readBody(w, r, a.o.MaxBodyBytes)
+	body, err := httpbody.Read(w, r, a.o.MaxBodyBytes)
 	if err != nil {
-		var tooLarge *http.MaxBytesError
 		switch {
-		case errors.As(err, &tooLarge), errors.Is(err, errDecompressedTooLarge):
+		case errors.Is(err, httpbody.ErrTooLarge):
 			httpError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("body exceeds %d bytes", a.o.MaxBodyBytes))
 		default:
 			httpError(w, http.StatusBadRequest, err.Error())
@@ -461,30 +459,4 @@ func formatOf(contentType string) zipkin.Format {
 		return zipkin.FormatProto3
 	}
 	return zipkin.FormatJSON
-}
-
-var errDecompressedTooLarge = errors.New("decompressed body too large")
-
-// readBody reads at most limit bytes, gunzipping when the client says so
-// (Content-Encoding: gzip); the limit applies before and after inflating,
-// so a small gzip bomb gets 413 rather than the heap.
-func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
-	in := http.MaxBytesReader(w, r.Body, limit)
-	if !strings.EqualFold(strings.TrimSpace(r.Header.Get("Content-Encoding")), "gzip") {
-		return io.ReadAll(in)
-	}
-	// Errors wrap the reader's: an *http.MaxBytesError still means 413.
-	zr, err := gzip.NewReader(in)
-	if err != nil {
-		return nil, fmt.Errorf("cannot gunzip body: %w", err)
-	}
-	defer zr.Close()
-	b, err := io.ReadAll(io.LimitReader(zr, limit+1))
-	if err != nil {
-		return nil, fmt.Errorf("cannot gunzip body: %w", err)
-	}
-	if int64(len(b)) > limit {
-		return nil, errDecompressedTooLarge
-	}
-	return b, nil
 }

@@ -1,0 +1,49 @@
+// Package httpbody reads request bodies for the ingest endpoints (Zipkin's
+// POST /api/v2/spans and OTLP's POST /v1/traces) within a size limit that
+// holds before and after gunzip.
+package httpbody
+
+import (
+	"compress/gzip"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+)
+
+// ErrTooLarge is a body over the limit, compressed or not (413).
+var ErrTooLarge = errors.New("body too large")
+
+// Read reads at most limit bytes, gunzipping when the client says so
+// (Content-Encoding: gzip); the limit applies before and after inflating,
+// so a small gzip bomb gets ErrTooLarge rather than the heap. Other errors
+// are the client's malformed body (400).
+func Read(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
+	in := http.MaxBytesReader(w, r.Body, limit)
+	b, err := read(in, r.Header.Get("Content-Encoding"), limit)
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		return nil, fmt.Errorf("%w: %w", ErrTooLarge, err)
+	}
+	return b, err
+}
+
+func read(in io.Reader, encoding string, limit int64) ([]byte, error) {
+	if !strings.EqualFold(strings.TrimSpace(encoding), "gzip") {
+		return io.ReadAll(in)
+	}
+	zr, err := gzip.NewReader(in)
+	if err != nil {
+		return nil, fmt.Errorf("cannot gunzip body: %w", err)
+	}
+	defer zr.Close()
+	b, err := io.ReadAll(io.LimitReader(zr, limit+1))
+	if err != nil {
+		return nil, fmt.Errorf("cannot gunzip body: %w", err)
+	}
+	if int64(len(b)) > limit {
+		return nil, fmt.Errorf("%w: more than %d bytes after gunzip", ErrTooLarge, limit)
+	}
+	return b, nil
+}
