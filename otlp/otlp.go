@@ -23,6 +23,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
@@ -48,12 +49,20 @@ type Config struct {
 	MaxBytes int
 	// SampleRate is COLLECTOR_SAMPLE_RATE, as for Zipkin ingest.
 	SampleRate float64
+	// QueueFormat is what goes on the queue: "zipkin" (translated here,
+	// the default) or "otlp" (the request as it came, translated by the
+	// collector) — the alternative docs/BENCHMARKS.md measures.
+	QueueFormat string
+	// ConfirmTimeout bounds the wait for RabbitMQ's confirm: past it the
+	// exporter is told to retry.
+	ConfirmTimeout time.Duration
 }
 
 // DefaultConfig listens on OTLP's standard ports, on loopback like
 // zipq's other ports.
 func DefaultConfig() Config {
-	return Config{HTTPAddr: "127.0.0.1:4318", GRPCAddr: "127.0.0.1:4317", MaxBytes: 5 << 20, SampleRate: 1}
+	return Config{HTTPAddr: "127.0.0.1:4318", GRPCAddr: "127.0.0.1:4317", MaxBytes: 5 << 20, SampleRate: 1,
+		QueueFormat: "zipkin", ConfirmTimeout: 5 * time.Second}
 }
 
 // Validate reports every problem at once.
@@ -64,6 +73,12 @@ func (c Config) Validate() error {
 	}
 	if c.SampleRate <= 0 || c.SampleRate > 1 {
 		errs = append(errs, fmt.Errorf("sample rate %v: want a value in (0, 1]", c.SampleRate))
+	}
+	if c.QueueFormat != "zipkin" && c.QueueFormat != "otlp" {
+		errs = append(errs, fmt.Errorf("otlp queue format %q: want zipkin or otlp", c.QueueFormat))
+	}
+	if c.ConfirmTimeout <= 0 {
+		errs = append(errs, fmt.Errorf("otlp confirm timeout %v: want a positive duration", c.ConfirmTimeout))
 	}
 	return errors.Join(errs...)
 }
@@ -115,6 +130,17 @@ func (r *Receiver) export(ctx context.Context, protocol string, body []byte, f z
 	if err != nil {
 		return 0, err
 	}
+	ctx, cancel := context.WithTimeout(ctx, r.cfg.ConfirmTimeout)
+	defer cancel()
+	if r.cfg.QueueFormat == "otlp" {
+		// As it came: the collector translates (and samples) it again.
+		if err := r.pub.Publish(ctx, body, otlpContentType(f)); err != nil {
+			return 0, errUnavailable{err}
+		}
+		r.spans.WithLabelValues(protocol, "accepted").Add(float64(len(spans)))
+		r.spans.WithLabelValues(protocol, "rejected").Add(float64(rejected))
+		return rejected, nil
+	}
 	n := len(spans)
 	spans = zipkin.Sample(spans, r.cfg.SampleRate)
 	if err := r.publish(ctx, spans); err != nil {
@@ -124,6 +150,13 @@ func (r *Receiver) export(ctx context.Context, protocol string, body []byte, f z
 	r.spans.WithLabelValues(protocol, "sampled_out").Add(float64(n - len(spans)))
 	r.spans.WithLabelValues(protocol, "rejected").Add(float64(rejected))
 	return rejected, nil
+}
+
+func otlpContentType(f zipkin.OTLPFormat) string {
+	if f == zipkin.OTLPJSON {
+		return zipkin.ContentTypeOTLPJSON
+	}
+	return zipkin.ContentTypeOTLPProto
 }
 
 // publish sends spans as Zipkin proto3 lists no larger than the

@@ -48,20 +48,28 @@ func (b *bench) otlpIngest(n int) []otlpResult {
 		}
 	})
 	var out []otlpResult
-	for _, protocol := range []string{"zipkin-json-http", "otlp-http", "otlp-grpc"} {
+	for _, run := range []struct{ protocol, sendAs, queueFormat string }{
+		{"zipkin-json-http", "zipkin-json-http", "zipkin"},
+		{"otlp-http", "otlp-http", "zipkin"},
+		{"otlp-grpc", "otlp-grpc", "zipkin"},
+		{"otlp-http, OTLP on the queue", "otlp-http", "otlp"}, // translated by the collector instead
+	} {
+		protocol := run.protocol
 		logf("otlp: %s, %d spans", protocol, n)
-		dsn, _ := b.schema("otlp" + strings.ReplaceAll(protocol, "-", ""))
-		queue := b.queue("otlp" + strings.ReplaceAll(protocol, "-", ""))
+		name := strings.NewReplacer("-", "", " ", "", ",", "").Replace(protocol)
+		dsn, _ := b.schema("otlp" + name)
+		queue := b.queue("otlp" + name)
 		httpAddr, grpcAddr := freePort(), freePort()
-		p := b.start("serve-"+protocol, []string{"POSTGRES_URL=" + dsn, "RABBIT_URI=" + b.amqpURL, "RABBIT_QUEUE=" + queue,
-			"RABBIT_PARKED_QUEUE_TYPE=classic", "ZIPQ_OTLP_HTTP_ADDR=" + httpAddr, "ZIPQ_OTLP_GRPC_ADDR=" + grpcAddr}, "serve")
-		send := b.sender(protocol, p.addr, httpAddr, grpcAddr)
+		p := b.start("serve-"+name, []string{"POSTGRES_URL=" + dsn, "RABBIT_URI=" + b.amqpURL, "RABBIT_QUEUE=" + queue,
+			"RABBIT_PARKED_QUEUE_TYPE=classic", "ZIPQ_OTLP_HTTP_ADDR=" + httpAddr, "ZIPQ_OTLP_GRPC_ADDR=" + grpcAddr,
+			"ZIPQ_OTLP_QUEUE_FORMAT=" + run.queueFormat}, "serve")
+		send := b.sender(run.sendAs, p.addr, httpAddr, grpcAddr)
 		bodies := otlpBodies
 		if protocol == "zipkin-json-http" {
 			bodies = jsonBodies
 		}
 		cpu := make(chan string, 1)
-		go func() { cpu <- b.profile(p, "profile?seconds=4", "cpu-"+protocol+".pprof") }()
+		go func() { cpu <- b.profile(p, "profile?seconds=4", "cpu-"+name+".pprof") }()
 		start := time.Now()
 		work := make(chan []byte)
 		var wg sync.WaitGroup

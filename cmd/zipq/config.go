@@ -251,6 +251,8 @@ func bindAPI(s *settings, c *query.Config) {
 func bindOTLP(s *settings, c *otlp.Config) {
 	s.str(&c.HTTPAddr, "otlp-http-addr", "ZIPQ_OTLP_HTTP_ADDR", "listen address of OTLP/HTTP (POST /v1/traces); off to disable")
 	s.str(&c.GRPCAddr, "otlp-grpc-addr", "ZIPQ_OTLP_GRPC_ADDR", "listen address of OTLP/gRPC (TraceService/Export); off to disable")
+	s.duration(&c.ConfirmTimeout, "otlp-confirm-timeout", "ZIPQ_OTLP_CONFIRM_TIMEOUT", "how long an export waits for RabbitMQ's confirm before the exporter is told to retry")
+	s.str(&c.QueueFormat, "otlp-queue-format", "ZIPQ_OTLP_QUEUE_FORMAT", "what OTLP exports put on the queue: zipkin (translated at the edge) or otlp (as received, translated by collectors; docs/BENCHMARKS.md)")
 	s.check(func() error { return c.Validate() })
 }
 

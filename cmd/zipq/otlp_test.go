@@ -401,3 +401,25 @@ type testRawCodec struct{}
 func (testRawCodec) Marshal(v any) ([]byte, error)      { return v.(*rawMsg).b, nil }
 func (testRawCodec) Unmarshal(data []byte, v any) error { v.(*rawMsg).b = data; return nil }
 func (testRawCodec) Name() string                       { return "proto" }
+
+// TestOTLPQueueFormatOTLP: with ZIPQ_OTLP_QUEUE_FORMAT=otlp the edge
+// publishes requests as they came and the collector translates them; the
+// spans read back the same.
+func TestOTLPQueueFormatOTLP(t *testing.T) {
+	t.Parallel()
+	p, httpAddr, _ := otlpZipq(t, "ZIPQ_OTLP_QUEUE_FORMAT=otlp")
+	resp, err := http.Post("http://"+httpAddr+"/v1/traces", "application/x-protobuf", bytes.NewReader(otlpBody(t, 6, 3, 2, true)))
+	testenv.Must(t, err)
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("%d", resp.StatusCode)
+	}
+	var spans []map[string]any
+	testenv.Eventually(t, 30*time.Second, "2 spans stored (the zero-id one left out)", func() bool {
+		spans = nil
+		return getJSON(t, "http://"+p.addr+"/api/v2/trace/0000000000000006", &spans) == 200 && len(spans) == 2
+	})
+	if ep := spans[0]["localEndpoint"].(map[string]any); ep["serviceName"] != "otlp-raw" || spans[0]["tags"].(map[string]any)["k1"] != "v" {
+		t.Fatalf("span %v", spans[0])
+	}
+}
