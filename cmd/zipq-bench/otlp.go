@@ -56,7 +56,7 @@ func (b *bench) otlpIngest(n int) []otlpResult {
 	} {
 		protocol := run.protocol
 		logf("otlp: %s, %d spans", protocol, n)
-		name := strings.NewReplacer("-", "", " ", "", ",", "").Replace(protocol)
+		name := strings.ToLower(strings.NewReplacer("-", "", " ", "", ",", "").Replace(protocol))
 		dsn, _ := b.schema("otlp" + name)
 		queue := b.queue("otlp" + name)
 		httpAddr, grpcAddr := freePort(), freePort()
