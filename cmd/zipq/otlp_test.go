@@ -227,36 +227,44 @@ func TestOTLPEndToEnd(t *testing.T) {
 }
 
 // TestOTLPBrokerDownRetriesThenStoresOnce: with RabbitMQ unreachable the
-// SDK's OTLP/HTTP exporter gets a retryable answer (503) and retries; once
-// the broker is back every span is stored exactly once.
+// SDK's OTLP/HTTP and OTLP/gRPC exporters get retryable answers (503,
+// UNAVAILABLE with RetryInfo) and retry; once the broker is back every
+// span is stored exactly once.
 func TestOTLPBrokerDownRetriesThenStoresOnce(t *testing.T) {
 	t.Parallel()
 	proxy := testenv.NewProxy(t, "127.0.0.1:5672")
 	uri := strings.Replace(testenv.AMQPURL(), "127.0.0.1:5672", proxy.Addr(), 1)
 	f := newFixture(t)
-	httpAddr := freeAddr(t)
-	p := startZipq(t, append(f.env, "RABBIT_URI="+uri, "ZIPQ_OTLP_HTTP_ADDR="+httpAddr), "serve")
-	proxy.Cut()
+	httpAddr, grpcAddr := freeAddr(t), freeAddr(t)
+	p := startZipq(t, append(f.env, "RABBIT_URI="+uri, "ZIPQ_OTLP_HTTP_ADDR="+httpAddr, "ZIPQ_OTLP_GRPC_ADDR="+grpcAddr), "serve")
 	exp, err := otlptracehttp.New(context.Background(), otlptracehttp.WithEndpoint(httpAddr), otlptracehttp.WithInsecure(),
 		otlptracehttp.WithRetry(otlptracehttp.RetryConfig{Enabled: true, InitialInterval: 200 * time.Millisecond,
 			MaxInterval: time.Second, MaxElapsedTime: time.Minute}))
 	testenv.Must(t, err)
-	go func() { time.Sleep(2 * time.Second); proxy.Restore() }()
-	start := time.Now()
-	id := recordCheckout(t, &seqIDs{}, exp, exp) // Shutdown returns once exported
-	if time.Since(start) < 2*time.Second {
-		t.Fatal("exported while the broker was unreachable")
+	gexp, err := otlptracegrpc.New(context.Background(), otlptracegrpc.WithEndpoint(grpcAddr), otlptracegrpc.WithInsecure(),
+		otlptracegrpc.WithRetry(otlptracegrpc.RetryConfig{Enabled: true, InitialInterval: 200 * time.Millisecond,
+			MaxInterval: time.Second, MaxElapsedTime: time.Minute}))
+	testenv.Must(t, err)
+	ids := &seqIDs{}
+	for _, e := range []sdktrace.SpanExporter{exp, gexp} { // OTLP/HTTP, then OTLP/gRPC
+		proxy.Cut()
+		go func() { time.Sleep(2 * time.Second); proxy.Restore() }()
+		start := time.Now()
+		id := recordCheckout(t, ids, e, e) // Shutdown returns once exported
+		if time.Since(start) < 2*time.Second {
+			t.Fatal("exported while the broker was unreachable")
+		}
+		readTrace(t, p.addr, id, 3)
 	}
-	readTrace(t, p.addr, id, 3)
-	if d, phys := f.stored(t); d != 3 || phys != 3 {
-		t.Fatalf("%d distinct, %d stored spans; want 3 exactly once", d, phys)
+	if d, phys := f.stored(t); d != 6 || phys != 6 {
+		t.Fatalf("%d distinct, %d stored spans; want 6 exactly once", d, phys)
 	}
 	resp, err := http.Get("http://" + p.addr + "/metrics")
 	testenv.Must(t, err)
 	metrics, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	for _, want := range []string{`zipq_otlp_requests_total{protocol="http",result="unavailable"}`, `zipq_otlp_requests_total{protocol="http",result="ok"}`,
-		`zipq_otlp_spans_total{outcome="accepted",protocol="http"} 3`} {
+	for _, want := range []string{`zipq_otlp_requests_total{protocol="http",result="unavailable"}`, `zipq_otlp_requests_total{protocol="grpc",result="unavailable"}`,
+		`zipq_otlp_spans_total{outcome="accepted",protocol="http"} 3`, `zipq_otlp_spans_total{outcome="accepted",protocol="grpc"} 3`} {
 		if !strings.Contains(string(metrics), want) {
 			t.Errorf("/metrics lacks %s", want)
 		}
