@@ -646,3 +646,22 @@ func TestPostSpansRefusesCrossOriginSimpleRequests(t *testing.T) {
 		}
 	}
 }
+
+// TestAPIAnswersAreCompressed: a client that accepts gzip gets the JSON
+// answers gzipped; one that does not gets them plain.
+func TestAPIAnswersAreCompressed(t *testing.T) {
+	t.Parallel()
+	e := newAPI(t, nil)
+	e.seed(t, `[{"traceId":"a","id":"b","name":"n","timestamp":1,"localEndpoint":{"serviceName":"s"}}]`)
+	for _, accept := range []string{"gzip", ""} {
+		req := httptest.NewRequest(http.MethodGet, "/api/v2/trace/000000000000000a", nil)
+		if accept != "" {
+			req.Header.Set("Accept-Encoding", accept)
+		}
+		rec := httptest.NewRecorder()
+		e.h.ServeHTTP(rec, req)
+		if got := rec.Header().Get("Content-Encoding"); got != accept || rec.Code != 200 {
+			t.Fatalf("Accept-Encoding %q: %d, Content-Encoding %q", accept, rec.Code, got)
+		}
+	}
+}
