@@ -16,5 +16,5 @@ RUN CGO_ENABLED=0 go build -o /zipq ./cmd/zipq
 
 FROM gcr.io/distroless/static-debian12:nonroot
 COPY --from=build /zipq /zipq
-EXPOSE 9411
+EXPOSE 9411 4318 4317
 ENTRYPOINT ["/zipq"]
