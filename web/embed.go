@@ -4,8 +4,11 @@
 package web
 
 import (
+	"bytes"
+	"compress/gzip"
 	"embed"
 	"io/fs"
+	"mime"
 	"net/http"
 	"path"
 	"strings"
@@ -27,6 +30,8 @@ func Handler() http.Handler {
 		return http.HandlerFunc(notBuilt)
 	}
 	files := http.FileServerFS(ui)
+	packed := gzipAssets(ui)
+	indexGz := gzipBytes(index)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		// Every UI response: no content sniffing, no framing by other sites
 		// (clickjacking the replay form).
@@ -42,6 +47,15 @@ func Handler() http.Handler {
 				if strings.HasPrefix(p, "assets/") { // content-hashed names
 					w.Header().Set("Cache-Control", "public, max-age=31536000, immutable")
 				}
+				if gz, ok := packed[p]; ok {
+					w.Header().Set("Vary", "Accept-Encoding")
+					if acceptsGzip(r) {
+						w.Header().Set("Content-Type", mime.TypeByExtension(path.Ext(p)))
+						w.Header().Set("Content-Encoding", "gzip")
+						_, _ = w.Write(gz)
+						return
+					}
+				}
 				files.ServeHTTP(w, r)
 				return
 			}
@@ -51,8 +65,60 @@ func Handler() http.Handler {
 		// The UI builds every element from text nodes; this keeps any
 		// injected markup from running scripts or loading from elsewhere.
 		w.Header().Set("Content-Security-Policy", "default-src 'self'; img-src 'self' data: blob:; style-src 'self' 'unsafe-inline'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'")
+		w.Header().Set("Vary", "Accept-Encoding")
+		if acceptsGzip(r) {
+			w.Header().Set("Content-Encoding", "gzip")
+			_, _ = w.Write(indexGz)
+			return
+		}
 		_, _ = w.Write(index)
 	})
+}
+
+// gzipAssets compresses the UI's text assets once, when the handler is
+// made (the embedded files never change), so each request is served
+// pre-compressed at no CPU cost: the app's JavaScript shrinks about 3×.
+func gzipAssets(ui fs.FS) map[string][]byte {
+	out := map[string][]byte{}
+	_ = fs.WalkDir(ui, ".", func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		switch path.Ext(p) {
+		case ".js", ".css", ".html", ".svg", ".json", ".map":
+		default:
+			return nil
+		}
+		b, err := fs.ReadFile(ui, p)
+		if err != nil {
+			return err
+		}
+		if gz := gzipBytes(b); len(gz) < len(b) {
+			out[p] = gz
+		}
+		return nil
+	})
+	return out
+}
+
+func gzipBytes(b []byte) []byte {
+	var buf bytes.Buffer
+	zw, _ := gzip.NewWriterLevel(&buf, gzip.BestCompression) // a valid level: no error
+	_, _ = zw.Write(b)
+	_ = zw.Close()
+	return buf.Bytes()
+}
+
+// acceptsGzip reads Accept-Encoding's gzip entry (refused only by q=0).
+func acceptsGzip(r *http.Request) bool {
+	for _, part := range strings.Split(r.Header.Get("Accept-Encoding"), ",") {
+		name, params, _ := strings.Cut(strings.TrimSpace(part), ";")
+		if strings.EqualFold(strings.TrimSpace(name), "gzip") {
+			q := strings.ReplaceAll(strings.TrimSpace(params), " ", "")
+			return q != "q=0" && q != "q=0.0" && q != "q=0.00" && q != "q=0.000"
+		}
+	}
+	return false
 }
 
 func notBuilt(w http.ResponseWriter, _ *http.Request) {

@@ -1,6 +1,9 @@
 package web
 
 import (
+	"bytes"
+	"compress/gzip"
+	"io"
 	"io/fs"
 	"net/http"
 	"net/http/httptest"
@@ -59,5 +62,52 @@ func TestHandler(t *testing.T) {
 	rec := get(t, "/assets/"+assets[0].Name())
 	if rec.Code != http.StatusOK || !strings.Contains(rec.Header().Get("Cache-Control"), "immutable") {
 		t.Fatalf("asset: %d %q", rec.Code, rec.Header().Get("Cache-Control"))
+	}
+}
+
+// TestAssetsArePreCompressed: a browser that accepts gzip gets the app and
+// its assets gzipped (compressed once, at start), with Vary set; what it
+// unpacks is byte for byte what a client without gzip gets.
+func TestAssetsArePreCompressed(t *testing.T) {
+	if _, err := fs.Stat(dist, "dist/ui/index.html"); err != nil {
+		t.Skip("UI not built")
+	}
+	assets, err := fs.ReadDir(dist, "dist/ui/assets")
+	if err != nil {
+		t.Fatal(err)
+	}
+	paths := []string{"/", "/traces/abc"}
+	for _, a := range assets {
+		if strings.HasSuffix(a.Name(), ".js") {
+			paths = append(paths, "/assets/"+a.Name())
+		}
+	}
+	h := Handler()
+	for _, p := range paths {
+		plain := httptest.NewRecorder()
+		h.ServeHTTP(plain, httptest.NewRequest(http.MethodGet, p, nil))
+		req := httptest.NewRequest(http.MethodGet, p, nil)
+		req.Header.Set("Accept-Encoding", "br;q=1.0, gzip;q=0.8")
+		packed := httptest.NewRecorder()
+		h.ServeHTTP(packed, req)
+		if packed.Header().Get("Content-Encoding") != "gzip" || packed.Header().Get("Vary") != "Accept-Encoding" ||
+			packed.Header().Get("Content-Type") != plain.Header().Get("Content-Type") {
+			t.Fatalf("%s: headers %v (plain %v)", p, packed.Header(), plain.Header())
+		}
+		zr, err := gzip.NewReader(packed.Body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, err := io.ReadAll(zr)
+		if err != nil || !bytes.Equal(body, plain.Body.Bytes()) || packed.Body.Len() >= plain.Body.Len() {
+			t.Fatalf("%s: %v, %d bytes gzipped for %d", p, err, packed.Body.Len(), plain.Body.Len())
+		}
+		refused := httptest.NewRequest(http.MethodGet, p, nil)
+		refused.Header.Set("Accept-Encoding", "gzip;q=0")
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, refused)
+		if rec.Header().Get("Content-Encoding") != "" {
+			t.Fatalf("%s: gzip sent to a client that refuses it", p)
+		}
 	}
 }
