@@ -41,7 +41,7 @@ type Degraded struct{ Reason string }
 
 func (d *Degraded) Error() string { return d.Reason }
 
-// Replayer moves parked messages back to their queue (collector.Replay).
+// Replayer moves parked messages back to their queue (broker.Replay).
 type Replayer interface {
 	Replay(ctx context.Context, limit int, reason string) (int, error)
 }
