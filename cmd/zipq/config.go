@@ -71,15 +71,17 @@ func (s *settings) str(p *string, name, env, usage string) {
 	s.bind(name, env, usage, func(v string) error { *p = v; return nil }, func() string { return *p })
 }
 
-func (s *settings) integer(p *int, name, env, usage string) {
+// integer binds an integer of any width; a value that does not fit is
+// refused like one that is not a number.
+func integer[T ~int | ~int32 | ~int64](s *settings, p *T, name, env, usage string) {
 	s.bind(name, env, usage, func(v string) error {
-		n, err := strconv.Atoi(v)
-		if err != nil {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || int64(T(n)) != n {
 			return errors.New("not an integer")
 		}
-		*p = n
+		*p = T(n)
 		return nil
-	}, func() string { return strconv.Itoa(*p) })
+	}, func() string { return strconv.FormatInt(int64(*p), 10) })
 }
 
 func (s *settings) duration(p *time.Duration, name, env, usage string) {
@@ -128,17 +130,6 @@ func (s *settings) millis(p *time.Duration, name, env, usage string) {
 	}, func() string { return strconv.FormatInt(p.Milliseconds(), 10) })
 }
 
-func (s *settings) int64(p *int64, name, env, usage string) {
-	s.bind(name, env, usage, func(v string) error {
-		n, err := strconv.ParseInt(v, 10, 64)
-		if err != nil {
-			return errors.New("not an integer")
-		}
-		*p = n
-		return nil
-	}, func() string { return strconv.FormatInt(*p, 10) })
-}
-
 func (s *settings) list(p *[]string, name, env, usage string) {
 	s.bind(name, env, usage, func(v string) error {
 		*p = nil
@@ -185,15 +176,15 @@ func bindRabbit(s *settings, c *broker.Config) {
 	s.str(&c.ParkedQueue, "rabbit-parked-queue", "RABBIT_PARKED_QUEUE", "parking queue for messages that cannot be stored (default <queue>.parked)")
 	s.str(&c.ParkedQueueType, "rabbit-parked-queue-type", "RABBIT_PARKED_QUEUE_TYPE", "x-queue-type of the parking queue: quorum or classic")
 	s.float(&c.SampleRate, "sample-rate", "COLLECTOR_SAMPLE_RATE", "share of traces kept, in (0, 1], by trace ID (AMQP and HTTP ingest)")
-	s.integer(&c.MaxMessageBytes, "max-message-bytes", "COLLECTOR_MAX_MESSAGE_BYTES", "larger messages are parked as too_large, larger HTTP bodies refused with 413")
+	integer(s, &c.MaxMessageBytes, "max-message-bytes", "COLLECTOR_MAX_MESSAGE_BYTES", "larger messages are parked as too_large, larger HTTP bodies refused with 413")
 	s.check(func() error { return c.Validate() })
 }
 
 func bindCollector(s *settings, c *collector.Config) {
-	s.integer(&c.Concurrency, "rabbit-concurrency", "RABBIT_CONCURRENCY", "consumers (channels) per collector process")
-	s.integer(&c.Prefetch, "rabbit-prefetch", "RABBIT_PREFETCH", "unacked messages per consumer; 0 sizes it by -collector-window-bytes")
-	s.integer(&c.WindowBytes, "collector-window-bytes", "COLLECTOR_WINDOW_BYTES", "unacked bytes per consumer the prefetch count is sized for (when -rabbit-prefetch is 0); bounds memory")
-	s.integer(&c.BatchSpans, "batch-spans", "COLLECTOR_BATCH_SPANS", "write a batch at this many spans")
+	integer(s, &c.Concurrency, "rabbit-concurrency", "RABBIT_CONCURRENCY", "consumers (channels) per collector process")
+	integer(s, &c.Prefetch, "rabbit-prefetch", "RABBIT_PREFETCH", "unacked messages per consumer; 0 sizes it by -collector-window-bytes")
+	integer(s, &c.WindowBytes, "collector-window-bytes", "COLLECTOR_WINDOW_BYTES", "unacked bytes per consumer the prefetch count is sized for (when -rabbit-prefetch is 0); bounds memory")
+	integer(s, &c.BatchSpans, "batch-spans", "COLLECTOR_BATCH_SPANS", "write a batch at this many spans")
 	s.duration(&c.BatchInterval, "batch-interval", "COLLECTOR_BATCH_INTERVAL", "or after this long")
 	s.duration(&c.StopTimeout, "stop-timeout", "ZIPQ_STOP_TIMEOUT", "on SIGTERM, how long to wait for the last batch to commit")
 	s.duration(&c.StallAfter, "stall-after", "COLLECTOR_STALL_AFTER", "/health reports the writer degraded when messages wait this long with no batch committed")
@@ -202,16 +193,9 @@ func bindCollector(s *settings, c *collector.Config) {
 
 func bindPostgres(s *settings, c *storage.Config) {
 	s.str(&c.URL, "postgres-url", "POSTGRES_URL", "PostgreSQL connection string")
-	s.bind("postgres-max-conns", "POSTGRES_MAX_CONNS", "connection pool size", func(v string) error {
-		n, err := strconv.ParseInt(v, 10, 32)
-		if err != nil {
-			return errors.New("not an integer")
-		}
-		c.MaxConns = int32(n)
-		return nil
-	}, func() string { return strconv.Itoa(int(c.MaxConns)) })
+	integer(s, &c.MaxConns, "postgres-max-conns", "POSTGRES_MAX_CONNS", "connection pool size")
 	s.duration(&c.Retention, "retention", "ZIPQ_RETENTION", "keep spans this long; older daily partitions are dropped")
-	s.integer(&c.PartitionsAhead, "partitions-ahead", "ZIPQ_PARTITIONS_AHEAD", "daily partitions created ahead of time")
+	integer(s, &c.PartitionsAhead, "partitions-ahead", "ZIPQ_PARTITIONS_AHEAD", "daily partitions created ahead of time")
 	s.duration(&c.LinkInterval, "link-interval", "ZIPQ_LINK_INTERVAL", "how often dependency links are brought up to date (collector, serve)")
 	s.list(&c.AutocompleteKeys, "autocomplete-keys", "AUTOCOMPLETE_KEYS", "comma-separated tag keys offered by /api/v2/autocompleteValues")
 	s.check(func() error { return c.Validate() })
@@ -229,7 +213,7 @@ func bindHTTP(s *settings, c *query.Config) {
 	s.duration(&c.ReadTimeout, "http-read-timeout", "ZIPQ_HTTP_READ_TIMEOUT", "longest time to read a whole request, body included")
 	s.duration(&c.WriteTimeout, "http-write-timeout", "ZIPQ_HTTP_WRITE_TIMEOUT", "longest time to answer a request, writing included: a client reading slower is cut off")
 	s.duration(&c.IdleTimeout, "http-idle-timeout", "ZIPQ_HTTP_IDLE_TIMEOUT", "keep-alive connections idle this long are closed")
-	s.integer(&c.MaxHeaderBytes, "http-max-header-bytes", "ZIPQ_HTTP_MAX_HEADER_BYTES", "largest request header block (431 beyond)")
+	integer(s, &c.MaxHeaderBytes, "http-max-header-bytes", "ZIPQ_HTTP_MAX_HEADER_BYTES", "largest request header block (431 beyond)")
 	s.check(func() error { return c.Validate() })
 }
 
@@ -239,8 +223,8 @@ func bindAPI(s *settings, c *query.Config) {
 	s.millis(&c.Lookback, "query-lookback", "QUERY_LOOKBACK", "default lookback of /api/v2/traces and /dependencies, in milliseconds")
 	s.list(&c.AllowedOrigins, "query-allowed-origins", "QUERY_ALLOWED_ORIGINS", "CORS origins allowed on /api/v2 (comma-separated; README \"CORS\")")
 	s.str(&c.UI.Environment, "ui-environment", "ZIPKIN_UI_ENVIRONMENT", "environment name shown by the UI")
-	s.integer(&c.UI.QueryLimit, "ui-query-limit", "ZIPKIN_UI_QUERY_LIMIT", "default result limit of the UI's search")
-	s.int64(&c.UI.DefaultLookback, "ui-default-lookback", "ZIPKIN_UI_DEFAULT_LOOKBACK", "default lookback of the UI's search, in milliseconds")
+	integer(s, &c.UI.QueryLimit, "ui-query-limit", "ZIPKIN_UI_QUERY_LIMIT", "default result limit of the UI's search")
+	integer(s, &c.UI.DefaultLookback, "ui-default-lookback", "ZIPKIN_UI_DEFAULT_LOOKBACK", "default lookback of the UI's search, in milliseconds")
 	s.boolean(&c.UI.SearchEnabled, "ui-search-enabled", "ZIPKIN_UI_SEARCH_ENABLED", "show the search form in the UI")
 	s.boolean(&c.UI.Dependency.Enabled, "ui-dependency-enabled", "ZIPKIN_UI_DEPENDENCY_ENABLED", "show the dependency graph in the UI")
 	s.float(&c.UI.Dependency.LowErrorRate, "ui-dependency-low-error-rate", "ZIPKIN_UI_DEPENDENCY_LOW_ERROR_RATE", "error rate from which an edge is drawn amber")

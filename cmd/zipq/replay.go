@@ -20,7 +20,7 @@ func runReplay(ctx context.Context, args []string) error {
 	s := newSettings("replay")
 	bindLog(s, &lc)
 	bindRabbit(s, &bc)
-	s.integer(&limit, "limit", "", "replay at most this many messages (0: all)")
+	integer(s, &limit, "limit", "", "replay at most this many messages (0: all)")
 	s.str(&reason, "reason", "", "replay only messages parked for this reason (e.g. too_large, delivery_limit)")
 	known := append(slices.Clone(zipkin.Reasons), broker.ReasonStoreRejected, zipkin.ReasonDeliveryLimit)
 	s.check(func() error {
