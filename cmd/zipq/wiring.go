@@ -358,9 +358,8 @@ func addBackground(g *run.Group, loop func(context.Context) error) {
 
 // addCollector runs c once the database is ready: consuming earlier would
 // only hold messages it cannot store (or, mid-migration, store them wrong).
+// Stop waits for Run, so it is called only once Run has started.
 func addCollector(g *run.Group, c *collector.Collector, db *database) {
-	var mu sync.Mutex
-	stopped, running := false, false
 	stop := make(chan struct{})
 	g.Add(func() error {
 		select {
@@ -368,24 +367,14 @@ func addCollector(g *run.Group, c *collector.Collector, db *database) {
 		case <-stop:
 			return nil
 		}
-		mu.Lock()
-		if stopped {
-			mu.Unlock()
+		select {
+		case <-stop: // both were ready: stopping wins
 			return nil
+		default:
 		}
-		running = true
-		mu.Unlock()
+		go func() { <-stop; c.Stop() }() // drains; Run returns after it
 		return c.Run(context.Background())
-	}, func(error) {
-		mu.Lock()
-		stopped = true
-		r := running
-		mu.Unlock()
-		close(stop)
-		if r {
-			c.Stop()
-		}
-	})
+	}, func(error) { close(stop) })
 }
 
 // runGroup runs g; a signal is a clean exit.
