@@ -87,7 +87,7 @@ const stallRetries = 5
 func (c *Collector) Stalled() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	waiting := c.m.heldNow()
+	waiting := c.m.held.Load()
 	idle := time.Since(c.lastProgress)
 	switch {
 	case c.failures >= stallRetries:

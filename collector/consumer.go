@@ -260,11 +260,11 @@ func (k *consumer) receive(d amqp.Delivery) ([]zipkin.Span, error) {
 	// By content type: OTLP export requests published by services are
 	// translated here; everything else is a Zipkin span list.
 	spans, rejected, err := zipkin.DecodeMessage(d.Body, d.ContentType)
-	m.rejected.Add(float64(rejected))
-	if err != nil {
+	if err != nil { // parked whole: nothing was left out of a stored message
 		m.decodeErrors.WithLabelValues(string(zipkin.ReasonOf(err))).Inc()
 		return nil, err
 	}
+	m.rejected.Add(float64(rejected))
 	m.received.Add(uint64(len(spans)))
 	kept := zipkin.Sample(spans, k.c.cfg.Broker.SampleRate)
 	m.sampledOut.Add(float64(len(spans) - len(kept)))

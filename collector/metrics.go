@@ -76,5 +76,3 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	m.parked.WithLabelValues(string(broker.ReasonStoreRejected))
 	return m
 }
-
-func (m *metrics) heldNow() int64 { return m.held.Load() }
