@@ -3,7 +3,6 @@ package otlp
 import (
 	"context"
 	"errors"
-	"log/slog"
 	"time"
 
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
@@ -44,16 +43,13 @@ func (r *Receiver) exportGRPC(ctx context.Context, body []byte) (*[]byte, error)
 	var unavailable errUnavailable
 	switch {
 	case errors.As(err, &unavailable):
-		r.reqs.WithLabelValues("grpc", "unavailable").Inc()
-		r.log.Warn("otlp export refused: queue unavailable", slog.Any("err", err))
 		st, _ := status.New(codes.Unavailable, "the span queue is unavailable; retry").
 			WithDetails(&errdetails.RetryInfo{RetryDelay: durationpb.New(time.Second)})
 		return nil, st.Err()
 	case err != nil:
-		r.reqs.WithLabelValues("grpc", "invalid").Inc()
 		return nil, status.Error(codes.InvalidArgument, "cannot decode the export request: "+err.Error())
 	}
-	resp := r.answer("grpc", rejected)
+	resp := answer(rejected)
 	out, err := resp.MarshalProto()
 	if err != nil {
 		return nil, status.Error(codes.Internal, "encode response")

@@ -3,7 +3,6 @@ package otlp
 import (
 	"errors"
 	"fmt"
-	"log/slog"
 	"mime"
 	"net/http"
 
@@ -30,13 +29,8 @@ func (r *Receiver) HTTPHandler() http.Handler {
 
 func (r *Receiver) serveHTTP(w http.ResponseWriter, req *http.Request) {
 	mt, _, _ := mime.ParseMediaType(req.Header.Get("Content-Type"))
-	var f zipkin.OTLPFormat
-	switch mt {
-	case "application/x-protobuf", "application/protobuf":
-		f = zipkin.OTLPProto
-	case "application/json":
-		f = zipkin.OTLPJSON
-	default:
+	f, ok := zipkin.OTLPMediaType(mt)
+	if !ok {
 		r.reqs.WithLabelValues("http", "unsupported").Inc()
 		writeStatus(w, zipkin.OTLPJSON, http.StatusUnsupportedMediaType, codes.InvalidArgument,
 			"Content-Type must be application/x-protobuf or application/json")
@@ -57,17 +51,14 @@ func (r *Receiver) serveHTTP(w http.ResponseWriter, req *http.Request) {
 	var unavailable errUnavailable
 	switch {
 	case errors.As(err, &unavailable):
-		r.reqs.WithLabelValues("http", "unavailable").Inc()
-		r.log.Warn("otlp export refused: queue unavailable", slog.Any("err", err))
 		w.Header().Set("Retry-After", "1")
 		writeStatus(w, f, http.StatusServiceUnavailable, codes.Unavailable, "the span queue is unavailable; retry")
 		return
 	case err != nil:
-		r.reqs.WithLabelValues("http", "invalid").Inc()
 		writeStatus(w, f, http.StatusBadRequest, codes.InvalidArgument, "cannot decode the export request: "+err.Error())
 		return
 	}
-	resp := r.answer("http", rejected)
+	resp := answer(rejected)
 	var out []byte
 	if f == zipkin.OTLPJSON {
 		out, err = resp.MarshalJSON()

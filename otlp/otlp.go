@@ -122,10 +122,28 @@ type errUnavailable struct{ err error }
 func (e errUnavailable) Error() string { return "the span queue is unavailable: " + e.err.Error() }
 func (e errUnavailable) Unwrap() error { return e.err }
 
-// export translates and publishes one request; it returns how many spans
-// it rejected (partial success). A *zipkin.DecodeError means the request
-// is invalid, an errUnavailable that it should be retried.
+// export translates and publishes one request, and counts its result; it
+// returns how many spans it rejected (partial success). An errUnavailable
+// means the request should be retried, any other error that it is
+// invalid.
 func (r *Receiver) export(ctx context.Context, protocol string, body []byte, f zipkin.OTLPFormat) (int, error) {
+	rejected, err := r.translateAndPublish(ctx, protocol, body, f)
+	var unavailable errUnavailable
+	result := "ok"
+	switch {
+	case errors.As(err, &unavailable):
+		result = "unavailable"
+		r.log.Warn("otlp export refused: queue unavailable", slog.String("protocol", protocol), slog.Any("err", err))
+	case err != nil:
+		result = "invalid"
+	case rejected > 0:
+		result = "partial"
+	}
+	r.reqs.WithLabelValues(protocol, result).Inc()
+	return rejected, err
+}
+
+func (r *Receiver) translateAndPublish(ctx context.Context, protocol string, body []byte, f zipkin.OTLPFormat) (int, error) {
 	spans, rejected, err := zipkin.DecodeOTLP(body, f)
 	if err != nil {
 		return 0, err
@@ -134,7 +152,7 @@ func (r *Receiver) export(ctx context.Context, protocol string, body []byte, f z
 	defer cancel()
 	if r.cfg.QueueFormat == "otlp" {
 		// As it came: the collector translates (and samples) it again.
-		if err := r.pub.Publish(ctx, body, otlpContentType(f)); err != nil {
+		if err := r.pub.Publish(ctx, body, f.ContentType()); err != nil {
 			return 0, errUnavailable{err}
 		}
 		r.spans.WithLabelValues(protocol, "accepted").Add(float64(len(spans)))
@@ -150,13 +168,6 @@ func (r *Receiver) export(ctx context.Context, protocol string, body []byte, f z
 	r.spans.WithLabelValues(protocol, "sampled_out").Add(float64(n - len(spans)))
 	r.spans.WithLabelValues(protocol, "rejected").Add(float64(rejected))
 	return rejected, nil
-}
-
-func otlpContentType(f zipkin.OTLPFormat) string {
-	if f == zipkin.OTLPJSON {
-		return zipkin.ContentTypeOTLPJSON
-	}
-	return zipkin.ContentTypeOTLPProto
 }
 
 // publish sends spans as Zipkin proto3 lists no larger than the
@@ -185,16 +196,13 @@ func (r *Receiver) publish(ctx context.Context, spans []zipkin.Span) error {
 	return nil
 }
 
-// answer is an exported request's response, counted: a partial success
-// when spans were rejected.
-func (r *Receiver) answer(protocol string, rejected int) ptraceotlp.ExportResponse {
+// answer is an exported request's response: a partial success when spans
+// were rejected.
+func answer(rejected int) ptraceotlp.ExportResponse {
 	resp := ptraceotlp.NewExportResponse()
-	result := "ok"
 	if rejected > 0 {
-		result = "partial"
 		resp.PartialSuccess().SetRejectedSpans(int64(rejected))
 		resp.PartialSuccess().SetErrorMessage(strconv.Itoa(rejected) + " span(s) with an all-zero trace or span ID were rejected")
 	}
-	r.reqs.WithLabelValues(protocol, result).Inc()
 	return resp
 }

@@ -44,20 +44,38 @@ const (
 	OTLPJSON
 )
 
-// OTLPContentType is a message content type's OTLP encoding, if it names
-// an ExportTraceServiceRequest.
-func OTLPContentType(contentType string) (OTLPFormat, bool) {
-	mt, params, err := mime.ParseMediaType(contentType)
-	if err != nil || params["proto"] != OTLPMessage {
-		return 0, false
-	}
-	switch mt {
+// OTLPMediaType is the OTLP encoding a media type (no parameters) names:
+// OTLP/HTTP's request types.
+func OTLPMediaType(mediaType string) (OTLPFormat, bool) {
+	switch mediaType {
 	case "application/x-protobuf", "application/protobuf":
 		return OTLPProto, true
 	case "application/json":
 		return OTLPJSON, true
 	}
 	return 0, false
+}
+
+// ContentType is the span-queue content type of a request encoded as f.
+func (f OTLPFormat) ContentType() string {
+	if f == OTLPJSON {
+		return ContentTypeOTLPJSON
+	}
+	return ContentTypeOTLPProto
+}
+
+// OTLPContentType is a message content type's OTLP encoding, if it names
+// an ExportTraceServiceRequest. It runs for every message the collector
+// takes, so a type that cannot name one is turned away before parsing.
+func OTLPContentType(contentType string) (OTLPFormat, bool) {
+	if !strings.Contains(contentType, OTLPMessage) {
+		return 0, false
+	}
+	mt, params, err := mime.ParseMediaType(contentType)
+	if err != nil || params["proto"] != OTLPMessage {
+		return 0, false
+	}
+	return OTLPMediaType(mt)
 }
 
 // DecodeOTLP decodes an ExportTraceServiceRequest into Zipkin spans.
