@@ -331,7 +331,7 @@ func (a *api) traceMany(w http.ResponseWriter, r *http.Request) {
 	seen := map[zipkin.TraceID]bool{}
 	ids := make([]zipkin.TraceID, 0, len(parts))
 	for _, p := range parts {
-		id, err := parseTraceID(strings.TrimSpace(p))
+		id, err := parseTraceID(p) // trims it
 		if err != nil {
 			a.fail(w, r, err)
 			return
