@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net"
 	"net/url"
-	"strings"
 	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
@@ -37,18 +36,6 @@ func validAddress(a string) error {
 		return fmt.Errorf("rabbit address %q: want host:port", a)
 	}
 	return nil
-}
-
-// SplitAddresses parses RABBIT_ADDRESSES: comma-separated host:port, spaces
-// around commas ignored.
-func SplitAddresses(s string) []string {
-	var out []string
-	for _, a := range strings.Split(s, ",") {
-		if a = strings.TrimSpace(a); a != "" {
-			out = append(out, a)
-		}
-	}
-	return out
 }
 
 // Dial connects to the first reachable broker of the configured ones, in
