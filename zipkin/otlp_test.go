@@ -179,6 +179,18 @@ func FuzzDecodeOTLP(f *testing.F) {
 		if string(a) != string(b) {
 			t.Fatalf("not stable through Zipkin JSON:\n%s\n%s", a, b)
 		}
+		// What the edge publishes (proto3) is what the collector takes:
+		// an export answered 200 is stored.
+		if len(spans) > 0 {
+			pb, err := EncodeProto(spans)
+			if err != nil {
+				t.Fatalf("encode for the queue: %v", err)
+			}
+			queued, _, err := DecodeMessage(pb, "application/x-protobuf")
+			if err != nil || string(EncodeJSON(queued)) != string(EncodeJSON(spans)) {
+				t.Fatalf("the collector reads the published list differently (%v)", err)
+			}
+		}
 	})
 }
 
