@@ -2,7 +2,10 @@ package broker
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -47,8 +50,11 @@ type sample struct {
 
 const monitorWindow = 6
 
-// ParkedMessage describes one parked message without its body.
+// ParkedMessage describes one parked message: its parking headers and the
+// first bytes of its body.
 type ParkedMessage struct {
+	ID       string `json:"id"`   // ParkedID of the body: what Discard takes
+	Head     string `json:"head"` // the first parkedHeadBytes of the body, as text
 	Reason   string `json:"reason"`
 	Error    string `json:"error,omitempty"`
 	ParkedAt string `json:"parkedAt,omitempty"`
@@ -224,11 +230,75 @@ func (m *Monitor) peek(ctx context.Context) ([]ParkedMessage, error) {
 		}
 		read += len(d.Body)
 		m.peekBytes.Add(float64(len(d.Body)))
-		pm := ParkedMessage{Reason: string(ParkedReason(d.Headers)), Bytes: len(d.Body)}
+		pm := ParkedMessage{ID: ParkedID(d.Body), Head: parkedHead(d.Body), Reason: string(ParkedReason(d.Headers)), Bytes: len(d.Body)}
 		pm.Error, _ = d.Headers[HeaderError].(string)
 		pm.ParkedAt, _ = d.Headers[HeaderParkedAt].(string)
 		pm.Replays, _ = d.Headers[HeaderReplays].(int32)
 		out = append(out, pm)
 	}
 	return out, nil
+}
+
+// parkedHeadBytes of a parked body are shown: enough to recognise a
+// message (a truncated JSON list, an HTML page, protobuf) without
+// sending megabytes to a browser.
+const parkedHeadBytes = 256
+
+// parkedHead is the start of body as valid UTF-8 (invalid bytes, and a
+// rune cut at the end, become U+FFFD).
+func parkedHead(body []byte) string {
+	return strings.ToValidUTF8(string(body[:min(len(body), parkedHeadBytes)]), "\uFFFD")
+}
+
+// ParkedID names a parked message by its content: AMQP cannot address one
+// message in a queue, so Discard finds it by its body. Identical bodies
+// share an ID, and discarding either is the same.
+func ParkedID(body []byte) string {
+	sum := sha256.Sum256(body)
+	return hex.EncodeToString(sum[:8])
+}
+
+// Discard removes the first parked message whose ParkedID is id, among
+// those parked when it starts, for an operator dropping one that can
+// never be stored. The messages read before it are returned to the queue
+// when the channel closes (they were never acked). It reports how many it
+// removed: 0 or 1.
+func (m *Monitor) Discard(ctx context.Context, id string) (int, error) {
+	q, err := m.inspect(m.cfg.ParkedQueue)
+	if err != nil {
+		return 0, fmt.Errorf("discard: %w", err)
+	}
+	conn, err := m.conn.get()
+	if err != nil {
+		return 0, fmt.Errorf("discard: %w", err)
+	}
+	ch, err := conn.Channel()
+	if err != nil {
+		return 0, fmt.Errorf("discard: %w", err)
+	}
+	defer ch.Close()
+	for seen := 0; seen < q.Messages; seen++ {
+		if err := ctx.Err(); err != nil {
+			return 0, err
+		}
+		d, ok, err := ch.Get(m.cfg.ParkedQueue, false)
+		if err != nil {
+			return 0, fmt.Errorf("discard: get from %s: %w", m.cfg.ParkedQueue, err)
+		}
+		if !ok {
+			break
+		}
+		m.peekBytes.Add(float64(len(d.Body)))
+		if ParkedID(d.Body) != id {
+			continue
+		}
+		if err := d.Ack(false); err != nil {
+			return 0, fmt.Errorf("discard: ack: %w", err)
+		}
+		m.peekMu.Lock()
+		m.peekedAt = time.Time{} // the cached sample lists it
+		m.peekMu.Unlock()
+		return 1, nil
+	}
+	return 0, nil
 }

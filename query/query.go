@@ -159,6 +159,9 @@ type Options struct {
 	// Pipeline reports the queue, parking and rates for the UI's pipeline
 	// page (a JSON-encodable snapshot); peek also lists parked messages.
 	Pipeline func(ctx context.Context, peek bool) (any, error)
+	// Discard drops one parked message by its ID (broker.Monitor.Discard),
+	// behind AdminToken.
+	Discard func(ctx context.Context, id string) (int, error)
 }
 
 // UIConfig is what /config.json tells Zipkin's UI (and zipq's).
@@ -268,6 +271,9 @@ func NewRouter(o Options) http.Handler {
 	adminEnabled := o.AdminToken != "" && o.Replayer != nil
 	if adminEnabled {
 		r.With(requireToken(o.AdminToken)).Post("/admin/replay", replay(o.Replayer, o.Logger))
+		if o.Discard != nil {
+			r.With(requireToken(o.AdminToken)).Post("/admin/parked/discard", discard(o.Discard, o.Logger))
+		}
 	}
 	if o.Pprof {
 		r.Mount("/debug", middleware.Profiler())
@@ -354,6 +360,30 @@ func replay(rp Replayer, log *slog.Logger) http.HandlerFunc {
 		}
 		log.Info("replayed parked messages", slog.Int("replayed", n), slog.String("reason", reason))
 		writeJSON(w, http.StatusOK, map[string]int{"replayed": n})
+	}
+}
+
+// discard drops one parked message, named by the id the pipeline page
+// lists (broker.ParkedID): for a message that can never be stored.
+func discard(drop func(context.Context, string) (int, error), log *slog.Logger) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		id := r.URL.Query().Get("id")
+		if len(id) != 16 || strings.Trim(id, "0123456789abcdef") != "" {
+			httpError(w, http.StatusBadRequest, "id must be the 16 hex characters the pipeline page lists for a parked message")
+			return
+		}
+		n, err := drop(r.Context(), id)
+		if err != nil {
+			log.Error("discard failed", slog.String("id", id), slog.Any("err", err))
+			writeJSON(w, http.StatusBadGateway, map[string]any{"discarded": 0, "error": err.Error()})
+			return
+		}
+		if n == 0 {
+			writeJSON(w, http.StatusNotFound, map[string]any{"discarded": 0, "error": "no parked message has id " + id + " (replayed or discarded already?)"})
+			return
+		}
+		log.Info("discarded a parked message", slog.String("id", id))
+		writeJSON(w, http.StatusOK, map[string]int{"discarded": n})
 	}
 }
 

@@ -58,6 +58,7 @@ func apiOptions(o *query.Options, bc broker.Config, st *storage.Store, db *datab
 func monitor(o *query.Options, bc broker.Config, local broker.Throughput, reg prometheus.Registerer) func(context.Context) error {
 	mon := broker.NewMonitor(bc, local, 2*time.Second, reg)
 	o.Pipeline = func(ctx context.Context, peek bool) (any, error) { return mon.Snapshot(ctx, peek) }
+	o.Discard = mon.Discard
 	return mon.Run
 }
 

@@ -17,45 +17,77 @@ export interface Pipeline {
   adminEnabled: boolean;
   pipeline?: {
     queue: string; queueType?: string; warning?: string; messages: number; consumers: number; parkedQueue: string; parked: number;
-    parkedSample?: ParkedMessage[]; receivedPerSecond: number | null; storedPerSecond: number | null;
+    parkedSample?: ParkedDetail[]; receivedPerSecond: number | null; storedPerSecond: number | null;
     drainPerSecond: number | null; drainSeconds: number | null;
   };
   error?: string;
 }
 
-async function get<T>(path: string, params?: Record<string, string | number | undefined>): Promise<T> {
+export interface ParkedDetail extends ParkedMessage { id: string; head: string }
+
+// ApiError is a failed call, with a message a person can act on: the
+// server's own text for a JSON API error, what a proxy's HTML page means,
+// or that zipq could not be reached at all.
+export class ApiError extends Error {
+  constructor(message: string, readonly status: number, readonly kind: 'network' | 'proxy' | 'api') {
+    super(message);
+  }
+}
+
+async function call(url: string, init: RequestInit = {}): Promise<Response> {
+  let res: Response;
+  try {
+    res = await fetch(url, init);
+  } catch (e) {
+    if (init.signal?.aborted) throw e;
+    throw new ApiError(`Could not reach zipq at ${location.origin} (${e instanceof Error ? e.message : e}). Is it running, and is the network up?`, 0, 'network');
+  }
+  if (res.ok) return res;
+  const type = res.headers.get('Content-Type') ?? '';
+  const text = (await res.text()).trim();
+  if (type.includes('html') || /^<(!doctype|html)/i.test(text)) {
+    throw new ApiError(`${res.status} ${res.statusText} from a proxy or gateway between you and zipq (it answered with an HTML page; zipq answers in JSON or text). Check that zipq is up behind it.`, res.status, 'proxy');
+  }
+  let msg = text;
+  try { msg = (JSON.parse(text) as { error?: string; message?: string }).error ?? (JSON.parse(text) as { message?: string }).message ?? text; } catch { /* plain text */ }
+  throw new ApiError(`${res.status} ${res.statusText}${msg ? ': ' + msg.slice(0, 500) : ''}`, res.status, 'api');
+}
+
+async function get<T>(path: string, params?: Record<string, string | number | undefined>, signal?: AbortSignal): Promise<T> {
   const q = new URLSearchParams();
   for (const [k, v] of Object.entries(params ?? {})) if (v !== undefined && v !== '') q.set(k, String(v));
   const url = q.toString() ? `${path}?${q}` : path;
-  const res = await fetch(url);
-  if (!res.ok) {
-    const text = (await res.text()).trim();
-    throw new Error(`${res.status} ${res.statusText}${text ? ': ' + text : ''}`);
-  }
-  return res.json() as Promise<T>;
+  return (await call(url, { signal })).json() as Promise<T>;
 }
 
+let config: Promise<UIConfig> | null = null;
+
 export const api = {
-  config: () => get<UIConfig>('/config.json'),
-  services: () => get<string[]>('/api/v2/services'),
-  spanNames: (serviceName: string) => get<string[]>('/api/v2/spans', { serviceName }),
-  remoteServices: (serviceName: string) => get<string[]>('/api/v2/remoteServices', { serviceName }),
-  autocompleteKeys: () => get<string[]>('/api/v2/autocompleteKeys'),
-  autocompleteValues: (key: string) => get<string[]>('/api/v2/autocompleteValues', { key }),
-  traces: (params: Record<string, string | number | undefined>) => get<Span[][]>('/api/v2/traces', params),
-  trace: async (id: string): Promise<Span[] | null> => {
-    const res = await fetch(`/api/v2/trace/${encodeURIComponent(id)}`);
-    if (res.status === 404) return null;
-    if (!res.ok) throw new Error(`${res.status}: ${(await res.text()).trim()}`);
-    return res.json();
+  // The UI's settings, read once (a failed read is tried again next time).
+  config: (): Promise<UIConfig> => (config ??= get<UIConfig>('/config.json').catch((e) => { config = null; throw e; })),
+  services: (signal?: AbortSignal) => get<string[]>('/api/v2/services', undefined, signal),
+  spanNames: (serviceName: string, signal?: AbortSignal) => get<string[]>('/api/v2/spans', { serviceName }, signal),
+  remoteServices: (serviceName: string, signal?: AbortSignal) => get<string[]>('/api/v2/remoteServices', { serviceName }, signal),
+  autocompleteKeys: (signal?: AbortSignal) => get<string[]>('/api/v2/autocompleteKeys', undefined, signal),
+  autocompleteValues: (key: string, signal?: AbortSignal) => get<string[]>('/api/v2/autocompleteValues', { key }, signal),
+  traces: (params: Record<string, string | number | undefined>, signal?: AbortSignal) => get<Span[][]>('/api/v2/traces', params, signal),
+  trace: async (id: string, signal?: AbortSignal): Promise<Span[] | null> => {
+    try {
+      return await get<Span[]>(`/api/v2/trace/${encodeURIComponent(id)}`, undefined, signal);
+    } catch (e) {
+      if (e instanceof ApiError && e.status === 404) return null;
+      throw e;
+    }
   },
-  dependencies: (endTs: number, lookback: number) => get<DependencyLink[]>('/api/v2/dependencies', { endTs, lookback }),
-  pipeline: (parked: boolean) => get<Pipeline>('/api/zipq/pipeline', { parked: parked ? 1 : undefined }),
+  dependencies: (endTs: number, lookback: number, signal?: AbortSignal) => get<DependencyLink[]>('/api/v2/dependencies', { endTs, lookback }, signal),
+  pipeline: (parked: boolean, signal?: AbortSignal) => get<Pipeline>('/api/zipq/pipeline', { parked: parked ? 1 : undefined }, signal),
   replay: async (token: string, reason: string): Promise<number> => {
     const q = reason ? `?reason=${encodeURIComponent(reason)}` : '';
-    const res = await fetch(`/admin/replay${q}`, { method: 'POST', headers: { Authorization: `Bearer ${token}` } });
-    const text = await res.text();
-    if (!res.ok) throw new Error(`${res.status}: ${text.trim()}`);
-    return (JSON.parse(text) as { replayed: number }).replayed;
+    const res = await call(`/admin/replay${q}`, { method: 'POST', headers: { Authorization: `Bearer ${token}` } });
+    return ((await res.json()) as { replayed: number }).replayed;
+  },
+  discard: async (token: string, id: string): Promise<boolean> => {
+    const res = await call(`/admin/parked/discard?id=${encodeURIComponent(id)}`, { method: 'POST', headers: { Authorization: `Bearer ${token}` } });
+    return ((await res.json()) as { discarded: number }).discarded > 0;
   },
 };

@@ -62,13 +62,6 @@ export function formatTime(us: number | undefined): string {
   return d.toLocaleString(undefined, { hour12: false }) + '.' + String(d.getMilliseconds()).padStart(3, '0');
 }
 
-// serviceColor gives each service a stable colour from its name.
-export function serviceColor(name: string): string {
-  let hash = 0;
-  for (let i = 0; i < name.length; i++) hash = (hash * 31 + name.charCodeAt(i)) | 0;
-  return `hsl(${Math.abs(hash) % 360} 55% 55%)`;
-}
-
 export function errorBox(err: unknown, hint?: string): HTMLElement {
   const msg = err instanceof Error ? err.message : String(err);
   return h('div', { class: 'error-box', role: 'alert' }, h('strong', null, 'Something went wrong: '), msg, hint ? h('p', null, hint) : null);

@@ -1,9 +1,10 @@
 import './style.css';
 import { api, type Span } from './api';
 import { clear, errorBox, h } from './dom';
-import { leave, navigate, startRouter } from './router';
+import { navigate, startRouter, type Route } from './router';
 import { searchPage } from './pages/search';
 import { tracePage } from './pages/trace';
+import { comparePage } from './pages/compare';
 import { dependenciesPage } from './pages/dependencies';
 import { pipelinePage } from './pages/pipeline';
 
@@ -12,8 +13,21 @@ const nav = document.getElementById('nav')!;
 
 // A trace opened from a file is kept in memory only, never stored.
 let uploaded: Span[] | null = null;
+let dependenciesEnabled = true;
 
-function header() {
+// The one route table: every page, its title and what renders it.
+const routes: Route[] = [
+  { pattern: /^\/(index\.html)?$/, title: () => 'zipq · search', page: searchPage },
+  { pattern: /^\/traces\/local$/, title: () => 'zipq · trace from file',
+    page: (n) => uploaded ? tracePage(n, 'local', uploaded)
+      : n.show(h('div', { class: 'empty' }, 'No file opened. Use "Open JSON" to view a trace from a file.')) },
+  { pattern: /^\/traces\/([^/]+)$/, title: (m) => `zipq · trace ${decodeURIComponent(m[1])}`, page: (n) => tracePage(n, decodeURIComponent(n.match[1])) },
+  { pattern: /^\/compare$/, title: () => 'zipq · compare traces', page: comparePage },
+  { pattern: /^\/dependencies$/, title: () => 'zipq · dependencies', page: dependenciesPage },
+  { pattern: /^\/pipeline$/, title: () => 'zipq · pipeline', page: pipelinePage },
+];
+
+function header(path: string) {
   const file = h('input', { type: 'file', accept: '.json,application/json', id: 'open-json', class: 'visually-hidden' });
   file.addEventListener('change', async () => {
     const f = file.files?.[0];
@@ -32,10 +46,10 @@ function header() {
       file.value = '';
     }
   });
-  const link = (href: string, text: string) => h('a', { href, 'data-link': true, class: location.pathname === href || (href !== '/' && location.pathname.startsWith(href)) ? 'active' : '' }, text);
+  const link = (href: string, text: string) => h('a', { href, 'data-link': true, class: path === href || (href !== '/' && path.startsWith(href)) ? 'active' : '' }, text);
   clear(nav, h('nav', null,
     h('a', { href: '/', 'data-link': true, class: 'brand' }, 'zipq'),
-    link('/', 'Search'), link('/dependencies', 'Dependencies'), link('/pipeline', 'Pipeline'),
+    link('/', 'Search'), link('/compare', 'Compare'), dependenciesEnabled ? link('/dependencies', 'Dependencies') : null, link('/pipeline', 'Pipeline'),
     h('form', { class: 'goto', onsubmit: (ev: Event) => {
       ev.preventDefault();
       const id = ((ev.target as HTMLFormElement).elements.namedItem('traceId') as HTMLInputElement).value.trim();
@@ -44,36 +58,14 @@ function header() {
     h('label', { for: 'open-json', class: 'button' }, 'Open JSON'), file));
 }
 
-async function route() {
-  leave();
-  header();
-  const path = location.pathname;
-  const params = new URLSearchParams(location.search);
-  try {
-    if (path === '/' || path === '/index.html') {
-      document.title = 'zipq · search';
-      await searchPage(app, params);
-    } else if (path === '/traces/local') {
-      document.title = 'zipq · trace from file';
-      if (uploaded) await tracePage(app, 'local', uploaded);
-      else clear(app, h('div', { class: 'empty' }, 'No file opened. Use "Open JSON" to view a trace from a file.'));
-    } else if (path.startsWith('/traces/')) {
-      const id = decodeURIComponent(path.slice('/traces/'.length));
-      document.title = `zipq · trace ${id}`;
-      await tracePage(app, id);
-    } else if (path === '/dependencies') {
-      document.title = 'zipq · dependencies';
-      await dependenciesPage(app, params);
-    } else if (path === '/pipeline') {
-      document.title = 'zipq · pipeline';
-      await pipelinePage(app);
-    } else {
-      clear(app, h('div', { class: 'empty' }, h('h1', null, 'Page not found'), h('a', { href: '/', 'data-link': true }, 'Search traces')));
-    }
-  } catch (e) {
-    clear(app, errorBox(e));
-  }
-}
-
-api.config().then((c) => { if (c.environment) document.title += ` (${c.environment})`; }).catch(() => {});
-startRouter(route);
+const start = () => startRouter(app, routes, {
+  before: header,
+  failed: (n, e) => n.show(e ? errorBox(e)
+    : h('div', { class: 'empty' }, h('h1', null, 'Page not found'), h('a', { href: '/', 'data-link': true }, 'Search traces'))),
+});
+// /config.json first (its settings change the header and the pages); the
+// UI still starts when it cannot be read.
+api.config().then((c) => {
+  dependenciesEnabled = c.dependency?.enabled !== false;
+  if (c.environment) document.documentElement.dataset.environment = c.environment;
+}).catch(() => {}).finally(start);

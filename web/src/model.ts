@@ -1,27 +1,51 @@
 import type { Annotation, Endpoint, Span } from './api';
 
-// A Row is one line of the timeline: a span, or a client and server half
-// sharing a span ID merged into one, as Zipkin Lens shows them.
+// The trace model: pure functions from Zipkin v2 spans to the rows the
+// timeline draws. No DOM here, so web/test can run it under node --test.
+
+// A Half is one reported span of a row (a row merges a client and server
+// half sharing a span ID, as Zipkin Lens does), with its clock-corrected
+// start.
+export interface Half {
+  span: Span;
+  side: 'client' | 'server' | 'local' | 'producer' | 'consumer';
+  service: string;
+  start?: number; // corrected µs
+  duration?: number;
+}
+
+export interface SourcedAnnotation extends Annotation {
+  side: Half['side'];
+  service: string;
+  corrected: number; // the timestamp moved by its half's skew correction
+}
+
+// A Row is one line of the timeline.
 export interface Row {
   key: string;
   id: string;
   parentId?: string;
   name: string;
   service: string;
-  remoteService?: string;
+  remoteService?: string; // the callee of an unmerged CLIENT or PRODUCER span
   kind?: string;
-  timestamp?: number;
+  timestamp?: number; // corrected start, µs
   duration?: number;
-  tags: Record<string, string>;
-  annotations: Annotation[];
+  tags: Record<string, string>; // every half's tags (for find; the detail shows them per half)
+  annotations: SourcedAnnotation[];
   localEndpoint?: Endpoint;
   remoteEndpoint?: Endpoint;
-  halves: Span[]; // the spans merged into this row
+  halves: Half[];
   error: boolean;
   depth: number;
   children: Row[];
   parent?: Row;
-  skew?: number; // µs this span starts before its parent (clock skew)
+  // µs added to this row's server side (and its subtree) to fit it into
+  // its client's window, as Zipkin's and Jaeger's UIs correct clock skew.
+  skewShift?: number;
+  // µs this row starts before its parent even after correction.
+  skew?: number;
+  orphanOf?: string; // the parent ID this row names but the trace lacks
 }
 
 export interface Trace {
@@ -31,11 +55,13 @@ export interface Trace {
   rows: Row[]; // every row, depth first
   start: number;
   end: number;
-  duration: number;
+  duration: number; // from corrected spans
   services: [string, number][]; // spans per service, most first
   rootService: string;
   rootName: string;
   error: boolean;
+  corrected: number; // rows whose clock skew was corrected
+  orphans: number; // rows whose parent is missing
 }
 
 const svc = (e?: Endpoint) => e?.serviceName ?? '';
@@ -64,35 +90,38 @@ function mergeFragments(pieces: Span[]): Span[] {
   return out;
 }
 
-function rowOf(halves: Span[]): Row {
-  const client = halves.find((s) => s.kind === 'CLIENT');
-  const server = halves.find((s) => s.kind === 'SERVER');
+const sideOf = (s: Span): Half['side'] =>
+  s.kind === 'CLIENT' ? 'client' : s.kind === 'SERVER' ? 'server' : s.kind === 'PRODUCER' ? 'producer' : s.kind === 'CONSUMER' ? 'consumer' : 'local';
+
+function rowOf(spans: Span[]): Row {
+  const halves: Half[] = spans.map((s) => ({ span: s, side: sideOf(s), service: svc(s.localEndpoint), start: s.timestamp, duration: s.duration }));
+  const client = halves.find((x) => x.side === 'client');
+  const server = halves.find((x) => x.side === 'server');
   const main = server ?? halves[0];
-  const starts = halves.map((s) => s.timestamp).filter((t): t is number => !!t);
+  const merged = !!client && !!server;
   const tags: Record<string, string> = {};
-  for (const s of halves) Object.assign(tags, s.tags);
-  const annotations = halves.flatMap((s) => s.annotations ?? []).sort((a, b) => a.timestamp - b.timestamp);
+  for (const x of halves) Object.assign(tags, x.span.tags);
   return {
-    key: halves.map((s) => `${s.id}:${s.kind ?? ''}:${svc(s.localEndpoint)}`).join('|'),
-    id: main.id,
-    parentId: (client ?? main).parentId ?? halves.find((s) => s.parentId)?.parentId,
-    name: main.name ?? client?.name ?? '',
-    service: svc(main.localEndpoint) || svc(client?.remoteEndpoint) || svc(client?.localEndpoint) || 'unknown',
-    remoteService: client && server ? svc(client.localEndpoint) : svc(main.remoteEndpoint) || undefined,
-    kind: client && server ? 'CLIENT+SERVER' : main.kind,
-    timestamp: starts.length ? Math.min(...starts) : undefined,
-    duration: client?.duration ?? main.duration ?? Math.max(0, ...halves.map((s) => s.duration ?? 0)),
-    tags, annotations,
-    localEndpoint: main.localEndpoint,
-    remoteEndpoint: client && server ? client.localEndpoint : main.remoteEndpoint,
+    key: halves.map((x) => `${x.span.id}:${x.span.kind ?? ''}:${x.service}`).join('|'),
+    id: main.span.id,
+    parentId: (client ?? main).span.parentId ?? halves.find((x) => x.span.parentId)?.span.parentId,
+    name: main.span.name ?? client?.span.name ?? '',
+    service: main.service || svc(client?.span.remoteEndpoint) || client?.service || 'unknown',
+    remoteService: !merged && (main.side === 'client' || main.side === 'producer') ? svc(main.span.remoteEndpoint) || undefined : undefined,
+    kind: merged ? 'CLIENT+SERVER' : main.span.kind,
+    tags,
+    annotations: [],
+    localEndpoint: main.span.localEndpoint,
+    remoteEndpoint: merged ? client.span.localEndpoint : main.span.remoteEndpoint,
     halves,
-    error: halves.some(isError),
+    error: spans.some(isError),
     depth: 0, children: [],
   };
 }
 
-// buildTrace arranges a trace's spans as a tree of rows. Client/server
-// halves become one row; spans whose parent is missing become roots.
+// buildTrace arranges a trace's spans as a tree of rows, corrects clock
+// skew and marks orphans. Client/server halves become one row; spans
+// whose parent is missing become roots marked with the missing ID.
 export function buildTrace(spans: Span[]): Trace {
   const byId = new Map<string, Span[]>();
   for (const s of spans) {
@@ -127,27 +156,40 @@ export function buildTrace(spans: Span[]): Trace {
       r.parent = p;
       p.children.push(r);
     } else {
+      if (r.parentId !== undefined && !p) r.orphanOf = r.parentId;
       roots.push(r);
     }
   }
-  const byStart = (a: Row, b: Row) => (a.timestamp ?? Infinity) - (b.timestamp ?? Infinity) || a.key.localeCompare(b.key);
-  roots.sort(byStart);
+  const byRawStart = (a: Row, b: Row) => rawStart(a) - rawStart(b) || a.key.localeCompare(b.key);
+  // The real root (no parent ID) first, then orphans, each by start.
+  roots.sort((a, b) => Number(!!a.orphanOf) - Number(!!b.orphanOf) || byRawStart(a, b));
+
+  // Depth first, carrying each subtree's skew correction down.
   const ordered: Row[] = [];
-  const stack = [...roots].reverse().map((r) => ({ r, depth: 0 }));
+  const stack = [...roots].reverse().map((r) => ({ r, depth: 0, shift: 0 }));
+  let corrected = 0;
   while (stack.length) {
-    const { r, depth } = stack.pop()!;
+    const { r, depth, shift } = stack.pop()!;
     r.depth = depth;
-    r.children.sort(byStart);
+    const below = correct(r, shift);
+    if (r.skewShift) corrected++;
     if (r.parent && r.timestamp !== undefined && r.parent.timestamp !== undefined && r.timestamp < r.parent.timestamp) {
       r.skew = r.parent.timestamp - r.timestamp;
     }
+    r.children.sort(byRawStart);
     ordered.push(r);
-    for (let i = r.children.length - 1; i >= 0; i--) stack.push({ r: r.children[i], depth: depth + 1 });
+    for (let i = r.children.length - 1; i >= 0; i--) stack.push({ r: r.children[i], depth: depth + 1, shift: below });
   }
-  const times = spans.filter((s) => s.timestamp).map((s) => s.timestamp!);
-  const start = times.length ? Math.min(...times) : 0;
-  let end = start;
-  for (const s of spans) if (s.timestamp) end = Math.max(end, s.timestamp + (s.duration ?? 0));
+
+  let start = Infinity, end = -Infinity;
+  for (const r of ordered) {
+    for (const x of r.halves) {
+      if (x.start === undefined) continue;
+      start = Math.min(start, x.start);
+      end = Math.max(end, x.start + (x.duration ?? 0));
+    }
+  }
+  if (start === Infinity) start = end = 0;
   const counts = new Map<string, number>();
   for (const s of spans) {
     const name = svc(s.localEndpoint) || 'unknown';
@@ -160,7 +202,47 @@ export function buildTrace(spans: Span[]): Trace {
     services: [...counts].sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0])),
     rootService: root?.service ?? '', rootName: root?.name ?? '',
     error: spans.some(isError),
+    corrected, orphans: roots.filter((r) => r.orphanOf).length,
   };
+}
+
+function rawStart(r: Row): number {
+  let m = Infinity;
+  for (const x of r.halves) if (x.span.timestamp !== undefined) m = Math.min(m, x.span.timestamp);
+  return m;
+}
+
+// correct applies the inherited shift to r's halves, then fits a server
+// that lies outside its client's window into it: the server keeps its
+// duration and sits in the middle of the client's (network latency split
+// evenly each way), as Zipkin's CorrectForClockSkew. A SERVER row below
+// an unmerged CLIENT row (OpenTelemetry-style child IDs) is fitted into
+// that client the same way. Returns the shift for r's subtree.
+function correct(r: Row, inherited: number): number {
+  for (const x of r.halves) x.start = x.span.timestamp === undefined ? undefined : x.span.timestamp + inherited;
+  let client: Half | undefined = r.halves.find((x) => x.side === 'client');
+  const server = r.halves.find((x) => x.side === 'server');
+  if (server && !client && r.parent?.kind === 'CLIENT') client = r.parent.halves[0];
+  let extra = 0;
+  if (client && server && client !== server && client.start !== undefined && server.start !== undefined &&
+    client.duration !== undefined && server.duration !== undefined) {
+    const cEnd = client.start + client.duration, sEnd = server.start + server.duration;
+    if (server.start < client.start || sEnd > cEnd) {
+      const latency = Math.max(0, (client.duration - server.duration) / 2);
+      extra = client.start + latency - server.start;
+      server.start += extra;
+      r.skewShift = extra;
+    }
+  }
+  const starts = r.halves.map((x) => x.start).filter((t): t is number => t !== undefined);
+  r.timestamp = starts.length ? Math.min(...starts) : undefined;
+  const c = r.halves.find((x) => x.side === 'client');
+  r.duration = c?.duration ?? (server ?? r.halves[0]).duration ?? Math.max(0, ...r.halves.map((x) => x.duration ?? 0));
+  const shifted = new Map(r.halves.map((x) => [x.span, (x.start ?? 0) - (x.span.timestamp ?? 0)]));
+  r.annotations = r.halves.flatMap((x) => (x.span.annotations ?? []).map((a) => ({
+    ...a, side: x.side, service: x.service, corrected: a.timestamp + (shifted.get(x.span) ?? 0),
+  }))).sort((a, b) => a.corrected - b.corrected);
+  return inherited + extra;
 }
 
 function isAncestor(r: Row, candidate: Row): boolean {
@@ -179,4 +261,30 @@ export function visibleRows(t: Trace, collapsed: Set<string>): Row[] {
     if (collapsed.has(r.key) && r.children.length) skipBelow = r.depth;
   }
   return out;
+}
+
+// collapseBelow is the collapsed set that shows rows down to depth
+// `depth` (0: roots only): every row at that depth with children is closed.
+export function collapseBelow(t: Trace, depth: number): Set<string> {
+  const out = new Set<string>();
+  for (const r of t.rows) if (r.depth === depth && r.children.length) out.add(r.key);
+  return out;
+}
+
+// shownDepth is the deepest level visible under a collapsed set.
+export function shownDepth(t: Trace, collapsed: Set<string>): number {
+  let d = 0;
+  for (const r of visibleRows(t, collapsed)) d = Math.max(d, r.depth);
+  return d;
+}
+
+export function countBelow(r: Row): number {
+  let n = 0;
+  const stack = [...r.children];
+  while (stack.length) {
+    const c = stack.pop()!;
+    n++;
+    stack.push(...c.children);
+  }
+  return n;
 }

@@ -1,36 +1,86 @@
-// A small History-API router: every page has a real URL, links are
-// intercepted, and the back button re-renders the previous page.
+// A small History-API router with one route table. Every navigation gets
+// its own AbortSignal: starting the next one aborts the previous, which
+// cancels its fetches and runs the cleanups it registered, and its
+// `show` stops touching the page. So a slow page that finishes after the
+// user left cannot overwrite the next one.
 
-type Render = () => void | Promise<void>;
-let render: Render = () => {};
+export interface Nav {
+  path: string;
+  params: URLSearchParams;
+  match: RegExpExecArray;
+  signal: AbortSignal;
+  // show replaces the page's content, unless this navigation is over.
+  show(...children: (Node | string | null | undefined | false)[]): void;
+  // onLeave runs fn when the user navigates away (at once if they have).
+  // Register before the first await.
+  onLeave(fn: () => void): void;
+}
 
-export function startRouter(r: Render) {
-  render = r;
-  window.addEventListener('popstate', () => void render());
+export interface Route {
+  pattern: RegExp;
+  title: (m: RegExpExecArray) => string;
+  page: (nav: Nav) => void | Promise<void>;
+}
+
+let routes: Route[] = [];
+let root: HTMLElement;
+let current: AbortController | null = null;
+let before: (path: string) => void = () => {};
+let failed: (nav: Nav, err: unknown) => void = () => {};
+
+export function startRouter(el: HTMLElement, table: Route[], hooks: { before?: (path: string) => void; failed?: (nav: Nav, err: unknown) => void } = {}) {
+  root = el;
+  routes = table;
+  before = hooks.before ?? before;
+  failed = hooks.failed ?? failed;
+  window.addEventListener('popstate', () => void run());
   document.addEventListener('click', (ev) => {
     const a = (ev.target as Element).closest?.('a[data-link]') as HTMLAnchorElement | null;
     if (!a || ev.defaultPrevented || ev.button !== 0 || ev.metaKey || ev.ctrlKey || ev.shiftKey) return;
     ev.preventDefault();
     navigate(a.getAttribute('href') ?? '/');
   });
-  void render();
+  void run();
 }
 
-export function navigate(url: string) {
-  if (url !== location.pathname + location.search) history.pushState(null, '', url);
-  void render();
+// navigate pushes url and renders it; replace swaps the history entry
+// (state changes within a page, e.g. the trace's find box).
+export function navigate(url: string, opts: { replace?: boolean; render?: boolean } = {}) {
+  if (url !== location.pathname + location.search) {
+    if (opts.replace) history.replaceState(null, '', url); else history.pushState(null, '', url);
+  }
+  if (opts.render !== false) void run();
 }
 
-// Pages register what must stop when the user navigates away (timers,
-// listeners); the router runs it before rendering the next page.
-let leaving: (() => void)[] = [];
+export const isAbort = (e: unknown) => e instanceof DOMException && e.name === 'AbortError';
 
-export function onLeave(fn: () => void) {
-  leaving.push(fn);
-}
-
-export function leave() {
-  const fns = leaving;
-  leaving = [];
-  for (const fn of fns) fn();
+async function run() {
+  current?.abort();
+  const ctl = new AbortController();
+  current = ctl;
+  const path = location.pathname;
+  before(path);
+  const found = routes.map((r) => ({ r, m: r.pattern.exec(path) })).find((x) => x.m) ?? null;
+  const m = found?.m ?? (/.*/.exec(path) as RegExpExecArray);
+  const nav: Nav = {
+    path, params: new URLSearchParams(location.search), match: m, signal: ctl.signal,
+    show: (...children) => {
+      if (ctl.signal.aborted) return;
+      root.replaceChildren(...children.filter((c): c is Node | string => !!c));
+    },
+    onLeave: (fn) => {
+      if (ctl.signal.aborted) fn(); else ctl.signal.addEventListener('abort', fn, { once: true });
+    },
+  };
+  if (!found) {
+    document.title = 'zipq · not found';
+    failed(nav, null);
+    return;
+  }
+  document.title = found.r.title(m);
+  try {
+    await found.r.page(nav);
+  } catch (e) {
+    if (!ctl.signal.aborted && !isAbort(e)) failed(nav, e);
+  }
 }

@@ -24,11 +24,13 @@ export function rangeOf(params: URLSearchParams, fallback: string): TimeRange {
   return RANGES.find((r) => r.key === key) ?? RANGES.find((r) => r.key === fallback) ?? RANGES[1];
 }
 
-// windowOf is the query window of a URL: a preset ends now; a custom range
-// is the URL's endTs and lookback (an hour back when it has none).
+// windowOf is the query window of a URL: a preset ends at the URL's endTs
+// when it has one (a submitted search pins it, so a shared link shows the
+// same traces later), else now; a custom range is the URL's endTs and
+// lookback (an hour back when it has none).
 export function windowOf(params: URLSearchParams, fallback: string, now = Date.now()): { endTs: number; lookback: number } {
   const r = rangeOf(params, fallback);
-  if (r !== CUSTOM) return { endTs: now, lookback: r.ms };
+  if (r !== CUSTOM) return { endTs: Number(params.get('endTs') ?? '') || now, lookback: r.ms };
   const endTs = Number(params.get('endTs') ?? '') || now;
   return { endTs, lookback: Math.max(1, Number(params.get('lookback') ?? '') || 3_600_000) };
 }

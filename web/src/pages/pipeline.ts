@@ -1,37 +1,37 @@
-import { api, type Pipeline } from '../api';
+import { api, type ParkedDetail, type Pipeline } from '../api';
 import { clear, errorBox, h } from '../dom';
-import { onLeave } from '../router';
+import type { Nav } from '../router';
 
 // The pipeline page shows what tracing UIs do not: the queue in front of
 // the store, how fast it drains, and what was parked and why — with a
 // replay action when an admin token is configured.
-export async function pipelinePage(root: HTMLElement) {
+export async function pipelinePage(nav: Nav) {
   const stats = h('section', { class: 'cards', 'aria-live': 'polite' });
   const parked = h('section', { class: 'parked' });
   const replayOut = h('p', { class: 'replay-result', role: 'status' });
-  clear(root, h('h1', null, 'Pipeline'), stats, h('h2', null, 'Parked messages'), parked);
+  const timer = setInterval(() => void refreshStats(), 3000);
+  nav.onLeave(() => clearInterval(timer));
+  nav.show(h('h1', null, 'Pipeline'), stats, h('h2', null, 'Parked messages'), parked);
 
   const refreshStats = async () => {
     try {
-      renderStats(stats, await api.pipeline(false));
+      renderStats(stats, await api.pipeline(false, nav.signal));
     } catch (e) {
-      clear(stats, errorBox(e, 'Is RabbitMQ reachable? See /health.'));
+      if (!nav.signal.aborted) clear(stats, errorBox(e, 'Is RabbitMQ reachable? See /health.'));
     }
   };
   const refreshParked = async () => {
     let p: Pipeline;
     try {
-      p = await api.pipeline(true);
+      p = await api.pipeline(true, nav.signal);
     } catch (e) {
-      clear(parked, errorBox(e));
+      if (!nav.signal.aborted) clear(parked, errorBox(e));
       return;
     }
     renderStats(stats, p);
     renderParked(parked, p, replayOut, refreshParked);
   };
   await refreshParked();
-  const timer = setInterval(refreshStats, 3000);
-  onLeave(() => clearInterval(timer));
 }
 
 const num = (v: number | null | undefined, digits = 0) => (v === null || v === undefined ? 'n/a' : v.toLocaleString(undefined, { maximumFractionDigits: digits }));
@@ -73,16 +73,41 @@ function renderParked(el: HTMLElement, p: Pipeline, out: HTMLElement, refresh: (
   }
   const reasons = new Map<string, number>();
   for (const m of sample) reasons.set(m.reason, (reasons.get(m.reason) ?? 0) + 1);
+  const token = h('input', { type: 'password', name: 'token', placeholder: 'admin token', 'aria-label': 'admin token', autocomplete: 'off', value: sessionStorage.getItem('zipq-admin-token') ?? '' });
+  const discard = async (m: ParkedDetail, row: HTMLElement) => {
+    sessionStorage.setItem('zipq-admin-token', token.value);
+    try {
+      await api.discard(token.value, m.id);
+      row.classList.add('is-discarded');
+      clear(out, `Discarded the ${m.reason} message ${m.id} (${m.bytes} bytes).`);
+    } catch (e) {
+      clear(out, errorBox(e, 'The token is ZIPQ_ADMIN_TOKEN of the zipq process.'));
+    }
+  };
   const table = h('table', { class: 'parked-table' },
-    h('thead', null, h('tr', null, h('th', null, 'reason'), h('th', null, 'error'), h('th', null, 'parked at'), h('th', null, 'bytes'), h('th', null, 'replays'))),
-    h('tbody', null, ...sample.map((m) => h('tr', { 'data-reason': m.reason },
-      h('td', null, h('code', null, m.reason)), h('td', { class: 'parked-error' }, m.error ?? ''), h('td', null, m.parkedAt ?? ''),
-      h('td', null, m.bytes), h('td', null, m.replays ?? 0)))));
+    h('thead', null, h('tr', null, h('th', null, 'reason'), h('th', null, 'error'), h('th', null, 'first bytes'), h('th', null, 'parked at'), h('th', null, 'bytes'), h('th', null, 'replays'),
+      p.adminEnabled ? h('th', null, '') : null)),
+    h('tbody', null, ...sample.map((m) => {
+      const row = h('tr', { 'data-reason': m.reason, 'data-id': m.id },
+        h('td', null, h('code', null, m.reason)), h('td', { class: 'parked-error' }, m.error ?? ''),
+        h('td', { class: 'parked-head' }, h('pre', null, m.head + (m.bytes > m.head.length ? ' …' : ''))),
+        h('td', null, m.parkedAt ?? ''), h('td', null, m.bytes), h('td', null, m.replays ?? 0));
+      if (p.adminEnabled) {
+        // Two clicks: the first arms the button, the second discards.
+        const btn: HTMLButtonElement = h('button', { type: 'button', class: 'discard', title: 'delete this message for good: it can never be stored',
+          onclick: () => {
+            if (btn.dataset.armed) { btn.disabled = true; void discard(m, row); return; }
+            btn.dataset.armed = '1';
+            btn.textContent = 'Discard for good?';
+          } }, 'Discard');
+        row.append(h('td', null, btn));
+      }
+      return row;
+    })));
   const byReason = h('p', null, `${q.parked} parked`, sample.length < q.parked ? ` (first ${sample.length} shown)` : '', ': ',
     ...[...reasons].map(([r, n], i) => h('span', null, i ? ', ' : '', h('code', null, r), ` ×${n}`)));
   let action: HTMLElement;
   if (p.adminEnabled) {
-    const token = h('input', { type: 'password', name: 'token', placeholder: 'admin token', 'aria-label': 'admin token', autocomplete: 'off', value: sessionStorage.getItem('zipq-admin-token') ?? '' });
     const reason = h('select', { name: 'reason', 'aria-label': 'reason to replay' }, h('option', { value: '' }, 'every reason'),
       ...[...reasons.keys()].map((r) => h('option', { value: r }, r)));
     action = h('form', { class: 'replay', onsubmit: async (ev: Event) => {

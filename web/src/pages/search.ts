@@ -1,52 +1,57 @@
 import { api, type Span } from '../api';
-import { clear, errorBox, formatDuration, formatTime, h, serviceColor } from '../dom';
+import { clear, errorBox, formatDuration, formatTime, h, s } from '../dom';
 import { buildTrace, type Trace } from '../model';
-import { navigate } from '../router';
+import { relativeTime } from '../analyze';
+import { ERROR_COLOR, palette } from '../palette';
+import { navigate, type Nav } from '../router';
 import { CUSTOM, RANGES, rangeOf, windowOf } from '../timerange';
 
-
 // The search page: a form whose state lives in the URL (deep links and the
-// back button work), and one row per matching trace.
-export async function searchPage(root: HTMLElement, params: URLSearchParams) {
-  const services = await api.services().catch((e) => e as Error);
-  if (services instanceof Error) {
-    clear(root, errorBox(services, 'Is zipq connected to PostgreSQL? See /health.'));
+// back button work, and a submitted search pins its end time, so a shared
+// link shows the same traces later), a scatter plot of the results, and
+// one dense row per trace.
+export async function searchPage(nav: Nav) {
+  const params = nav.params;
+  const [services, cfg] = await Promise.all([
+    api.services(nav.signal).catch((e: unknown) => e as Error),
+    api.config().catch(() => undefined),
+  ]);
+  if (nav.signal.aborted) return;
+  if (cfg && cfg.searchEnabled === false) {
+    nav.show(h('div', { class: 'empty search-disabled' }, h('h1', null, 'Search is turned off'),
+      h('p', null, 'This server has search disabled (searchEnabled is false in /config.json). Open a trace by its ID in the box above, or open a JSON file.')));
     return;
   }
-  if (services.length === 0) {
-    clear(root, firstSpanHelp());
+  if (Array.isArray(services) && services.length === 0) {
+    nav.show(firstSpanHelp());
     return;
   }
+  const failed = services instanceof Error ? services : null;
+  const known = Array.isArray(services) ? services : [];
+  // The default range and limit come from /config.json (defaultLookback,
+  // queryLimit), as Zipkin's UI reads them.
+  const lookbackKey = RANGES.find((r) => r.ms === cfg?.defaultLookback)?.key ?? '15m';
+  const defaultLimit = String(cfg?.queryLimit ?? 10);
+
   const field = (label: string, input: HTMLElement) => h('label', { class: 'field' }, h('span', null, label), input);
   const select = (name: string, options: string[], value: string, anyLabel = 'any') =>
     h('select', { name, 'aria-label': name }, h('option', { value: '' }, anyLabel),
       ...options.map((o) => h('option', { value: o, selected: o === value }, o)));
 
-  const svcSel = select('serviceName', services, params.get('serviceName') ?? '');
+  const svcSel = select('serviceName', known, params.get('serviceName') ?? '');
   const nameSel = select('spanName', [], '');
   const remoteSel = select('remoteServiceName', [], '');
   const fillNames = async (keep?: boolean) => {
     const svc = svcSel.value;
-    const [names, remotes] = svc ? await Promise.all([api.spanNames(svc), api.remoteServices(svc)]).catch(() => [[], []]) : [[], []];
+    const [names, remotes] = svc ? await Promise.all([api.spanNames(svc, nav.signal), api.remoteServices(svc, nav.signal)]).catch(() => [[], []]) : [[], []];
     const wantName = keep ? params.get('spanName') ?? '' : '';
     const wantRemote = keep ? params.get('remoteServiceName') ?? '' : '';
     clear(nameSel, h('option', { value: '' }, 'any'), ...names.map((n) => h('option', { value: n, selected: n === wantName }, n)));
     clear(remoteSel, h('option', { value: '' }, 'any'), ...remotes.map((n) => h('option', { value: n, selected: n === wantRemote }, n)));
   };
-  svcSel.addEventListener('change', () => fillNames(false));
-  await fillNames(true);
+  svcSel.addEventListener('change', () => void fillNames(false));
 
-  const tagList = h('datalist', { id: 'tag-suggestions' });
-  const tagInput = h('input', { name: 'annotationQuery', list: 'tag-suggestions', placeholder: 'error and http.method=GET', value: params.get('annotationQuery') ?? '', size: 32 });
-  api.autocompleteKeys().then((keys) => clear(tagList, ...keys.map((k) => h('option', { value: `${k}=` })))).catch(() => {});
-  tagInput.addEventListener('input', async () => {
-    const last = tagInput.value.split(/\s+and\s+/i).pop() ?? '';
-    const [key, partial] = last.split('=', 2);
-    if (partial === undefined || !key) return;
-    const values = await api.autocompleteValues(key.trim()).catch(() => [] as string[]);
-    const prefix = tagInput.value.slice(0, tagInput.value.length - last.length);
-    clear(tagList, ...values.map((v) => h('option', { value: `${prefix}${key.trim()}=${v}` })));
-  });
+  const tags = tagEditor(params.get('annotationQuery') ?? '', nav.signal);
 
   const durInput = (name: string) => {
     const us = Number(params.get(name) ?? '');
@@ -59,25 +64,24 @@ export async function searchPage(root: HTMLElement, params: URLSearchParams) {
   const minDur = durInput('minDuration');
   const maxDur = durInput('maxDuration');
 
-  const range = rangeOf(params, '15m').key;
+  const range = rangeOf(params, lookbackKey).key;
   const rangeSel = h('select', { name: 'range', 'aria-label': 'time range' },
     ...[...RANGES, CUSTOM].map((r) => h('option', { value: r.key, selected: r.key === range }, r.label)));
   const toLocal = (ms: number) => new Date(ms - new Date().getTimezoneOffset() * 60_000).toISOString().slice(0, 16);
-  const { endTs: endMs, lookback } = windowOf(params, '15m');
-  const startMs = endMs - lookback;
-  const fromInput = h('input', { type: 'datetime-local', name: 'from', value: toLocal(startMs), 'aria-label': 'from' });
-  const toInput = h('input', { type: 'datetime-local', name: 'to', value: toLocal(endMs), 'aria-label': 'to' });
+  const win = windowOf(params, lookbackKey);
+  const fromInput = h('input', { type: 'datetime-local', name: 'from', value: toLocal(win.endTs - win.lookback), 'aria-label': 'from' });
+  const toInput = h('input', { type: 'datetime-local', name: 'to', value: toLocal(win.endTs), 'aria-label': 'to' });
   const custom = h('span', { class: 'custom-range', hidden: range !== 'custom' }, fromInput, ' – ', toInput);
   rangeSel.addEventListener('change', () => { custom.hidden = rangeSel.value !== 'custom'; });
 
-  const limit = h('input', { type: 'number', name: 'limit', min: 1, max: 1000, value: params.get('limit') ?? '10', size: 4, 'aria-label': 'limit' });
+  const limit = h('input', { type: 'number', name: 'limit', min: 1, max: 1000, value: params.get('limit') ?? defaultLimit, size: 4, 'aria-label': 'limit' });
   const sortSel = h('select', { name: 'sort', 'aria-label': 'sort' },
     ...[['newest', 'newest first'], ['longest', 'longest first'], ['shortest', 'shortest first']].map(([v, l]) => h('option', { value: v, selected: v === (params.get('sort') ?? 'newest') }, l)));
 
   const results = h('section', { id: 'results', 'aria-live': 'polite' });
   const form = h('form', { class: 'search', role: 'search' },
     field('Service', svcSel), field('Span name', nameSel), field('Remote service', remoteSel),
-    field('Tags / annotations', h('span', null, tagInput, tagList)),
+    field('Tags / annotations', tags.el),
     field('Min duration', h('span', null, minDur.input, minDur.units)),
     field('Max duration', h('span', null, maxDur.input, maxDur.units)),
     field('Time', h('span', null, rangeSel, custom)), field('Limit', limit), field('Sort', sortSel),
@@ -88,61 +92,146 @@ export async function searchPage(root: HTMLElement, params: URLSearchParams) {
     const q = new URLSearchParams();
     const set = (k: string, v: string | number | undefined) => { if (v !== undefined && v !== '') q.set(k, String(v)); };
     set('serviceName', svcSel.value); set('spanName', nameSel.value); set('remoteServiceName', remoteSel.value);
-    set('annotationQuery', tagInput.value.trim()); set('minDuration', minDur.us()); set('maxDuration', maxDur.us());
+    set('annotationQuery', tags.value()); set('minDuration', minDur.us()); set('maxDuration', maxDur.us());
     set('range', rangeSel.value);
     if (rangeSel.value === 'custom') {
       const from = new Date(fromInput.value).getTime(), to = new Date(toInput.value).getTime();
       set('endTs', to); set('lookback', Math.max(1, to - from));
+    } else {
+      set('endTs', Date.now()); // pinned: the link shows these traces later too
     }
     set('limit', limit.value); set('sort', sortSel.value);
     navigate(`/?${q}`);
   });
-  clear(root, h('h1', null, 'Find a trace'), form, results);
-  if ([...params.keys()].length) await runSearch(results, params);
+  nav.show(h('h1', null, 'Find a trace'),
+    failed ? errorBox(failed, 'The service list could not be read; you can still search.') : null, form, results);
+  await fillNames(true);
+  if ([...params.keys()].length) await runSearch(nav, results, params, lookbackKey, defaultLimit);
 }
 
-async function runSearch(out: HTMLElement, p: URLSearchParams) {
-  const { endTs, lookback } = windowOf(p, '15m');
+// tagEditor edits annotationQuery as chips: each `key=value` or `key`
+// term is one chip (× removes it); the input adds one, with the server's
+// autocomplete keys and values as suggestions.
+function tagEditor(initial: string, signal: AbortSignal) {
+  const terms = initial.split(/\s+and\s+/i).map((x) => x.trim()).filter(Boolean);
+  const chips = h('span', { class: 'tag-chips' });
+  const list = h('datalist', { id: 'tag-suggestions' });
+  const input = h('input', { name: 'tag', list: 'tag-suggestions', placeholder: 'error or http.method=GET, Enter adds', size: 26, 'aria-label': 'add a tag' });
+  const draw = () => clear(chips, ...terms.map((term, i) => h('span', { class: 'chip tag-chip', 'data-term': term }, term,
+    h('button', { type: 'button', class: 'chip-x', 'aria-label': `remove ${term}`, onclick: () => { terms.splice(i, 1); draw(); } }, '×'))));
+  const add = () => {
+    const v = input.value.trim();
+    if (v && !terms.includes(v)) terms.push(v);
+    input.value = '';
+    draw();
+  };
+  input.addEventListener('keydown', (ev) => { if (ev.key === 'Enter') { ev.preventDefault(); add(); } });
+  input.addEventListener('change', () => { if (input.value.trim() && !input.value.trim().endsWith('=')) add(); });
+  api.autocompleteKeys(signal).then((keys) => clear(list, ...keys.map((k) => h('option', { value: `${k}=` })))).catch(() => {});
+  input.addEventListener('input', async () => {
+    const [key, partial] = input.value.split('=', 2);
+    if (partial === undefined || !key) return;
+    const values = await api.autocompleteValues(key.trim(), signal).catch(() => [] as string[]);
+    clear(list, ...values.map((v) => h('option', { value: `${key.trim()}=${v}` })));
+  });
+  draw();
+  return {
+    el: h('span', { class: 'tag-editor' }, chips, input, list),
+    // A term still in the box counts, so typing and pressing Find works.
+    value: () => [...terms, ...(input.value.trim() ? [input.value.trim()] : [])].join(' and '),
+  };
+}
+
+async function runSearch(nav: Nav, out: HTMLElement, p: URLSearchParams, lookbackKey: string, defaultLimit: string) {
+  const { endTs, lookback } = windowOf(p, lookbackKey);
+  const minDuration = p.get('minDuration') ?? undefined;
+  const maxDuration = p.get('maxDuration') ?? undefined;
   const query: Record<string, string | undefined> = {
     serviceName: p.get('serviceName') ?? undefined, spanName: p.get('spanName') ?? undefined,
     remoteServiceName: p.get('remoteServiceName') ?? undefined, annotationQuery: p.get('annotationQuery') ?? undefined,
-    minDuration: p.get('minDuration') ?? undefined, maxDuration: p.get('maxDuration') ?? undefined,
+    // The API, like Zipkin's, takes maxDuration only with minDuration: a
+    // maximum alone means "from 1 µs".
+    minDuration: minDuration ?? (maxDuration ? '1' : undefined), maxDuration,
     endTs: String(endTs), lookback: String(lookback),
-    limit: p.get('limit') ?? '10',
+    limit: p.get('limit') ?? defaultLimit,
   };
   clear(out, h('p', { class: 'muted' }, 'Searching…'));
   let found: Span[][];
   try {
-    found = await api.traces(query);
+    found = await api.traces(query, nav.signal);
   } catch (e) {
-    clear(out, errorBox(e, 'Check the search fields: durations are numbers, the limit is 1 to 1000.'));
+    if (!nav.signal.aborted) clear(out, errorBox(e));
     return;
   }
+  if (nav.signal.aborted) return;
+  const pinned = p.get('range') !== 'custom' && p.get('endTs')
+    ? h('span', null, ` · up to ${formatTime(endTs * 1000)} `, h('a', { href: `/?${withParam(p, 'endTs', String(Date.now()))}`, 'data-link': true, class: 'refresh' }, 'search up to now')) : null;
   if (found.length === 0) {
-    clear(out, h('div', { class: 'empty' }, h('strong', null, 'No traces match.'), ' Widen the time range, or remove a filter.'));
+    clear(out, h('div', { class: 'empty' }, h('strong', null, 'No traces match.'), ' Widen the time range, or remove a filter.', pinned));
     return;
   }
   const traces = found.map(buildTrace);
   const sort = p.get('sort') ?? 'newest';
   traces.sort((a, b) => sort === 'longest' ? b.duration - a.duration : sort === 'shortest' ? a.duration - b.duration : b.start - a.start);
+  const color = palette(traces.flatMap((t) => t.services.map(([n]) => n)));
+  const picked = new Set<string>();
+  const compare = h('a', { class: 'button compare-picked', href: '/compare', 'data-link': true, 'aria-disabled': 'true' }, 'Compare 2 selected');
+  const onPick = (id: string, on: boolean) => {
+    if (on) picked.add(id); else picked.delete(id);
+    const ids = [...picked];
+    compare.setAttribute('aria-disabled', String(ids.length !== 2));
+    compare.setAttribute('href', ids.length === 2 ? `/compare?a=${ids[0]}&b=${ids[1]}` : '/compare');
+  };
   const slowest = Math.max(1, ...traces.map((t) => t.duration));
-  clear(out, h('p', { class: 'muted' }, `${traces.length} trace${traces.length === 1 ? '' : 's'}`),
-    h('ol', { class: 'results' }, ...traces.map((t) => resultRow(t, slowest))));
+  const now = Date.now();
+  clear(out,
+    h('div', { class: 'results-head' }, h('span', { class: 'muted' }, `${traces.length} trace${traces.length === 1 ? '' : 's'}`, pinned), compare),
+    scatter(traces, endTs - lookback, endTs),
+    h('ol', { class: 'results' }, ...traces.map((t) => resultRow(t, slowest, now, color, onPick))));
 }
 
-function resultRow(t: Trace, slowest: number): HTMLElement {
+const withParam = (p: URLSearchParams, k: string, v: string) => { const q = new URLSearchParams(p); q.set(k, v); return q.toString(); };
+
+// scatter plots each result by start time (x, over the search window) and
+// duration (y); errors in red; a click opens the trace.
+function scatter(traces: Trace[], fromMs: number, toMs: number): SVGElement {
+  const W = 1000, H = 140, pad = 28;
+  const maxDur = Math.max(1, ...traces.map((t) => t.duration));
+  const x = (us: number) => pad + ((us / 1000 - fromMs) / Math.max(1, toMs - fromMs)) * (W - 2 * pad);
+  const y = (d: number) => H - 18 - (d / maxDur) * (H - 30);
+  const maxSpans = Math.max(1, ...traces.map((t) => t.spans.length));
+  return s('svg', { class: 'scatter', viewBox: `0 0 ${W} ${H}`, preserveAspectRatio: 'none', role: 'img', 'aria-label': 'durations of the results over time' },
+    s('line', { x1: pad, y1: H - 18, x2: W - pad, y2: H - 18, class: 'axis' }),
+    s('text', { x: pad, y: H - 4, class: 'axis-label' }, new Date(fromMs).toLocaleTimeString(undefined, { hour12: false })),
+    s('text', { x: W - pad, y: H - 4, class: 'axis-label', 'text-anchor': 'end' }, new Date(toMs).toLocaleTimeString(undefined, { hour12: false })),
+    s('text', { x: 2, y: 12, class: 'axis-label' }, formatDuration(maxDur)),
+    ...traces.map((t) => s('a', { href: `/traces/${t.traceId}`, 'data-link': true, class: 'point', 'data-trace-id': t.traceId },
+      s('circle', { cx: Math.max(pad, Math.min(W - pad, x(t.start))), cy: y(t.duration), r: 3 + 5 * Math.sqrt(t.spans.length / maxSpans),
+        fill: t.error ? ERROR_COLOR : '#3a6df0', 'fill-opacity': 0.6 },
+      s('title', null, `${t.rootService}: ${t.rootName} · ${formatDuration(t.duration)} · ${t.spans.length} spans`)))));
+}
+
+function resultRow(t: Trace, slowest: number, now: number, color: (s: string) => string, onPick: (id: string, on: boolean) => void): HTMLElement {
   const pct = Math.max(0.5, (100 * t.duration) / slowest);
+  const total = t.spans.length;
+  const pick = h('input', { type: 'checkbox', class: 'pick', 'aria-label': `compare ${t.traceId}`, onchange: (ev: Event) => onPick(t.traceId, (ev.target as HTMLInputElement).checked) });
   return h('li', { class: `result${t.error ? ' has-error' : ''}`, 'data-trace-id': t.traceId },
+    pick,
     h('a', { href: `/traces/${t.traceId}`, 'data-link': true, class: 'result-link' },
       h('div', { class: 'result-head' },
         t.error ? h('span', { class: 'error-mark', title: 'has errors' }, '!') : null,
         h('span', { class: 'root-service' }, t.rootService), ': ', h('span', { class: 'root-name' }, t.rootName),
-        h('span', { class: 'result-meta' }, `${t.spans.length} spans · ${formatTime(t.start)}`)),
-      h('div', { class: 'duration-bar-track' },
-        h('div', { class: 'duration-bar', style: `width:${pct}%;background:${t.error ? 'var(--error)' : 'var(--accent)'}` }),
-        h('span', { class: 'duration-label' }, formatDuration(t.duration))),
+        h('code', { class: 'result-id' }, t.traceId),
+        h('span', { class: 'result-meta' }, `${total} span${total === 1 ? '' : 's'} · `,
+          h('time', { datetime: new Date(t.start / 1000).toISOString(), title: formatTime(t.start) }, relativeTime(t.start, now)))),
+      h('div', { class: 'result-bars' },
+        h('div', { class: 'duration-bar-track' },
+          h('div', { class: 'duration-bar', style: `width:${pct}%;background:${t.error ? 'var(--error)' : 'var(--accent)'}` }),
+          h('span', { class: 'duration-label' }, formatDuration(t.duration))),
+        h('div', { class: 'service-share', title: 'spans per service' }, ...t.services.map(([name, n]) =>
+          h('span', { style: `flex:${n};background:${color(name)}`, title: `${name}: ${n} of ${total} spans` })))),
       h('div', { class: 'service-chips' }, ...t.services.map(([name, n]) =>
-        h('span', { class: 'chip', style: `border-color:${serviceColor(name)}` }, `${name} ×${n}`)))));
+        h('span', { class: 'chip', style: `border-color:${color(name)}` }, `${name} ×${n}`)))));
 }
 
 function firstSpanHelp(): HTMLElement {
