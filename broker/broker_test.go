@@ -183,6 +183,58 @@ func TestParkedPeekIsBoundedAndCached(t *testing.T) {
 	}
 }
 
+// TestDiscardRemovesOneParkedMessage: the pipeline page lists each parked
+// message with its first bytes and an ID; Discard removes exactly that
+// one (once), leaves the others parked, and the next look does not list
+// it from the cache.
+func TestDiscardRemovesOneParkedMessage(t *testing.T) {
+	t.Parallel()
+	url := testenv.VHost(t)
+	cfg := broker.Config{URL: url, Queue: "zipkin", ParkedQueueType: "classic"}.WithDefaults()
+	conn, err := amqp.Dial(url)
+	testenv.Must(t, err)
+	defer conn.Close()
+	testenv.Must(t, broker.Declare(conn, cfg))
+	testenv.Must(t, broker.DeclareParking(conn, cfg))
+	ch, err := conn.Channel()
+	testenv.Must(t, err)
+	long := strings.Repeat("x", 1000) + "\xff"
+	bodies := []string{`[{"traceId": "1", "id": `, long, "<html>502 Bad Gateway</html>"}
+	for _, b := range bodies {
+		testenv.Must(t, ch.PublishWithContext(context.Background(), "", cfg.ParkedQueue, false, false,
+			amqp.Publishing{Body: []byte(b), Headers: amqp.Table{broker.HeaderReason: "malformed_json"}}))
+	}
+	testenv.Eventually(t, 5*time.Second, "messages parked", func() bool {
+		q, err := broker.Inspect(conn, cfg.ParkedQueue)
+		return err == nil && q.Messages == 3
+	})
+	m := broker.NewMonitor(cfg, nil, time.Hour, nil)
+	s, err := m.Snapshot(context.Background(), true)
+	testenv.Must(t, err)
+	if len(s.ParkedSample) != 3 || s.ParkedSample[0].Head != bodies[0] || len(s.ParkedSample[1].Head) != 256 || s.ParkedSample[2].Head != bodies[2] {
+		t.Fatalf("sample: %+v", s.ParkedSample)
+	}
+	id := s.ParkedSample[2].ID
+	if id != broker.ParkedID([]byte(bodies[2])) || len(id) != 16 {
+		t.Fatalf("id %q", id)
+	}
+	if n, err := m.Discard(context.Background(), id); n != 1 || err != nil {
+		t.Fatalf("discard: %d, %v", n, err)
+	}
+	if n, err := m.Discard(context.Background(), id); n != 0 || err != nil {
+		t.Fatalf("second discard: %d, %v", n, err)
+	}
+	s, err = m.Snapshot(context.Background(), true)
+	testenv.Must(t, err)
+	if len(s.ParkedSample) != 2 || s.ParkedSample[0].Head != bodies[0] || s.ParkedSample[1].ID != broker.ParkedID([]byte(long)) {
+		t.Fatalf("after discard: %+v", s.ParkedSample)
+	}
+	q, err := broker.Inspect(conn, cfg.ParkedQueue)
+	if err != nil || q.Messages != 2 {
+		t.Fatalf("parked now %d, %v", q.Messages, err)
+	}
+}
+
 // TestConfigValidateJoinsEveryProblem: one Validate reports all problems
 // at once; the defaults are valid.
 func TestConfigValidateJoinsEveryProblem(t *testing.T) {

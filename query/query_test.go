@@ -99,6 +99,38 @@ func TestAdminReplay(t *testing.T) {
 	}
 }
 
+// TestAdminDiscard: one parked message is dropped by its ID, behind the
+// admin token; a malformed ID is 400, an unknown one 404.
+func TestAdminDiscard(t *testing.T) {
+	var got []string
+	drop := func(_ context.Context, id string) (int, error) {
+		got = append(got, id)
+		if id == "00000000000000aa" {
+			return 1, nil
+		}
+		return 0, nil
+	}
+	h := query.NewRouter(query.Options{Config: query.Config{AdminToken: "s3cret"}, Replayer: &fakeReplayer{}, Discard: drop})
+	for _, c := range []struct {
+		target, token string
+		code          int
+	}{
+		{"/admin/parked/discard?id=00000000000000aa", "", http.StatusUnauthorized},
+		{"/admin/parked/discard", "s3cret", http.StatusBadRequest},
+		{"/admin/parked/discard?id=00000000000000AA", "s3cret", http.StatusBadRequest},
+		{"/admin/parked/discard?id=0aa", "s3cret", http.StatusBadRequest},
+		{"/admin/parked/discard?id=00000000000000bb", "s3cret", http.StatusNotFound},
+		{"/admin/parked/discard?id=00000000000000aa", "s3cret", http.StatusOK},
+	} {
+		if rec := do(t, h, http.MethodPost, c.target, c.token); rec.Code != c.code {
+			t.Errorf("%s: %d, want %d: %s", c.target, rec.Code, c.code, rec.Body)
+		}
+	}
+	if strings.Join(got, ",") != "00000000000000bb,00000000000000aa" {
+		t.Fatalf("discarder called with %v", got)
+	}
+}
+
 func TestAdminDisabledWithoutToken(t *testing.T) {
 	h := query.NewRouter(query.Options{Replayer: &fakeReplayer{}})
 	if rec := do(t, h, http.MethodPost, "/admin/replay", "anything"); rec.Code != http.StatusNotFound {
