@@ -38,6 +38,7 @@ lint: $(GOLANGCI_LINT) ## gofmt, go vet and golangci-lint (.golangci.yml: errorl
 
 test: services ui lint ## every test, with the race detector, against the real services, UI in Chromium
 	@scripts/ui-deps.sh --browser
+	cd web && npm run --silent test
 	$(GO) test -race -count=1 -timeout 20m ./...
 
 test-fresh: ## (root) scripts/services.sh, then zipq, on throwaway Debian 12 roots with no PostgreSQL or RabbitMQ

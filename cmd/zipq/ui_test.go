@@ -19,15 +19,18 @@ import (
 )
 
 // uiSeed is two checkout traces through five services (one failing, with
-// client/server halves and a clock-skewed span) and a trace whose text is
-// hostile markup, as JSON v2 with timestamps relative to now.
+// client/server halves, a clock-skewed span and an orphan) and a trace
+// whose text is hostile markup, as JSON v2 with timestamps relative to now.
 func uiSeed(now time.Time) string {
 	at := func(ms int) string {
 		return strconv.FormatInt(now.Add(time.Duration(ms)*time.Millisecond).UnixMicro(), 10)
 	}
 	span := func(trace, id, parent, kind, name, local, remote string, start, durMs int, extra string) string {
-		s := fmt.Sprintf(`{"traceId":%q,"id":%q,"kind":%q,"name":%q,"timestamp":%s,"duration":%d,"localEndpoint":{"serviceName":%q,"ipv4":"10.0.0.7","port":8080}`,
-			trace, id, kind, name, at(start), durMs*1000, local)
+		s := fmt.Sprintf(`{"traceId":%q,"id":%q,"name":%q,"timestamp":%s,"duration":%d,"localEndpoint":{"serviceName":%q,"ipv4":"10.0.0.7","port":8080}`,
+			trace, id, name, at(start), durMs*1000, local)
+		if kind != "" {
+			s += fmt.Sprintf(`,"kind":%q`, kind)
+		}
 		if parent != "" {
 			s += fmt.Sprintf(`,"parentId":%q`, parent)
 		}
@@ -49,6 +52,8 @@ func uiSeed(now time.Time) string {
 		// The inventory host's clock runs 30 ms behind: its half starts
 		// before its parent.
 		span(t1, "0000000000000005", "0000000000000002", "SERVER", "reserve", "inventory", "", -60030, 90, `,"shared":true`),
+		// An orphan: its parent was never reported.
+		span(t1, "0000000000000006", "00000000000000ff", "", "write audit", "audit", "", -59950, 20, ""),
 	}
 	ok := []string{
 		span(t2, "0000000000000001", "", "SERVER", "get /checkout", "frontend", "", -30000, 300, `,"tags":{"http.method":"GET"}`),

@@ -36,21 +36,13 @@ const step = async (name, fn) => {
   }
 };
 const shot = async (name) => { if (shots) await page.screenshot({ path: path.join(shots, name) }); };
-// submit fills the form (fill) and clicks the search button until the URL
-// shows the new search: a click landing while the previous page is still
-// rendering can be lost, and that render can reset what was filled in
-// (navigation is not sequenced yet: issue 13), so each try fills again.
+// submit fills the form and clicks the search button once: navigation
+// is sequenced (each has its own AbortSignal), so a click can no longer be
+// lost to a page still rendering, and no retry is needed.
 const submit = async (urlPattern, fill = async () => {}) => {
-  for (let i = 0; ; i++) {
-    await fill();
-    await page.click('form.search button[type=submit]');
-    try {
-      await page.waitForURL(urlPattern, { timeout: 5000 });
-      return;
-    } catch (e) {
-      if (i === 2) throw e;
-    }
-  }
+  await fill();
+  await page.click('form.search button[type=submit]');
+  await page.waitForURL(urlPattern, { timeout: 10000 });
 };
 const text = async (sel) => ((await page.locator(sel).first().textContent()) ?? '').replace(/\s+/g, ' ').trim();
 
@@ -124,7 +116,11 @@ if (mode === 'empty') {
   process.exit(problems.length ? 1 : 0);
 }
 
-await step('search by service shows the seeded traces', async () => {
+const T1 = '1111111111111111', T2 = '2222222222222222';
+const row = (id) => `.tl-row[data-span-id="${id}"]`;
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+await step('search by service shows the seeded traces, with id and relative time, pinned in the URL', async () => {
   await page.goto(`${base}/`);
   await submit(/serviceName=frontend/, async () => {
     await page.selectOption('select[name=serviceName]', 'frontend');
@@ -132,12 +128,26 @@ await step('search by service shows the seeded traces', async () => {
   });
   await page.waitForSelector('li.result');
   assert.match(page.url(), /serviceName=frontend/, 'the search is in the URL');
-  const n = await page.locator('li.result').count();
-  assert.equal(n, 2, 'two frontend traces');
+  assert.match(page.url(), /range=1h&endTs=\d{13}/, 'a preset range is pinned by its end time');
+  assert.equal(await page.locator('li.result').count(), 2, 'two frontend traces');
   assert.equal(await page.locator('li.result.has-error').count(), 1, 'one trace is marked as failed');
   assert.match(await text('li.result'), /frontend: get \/checkout/);
   assert.match(await text('li.result.has-error .service-chips'), /checkout ×3.*payments ×2.*inventory ×1/);
+  assert.equal(await text('li.result.has-error .result-id'), T1, 'the trace id is shown');
+  assert.match(await text('li.result.has-error time'), /^\d+ min ago$/, 'relative time');
+  assert.equal(await page.locator('svg.scatter .point').count(), 2, 'one point per result in the scatter plot');
+  // ~15 results per 900 px screen: each row is at most 60 px high.
+  const h = await page.locator('li.result').first().evaluate((el) => el.getBoundingClientRect().height);
+  assert.ok(h <= 60, `result row ${h}px high`);
   await shot('search.png');
+});
+
+await step('a click on a scatter point opens its trace', async () => {
+  await page.locator(`svg.scatter .point[data-trace-id="${T2}"]`).click();
+  await page.waitForURL(new RegExp(`/traces/${T2}`));
+  await page.waitForSelector('.tl-row');
+  await page.goBack();
+  await page.waitForSelector('li.result');
 });
 
 await step('sorting by duration reorders results', async () => {
@@ -154,7 +164,7 @@ await step('duration with units and a custom time range filter the results', asy
     await page.selectOption('select[name=minDurationUnit]', 's');
   });
   await page.waitForFunction(() => document.querySelectorAll('li.result').length === 1);
-  assert.match(await text('li.result .duration-label'), /930ms/);
+  assert.match(await text('li.result .duration-label'), /^900ms$/, 'duration of the skew-corrected trace');
   const local = (ms) => new Date(ms - new Date().getTimezoneOffset() * 60_000).toISOString().slice(0, 16);
   await submit(/range=custom/, async () => {
     await page.fill('input[name=minDuration]', '');
@@ -164,42 +174,228 @@ await step('duration with units and a custom time range filter the results', asy
   });
   await page.waitForSelector('.empty');
   assert.match(await text('.empty'), /No traces match/);
+});
+
+await step('maxDuration alone finds the short trace instead of an error', async () => {
+  await page.goto(`${base}/?serviceName=frontend&range=1h&maxDuration=500000`);
+  await page.waitForSelector('li.result');
+  assert.equal(await page.locator('li.result').count(), 1);
+  assert.equal(await page.locator('.error-box').count(), 0);
+  assert.equal(await text('li.result .result-id'), T2);
+});
+
+await step('the tag chip editor builds annotationQuery', async () => {
   await page.goto(`${base}/?serviceName=frontend&range=1h`);
   await page.waitForSelector('li.result');
+  await page.fill('input[name=tag]', 'http.method=GET');
+  await page.press('input[name=tag]', 'Enter');
+  await page.fill('input[name=tag]', 'error');
+  await page.press('input[name=tag]', 'Enter');
+  assert.equal(await page.locator('.tag-chip').count(), 2);
+  await page.locator('.tag-chip[data-term="error"] .chip-x').click();
+  assert.equal(await page.locator('.tag-chip').count(), 1);
+  await submit(/annotationQuery=http\.method%3DGET/);
+  await page.waitForFunction(() => document.querySelectorAll('li.result').length === 2);
+  assert.equal(await page.locator('.tag-chip[data-term="http.method=GET"]').count(), 1, 'the chip is rebuilt from the URL');
 });
 
-await step('open a trace: merged halves, collapse and expand a subtree', async () => {
+await step('open a trace: rows, span count wording, skew corrected, orphan and remote service marked', async () => {
+  await page.goto(`${base}/?serviceName=frontend&range=1h`);
   await page.locator('li.result.has-error a').click();
   await page.waitForSelector('.tl-row');
-  assert.match(page.url(), /\/traces\/[0-9a-f]{16,32}$/);
-  const all = await page.locator('.tl-row').count();
-  assert.equal(all, 5, 'client/server halves are one row each: 5 rows for 8 spans');
-  assert.match(await text('.trace-head'), /8 spans/);
-  await page.locator('.tl-row[data-span-id="0000000000000002"] .toggle').click();
-  await page.waitForFunction(() => document.querySelectorAll('.tl-row').length === 2);
-  assert.match(await text('.tl-row[data-span-id="0000000000000002"]'), /\(\+3\)/);
-  await page.locator('.tl-row[data-span-id="0000000000000002"] .toggle').click();
-  await page.waitForFunction((n) => document.querySelectorAll('.tl-row').length === n, all);
+  assert.match(page.url(), new RegExp(`/traces/${T1}`));
+  assert.equal(await page.locator('.tl-row').count(), 6, 'client/server halves are one row each: 6 rows for 9 spans');
+  assert.match(await text('.span-count'), /^9 spans in 6 rows \(a client and a server reporting one call share a row\)$/);
+  assert.match(await text('.trace-duration'), /^Duration 900ms$/, 'duration from the corrected spans (930 ms raw)');
+  assert.match(await text('.skew-note'), /Clock skew corrected on 1 span/);
+  assert.match(await text(`${row('0000000000000005')} .skew`), /⇄/);
+  // The inventory half now starts inside its client's call.
+  const [client, server] = await page.locator(`${row('0000000000000005')} .tl-bar`).evaluateAll((bs) => bs.map((b) => b.getBoundingClientRect().left));
+  assert.ok(server >= client, `server bar at ${server} starts after the client's ${client}`);
+  assert.match(await text(`${row('0000000000000006')} .orphan`), /orphan/);
+  assert.match(await text('.orphan-note'), /1 span names a parent that is not in this trace/);
+  assert.match(await text(row('0000000000000004')), /payments insert → postgres/);
 });
 
-await step('open a span: tags, annotations, endpoints', async () => {
-  await page.locator('.tl-row[data-span-id="0000000000000003"]').click();
+await step('merged rows show both halves, and the detail says which half each tag came from', async () => {
+  assert.equal(await page.locator(`${row('0000000000000003')} .tl-bar-client`).count(), 1);
+  assert.equal(await page.locator(`${row('0000000000000003')} .tl-bar-server`).count(), 1);
+  assert.match(await text(`${row('0000000000000003')} .tl-dur`), /^400ms · server 380ms$/);
+  await page.locator(row('0000000000000003')).click();
   await page.waitForSelector('.span-detail');
   const detail = await text('.span-detail');
-  assert.match(detail, /payments/);
   assert.match(detail, /card declined/, 'error tag shown');
-  assert.match(detail, /payment\.provider/, 'tag key shown');
-  assert.match(detail, /retrying/, 'annotation shown');
-  assert.match(detail, /CLIENT\+SERVER/, 'merged halves');
+  assert.match(await text('.span-detail table.tags tr.is-error'), /error\s*card declined\s*payments \(server\)/);
+  assert.match(await text('.span-detail table.annotations'), /retrying\s*payments \(server\)/);
+  assert.match(detail, /CLIENT\+SERVER/);
+  assert.match(detail, /client checkout\s*400ms/);
+  assert.match(page.url(), /span=0000000000000003/, 'the selected span is in the URL');
   assert.ok(await page.locator('.tl-row.is-error').count() >= 1, 'error rows highlighted');
-  assert.match(await text('.skew-note'), /Clock skew/);
+});
+
+await step('duration labels sit beside short bars; ruler ticks are round and inside', async () => {
+  const bar = await page.locator(`${row('0000000000000004')} .tl-bar`).boundingBox();
+  const label = await page.locator(`${row('0000000000000004')} .tl-dur`).boundingBox();
+  assert.ok(label.x >= bar.x + bar.width, 'label right of the bar');
+  const ticks = await page.locator('.tl-ruler .tick').allTextContents();
+  assert.deepEqual(ticks, ['0μs', '200ms', '400ms', '600ms', '800ms']);
+  const ruler = await page.locator('.tl-ruler .tl-ticks').boundingBox();
+  for (const t of await page.locator('.tl-ruler .tick').all()) {
+    const b = await t.boundingBox();
+    assert.ok(b.x >= ruler.x - 1 && b.x + b.width <= ruler.x + ruler.width + 1, 'tick inside the ruler');
+  }
+});
+
+await step('service colours are distinct and never the error colour', async () => {
+  const colours = await page.locator('.tl-row').evaluateAll((rows) => {
+    const m = {};
+    for (const r of rows) m[r.querySelector('.svc-name').textContent] = getComputedStyle(r.querySelector('.svc-dot')).backgroundColor;
+    return m;
+  });
+  const values = Object.values(colours);
+  assert.equal(new Set(values).size, values.length, JSON.stringify(colours));
+  assert.ok(!values.includes('rgb(211, 58, 58)'), 'no service in the error colour');
+});
+
+await step('find: highlights, counts, steps, next error, state in the URL', async () => {
+  await page.fill('input[name=find]', 'payments');
+  await page.waitForFunction(() => document.querySelector('.find-count')?.textContent === '1 of 2');
+  assert.equal(await page.locator('.tl-row.is-match').count(), 2);
+  assert.match(page.url(), /find=payments/);
+  await page.click('button[aria-label="next match"]');
+  assert.equal(await text('.find-count'), '2 of 2');
+  assert.equal(await page.locator(`${row('0000000000000004')}.is-current`).count(), 1);
+  await page.fill('input[name=find]', 'nothing-like-this');
+  assert.equal(await text('.find-count'), 'no match');
+  await page.fill('input[name=find]', '');
+  await page.locator(row('0000000000000001')).click();
+  await page.click('button.next-error');
+  assert.equal(await page.locator(`${row('0000000000000003')}.is-selected`).count(), 1, 'next error selects the failing span');
+  await page.goto(`${base}/traces/${T1}?find=audit`);
+  await page.waitForSelector('.tl-row.is-current');
+  assert.equal(await page.getAttribute('.tl-row.is-current', 'data-span-id'), '0000000000000006');
+  await page.goto(`${base}/traces/${T1}?span=0000000000000004`);
+  await page.waitForSelector('.span-detail');
+  assert.match(await text('.span-detail h2'), /payments: insert → postgres/, 'a span deep link opens that span');
+  await page.locator(row('0000000000000006')).click();
+  assert.match(await text('.span-detail'), /Orphan: parent 00000000000000ff is not in this trace/);
+});
+
+await step('critical path: toggled, in the URL, the spans that make the duration', async () => {
+  await page.goto(`${base}/traces/${T1}`);
+  await page.waitForSelector('.tl-row');
+  await page.check('input[name=criticalPath]');
+  await page.waitForSelector('.tl-row.on-cp');
+  const on = await page.locator('.tl-row.on-cp').evaluateAll((rs) => rs.map((r) => r.dataset.spanId).sort());
+  assert.deepEqual(on, ['0000000000000001', '0000000000000002', '0000000000000003', '0000000000000004', '0000000000000005']);
+  assert.match(page.url(), /cp=1/);
   await shot('trace.png');
 });
 
+await step('keyboard: arrows move, left collapses, right expands; levels collapse and expand', async () => {
+  await page.goto(`${base}/traces/${T1}`);
+  await page.waitForSelector('.tl-row.is-selected');
+  await page.focus('.tl-viewport');
+  await page.keyboard.press('ArrowDown');
+  assert.equal(await page.getAttribute('.tl-row.is-selected', 'data-span-id'), '0000000000000002');
+  await page.keyboard.press('ArrowLeft');
+  await page.waitForFunction(() => document.querySelectorAll('.tl-row').length === 3);
+  assert.match(await text(row('0000000000000002')), /\(\+3\)/);
+  await page.keyboard.press('ArrowRight');
+  await page.waitForFunction(() => document.querySelectorAll('.tl-row').length === 6);
+  await page.click('button.level-down');
+  await page.waitForFunction(() => document.querySelectorAll('.tl-row').length === 5);
+  await page.click('button.level-down');
+  await page.waitForFunction(() => document.querySelectorAll('.tl-row').length === 3);
+  await page.click('button.level-up');
+  await page.waitForFunction(() => document.querySelectorAll('.tl-row').length === 5);
+  await page.keyboard.press('/');
+  assert.equal(await page.evaluate(() => document.activeElement?.getAttribute('name')), 'find', '/ focuses find');
+});
+
+await step('time zoom: drag on the minimap, ticks follow, reset', async () => {
+  await page.goto(`${base}/traces/${T1}`);
+  await page.waitForSelector('.tl-row');
+  const mm = await page.locator('canvas.minimap').boundingBox();
+  await page.mouse.move(mm.x + mm.width * 0.5, mm.y + 10);
+  await page.mouse.down();
+  await page.mouse.move(mm.x + mm.width * 0.7, mm.y + 10, { steps: 4 });
+  await page.mouse.up();
+  await page.waitForFunction(() => /zoom=\d+%2C\d+/.test(location.search));
+  const ticks = await page.locator('.tl-ruler .tick').allTextContents();
+  assert.match(ticks[0], /^45\dms$/, `zoomed ruler starts mid-trace: ${ticks}`);
+  assert.ok(await page.isVisible('button.zoom-reset'));
+  await page.click('button.zoom-reset');
+  await page.waitForFunction(() => document.querySelector('.tl-ruler .tick')?.textContent === '0μs');
+});
+
+await step('flame graph and statistics views', async () => {
+  await page.click('.tabs [data-view=flame]');
+  await page.waitForSelector('.flame-block');
+  assert.equal(await page.locator('.flame-block').count(), 6);
+  assert.match(page.url(), /view=flame/);
+  await shot('flame.png');
+  await page.locator('.flame-block[data-span-id="0000000000000004"]').click();
+  assert.match(await text('.span-detail h2'), /insert/);
+  await page.click('.tabs [data-view=stats]');
+  await page.waitForSelector('table.stats tbody tr');
+  assert.equal(await page.locator('table.stats tbody tr').count(), 6, 'one line per service and span name');
+  await page.click('button.sort[data-sort=service]');
+  const first = await text('table.stats tbody tr td');
+  await page.click('button.sort[data-sort=service]');
+  assert.notEqual(await text('table.stats tbody tr td'), first, 'sorting flips');
+  assert.match(await text('table.stats'), /payments\s*charge\s*1\s*400ms/);
+});
+
+await step('narrow window: the span detail is on screen', async () => {
+  await page.setViewportSize({ width: 800, height: 900 });
+  await page.goto(`${base}/traces/${T1}`);
+  await page.waitForSelector('.tl-row');
+  await page.locator(row('0000000000000003')).click();
+  const box = await page.locator('.detail').boundingBox();
+  assert.ok(box.y < 900 && box.y + Math.min(box.height, 100) <= 900, `detail at y=${box.y}`);
+  await page.setViewportSize({ width: 1440, height: 900 });
+});
+
+await step('compare two traces picked from the search results', async () => {
+  await page.goto(`${base}/?serviceName=frontend&range=1h`);
+  await page.waitForSelector('li.result');
+  await page.check(`li.result[data-trace-id="${T1}"] input.pick`);
+  await page.check(`li.result[data-trace-id="${T2}"] input.pick`);
+  await page.click('a.compare-picked');
+  await page.waitForSelector('table.diff');
+  assert.match(page.url(), new RegExp(`/compare\\?a=${T1}&b=${T2}`));
+  const status = await page.locator('table.diff tbody tr').evaluateAll((rs) => Object.fromEntries(rs.map((r) => [r.dataset.path, r.dataset.status])));
+  assert.equal(status['frontend:get /checkout'], 'faster');
+  assert.equal(status['frontend:get /checkout/checkout:post /cart/payments:charge'], 'missing');
+  assert.equal(status['audit:write audit'], 'missing');
+  await shot('compare.png');
+  await page.fill('input[name=a]', T2);
+  await page.fill('input[name=b]', T1);
+  await page.click('.compare-form button');
+  await page.waitForFunction(() => document.querySelector('tr[data-path="audit:write audit"]')?.dataset.status === 'added');
+});
+
 await step('the back button returns to the search', async () => {
+  await page.goto(`${base}/?serviceName=frontend&range=1h`);
+  await page.waitForSelector('li.result');
+  await page.locator('li.result a').first().click();
+  await page.waitForSelector('.tl-row');
   await page.goBack();
   await page.waitForSelector('li.result');
   assert.match(page.url(), /serviceName=frontend/);
+});
+
+await step('navigation is sequenced: a slow page cannot overwrite the next one', async () => {
+  await page.route(`**/api/v2/trace/${T2}`, async (r) => { await sleep(1500); await r.continue().catch(() => {}); });
+  await page.goto(`${base}/traces/${T2}`);
+  await page.click('#nav a[href="/pipeline"]');
+  await page.waitForSelector('[data-stat=depth]');
+  await sleep(2500);
+  assert.equal(await page.locator('.tl-row').count(), 0, 'the trace did not render over the pipeline page');
+  assert.equal(await page.locator('.error-box').count(), 0, 'its aborted fetch is not an error');
+  assert.match(page.url(), /\/pipeline$/);
+  await page.unroute(`**/api/v2/trace/${T2}`);
 });
 
 await step('dependencies: seeded services and edge counts', async () => {
@@ -210,23 +406,94 @@ await step('dependencies: seeded services and edge counts', async () => {
   const edge = page.locator('svg.graph .edge[data-parent="checkout"][data-child="payments"] .edge-label');
   assert.equal(await edge.textContent(), '1 calls · 1 errors');
   assert.equal(await page.locator('svg.graph .edge[data-parent="frontend"][data-child="checkout"] .edge-label').textContent(), '2 calls');
+  assert.equal(await page.locator('svg.graph .node.uninstrumented').evaluateAll((ns) => ns.map((n) => n.dataset.service).join()), 'postgres', 'only postgres reported no spans');
   await page.locator('svg.graph .node[data-service="checkout"]').click();
   const panel = await text('.service-detail');
   assert.match(panel, /Called by\s*frontend 2 calls/);
   assert.match(panel, /Calls\s*inventory 1 calls\s*payments 1 calls · 1 errors/);
-  await shot('dependencies.png');
 });
 
-await step('pipeline: a parked message with its reason, replayed', async () => {
+await step('dependencies: zoom, fit, edge detail, focus with hops', async () => {
+  const vb = () => page.getAttribute('svg.graph', 'viewBox');
+  const before = await vb();
+  await page.click('button[aria-label="zoom in"]');
+  assert.notEqual(await vb(), before);
+  assert.ok(Number((await vb()).split(' ')[2]) < Number(before.split(' ')[2]), 'zoomed in');
+  await page.click('button.fit');
+  assert.equal(await vb(), before);
+  await page.locator('svg.graph .edge[data-parent="checkout"][data-child="payments"] .edge-hit').click({ force: true });
+  assert.match(await text('.edge-detail'), /checkout → payments.*error rate\s*100\.0%/);
+  await page.locator('svg.graph .node[data-service="payments"]').click();
+  await page.click('.service-detail a.focus-link >> text=1 hop');
+  await page.waitForURL(/focus=payments&hops=1/);
+  await page.waitForFunction(() => document.querySelectorAll('svg.graph .node').length === 3);
+  const near = await page.locator('svg.graph .node').evaluateAll((ns) => ns.map((n) => n.dataset.service).sort().join());
+  assert.equal(near, 'checkout,payments,postgres');
+  await shot('dependencies.png');
+  await page.click('.focus-chip a');
+  await page.waitForFunction(() => document.querySelectorAll('svg.graph .node').length >= 5);
+});
+
+await step('pipeline: a parked message with its reason and first bytes, replayed, then discarded', async () => {
   await page.goto(`${base}/pipeline`);
   await page.waitForSelector('table.parked-table tr[data-reason]');
   assert.equal(await page.locator('table.parked-table tbody tr').count(), 1);
   assert.match(await text('table.parked-table tbody tr'), /malformed_json/);
+  assert.equal(await text('table.parked-table .parked-head pre'), '[{"traceId": "1", "id":');
   assert.match(await text('[data-stat=consumers] .card-value'), /^[1-9]/);
   await page.fill('input[name=token]', token);
   await shot('pipeline.png');
   await page.click('form.replay button[type=submit]');
   await page.waitForSelector('.replay-result:has-text("Replayed 1 message")');
+  // The replayed message cannot be stored either: it is parked again.
+  await page.waitForFunction(async () => (await (await fetch('/api/zipq/pipeline')).json()).pipeline.parked === 1);
+  await page.goto(`${base}/pipeline`);
+  await page.waitForSelector('button.discard');
+  await page.click('button.discard');
+  assert.equal(await text('button.discard'), 'Discard for good?');
+  await page.click('button.discard');
+  await page.waitForSelector('.replay-result:has-text("Discarded the malformed_json message")');
+  await page.waitForFunction(async () => (await (await fetch('/api/zipq/pipeline')).json()).pipeline.parked === 0);
+});
+
+await step('errors say what happened, and the search form stays', async () => {
+  await page.route('**/api/v2/services', (r) => r.abort('failed'));
+  await page.goto(`${base}/`);
+  await page.waitForSelector('.error-box');
+  assert.match(await text('.error-box'), /Could not reach zipq at http/);
+  assert.doesNotMatch(await text('.error-box'), /PostgreSQL/);
+  assert.equal(await page.locator('form.search').count(), 1, 'the form is still there');
+  await page.unroute('**/api/v2/services');
+  await page.route('**/api/v2/traces?**', (r) => r.fulfill({ status: 502, contentType: 'text/html', body: '<html><body><h1>502 Bad Gateway</h1><hr>nginx</body></html>' }));
+  await page.goto(`${base}/?serviceName=frontend&range=1h`);
+  await page.waitForSelector('#results .error-box');
+  const msg = await text('#results .error-box');
+  assert.match(msg, /502 Bad Gateway from a proxy or gateway between you and zipq/);
+  assert.doesNotMatch(msg, /<html|nginx/);
+  assert.equal(await page.locator('form.search').count(), 1);
+  await page.unroute('**/api/v2/traces?**');
+  await page.goto(`${base}/traces/not-hex`);
+  await page.waitForSelector('.error-box');
+  assert.match(await text('.error-box'), /400/);
+  assert.doesNotMatch(await text('.error-box'), /network/);
+});
+
+await step('/config.json settings are honoured: limit, lookback, dependencies, search', async () => {
+  const cfg = { environment: 'staging', queryLimit: 3, defaultLookback: 3600000, searchEnabled: true, dependency: { enabled: false, lowErrorRate: 0.5, highErrorRate: 0.75 } };
+  await page.route('**/config.json', (r) => r.fulfill({ contentType: 'application/json', body: JSON.stringify(cfg) }));
+  await page.goto(`${base}/`);
+  await page.waitForSelector('form.search');
+  assert.equal(await page.inputValue('input[name=limit]'), '3');
+  assert.equal(await page.inputValue('select[name=range]'), '1h');
+  assert.equal(await page.locator('#nav a[href="/dependencies"]').count(), 0, 'no Dependencies link');
+  await page.goto(`${base}/dependencies`);
+  await page.waitForSelector('.empty');
+  assert.match(await text('.empty'), /turned off/);
+  cfg.searchEnabled = false;
+  await page.goto(`${base}/`);
+  await page.waitForSelector('.search-disabled');
+  assert.match(await text('.search-disabled'), /Search is turned off/);
+  await page.unroute('**/config.json');
 });
 
 await step('span text is shown literally, never run', async () => {
@@ -239,6 +506,8 @@ await step('span text is shown literally, never run', async () => {
   const detail = await text('.span-detail');
   assert.match(detail, /<img src=x onerror="window\.__xss=2">/);
   assert.match(detail, /"quoted" & 'single'/);
+  await page.fill('input[name=find]', '<b>key</b>');
+  assert.equal(await text('.find-count'), '1 of 1');
   assert.equal(await page.evaluate(() => window.__xss), undefined, 'no injected script ran');
   assert.equal(await page.locator('img[src=x], script:not([src]):not([type])').count(), 0, 'no injected element exists');
 });

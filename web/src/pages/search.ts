@@ -229,9 +229,9 @@ function resultRow(t: Trace, slowest: number, now: number, color: (s: string) =>
           h('div', { class: 'duration-bar', style: `width:${pct}%;background:${t.error ? 'var(--error)' : 'var(--accent)'}` }),
           h('span', { class: 'duration-label' }, formatDuration(t.duration))),
         h('div', { class: 'service-share', title: 'spans per service' }, ...t.services.map(([name, n]) =>
-          h('span', { style: `flex:${n};background:${color(name)}`, title: `${name}: ${n} of ${total} spans` })))),
-      h('div', { class: 'service-chips' }, ...t.services.map(([name, n]) =>
-        h('span', { class: 'chip', style: `border-color:${color(name)}` }, `${name} ×${n}`)))));
+          h('span', { style: `flex:${n};background:${color(name)}`, title: `${name}: ${n} of ${total} spans` }))),
+        h('div', { class: 'service-chips' }, ...t.services.map(([name, n]) =>
+          h('span', { class: 'chip', style: `border-color:${color(name)}` }, `${name} ×${n}`))))));
 }
 
 function firstSpanHelp(): HTMLElement {
