@@ -47,9 +47,17 @@ const submit = async (urlPattern, fill = async () => {}) => {
 const text = async (sel) => ((await page.locator(sel).first().textContent()) ?? '').replace(/\s+/g, ' ').trim();
 
 if (mode === 'bench') {
-  const id = process.argv[3];
+  const [id, hugeId] = process.argv.slice(3);
   const runs = [];
   await page.goto(`${base}/pipeline`);
+  // firstRows is the time from navigation to the trace's first rows.
+  const firstRows = async (traceId) => {
+    await page.goto(`${base}/pipeline`);
+    const t0 = Date.now();
+    await page.goto(`${base}/traces/${traceId}`);
+    await page.waitForSelector('.tl-row', { timeout: 60000 });
+    return Date.now() - t0;
+  };
   for (let i = 0; i < 5; i++) {
     // Baseline, same page and run: fetching and parsing the trace alone.
     const apiMs = await page.evaluate(async (id) => {
@@ -57,11 +65,30 @@ if (mode === 'bench') {
       const spans = await (await fetch(`/api/v2/trace/${id}`)).json();
       return spans.length ? performance.now() - t : -1;
     }, id);
-    const t0 = Date.now();
-    await page.goto(`${base}/traces/${id}`);
-    await page.waitForSelector('.tl-row');
-    const rendered = Date.now() - t0;
+    const rendered = await firstRows(id);
     const build = Number(await page.evaluate(() => document.body.dataset.renderMs));
+    // Find: from typing to the painted frame showing the first match.
+    const find = await page.evaluate(async () => {
+      const input = document.querySelector('input[name=find]');
+      const t = performance.now();
+      input.value = 'error';
+      input.dispatchEvent(new Event('input'));
+      await new Promise((r) => requestAnimationFrame(() => r()));
+      return { ms: performance.now() - t, count: document.querySelector('.find-count').textContent, current: document.querySelectorAll('.tl-row.is-current').length };
+    });
+    if (find.count !== '1 of 28' || find.current !== 1) throw new Error(`find: ${JSON.stringify(find)}`);
+    // Zoom: a drag across a fifth of the minimap, to the painted frame.
+    const zoom = await page.evaluate(async () => {
+      const c = document.querySelector('canvas.minimap');
+      const b = c.getBoundingClientRect();
+      const ev = (type, f) => c.dispatchEvent(new MouseEvent(type, { clientX: b.left + b.width * f, clientY: b.top + 5, buttons: 1, bubbles: true }));
+      const t = performance.now();
+      ev('mousedown', 0.4); ev('mousemove', 0.5); ev('mouseup', 0.6);
+      await new Promise((r) => requestAnimationFrame(() => r()));
+      return { ms: performance.now() - t, zoomed: /zoom=/.test(location.search) };
+    });
+    if (!zoom.zoomed) throw new Error('zoom did not apply');
+    await page.click('button.zoom-reset');
     // Scroll through the whole timeline, one screen per frame.
     const scroll = await page.evaluate(async () => {
       const vp = document.querySelector('.tl-viewport');
@@ -78,9 +105,12 @@ if (mode === 'bench') {
       return { screens: frames.length, p50: frames[Math.floor(frames.length / 2)], p95: frames[Math.floor(frames.length * 0.95)], max: frames[frames.length - 1] };
     });
     const rows = await page.locator('.tl-row').count();
-    runs.push({ apiFetchMs: Math.round(apiMs), navigationToTimelineMs: rendered, buildAndRenderMs: build, rowsInDom: rows, scroll });
+    runs.push({ apiFetchMs: Math.round(apiMs), navigationToFirstRowsMs: rendered, buildAndRenderMs: build,
+      findMs: Math.round(find.ms), zoomMs: Math.round(zoom.ms), rowsInDom: rows, scroll });
   }
-  console.log(JSON.stringify(runs));
+  const huge = [];
+  if (hugeId) for (let i = 0; i < 3; i++) huge.push({ navigationToFirstRowsMs: await firstRows(hugeId), buildAndRenderMs: Number(await page.evaluate(() => document.body.dataset.renderMs)) });
+  console.log(JSON.stringify({ trace10k: runs, trace50k: huge }));
   await browser.close();
   process.exit(0);
 }
