@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -69,7 +68,6 @@ func uiSeed(now time.Time) string {
 
 // TestUIInBrowser drives the UI in Debian's Chromium with playwright-core
 // (web/e2e/ui.mjs) against zipq serve on real RabbitMQ and PostgreSQL.
-// ZIPQ_UPDATE_SCREENSHOTS=1 writes the screenshots to docs/img.
 func TestUIInBrowser(t *testing.T) {
 	t.Parallel()
 	node, chromium := requireBrowser(t)
@@ -97,11 +95,7 @@ func TestUIInBrowser(t *testing.T) {
 		return pipe.Pipeline.Parked == 1
 	})
 
-	shots := t.TempDir()
-	if os.Getenv("ZIPQ_UPDATE_SCREENSHOTS") != "" {
-		shots, _ = filepath.Abs("../../docs/img")
-		testenv.Must(t, os.MkdirAll(shots, 0o755))
-	}
+	shots := t.TempDir() // the README's come from TestUIScreenshots
 	out := runUIScript(t, node, chromium, base, []string{"SCREENSHOTS=" + shots, "ADMIN_TOKEN=" + token}, "check")
 	t.Log(out)
 	if !strings.Contains(out, "all UI checks passed") {

@@ -117,6 +117,49 @@ if (mode === 'bench') {
 
 const token = process.env.ADMIN_TOKEN ?? '';
 
+// shots: every page on TestUIScreenshots' realistic data set; checks that
+// each renders, and saves the README's screenshots.
+if (mode === 'shots') {
+  const [failed, ok] = process.argv.slice(3);
+  await step('search with the scatter plot', async () => {
+    await page.goto(`${base}/?serviceName=frontend&range=1h&limit=30`);
+    await page.waitForSelector('li.result');
+    assert.equal(await page.locator('svg.scatter .point').count(), await page.locator('li.result').count());
+    await shot('search.png');
+  });
+  await step('a skewed, failed trace with find and the critical path', async () => {
+    await page.goto(`${base}/traces/${failed}?cp=1&find=payments`);
+    await page.waitForSelector('.tl-row.is-current');
+    assert.match(await text('.skew-note'), /Clock skew corrected/);
+    assert.ok(await page.locator('.tl-row.on-cp').count() > 3);
+    await shot('trace.png');
+    await page.click('.tabs [data-view=flame]');
+    await page.waitForSelector('.flame-block');
+    await shot('flame.png');
+  });
+  await step('compare a clean trace with the failed one', async () => {
+    await page.goto(`${base}/compare?a=${ok}&b=${failed}`);
+    await page.waitForSelector('table.diff');
+    await shot('compare.png');
+  });
+  await step('dependencies focused on payments', async () => {
+    await page.goto(`${base}/dependencies?focus=payments&hops=2`);
+    await page.waitForSelector('svg.graph .node.uninstrumented');
+    await page.locator('svg.graph .edge[data-parent="payments"][data-child="stripe"] .edge-hit').click({ force: true });
+    await page.waitForSelector('.edge-detail');
+    await shot('dependencies.png');
+  });
+  await step('pipeline with a parked message', async () => {
+    await page.goto(`${base}/pipeline`);
+    await page.waitForSelector('table.parked-table tr[data-reason]');
+    await page.fill('input[name=token]', token);
+    await shot('pipeline.png');
+  });
+  await browser.close();
+  console.log(problems.length ? `FAIL ${problems.join('; ')}` : 'all UI checks passed');
+  process.exit(problems.length ? 1 : 0);
+}
+
 if (mode === 'empty') {
   await step('no services yet: how to send a first span', async () => {
     await page.goto(`${base}/`);
@@ -166,9 +209,9 @@ await step('search by service shows the seeded traces, with id and relative time
   assert.equal(await text('li.result.has-error .result-id'), T1, 'the trace id is shown');
   assert.match(await text('li.result.has-error time'), /^\d+ min ago$/, 'relative time');
   assert.equal(await page.locator('svg.scatter .point').count(), 2, 'one point per result in the scatter plot');
-  // ~15 results per 900 px screen: each row is at most 60 px high.
+  // ~20 results per 900 px screen: each row is at most 45 px high.
   const h = await page.locator('li.result').first().evaluate((el) => el.getBoundingClientRect().height);
-  assert.ok(h <= 60, `result row ${h}px high`);
+  assert.ok(h <= 45, `result row ${h}px high`);
   await shot('search.png');
 });
 
@@ -319,6 +362,8 @@ await step('critical path: toggled, in the URL, the spans that make the duration
   const on = await page.locator('.tl-row.on-cp').evaluateAll((rs) => rs.map((r) => r.dataset.spanId).sort());
   assert.deepEqual(on, ['0000000000000001', '0000000000000002', '0000000000000003', '0000000000000004', '0000000000000005']);
   assert.match(page.url(), /cp=1/);
+  await page.fill('input[name=find]', 'payments');
+  await page.waitForSelector('.tl-row.is-current');
   await shot('trace.png');
 });
 
@@ -516,6 +561,7 @@ await step('/config.json settings are honoured: limit, lookback, dependencies, s
   assert.equal(await page.inputValue('input[name=limit]'), '3');
   assert.equal(await page.inputValue('select[name=range]'), '1h');
   assert.equal(await page.locator('#nav a[href="/dependencies"]').count(), 0, 'no Dependencies link');
+  assert.equal(await text('#nav .env'), 'staging', 'the environment is shown');
   await page.goto(`${base}/dependencies`);
   await page.waitForSelector('.empty');
   assert.match(await text('.empty'), /turned off/);

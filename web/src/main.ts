@@ -14,6 +14,7 @@ const nav = document.getElementById('nav')!;
 // A trace opened from a file is kept in memory only, never stored.
 let uploaded: Span[] | null = null;
 let dependenciesEnabled = true;
+let environment = '';
 
 // The one route table: every page, its title and what renders it.
 const routes: Route[] = [
@@ -55,7 +56,8 @@ function header(path: string) {
       const id = ((ev.target as HTMLFormElement).elements.namedItem('traceId') as HTMLInputElement).value.trim();
       if (id) navigate(`/traces/${encodeURIComponent(id)}`);
     } }, h('input', { name: 'traceId', placeholder: 'trace ID', 'aria-label': 'trace ID', size: 20 })),
-    h('label', { for: 'open-json', class: 'button' }, 'Open JSON'), file));
+    h('label', { for: 'open-json', class: 'button' }, 'Open JSON'), file,
+    environment ? h('span', { class: 'env', title: 'environment (/config.json)' }, environment) : null));
 }
 
 const start = () => startRouter(app, routes, {
@@ -67,5 +69,5 @@ const start = () => startRouter(app, routes, {
 // UI still starts when it cannot be read.
 api.config().then((c) => {
   dependenciesEnabled = c.dependency?.enabled !== false;
-  if (c.environment) document.documentElement.dataset.environment = c.environment;
+  environment = c.environment ?? '';
 }).catch(() => {}).finally(start);

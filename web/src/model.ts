@@ -164,21 +164,26 @@ export function buildTrace(spans: Span[]): Trace {
   // The real root (no parent ID) first, then orphans, each by start.
   roots.sort((a, b) => Number(!!a.orphanOf) - Number(!!b.orphanOf) || byRawStart(a, b));
 
-  // Depth first, carrying each subtree's skew correction down.
+  // Depth first, carrying each subtree's skew corrections down. A row is
+  // corrected when its parent is visited, so siblings are ordered by
+  // their corrected starts (a skewed host's spans would sort first).
   const ordered: Row[] = [];
-  const stack = [...roots].reverse().map((r) => ({ r, depth: 0, shift: 0 }));
+  const below = new Map<Row, Shifts>();
+  const byStart = (a: Row, b: Row) => (a.timestamp ?? Infinity) - (b.timestamp ?? Infinity) || a.key.localeCompare(b.key);
+  for (const r of roots) below.set(r, correct(r, new Map()));
+  const stack = [...roots].reverse().map((r) => ({ r, depth: 0 }));
   let corrected = 0;
   while (stack.length) {
-    const { r, depth, shift } = stack.pop()!;
+    const { r, depth } = stack.pop()!;
     r.depth = depth;
-    const below = correct(r, shift);
     if (r.skewShift) corrected++;
     if (r.parent && r.timestamp !== undefined && r.parent.timestamp !== undefined && r.timestamp < r.parent.timestamp) {
       r.skew = r.parent.timestamp - r.timestamp;
     }
-    r.children.sort(byRawStart);
+    for (const c of r.children) below.set(c, correct(c, below.get(r)!));
+    r.children.sort(byStart);
     ordered.push(r);
-    for (let i = r.children.length - 1; i >= 0; i--) stack.push({ r: r.children[i], depth: depth + 1, shift: below });
+    for (let i = r.children.length - 1; i >= 0; i--) stack.push({ r: r.children[i], depth: depth + 1 });
   }
 
   let start = Infinity, end = -Infinity;
@@ -212,26 +217,33 @@ function rawStart(r: Row): number {
   return m;
 }
 
-// correct applies the inherited shift to r's halves, then fits a server
+// Shifts are the clock corrections found so far on a path of the tree,
+// by service: a host's clock is off for every span it reports, so a
+// correction applies to that service's halves below, not to its callees'.
+type Shifts = Map<string, number>;
+
+// correct applies the inherited shifts to r's halves, then fits a server
 // that lies outside its client's window into it: the server keeps its
 // duration and sits in the middle of the client's (network latency split
 // evenly each way), as Zipkin's CorrectForClockSkew. A SERVER row below
 // an unmerged CLIENT row (OpenTelemetry-style child IDs) is fitted into
-// that client the same way. Returns the shift for r's subtree.
-function correct(r: Row, inherited: number): number {
-  for (const x of r.halves) x.start = x.span.timestamp === undefined ? undefined : x.span.timestamp + inherited;
+// that client the same way. Returns the shifts for r's subtree.
+function correct(r: Row, shifts: Shifts): Shifts {
+  for (const x of r.halves) x.start = x.span.timestamp === undefined ? undefined : x.span.timestamp + (shifts.get(x.service) ?? 0);
   let client: Half | undefined = r.halves.find((x) => x.side === 'client');
   const server = r.halves.find((x) => x.side === 'server');
   if (server && !client && r.parent?.kind === 'CLIENT') client = r.parent.halves[0];
-  let extra = 0;
+  let below = shifts;
   if (client && server && client !== server && client.start !== undefined && server.start !== undefined &&
     client.duration !== undefined && server.duration !== undefined) {
     const cEnd = client.start + client.duration, sEnd = server.start + server.duration;
     if (server.start < client.start || sEnd > cEnd) {
       const latency = Math.max(0, (client.duration - server.duration) / 2);
-      extra = client.start + latency - server.start;
+      const extra = client.start + latency - server.start;
       server.start += extra;
       r.skewShift = extra;
+      below = new Map(shifts);
+      below.set(server.service, (shifts.get(server.service) ?? 0) + extra);
     }
   }
   const starts = r.halves.map((x) => x.start).filter((t): t is number => t !== undefined);
@@ -242,7 +254,7 @@ function correct(r: Row, inherited: number): number {
   r.annotations = r.halves.flatMap((x) => (x.span.annotations ?? []).map((a) => ({
     ...a, side: x.side, service: x.service, corrected: a.timestamp + (shifted.get(x.span) ?? 0),
   }))).sort((a, b) => a.corrected - b.corrected);
-  return inherited + extra;
+  return below;
 }
 
 function isAncestor(r: Row, candidate: Row): boolean {

@@ -49,6 +49,23 @@ test('clock skew: the server half and its subtree move into the client window', 
   assert.ok(!t.rows.some((r) => r.skew), 'no row starts before its parent once corrected');
 });
 
+test('a correction moves only the skewed host: its callee on a good clock stays put', () => {
+  // api's clock is 200 ms behind: its server half and its client call to
+  // db are early; db's server (a good clock) is not.
+  const t = buildTrace([
+    span('1', undefined, 'CLIENT', 'web', T0, 100 * ms),
+    span('1', undefined, 'SERVER', 'api', T0 + 10 * ms - 200 * ms, 80 * ms, { shared: true }),
+    span('2', '1', 'CLIENT', 'api', T0 + 20 * ms - 200 * ms, 30 * ms),
+    span('2', '1', 'SERVER', 'db', T0 + 25 * ms, 20 * ms, { shared: true }),
+  ]);
+  const db = t.rows[1];
+  assert.equal(t.rows[0].skewShift, 200 * ms);
+  assert.equal(db.halves.find((h) => h.side === 'client').start, T0 + 20 * ms, 'api\'s client half corrected');
+  assert.equal(db.halves.find((h) => h.side === 'server').start, T0 + 25 * ms, 'db\'s own half untouched');
+  assert.equal(db.skewShift, undefined);
+  assert.equal(t.corrected, 1);
+});
+
 test('a server inside its client window is left alone', () => {
   const t = buildTrace([
     span('1', undefined, 'CLIENT', 'a', T0, 100 * ms),

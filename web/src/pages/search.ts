@@ -186,27 +186,32 @@ async function runSearch(nav: Nav, out: HTMLElement, p: URLSearchParams, lookbac
   const now = Date.now();
   clear(out,
     h('div', { class: 'results-head' }, h('span', { class: 'muted' }, `${traces.length} trace${traces.length === 1 ? '' : 's'}`, pinned), compare),
-    scatter(traces, endTs - lookback, endTs),
+    scatter(traces),
     h('ol', { class: 'results' }, ...traces.map((t) => resultRow(t, slowest, now, color, onPick))));
 }
 
 const withParam = (p: URLSearchParams, k: string, v: string) => { const q = new URLSearchParams(p); q.set(k, v); return q.toString(); };
 
-// scatter plots each result by start time (x, over the search window) and
-// duration (y); errors in red; a click opens the trace.
-function scatter(traces: Trace[], fromMs: number, toMs: number): SVGElement {
-  const W = 1000, H = 140, pad = 28;
+// scatter plots each result by start time (x, over the results' time
+// span, as Jaeger's does, in % of the width so dots stay round) and duration (y, px); errors in red;
+// size by span count; a click opens the trace.
+function scatter(traces: Trace[]): SVGElement {
+  const starts = traces.map((t) => t.start / 1000);
+  const pad = Math.max(1000, (Math.max(...starts) - Math.min(...starts)) * 0.02);
+  const fromMs = Math.min(...starts) - pad, toMs = Math.max(...starts) + pad;
+  const H = 140, top = 10, bottom = 20;
   const maxDur = Math.max(1, ...traces.map((t) => t.duration));
-  const x = (us: number) => pad + ((us / 1000 - fromMs) / Math.max(1, toMs - fromMs)) * (W - 2 * pad);
-  const y = (d: number) => H - 18 - (d / maxDur) * (H - 30);
+  const x = (us: number) => `${Math.max(2, Math.min(98, 2 + ((us / 1000 - fromMs) / Math.max(1, toMs - fromMs)) * 96))}%`;
+  const y = (d: number) => H - bottom - (d / maxDur) * (H - bottom - top);
   const maxSpans = Math.max(1, ...traces.map((t) => t.spans.length));
-  return s('svg', { class: 'scatter', viewBox: `0 0 ${W} ${H}`, preserveAspectRatio: 'none', role: 'img', 'aria-label': 'durations of the results over time' },
-    s('line', { x1: pad, y1: H - 18, x2: W - pad, y2: H - 18, class: 'axis' }),
-    s('text', { x: pad, y: H - 4, class: 'axis-label' }, new Date(fromMs).toLocaleTimeString(undefined, { hour12: false })),
-    s('text', { x: W - pad, y: H - 4, class: 'axis-label', 'text-anchor': 'end' }, new Date(toMs).toLocaleTimeString(undefined, { hour12: false })),
-    s('text', { x: 2, y: 12, class: 'axis-label' }, formatDuration(maxDur)),
+  const time = (ms: number) => new Date(ms).toLocaleTimeString(undefined, { hour12: false });
+  return s('svg', { class: 'scatter', height: H, role: 'img', 'aria-label': 'durations of the results over time' },
+    s('line', { x1: '2%', y1: H - bottom, x2: '98%', y2: H - bottom, class: 'axis' }),
+    s('text', { x: '2%', y: H - 5, class: 'axis-label' }, time(fromMs)),
+    s('text', { x: '98%', y: H - 5, class: 'axis-label', 'text-anchor': 'end' }, time(toMs)),
+    s('text', { x: 4, y: 12, class: 'axis-label' }, formatDuration(maxDur)),
     ...traces.map((t) => s('a', { href: `/traces/${t.traceId}`, 'data-link': true, class: 'point', 'data-trace-id': t.traceId },
-      s('circle', { cx: Math.max(pad, Math.min(W - pad, x(t.start))), cy: y(t.duration), r: 3 + 5 * Math.sqrt(t.spans.length / maxSpans),
+      s('circle', { cx: x(t.start), cy: y(t.duration), r: 3 + 5 * Math.sqrt(t.spans.length / maxSpans),
         fill: t.error ? ERROR_COLOR : '#3a6df0', 'fill-opacity': 0.6 },
       s('title', null, `${t.rootService}: ${t.rootName} · ${formatDuration(t.duration)} · ${t.spans.length} spans`)))));
 }

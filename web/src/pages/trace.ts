@@ -47,7 +47,7 @@ class TraceView {
   body = h('div', { class: 'tl-rows', role: 'tree', 'aria-label': 'spans' });
   spacer = h('div', { class: 'tl-spacer' });
   viewport = h('div', { class: 'tl-viewport', tabindex: 0, 'aria-label': 'timeline: arrows move, left/right collapse and expand, Enter opens, / finds' }, this.spacer, this.body);
-  detail = h('aside', { class: 'detail', 'aria-label': 'span detail' }, h('p', { class: 'muted' }, 'Select a span to see its details.'));
+  detail = h('aside', { class: 'detail', tabindex: -1, 'aria-label': 'span detail' }, h('p', { class: 'muted' }, 'Select a span to see its details.'));
   minimap = h('canvas', { class: 'minimap', height: 48, 'aria-label': 'minimap: drag across to zoom into a time window, click to scroll' });
   lens = h('div', { class: 'minimap-lens' });
   zoomBox = h('div', { class: 'minimap-zoom', hidden: true });
@@ -239,10 +239,12 @@ class TraceView {
     const endPct = r.timestamp === undefined ? 0 : this.x(r.timestamp + (r.duration ?? 0));
     const startPct = r.timestamp === undefined ? 0 : this.x(r.timestamp);
     // The label goes right of the bar when there is room, else left of
-    // it, else inside at the end: never drawn over a bar's middle.
+    // it, else inside the bar's end (on a light pill, so it stays legible).
     const label = merged ? `${formatDuration(client.duration)} · server ${formatDuration(server.duration)}` : formatDuration(r.duration);
-    const labelPos = endPct < 78 ? `left:calc(${Math.max(0, endPct)}% + 4px)`
-      : startPct > 22 ? `right:calc(${100 - startPct}% + 4px)` : 'right:4px';
+    const room = 98 - label.length * 1.2; // ~1.2 % of the bar column per character
+    const labelPos = endPct < room ? `left:calc(${Math.max(0, endPct)}% + 4px)`
+      : startPct > 100 - room ? `right:calc(${100 - startPct}% + 4px)`
+        : endPct - startPct > 100 - room ? `right:calc(${Math.max(0, 100 - endPct)}% + 4px)` : 'right:4px';
     const cls = ['tl-row', r.error && 'is-error', this.selected === r && 'is-selected', this.matchSet.has(r) && 'is-match',
       this.matches[this.current] === r && 'is-current', this.cp?.has(r) && 'on-cp'].filter(Boolean).join(' ');
     return h('div', {
