@@ -129,19 +129,26 @@ func TestParkingQueueTypeMismatchIsIsolated(t *testing.T) {
 	}
 }
 
+// parkingVHost is a vhost of the test's own with the span and parking
+// queues declared, and a connection to it (closed at cleanup).
+func parkingVHost(t *testing.T) (broker.Config, *amqp.Connection) {
+	url := testenv.VHost(t)
+	cfg := broker.Config{URL: url, Queue: "zipkin", ParkedQueueType: "classic"}.WithDefaults()
+	conn, err := amqp.Dial(url)
+	testenv.Must(t, err)
+	t.Cleanup(func() { _ = conn.Close() })
+	testenv.Must(t, broker.Declare(conn, cfg))
+	testenv.Must(t, broker.DeclareParking(conn, cfg))
+	return cfg, conn
+}
+
 // TestParkedPeekIsBoundedAndCached: describing parked messages reads whole
 // bodies (AMQP has no header-only read), so the pipeline page's peek stops
 // after a byte budget and is cached: ten callers in a row over five 2 MiB
 // messages read one message, not 100 MiB, and leave every message parked.
 func TestParkedPeekIsBoundedAndCached(t *testing.T) {
 	t.Parallel()
-	url := testenv.VHost(t)
-	cfg := broker.Config{URL: url, Queue: "zipkin", ParkedQueueType: "classic"}.WithDefaults()
-	conn, err := amqp.Dial(url)
-	testenv.Must(t, err)
-	defer conn.Close()
-	testenv.Must(t, broker.Declare(conn, cfg))
-	testenv.Must(t, broker.DeclareParking(conn, cfg))
+	cfg, conn := parkingVHost(t)
 	ch, err := conn.Channel()
 	testenv.Must(t, err)
 	big := make([]byte, 2<<20)
@@ -189,13 +196,7 @@ func TestParkedPeekIsBoundedAndCached(t *testing.T) {
 // it from the cache.
 func TestDiscardRemovesOneParkedMessage(t *testing.T) {
 	t.Parallel()
-	url := testenv.VHost(t)
-	cfg := broker.Config{URL: url, Queue: "zipkin", ParkedQueueType: "classic"}.WithDefaults()
-	conn, err := amqp.Dial(url)
-	testenv.Must(t, err)
-	defer conn.Close()
-	testenv.Must(t, broker.Declare(conn, cfg))
-	testenv.Must(t, broker.DeclareParking(conn, cfg))
+	cfg, conn := parkingVHost(t)
 	ch, err := conn.Channel()
 	testenv.Must(t, err)
 	long := strings.Repeat("x", 1000) + "\xff"

@@ -384,6 +384,9 @@ await step('keyboard: arrows move, left collapses, right expands; levels collaps
   await page.waitForFunction(() => document.querySelectorAll('.tl-row').length === 3);
   await page.click('button.level-up');
   await page.waitForFunction(() => document.querySelectorAll('.tl-row').length === 5);
+  await page.focus('.tl-viewport');
+  await page.keyboard.press('Enter');
+  assert.equal(await page.evaluate(() => document.activeElement?.classList.contains('detail')), true, 'Enter goes to the detail');
   await page.keyboard.press('/');
   assert.equal(await page.evaluate(() => document.activeElement?.getAttribute('name')), 'find', '/ focuses find');
 });
@@ -402,6 +405,24 @@ await step('time zoom: drag on the minimap, ticks follow, reset', async () => {
   assert.ok(await page.isVisible('button.zoom-reset'));
   await page.click('button.zoom-reset');
   await page.waitForFunction(() => document.querySelector('.tl-ruler .tick')?.textContent === '0μs');
+  // The ruler zooms the same way.
+  const ruler = await page.locator('.tl-ruler .tl-ticks').boundingBox();
+  await page.mouse.move(ruler.x + ruler.width * 0.1, ruler.y + 5);
+  await page.mouse.down();
+  await page.mouse.move(ruler.x + ruler.width * 0.3, ruler.y + 5, { steps: 4 });
+  await page.mouse.up();
+  await page.waitForFunction(() => /zoom=/.test(location.search));
+  const [z0, z1] = new URL(page.url()).searchParams.get('zoom').split(',').map(Number);
+  assert.ok(Math.abs(z0 - 90000) < 3000 && Math.abs(z1 - 270000) < 3000, `ruler zoom ${z0},${z1}`);
+  await page.click('button.zoom-reset');
+  // Errors are drawn on top in the minimap, so the failing span shows.
+  const red = await page.evaluate(() => {
+    const c = document.querySelector('canvas.minimap');
+    const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+    for (let i = 0; i < d.length; i += 4) if (d[i] === 211 && d[i + 1] === 58 && d[i + 2] === 58) return true;
+    return false;
+  });
+  assert.ok(red, 'the error colour is in the minimap');
 });
 
 await step('flame graph and statistics views', async () => {
