@@ -208,7 +208,7 @@ func bindHTTP(s *settings, c *query.Config) {
 		c.Addr = "127.0.0.1:" + p
 	}
 	s.str(&c.Addr, "http-addr", "ZIPQ_HTTP_ADDR", "listen address of the API, UI, /health and /metrics (QUERY_PORT sets the port alone)")
-	s.str(&c.AdminToken, "admin-token", "ZIPQ_ADMIN_TOKEN", "bearer token for /admin/replay; empty disables admin endpoints")
+	s.str(&c.AdminToken, "admin-token", "ZIPQ_ADMIN_TOKEN", "bearer token for /admin/replay and /admin/parked/discard; empty disables admin endpoints")
 	s.boolean(&c.Pprof, "pprof", "ZIPQ_PPROF", "serve Go profiles at /debug/pprof (for benchmarks; do not expose)")
 	s.duration(&c.ReadTimeout, "http-read-timeout", "ZIPQ_HTTP_READ_TIMEOUT", "longest time to read a whole request, body included")
 	s.duration(&c.WriteTimeout, "http-write-timeout", "ZIPQ_HTTP_WRITE_TIMEOUT", "longest time to answer a request, writing included: a client reading slower is cut off")

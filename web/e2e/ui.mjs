@@ -471,6 +471,7 @@ await step('compare two traces picked from the search results', async () => {
   assert.equal(status['frontend:get /checkout'], 'faster');
   assert.equal(status['frontend:get /checkout/checkout:post /cart/payments:charge'], 'missing');
   assert.equal(status['audit:write audit'], 'missing');
+  assert.match(await text('tr[data-path="frontend:get /checkout/checkout:post /cart/payments:charge"]'), /errors 1 → 0/, 'an error that went away is shown');
   await shot('compare.png');
   await page.fill('input[name=a]', T2);
   await page.fill('input[name=b]', T1);

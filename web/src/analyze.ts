@@ -123,6 +123,7 @@ export interface DiffNode {
   service: string; name: string; depth: number;
   a: number; b: number; // occurrences
   aAvg?: number; bAvg?: number; // mean duration, µs
+  aErrors: number; bErrors: number; // occurrences with an error tag
   status: 'same' | 'added' | 'missing' | 'slower' | 'faster' | 'more' | 'fewer';
 }
 
@@ -132,14 +133,15 @@ export interface DiffNode {
 // durations are compared (slower/faster beyond `threshold`, 10 %).
 export function diffTraces(a: Trace, b: Trace, threshold = 0.1): DiffNode[] {
   const collect = (t: Trace) => {
-    const m = new Map<string, { service: string; name: string; depth: number; n: number; total: number; order: number }>();
+    const m = new Map<string, { service: string; name: string; depth: number; n: number; total: number; errors: number; order: number }>();
     const paths = new Map<Row, string>();
     let order = 0;
     for (const r of t.rows) {
       const p = (r.parent ? paths.get(r.parent) + '/' : '') + `${r.service}:${r.name}`;
       paths.set(r, p);
-      const e = m.get(p) ?? { service: r.service, name: r.name, depth: r.depth, n: 0, total: 0, order: order++ };
+      const e = m.get(p) ?? { service: r.service, name: r.name, depth: r.depth, n: 0, total: 0, errors: 0, order: order++ };
       e.n++;
+      if (r.error) e.errors++;
       e.total += r.duration ?? 0;
       m.set(p, e);
     }
@@ -151,7 +153,8 @@ export function diffTraces(a: Trace, b: Trace, threshold = 0.1): DiffNode[] {
     const x = ma.get(path), y = mb.get(path);
     const e = (x ?? y)!;
     const n: DiffNode = { path, service: e.service, name: e.name, depth: e.depth, a: x?.n ?? 0, b: y?.n ?? 0,
-      aAvg: x ? x.total / x.n : undefined, bAvg: y ? y.total / y.n : undefined, status: 'same' };
+      aAvg: x ? x.total / x.n : undefined, bAvg: y ? y.total / y.n : undefined,
+      aErrors: x?.errors ?? 0, bErrors: y?.errors ?? 0, status: 'same' };
     if (!x) n.status = 'added';
     else if (!y) n.status = 'missing';
     else if (n.b > n.a) n.status = 'more';

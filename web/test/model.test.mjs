@@ -198,6 +198,8 @@ test('diff: added, missing, slower, more by service+name path', () => {
     'fe:get/cache:get': 'missing',
     'fe:get/queue:send': 'added',
   });
+  const errs = diffTraces(a, buildTrace([span('r', undefined, undefined, 'fe', 0, 100, { name: 'get', tags: { error: 'x' } })]));
+  assert.deepEqual(errs.filter((n) => n.path === 'fe:get').map((n) => [n.aErrors, n.bErrors]), [[0, 1]]);
   const same = diffTraces(a, a);
   assert.ok(same.every((n) => n.status === 'same'));
 });

@@ -56,5 +56,6 @@ function diffTable(diff: DiffNode[]): HTMLElement {
       h('td', { style: `padding-left:${8 + n.depth * 16}px` }, h('strong', null, n.service), `: ${n.name}`),
       h('td', { class: 'num' }, n.a), h('td', { class: 'num' }, formatDuration(n.aAvg === undefined ? undefined : Math.round(n.aAvg))),
       h('td', { class: 'num' }, n.b), h('td', { class: 'num' }, formatDuration(n.bAvg === undefined ? undefined : Math.round(n.bAvg))),
-      h('td', { class: 'num' }, delta(n)), h('td', null, h('span', { class: `diff-badge diff-${n.status}` }, n.status))))));
+      h('td', { class: 'num' }, delta(n)), h('td', null, h('span', { class: `diff-badge diff-${n.status}` }, n.status),
+        n.aErrors !== n.bErrors ? h('span', { class: 'error-text diff-errors', title: 'occurrences with an error tag' }, ` errors ${n.aErrors} → ${n.bErrors}`) : null)))));
 }
