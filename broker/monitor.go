@@ -35,10 +35,11 @@ type Monitor struct {
 	mu      sync.Mutex
 	samples []sample // oldest first, at most monitorWindow
 
-	peekMu    sync.Mutex // one peek at a time; callers meanwhile wait and share it
-	peeked    []ParkedMessage
-	peekedAt  time.Time
-	peekBytes prometheus.Counter
+	peekMu      sync.Mutex // one peek at a time; callers meanwhile wait and share it
+	peeked      []ParkedMessage
+	peekedAt    time.Time
+	peekedCount int // the parking queue's length when peeked
+	peekBytes   prometheus.Counter
 }
 
 type sample struct {
@@ -167,7 +168,7 @@ func (m *Monitor) Snapshot(ctx context.Context, peek bool) (Snapshot, error) {
 	}
 	if peek && s.Parked > 0 {
 		var at time.Time
-		if s.ParkedSample, at, err = m.parkedSample(ctx); err != nil {
+		if s.ParkedSample, at, err = m.parkedSample(ctx, s.Parked); err != nil {
 			return s, err
 		}
 		s.ParkedSampleAt = at.UTC().Format(time.RFC3339)
@@ -191,18 +192,20 @@ func (m *Monitor) Snapshot(ctx context.Context, peek bool) (Snapshot, error) {
 	return s, nil
 }
 
-// parkedSample is the cached peek, read again once older than peekTTL.
-func (m *Monitor) parkedSample(ctx context.Context) ([]ParkedMessage, time.Time, error) {
+// parkedSample is the cached peek, read again once older than peekTTL or
+// when the parking queue's length changed since (a replay, a discard or a
+// new parked message make the cached list wrong).
+func (m *Monitor) parkedSample(ctx context.Context, parked int) ([]ParkedMessage, time.Time, error) {
 	m.peekMu.Lock()
 	defer m.peekMu.Unlock()
-	if !m.peekedAt.IsZero() && time.Since(m.peekedAt) < peekTTL {
+	if !m.peekedAt.IsZero() && time.Since(m.peekedAt) < peekTTL && parked == m.peekedCount {
 		return m.peeked, m.peekedAt, nil
 	}
 	out, err := m.peek(ctx)
 	if err != nil {
 		return nil, time.Time{}, err
 	}
-	m.peeked, m.peekedAt = out, time.Now()
+	m.peeked, m.peekedAt, m.peekedCount = out, time.Now(), parked
 	return out, m.peekedAt, nil
 }
 
@@ -295,10 +298,7 @@ func (m *Monitor) Discard(ctx context.Context, id string) (int, error) {
 		if err := d.Ack(false); err != nil {
 			return 0, fmt.Errorf("discard: ack: %w", err)
 		}
-		m.peekMu.Lock()
-		m.peekedAt = time.Time{} // the cached sample lists it
-		m.peekMu.Unlock()
-		return 1, nil
+		return 1, nil // the cached sample lists it, but the queue is shorter now
 	}
 	return 0, nil
 }
