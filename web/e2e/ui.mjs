@@ -407,7 +407,7 @@ await step('time zoom: drag on the minimap, ticks follow, reset', async () => {
   await page.mouse.up();
   await page.waitForFunction(() => /zoom=\d+%2C\d+/.test(location.search));
   const ticks = await page.locator('.tl-ruler .tick').allTextContents();
-  assert.match(ticks[0], /^45\dms$/, `zoomed ruler starts mid-trace: ${ticks}`);
+  assert.match(ticks[0], /^4[45]\d(\.\d+)?ms$/, `zoomed ruler starts mid-trace: ${ticks}`);
   assert.ok(await page.isVisible('button.zoom-reset'));
   await page.click('button.zoom-reset');
   await page.waitForFunction(() => document.querySelector('.tl-ruler .tick')?.textContent === '0μs');

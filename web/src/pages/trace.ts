@@ -58,7 +58,6 @@ class TraceView {
   main = h('div', { class: 'trace-main' });
   zoomReset = h('button', { type: 'button', class: 'zoom-reset', hidden: true, onclick: () => this.setZoom(0, this.t.duration) }, 'Reset zoom');
   frame = 0;
-  lastFindMs = 0;
 
   constructor(readonly nav: Nav, readonly t: Trace, readonly local: boolean) {
     const p = nav.params;
@@ -157,7 +156,7 @@ class TraceView {
     }
     if (this.view === 'flame') {
       clear(this.main, h('div', { class: 'timeline' }, h('div', { class: 'tl-ruler flame-ruler' }, this.ruler), this.flame()));
-      this.drawRuler(true);
+      this.drawRuler();
       return;
     }
     clear(this.main, h('div', { class: 'timeline' },
@@ -174,14 +173,13 @@ class TraceView {
     return ((ts - this.t.start - this.zoom[0]) / Math.max(1, this.zoom[1] - this.zoom[0])) * 100;
   }
 
-  drawRuler(flame = false) {
+  drawRuler() {
     const [a, b] = this.zoom;
     const ticks = niceTicks(b - a, 6);
     clear(this.ruler, ...ticks.map((v) => {
       const pct = (v / Math.max(1, b - a)) * 100;
       return h('span', { class: `tick${pct > 92 ? ' tick-end' : ''}`, style: `left:${pct}%` }, formatDuration(Math.round(a + v)));
     }));
-    if (flame) this.ruler.classList.add('tl-bar-col');
   }
 
   refresh() {
@@ -312,8 +310,7 @@ class TraceView {
     if (this.matches.length) this.select(this.matches[0], true);
     else { this.renderRows(); if (fromInput) this.pushState(); }
     this.drawMinimap();
-    this.lastFindMs = performance.now() - t0;
-    document.body.dataset.findMs = String(Math.round(this.lastFindMs));
+    document.body.dataset.findMs = String(Math.round(performance.now() - t0));
   }
 
   step(d: number) {
