@@ -113,6 +113,10 @@ func TestSlowClientsAreCutOff(t *testing.T) {
 			t.Fatalf("others not answered while %d clients stall", stalled)
 		}
 	}
+	// Read only once every write deadline has passed (10 s from each
+	// request, all sent before stallStart): a client that started reading
+	// earlier would let the server finish in time, which is not a stall.
+	time.Sleep(time.Until(stallStart.Add(11 * time.Second)))
 	for i, c := range conns {
 		if closed, n := closedWithin(c, 30*time.Second); !closed || n >= int64(len(full)) {
 			t.Fatalf("stalled client %d: closed %v after %d of %d bytes; want cut off by the write timeout", i, closed, n, len(full))
