@@ -6,6 +6,7 @@ import { ERROR_COLOR, palette } from '../palette';
 import { navigate, type Nav } from '../router';
 
 const ROW = 24; // px per timeline row; rows are virtualized for big traces
+const FLAME_MAX = 3000; // flame graph blocks drawn at most
 type View = 'timeline' | 'flame' | 'stats';
 
 // The trace page: a waterfall of the span tree (collapsible, keyboard
@@ -429,24 +430,33 @@ class TraceView {
     this.lens.hidden = this.view !== 'timeline';
   }
 
-  // flame draws every row as a block under its parent, x by time (the
-  // zoom window applies), one level per 22 px.
+  // flame draws each row as a block under its parent, x by time (the
+  // zoom window applies), one level per 22 px. At most FLAME_MAX blocks,
+  // the widest: tens of thousands of positioned elements take seconds to
+  // lay out, and the narrowest are the ones a zoom brings back.
   flame(): HTMLElement {
     const rows = visibleRows(this.t, this.collapsed);
     const depth = Math.max(0, ...rows.map((r) => r.depth)) + 1;
     const box = h('div', { class: 'flame', style: `height:${depth * 22}px`, role: 'list', 'aria-label': 'flame graph' });
     const width = this.main.clientWidth || 1000;
+    const blocks: { r: Row; left: number; w: number }[] = [];
     for (const r of rows) {
       if (r.timestamp === undefined) continue;
       const l = this.x(r.timestamp), rr = this.x(r.timestamp + (r.duration ?? 0));
       if (rr < 0 || l > 100 || ((rr - l) / 100) * width < 0.5) continue;
-      const left = Math.max(0, l), w = Math.min(100, rr) - left;
-      const cls = ['flame-block', r.error && 'is-error', this.cp?.has(r) && 'on-cp', this.matchSet.has(r) && 'is-match', this.selected === r && 'is-selected'].filter(Boolean).join(' ');
-      box.append(h('div', { class: cls, role: 'listitem', 'data-span-id': r.id, title: `${r.service} ${r.name} ${formatDuration(r.duration)}`,
-        style: `left:${left}%;width:${w}%;top:${r.depth * 22}px;background:${r.error ? ERROR_COLOR : this.color(r.service)}`,
-        onclick: () => { this.select(r); this.renderView(); } }, `${r.service} ${r.name}`));
+      const left = Math.max(0, l);
+      blocks.push({ r, left, w: Math.min(100, rr) - left });
     }
-    return box;
+    const shown = blocks.length > FLAME_MAX ? [...blocks].sort((a, b) => b.w - a.w).slice(0, FLAME_MAX) : blocks;
+    box.append(...shown.map(({ r, left, w }) => {
+      const cls = ['flame-block', r.error && 'is-error', this.cp?.has(r) && 'on-cp', this.matchSet.has(r) && 'is-match', this.selected === r && 'is-selected'].filter(Boolean).join(' ');
+      return h('div', { class: cls, role: 'listitem', 'data-span-id': r.id, title: `${r.service} ${r.name} ${formatDuration(r.duration)}`,
+        style: `left:${left}%;width:${w}%;top:${r.depth * 22}px;background:${r.error ? ERROR_COLOR : this.color(r.service)}`,
+        onclick: () => { this.select(r); this.renderView(); } }, `${r.service} ${r.name}`);
+    }));
+    const hidden = blocks.length - shown.length;
+    return h('div', null, hidden ? h('p', { class: 'muted flame-note' },
+      `The ${FLAME_MAX.toLocaleString()} widest of ${blocks.length.toLocaleString()} spans are drawn; drag across the minimap or the ruler to zoom in and see the ${hidden.toLocaleString()} narrower ones.`) : null, box);
   }
 
   download() {
