@@ -419,6 +419,10 @@ await step('time zoom: drag on the minimap, ticks follow, reset', async () => {
   const ticks = await page.locator('.tl-ruler .tick').allTextContents();
   assert.match(ticks[0], /^4[45]\d(\.\d+)?ms$/, `zoomed ruler starts mid-trace: ${ticks}`);
   assert.ok(await page.isVisible('button.zoom-reset'));
+  await page.reload();
+  await page.waitForSelector('.tl-row');
+  assert.match((await page.locator('.tl-ruler .tick').allTextContents())[0], /^4[45]\d(\.\d+)?ms$/, 'the zoom comes back from the URL');
+  assert.ok(await page.isVisible('button.zoom-reset'), 'with its reset button');
   await page.click('button.zoom-reset');
   await page.waitForFunction(() => document.querySelector('.tl-ruler .tick')?.textContent === '0μs');
   // The ruler zooms the same way.

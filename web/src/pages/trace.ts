@@ -120,9 +120,10 @@ class TraceView {
     this.viewport.addEventListener('scroll', () => this.schedule());
     this.viewport.addEventListener('keydown', (ev) => this.key(ev));
     this.wireMinimap();
+    this.zoomReset.hidden = this.zoom[0] <= 0 && this.zoom[1] >= t.duration;
     this.renderView();
     const want = p.get('span');
-    const first = (want && t.rows.find((r) => r.id === want)) || this.rows[0];
+    const first = (want && t.rows.find((r) => r.id === want)) || t.rows[0];
     if (this.findInput.value) this.find(false);
     if (first && !(this.findInput.value && this.matches.length)) this.select(first, !!want);
   }
