@@ -77,12 +77,7 @@ func TestUIInBrowser(t *testing.T) {
 		"COLLECTOR_BATCH_INTERVAL=50ms", "AUTOCOMPLETE_KEYS=http.method"), "serve")
 	base := "http://" + p.addr
 
-	resp, err := http.Post(base+"/api/v2/spans", "application/json", strings.NewReader(uiSeed(time.Now())))
-	testenv.Must(t, err)
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusAccepted {
-		t.Fatalf("seed: %d", resp.StatusCode)
-	}
+	postSpans(t, base, uiSeed(time.Now()))
 	publishRaw(t, f.queue, []byte(`[{"traceId": "1", "id": `))
 	var links []map[string]any
 	testenv.Eventually(t, 20*time.Second, "seeded links", func() bool {
@@ -100,6 +95,18 @@ func TestUIInBrowser(t *testing.T) {
 	t.Log(out)
 	if !strings.Contains(out, "all UI checks passed") {
 		t.Fatalf("UI checks failed (screenshots of the failure in %s)", shots)
+	}
+}
+
+// postSpans posts a JSON v2 span list to zipq's HTTP ingest, which must
+// accept it (202).
+func postSpans(t testing.TB, base, body string) {
+	t.Helper()
+	resp, err := http.Post(base+"/api/v2/spans", "application/json", strings.NewReader(body))
+	testenv.Must(t, err)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("POST /api/v2/spans (%d bytes): %d", len(body), resp.StatusCode)
 	}
 }
 
@@ -227,12 +234,7 @@ func storeBigTrace(b *testing.B, base, traceID string, n int) {
 			i%50, now.Add(-time.Minute).UnixMicro()+int64(i*10), n*100-i*90, i%100, tags)
 	}
 	sb.WriteString("]")
-	resp, err := http.Post(base+"/api/v2/spans", "application/json", strings.NewReader(sb.String()))
-	testenv.Must(b, err)
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusAccepted {
-		b.Fatalf("store %d spans: %d", n, resp.StatusCode)
-	}
+	postSpans(b, base, sb.String())
 	var spans []map[string]any
 	testenv.Eventually(b, 120*time.Second, fmt.Sprintf("%d-span trace stored", n), func() bool {
 		return getJSON(b, base+"/api/v2/trace/"+traceID, &spans) == http.StatusOK && len(spans) == n

@@ -53,11 +53,22 @@ async function call(url: string, init: RequestInit = {}): Promise<Response> {
   throw new ApiError(`${res.status} ${res.statusText}${msg ? ': ' + msg.slice(0, 500) : ''}`, res.status, 'api');
 }
 
-async function get<T>(path: string, params?: Record<string, string | number | undefined>, signal?: AbortSignal): Promise<T> {
+type Params = Record<string, string | number | undefined>;
+
+// withQuery is path with params as its query, empty ones left out.
+function withQuery(path: string, params?: Params): string {
   const q = new URLSearchParams();
   for (const [k, v] of Object.entries(params ?? {})) if (v !== undefined && v !== '') q.set(k, String(v));
-  const url = q.toString() ? `${path}?${q}` : path;
-  return (await call(url, { signal })).json() as Promise<T>;
+  return q.toString() ? `${path}?${q}` : path;
+}
+
+async function get<T>(path: string, params?: Params, signal?: AbortSignal): Promise<T> {
+  return (await call(withQuery(path, params), { signal })).json() as Promise<T>;
+}
+
+// admin POSTs to an /admin endpoint with the operator's token.
+async function admin<T>(path: string, token: string, params: Params): Promise<T> {
+  return (await call(withQuery(path, params), { method: 'POST', headers: { Authorization: `Bearer ${token}` } })).json() as Promise<T>;
 }
 
 let config: Promise<UIConfig> | null = null;
@@ -70,7 +81,7 @@ export const api = {
   remoteServices: (serviceName: string, signal?: AbortSignal) => get<string[]>('/api/v2/remoteServices', { serviceName }, signal),
   autocompleteKeys: (signal?: AbortSignal) => get<string[]>('/api/v2/autocompleteKeys', undefined, signal),
   autocompleteValues: (key: string, signal?: AbortSignal) => get<string[]>('/api/v2/autocompleteValues', { key }, signal),
-  traces: (params: Record<string, string | number | undefined>, signal?: AbortSignal) => get<Span[][]>('/api/v2/traces', params, signal),
+  traces: (params: Params, signal?: AbortSignal) => get<Span[][]>('/api/v2/traces', params, signal),
   trace: async (id: string, signal?: AbortSignal): Promise<Span[] | null> => {
     try {
       return await get<Span[]>(`/api/v2/trace/${encodeURIComponent(id)}`, undefined, signal);
@@ -81,13 +92,8 @@ export const api = {
   },
   dependencies: (endTs: number, lookback: number, signal?: AbortSignal) => get<DependencyLink[]>('/api/v2/dependencies', { endTs, lookback }, signal),
   pipeline: (parked: boolean, signal?: AbortSignal) => get<Pipeline>('/api/zipq/pipeline', { parked: parked ? 1 : undefined }, signal),
-  replay: async (token: string, reason: string): Promise<number> => {
-    const q = reason ? `?reason=${encodeURIComponent(reason)}` : '';
-    const res = await call(`/admin/replay${q}`, { method: 'POST', headers: { Authorization: `Bearer ${token}` } });
-    return ((await res.json()) as { replayed: number }).replayed;
-  },
-  discard: async (token: string, id: string): Promise<boolean> => {
-    const res = await call(`/admin/parked/discard?id=${encodeURIComponent(id)}`, { method: 'POST', headers: { Authorization: `Bearer ${token}` } });
-    return ((await res.json()) as { discarded: number }).discarded > 0;
-  },
+  replay: async (token: string, reason: string): Promise<number> =>
+    (await admin<{ replayed: number }>('/admin/replay', token, { reason })).replayed,
+  discard: async (token: string, id: string): Promise<boolean> =>
+    (await admin<{ discarded: number }>('/admin/parked/discard', token, { id })).discarded > 0,
 };

@@ -52,6 +52,14 @@ export function navigate(url: string, opts: { replace?: boolean; render?: boolea
   if (opts.render !== false) void run();
 }
 
+// withParams is params with over applied (undefined removes a key), as a
+// query string: links that change one part of a page's URL state.
+export function withParams(params: URLSearchParams, over: Record<string, string | undefined>): string {
+  const q = new URLSearchParams(params);
+  for (const [k, v] of Object.entries(over)) if (v === undefined) q.delete(k); else q.set(k, v);
+  return q.toString();
+}
+
 export const isAbort = (e: unknown) => e instanceof DOMException && e.name === 'AbortError';
 
 async function run() {

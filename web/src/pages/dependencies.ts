@@ -3,7 +3,7 @@ import { api, type DependencyLink } from '../api';
 import { clear, errorBox, h, s } from '../dom';
 import { neighbourhood } from '../analyze';
 import { palette } from '../palette';
-import { navigate, type Nav } from '../router';
+import { navigate, withParams, type Nav } from '../router';
 import { RANGES, rangeOf, windowOf, type TimeRange } from '../timerange';
 
 // The dependency graph: services laid out by dagre, edges labelled with
@@ -18,11 +18,7 @@ export async function dependenciesPage(nav: Nav) {
   const win = windowOf(params, '1d');
   const focus = params.get('focus') ?? '';
   const hops = Math.max(1, Math.min(5, Number(params.get('hops') ?? '1') || 1));
-  const url = (over: Record<string, string | undefined>) => {
-    const q = new URLSearchParams(params);
-    for (const [k, v] of Object.entries(over)) if (v === undefined) q.delete(k); else q.set(k, v);
-    return `/dependencies?${q}`;
-  };
+  const url = (over: Record<string, string | undefined>) => `/dependencies?${withParams(params, over)}`;
   const rangeSel = h('select', { 'aria-label': 'time range', onchange: (ev: Event) => navigate(url({ range: (ev.target as HTMLSelectElement).value, endTs: undefined })) },
     ...RANGES.map((r) => h('option', { value: r.key, selected: r.key === range.key }, r.label)));
   const title = h('h1', null, 'Dependencies');

@@ -3,7 +3,7 @@ import { clear, errorBox, formatDuration, formatTime, h, s } from '../dom';
 import { buildTrace, type Trace } from '../model';
 import { relativeTime } from '../analyze';
 import { ERROR_COLOR, palette } from '../palette';
-import { navigate, type Nav } from '../router';
+import { navigate, withParams, type Nav } from '../router';
 import { CUSTOM, RANGES, rangeOf, windowOf } from '../timerange';
 
 // The search page: a form whose state lives in the URL (deep links and the
@@ -165,7 +165,7 @@ async function runSearch(nav: Nav, out: HTMLElement, p: URLSearchParams, lookbac
   }
   if (nav.signal.aborted) return;
   const pinned = p.get('range') !== 'custom' && p.get('endTs')
-    ? h('span', null, ` · up to ${formatTime(endTs * 1000)} `, h('a', { href: `/?${withParam(p, 'endTs', String(Date.now()))}`, 'data-link': true, class: 'refresh' }, 'search up to now')) : null;
+    ? h('span', null, ` · up to ${formatTime(endTs * 1000)} `, h('a', { href: `/?${withParams(p, { endTs: String(Date.now()) })}`, 'data-link': true, class: 'refresh' }, 'search up to now')) : null;
   if (found.length === 0) {
     clear(out, h('div', { class: 'empty' }, h('strong', null, 'No traces match.'), ' Widen the time range, or remove a filter.', pinned));
     return;
@@ -189,8 +189,6 @@ async function runSearch(nav: Nav, out: HTMLElement, p: URLSearchParams, lookbac
     scatter(traces),
     h('ol', { class: 'results' }, ...traces.map((t) => resultRow(t, slowest, now, color, onPick))));
 }
-
-const withParam = (p: URLSearchParams, k: string, v: string) => { const q = new URLSearchParams(p); q.set(k, v); return q.toString(); };
 
 // scatter plots each result by start time (x, over the results' time
 // span, as Jaeger's does, in % of the width so dots stay round) and duration (y, px); errors in red;
