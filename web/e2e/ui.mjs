@@ -453,6 +453,20 @@ await step('flame graph and statistics views', async () => {
   await shot('flame.png');
   await page.locator('.flame-block[data-span-id="0000000000000004"]').click();
   assert.match(await text('.span-detail h2'), /insert/);
+  // A zoom in this view shades the minimap outside the window too.
+  const edge = () => page.evaluate(() => {
+    const c = document.querySelector('canvas.minimap');
+    return Array.from(c.getContext('2d').getImageData(0, 0, 3, c.height).data).join();
+  });
+  const unzoomed = await edge();
+  const mm = await page.locator('canvas.minimap').boundingBox();
+  await page.mouse.move(mm.x + mm.width * 0.3, mm.y + 10);
+  await page.mouse.down();
+  await page.mouse.move(mm.x + mm.width * 0.6, mm.y + 10, { steps: 4 });
+  await page.mouse.up();
+  await page.waitForFunction(() => /zoom=/.test(location.search));
+  assert.notEqual(await edge(), unzoomed, 'the minimap shows the zoom window');
+  await page.click('button.zoom-reset');
   await page.click('.tabs [data-view=stats]');
   await page.waitForSelector('table.stats tbody tr');
   assert.equal(await page.locator('table.stats tbody tr').count(), 6, 'one line per service and span name');

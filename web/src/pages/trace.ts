@@ -159,6 +159,7 @@ class TraceView {
     if (this.view === 'flame') {
       clear(this.main, h('div', { class: 'timeline' }, h('div', { class: 'tl-ruler flame-ruler' }, this.ruler), this.flame()));
       this.drawRuler();
+      this.drawMinimap(); // it shades what a zoom leaves out
       return;
     }
     clear(this.main, h('div', { class: 'timeline' },
