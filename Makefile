@@ -54,7 +54,7 @@ bench: services build ## benchmarks (not part of test): Go benchmarks, then zipq
 
 fuzz: ## run each fuzz target (decoders incl. OTLP, canonical encoding, annotationQuery, linker, stored segments and marks) for FUZZTIME (default 30s)
 	@for t in zipkin:FuzzDecode zipkin:FuzzDecodeJSON zipkin:FuzzDecodeProto zipkin:FuzzDecodeJSONLikeEncodingJSON \
-		zipkin:FuzzUnmarshalCanonical zipkin:FuzzDecodeOTLP zipkin:FuzzParseAnnotationQuery zipkin:FuzzLink storage:FuzzSegment storage:FuzzNamedEdges; do \
+		zipkin:FuzzUnmarshalCanonical ingest:FuzzDecodeOTLP zipkin:FuzzParseAnnotationQuery zipkin:FuzzLink storage:FuzzSegment storage:FuzzNamedEdges; do \
 		$(GO) test -run '^$$' -fuzz "^$${t#*:}$$" -fuzztime $${FUZZTIME:-30s} ./$${t%%:*} || exit 1; done
 
 clean:

@@ -25,16 +25,6 @@ type Config struct {
 	Queue           string // RABBIT_QUEUE
 	ParkedQueue     string // default Queue + ".parked"
 	ParkedQueueType string // x-queue-type of the parking queue: "quorum" or "classic"
-
-	// What every path into the pipeline accepts, AMQP and HTTP alike.
-	//
-	// MaxMessageBytes: a larger message is parked as too_large by the
-	// collector, and a larger HTTP body refused with 413.
-	MaxMessageBytes int
-	// SampleRate is COLLECTOR_SAMPLE_RATE: the share of traces kept, in
-	// (0, 1], decided by trace ID so a trace is kept or dropped whole
-	// (zipkin.Sampled) by every process; debug spans are always kept.
-	SampleRate float64
 }
 
 // DefaultConfig is the one source of the broker settings' defaults; the
@@ -44,8 +34,6 @@ func DefaultConfig() Config {
 		URL:             "amqp://guest:guest@127.0.0.1:5672/",
 		Queue:           "zipkin",
 		ParkedQueueType: "quorum",
-		MaxMessageBytes: 5 << 20,
-		SampleRate:      1,
 	}
 }
 
@@ -64,12 +52,6 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.ParkedQueueType == "" {
 		c.ParkedQueueType = d.ParkedQueueType
-	}
-	if c.MaxMessageBytes == 0 {
-		c.MaxMessageBytes = d.MaxMessageBytes
-	}
-	if c.SampleRate == 0 {
-		c.SampleRate = d.SampleRate
 	}
 	return c
 }
@@ -91,12 +73,6 @@ func (c Config) Validate() error {
 	}
 	if c.ParkedQueueType != "quorum" && c.ParkedQueueType != "classic" {
 		errs = append(errs, fmt.Errorf("parked queue type %q: want quorum or classic", c.ParkedQueueType))
-	}
-	if c.MaxMessageBytes < 0 {
-		errs = append(errs, fmt.Errorf("max message bytes %d: want a positive size", c.MaxMessageBytes))
-	}
-	if c.SampleRate <= 0 || c.SampleRate > 1 {
-		errs = append(errs, fmt.Errorf("sample rate %v: want a value in (0, 1]", c.SampleRate))
 	}
 	return errors.Join(errs...)
 }

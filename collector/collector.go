@@ -20,6 +20,7 @@ import (
 // drains it.
 type Collector struct {
 	cfg Config
+	dec MessageDecoder
 	w   SpanWriter
 	log *slog.Logger
 	m   *metrics
@@ -38,17 +39,21 @@ type Collector struct {
 	lastErr      error
 }
 
-// New builds a collector. reg may be nil (no metrics); logger may be nil.
-func New(cfg Config, w SpanWriter, logger *slog.Logger, reg prometheus.Registerer) (*Collector, error) {
+// New builds a collector that decodes messages with dec and stores their
+// spans with w. reg may be nil (no metrics); logger may be nil.
+func New(cfg Config, dec MessageDecoder, w SpanWriter, logger *slog.Logger, reg prometheus.Registerer) (*Collector, error) {
 	cfg = cfg.WithDefaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("collector config: %w", err)
+	}
+	if dec == nil || w == nil {
+		return nil, errors.New("collector: a message decoder and a span writer are required")
 	}
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	return &Collector{
-		cfg: cfg, w: w, log: logger, m: newMetrics(reg),
+		cfg: cfg, dec: dec, w: w, log: logger, m: newMetrics(reg),
 		stopping: make(chan struct{}), done: make(chan struct{}),
 		lastProgress: time.Now(),
 	}, nil

@@ -23,6 +23,7 @@ import (
 
 	"github.com/zipq/zipq/broker"
 	"github.com/zipq/zipq/collector"
+	"github.com/zipq/zipq/ingest"
 	"github.com/zipq/zipq/internal/testenv"
 	"github.com/zipq/zipq/storage"
 	"github.com/zipq/zipq/zipkin"
@@ -41,6 +42,7 @@ type env struct {
 	store *storage.Store
 	dsn   string
 	cfg   collector.Config
+	lim   ingest.Limits // what start's collectors decode messages with
 	reg   *prometheus.Registry
 }
 
@@ -59,14 +61,14 @@ func newEnv(t *testing.T, cfg collector.Config) *env {
 		cfg.Broker.Queue = testenv.Queue(t)
 	}
 	cfg.Broker.ParkedQueueType = "classic"
-	return &env{t: t, store: st, dsn: dsn, cfg: cfg.WithDefaults()}
+	return &env{t: t, store: st, dsn: dsn, cfg: cfg.WithDefaults(), lim: ingest.DefaultLimits()}
 }
 
 // start runs a collector until the test ends and checks it stopped cleanly.
 func (e *env) start(cfg collector.Config, w collector.SpanWriter) *collector.Collector {
 	e.t.Helper()
 	e.reg = prometheus.NewRegistry() // the latest collector's metrics
-	c, err := collector.New(cfg, w, nil, e.reg)
+	c, err := collector.New(cfg, e.lim, w, nil, e.reg)
 	testenv.Must(e.t, err)
 	errc := make(chan error, 1)
 	go func() { errc <- c.Run(context.Background()) }()
@@ -232,7 +234,8 @@ func metric(t *testing.T, reg *prometheus.Registry, name string) float64 {
 
 func TestMalformedMessagesAreParkedThenReplayed(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, collector.Config{Broker: broker.Config{MaxMessageBytes: 2000}})
+	e := newEnv(t, collector.Config{})
+	e.lim.MaxBytes = 2000
 	c := e.start(e.cfg, e.store)
 	_ = c
 	big := spansBody(t, zipkin.FormatJSON, 7, 20) // > 2000 bytes
@@ -291,7 +294,7 @@ func TestMalformedMessagesAreParkedThenReplayed(t *testing.T) {
 	// Fix the cause (raise the size limit) and replay only the too-large one.
 	c.Stop()
 	cfg := e.cfg
-	cfg.Broker.MaxMessageBytes = 1 << 20
+	e.lim.MaxBytes = 1 << 20
 	e.start(cfg, e.store)
 	n, err := broker.Replay(t.Context(), conn, cfg.Broker, broker.ReplayOptions{Reason: zipkin.ReasonTooLarge})
 	testenv.Must(t, err)
@@ -628,9 +631,9 @@ func TestOTLPMessagesOnTheQueue(t *testing.T) {
 	testenv.Must(t, err)
 	defer ch.Close()
 	for _, m := range []amqp.Publishing{
-		{ContentType: zipkin.ContentTypeOTLPProto, Body: pbBody},
-		{ContentType: zipkin.ContentTypeOTLPJSON, Body: jsBody},
-		{ContentType: zipkin.ContentTypeOTLPProto, Body: []byte("not otlp")},
+		{ContentType: ingest.ContentTypeOTLPProto, Body: pbBody},
+		{ContentType: ingest.ContentTypeOTLPJSON, Body: jsBody},
+		{ContentType: ingest.ContentTypeOTLPProto, Body: []byte("not otlp")},
 	} {
 		testenv.Must(t, ch.PublishWithContext(t.Context(), "", e.cfg.Broker.Queue, false, false, m))
 	}
@@ -641,7 +644,7 @@ func TestOTLPMessagesOnTheQueue(t *testing.T) {
 		d, ok, err = ch.Get(e.cfg.Broker.ParkedQueue, true)
 		return err == nil && ok
 	})
-	if broker.ParkedReason(d.Headers) != zipkin.ReasonMalformedOTLP || d.ContentType != zipkin.ContentTypeOTLPProto {
+	if broker.ParkedReason(d.Headers) != zipkin.ReasonMalformedOTLP || d.ContentType != ingest.ContentTypeOTLPProto {
 		t.Fatalf("parked as %q with content type %q", broker.ParkedReason(d.Headers), d.ContentType)
 	}
 }

@@ -251,24 +251,15 @@ loop:
 func (k *consumer) receive(d amqp.Delivery) ([]zipkin.Span, error) {
 	m := k.c.m
 	m.messages.Inc()
-	if len(d.Body) > k.c.cfg.Broker.MaxMessageBytes {
-		err := &zipkin.DecodeError{Reason: zipkin.ReasonTooLarge, Span: -1,
-			Err: fmt.Errorf("message is %d bytes, limit %d", len(d.Body), k.c.cfg.Broker.MaxMessageBytes)}
-		m.decodeErrors.WithLabelValues(string(err.Reason)).Inc()
-		return nil, err
-	}
-	// By content type: OTLP export requests published by services are
-	// translated here; everything else is a Zipkin span list.
-	spans, rejected, err := zipkin.DecodeMessage(d.Body, d.ContentType)
+	spans, rejected, sampledOut, err := k.c.dec.DecodeMessage(d.Body, d.ContentType)
 	if err != nil { // parked whole: nothing was left out of a stored message
 		m.decodeErrors.WithLabelValues(string(zipkin.ReasonOf(err))).Inc()
 		return nil, err
 	}
 	m.rejected.Add(float64(rejected))
-	m.received.Add(uint64(len(spans)))
-	kept := zipkin.Sample(spans, k.c.cfg.Broker.SampleRate)
-	m.sampledOut.Add(float64(len(spans) - len(kept)))
-	return kept, nil
+	m.received.Add(uint64(len(spans) + sampledOut))
+	m.sampledOut.Add(float64(sampledOut))
+	return spans, nil
 }
 
 func (k *consumer) park(ctx context.Context, d amqp.Delivery, reason zipkin.Reason, cause error) error {

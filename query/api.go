@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
-	"mime"
 	"net/http"
 	"net/url"
 	"slices"
@@ -18,7 +17,6 @@ import (
 	"github.com/go-chi/chi/v5"
 	"github.com/go-chi/chi/v5/middleware"
 
-	"github.com/zipq/zipq/internal/httpbody"
 	"github.com/zipq/zipq/zipkin"
 )
 
@@ -31,12 +29,6 @@ type SpanReader interface {
 	FindTraces(ctx context.Context, q zipkin.QueryRequest, strict bool) ([][]zipkin.Span, error)
 	Traces(ctx context.Context, ids []zipkin.TraceID, strict bool) ([][]zipkin.Span, error)
 	Dependencies(ctx context.Context, endTs time.Time, lookback time.Duration) ([]zipkin.DependencyLink, error)
-}
-
-// SpanPublisher hands a validated span message to the span queue and
-// returns only once the broker confirmed it (broker.Publisher).
-type SpanPublisher interface {
-	Publish(ctx context.Context, body []byte, contentType string) error
 }
 
 // Limits of the API; documented in the README.
@@ -64,8 +56,8 @@ func (a *api) routes(r chi.Router) {
 		r.Get("/autocompleteKeys", a.autocompleteKeys)
 		r.Get("/autocompleteValues", a.autocompleteValues)
 	}
-	if a.o.Publisher != nil {
-		r.With(a.sameOriginWrites).Post("/spans", a.postSpans)
+	if a.o.Ingest != nil {
+		r.With(a.sameOriginWrites).Method(http.MethodPost, "/spans", a.o.Ingest)
 	}
 }
 
@@ -390,73 +382,4 @@ func writeTraces(w http.ResponseWriter, traces [][]zipkin.Span) {
 	b.WriteByte(']')
 	w.Header().Set("Content-Type", "application/json")
 	_, _ = w.Write(b.Bytes())
-}
-
-// postSpans validates a span list and publishes it to the span queue; 202
-// means RabbitMQ confirmed it, exactly the durability AMQP clients get.
-func (a *api) postSpans(w http.ResponseWriter, r *http.Request) {
-	body, err := httpbody.Read(w, r, a.o.MaxBodyBytes)
-	if err != nil {
-		switch {
-		case errors.Is(err, httpbody.ErrTooLarge):
-			httpError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("body exceeds %d bytes", a.o.MaxBodyBytes))
-		default:
-			httpError(w, http.StatusBadRequest, err.Error())
-		}
-		return
-	}
-	mediaType, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
-	want := zipkin.FormatJSON
-	switch mediaType {
-	case "application/x-protobuf", "application/protobuf":
-		want = zipkin.FormatProto3
-	case "", "application/json":
-	default:
-		// text/plain too: no Zipkin client sends it, and it is what a web
-		// page can POST cross-origin without a CORS preflight.
-		httpError(w, http.StatusUnsupportedMediaType, "Content-Type must be application/json or application/x-protobuf")
-		return
-	}
-	// The collector's decoder, so the edge and the collector agree on what
-	// is a valid body: what it would park (JSON v1, Thrift, …) is a 400 here
-	// rather than a 202 for spans that would never be stored.
-	spans, format, err := zipkin.Decode(body)
-	if err == nil && format != want {
-		err = fmt.Errorf("the body is %s but Content-Type says %s", format, mediaType)
-	}
-	if err != nil {
-		httpError(w, http.StatusBadRequest, "cannot decode spans: "+err.Error())
-		return
-	}
-	contentType := "application/json"
-	if format == zipkin.FormatProto3 {
-		contentType = "application/x-protobuf"
-	}
-	n := len(spans)
-	spans = zipkin.Sample(spans, a.o.SampleRate)
-	if len(spans) == 0 { // an empty list, or every trace sampled out: nothing to store
-		w.WriteHeader(http.StatusAccepted)
-		return
-	}
-	if len(spans) < n { // publish only the sampled spans
-		if body, err = zipkin.Encode(formatOf(contentType), spans); err != nil {
-			a.fail(w, r, err)
-			return
-		}
-	}
-	if err := a.o.Publisher.Publish(r.Context(), body, contentType); err != nil {
-		id := middleware.GetReqID(r.Context())
-		a.log.Warn("span ingest refused: queue unavailable", slog.String("request_id", id), slog.Any("err", err))
-		w.Header().Set("Retry-After", "1")
-		httpError(w, http.StatusServiceUnavailable, "spans not accepted: the span queue is unavailable, retry (request id "+id+")")
-		return
-	}
-	w.WriteHeader(http.StatusAccepted)
-}
-
-func formatOf(contentType string) zipkin.Format {
-	if contentType == "application/x-protobuf" {
-		return zipkin.FormatProto3
-	}
-	return zipkin.FormatJSON
 }

@@ -18,6 +18,7 @@ import (
 	amqp "github.com/rabbitmq/amqp091-go"
 
 	"github.com/zipq/zipq/broker"
+	"github.com/zipq/zipq/ingest"
 	"github.com/zipq/zipq/internal/testenv"
 	"github.com/zipq/zipq/query"
 	"github.com/zipq/zipq/storage"
@@ -33,14 +34,29 @@ type apiEnv struct {
 
 func newAPI(t *testing.T, mod func(*query.Options)) *apiEnv {
 	t.Helper()
+	lim := ingest.DefaultLimits()
+	lim.MaxBytes = 64 << 10
+	return newAPIWithLimits(t, lim, mod)
+}
+
+// zipkinIngest is POST /api/v2/spans as zipq serves it: ingest's Zipkin
+// handler publishing through pub with lim.
+func zipkinIngest(pub ingest.Publisher, lim ingest.Limits) http.Handler {
+	cfg := ingest.DefaultConfig()
+	cfg.Limits = lim
+	return ingest.New(cfg, pub, nil, nil).ZipkinHandler()
+}
+
+func newAPIWithLimits(t *testing.T, lim ingest.Limits, mod func(*query.Options)) *apiEnv {
+	t.Helper()
 	st, err := storage.Open(context.Background(), storage.Config{URL: testenv.Schema(t), AutocompleteKeys: []string{"http.method"}}, nil)
 	testenv.Must(t, err)
 	t.Cleanup(st.Close)
 	cc := broker.Config{URL: testenv.AMQPURL(), Queue: testenv.Queue(t), ParkedQueueType: "classic"}
 	pub := broker.NewPublisher(cc)
 	t.Cleanup(func() { _ = pub.Close() })
-	o := query.Options{Reader: st, Publisher: pub, AutocompleteKeys: st.AutocompleteKeys()}
-	o.StrictTraceID, o.MaxBodyBytes = true, 64<<10
+	o := query.Options{Reader: st, Ingest: zipkinIngest(pub, lim), AutocompleteKeys: st.AutocompleteKeys()}
+	o.StrictTraceID = true
 	if mod != nil {
 		mod(&o)
 	}
@@ -419,7 +435,7 @@ func TestPostSpans(t *testing.T) {
 func TestPostSpansWithoutRabbitMQ(t *testing.T) {
 	t.Parallel()
 	pub := broker.NewPublisher(broker.Config{URL: "amqp://guest:guest@127.0.0.1:1/"})
-	h := query.NewRouter(query.Options{Publisher: pub})
+	h := query.NewRouter(query.Options{Ingest: zipkinIngest(pub, ingest.DefaultLimits())})
 	req := httptest.NewRequest(http.MethodPost, "/api/v2/spans", strings.NewReader(`[{"traceId":"a","id":"b"}]`))
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, req)
@@ -463,7 +479,7 @@ func TestInternalErrorsDoNotLeakDetails(t *testing.T) {
 // saying why, not a 202 for spans that would be parked.
 func TestPostSpansRefusesWhatTheCollectorWouldPark(t *testing.T) {
 	t.Parallel()
-	h := query.NewRouter(query.Options{Publisher: broker.NewPublisher(broker.Config{URL: "amqp://guest:guest@127.0.0.1:1/"})})
+	h := query.NewRouter(query.Options{Ingest: zipkinIngest(broker.NewPublisher(broker.Config{URL: "amqp://guest:guest@127.0.0.1:1/"}), ingest.DefaultLimits())})
 	v1 := `[{"traceId":"6b221d5bc9e6496c","name":"get","id":"6b221d5bc9e6496c","timestamp":1472470996199000,` +
 		`"annotations":[{"timestamp":1472470996199000,"value":"sr","endpoint":{"serviceName":"frontend"}}],` +
 		`"binaryAnnotations":[{"key":"http.path","value":"/","endpoint":{"serviceName":"frontend"}}]}]`
@@ -478,7 +494,9 @@ func TestPostSpansRefusesWhatTheCollectorWouldPark(t *testing.T) {
 // does, and always keeps debug spans.
 func TestPostSpansSampled(t *testing.T) {
 	t.Parallel()
-	e := newAPI(t, func(o *query.Options) { o.SampleRate = 0.5 })
+	lim := ingest.DefaultLimits()
+	lim.SampleRate = 0.5
+	e := newAPIWithLimits(t, lim, nil)
 	var b strings.Builder
 	b.WriteString("[")
 	want := 0
@@ -508,7 +526,7 @@ func TestPostSpansSampled(t *testing.T) {
 		d, ok, err = ch.Get(e.queue, true)
 		return err == nil && ok
 	})
-	spans, err := zipkin.DecodeJSON(d.Body)
+	spans, _, err := zipkin.Decode(d.Body) // sampled spans are re-encoded as proto3
 	testenv.Must(t, err)
 	if len(spans) != want || want == 0 || want == 400 {
 		t.Fatalf("kept %d spans, want %d", len(spans), want)
@@ -599,7 +617,7 @@ func TestPostSpansRecoversAfterRabbitMQReturns(t *testing.T) {
 	u.Host = proxy.Addr()
 	pub := broker.NewPublisher(broker.Config{URL: u.String(), Queue: testenv.Queue(t), ParkedQueueType: "classic"})
 	t.Cleanup(func() { _ = pub.Close() })
-	h := query.NewRouter(query.Options{Publisher: pub})
+	h := query.NewRouter(query.Options{Ingest: zipkinIngest(pub, ingest.DefaultLimits())})
 	post := func() int {
 		rec := httptest.NewRecorder()
 		h.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/api/v2/spans", strings.NewReader(`[{"traceId":"a","id":"b"}]`)))

@@ -63,11 +63,7 @@ type Config struct {
 	Lookback time.Duration
 	// AllowedOrigins is QUERY_ALLOWED_ORIGINS for CORS on /api/v2 ("*": any).
 	AllowedOrigins []string
-	// MaxBodyBytes bounds a POSTed body, before and after gunzip (413).
-	MaxBodyBytes int64
-	// SampleRate is COLLECTOR_SAMPLE_RATE applied to POSTed spans.
-	SampleRate float64
-	UI         UIConfig
+	UI             UIConfig
 	// Server limits: a client slower than these is disconnected, so slow
 	// or stalled clients cannot hold connections and response memory
 	// forever. WriteTimeout covers a whole response, so it must allow the
@@ -85,8 +81,6 @@ func DefaultConfig() Config {
 		StrictTraceID:  true,
 		Lookback:       24 * time.Hour,
 		AllowedOrigins: []string{"*"},
-		MaxBodyBytes:   5 << 20,
-		SampleRate:     1,
 		UI: UIConfig{QueryLimit: DefaultLimit, DefaultLookback: (15 * time.Minute).Milliseconds(), SearchEnabled: true,
 			Dependency: UIDeps{Enabled: true, LowErrorRate: 0.5, HighErrorRate: 0.75}},
 		ReadTimeout:    30 * time.Second,
@@ -108,11 +102,8 @@ func (c Config) Validate() error {
 			errs = append(errs, fmt.Errorf("%s %v: want a positive duration", name, d))
 		}
 	}
-	if c.MaxBodyBytes <= 0 || c.MaxHeaderBytes <= 0 {
-		errs = append(errs, fmt.Errorf("max body bytes %d, max header bytes %d: want positive sizes", c.MaxBodyBytes, c.MaxHeaderBytes))
-	}
-	if c.SampleRate <= 0 || c.SampleRate > 1 {
-		errs = append(errs, fmt.Errorf("sample rate %v: want a value in (0, 1]", c.SampleRate))
+	if c.MaxHeaderBytes <= 0 {
+		errs = append(errs, fmt.Errorf("max header bytes %d: want a positive size", c.MaxHeaderBytes))
 	}
 	if c.UI.QueryLimit <= 0 || c.UI.QueryLimit > MaxLimit {
 		errs = append(errs, fmt.Errorf("ui query limit %d: want 1 to %d", c.UI.QueryLimit, MaxLimit))
@@ -149,8 +140,9 @@ type Options struct {
 	// (the database is still unreachable or being migrated at start),
 	// reads are 503 with Retry-After. HTTP ingest never waits on it.
 	ReaderReady func() error
-	// Publisher accepts POST /api/v2/spans; nil switches it off.
-	Publisher        SpanPublisher
+	// Ingest serves POST /api/v2/spans (ingest.Receiver.ZipkinHandler);
+	// nil switches it off.
+	Ingest           http.Handler
 	AutocompleteKeys []string
 	// Tracer, when set, traces API requests (self-tracing).
 	Tracer *zipkingo.Tracer
@@ -193,12 +185,6 @@ func (o *Options) withDefaults() {
 	}
 	if o.Lookback <= 0 {
 		o.Lookback = d.Lookback
-	}
-	if o.MaxBodyBytes <= 0 {
-		o.MaxBodyBytes = d.MaxBodyBytes
-	}
-	if o.SampleRate <= 0 {
-		o.SampleRate = d.SampleRate
 	}
 	if len(o.AllowedOrigins) == 0 {
 		o.AllowedOrigins = d.AllowedOrigins
@@ -247,7 +233,7 @@ func NewRouter(o Options) http.Handler {
 		r.Method(http.MethodGet, "/metrics", h)
 		r.Method(http.MethodGet, "/prometheus", h)
 	}
-	if o.Reader != nil || o.Publisher != nil {
+	if o.Reader != nil || o.Ingest != nil {
 		a := &api{o: o, log: o.Logger}
 		r.Route("/api/v2", func(r chi.Router) {
 			r.Use(cors.Handler(cors.Options{

@@ -92,7 +92,7 @@ func (j *jsonSpan) toSpan(i int, s *Span) error {
 		}
 	}
 	if j.Kind != "" {
-		k, ok := parseKind(j.Kind)
+		k, ok := ParseKind(j.Kind)
 		if !ok {
 			return reject(ReasonInvalidField, i, "kind %.40q is not CLIENT, SERVER, PRODUCER or CONSUMER", j.Kind)
 		}
@@ -118,7 +118,7 @@ func (j *jsonSpan) toSpan(i int, s *Span) error {
 		}
 	}
 	s.Tags, s.Debug, s.Shared = j.Tags, j.Debug, j.Shared
-	s.normalize()
+	s.Normalize()
 	return nil
 }
 
@@ -140,16 +140,16 @@ func (j *jsonEndpoint) toEndpoint() (*Endpoint, error) {
 	if j.Port > 0xffff {
 		return nil, errBadPort
 	}
-	e := &Endpoint{ServiceName: j.ServiceName, IPv4: parseIP(j.IPv4, true), IPv6: parseIP(j.IPv6, false)}
+	e := &Endpoint{ServiceName: j.ServiceName, IPv4: ParseIP(j.IPv4, true), IPv6: ParseIP(j.IPv6, false)}
 	if j.Port > 0 {
 		e.Port = j.Port
 	}
 	return e, nil
 }
 
-// parseIP drops an address that does not parse or is of the wrong family,
+// ParseIP drops an address that does not parse or is of the wrong family,
 // as Zipkin's Endpoint.Builder does: a bad IP is not worth losing the span.
-func parseIP(s string, v4 bool) netip.Addr {
+func ParseIP(s string, v4 bool) netip.Addr {
 	a, err := netip.ParseAddr(s)
 	if err != nil || a.Is4() != v4 || a.Zone() != "" {
 		return netip.Addr{}

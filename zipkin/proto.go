@@ -89,7 +89,7 @@ func fromProto(i int, p *pb.Span, s *Span) error {
 		return reject(ReasonInvalidField, i, "port out of range")
 	}
 	s.Tags, s.Debug, s.Shared = p.Tags, p.Debug, p.Shared
-	s.normalize()
+	s.Normalize()
 	return nil
 }
 

@@ -28,7 +28,8 @@ func (k Kind) String() string {
 	return ""
 }
 
-func parseKind(s string) (Kind, bool) {
+// ParseKind is the Kind a JSON or model name (CLIENT, SERVER, …) names.
+func ParseKind(s string) (Kind, bool) {
 	for i, n := range kindNames {
 		if i > 0 && n == s {
 			return Kind(i), true
@@ -104,16 +105,16 @@ func (s *Span) StartTime() int64 {
 		return s.Timestamp
 	}
 	if len(s.Annotations) > 0 {
-		return s.Annotations[0].Timestamp // sorted by normalize
+		return s.Annotations[0].Timestamp // sorted by Normalize
 	}
 	return 0
 }
 
-// normalize applies the Zipkin server's canonical form (zipkin2.Span.Builder
+// Normalize applies the Zipkin server's canonical form (zipkin2.Span.Builder
 // and Endpoint.Builder): lower-case names, empty endpoints dropped, sorted
 // and de-duplicated annotations, a parent equal to the span itself dropped,
 // and `shared` kept only on SERVER spans, the one kind it means anything on.
-func (s *Span) normalize() {
+func (s *Span) Normalize() {
 	s.Name = strings.ToLower(s.Name)
 	if s.Kind != KindServer {
 		s.Shared = false

@@ -7,7 +7,7 @@ import (
 
 	"github.com/zipq/zipq/broker"
 	"github.com/zipq/zipq/collector"
-	"github.com/zipq/zipq/otlp"
+	"github.com/zipq/zipq/ingest"
 	"github.com/zipq/zipq/query"
 )
 
@@ -20,15 +20,15 @@ func runCollector(ctx context.Context, args []string) error {
 // runIngest wires a process that consumes the span queue; withAPI adds the
 // Zipkin API and HTTP ingest (zipq serve).
 func runIngest(ctx context.Context, name string, args []string, withAPI bool) error {
-	cc, qc, oc := collector.DefaultConfig(), query.DefaultConfig(), otlp.DefaultConfig()
+	cc, qc, ic := collector.DefaultConfig(), query.DefaultConfig(), ingest.DefaultConfig()
 	var selfTrace bool
 	log, st, db, err := bootServer(name, args, func(s *settings) {
 		bindRabbit(s, &cc.Broker)
 		bindCollector(s, &cc)
+		bindIngest(s, &ic, withAPI)
 		bindHTTP(s, &qc)
 		if withAPI {
 			bindAPI(s, &qc)
-			bindOTLP(s, &oc)
 		}
 		bindSelfTracing(s, &selfTrace)
 	})
@@ -44,7 +44,7 @@ func runIngest(ctx context.Context, name string, args []string, withAPI bool) er
 	}
 
 	reg := newRegistry()
-	c, err := collector.New(cc, self.writer(st), log.With("component", "collector"), reg)
+	c, err := collector.New(cc, ic.Limits, self.writer(st), log.With("component", "collector"), reg)
 	if err != nil {
 		return err
 	}
@@ -55,8 +55,10 @@ func runIngest(ctx context.Context, name string, args []string, withAPI bool) er
 		Replayer: replayer{cc.Broker},
 	}
 	var sample func(context.Context) error
+	var rcv *ingest.Receiver
 	if withAPI {
-		apiOptions(&opts, cc.Broker, st, db, pub, self)
+		rcv = ingest.New(ic, pub, log.With("component", "ingest"), reg)
+		apiOptions(&opts, rcv, st, db, self)
 		sample = monitor(&opts, cc.Broker, c, reg)
 	}
 
@@ -68,7 +70,7 @@ func runIngest(ctx context.Context, name string, args []string, withAPI bool) er
 		return err
 	}
 	if withAPI {
-		if err := addOTLP(&g, oc, cc.Broker, qc, pub, reg, self, log); err != nil {
+		if err := addOTLP(&g, rcv, ic, qc, self, log); err != nil {
 			return err
 		}
 	}

@@ -14,7 +14,7 @@ import (
 
 	"github.com/zipq/zipq/broker"
 	"github.com/zipq/zipq/collector"
-	"github.com/zipq/zipq/otlp"
+	"github.com/zipq/zipq/ingest"
 	"github.com/zipq/zipq/query"
 	"github.com/zipq/zipq/storage"
 )
@@ -175,8 +175,6 @@ func bindRabbit(s *settings, c *broker.Config) {
 	s.str(&c.Queue, "rabbit-queue", "RABBIT_QUEUE", "queue spans are read from")
 	s.str(&c.ParkedQueue, "rabbit-parked-queue", "RABBIT_PARKED_QUEUE", "parking queue for messages that cannot be stored (default <queue>.parked)")
 	s.str(&c.ParkedQueueType, "rabbit-parked-queue-type", "RABBIT_PARKED_QUEUE_TYPE", "x-queue-type of the parking queue: quorum or classic")
-	s.float(&c.SampleRate, "sample-rate", "COLLECTOR_SAMPLE_RATE", "share of traces kept, in (0, 1], by trace ID (AMQP and HTTP ingest)")
-	integer(s, &c.MaxMessageBytes, "max-message-bytes", "COLLECTOR_MAX_MESSAGE_BYTES", "larger messages are parked as too_large, larger HTTP bodies refused with 413")
 	s.check(func() error { return c.Validate() })
 }
 
@@ -231,12 +229,18 @@ func bindAPI(s *settings, c *query.Config) {
 	s.float(&c.UI.Dependency.HighErrorRate, "ui-dependency-high-error-rate", "ZIPKIN_UI_DEPENDENCY_HIGH_ERROR_RATE", "error rate from which an edge is drawn red")
 }
 
-// bindOTLP binds the OTLP receivers (serve and query).
-func bindOTLP(s *settings, c *otlp.Config) {
-	s.str(&c.HTTPAddr, "otlp-http-addr", "ZIPQ_OTLP_HTTP_ADDR", "listen address of OTLP/HTTP (POST /v1/traces); off to disable")
-	s.str(&c.GRPCAddr, "otlp-grpc-addr", "ZIPQ_OTLP_GRPC_ADDR", "listen address of OTLP/gRPC (TraceService/Export); off to disable")
-	s.duration(&c.ConfirmTimeout, "otlp-confirm-timeout", "ZIPQ_OTLP_CONFIRM_TIMEOUT", "how long an export waits for RabbitMQ's confirm before the exporter is told to retry")
-	s.str(&c.QueueFormat, "otlp-queue-format", "ZIPQ_OTLP_QUEUE_FORMAT", "what OTLP exports put on the queue: zipkin (translated at the edge) or otlp (as received, translated by collectors; docs/BENCHMARKS.md)")
+// bindIngest binds what every way into the pipeline accepts (the queue,
+// HTTP and gRPC alike) and, with otlp, the OTLP receivers (serve and
+// query).
+func bindIngest(s *settings, c *ingest.Config, otlp bool) {
+	s.float(&c.SampleRate, "sample-rate", "COLLECTOR_SAMPLE_RATE", "share of traces kept, in (0, 1], by trace ID (AMQP, HTTP and OTLP ingest)")
+	integer(s, &c.MaxBytes, "max-message-bytes", "COLLECTOR_MAX_MESSAGE_BYTES", "larger messages are parked as too_large, larger HTTP and OTLP bodies refused with 413")
+	if otlp {
+		s.str(&c.OTLPHTTPAddr, "otlp-http-addr", "ZIPQ_OTLP_HTTP_ADDR", "listen address of OTLP/HTTP (POST /v1/traces); off to disable")
+		s.str(&c.OTLPGRPCAddr, "otlp-grpc-addr", "ZIPQ_OTLP_GRPC_ADDR", "listen address of OTLP/gRPC (TraceService/Export); off to disable")
+		s.duration(&c.ConfirmTimeout, "otlp-confirm-timeout", "ZIPQ_OTLP_CONFIRM_TIMEOUT", "how long HTTP, OTLP and gRPC ingest wait for RabbitMQ's confirm before the client is told to retry")
+		s.str(&c.QueueFormat, "otlp-queue-format", "ZIPQ_OTLP_QUEUE_FORMAT", "what OTLP exports put on the queue: zipkin (translated at the edge) or otlp (as received, translated by collectors; docs/BENCHMARKS.md)")
+	}
 	s.check(func() error { return c.Validate() })
 }
 

@@ -7,7 +7,7 @@ import (
 	"strings"
 
 	"github.com/zipq/zipq/collector"
-	"github.com/zipq/zipq/otlp"
+	"github.com/zipq/zipq/ingest"
 	"github.com/zipq/zipq/query"
 	"github.com/zipq/zipq/storage"
 )
@@ -16,12 +16,12 @@ import (
 // configuration table is this output. Defaults come from each package's
 // DefaultConfig, the same values the commands start from.
 func runConfig(context.Context, []string) error {
-	lc, cc, qc, sc, oc := defaultLog(), collector.DefaultConfig(), query.DefaultConfig(), storage.DefaultConfig(), otlp.DefaultConfig()
+	lc, cc, qc, sc, ic := defaultLog(), collector.DefaultConfig(), query.DefaultConfig(), storage.DefaultConfig(), ingest.DefaultConfig()
 	var self bool
 	s := newSettings("config")
 	bindHTTP(s, &qc)
 	bindAPI(s, &qc)
-	bindOTLP(s, &oc)
+	bindIngest(s, &ic, true)
 	bindRabbit(s, &cc.Broker)
 	bindCollector(s, &cc)
 	bindPostgres(s, &sc)

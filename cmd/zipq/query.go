@@ -6,20 +6,20 @@ import (
 	"github.com/oklog/run"
 
 	"github.com/zipq/zipq/broker"
-	"github.com/zipq/zipq/otlp"
+	"github.com/zipq/zipq/ingest"
 	"github.com/zipq/zipq/query"
 )
 
 // runQuery serves the API, HTTP ingest and UI only; scale it on CPU. It
 // does not depend on the collector package: it publishes through broker.
 func runQuery(ctx context.Context, args []string) error {
-	bc, qc, oc := broker.DefaultConfig(), query.DefaultConfig(), otlp.DefaultConfig()
+	bc, qc, ic := broker.DefaultConfig(), query.DefaultConfig(), ingest.DefaultConfig()
 	var selfTrace bool
 	log, st, db, err := bootServer("query", args, func(s *settings) {
 		bindRabbit(s, &bc)
+		bindIngest(s, &ic, true)
 		bindHTTP(s, &qc)
 		bindAPI(s, &qc)
-		bindOTLP(s, &oc)
 		bindSelfTracing(s, &selfTrace)
 	})
 	if err != nil {
@@ -38,14 +38,15 @@ func runQuery(ctx context.Context, args []string) error {
 		Health:   []query.HealthCheck{postgresCheck(db), {Name: "rabbitmq", Check: pub.Ping}, spanQueueCheck(pub, bc.Queue)},
 		Replayer: replayer{bc},
 	}
-	apiOptions(&opts, bc, st, db, pub, self)
+	rcv := ingest.New(ic, pub, log.With("component", "ingest"), reg)
+	apiOptions(&opts, rcv, st, db, self)
 	sample := monitor(&opts, bc, nil, reg) // no collector here: rates from queue depth only
 	var g run.Group
 	addSignals(&g, ctx)
 	if err := addHTTP(&g, qc, query.NewRouter(opts), log); err != nil {
 		return err
 	}
-	if err := addOTLP(&g, oc, bc, qc, pub, reg, self, log); err != nil {
+	if err := addOTLP(&g, rcv, ic, qc, self, log); err != nil {
 		return err
 	}
 	self.add(&g)

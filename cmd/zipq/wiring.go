@@ -24,7 +24,7 @@ import (
 
 	"github.com/zipq/zipq/broker"
 	"github.com/zipq/zipq/collector"
-	"github.com/zipq/zipq/otlp"
+	"github.com/zipq/zipq/ingest"
 	"github.com/zipq/zipq/query"
 	"github.com/zipq/zipq/storage"
 	"github.com/zipq/zipq/web"
@@ -34,20 +34,18 @@ import (
 // Compile-time checks that the store satisfies the interfaces its users
 // declare (kept here so storage never imports them).
 var (
-	_ collector.SpanWriter = (*storage.Store)(nil)
-	_ collector.Preparer   = (*storage.Store)(nil)
-	_ query.SpanReader     = (*storage.Store)(nil)
-	_ query.SpanPublisher  = (*broker.Publisher)(nil)
-	_ broker.Throughput    = (*collector.Collector)(nil)
+	_ collector.SpanWriter     = (*storage.Store)(nil)
+	_ collector.Preparer       = (*storage.Store)(nil)
+	_ query.SpanReader         = (*storage.Store)(nil)
+	_ ingest.Publisher         = (*broker.Publisher)(nil)
+	_ collector.MessageDecoder = ingest.Limits{}
+	_ broker.Throughput        = (*collector.Collector)(nil)
 )
 
-// apiOptions adds the Zipkin API and HTTP ingest to a router's options.
-// HTTP ingest takes the pipeline's limits: a body larger than a message
-// the collector takes would only be parked as too_large, and sampling must
-// decide the same way on both paths.
-func apiOptions(o *query.Options, bc broker.Config, st *storage.Store, db *database, pub *broker.Publisher, self selfTracing) {
-	o.MaxBodyBytes, o.SampleRate = int64(bc.MaxMessageBytes), bc.SampleRate
-	o.Reader, o.ReaderReady, o.Publisher = st, db.Ready, pub
+// apiOptions adds the Zipkin API and HTTP ingest (rcv) to a router's
+// options.
+func apiOptions(o *query.Options, rcv *ingest.Receiver, st *storage.Store, db *database, self selfTracing) {
+	o.Reader, o.ReaderReady, o.Ingest = st, db.Ready, rcv.ZipkinHandler()
 	o.AutocompleteKeys = st.AutocompleteKeys()
 	o.Tracer = self.tracer
 	o.Assets = web.Handler()
@@ -304,33 +302,29 @@ func addHTTP(g *run.Group, qc query.Config, h http.Handler, log *slog.Logger) er
 	return nil
 }
 
-// addOTLP serves OTLP/HTTP and OTLP/gRPC (each unless "off") until
-// interrupted, publishing through pub with the pipeline's limits; the
-// HTTP receiver has the API server's timeouts.
-// With self-tracing on, export requests are traced like API requests.
-func addOTLP(g *run.Group, oc otlp.Config, bc broker.Config, qc query.Config, pub *broker.Publisher, reg prometheus.Registerer,
-	self selfTracing, log *slog.Logger) error {
-	oc.MaxBytes, oc.SampleRate = bc.MaxMessageBytes, bc.SampleRate
+// addOTLP serves rcv's OTLP/HTTP and OTLP/gRPC (each unless "off") until
+// interrupted; the HTTP receiver has the API server's timeouts. With
+// self-tracing on, export requests are traced like API requests.
+func addOTLP(g *run.Group, rcv *ingest.Receiver, ic ingest.Config, qc query.Config, self selfTracing, log *slog.Logger) error {
 	log = log.With("component", "otlp")
-	rcv := otlp.New(oc, pub, log, reg)
 	var grpcOpts []grpc.ServerOption
-	h := rcv.HTTPHandler()
+	h := rcv.OTLPHandler()
 	if self.tracer != nil {
 		h = zipkinhttp.NewServerMiddleware(self.tracer, zipkinhttp.SpanName("post /v1/traces"))(h)
 		grpcOpts = append(grpcOpts, grpc.StatsHandler(zipkingrpc.NewServerHandler(self.tracer)))
 	}
-	if otlp.Enabled(oc.HTTPAddr) {
-		qc.Addr = oc.HTTPAddr
+	if ingest.Enabled(ic.OTLPHTTPAddr) {
+		qc.Addr = ic.OTLPHTTPAddr
 		if err := addHTTP(g, qc, h, log); err != nil {
 			return err
 		}
 	}
-	if !otlp.Enabled(oc.GRPCAddr) {
+	if !ingest.Enabled(ic.OTLPGRPCAddr) {
 		return nil
 	}
-	ln, err := net.Listen("tcp", oc.GRPCAddr)
+	ln, err := net.Listen("tcp", ic.OTLPGRPCAddr)
 	if err != nil {
-		return fmt.Errorf("listen %s: %w", oc.GRPCAddr, err)
+		return fmt.Errorf("listen %s: %w", ic.OTLPGRPCAddr, err)
 	}
 	srv := rcv.GRPCServer(grpcOpts...)
 	log.Info("listening", slog.String("addr", ln.Addr().String()), slog.String("protocol", "otlp-grpc"))

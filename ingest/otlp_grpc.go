@@ -1,26 +1,25 @@
-package otlp
+package ingest
 
 import (
 	"context"
-	"errors"
+	"strconv"
 	"time"
 
+	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	_ "google.golang.org/grpc/encoding/gzip" // OTLP exporters may compress with gzip
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/durationpb"
-
-	"github.com/zipq/zipq/zipkin"
 )
 
-// GRPCServer serves OTLP/gRPC's TraceService/Export. Requests reach it
-// as raw bytes (a codec of its own) so that a malformed request is
+// GRPCServer serves OTLP/gRPC's TraceService/Export. Requests reach it as
+// raw bytes (a codec of its own) so that a malformed request is
 // INVALID_ARGUMENT, as OTLP asks, rather than the INTERNAL gRPC answers
 // when its own unmarshalling fails; pdata decodes them like OTLP/HTTP's.
-// Messages are bounded by MaxBytes after decompression.
-// opts add to the server's (e.g. a stats handler for self-tracing).
+// Messages are bounded by MaxBytes after decompression. opts add to the
+// server's (e.g. a stats handler for self-tracing).
 func (r *Receiver) GRPCServer(opts ...grpc.ServerOption) *grpc.Server {
 	s := grpc.NewServer(append([]grpc.ServerOption{grpc.ForceServerCodec(rawCodec{}), grpc.MaxRecvMsgSize(r.cfg.MaxBytes)}, opts...)...)
 	s.RegisterService(&grpc.ServiceDesc{
@@ -39,22 +38,32 @@ func (r *Receiver) GRPCServer(opts ...grpc.ServerOption) *grpc.Server {
 }
 
 func (r *Receiver) exportGRPC(ctx context.Context, body []byte) (*[]byte, error) {
-	rejected, err := r.export(ctx, "grpc", body, zipkin.OTLPProto)
-	var unavailable errUnavailable
-	switch {
-	case errors.As(err, &unavailable):
-		st, _ := status.New(codes.Unavailable, "the span queue is unavailable; retry").
-			WithDetails(&errdetails.RetryInfo{RetryDelay: durationpb.New(time.Second)})
-		return nil, st.Err()
-	case err != nil:
-		return nil, status.Error(codes.InvalidArgument, "cannot decode the export request: "+err.Error())
+	rejected, err := r.exportOTLP(ctx, "grpc", body, OTLPProto)
+	if err != nil {
+		o := outcomeOf(err)
+		if o.retry {
+			st, _ := status.New(o.code, ErrUnavailable.Error()).
+				WithDetails(&errdetails.RetryInfo{RetryDelay: durationpb.New(retryAfterSeconds * time.Second)})
+			return nil, st.Err()
+		}
+		return nil, status.Error(o.code, "cannot decode the export request: "+err.Error())
 	}
-	resp := answer(rejected)
-	out, err := resp.MarshalProto()
+	out, err := exportResponse(rejected).MarshalProto()
 	if err != nil {
 		return nil, status.Error(codes.Internal, "encode response")
 	}
 	return &out, nil
+}
+
+// exportResponse is an exported request's answer: a partial success when
+// spans were rejected.
+func exportResponse(rejected int) ptraceotlp.ExportResponse {
+	resp := ptraceotlp.NewExportResponse()
+	if rejected > 0 {
+		resp.PartialSuccess().SetRejectedSpans(int64(rejected))
+		resp.PartialSuccess().SetErrorMessage(strconv.Itoa(rejected) + " span(s) with an all-zero trace or span ID were rejected")
+	}
+	return resp
 }
 
 // rawCodec hands message bytes through untouched, both ways.

@@ -1,4 +1,4 @@
-package zipkin
+package ingest
 
 import (
 	"encoding/json"
@@ -10,6 +10,8 @@ import (
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
+
+	"github.com/zipq/zipq/zipkin"
 )
 
 // otlpRequest is a two-service trace with an event, an error, attributes
@@ -77,16 +79,16 @@ func TestDecodeOTLPAsTheCollectorTranslates(t *testing.T) {
 		t.Fatalf("proto: %d spans, %d rejected, %v", len(fromProto), rejected, err)
 	}
 	fromJSON, _, err := DecodeOTLP(js, OTLPJSON)
-	if err != nil || string(EncodeJSON(fromJSON)) != string(EncodeJSON(fromProto)) {
-		t.Fatalf("JSON and proto differ: %v\n%s\n%s", err, EncodeJSON(fromJSON), EncodeJSON(fromProto))
+	if err != nil || string(zipkin.EncodeJSON(fromJSON)) != string(zipkin.EncodeJSON(fromProto)) {
+		t.Fatalf("JSON and proto differ: %v\n%s\n%s", err, zipkin.EncodeJSON(fromJSON), zipkin.EncodeJSON(fromProto))
 	}
 	client, server := fromProto[0], fromProto[1]
-	if client.LocalServiceName() != "frontend" || client.Kind != KindClient || client.RemoteServiceName() != "backend" ||
+	if client.LocalServiceName() != "frontend" || client.Kind != zipkin.KindClient || client.RemoteServiceName() != "backend" ||
 		client.TraceID.String() != "0102030405060708090a0b0c0d0e0f10" || client.Duration != 25000 ||
 		client.Timestamp != 1_700_000_000_000_000 || client.Name != "get /checkout" {
 		t.Fatalf("client span: %+v", client)
 	}
-	if server.ParentID != client.ID || server.Kind != KindServer || server.Tags["error"] == "" || server.Tags["otel.status_code"] != "STATUS_CODE_ERROR" || server.Tags["otel.status_description"] != "boom" {
+	if server.ParentID != client.ID || server.Kind != zipkin.KindServer || server.Tags["error"] == "" || server.Tags["otel.status_code"] != "STATUS_CODE_ERROR" || server.Tags["otel.status_description"] != "boom" {
 		t.Fatalf("server span: %+v", server)
 	}
 	for k, want := range map[string]string{"s": "v", "i": "42", "d": "1.5", "b": "true", "arr": `["x"]`, "m": `{"k":"v"}`,
@@ -116,8 +118,8 @@ func TestDecodeOTLPRefusesWhatIsNotOTLP(t *testing.T) {
 		"short trace id": {[]byte(`{"resourceSpans":[{"scopeSpans":[{"spans":[{"traceId":"0102","spanId":"0102030405060708"}]}]}]}`), OTLPJSON},
 		"not json":       {[]byte(`{"resourceSpans":`), OTLPJSON},
 	} {
-		if _, _, err := DecodeOTLP(c.body, c.f); ReasonOf(err) != ReasonMalformedOTLP {
-			t.Errorf("%s: %v, want %s", name, err, ReasonMalformedOTLP)
+		if _, _, err := DecodeOTLP(c.body, c.f); zipkin.ReasonOf(err) != zipkin.ReasonMalformedOTLP {
+			t.Errorf("%s: %v, want %s", name, err, zipkin.ReasonMalformedOTLP)
 		}
 	}
 }
@@ -141,7 +143,7 @@ func FuzzDecodeOTLP(f *testing.F) {
 		}
 		spans, rejected, err := DecodeOTLP(body, format)
 		if err != nil {
-			if ReasonOf(err) != ReasonMalformedOTLP {
+			if zipkin.ReasonOf(err) != zipkin.ReasonMalformedOTLP {
 				t.Fatalf("error without the OTLP reason: %v", err)
 			}
 			if _, werr := decodeOTLPViaJSON(body, format); werr == nil {
@@ -167,27 +169,27 @@ func FuzzDecodeOTLP(f *testing.F) {
 		// by DecodeJSON.
 		if want, werr := decodeOTLPViaJSON(body, format); werr != nil {
 			t.Fatalf("the exporter's JSON path refuses it: %v", werr)
-		} else if string(EncodeJSON(want)) != string(EncodeJSON(spans)) {
-			t.Fatalf("differs from the exporter's JSON path:\n%s\n%s", EncodeJSON(spans), EncodeJSON(want))
+		} else if string(zipkin.EncodeJSON(want)) != string(zipkin.EncodeJSON(spans)) {
+			t.Fatalf("differs from the exporter's JSON path:\n%s\n%s", zipkin.EncodeJSON(spans), zipkin.EncodeJSON(want))
 		}
-		again, err := DecodeJSON(EncodeJSON(spans))
+		again, err := zipkin.DecodeJSON(zipkin.EncodeJSON(spans))
 		if err != nil {
 			t.Fatalf("re-decode: %v", err)
 		}
-		a, _ := json.Marshal(EncodeJSON(again))
-		b, _ := json.Marshal(EncodeJSON(spans))
+		a, _ := json.Marshal(zipkin.EncodeJSON(again))
+		b, _ := json.Marshal(zipkin.EncodeJSON(spans))
 		if string(a) != string(b) {
 			t.Fatalf("not stable through Zipkin JSON:\n%s\n%s", a, b)
 		}
 		// What the edge publishes (proto3) is what the collector takes:
 		// an export answered 200 is stored.
 		if len(spans) > 0 {
-			pb, err := EncodeProto(spans)
+			pb, err := zipkin.EncodeProto(spans)
 			if err != nil {
 				t.Fatalf("encode for the queue: %v", err)
 			}
-			queued, _, err := DecodeMessage(pb, "application/x-protobuf")
-			if err != nil || string(EncodeJSON(queued)) != string(EncodeJSON(spans)) {
+			queued, _, _, err := DefaultLimits().DecodeMessage(pb, "application/x-protobuf")
+			if err != nil || string(zipkin.EncodeJSON(queued)) != string(zipkin.EncodeJSON(spans)) {
 				t.Fatalf("the collector reads the published list differently (%v)", err)
 			}
 		}
@@ -196,7 +198,7 @@ func FuzzDecodeOTLP(f *testing.F) {
 
 // decodeOTLPViaJSON is the path DecodeOTLP shortcuts: the Collector's
 // Zipkin exporter's JSON, read by DecodeJSON.
-func decodeOTLPViaJSON(body []byte, f OTLPFormat) ([]Span, error) {
+func decodeOTLPViaJSON(body []byte, f OTLPFormat) ([]zipkin.Span, error) {
 	req := ptraceotlp.NewExportRequest()
 	var err error
 	if f == OTLPJSON {
@@ -216,5 +218,5 @@ func decodeOTLPViaJSON(body []byte, f OTLPFormat) ([]Span, error) {
 	if err != nil {
 		return nil, err
 	}
-	return DecodeJSON(js)
+	return zipkin.DecodeJSON(js)
 }

@@ -1,7 +1,8 @@
-// Package httpbody reads request bodies for the ingest endpoints (Zipkin's
-// POST /api/v2/spans and OTLP's POST /v1/traces) within a size limit that
-// holds before and after gunzip.
-package httpbody
+package ingest
+
+// Request bodies of the HTTP edges (Zipkin's POST /api/v2/spans and OTLP's
+// POST /v1/traces), read within a size limit that holds before and after
+// gunzip.
 
 import (
 	"compress/gzip"
@@ -15,11 +16,11 @@ import (
 // ErrTooLarge is a body over the limit, compressed or not (413).
 var ErrTooLarge = errors.New("body too large")
 
-// Read reads at most limit bytes, gunzipping when the client says so
+// readBody reads at most limit bytes, gunzipping when the client says so
 // (Content-Encoding: gzip); the limit applies before and after inflating,
 // so a small gzip bomb gets ErrTooLarge rather than the heap. Other errors
 // are the client's malformed body (400).
-func Read(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
+func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
 	in := http.MaxBytesReader(w, r.Body, limit)
 	b, err := read(in, r.Header.Get("Content-Encoding"), limit)
 	var mbe *http.MaxBytesError

@@ -1,4 +1,4 @@
-package zipkin
+package ingest
 
 import (
 	"errors"
@@ -14,6 +14,8 @@ import (
 	zipkinmodel "github.com/openzipkin/zipkin-go/model"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
+
+	"github.com/zipq/zipq/zipkin"
 )
 
 // OTLP export requests (opentelemetry.proto.collector.trace.v1.
@@ -83,7 +85,7 @@ func OTLPContentType(contentType string) (OTLPFormat, bool) {
 // out and counted in rejected, for OTLP's partial success; a body that
 // does not decode as a whole, or with an ID of the wrong length, is an
 // error with a Reason.
-func DecodeOTLP(body []byte, f OTLPFormat) (spans []Span, rejected int, err error) {
+func DecodeOTLP(body []byte, f OTLPFormat) (spans []zipkin.Span, rejected int, err error) {
 	req := ptraceotlp.NewExportRequest()
 	if f == OTLPJSON {
 		err = req.UnmarshalJSON(body)
@@ -91,7 +93,7 @@ func DecodeOTLP(body []byte, f OTLPFormat) (spans []Span, rejected int, err erro
 		err = req.UnmarshalProto(body)
 	}
 	if err != nil {
-		return nil, 0, &DecodeError{Reason: ReasonMalformedOTLP, Span: -1, Err: err}
+		return nil, 0, &zipkin.DecodeError{Reason: zipkin.ReasonMalformedOTLP, Span: -1, Err: err}
 	}
 	td := req.Traces()
 	total := td.SpanCount()
@@ -102,13 +104,13 @@ func DecodeOTLP(body []byte, f OTLPFormat) (spans []Span, rejected int, err erro
 	}
 	models, err := zipkinv2.FromTranslator{}.FromTraces(td)
 	if err != nil {
-		return nil, rejected, &DecodeError{Reason: ReasonMalformedOTLP, Span: -1, Err: fmt.Errorf("translate: %w", err)}
+		return nil, rejected, &zipkin.DecodeError{Reason: zipkin.ReasonMalformedOTLP, Span: -1, Err: fmt.Errorf("translate: %w", err)}
 	}
-	spans = make([]Span, 0, len(models))
+	spans = make([]zipkin.Span, 0, len(models))
 	for i, m := range models {
 		sp, err := fromModel(m)
 		if err != nil {
-			return nil, rejected, &DecodeError{Reason: ReasonMalformedOTLP, Span: i, Err: err}
+			return nil, rejected, &zipkin.DecodeError{Reason: zipkin.ReasonMalformedOTLP, Span: i, Err: err}
 		}
 		spans = append(spans, sp)
 	}
@@ -120,8 +122,8 @@ func DecodeOTLP(body []byte, f OTLPFormat) (spans []Span, rejected int, err erro
 // one), names lower-cased, empty endpoints dropped, addresses kept only
 // when of their field's family; a start before 1970-01-01T00:00:01Z or an
 // end before the start is refused, as zipkin-go refuses to encode it.
-func fromModel(m *zipkinmodel.SpanModel) (Span, error) {
-	s := Span{TraceID: TraceID{High: m.TraceID.High, Low: m.TraceID.Low}, ID: SpanID(m.ID), Name: validUTF8(m.Name),
+func fromModel(m *zipkinmodel.SpanModel) (zipkin.Span, error) {
+	s := zipkin.Span{TraceID: zipkin.TraceID{High: m.TraceID.High, Low: m.TraceID.Low}, ID: zipkin.SpanID(m.ID), Name: validUTF8(m.Name),
 		Debug: m.Debug, Shared: m.Shared, Tags: m.Tags}
 	for k, v := range m.Tags {
 		if vk, vv := validUTF8(k), validUTF8(v); vk != k || vv != v {
@@ -130,10 +132,10 @@ func fromModel(m *zipkinmodel.SpanModel) (Span, error) {
 		}
 	}
 	if m.ParentID != nil {
-		s.ParentID = SpanID(*m.ParentID)
+		s.ParentID = zipkin.SpanID(*m.ParentID)
 	}
 	if m.Kind != zipkinmodel.Undetermined { // the zero Kind: no kind
-		kind, ok := parseKind(string(m.Kind))
+		kind, ok := zipkin.ParseKind(string(m.Kind))
 		if !ok {
 			return s, fmt.Errorf("kind %q", m.Kind)
 		}
@@ -155,20 +157,20 @@ func fromModel(m *zipkinmodel.SpanModel) (Span, error) {
 	}
 	s.LocalEndpoint, s.RemoteEndpoint = endpointFromModel(m.LocalEndpoint), endpointFromModel(m.RemoteEndpoint)
 	if len(m.Annotations) > 0 {
-		s.Annotations = make([]Annotation, len(m.Annotations))
+		s.Annotations = make([]zipkin.Annotation, len(m.Annotations))
 		for i, a := range m.Annotations {
 			ts := a.Timestamp.Round(time.Microsecond).UnixNano() / 1e3
 			if ts <= 0 {
 				return s, fmt.Errorf("event %d: time before the epoch", i)
 			}
-			s.Annotations[i] = Annotation{Timestamp: ts, Value: validUTF8(a.Value)}
+			s.Annotations[i] = zipkin.Annotation{Timestamp: ts, Value: validUTF8(a.Value)}
 		}
 	}
-	s.normalize()
+	s.Normalize()
 	return s, nil
 }
 
-func endpointFromModel(e *zipkinmodel.Endpoint) *Endpoint {
+func endpointFromModel(e *zipkinmodel.Endpoint) *zipkin.Endpoint {
 	if e.Empty() {
 		return nil
 	}
@@ -176,9 +178,9 @@ func endpointFromModel(e *zipkinmodel.Endpoint) *Endpoint {
 		if len(a) == 0 {
 			return netip.Addr{}
 		}
-		return parseIP(a.String(), v4) // as its JSON text would be read
+		return zipkin.ParseIP(a.String(), v4) // as its JSON text would be read
 	}
-	return &Endpoint{ServiceName: validUTF8(e.ServiceName), IPv4: ip(e.IPv4, true), IPv6: ip(e.IPv6, false), Port: int32(e.Port)}
+	return &zipkin.Endpoint{ServiceName: validUTF8(e.ServiceName), IPv4: ip(e.IPv4, true), IPv6: ip(e.IPv6, false), Port: int32(e.Port)}
 }
 
 // dropInvalid removes the spans whose trace or span ID is all zeros (the
@@ -191,18 +193,6 @@ func dropInvalid(td ptrace.Traces) {
 			sss.At(j).Spans().RemoveIf(func(s ptrace.Span) bool { return s.TraceID().IsEmpty() || s.SpanID().IsEmpty() })
 		}
 	}
-}
-
-// DecodeMessage decodes a span queue message by its content type: an OTLP
-// ExportTraceServiceRequest when the type names one, else a Zipkin span
-// list detected from the body (the content type of Zipkin clients is not
-// reliable). Spans OTLP could not name are counted in rejected.
-func DecodeMessage(body []byte, contentType string) (spans []Span, rejected int, err error) {
-	if f, ok := OTLPContentType(contentType); ok {
-		return DecodeOTLP(body, f)
-	}
-	spans, _, err = Decode(body)
-	return spans, 0, err
 }
 
 // validUTF8 replaces each byte of s that is not UTF-8 with U+FFFD, as

@@ -1,0 +1,31 @@
+package ingest
+
+import (
+	"errors"
+	"net/http"
+
+	"google.golang.org/grpc/codes"
+)
+
+// outcome is what an ingest error means to a client, for every transport
+// at once: too large (413, RESOURCE_EXHAUSTED), the queue unavailable (503
+// with Retry-After, UNAVAILABLE with RetryInfo: retry), or invalid input
+// (400, INVALID_ARGUMENT: do not retry).
+type outcome struct {
+	status int
+	code   codes.Code
+	retry  bool
+}
+
+func outcomeOf(err error) outcome {
+	switch {
+	case errors.Is(err, ErrTooLarge):
+		return outcome{http.StatusRequestEntityTooLarge, codes.ResourceExhausted, false}
+	case errors.Is(err, ErrUnavailable):
+		return outcome{http.StatusServiceUnavailable, codes.Unavailable, true}
+	}
+	return outcome{http.StatusBadRequest, codes.InvalidArgument, false}
+}
+
+// retryAfterSeconds is what a 503 or UNAVAILABLE asks a client to wait.
+const retryAfterSeconds = 1

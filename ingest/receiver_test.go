@@ -1,0 +1,268 @@
+package ingest
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+
+	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
+	"go.uber.org/goleak"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
+
+	"github.com/zipq/zipq/zipkin"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// queue records what a receiver publishes, or refuses everything (down):
+// the receiver's unit tests need its answers, not RabbitMQ (the
+// end-to-end tests in cmd/zipq publish to the real broker).
+type queue struct {
+	mu   sync.Mutex
+	down bool
+	msgs []published
+}
+
+type published struct {
+	body        []byte
+	contentType string
+}
+
+func (q *queue) Publish(_ context.Context, body []byte, contentType string) error {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.down {
+		return errors.New("connection refused")
+	}
+	q.msgs = append(q.msgs, published{bytes.Clone(body), contentType})
+	return nil
+}
+
+// spans decodes everything published, as the collector would.
+func (q *queue) spans(t *testing.T) []zipkin.Span {
+	t.Helper()
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	var out []zipkin.Span
+	for _, m := range q.msgs {
+		s, _, _, err := DefaultLimits().DecodeMessage(m.body, m.contentType)
+		if err != nil {
+			t.Fatalf("published a message the collector would park: %v", err)
+		}
+		out = append(out, s...)
+	}
+	return out
+}
+
+func newReceiver(t *testing.T, mod func(*Config)) (*Receiver, *queue) {
+	t.Helper()
+	cfg := DefaultConfig()
+	if mod != nil {
+		mod(&cfg)
+	}
+	q := &queue{}
+	return New(cfg, q, nil, nil), q
+}
+
+func post(h http.Handler, path, contentType string, body []byte, header ...string) *httptest.ResponseRecorder {
+	req := httptest.NewRequest(http.MethodPost, path, bytes.NewReader(body))
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	return rec
+}
+
+func gz(b []byte) []byte {
+	var buf bytes.Buffer
+	zw := gzip.NewWriter(&buf)
+	_, _ = zw.Write(b)
+	_ = zw.Close()
+	return buf.Bytes()
+}
+
+func TestLimitsValidateJoinsEveryProblem(t *testing.T) {
+	t.Parallel()
+	if err := DefaultConfig().Validate(); err != nil {
+		t.Fatalf("defaults: %v", err)
+	}
+	err := Config{Limits: Limits{MaxBytes: -1, SampleRate: 2}, QueueFormat: "thrift"}.Validate()
+	for _, want := range []string{"max message bytes", "sample rate", "queue format", "confirm timeout"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q missing from %v", want, err)
+		}
+	}
+}
+
+// TestDecodeMessage: the collector's view of a queue message — the size
+// limit, OTLP by content type, Zipkin detected from the body, sampling
+// counted.
+func TestDecodeMessage(t *testing.T) {
+	t.Parallel()
+	pb, _ := otlpRequest(t).MarshalProto()
+	zj := zipkin.EncodeJSON([]zipkin.Span{{TraceID: zipkin.TraceID{Low: 1}, ID: 1}})
+	lim := DefaultLimits()
+	if kept, rejected, out, err := lim.DecodeMessage(pb, ContentTypeOTLPProto); err != nil || len(kept) != 2 || rejected != 2 || out != 0 {
+		t.Fatalf("otlp: %d kept, %d rejected, %d out, %v", len(kept), rejected, out, err)
+	}
+	if kept, _, _, err := lim.DecodeMessage(zj, "application/x-protobuf"); err != nil || len(kept) != 1 {
+		t.Fatalf("zipkin json under a wrong content type: %d, %v", len(kept), err)
+	}
+	if _, _, _, err := lim.DecodeMessage(pb, "application/x-protobuf"); err == nil {
+		t.Fatalf("OTLP without its content type is not a Zipkin list: %v", err)
+	}
+	lim.MaxBytes = len(zj) - 1
+	if _, _, _, err := lim.DecodeMessage(zj, ""); zipkin.ReasonOf(err) != zipkin.ReasonTooLarge {
+		t.Fatalf("over the limit: %v", err)
+	}
+	lim = Limits{MaxBytes: 1 << 20, SampleRate: 0.5}
+	var spans []zipkin.Span
+	for i := range 200 {
+		spans = append(spans, zipkin.Span{TraceID: zipkin.TraceID{Low: uint64(i+1) * 0x9E3779B97F4A7C15}, ID: 1})
+	}
+	kept, _, out, err := lim.DecodeMessage(zipkin.EncodeJSON(spans), "")
+	if err != nil || len(kept)+out != 200 || out == 0 || len(kept) == 0 {
+		t.Fatalf("sampled: %d kept + %d out of 200, %v", len(kept), out, err)
+	}
+}
+
+func TestZipkinHandler(t *testing.T) {
+	t.Parallel()
+	r, q := newReceiver(t, func(c *Config) { c.MaxBytes = 4096 })
+	h := r.ZipkinHandler()
+	body := zipkin.EncodeJSON([]zipkin.Span{{TraceID: zipkin.TraceID{Low: 10}, ID: 11, Name: "get"}})
+	for _, c := range []struct {
+		name, contentType string
+		body              []byte
+		header            []string
+		code              int
+		msg               string
+	}{
+		{"json", "application/json", body, nil, 202, ""},
+		{"gzip", "", gz(body), []string{"Content-Encoding", "gzip"}, 202, ""},
+		{"proto as json", "application/x-protobuf", body, nil, 400, "Content-Type says"},
+		{"text/plain", "text/plain", body, nil, 415, "Content-Type must be"},
+		{"too large", "", bytes.Repeat([]byte(" "), 5000), nil, 413, "exceeds 4096 bytes"},
+		{"gzip bomb", "", gz(bytes.Repeat([]byte(" "), 100000)), []string{"Content-Encoding", "gzip"}, 413, "exceeds 4096 bytes"},
+		{"garbage", "", []byte("hello"), nil, 400, "cannot decode spans"},
+	} {
+		rec := post(h, "/api/v2/spans", c.contentType, c.body, c.header...)
+		if rec.Code != c.code || !strings.Contains(rec.Body.String(), c.msg) {
+			t.Errorf("%s: %d %q, want %d %q", c.name, rec.Code, rec.Body, c.code, c.msg)
+		}
+	}
+	if got := q.spans(t); len(got) != 2 || got[0].Name != "get" {
+		t.Fatalf("published %d spans (%+v), want the two accepted", len(got), got)
+	}
+	q.down = true
+	if rec := post(h, "/api/v2/spans", "", body); rec.Code != 503 || rec.Header().Get("Retry-After") != "1" {
+		t.Fatalf("queue down: %d %q", rec.Code, rec.Body)
+	}
+}
+
+func TestOTLPHandler(t *testing.T) {
+	t.Parallel()
+	r, q := newReceiver(t, func(c *Config) { c.MaxBytes = 64 << 10 })
+	h := r.OTLPHandler()
+	req := otlpRequest(t)
+	pb, _ := req.MarshalProto()
+	js, _ := req.MarshalJSON()
+	rec := post(h, "/v1/traces", "application/x-protobuf", pb)
+	resp := ptraceotlp.NewExportResponse()
+	if rec.Code != 200 || resp.UnmarshalProto(rec.Body.Bytes()) != nil || resp.PartialSuccess().RejectedSpans() != 2 {
+		t.Fatalf("proto: %d %q", rec.Code, rec.Body)
+	}
+	rec = post(h, "/v1/traces", "application/json", js)
+	if rec.Code != 200 || rec.Header().Get("Content-Type") != "application/json" || resp.UnmarshalJSON(rec.Body.Bytes()) != nil {
+		t.Fatalf("json: %d %q", rec.Code, rec.Body)
+	}
+	if got := q.spans(t); len(got) != 4 {
+		t.Fatalf("published %d spans, want 2 per request", len(got))
+	}
+	for _, c := range []struct {
+		name, contentType string
+		body              []byte
+		code              int
+		msg               string
+	}{
+		{"text/plain", "text/plain", js, 415, "Content-Type must be"},
+		{"truncated", "application/x-protobuf", pb[:len(pb)/2], 400, "malformed_otlp"},
+		{"too large", "application/json", bytes.Repeat([]byte(" "), 70<<10), 413, "exceeds"},
+	} {
+		rec := post(h, "/v1/traces", c.contentType, c.body)
+		if rec.Code != c.code || !strings.Contains(rec.Body.String(), c.msg) {
+			t.Errorf("%s: %d %q, want %d %q", c.name, rec.Code, rec.Body, c.code, c.msg)
+		}
+	}
+	q.down = true
+	if rec := post(h, "/v1/traces", "application/x-protobuf", pb); rec.Code != 503 || rec.Header().Get("Retry-After") == "" {
+		t.Fatalf("queue down: %d %q", rec.Code, rec.Body)
+	}
+}
+
+// TestPublishSplitsWhatTranslationGrew: a request whose translation is
+// larger than a message the collector takes goes out in parts, each
+// within the limit, and nothing is lost.
+func TestPublishSplitsWhatTranslationGrew(t *testing.T) {
+	t.Parallel()
+	r, q := newReceiver(t, func(c *Config) { c.MaxBytes = 2000 })
+	var spans []zipkin.Span
+	for i := range 50 {
+		spans = append(spans, zipkin.Span{TraceID: zipkin.TraceID{Low: 7}, ID: zipkin.SpanID(i + 1),
+			Tags: map[string]string{"host.name": strings.Repeat("h", 100)}})
+	}
+	if _, err := r.publishSpans(t.Context(), spans, nil, ""); err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range q.msgs {
+		if len(m.body) > 2000 {
+			t.Fatalf("a part of %d bytes", len(m.body))
+		}
+	}
+	if got := q.spans(t); len(q.msgs) < 2 || len(got) != 50 {
+		t.Fatalf("%d parts, %d spans", len(q.msgs), len(got))
+	}
+}
+
+func TestGRPCExport(t *testing.T) {
+	t.Parallel()
+	r, q := newReceiver(t, nil)
+	srv := r.GRPCServer()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = srv.Serve(ln) }()
+	t.Cleanup(srv.Stop)
+	conn, err := grpc.NewClient(ln.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = conn.Close() })
+	client := ptraceotlp.NewGRPCClient(conn)
+	resp, err := client.Export(t.Context(), otlpRequest(t))
+	if err != nil || resp.PartialSuccess().RejectedSpans() != 2 || len(q.spans(t)) != 2 {
+		t.Fatalf("export: %v, %d published", err, len(q.spans(t)))
+	}
+	q.mu.Lock()
+	q.down = true
+	q.mu.Unlock()
+	_, err = client.Export(t.Context(), otlpRequest(t))
+	if status.Code(err) != codes.Unavailable || len(status.Convert(err).Details()) != 1 {
+		t.Fatalf("queue down: %v, want UNAVAILABLE with RetryInfo", err)
+	}
+}
