@@ -4,7 +4,6 @@ import (
 	"os"
 	"testing"
 
-
 	"github.com/zipq/zipq/zipkin"
 )
 
@@ -41,4 +40,3 @@ func BenchmarkMarshalCanonical(b *testing.B) {
 		}
 	}
 }
-
