@@ -1,18 +1,11 @@
-# The UI is built first and embedded by the Go build, as `make build` does.
-FROM node:22-bookworm-slim AS ui
-WORKDIR /src/web
-COPY web/package.json web/package-lock.json ./
-RUN npm ci --no-audit --no-fund
-COPY web/ ./
-RUN npm run build
-
+# The UI is bundled by web/build (esbuild's Go API) and embedded by the Go
+# build, as `make build` does: Go alone builds the image.
 FROM golang:1.26-bookworm AS build
 WORKDIR /src
 COPY go.mod go.sum ./
 RUN go mod download
 COPY . .
-COPY --from=ui /src/web/dist/ui ./web/dist/ui
-RUN CGO_ENABLED=0 go build -o /zipq ./cmd/zipq
+RUN go run ./web/build && CGO_ENABLED=0 go build -o /zipq ./cmd/zipq
 
 FROM gcr.io/distroless/static-debian12:nonroot
 COPY --from=build /zipq /zipq

@@ -3,6 +3,9 @@ GO      ?= go
 BIN     := bin/zipq
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
+# A Node.js that scripts/ui-deps.sh pinned (when the machine's is missing or
+# older than 20) comes first; only the tests use Node.
+export PATH := $(CURDIR)/web/.node/bin:$(PATH)
 
 .PHONY: help run test test-fresh test-cluster bench fuzz build ui services lint clean
 
@@ -12,9 +15,8 @@ help: ## list targets
 services: ## bring up PostgreSQL and RabbitMQ on 127.0.0.1 if they are not answering
 	@scripts/services.sh
 
-ui: ## build the web UI into web/dist/ui (embedded by the next go build)
-	@scripts/ui-deps.sh
-	cd web && npm run --silent build
+ui: ## bundle the web UI into web/dist/ui with esbuild's Go API (Go only; embedded by the next go build)
+	$(GO) run ./web/build
 
 build: ui ## build bin/zipq with the UI embedded
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/zipq
@@ -23,13 +25,16 @@ run: services build ## start services if needed, migrate, run zipq serve on 127.
 	$(BIN) migrate
 	$(BIN) serve
 
-# golangci-lint, pinned, built from the Go module proxy into bin/ once.
+# golangci-lint, pinned, built from the Go module proxy once per machine
+# (not per clone: building it takes minutes on 2 cores) into the user's
+# cache directory.
 GOLANGCI_LINT_VERSION := v2.15.0
-GOLANGCI_LINT := bin/golangci-lint-$(GOLANGCI_LINT_VERSION)
+TOOLS := $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/zipq/tools
+GOLANGCI_LINT := $(TOOLS)/golangci-lint-$(GOLANGCI_LINT_VERSION)
 
 $(GOLANGCI_LINT):
-	GOBIN=$(CURDIR)/bin/tools $(GO) install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_LINT_VERSION)
-	mv bin/tools/golangci-lint $@
+	GOBIN=$(TOOLS)/build $(GO) install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_LINT_VERSION)
+	mv $(TOOLS)/build/golangci-lint $@
 
 lint: $(GOLANGCI_LINT) ## gofmt, go vet and golangci-lint (.golangci.yml: errorlint, sloglint, gocritic, ...) must be clean
 	@out=$$(gofmt -l .); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
@@ -38,7 +43,7 @@ lint: $(GOLANGCI_LINT) ## gofmt, go vet and golangci-lint (.golangci.yml: errorl
 
 test: services ui lint ## every test, with the race detector, against the real services, UI in Chromium
 	@scripts/ui-deps.sh --browser
-	cd web && npm run --silent test
+	cd web && npm run --silent check && npm run --silent test
 	$(GO) test -race -count=1 -timeout 20m ./...
 
 test-fresh: ## (root) scripts/services.sh, then zipq, on throwaway Debian 12 roots with no PostgreSQL or RabbitMQ
@@ -58,4 +63,4 @@ fuzz: ## run each fuzz target (decoders incl. OTLP, canonical encoding, annotati
 		$(GO) test -run '^$$' -fuzz "^$${t#*:}$$" -fuzztime $${FUZZTIME:-30s} ./$${t%%:*} || exit 1; done
 
 clean:
-	rm -rf bin web/dist/ui web/node_modules
+	rm -rf bin web/dist/ui web/node_modules web/.deps web/.node

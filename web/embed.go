@@ -1,6 +1,6 @@
-// Package web is zipq's UI: a Vite + TypeScript single-page app, built into
-// dist/ui by `npm run build` (the Makefile runs it) and embedded here, so
-// the binary serves it with no CDN or separate web server.
+// Package web is zipq's UI: a TypeScript single-page app, bundled into
+// dist/ui by web/build (esbuild's Go API; `make ui` runs it) and embedded
+// here, so the binary serves it with no CDN or separate web server.
 package web
 
 import (
@@ -124,5 +124,5 @@ func acceptsGzip(r *http.Request) bool {
 func notBuilt(w http.ResponseWriter, _ *http.Request) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.WriteHeader(http.StatusServiceUnavailable)
-	_, _ = w.Write([]byte("zipq's UI is not built into this binary: run `make build` (npm ci && npm run build in web/), then build zipq again.\nThe API is at /api/v2/.\n"))
+	_, _ = w.Write([]byte("zipq's UI is not built into this binary: run `make build` (go run ./web/build bundles it), then build zipq again.\nThe API is at /api/v2/.\n"))
 }

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -114,7 +115,14 @@ func postSpans(t testing.TB, base, body string) {
 // fails the test with what to run (make test installs them).
 func requireBrowser(t testing.TB) (node, chromium string) {
 	t.Helper()
-	node, err := exec.LookPath("node")
+	// The Node.js scripts/ui-deps.sh pinned where the machine's is too old.
+	node, err := filepath.Abs("../../web/.node/bin/node")
+	if err == nil {
+		node, err = exec.LookPath(node)
+	}
+	if err != nil {
+		node, err = exec.LookPath("node")
+	}
 	if err != nil {
 		t.Fatal("node is not installed: run `make test`, which installs what the UI tests need")
 	}
@@ -123,7 +131,7 @@ func requireBrowser(t testing.TB) (node, chromium string) {
 		t.Fatalf("Chromium not found at %s: `apt-get install -y chromium` (make test does it)", chromium)
 	}
 	if _, err := os.Stat("../../web/node_modules/playwright-core"); err != nil {
-		t.Fatal("web/node_modules is missing: run `make build` (npm ci in web/)")
+		t.Fatal("web/node_modules is missing: run scripts/ui-deps.sh (make test does)")
 	}
 	if _, err := os.Stat("../../web/dist/ui/index.html"); err != nil {
 		t.Fatal("the UI is not built: run `make build` before the tests (make test does)")
