@@ -6,13 +6,21 @@
 # local file repository of the packages services.sh installs (downloaded
 # once into a cache), so the run needs no network inside the namespace.
 #
+# The root has what the README asks of a machine (Go, make) and nothing
+# else: no Node.js, no PostgreSQL, no RabbitMQ. Go is this machine's
+# toolchain and module cache, mounted read-only (the namespace has no
+# network); the UI's npm packages are fetched here first into web/.deps
+# (web/build -fetch-only), as `make run` would fetch them.
+#
 # Scenarios, each on a new root:
-#   root:  scripts/services.sh as root from nothing, then again (must only
-#          check), then `zipq migrate`, `zipq serve`, a span POSTed and read
-#          back, and the span queue checked to be a quorum queue.
+#   root:  `make run` as root from nothing — services installed and started,
+#          the UI bundled, zipq built, migrated and serving — then the UI's
+#          page and script, a span POSTed and read back, services.sh again
+#          (must only check), and the span queue checked to be a quorum queue.
 #   sudo:  a first run that stopped half way (PostgreSQL installed and
 #          started, no password set: what the old script left behind), then
-#          services.sh as a sudo user, which must repair it.
+#          services.sh as a sudo user, which must repair it, then `make run`
+#          as that user, serving the UI and storing a span.
 # Needs root (namespaces, chroot). `make test-fresh` runs it; so does CI.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -32,11 +40,11 @@ command -v mmdebstrap >/dev/null || {
 
 # The base root, with the packages services.sh will install kept in /debs as
 # a trusted local repository; rebuilt when older than a week.
-base=$CACHE/bookworm.tar
+base=$CACHE/bookworm-make.tar
 if [ ! -s "$base" ] || [ -n "$(find "$base" -mtime +7)" ]; then
   echo "fresh-machine: building a Debian 12 root (mmdebstrap) into $base"
   mkdir -p "$CACHE"
-  mmdebstrap --quiet --variant=apt --include=ca-certificates,sudo,iproute2,procps,curl,apt-utils \
+  mmdebstrap --quiet --variant=apt --include=ca-certificates,sudo,iproute2,procps,curl,apt-utils,make \
     --customize-hook='mkdir -p "$1/debs/partial"' \
     --customize-hook='chroot "$1" apt-get install -y -qq --download-only -o Dir::Cache::archives=/debs postgresql rabbitmq-server >/dev/null' \
     --customize-hook='chroot "$1" sh -c "cd /debs && rm -rf partial lock && apt-ftparchive packages . > Packages"' \
@@ -45,8 +53,13 @@ if [ ! -s "$base" ] || [ -n "$(find "$base" -mtime +7)" ]; then
   mv "$CACHE/building.tar" "$base"
 fi
 
-echo "fresh-machine: building zipq (static)"
-CGO_ENABLED=0 go build -o "$WORK/zipq" ./cmd/zipq
+echo "fresh-machine: fetching the UI's npm packages and Go modules (the roots have no network)"
+go run ./web/build -fetch-only
+go mod download
+GOROOT_HOST=$(go env GOROOT)
+GOMODCACHE_HOST=$(go env GOMODCACHE)
+# One Go build cache for both roots, so the second scenario builds warm.
+mkdir -p "$WORK/gocache"
 
 # run_root NAME SCRIPT: a new root from the base, the repo's tracked files in
 # /src, then SCRIPT run by bash inside the namespaces.
@@ -54,9 +67,9 @@ run_root() {
   local name=$1 script=$2 r="$WORK/$1"
   mkdir -p "$r"
   tar -xf "$base" -C "$r"
-  mkdir -p "$r/src/bin"
+  mkdir -p "$r/src" "$r/usr/local/go" "$r/gomod" "$r/gocache"
   git ls-files -z | tar --null -T - -cf - | tar -xf - -C "$r/src"
-  cp "$WORK/zipq" "$r/src/bin/zipq"
+  cp -r web/.deps "$r/src/web/.deps"
   echo "127.0.0.1 localhost zipqfresh" >"$r/etc/hosts"
   echo "fresh-machine: scenario $name"
   unshare --net --pid --fork --mount --uts --propagation private bash -euo pipefail -c '
@@ -68,12 +81,42 @@ run_root() {
     mount --rbind /dev "$r/dev"
     mount -t tmpfs tmpfs "$r/run"
     mount -t tmpfs tmpfs "$r/tmp"
-    chroot "$r" /usr/bin/env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root bash -euo pipefail -c "$2"
-  ' _ "$r" "$script"
+    mount --bind -o ro "$3" "$r/usr/local/go"
+    mount --bind -o ro "$4" "$r/gomod"
+    mount --bind "$5" "$r/gocache"
+    chroot "$r" /usr/bin/env -i PATH=/usr/local/go/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root \
+      GOMODCACHE=/gomod GOCACHE=/gocache GOPROXY=off GOFLAGS=-mod=mod GOTOOLCHAIN=local GOTELEMETRY=off \
+      bash -euo pipefail -c "$2"
+  ' _ "$r" "$script" "$GOROOT_HOST" "$GOMODCACHE_HOST" "$WORK/gocache"
 }
 
-# Checks shared by both scenarios, run inside the root.
+# Checks shared by both scenarios, run inside the root. serve_check starts
+# `make run` (as the user given, in the background), waits for zipq, and
+# checks the UI, ingest and reads through it.
 PRELUDE='check() { echo "  check: $1"; }
+serve_check() {
+  check "no Node.js on this machine"
+  if command -v node; then echo "node is installed: the scenario would not prove make run needs Go alone"; exit 1; fi
+  check "make run as $1: services, UI bundle, build, migrate, serve"
+  setsid runuser -u "$1" -- env PATH="$PATH" HOME="$(getent passwd "$1" | cut -d: -f6)" GOMODCACHE=/gomod GOCACHE=/gocache \
+    GOPROXY=off GOFLAGS=-mod=mod GOTOOLCHAIN=local GOTELEMETRY=off make -C /src run >/tmp/run.log 2>&1 &
+  runpid=$!
+  for _ in $(seq 1 600); do curl -fsS http://127.0.0.1:9411/health >/dev/null 2>&1 && break; kill -0 $runpid 2>/dev/null || break; sleep 1; done
+  curl -fsS http://127.0.0.1:9411/health || { cat /tmp/run.log; exit 1; }
+  echo
+  check "the UI page and its script are served"
+  page=$(curl -fsS http://127.0.0.1:9411/)
+  script=$(printf %s "$page" | grep -o "/assets/main-[A-Za-z0-9]*\.js")
+  curl -fsS "http://127.0.0.1:9411$script" | grep -q "zipq" || { echo "script $script: not the UI"; exit 1; }
+  check "a span POSTed is read back"
+  now=$(($(date +%s%N) / 1000))
+  curl -fsS -X POST -H "Content-Type: application/json" http://127.0.0.1:9411/api/v2/spans \
+    -d "[{\"traceId\":\"00000000000000000000000000fe5a11\",\"id\":\"00000000000000a1\",\"name\":\"get\",\"timestamp\":$now,\"duration\":10,\"localEndpoint\":{\"serviceName\":\"fresh\"}}]"
+  for _ in $(seq 1 100); do curl -fsS http://127.0.0.1:9411/api/v2/trace/fe5a11 2>/dev/null | grep -q "\"fresh\"" && break; sleep 0.2; done
+  curl -fsS http://127.0.0.1:9411/api/v2/trace/fe5a11 | grep -q "\"fresh\""
+  grep -q "classic" /tmp/run.log && { cat /tmp/run.log; exit 1; }
+  kill -TERM -- -$runpid; wait $runpid || true
+}
 '
 CHECKS='
 check "postgres/postgres accepted over TCP"
@@ -88,27 +131,17 @@ curl -fsS -u guest:guest http://127.0.0.1:15672/api/overview >/dev/null
 
 run_root root "$PRELUDE"'
 cd /src
-scripts/services.sh
-check "a second run only checks"
+serve_check root
+check "a second services.sh only checks"
 out=$(scripts/services.sh)
 [ "$out" = "services: PostgreSQL 127.0.0.1:5432 and RabbitMQ 127.0.0.1:5672 are up" ] || { echo "$out"; exit 1; }
 '"$CHECKS"'
-check "zipq migrates, serves, stores a span"
-bin/zipq migrate
-bin/zipq serve >/tmp/zipq.log 2>&1 &
-for _ in $(seq 1 100); do curl -fsS http://127.0.0.1:9411/health >/dev/null 2>&1 && break; sleep 0.2; done
-curl -fsS http://127.0.0.1:9411/health
-echo
-now=$(($(date +%s%N) / 1000))
-curl -fsS -X POST -H "Content-Type: application/json" http://127.0.0.1:9411/api/v2/spans \
-  -d "[{\"traceId\":\"00000000000000000000000000fe5a11\",\"id\":\"00000000000000a1\",\"name\":\"get\",\"timestamp\":$now,\"duration\":10,\"localEndpoint\":{\"serviceName\":\"fresh\"}}]"
-for _ in $(seq 1 100); do curl -fsS http://127.0.0.1:9411/api/v2/trace/fe5a11 2>/dev/null | grep -q "\"fresh\"" && break; sleep 0.2; done
-curl -fsS http://127.0.0.1:9411/api/v2/trace/fe5a11 | grep -q "\"fresh\""
 check "the span queue zipkin is a quorum queue"
 rabbitmqctl -q list_queues --no-table-headers name type | grep -qP "^zipkin\tquorum$"
-grep -q "classic" /tmp/zipq.log && { cat /tmp/zipq.log; exit 1; }
-kill %1; wait || true
 '
+
+# The sudo user builds with the cache the root scenario warmed.
+chown -R 1000:1000 "$WORK/gocache"
 
 run_root sudo "$PRELUDE"'
 check "a first run that stopped after installing PostgreSQL"
@@ -124,5 +157,6 @@ runuser -u dev -- env HOME=/home/dev bash -c "cd /src && scripts/services.sh"
 check "a second run as the sudo user only checks"
 out=$(runuser -u dev -- env HOME=/home/dev bash -c "cd /src && scripts/services.sh")
 [ "$out" = "services: PostgreSQL 127.0.0.1:5432 and RabbitMQ 127.0.0.1:5672 are up" ] || { echo "$out"; exit 1; }
+serve_check dev
 '
 echo "fresh-machine: 2 passed, 0 failed"
