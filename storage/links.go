@@ -69,9 +69,9 @@ func (s *Store) Link(ctx context.Context, limit int) (int, error) {
 		if err := compact(ctx, tx, builders); err != nil {
 			return err
 		}
-		traces := make(map[zipkin.TraceID][]zipkin.Span, len(builders))
+		traces := make(map[zipkin.TraceID]*traceBuilder, len(builders))
 		for id, b := range builders {
-			traces[id] = b.result()
+			traces[id] = b
 		}
 		old, err := linksOf(ctx, tx, lows, ids)
 		if err != nil {
@@ -82,8 +82,8 @@ func (s *Store) Link(ctx context.Context, limit int) (int, error) {
 			addDelta(delta, tl, -1)
 		}
 		fresh := make([]traceLinks, 0, len(traces)+len(known))
-		for id, spans := range traces {
-			if tl := linkTrace(id, spans); len(tl.edges) > 0 {
+		for id, b := range traces {
+			if tl := linkTrace(id, b.result(), linkHour(b.stored())); len(tl.edges) > 0 {
 				fresh = append(fresh, tl)
 			}
 		}
@@ -204,9 +204,9 @@ func decodeEdges(b []byte) ([]edge, error) {
 }
 
 // linkTrace is a whole trace's contribution: Zipkin's linker over its
-// spans, counted in the hour the trace started.
-func linkTrace(id zipkin.TraceID, spans []zipkin.Span) traceLinks {
-	tl := traceLinks{id: id, hour: traceHour(spans)}
+// spans, counted in hour (linkHour).
+func linkTrace(id zipkin.TraceID, spans []zipkin.Span, hour time.Time) traceLinks {
+	tl := traceLinks{id: id, hour: hour}
 	for _, l := range zipkin.Link(spans) {
 		parent, child := pgText(l.Parent), pgText(l.Child) // stored as text: no NUL
 		tl.edges = append(tl.edges, edge{pair: nameKey(parent, child), parent: parent, child: child,
@@ -282,17 +282,6 @@ func addDelta(delta map[hourEdge]*edgeDelta, tl traceLinks, sign int64) {
 		d.calls += sign * min(e.calls, math.MaxInt32)
 		d.errors += sign * min(e.errors, math.MaxInt32)
 	}
-}
-
-// traceHour is the hour the trace started: links are counted there.
-func traceHour(spans []zipkin.Span) time.Time {
-	var start int64
-	for i := range spans {
-		if t := spans[i].StartTime(); t > 0 && (start == 0 || t < start) {
-			start = t
-		}
-	}
-	return time.UnixMicro(start).UTC().Truncate(time.Hour)
 }
 
 // mark is a claimed link_pending row: the links of the segment its write

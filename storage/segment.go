@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"slices"
 	"sync"
-	"time"
 
 	"github.com/cespare/xxhash/v2"
 	"github.com/klauspost/compress/zstd"
@@ -151,24 +150,6 @@ func compareCanonical(a, b canonicalSpan) int {
 	return slices.Compare(a.bytes, b.bytes)
 }
 
-// futureSlack is how far ahead of its arrival a span may be dated and
-// still be stored under its own date.
-const futureSlack = 24 * time.Hour
-
-// storedAt is the date a segment or index row is stored (partitioned and
-// expired) under: its spans' start, except that an undated one, or one
-// dated more than futureSlack after it arrived (a client sending
-// nanoseconds for microseconds), is stored under its arrival time, so
-// retention expires it like its neighbours. The spans keep their own
-// timestamps; search matches on those, so such a span is found by its trace
-// id and not by a time window far from its arrival.
-func storedAt(start, arrival int64) int64 {
-	if start == 0 || start > arrival+futureSlack.Microseconds() {
-		return arrival
-	}
-	return start
-}
-
 var errCorruptSegment = errors.New("stored segment is corrupt")
 
 // splitSegment decompresses a segment and calls fn with each span's
@@ -226,10 +207,23 @@ func (t *traceBuilder) add(canonical []byte) error {
 	return nil
 }
 
-// merged is the trace's spans as one segment (what compaction stores).
+// stored is the earliest date the trace's segments are stored under.
+func (t *traceBuilder) stored() int64 {
+	var ts int64
+	for i, k := range t.segments {
+		if u := k.ts.UnixMicro(); i == 0 || u < ts {
+			ts = u
+		}
+	}
+	return ts
+}
+
+// merged is the trace's spans as one segment (what compaction stores),
+// dated by the same rule as its parts, with their earliest date standing
+// for the arrival: a rewrite never moves a trace to a later day.
 func (t *traceBuilder) merged(id zipkin.TraceID) *segment {
 	slices.SortFunc(t.spans, compareCanonical)
-	return encodeSegment(&segment{id: id, spans: t.spans}, time.Now().UnixMicro())
+	return encodeSegment(&segment{id: id, spans: t.spans}, t.stored())
 }
 
 func (t *traceBuilder) result() []zipkin.Span {

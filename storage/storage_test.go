@@ -586,3 +586,61 @@ func oneTrace(st *storage.Store, ctx context.Context, id zipkin.TraceID, strict 
 	}
 	return traces[0], nil
 }
+
+// TestOneDatingRuleForEveryRow: a trace dated far in the future (a client
+// sending nanoseconds for microseconds) and an undated one are stored
+// under their arrival — segments, index rows, name rows and links alike —
+// so retention removes all of them together. Name rows and links were
+// dated by the spans' own timestamps before, and outlived their spans
+// (the undated ones' were removed at once, dated 1970).
+func TestOneDatingRuleForEveryRow(t *testing.T) {
+	t.Parallel()
+	st, dsn := openStore(t, storage.Config{Retention: 3 * 24 * time.Hour, PartitionsAhead: 1, AutocompleteKeys: []string{"k"}})
+	now := time.Now().UTC()
+	future := now.Add(100 * 365 * 24 * time.Hour).UnixMicro()
+	body := func(trace string, ts string) string {
+		return `[{"traceId":"` + trace + `","id":"1","kind":"CLIENT","name":"call","localEndpoint":{"serviceName":"front"},` +
+			`"remoteEndpoint":{"serviceName":"back"},"tags":{"k":"v"}` + ts + `},` +
+			`{"traceId":"` + trace + `","id":"2","parentId":"1","kind":"SERVER","name":"serve","localEndpoint":{"serviceName":"back"}` + ts + `}]`
+	}
+	for _, b := range []string{body("f0", `,"timestamp":`+itoa(future)+`,"duration":5`), body("e0", ``)} {
+		if err := st.WriteSpans(ctx(t), decode(t, b)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for {
+		n, err := st.Link(ctx(t), storage.LinkBatch)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n == 0 {
+			break
+		}
+	}
+	today, hour := now.Truncate(24*time.Hour), now.Truncate(time.Hour)
+	for q, want := range map[string]int{
+		`SELECT count(*) FROM span_names WHERE day = $1::timestamptz::date`:           2, // front/call and back/serve, of both traces
+		`SELECT count(*) FROM remote_services WHERE day = $1::timestamptz::date`:      1,
+		`SELECT count(*) FROM autocomplete_tags WHERE day = $1::timestamptz::date`:    1,
+		`SELECT count(*) FROM segments WHERE ts >= $1 AND ts < $1 + interval '1 day'`: 2,
+	} {
+		if n := count(t, dsn, q, today); n != want {
+			t.Errorf("%s: %d rows dated today, want %d", q, n, want)
+		}
+	}
+	if n := count(t, dsn, `SELECT count(*) FROM trace_links WHERE hour BETWEEN $1 AND $1 + interval '1 hour'`, hour); n != 2 {
+		t.Errorf("%d trace_links rows dated by their arrival hour, want 2", n)
+	}
+	if n := count(t, dsn, `SELECT count(*) FROM span_names WHERE day > $1::timestamptz::date OR day < $1::timestamptz::date - 1`, today); n != 0 {
+		t.Errorf("%d name rows dated by the spans' own far or missing timestamps", n)
+	}
+	// Past retention, nothing of either trace is left anywhere.
+	if err := st.Maintain(ctx(t), now.Add(5*24*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	for _, table := range []string{"segments", "span_index", "span_names", "remote_services", "autocomplete_tags", "trace_links", "dependency_links"} {
+		if n := count(t, dsn, `SELECT count(*) FROM `+table); n != 0 {
+			t.Errorf("%s: %d rows outlived retention", table, n)
+		}
+	}
+}

@@ -144,7 +144,7 @@ func (s *Store) prepare(spans []zipkin.Span, marks bool) (*write, error) {
 	names, remotes, tags := map[namePair]bool{}, map[namePair]bool{}, map[namePair]bool{}
 	for i := range spans {
 		sp := &spans[i]
-		d := time.UnixMicro(sp.StartTime()).UTC().Truncate(day).UnixMicro()
+		d := storedDay(sp.StartTime(), arrival).UnixMicro()
 		local := pgText(sp.LocalServiceName())
 		if local != "" {
 			names[namePair{d, local, pgText(sp.Name)}] = true
@@ -235,7 +235,7 @@ func segmentMark(seg *segment) mark {
 	for j, cs := range seg.spans {
 		spans[j] = *cs.span
 	}
-	tl := linkTrace(seg.id, spans)
+	tl := linkTrace(seg.id, spans, linkHour(seg.ts))
 	return mark{hour: tl.hour, edges: encodeNamedEdges(tl.edges)}
 }
 
