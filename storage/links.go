@@ -133,13 +133,21 @@ func (s *Store) RunLinker(ctx context.Context) error {
 const compactMaxSpans = 10000
 
 // compact replaces each multi-segment trace's segments by their merge.
+// Where the segments hold pieces of one span (reported in parts, in
+// different batches), the merged spans get index rows of their own: each
+// segment's rows saw only its pieces, so a search naming the service and
+// the span name could not nominate the trace.
 func compact(ctx context.Context, tx pgx.Tx, builders map[zipkin.TraceID]*traceBuilder) error {
 	b := &pgx.Batch{}
+	var index [][]any
 	for id, tb := range builders {
 		if len(tb.segments) < 2 || len(tb.spans) > compactMaxSpans {
 			continue
 		}
 		seg := tb.merged(id)
+		if whole := indexSpans(seg.spans); len(whole) < len(seg.spans) {
+			index = appendIndexRows(index, id, whole, seg.ts)
+		}
 		ts := time.UnixMicro(seg.ts).UTC()
 		b.Queue(`INSERT INTO segments (trace_id_low, ts, seg_uid, trace_id_high, span_count, dict, data)
 			VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING`,
@@ -159,6 +167,11 @@ func compact(ctx context.Context, tx pgx.Tx, builders map[zipkin.TraceID]*traceB
 	}
 	if err := tx.SendBatch(ctx, b).Close(); err != nil {
 		return fmt.Errorf("compact segments: %w", err)
+	}
+	if len(index) > 0 {
+		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"span_index"}, indexColumns, pgx.CopyFromRows(index)); err != nil {
+			return fmt.Errorf("compact segments: index merged spans: %w", err)
+		}
 	}
 	return nil
 }

@@ -203,8 +203,13 @@ func (w *walk) step(ctx context.Context) ([]candidate, bool, error) {
 }
 
 // newestMatch reports the start of the newest span of a trace that matches
-// every criterion of q and starts in [from, to] (µs).
+// every criterion of q and starts in [from, to] (µs). A span reported in
+// parts (a name in one message, its service in another) is matched whole,
+// as Zipkin matches it.
 func newestMatch(spans []zipkin.Span, q zipkin.QueryRequest, from, to int64) (int64, bool) {
+	if hasParts(spans) {
+		spans = zipkin.MergeParts(spans)
+	}
 	best, ok := int64(0), false
 	for i := range spans {
 		sp := &spans[i]
@@ -248,4 +253,40 @@ func hasTerm(sp *zipkin.Span, t string) bool {
 		}
 	}
 	return false
+}
+
+// hasParts reports whether two of spans are pieces of one span (same ID
+// and shared flag), which zipkin.MergeParts would combine: the common case,
+// none, costs a sort of the IDs and no merge.
+func hasParts(spans []zipkin.Span) bool {
+	if len(spans) < 2 {
+		return false
+	}
+	type part struct {
+		id     zipkin.SpanID
+		shared bool
+	}
+	ps := make([]part, len(spans))
+	for i := range spans {
+		ps[i] = part{spans[i].ID, spans[i].Shared}
+	}
+	slices.SortFunc(ps, func(a, b part) int {
+		if c := cmp.Compare(a.id, b.id); c != 0 {
+			return c
+		}
+		return cmp.Compare(btoi(a.shared), btoi(b.shared))
+	})
+	for i := 1; i < len(ps); i++ {
+		if ps[i] == ps[i-1] {
+			return true
+		}
+	}
+	return false
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }

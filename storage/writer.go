@@ -133,7 +133,7 @@ func (s *Store) prepare(spans []zipkin.Span, marks bool) (*write, error) {
 	}
 	w := &write{segs: segs, index: make([][][]any, len(segs))}
 	for i, seg := range segs {
-		w.index[i] = appendIndexRows(nil, seg, arrival)
+		w.index[i] = appendIndexRows(nil, seg.id, indexSpans(seg.spans), arrival)
 	}
 	if marks {
 		w.marks = make([]mark, len(segs))
@@ -255,10 +255,31 @@ func (w *write) pendingMarks(at []int) []any {
 	return []any{lows, highs, hours, edges}
 }
 
-// appendIndexRows adds a segment's span_index rows: one per minute of
-// start time (spans are in start order, so a row's spans are consecutive);
+// indexSpans is what a trace's index rows are computed from: its spans,
+// with the pieces of a span reported in parts merged first (one piece
+// naming the service, another the span), so a search matches the span
+// whole, as Zipkin does; in start order.
+func indexSpans(spans []canonicalSpan) []canonicalSpan {
+	plain := make([]zipkin.Span, len(spans))
+	for i, cs := range spans {
+		plain[i] = *cs.span
+	}
+	if !hasParts(plain) {
+		return spans
+	}
+	merged := zipkin.MergeParts(plain)
+	out := make([]canonicalSpan, len(merged))
+	for i := range merged {
+		out[i] = canonicalSpan{span: &merged[i], start: merged[i].StartTime()}
+	}
+	slices.SortFunc(out, func(a, b canonicalSpan) int { return cmp.Compare(a.start, b.start) })
+	return out
+}
+
+// appendIndexRows adds a trace's span_index rows for spans (in start
+// order): one per minute of start time, so a row's spans are consecutive;
 // arrival (µs) dates the undated and the far-future (storedAt).
-func appendIndexRows(rows [][]any, seg *segment, arrival int64) [][]any {
+func appendIndexRows(rows [][]any, id zipkin.TraceID, spans []canonicalSpan, arrival int64) [][]any {
 	flush := func(spans []canonicalSpan) {
 		var durMin, durMax int64
 		keys := make([]int32, 0, 16*len(spans))
@@ -281,20 +302,20 @@ func appendIndexRows(rows [][]any, seg *segment, arrival int64) [][]any {
 			ts, tsMax = arrival, arrival // undated or far ahead: stored as it arrived
 		}
 		rows = append(rows, []any{
-			int64(seg.id.Low), time.UnixMicro(ts).UTC(), time.UnixMicro(tsMax).UTC(),
-			int64(seg.id.High), dmin, dmax, sortedSet(keys),
+			int64(id.Low), time.UnixMicro(ts).UTC(), time.UnixMicro(tsMax).UTC(),
+			int64(id.High), dmin, dmax, sortedSet(keys),
 		})
 	}
 	first, bucket := 0, int64(0)
-	for i, cs := range seg.spans {
+	for i, cs := range spans {
 		b := cs.start / indexBucket.Microseconds()
 		if i > first && b != bucket {
-			flush(seg.spans[first:i])
+			flush(spans[first:i])
 			first = i
 		}
 		bucket = b
 	}
-	flush(seg.spans[first:])
+	flush(spans[first:])
 	return rows
 }
 

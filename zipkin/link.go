@@ -28,7 +28,7 @@ func Link(trace []Span) []DependencyLink {
 	if len(trace) == 0 {
 		return nil
 	}
-	root := buildTree(merge(trace))
+	root := buildTree(MergeParts(trace))
 	type pair struct{ parent, child string }
 	counts := map[pair]*DependencyLink{}
 	add := func(parent, child string, isError bool) {
@@ -242,13 +242,14 @@ func buildTree(spans []Span) *node {
 	return root
 }
 
-// merge combines the pieces of spans reported in parts and fixes what
+// MergeParts combines the pieces of spans reported in parts and fixes what
 // instrumentation commonly gets wrong, as Zipkin's Trace.merge does before
-// building a tree: pieces with the same ID, shared flag and compatible
-// local endpoint become one span; a SERVER span after a CLIENT with its ID
-// is marked shared and inherits the client's parent; every span takes the
-// trace's 128-bit ID if any piece has one.
-func merge(in []Span) []Span {
+// building a tree (and before matching a search): pieces with the same ID,
+// shared flag and compatible local endpoint become one span, a missing
+// field taken from the other piece; a SERVER span after a CLIENT with its
+// ID is marked shared and inherits the client's parent; every span takes
+// the trace's 128-bit ID if any piece has one.
+func MergeParts(in []Span) []Span {
 	spans := slices.Clone(in)
 	if len(spans) <= 1 {
 		return spans

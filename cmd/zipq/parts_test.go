@@ -1,0 +1,66 @@
+package main
+
+import (
+	"net/http"
+	"net/url"
+	"strconv"
+	"testing"
+	"time"
+
+	amqp "github.com/rabbitmq/amqp091-go"
+
+	"github.com/zipq/zipq/internal/testenv"
+	"github.com/zipq/zipq/zipkin"
+)
+
+// TestSpanSentInPartsIsFoundWhole: a span reported in two parts (same trace
+// and span ID), the first naming its service but not the span, the second
+// the span's name, is found by serviceName and spanName together, as
+// Zipkin merges the parts: both parts in one message, and each part
+// through a different ingest path (AMQP, then HTTP), which lands them in
+// different batches.
+func TestSpanSentInPartsIsFoundWhole(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	p := startZipq(t, append(f.env, "ZIPQ_LINK_INTERVAL=200ms"), "serve")
+	now := time.Now().UnixMicro()
+	first := func(trace uint64) zipkin.Span {
+		return zipkin.Span{TraceID: zipkin.TraceID{Low: trace}, ID: 7, Kind: zipkin.KindServer, Timestamp: now,
+			LocalEndpoint: &zipkin.Endpoint{ServiceName: "parts-svc"}}
+	}
+	second := func(trace uint64) zipkin.Span {
+		return zipkin.Span{TraceID: zipkin.TraceID{Low: trace}, ID: 7, Kind: zipkin.KindServer, Name: "late-name", Duration: 42,
+			LocalEndpoint: &zipkin.Endpoint{ServiceName: "parts-svc"}}
+	}
+	conn, err := amqp.Dial(testenv.AMQPURL())
+	testenv.Must(t, err)
+	defer conn.Close()
+	ch, err := conn.Channel()
+	testenv.Must(t, err)
+	testenv.Must(t, ch.Confirm(false))
+	publish := func(spans ...zipkin.Span) {
+		c, err := ch.PublishWithDeferredConfirm("", f.queue, false, false, amqp.Publishing{Body: zipkin.EncodeJSON(spans)})
+		testenv.Must(t, err)
+		if ok, err := c.WaitContext(t.Context()); !ok || err != nil {
+			t.Fatalf("not confirmed: %v", err)
+		}
+	}
+	publish(first(0xa1), second(0xa1)) // one message
+	publish(first(0xa2))               // AMQP, then HTTP
+	postSpans(t, "http://"+p.addr, string(zipkin.EncodeJSON([]zipkin.Span{second(0xa2)})))
+
+	q := url.Values{"serviceName": {"parts-svc"}, "spanName": {"late-name"}, "limit": {"10"},
+		"endTs": {strconv.FormatInt(time.Now().Add(time.Minute).UnixMilli(), 10)}, "lookback": {"3600000"}}
+	var traces [][]struct {
+		TraceID string `json:"traceId"`
+	}
+	testenv.Eventually(t, 30*time.Second, "both traces found by service and span name", func() bool {
+		traces = nil
+		return getJSON(t, "http://"+p.addr+"/api/v2/traces?"+q.Encode(), &traces) == http.StatusOK && len(traces) == 2
+	})
+	for _, tr := range traces {
+		if id := tr[0].TraceID; id != "00000000000000a1" && id != "00000000000000a2" {
+			t.Fatalf("unexpected trace %s", id)
+		}
+	}
+}
