@@ -165,7 +165,12 @@ func (k *consumer) loop(ctx context.Context, deliveries <-chan amqp.Delivery) er
 			if prep != nil {
 				// An encoding failure leaves commit nil: the flusher
 				// writes the batch plainly and isolates what it refuses.
-				cur.commit, _ = prep.PrepareWrite(cur.spans)
+				var err error
+				if cur.commit, err = prep.PrepareWrite(cur.spans); err != nil {
+					c.m.prepareFails.Inc()
+					c.log.Warn("batch encoding failed; writing it plainly to isolate what the store refuses",
+						slog.Int("spans", len(cur.spans)), slog.Any("err", err))
+				}
 			}
 			batches <- cur
 			cur = newBatch()
