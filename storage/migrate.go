@@ -79,15 +79,13 @@ func (s *Store) CheckMigrated(ctx context.Context) error {
 	if err := s.pool.QueryRow(ctx, `SELECT max(version_id) FROM goose_db_version WHERE is_applied`).Scan(&have); err != nil {
 		return fmt.Errorf("schema version: %w (not migrated yet? run zipq migrate against the primary)", err)
 	}
-	if have == nil || *have < latestMigration {
+	latest := max(migrations.Latest(), segmentsMigration) // the newest, SQL or Go
+	if have == nil || *have < latest {
 		v := int64(0)
 		if have != nil {
 			v = *have
 		}
-		return fmt.Errorf("schema is at version %d, this zipq needs %d: migrate the primary (zipq migrate) and let the standby catch up", v, latestMigration)
+		return fmt.Errorf("schema is at version %d, this zipq needs %d: migrate the primary (zipq migrate) and let the standby catch up", v, latest)
 	}
 	return nil
 }
-
-// latestMigration is the newest migration version, SQL or Go.
-const latestMigration = 8

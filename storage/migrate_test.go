@@ -126,8 +126,8 @@ func BenchmarkMigrateSegments(b *testing.B) {
 	b.ReportMetric(moving.Seconds()/float64(b.N)*1e6/n/60, "min/Mspans")
 }
 
-// TestLatestMigrationIsKnown keeps latestMigration (what CheckMigrated asks
-// a standby for) in step with the migrations.
+// TestLatestMigrationIsKnown: CheckMigrated (what a standby is asked for)
+// wants the newest migration, derived from the migrations themselves.
 func TestLatestMigrationIsKnown(t *testing.T) {
 	t.Parallel()
 	st, _ := openStore(t, storage.Config{})
