@@ -63,8 +63,8 @@ func TestSchemaFileIsCurrent(t *testing.T) {
 var (
 	pgDumpMajor = regexp.MustCompile(`\b\d+\b`)
 	dumpedBy    = regexp.MustCompile(`(?m)^-- pg_dump (\d+)$`)
-	dumpNoise = regexp.MustCompile(`(?m)^(--.*|SET .*|SELECT pg_catalog\.set_config.*|\\(un)?restrict .*)\n`)
-	blankRuns = regexp.MustCompile(`\n{3,}`)
+	dumpNoise   = regexp.MustCompile(`(?m)^(--.*|SET .*|SELECT pg_catalog\.set_config.*|\\(un)?restrict .*)\n`)
+	blankRuns   = regexp.MustCompile(`\n{3,}`)
 )
 
 // normalizeDump keeps what describes the schema: no server version, session

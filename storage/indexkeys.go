@@ -1,5 +1,10 @@
 package storage
 
+// The index keys' encoding: span_index.keys (a span's service, names, tags
+// and annotations as 32-bit term keys, appendSpanKeys) and the name
+// tables' and dependency_links' 64-bit name-pair keys (nameKey, the same
+// as SQL's zipq_key), with the text mapping both apply (pgText, term).
+
 import (
 	"crypto/md5"
 	"crypto/sha256"
