@@ -91,9 +91,15 @@ func (e *env) count() int {
 	return n
 }
 
+// waitCount waits for n spans stored (cheaply, by the segments' counts),
+// then for n distinct spans (CountSpans decodes every segment: every
+// 250 ms, not every 20), and fails unless exactly n are stored.
 func (e *env) waitCount(n int, timeout time.Duration) {
 	e.t.Helper()
-	testenv.Eventually(e.t, timeout, fmt.Sprintf("%d spans stored", n), func() bool { return e.count() >= n })
+	deadline := time.Now().Add(timeout)
+	testenv.StoredAtLeast(e.t, e.dsn, n, timeout)
+	testenv.EventuallyEvery(e.t, max(time.Until(deadline), time.Second), 250*time.Millisecond,
+		fmt.Sprintf("%d distinct spans stored", n), func() bool { return e.count() >= n })
 	if got := e.count(); got != n {
 		e.t.Fatalf("%d spans stored, want exactly %d", got, n)
 	}

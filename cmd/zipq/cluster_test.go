@@ -270,7 +270,8 @@ func TestClusterFailover(t *testing.T) {
 	ids := append([]zipkin.TraceID(nil), confirmed...)
 	mu.Unlock()
 	want := len(ids) * 10
-	testenv.Eventually(t, 120*time.Second, "every confirmed span stored", func() bool {
+	testenv.StoredAtLeast(t, dsn, want, 120*time.Second)
+	testenv.EventuallyEvery(t, 60*time.Second, time.Second, "every confirmed span stored", func() bool {
 		return stored() >= want
 	})
 	// Exactly once: each confirmed trace has its 10 spans, no more.

@@ -204,7 +204,8 @@ func TestHealthReportsAStalledWriter(t *testing.T) {
 	})
 	_, err = conn.Exec(context.Background(), `DROP TRIGGER refuse_writes ON segments`)
 	testenv.Must(t, err)
-	testenv.Eventually(t, 30*time.Second, "spans stored", func() bool { d, _ := f.stored(t); return d == 1000 })
+	testenv.StoredAtLeast(t, f.dsn, 1000, 30*time.Second)
+	testenv.EventuallyEvery(t, 10*time.Second, 250*time.Millisecond, "spans stored", func() bool { d, _ := f.stored(t); return d == 1000 })
 	testenv.Eventually(t, 10*time.Second, "writer UP again", func() bool {
 		_, h, _ := getHealth(t, p.addr)
 		return h.Zipkin.Details["writer"].Status == "UP"

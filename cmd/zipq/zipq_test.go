@@ -235,14 +235,15 @@ func TestCrashLosesNothing(t *testing.T) {
 
 	start := time.Now()
 	p := startZipq(t, f.env, "collector")
-	testenv.Eventually(t, 120*time.Second, "a third stored", func() bool { n, _ := f.stored(t); return n >= total/3 })
+	testenv.StoredAtLeast(t, f.dsn, total/3, 120*time.Second)
 	rss := p.peakRSS(t)
 	testenv.Must(t, p.cmd.Process.Signal(syscall.SIGKILL))
 	_ = p.wait()
 	killedAt, _ := f.stored(t)
 
 	startZipq(t, f.env, "collector")
-	testenv.Eventually(t, 180*time.Second, "all stored", func() bool { n, _ := f.stored(t); return n >= total })
+	testenv.StoredAtLeast(t, f.dsn, total, 180*time.Second)
+	testenv.EventuallyEvery(t, 60*time.Second, time.Second, "all distinct spans stored", func() bool { n, _ := f.stored(t); return n >= total })
 	elapsed := time.Since(start)
 	distinct, physical := f.stored(t)
 	if distinct != total || physical < total {
@@ -250,7 +251,7 @@ func TestCrashLosesNothing(t *testing.T) {
 	}
 	// Spans the redelivery stored a second time (in segments cut
 	// differently) are folded away by the linker's compaction.
-	testenv.Eventually(t, 60*time.Second, "duplicates compacted", func() bool { d, n := f.stored(t); return d == total && n == total })
+	testenv.EventuallyEvery(t, 60*time.Second, time.Second, "duplicates compacted", func() bool { d, n := f.stored(t); return d == total && n == total })
 	t.Logf("crash test: %d spans stored twice by redelivery before compaction", physical-total)
 	t.Logf("crash test: killed at %d spans; %d spans in %s = %.0f spans/s (race detector on); peak RSS before kill %.0f MiB",
 		killedAt, total, elapsed.Round(time.Millisecond), total/elapsed.Seconds(), rss)
@@ -266,7 +267,8 @@ func TestTwoCollectorsShareTheQueue(t *testing.T) {
 	a := startZipq(t, env, "collector")
 	b := startZipq(t, env, "collector")
 	f.publish(t, total, 1)
-	testenv.Eventually(t, 120*time.Second, "all stored", func() bool { n, _ := f.stored(t); return n >= total })
+	testenv.StoredAtLeast(t, f.dsn, total, 120*time.Second)
+	testenv.EventuallyEvery(t, 30*time.Second, time.Second, "all distinct spans stored", func() bool { n, _ := f.stored(t); return n >= total })
 	if d, n := f.stored(t); d != total || n < total {
 		t.Fatalf("%d distinct (%d stored), want %d", d, n, total)
 	}
