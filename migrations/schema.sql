@@ -67,6 +67,13 @@ CREATE TABLE zipq.autocomplete_tags (
 
 COMMENT ON COLUMN zipq.autocomplete_tags.pair_h IS 'zipq_key(key, value)';
 
+CREATE TABLE zipq.compact_pending (
+    trace_id_low bigint NOT NULL,
+    trace_id_high bigint NOT NULL
+);
+
+COMMENT ON TABLE zipq.compact_pending IS 'traces stored as several segments, queued by the linker for the compactor (storage/compact.go)';
+
 CREATE TABLE zipq.dependency_links (
     hour timestamp with time zone NOT NULL,
     parent text NOT NULL,
@@ -211,6 +218,9 @@ ALTER TABLE ONLY zipq.span_index ATTACH PARTITION zipq.span_index_other DEFAULT;
 
 ALTER TABLE ONLY zipq.autocomplete_tags
     ADD CONSTRAINT autocomplete_tags_pkey PRIMARY KEY (pair_h, day);
+
+ALTER TABLE ONLY zipq.compact_pending
+    ADD CONSTRAINT compact_pending_pkey PRIMARY KEY (trace_id_low, trace_id_high);
 
 ALTER TABLE ONLY zipq.dependency_links
     ADD CONSTRAINT dependency_links_pkey PRIMARY KEY (hour, pair_h);

@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"context"
 	"fmt"
-	"log/slog"
 	"math"
 	"slices"
 	"time"
@@ -18,27 +17,19 @@ import (
 const LinkBatch = 1000
 
 // Link brings dependency links up to date for up to limit marked traces and
-// returns how many it took. It also compacts them: a trace stored as
-// several segments (its services reported in different batches, or a
-// redelivery cut it differently) is rewritten as one segment holding each
-// distinct span once, which reads faster and compresses better. Each trace is linked whole, from every span
+// returns how many it took. Each trace is linked whole, from every span
 // stored for it, and its previous contribution to the hourly totals is
-// replaced, so late spans change the graph instead of double counting.
-// One linker runs at a time per schema (an advisory lock); others return 0.
+// replaced, so late spans change the graph instead of double counting. A
+// trace it finds stored as several segments is queued for the compactor
+// (Compact). One linker runs at a time per schema (an advisory lock);
+// others return 0.
 //
 // A writer that marks a trace while the linker holds its mark waits for
 // the linker's commit and then marks it again: its spans are linked in
 // the next round, never lost.
 func (s *Store) Link(ctx context.Context, limit int) (int, error) {
 	n := 0
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		var locked bool
-		if err := tx.QueryRow(ctx, `SELECT pg_try_advisory_xact_lock(hashtext(current_schema() || '.zipq.link'))`).Scan(&locked); err != nil {
-			return fmt.Errorf("lock: %w", err)
-		}
-		if !locked {
-			return nil
-		}
+	err := s.job(ctx, "link", func(tx pgx.Tx) error {
 		ids, err := claimPending(ctx, tx, limit)
 		if err != nil || len(ids) == 0 {
 			return err
@@ -52,7 +43,7 @@ func (s *Store) Link(ctx context.Context, limit int) (int, error) {
 		lows = slices.Compact(lows)
 		// A trace still made of the one segment its mark was written for
 		// is linked from the links the writer computed; the others are
-		// read back whole (and compacted).
+		// read back whole, and queued for compaction.
 		known, readLows, err := knownLinks(ctx, tx, lows, ids)
 		if err != nil {
 			return err
@@ -64,7 +55,7 @@ func (s *Store) Link(ctx context.Context, limit int) (int, error) {
 		if err != nil {
 			return fmt.Errorf("read spans: %w", err)
 		}
-		if err := compact(ctx, tx, builders); err != nil {
+		if err := queueCompaction(ctx, tx, builders); err != nil {
 			return err
 		}
 		traces := make(map[zipkin.TraceID]*traceBuilder, len(builders))
@@ -107,71 +98,10 @@ func (s *Store) Link(ctx context.Context, limit int) (int, error) {
 // RunLinker links marked traces every LinkInterval, and back to back while
 // a backlog remains, until ctx ends. Failures are logged and retried.
 func (s *Store) RunLinker(ctx context.Context) error {
-	t := time.NewTicker(s.cfg.LinkInterval)
-	defer t.Stop()
-	for {
+	return s.every(ctx, s.cfg.LinkInterval, "dependency linking", func(ctx context.Context) (bool, error) {
 		n, err := s.Link(ctx, LinkBatch)
-		if err != nil && ctx.Err() == nil {
-			s.logger.Warn("dependency linking failed", slog.Any("err", err))
-		}
-		if n == LinkBatch && err == nil {
-			continue
-		}
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
-		}
-	}
-}
-
-// compactMaxSpans bounds compaction: a trace larger than this (one that
-// keeps growing for an hour, say) stays in its segments rather than being
-// rewritten whole each time it grows.
-const compactMaxSpans = 10000
-
-// compact replaces each multi-segment trace's segments by their merge.
-// Where the segments hold pieces of one span (reported in parts, in
-// different batches), the merged spans get index rows of their own: each
-// segment's rows saw only its pieces, so a search naming the service and
-// the span name could not nominate the trace.
-func compact(ctx context.Context, tx pgx.Tx, builders map[zipkin.TraceID]*traceBuilder) error {
-	b := &pgx.Batch{}
-	var index [][]any
-	for id, tb := range builders {
-		if len(tb.segments) < 2 || len(tb.spans) > compactMaxSpans {
-			continue
-		}
-		seg := tb.merged(id)
-		if whole := indexSpans(seg.spans); len(whole) < len(seg.spans) {
-			index = appendIndexRows(index, id, whole, seg.ts)
-		}
-		ts := time.UnixMicro(seg.ts).UTC()
-		b.Queue(`INSERT INTO segments (trace_id_low, ts, seg_uid, trace_id_high, span_count, dict, data)
-			VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING`,
-			int64(id.Low), ts, seg.uid, int64(id.High), int32(len(seg.spans)), int16(currentDict), seg.data)
-		olds, uids := make([]time.Time, 0, len(tb.segments)), make([]int64, 0, len(tb.segments))
-		for _, k := range tb.segments {
-			if !k.ts.Equal(ts) || k.uid != seg.uid {
-				olds, uids = append(olds, k.ts), append(uids, k.uid)
-			}
-		}
-		b.Queue(`DELETE FROM segments s USING unnest($2::timestamptz[], $3::bigint[]) AS o(ts, uid)
-			WHERE s.trace_id_low = $1 AND s.ts = o.ts AND s.seg_uid = o.uid`, int64(id.Low), olds, uids)
-		tb.segments = []segKey{{ts, seg.uid}}
-	}
-	if b.Len() == 0 {
-		return nil
-	}
-	if err := tx.SendBatch(ctx, b).Close(); err != nil {
-		return fmt.Errorf("compact segments: %w", err)
-	}
-	if len(index) > 0 {
-		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"span_index"}, indexColumns, pgx.CopyFromRows(index)); err != nil {
-			return fmt.Errorf("compact segments: index merged spans: %w", err)
-		}
-	}
-	return nil
+		return n == LinkBatch, err
+	})
 }
 
 // traceLinks is what one trace contributes to dependency_links.
@@ -227,30 +157,19 @@ type mark struct {
 }
 
 func claimPending(ctx context.Context, tx pgx.Tx, limit int) (map[zipkin.TraceID]*mark, error) {
-	rows, err := tx.Query(ctx, `DELETE FROM link_pending WHERE (trace_id_low, trace_id_high) IN (
-		SELECT trace_id_low, trace_id_high FROM link_pending LIMIT $1 FOR UPDATE SKIP LOCKED)
-		RETURNING trace_id_low, trace_id_high, hour, edges`, limit)
-	if err != nil {
-		return nil, fmt.Errorf("claim: %w", err)
-	}
 	ids := map[zipkin.TraceID]*mark{}
-	var low, high int64
 	var hour *time.Time
 	var edges []byte
-	_, err = pgx.ForEachRow(rows, []any{&low, &high, &hour, &edges}, func() error {
+	err := claim(ctx, tx, "link_pending", []string{"hour", "edges"}, limit, []any{&hour, &edges}, func(id zipkin.TraceID) {
 		m := &mark{edges: slices.Clone(edges)} // the scan target is reused row after row
 		if hour != nil {
 			m.hour = hour.UTC()
 		} else {
 			m.edges = nil
 		}
-		ids[zipkin.TraceID{High: uint64(high), Low: uint64(low)}] = m
-		return nil
+		ids[id] = m
 	})
-	if err != nil {
-		return nil, fmt.Errorf("claim: %w", err)
-	}
-	return ids, nil
+	return ids, err
 }
 
 // knownLinks returns the links of the claimed traces that consist of one

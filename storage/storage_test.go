@@ -417,8 +417,19 @@ func TestRedeliveryCutDifferentlyIsMergedAndCompacted(t *testing.T) {
 	if _, err := st.Link(ctx(t), storage.LinkBatch); err != nil {
 		t.Fatal(err)
 	}
+	// Linking reads the trace and queues it; the compactor, a job of its
+	// own, rewrites it.
+	if n := count(t, dsn, `SELECT count(*) FROM segments`); n != 2 {
+		t.Fatalf("%d segments before compaction, want 2", n)
+	}
+	if n, err := st.Compact(ctx(t), storage.CompactBatch); err != nil || n != 1 {
+		t.Fatalf("compacted %d traces, %v: want the one queued", n, err)
+	}
 	if n := count(t, dsn, `SELECT count(*) FROM segments`); n != 1 {
 		t.Fatalf("%d segments after compaction, want 1", n)
+	}
+	if n, err := st.Compact(ctx(t), storage.CompactBatch); err != nil || n != 0 {
+		t.Fatalf("a second round compacted %d, %v: the queue should be empty", n, err)
 	}
 	if stored, distinct, _ := st.CountSpans(ctx(t)); stored != 3 || distinct != 3 {
 		t.Fatalf("after compaction %d stored, %d distinct", stored, distinct)

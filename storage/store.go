@@ -34,8 +34,8 @@ type Config struct {
 	// AutocompleteKeys are the tag keys whose values are kept for
 	// /api/v2/autocompleteValues (Zipkin's AUTOCOMPLETE_KEYS).
 	AutocompleteKeys []string
-	// LinkInterval is how often RunLinker brings dependency links up to
-	// date.
+	// LinkInterval is how often RunLinker (dependency links) and
+	// RunCompactor look for queued traces.
 	LinkInterval time.Duration
 }
 

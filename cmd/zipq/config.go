@@ -194,7 +194,7 @@ func bindPostgres(s *settings, c *storage.Config) {
 	integer(s, &c.MaxConns, "postgres-max-conns", "POSTGRES_MAX_CONNS", "connection pool size")
 	s.duration(&c.Retention, "retention", "ZIPQ_RETENTION", "keep spans this long; older daily partitions are dropped")
 	integer(s, &c.PartitionsAhead, "partitions-ahead", "ZIPQ_PARTITIONS_AHEAD", "daily partitions created ahead of time")
-	s.duration(&c.LinkInterval, "link-interval", "ZIPQ_LINK_INTERVAL", "how often dependency links are brought up to date (collector, serve)")
+	s.duration(&c.LinkInterval, "link-interval", "ZIPQ_LINK_INTERVAL", "how often dependency links are brought up to date and multi-segment traces compacted (collector, serve)")
 	s.list(&c.AutocompleteKeys, "autocomplete-keys", "AUTOCOMPLETE_KEYS", "comma-separated tag keys offered by /api/v2/autocompleteValues")
 	s.check(func() error { return c.Validate() })
 }

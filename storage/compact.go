@@ -1,0 +1,121 @@
+package storage
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/zipq/zipq/zipkin"
+)
+
+// CompactBatch is how many queued traces one compaction round takes.
+const CompactBatch = 1000
+
+// Compact rewrites up to limit queued traces (compact_pending, filled by
+// the linker) each as one segment holding every distinct span once: a
+// trace stored as several segments (its services reported in different
+// batches, or a redelivery cut it differently) then reads faster and
+// compresses better. It returns how many traces it took. One compactor
+// runs at a time per schema (an advisory lock); others return 0.
+func (s *Store) Compact(ctx context.Context, limit int) (int, error) {
+	n := 0
+	err := s.job(ctx, "compact", func(tx pgx.Tx) error {
+		var lows []int64
+		ids := map[zipkin.TraceID]bool{}
+		if err := claim(ctx, tx, "compact_pending", nil, limit, nil, func(id zipkin.TraceID) {
+			ids[id] = true
+			lows = append(lows, int64(id.Low))
+		}); err != nil || len(ids) == 0 {
+			return err
+		}
+		n = len(ids)
+		builders, err := readSegments(ctx, tx, lows, func(id zipkin.TraceID) (zipkin.TraceID, bool) { return id, ids[id] })
+		if err != nil {
+			return fmt.Errorf("read spans: %w", err)
+		}
+		return compact(ctx, tx, builders)
+	})
+	if err != nil {
+		return 0, fmt.Errorf("compact traces: %w", err)
+	}
+	return n, nil
+}
+
+// RunCompactor compacts queued traces every LinkInterval, and back to back
+// while a backlog remains, until ctx ends. Failures are logged and retried.
+func (s *Store) RunCompactor(ctx context.Context) error {
+	return s.every(ctx, s.cfg.LinkInterval, "compaction", func(ctx context.Context) (bool, error) {
+		n, err := s.Compact(ctx, CompactBatch)
+		return n == CompactBatch, err
+	})
+}
+
+// queueCompaction queues the traces the linker read that are stored as
+// several segments.
+func queueCompaction(ctx context.Context, tx pgx.Tx, builders map[zipkin.TraceID]*traceBuilder) error {
+	var lows, highs []int64
+	for id, tb := range builders {
+		if len(tb.segments) > 1 && len(tb.spans) <= compactMaxSpans {
+			lows, highs = append(lows, int64(id.Low)), append(highs, int64(id.High))
+		}
+	}
+	if len(lows) == 0 {
+		return nil
+	}
+	if _, err := tx.Exec(ctx, `INSERT INTO compact_pending (trace_id_low, trace_id_high)
+		SELECT * FROM unnest($1::bigint[], $2::bigint[]) ORDER BY 1, 2 ON CONFLICT DO NOTHING`, lows, highs); err != nil {
+		return fmt.Errorf("queue compaction: %w", err)
+	}
+	return nil
+}
+
+// compactMaxSpans bounds compaction: a trace larger than this (one that
+// keeps growing for an hour, say) stays in its segments rather than being
+// rewritten whole each time it grows.
+const compactMaxSpans = 10000
+
+// compact replaces each multi-segment trace's segments by their merge.
+// Where the segments hold pieces of one span (reported in parts, in
+// different batches), the merged spans get index rows of their own: each
+// segment's rows saw only its pieces, so a search naming the service and
+// the span name could not nominate the trace.
+func compact(ctx context.Context, tx pgx.Tx, builders map[zipkin.TraceID]*traceBuilder) error {
+	b := &pgx.Batch{}
+	var index [][]any
+	for id, tb := range builders {
+		if len(tb.segments) < 2 || len(tb.spans) > compactMaxSpans {
+			continue
+		}
+		seg := tb.merged(id)
+		if whole := indexSpans(seg.spans); len(whole) < len(seg.spans) {
+			index = appendIndexRows(index, id, whole, seg.ts)
+		}
+		ts := time.UnixMicro(seg.ts).UTC()
+		b.Queue(`INSERT INTO segments (trace_id_low, ts, seg_uid, trace_id_high, span_count, dict, data)
+			VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING`,
+			int64(id.Low), ts, seg.uid, int64(id.High), int32(len(seg.spans)), int16(currentDict), seg.data)
+		olds, uids := make([]time.Time, 0, len(tb.segments)), make([]int64, 0, len(tb.segments))
+		for _, k := range tb.segments {
+			if !k.ts.Equal(ts) || k.uid != seg.uid {
+				olds, uids = append(olds, k.ts), append(uids, k.uid)
+			}
+		}
+		b.Queue(`DELETE FROM segments s USING unnest($2::timestamptz[], $3::bigint[]) AS o(ts, uid)
+			WHERE s.trace_id_low = $1 AND s.ts = o.ts AND s.seg_uid = o.uid`, int64(id.Low), olds, uids)
+		tb.segments = []segKey{{ts, seg.uid}}
+	}
+	if b.Len() == 0 {
+		return nil
+	}
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		return fmt.Errorf("compact segments: %w", err)
+	}
+	if len(index) > 0 {
+		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"span_index"}, indexColumns, pgx.CopyFromRows(index)); err != nil {
+			return fmt.Errorf("compact segments: index merged spans: %w", err)
+		}
+	}
+	return nil
+}
