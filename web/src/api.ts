@@ -1,4 +1,5 @@
 // Typed calls to zipq's Zipkin API v2 and its own pipeline endpoint.
+import type { ParkedMessage, Snapshot } from './pipeline.gen';
 
 export interface Endpoint { serviceName?: string; ipv4?: string; ipv6?: string; port?: number }
 export interface Annotation { timestamp: number; value: string }
@@ -12,18 +13,10 @@ export interface UIConfig {
   environment: string; queryLimit: number; defaultLookback: number; searchEnabled: boolean;
   dependency: { enabled: boolean; lowErrorRate: number; highErrorRate: number };
 }
-export interface ParkedMessage { reason: string; error?: string; parkedAt?: string; bytes: number; replays?: number }
-export interface Pipeline {
-  adminEnabled: boolean;
-  pipeline?: {
-    queue: string; queueType?: string; warning?: string; messages: number; consumers: number; parkedQueue: string; parked: number;
-    parkedSample?: ParkedDetail[]; receivedPerSecond: number | null; storedPerSecond: number | null;
-    drainPerSecond: number | null; drainSeconds: number | null;
-  };
-  error?: string;
-}
-
-export interface ParkedDetail extends ParkedMessage { id: string; head: string }
+// The pipeline endpoint's answer; its Snapshot and ParkedMessage types are
+// generated from the Go structs (pipeline.gen.ts, checked by a Go test).
+export interface Pipeline { adminEnabled: boolean; pipeline?: Snapshot; error?: string }
+export type ParkedDetail = ParkedMessage;
 
 // ApiError is a failed call, with a message a person can act on: the
 // server's own text for a JSON API error, what a proxy's HTML page means,

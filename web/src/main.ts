@@ -3,8 +3,8 @@ import { api, type Span } from './api';
 import { clear, errorBox, h } from './dom';
 import { navigate, startRouter, type Route } from './router';
 import { searchPage } from './pages/search';
-import { tracePage } from './pages/trace';
-import { comparePage } from './pages/compare';
+import { tracePage } from './pages/trace/index';
+import { comparePage } from './pages/trace/compare';
 import { dependenciesPage } from './pages/dependencies';
 import { pipelinePage } from './pages/pipeline';
 

@@ -1,8 +1,8 @@
-import { api, type Span } from '../api';
-import { errorBox, formatDuration, h } from '../dom';
-import { buildTrace, type Trace } from '../model';
-import { diffTraces, type DiffNode } from '../analyze';
-import { navigate, type Nav } from '../router';
+import { api, type Span } from '../../api';
+import { errorBox, formatDuration, h } from '../../dom';
+import { buildTrace, type Trace } from '../../model';
+import { diffTraces, type DiffNode } from '../../analyze';
+import { navigate, type Nav } from '../../router';
 
 // Compare two traces (as Jaeger's compare): spans matched by their
 // service+name path from the root; what B adds, what it misses, and
