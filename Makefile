@@ -7,7 +7,7 @@ LDFLAGS := -X main.version=$(VERSION)
 # older than 20) comes first; only the tests use Node.
 export PATH := $(CURDIR)/web/.node/bin:$(PATH)
 
-.PHONY: help run test test-fresh test-cluster bench fuzz build ui services lint clean
+.PHONY: help run test test-web test-go test-fresh test-cluster bench fuzz build ui services lint clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -41,9 +41,17 @@ lint: $(GOLANGCI_LINT) ## gofmt, go vet and golangci-lint (.golangci.yml: errorl
 	$(GO) vet ./...
 	$(GOLANGCI_LINT) run ./...
 
-test: services ui lint ## every test, with the race detector, against the real services, UI in Chromium
+test: services ui ## every test, with the race detector, against the real services, UI in Chromium; lint alongside
 	@scripts/ui-deps.sh --browser
+	@$(MAKE) --no-print-directory -j3 -Otarget lint test-web test-go
+
+# The parts of make test, run side by side: the Go tests mostly wait on
+# PostgreSQL, RabbitMQ and timers, so lint and the UI's checks fill the
+# cores they leave idle (docs/BENCHMARKS.md, "make test").
+test-web:
 	cd web && npm run --silent check && npm run --silent test
+
+test-go:
 	$(GO) test -race -count=1 -timeout 20m ./...
 
 test-fresh: ## (root) scripts/services.sh, then zipq, on throwaway Debian 12 roots with no PostgreSQL or RabbitMQ
