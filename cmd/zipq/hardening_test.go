@@ -17,6 +17,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/zipq/zipq/broker"
 	"github.com/zipq/zipq/internal/testenv"
 	"github.com/zipq/zipq/zipkin"
 )
@@ -78,8 +79,9 @@ func TestSlowClientsAreCutOff(t *testing.T) {
 	deadline := time.Now().Add(4 * time.Minute)
 	for p.metric(t, "zipq_collector_spans_stored_total") < 10000 {
 		if time.Now().After(deadline) {
-			t.Fatalf("after 4 min the collector stored %v of 10,000 spans; %v received",
-				p.metric(t, "zipq_collector_spans_stored_total"), p.metric(t, "zipq_collector_spans_received_total"))
+			q, err := broker.Inspect(testenv.Dial(t), f.queue)
+			t.Fatalf("after 4 min the collector stored %v of 10,000 spans; %v received; the queue holds %d ready (%v)",
+				p.metric(t, "zipq_collector_spans_stored_total"), p.metric(t, "zipq_collector_spans_received_total"), q.Messages, err)
 		}
 		time.Sleep(250 * time.Millisecond)
 	}

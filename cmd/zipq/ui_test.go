@@ -168,9 +168,19 @@ func publishRaw(t *testing.T, queue string, bodies ...[]byte) {
 	ch, err := conn.Channel()
 	testenv.Must(t, err)
 	defer ch.Close()
+	// With confirms: a test that waits for these spans must know RabbitMQ
+	// holds every one of them.
+	testenv.Must(t, ch.Confirm(false))
+	var last *amqp.DeferredConfirmation
 	for _, body := range bodies {
-		testenv.Must(t, ch.PublishWithContext(t.Context(), "", queue, false, false,
-			amqp.Publishing{ContentType: "application/json", DeliveryMode: amqp.Persistent, Body: body}))
+		last, err = ch.PublishWithDeferredConfirmWithContext(t.Context(), "", queue, false, false,
+			amqp.Publishing{ContentType: "application/json", DeliveryMode: amqp.Persistent, Body: body})
+		testenv.Must(t, err)
+	}
+	if last != nil {
+		if ok, err := last.WaitContext(t.Context()); !ok || err != nil {
+			t.Fatalf("publish not confirmed: %v", err)
+		}
 	}
 }
 
