@@ -8,9 +8,10 @@ import (
 )
 
 // outcome is what an ingest error means to a client, for every transport
-// at once: too large (413, RESOURCE_EXHAUSTED), the queue unavailable (503
-// with Retry-After, UNAVAILABLE with RetryInfo: retry), or invalid input
-// (400, INVALID_ARGUMENT: do not retry).
+// at once: too large (413, RESOURCE_EXHAUSTED), an encoding zipq does not
+// read (415), the queue unavailable (503 with Retry-After, UNAVAILABLE with
+// RetryInfo: retry), or invalid input (400, INVALID_ARGUMENT: do not
+// retry).
 type outcome struct {
 	status int
 	code   codes.Code
@@ -21,6 +22,8 @@ func outcomeOf(err error) outcome {
 	switch {
 	case errors.Is(err, ErrTooLarge):
 		return outcome{http.StatusRequestEntityTooLarge, codes.ResourceExhausted, false}
+	case errors.Is(err, ErrUnsupportedEncoding):
+		return outcome{http.StatusUnsupportedMediaType, codes.InvalidArgument, false}
 	case errors.Is(err, ErrUnavailable):
 		return outcome{http.StatusServiceUnavailable, codes.Unavailable, true}
 	}

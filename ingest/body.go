@@ -16,10 +16,16 @@ import (
 // ErrTooLarge is a body over the limit, compressed or not (413).
 var ErrTooLarge = errors.New("body too large")
 
+// ErrUnsupportedEncoding is a Content-Encoding zipq does not decode (415):
+// refused rather than read as if it were plain, which would turn a
+// compressed body into a 400 and a mislabelled plain one into a 202.
+var ErrUnsupportedEncoding = errors.New("unsupported Content-Encoding: send gzip or none")
+
 // readBody reads at most limit bytes, gunzipping when the client says so
-// (Content-Encoding: gzip); the limit applies before and after inflating,
-// so a small gzip bomb gets ErrTooLarge rather than the heap. Other errors
-// are the client's malformed body (400).
+// (Content-Encoding: gzip or x-gzip); the limit applies before and after
+// inflating, so a small gzip bomb gets ErrTooLarge rather than the heap.
+// Any other encoding is ErrUnsupportedEncoding. Other errors are the
+// client's malformed body (400).
 func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
 	in := http.MaxBytesReader(w, r.Body, limit)
 	b, err := read(in, r.Header.Get("Content-Encoding"), limit)
@@ -31,8 +37,12 @@ func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, erro
 }
 
 func read(in io.Reader, encoding string, limit int64) ([]byte, error) {
-	if !strings.EqualFold(strings.TrimSpace(encoding), "gzip") {
+	switch strings.ToLower(strings.TrimSpace(encoding)) {
+	case "", "identity":
 		return io.ReadAll(in)
+	case "gzip", "x-gzip":
+	default:
+		return nil, fmt.Errorf("%w (got %.40q)", ErrUnsupportedEncoding, encoding)
 	}
 	zr, err := gzip.NewReader(in)
 	if err != nil {

@@ -183,16 +183,38 @@ func endpointFromModel(e *zipkinmodel.Endpoint) *zipkin.Endpoint {
 	return &zipkin.Endpoint{ServiceName: validUTF8(e.ServiceName), IPv4: ip(e.IPv4, true), IPv6: ip(e.IPv6, false), Port: int32(e.Port)}
 }
 
-// dropInvalid removes the spans whose trace or span ID is all zeros (the
-// translator refuses them, and Zipkin cannot store them).
+// dropInvalid removes the spans Zipkin cannot store, so that their
+// neighbours are stored and they are counted in OTLP's partial success
+// rather than failing the whole export: an all-zero trace or span ID (the
+// translator refuses them), and times that are not a moment (fromModel
+// refuses them): a start or end at or past 2^63 ns (negative once a
+// time.Time), a start before 1970-01-01T00:00:01Z, an end before the start
+// (an unfinished span's zero end among them), an event before 500 ns
+// (zero once rounded to Zipkin's microseconds) or at or past 2^63 ns.
 func dropInvalid(td ptrace.Traces) {
 	rss := td.ResourceSpans()
 	for i := 0; i < rss.Len(); i++ {
 		sss := rss.At(i).ScopeSpans()
 		for j := 0; j < sss.Len(); j++ {
-			sss.At(j).Spans().RemoveIf(func(s ptrace.Span) bool { return s.TraceID().IsEmpty() || s.SpanID().IsEmpty() })
+			sss.At(j).Spans().RemoveIf(unstorable)
 		}
 	}
+}
+
+func unstorable(s ptrace.Span) bool {
+	const never = uint64(1) << 63
+	start, end := uint64(s.StartTimestamp()), uint64(s.EndTimestamp())
+	if s.TraceID().IsEmpty() || s.SpanID().IsEmpty() || start >= never || end >= never ||
+		start != 0 && start < 1e9 || end < start {
+		return true
+	}
+	events := s.Events()
+	for k := 0; k < events.Len(); k++ {
+		if ts := uint64(events.At(k).Timestamp()); ts < 500 || ts >= never {
+			return true
+		}
+	}
+	return false
 }
 
 // validUTF8 replaces each byte of s that is not UTF-8 with U+FFFD, as

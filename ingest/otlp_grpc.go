@@ -61,7 +61,8 @@ func exportResponse(rejected int) ptraceotlp.ExportResponse {
 	resp := ptraceotlp.NewExportResponse()
 	if rejected > 0 {
 		resp.PartialSuccess().SetRejectedSpans(int64(rejected))
-		resp.PartialSuccess().SetErrorMessage(strconv.Itoa(rejected) + " span(s) with an all-zero trace or span ID were rejected")
+		resp.PartialSuccess().SetErrorMessage(strconv.Itoa(rejected) +
+			" span(s) rejected: an all-zero trace or span ID, or a start, end or event time that is not a moment (end before start, before 1970, past 2^63 ns)")
 	}
 	return resp
 }

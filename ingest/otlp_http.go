@@ -36,8 +36,11 @@ func (r *Receiver) serveOTLP(w http.ResponseWriter, req *http.Request) {
 	body, err := readBody(w, req, int64(r.cfg.MaxBytes))
 	if err != nil {
 		o, result, msg := outcomeOf(err), "invalid", err.Error()
-		if o.status == http.StatusRequestEntityTooLarge {
+		switch o.status {
+		case http.StatusRequestEntityTooLarge:
 			result, msg = "too_large", fmt.Sprintf("body exceeds %d bytes", r.cfg.MaxBytes)
+		case http.StatusUnsupportedMediaType:
+			result = "unsupported"
 		}
 		r.reqs.WithLabelValues("http", result).Inc()
 		writeStatus(w, f, o.status, codes.InvalidArgument, msg)

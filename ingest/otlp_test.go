@@ -220,3 +220,38 @@ func decodeOTLPViaJSON(body []byte, f OTLPFormat) ([]zipkin.Span, error) {
 	}
 	return zipkin.DecodeJSON(js)
 }
+
+// TestImpossibleTimesAreRejectedAlone: a span whose times are not a moment
+// (end before start, an unfinished span's zero end, a start past 2^63 ns,
+// an event at 0) is counted in OTLP's partial success, and its valid
+// neighbours are stored: one such span no longer refuses the export.
+func TestImpossibleTimesAreRejectedAlone(t *testing.T) {
+	t.Parallel()
+	td := ptrace.NewTraces()
+	ss := td.ResourceSpans().AppendEmpty().ScopeSpans().AppendEmpty()
+	now := pcommon.NewTimestampFromTime(time.Unix(1_700_000_000, 0))
+	add := func(id byte, start, end pcommon.Timestamp) ptrace.Span {
+		sp := ss.Spans().AppendEmpty()
+		sp.SetTraceID(pcommon.TraceID{1})
+		sp.SetSpanID(pcommon.SpanID{id})
+		sp.SetName("s")
+		sp.SetStartTimestamp(start)
+		sp.SetEndTimestamp(end)
+		return sp
+	}
+	for i := range 9 {
+		add(byte(i+1), now, now+1000)
+	}
+	add(20, now, now-1)                      // end before start
+	add(21, now, 0)                          // unfinished
+	add(22, pcommon.Timestamp(1<<63), 1<<63) // past 2^63 ns
+	add(23, now, now+1).Events().AppendEmpty().SetTimestamp(0)
+	pb, err := ptraceotlp.NewExportRequestFromTraces(td).MarshalProto()
+	if err != nil {
+		t.Fatal(err)
+	}
+	spans, rejected, err := DecodeOTLP(pb, OTLPProto)
+	if err != nil || len(spans) != 9 || rejected != 4 {
+		t.Fatalf("%d spans, %d rejected, %v: want the 9 valid ones and 4 rejected", len(spans), rejected, err)
+	}
+}

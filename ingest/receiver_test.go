@@ -158,6 +158,10 @@ func TestZipkinHandler(t *testing.T) {
 		{"text/plain", "text/plain", body, nil, 415, "Content-Type must be"},
 		{"too large", "", bytes.Repeat([]byte(" "), 5000), nil, 413, "exceeds 4096 bytes"},
 		{"gzip bomb", "", gz(bytes.Repeat([]byte(" "), 100000)), []string{"Content-Encoding", "gzip"}, 413, "exceeds 4096 bytes"},
+		{"x-gzip", "", gz(body), []string{"Content-Encoding", "x-gzip"}, 202, ""},
+		{"deflate", "", body, []string{"Content-Encoding", "deflate"}, 415, "unsupported Content-Encoding"},
+		{"br", "", body, []string{"Content-Encoding", "br"}, 415, "unsupported Content-Encoding"},
+		{"zstd", "", body, []string{"Content-Encoding", "zstd"}, 415, "unsupported Content-Encoding"},
 		{"garbage", "", []byte("hello"), nil, 400, "cannot decode spans"},
 	} {
 		rec := post(h, "/api/v2/spans", c.contentType, c.body, c.header...)
@@ -165,8 +169,8 @@ func TestZipkinHandler(t *testing.T) {
 			t.Errorf("%s: %d %q, want %d %q", c.name, rec.Code, rec.Body, c.code, c.msg)
 		}
 	}
-	if got := q.spans(t); len(got) != 2 || got[0].Name != "get" {
-		t.Fatalf("published %d spans (%+v), want the two accepted", len(got), got)
+	if got := q.spans(t); len(got) != 3 || got[0].Name != "get" {
+		t.Fatalf("published %d spans (%+v), want the three accepted", len(got), got)
 	}
 	q.down = true
 	if rec := post(h, "/api/v2/spans", "", body); rec.Code != 503 || rec.Header().Get("Retry-After") != "1" {
@@ -202,8 +206,13 @@ func TestOTLPHandler(t *testing.T) {
 		{"text/plain", "text/plain", js, 415, "Content-Type must be"},
 		{"truncated", "application/x-protobuf", pb[:len(pb)/2], 400, "malformed_otlp"},
 		{"too large", "application/json", bytes.Repeat([]byte(" "), 70<<10), 413, "exceeds"},
+		{"deflate", "application/json", js, 415, "unsupported Content-Encoding"},
 	} {
-		rec := post(h, "/v1/traces", c.contentType, c.body)
+		var hdr []string
+		if c.name == "deflate" {
+			hdr = []string{"Content-Encoding", "deflate"}
+		}
+		rec := post(h, "/v1/traces", c.contentType, c.body, hdr...)
 		if rec.Code != c.code || !strings.Contains(rec.Body.String(), c.msg) {
 			t.Errorf("%s: %d %q, want %d %q", c.name, rec.Code, rec.Body, c.code, c.msg)
 		}

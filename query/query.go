@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"strconv"
 	"strings"
 	"time"
@@ -204,9 +205,12 @@ func NewRouter(o Options) http.Handler {
 	r.Use(middleware.Recoverer)
 	// A request id on every response (X-Request-Id), quoted by 5xx bodies
 	// and logged with their cause, which the bodies never carry.
+	// Every answer also says nosniff: a browser must never run an API
+	// answer (JSON or plain text that echoes span data) as a script or page.
 	r.Use(middleware.RequestID, func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set(middleware.RequestIDHeader, middleware.GetReqID(r.Context()))
+			w.Header().Set("X-Content-Type-Options", "nosniff")
 			next.ServeHTTP(w, r)
 		})
 	})
@@ -262,7 +266,7 @@ func NewRouter(o Options) http.Handler {
 		}
 	}
 	if o.Pprof {
-		r.Mount("/debug", middleware.Profiler())
+		r.Mount("/debug/pprof", profiler())
 	}
 	if o.Pipeline != nil {
 		r.Get("/api/zipq/pipeline", pipeline(o.Pipeline, adminEnabled))
@@ -434,4 +438,24 @@ func traced(tr *zipkingo.Tracer) func(http.Handler) http.Handler {
 			}
 		}))
 	}
+}
+
+// profiler serves net/http/pprof's profiles, without /cmdline: the
+// command line can carry the database password and the admin token.
+func profiler() http.Handler {
+	r := chi.NewRouter()
+	r.Get("/", pprof.Index)
+	r.Get("/profile", pprof.Profile)
+	r.Get("/symbol", pprof.Symbol)
+	r.Post("/symbol", pprof.Symbol)
+	r.Get("/trace", pprof.Trace)
+	r.Get("/{profile}", func(w http.ResponseWriter, r *http.Request) {
+		name := chi.URLParam(r, "profile")
+		if name == "cmdline" {
+			http.NotFound(w, r)
+			return
+		}
+		pprof.Handler(name).ServeHTTP(w, r)
+	})
+	return r
 }

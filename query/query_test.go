@@ -165,3 +165,21 @@ func TestHealthIgnoresAClientGoingAway(t *testing.T) {
 		t.Fatalf("%d %s", rec.Code, rec.Body)
 	}
 }
+
+// TestAnswersSayNosniffAndProfilesHideTheCommandLine: every answer, JSON
+// and plain text alike, carries X-Content-Type-Options: nosniff; with
+// profiling on, the profiles are served but not /debug/pprof/cmdline,
+// whose flags can hold the database password and the admin token.
+func TestAnswersSayNosniffAndProfilesHideTheCommandLine(t *testing.T) {
+	t.Parallel()
+	o := query.Options{Health: []query.HealthCheck{{Name: "x", Check: func(context.Context) error { return nil }}}}
+	o.Pprof = true
+	h := query.NewRouter(o)
+	for path, code := range map[string]int{"/health": 200, "/info": 200, "/debug/pprof/cmdline": 404, "/debug/pprof/heap": 200, "/debug/pprof/": 200, "/nope": 404} {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
+		if rec.Code != code || rec.Header().Get("X-Content-Type-Options") != "nosniff" {
+			t.Errorf("%s: %d, nosniff %q; want %d with nosniff", path, rec.Code, rec.Header().Get("X-Content-Type-Options"), code)
+		}
+	}
+}

@@ -52,10 +52,46 @@ func Detect(body []byte) (Format, error) {
 func jsonFormat(body []byte) (Format, error) {
 	// JSON v1 spans carry binaryAnnotations or per-annotation endpoints;
 	// zipq stores v2 only and says so instead of misreading them.
-	if bytes.Contains(body, []byte(`"binaryAnnotations"`)) {
+	if bytes.Contains(body, []byte(`"binaryAnnotations"`)) && hasSpanKey(body, "binaryAnnotations") {
 		return FormatUnknown, reject(ReasonUnsupported, -1, "zipkin JSON v1 is not supported; send JSON v2")
 	}
 	return FormatJSON, nil
+}
+
+// hasSpanKey reports whether a span of a JSON list (an object directly in
+// the top-level array) has the key name: a tag value or a nested key that
+// happens to read "binaryAnnotations" is not a JSON v1 span. It scans
+// tokens only (strings and nesting), so malformed JSON is the decoder's
+// to refuse.
+func hasSpanKey(body []byte, name string) bool {
+	depth := 0
+	for i := 0; i < len(body); i++ {
+		switch body[i] {
+		case '[', '{':
+			depth++
+		case ']', '}':
+			depth--
+		case '"':
+			start := i + 1
+			for i++; i < len(body) && body[i] != '"'; i++ {
+				if body[i] == '\\' {
+					i++
+				}
+			}
+			if depth != 2 || i >= len(body) || string(body[start:i]) != name {
+				continue
+			}
+			// A key is followed by a colon.
+			j := i + 1
+			for j < len(body) && (body[j] == ' ' || body[j] == '\t' || body[j] == '\r' || body[j] == '\n') {
+				j++
+			}
+			if j < len(body) && body[j] == ':' {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // Decode detects the format of body and decodes its spans, normalised. An

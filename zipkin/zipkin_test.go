@@ -84,6 +84,7 @@ func TestRejections(t *testing.T) {
 		{"garbage", "hello", ReasonUnknownFormat},
 		{"thrift", "\x0c\x00\x00\x00\x01", ReasonUnsupported},
 		{"json v1", `[{"traceId":"1","id":"1","binaryAnnotations":[]}]`, ReasonUnsupported},
+		{"json v1 after a v2 span", `[{"traceId":"1","id":"2"}, {"traceId":"1","id":"1", "binaryAnnotations" :[]}]`, ReasonUnsupported},
 		{"truncated json", `[{"traceId":"1"`, ReasonMalformedJSON},
 		{"trailing garbage", `[]x`, ReasonMalformedJSON},
 		{"numeric trace id", `[{"traceId":12345,"id":"1"}]`, ReasonWrongType},
@@ -225,5 +226,21 @@ func TestSharedOnlyOnServerSpans(t *testing.T) {
 	}
 	if !spans[0].Shared || spans[1].Shared || spans[2].Shared {
 		t.Fatalf("shared: %v %v %v, want only the SERVER span's", spans[0].Shared, spans[1].Shared, spans[2].Shared)
+	}
+}
+
+// TestBinaryAnnotationsAsATagIsNotJSONv1: only a span's own key
+// binaryAnnotations makes a list JSON v1; the word as a tag value, a tag
+// key or an annotation is an ordinary v2 span.
+func TestBinaryAnnotationsAsATagIsNotJSONv1(t *testing.T) {
+	for _, body := range []string{
+		`[{"traceId":"1","id":"1","tags":{"note":"binaryAnnotations"}}]`,
+		`[{"traceId":"1","id":"1","tags":{"binaryAnnotations":"x"}}]`,
+		`[{"traceId":"1","id":"1","annotations":[{"timestamp":1,"value":"\"binaryAnnotations\":"}]}]`,
+		`[{"traceId":"1","id":"1","name":"binaryAnnotations"}]`,
+	} {
+		if spans, _, err := Decode([]byte(body)); err != nil || len(spans) != 1 {
+			t.Errorf("%s: %v", body, err)
+		}
 	}
 }
