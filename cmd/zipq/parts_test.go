@@ -7,8 +7,6 @@ import (
 	"testing"
 	"time"
 
-	amqp "github.com/rabbitmq/amqp091-go"
-
 	"github.com/zipq/zipq/internal/testenv"
 	"github.com/zipq/zipq/zipkin"
 )
@@ -32,19 +30,7 @@ func TestSpanSentInPartsIsFoundWhole(t *testing.T) {
 		return zipkin.Span{TraceID: zipkin.TraceID{Low: trace}, ID: 7, Kind: zipkin.KindServer, Name: "late-name", Duration: 42,
 			LocalEndpoint: &zipkin.Endpoint{ServiceName: "parts-svc"}}
 	}
-	conn, err := amqp.Dial(testenv.AMQPURL())
-	testenv.Must(t, err)
-	defer conn.Close()
-	ch, err := conn.Channel()
-	testenv.Must(t, err)
-	testenv.Must(t, ch.Confirm(false))
-	publish := func(spans ...zipkin.Span) {
-		c, err := ch.PublishWithDeferredConfirm("", f.queue, false, false, amqp.Publishing{Body: zipkin.EncodeJSON(spans)})
-		testenv.Must(t, err)
-		if ok, err := c.WaitContext(t.Context()); !ok || err != nil {
-			t.Fatalf("not confirmed: %v", err)
-		}
-	}
+	publish := func(spans ...zipkin.Span) { publishRaw(t, f.queue, zipkin.EncodeJSON(spans)) }
 	publish(first(0xa1), second(0xa1)) // one message
 	publish(first(0xa2))               // AMQP, then HTTP
 	postSpans(t, "http://"+p.addr, string(zipkin.EncodeJSON([]zipkin.Span{second(0xa2)})))
