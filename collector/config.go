@@ -26,12 +26,12 @@ type SpanWriter interface {
 
 // MessageDecoder turns one queue message into the spans to store
 // (ingest.Limits.DecodeMessage): within the size limit, by content type,
-// sampled. rejected counts spans left out as invalid, sampledOut those
-// sampling left out. An error is a *zipkin.DecodeError whose reason the
-// message is parked under. Declared here so the collector does not depend
-// on how the edge decodes (OTLP's translation lives in ingest).
+// sampled, names capped; the tally counts what it left out or cut. An
+// error is a *zipkin.DecodeError whose reason the message is parked under.
+// Declared here so the collector does not depend on how the edge decodes
+// (OTLP's translation lives in ingest).
 type MessageDecoder interface {
-	DecodeMessage(body []byte, contentType string) (kept []zipkin.Span, rejected, sampledOut int, err error)
+	DecodeMessage(body []byte, contentType string) (kept []zipkin.Span, tally zipkin.Tally, err error)
 }
 
 // Preparer is implemented by a SpanWriter whose writes start with

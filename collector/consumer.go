@@ -256,14 +256,15 @@ loop:
 func (k *consumer) receive(d amqp.Delivery) ([]zipkin.Span, error) {
 	m := k.c.m
 	m.messages.Inc()
-	spans, rejected, sampledOut, err := k.c.dec.DecodeMessage(d.Body, d.ContentType)
+	spans, tally, err := k.c.dec.DecodeMessage(d.Body, d.ContentType)
 	if err != nil { // parked whole: nothing was left out of a stored message
 		m.decodeErrors.WithLabelValues(string(zipkin.ReasonOf(err))).Inc()
 		return nil, err
 	}
-	m.rejected.Add(float64(rejected))
-	m.received.Add(uint64(len(spans) + sampledOut))
-	m.sampledOut.Add(float64(sampledOut))
+	m.rejected.Add(float64(tally.Rejected))
+	m.received.Add(uint64(len(spans) + tally.SampledOut))
+	m.sampledOut.Add(float64(tally.SampledOut))
+	m.truncated.Add(float64(tally.Truncated))
 	return spans, nil
 }
 

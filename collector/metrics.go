@@ -23,6 +23,7 @@ type metrics struct {
 	decodeErrors  *prometheus.CounterVec
 	retries       prometheus.Counter
 	prepareFails  prometheus.Counter
+	truncated     prometheus.Counter
 	batchSpans    prometheus.Histogram
 	commitSeconds prometheus.Histogram
 	queueDepth    prometheus.Gauge
@@ -45,6 +46,8 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "Messages that could not be decoded, by reason."}, []string{"reason"}),
 		retries: prometheus.NewCounter(prometheus.CounterOpts{Name: "zipq_collector_write_retries_total",
 			Help: "Batch writes retried after a storage error."}),
+		truncated: prometheus.NewCounter(prometheus.CounterOpts{Name: "zipq_collector_spans_names_truncated_total",
+			Help: "Spans stored with a service or span name cut to 1,024 bytes (tagged zipq.truncated)."}),
 		prepareFails: prometheus.NewCounter(prometheus.CounterOpts{Name: "zipq_collector_prepare_errors_total",
 			Help: "Batches whose encoding ahead of the commit failed; each was written plainly instead, which isolates what the store refuses."}),
 		batchSpans: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "zipq_collector_batch_spans",
@@ -69,7 +72,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		Help: "Messages this process holds unacknowledged (being batched or written); summed over collectors it is the span queue's unacked count."},
 		func() float64 { return float64(m.held.Load()) })
 	if reg != nil {
-		reg.MustRegister(m.messages, spans, m.sampledOut, m.rejected, stored, unacked, m.parked, m.decodeErrors, m.retries, m.prepareFails,
+		reg.MustRegister(m.messages, spans, m.sampledOut, m.rejected, stored, unacked, m.parked, m.decodeErrors, m.retries, m.prepareFails, m.truncated,
 			m.batchSpans, m.commitSeconds, m.queueDepth, m.queueConsumer, m.consumers, m.prefetch)
 	}
 	for _, r := range zipkin.Reasons {

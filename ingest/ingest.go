@@ -103,24 +103,32 @@ var ErrUnavailable = errors.New("the span queue is unavailable; retry")
 // DecodeMessage decodes one span-queue message as the collector stores
 // it: larger than MaxBytes is too_large; an OTLP ExportTraceServiceRequest
 // when the content type names one, else a Zipkin span list detected from
-// the body (the content type of Zipkin clients is not reliable). Spans
-// OTLP could not name are counted in rejected; the spans sampling left out
-// in sampledOut. An error is a *zipkin.DecodeError with the reason the
-// message is parked under.
-func (l Limits) DecodeMessage(body []byte, contentType string) (kept []zipkin.Span, rejected, sampledOut int, err error) {
+// the body (the content type of Zipkin clients is not reliable). The kept
+// spans are sampled and their names capped (zipkin.MaxNameBytes); the
+// tally counts the spans OTLP could not store, those sampling left out and
+// those whose names were cut. An error is a *zipkin.DecodeError with the
+// reason the message is parked under. Every way spans enter ends here
+// before they are stored.
+func (l Limits) DecodeMessage(body []byte, contentType string) (kept []zipkin.Span, tally zipkin.Tally, err error) {
 	if len(body) > l.MaxBytes {
-		return nil, 0, 0, &zipkin.DecodeError{Reason: zipkin.ReasonTooLarge, Span: -1,
+		return nil, tally, &zipkin.DecodeError{Reason: zipkin.ReasonTooLarge, Span: -1,
 			Err: fmt.Errorf("message is %d bytes, limit %d", len(body), l.MaxBytes)}
 	}
 	var spans []zipkin.Span
 	if f, ok := OTLPContentType(contentType); ok {
-		spans, rejected, err = DecodeOTLP(body, f)
+		spans, tally.Rejected, err = DecodeOTLP(body, f)
 	} else {
 		spans, _, err = zipkin.Decode(body)
 	}
 	if err != nil {
-		return nil, 0, 0, err
+		return nil, zipkin.Tally{}, err
 	}
 	kept = zipkin.Sample(spans, l.SampleRate)
-	return kept, rejected, len(spans) - len(kept), nil
+	tally.SampledOut = len(spans) - len(kept)
+	for i := range kept {
+		if kept[i].CapNames() {
+			tally.Truncated++
+		}
+	}
+	return kept, tally, nil
 }

@@ -188,7 +188,7 @@ func FuzzDecodeOTLP(f *testing.F) {
 			if err != nil {
 				t.Fatalf("encode for the queue: %v", err)
 			}
-			queued, _, _, err := DefaultLimits().DecodeMessage(pb, "application/x-protobuf")
+			queued, _, err := DefaultLimits().DecodeMessage(pb, "application/x-protobuf")
 			if err != nil || string(zipkin.EncodeJSON(queued)) != string(zipkin.EncodeJSON(spans)) {
 				t.Fatalf("the collector reads the published list differently (%v)", err)
 			}

@@ -55,7 +55,7 @@ func (q *queue) spans(t *testing.T) []zipkin.Span {
 	defer q.mu.Unlock()
 	var out []zipkin.Span
 	for _, m := range q.msgs {
-		s, _, _, err := DefaultLimits().DecodeMessage(m.body, m.contentType)
+		s, _, err := DefaultLimits().DecodeMessage(m.body, m.contentType)
 		if err != nil {
 			t.Fatalf("published a message the collector would park: %v", err)
 		}
@@ -116,17 +116,17 @@ func TestDecodeMessage(t *testing.T) {
 	pb, _ := otlpRequest(t).MarshalProto()
 	zj := zipkin.EncodeJSON([]zipkin.Span{{TraceID: zipkin.TraceID{Low: 1}, ID: 1}})
 	lim := DefaultLimits()
-	if kept, rejected, out, err := lim.DecodeMessage(pb, ContentTypeOTLPProto); err != nil || len(kept) != 2 || rejected != 2 || out != 0 {
-		t.Fatalf("otlp: %d kept, %d rejected, %d out, %v", len(kept), rejected, out, err)
+	if kept, n, err := lim.DecodeMessage(pb, ContentTypeOTLPProto); err != nil || len(kept) != 2 || n != (zipkin.Tally{Rejected: 2}) {
+		t.Fatalf("otlp: %d kept, %+v, %v", len(kept), n, err)
 	}
-	if kept, _, _, err := lim.DecodeMessage(zj, "application/x-protobuf"); err != nil || len(kept) != 1 {
+	if kept, _, err := lim.DecodeMessage(zj, "application/x-protobuf"); err != nil || len(kept) != 1 {
 		t.Fatalf("zipkin json under a wrong content type: %d, %v", len(kept), err)
 	}
-	if _, _, _, err := lim.DecodeMessage(pb, "application/x-protobuf"); err == nil {
+	if _, _, err := lim.DecodeMessage(pb, "application/x-protobuf"); err == nil {
 		t.Fatalf("OTLP without its content type is not a Zipkin list: %v", err)
 	}
 	lim.MaxBytes = len(zj) - 1
-	if _, _, _, err := lim.DecodeMessage(zj, ""); zipkin.ReasonOf(err) != zipkin.ReasonTooLarge {
+	if _, _, err := lim.DecodeMessage(zj, ""); zipkin.ReasonOf(err) != zipkin.ReasonTooLarge {
 		t.Fatalf("over the limit: %v", err)
 	}
 	lim = Limits{MaxBytes: 1 << 20, SampleRate: 0.5}
@@ -134,9 +134,18 @@ func TestDecodeMessage(t *testing.T) {
 	for i := range 200 {
 		spans = append(spans, zipkin.Span{TraceID: zipkin.TraceID{Low: uint64(i+1) * 0x9E3779B97F4A7C15}, ID: 1})
 	}
-	kept, _, out, err := lim.DecodeMessage(zipkin.EncodeJSON(spans), "")
-	if err != nil || len(kept)+out != 200 || out == 0 || len(kept) == 0 {
-		t.Fatalf("sampled: %d kept + %d out of 200, %v", len(kept), out, err)
+	kept, n, err := lim.DecodeMessage(zipkin.EncodeJSON(spans), "")
+	if err != nil || len(kept)+n.SampledOut != 200 || n.SampledOut == 0 || len(kept) == 0 {
+		t.Fatalf("sampled: %d kept + %d out of 200, %v", len(kept), n.SampledOut, err)
+	}
+	// Names past zipkin.MaxNameBytes are cut and counted, whichever way
+	// the spans came.
+	long := strings.Repeat("s", 4<<20)
+	big := zipkin.EncodeJSON([]zipkin.Span{{TraceID: zipkin.TraceID{Low: 9}, ID: 1, Name: "x",
+		LocalEndpoint: &zipkin.Endpoint{ServiceName: long}}})
+	kept, n, err = Limits{MaxBytes: 8 << 20, SampleRate: 1}.DecodeMessage(big, "")
+	if err != nil || n.Truncated != 1 || len(kept[0].LocalServiceName()) != zipkin.MaxNameBytes || kept[0].Tags[zipkin.TruncatedTag] == "" {
+		t.Fatalf("4 MiB service name: %+v, %v", n, err)
 	}
 }
 

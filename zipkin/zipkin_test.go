@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"go.uber.org/goleak"
 )
@@ -242,5 +243,25 @@ func TestBinaryAnnotationsAsATagIsNotJSONv1(t *testing.T) {
 		if spans, _, err := Decode([]byte(body)); err != nil || len(spans) != 1 {
 			t.Errorf("%s: %v", body, err)
 		}
+	}
+}
+
+// TestCapNames: names over MaxNameBytes are cut at a UTF-8 boundary and the
+// span says which were cut; shorter ones are untouched.
+func TestCapNames(t *testing.T) {
+	long := strings.Repeat("é", MaxNameBytes) // 2 bytes each: the cut falls mid-rune
+	s := Span{Name: long, LocalEndpoint: &Endpoint{ServiceName: "ok"}, RemoteEndpoint: &Endpoint{ServiceName: long}}
+	if !s.CapNames() {
+		t.Fatal("nothing cut")
+	}
+	if len(s.Name) > MaxNameBytes || !utf8.ValidString(s.Name) || len(s.Name) < MaxNameBytes-1 {
+		t.Fatalf("name cut to %d bytes, valid %v", len(s.Name), utf8.ValidString(s.Name))
+	}
+	if s.LocalEndpoint.ServiceName != "ok" || s.Tags[TruncatedTag] != "name,remoteEndpoint.serviceName" {
+		t.Fatalf("%q, tag %q", s.LocalEndpoint.ServiceName, s.Tags[TruncatedTag])
+	}
+	short := Span{Name: "get", LocalEndpoint: &Endpoint{ServiceName: "svc"}}
+	if short.CapNames() || short.Tags != nil {
+		t.Fatalf("a short span was changed: %+v", short)
 	}
 }
