@@ -189,7 +189,7 @@ func endpointFromModel(e *zipkinmodel.Endpoint) *zipkin.Endpoint {
 // translator refuses them), and times that are not a moment (fromModel
 // refuses them): a start or end at or past 2^63 ns (negative once a
 // time.Time), a start before 1970-01-01T00:00:01Z, an end before the start
-// (an unfinished span's zero end among them), an event before 500 ns
+// (an unset end, zero, is no duration: kept), an event before 500 ns
 // (zero once rounded to Zipkin's microseconds) or at or past 2^63 ns.
 func dropInvalid(td ptrace.Traces) {
 	rss := td.ResourceSpans()
@@ -205,7 +205,7 @@ func unstorable(s ptrace.Span) bool {
 	const never = uint64(1) << 63
 	start, end := uint64(s.StartTimestamp()), uint64(s.EndTimestamp())
 	if s.TraceID().IsEmpty() || s.SpanID().IsEmpty() || start >= never || end >= never ||
-		start != 0 && start < 1e9 || end < start {
+		start != 0 && start < 1e9 || end != 0 && end < start {
 		return true
 	}
 	events := s.Events()
