@@ -52,7 +52,7 @@ func BenchmarkEdgeOTLP(b *testing.B) {
 	body := otlpBenchBody(b)
 	b.SetBytes(int64(len(body)))
 	for b.Loop() {
-		spans, _, err := DecodeOTLP(body, OTLPProto)
+		spans, _, err := DefaultLimits().DecodeOTLP(body, OTLPProto)
 		if err != nil || len(spans) != 100 {
 			b.Fatal(len(spans), err)
 		}

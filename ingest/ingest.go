@@ -34,10 +34,20 @@ type Limits struct {
 	// (0, 1], decided by trace ID (zipkin.Sampled) so a trace is kept or
 	// dropped whole by every process; debug spans are always kept.
 	SampleRate float64
+	// MaxExpandedTags and MaxExpandedBytes bound what an OTLP request or
+	// message becomes once translated: every resource and scope attribute
+	// is copied into each of its spans' tags, so a 69 KB request of 1,000
+	// spans × 1,000 resource attributes is a million tags (280 MB).
+	// Checked before translating; over either, the whole request is
+	// refused as too large (413, RESOURCE_EXHAUSTED, parked too_large).
+	MaxExpandedTags  int
+	MaxExpandedBytes int
 }
 
 // DefaultLimits is the one source of the limits' defaults.
-func DefaultLimits() Limits { return Limits{MaxBytes: 5 << 20, SampleRate: 1} }
+func DefaultLimits() Limits {
+	return Limits{MaxBytes: 5 << 20, SampleRate: 1, MaxExpandedTags: 200_000, MaxExpandedBytes: 32 << 20}
+}
 
 // Validate reports every problem at once.
 func (l Limits) Validate() error {
@@ -47,6 +57,9 @@ func (l Limits) Validate() error {
 	}
 	if l.SampleRate <= 0 || l.SampleRate > 1 {
 		errs = append(errs, fmt.Errorf("sample rate %v: want a value in (0, 1]", l.SampleRate))
+	}
+	if l.MaxExpandedTags <= 0 || l.MaxExpandedBytes <= 0 {
+		errs = append(errs, fmt.Errorf("max expanded tags %d, bytes %d: want positive numbers", l.MaxExpandedTags, l.MaxExpandedBytes))
 	}
 	return errors.Join(errs...)
 }
@@ -116,7 +129,7 @@ func (l Limits) DecodeMessage(body []byte, contentType string) (kept []zipkin.Sp
 	}
 	var spans []zipkin.Span
 	if f, ok := OTLPContentType(contentType); ok {
-		spans, tally.Rejected, err = DecodeOTLP(body, f)
+		spans, tally.Rejected, err = l.DecodeOTLP(body, f)
 	} else {
 		spans, _, err = zipkin.Decode(body)
 	}

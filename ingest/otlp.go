@@ -12,6 +12,7 @@ import (
 
 	"github.com/open-telemetry/opentelemetry-collector-contrib/pkg/translator/zipkin/zipkinv2"
 	zipkinmodel "github.com/openzipkin/zipkin-go/model"
+	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
 
@@ -85,7 +86,7 @@ func OTLPContentType(contentType string) (OTLPFormat, bool) {
 // out and counted in rejected, for OTLP's partial success; a body that
 // does not decode as a whole, or with an ID of the wrong length, is an
 // error with a Reason.
-func DecodeOTLP(body []byte, f OTLPFormat) (spans []zipkin.Span, rejected int, err error) {
+func (l Limits) DecodeOTLP(body []byte, f OTLPFormat) (spans []zipkin.Span, rejected int, err error) {
 	req := ptraceotlp.NewExportRequest()
 	if f == OTLPJSON {
 		err = req.UnmarshalJSON(body)
@@ -101,6 +102,11 @@ func DecodeOTLP(body []byte, f OTLPFormat) (spans []zipkin.Span, rejected int, e
 	rejected = total - td.SpanCount()
 	if td.SpanCount() == 0 {
 		return nil, rejected, nil
+	}
+	if tags, size := expansion(td); tags > l.MaxExpandedTags || size > l.MaxExpandedBytes {
+		return nil, 0, &zipkin.DecodeError{Reason: zipkin.ReasonTooLarge, Span: -1, Err: fmt.Errorf(
+			"%w: translated, its %d spans would carry %d tags (%d bytes; limits %d tags, %d bytes): each resource and scope attribute is copied into every span of it",
+			ErrTooLarge, td.SpanCount(), tags, size, l.MaxExpandedTags, l.MaxExpandedBytes)}
 	}
 	models, err := zipkinv2.FromTranslator{}.FromTraces(td)
 	if err != nil {
@@ -234,4 +240,66 @@ func validUTF8(s string) string {
 		i += n
 	}
 	return b.String()
+}
+
+// expansion is how many tags, and about how many bytes of tag keys and
+// values, a request's spans carry once translated: each span's own
+// attributes and events, plus its resource's and scope's attributes, which
+// the translator copies into every span. Counted on the decoded request,
+// before any of it is copied.
+func expansion(td ptrace.Traces) (tags, size int) {
+	rss := td.ResourceSpans()
+	for i := 0; i < rss.Len(); i++ {
+		rs := rss.At(i)
+		resTags, resSize := attrSize(rs.Resource().Attributes())
+		sss := rs.ScopeSpans()
+		for j := 0; j < sss.Len(); j++ {
+			ss := sss.At(j)
+			scTags, scSize := attrSize(ss.Scope().Attributes())
+			scSize += len(ss.Scope().Name()) + len(ss.Scope().Version())
+			spans := ss.Spans()
+			for k := 0; k < spans.Len(); k++ {
+				sp := spans.At(k)
+				n, b := attrSize(sp.Attributes())
+				events := sp.Events()
+				for e := 0; e < events.Len(); e++ {
+					en, eb := attrSize(events.At(e).Attributes())
+					n, b = n+1+en, b+len(events.At(e).Name())+eb
+				}
+				tags += resTags + scTags + n
+				size += resSize + scSize + b
+			}
+		}
+	}
+	return tags, size
+}
+
+// attrSize counts attributes and the bytes of their keys and values (a
+// nested map or list by its contents; a number or bool as 8 bytes).
+func attrSize(m pcommon.Map) (n, size int) {
+	m.Range(func(k string, v pcommon.Value) bool {
+		n++
+		size += len(k) + valueSize(v)
+		return true
+	})
+	return n, size
+}
+
+func valueSize(v pcommon.Value) int {
+	switch v.Type() {
+	case pcommon.ValueTypeStr:
+		return len(v.Str())
+	case pcommon.ValueTypeBytes:
+		return v.Bytes().Len() * 4 / 3
+	case pcommon.ValueTypeMap:
+		_, size := attrSize(v.Map())
+		return size
+	case pcommon.ValueTypeSlice:
+		size, s := 0, v.Slice()
+		for i := 0; i < s.Len(); i++ {
+			size += valueSize(s.At(i)) + 1
+		}
+		return size
+	}
+	return 8
 }

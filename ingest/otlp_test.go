@@ -2,6 +2,9 @@ package ingest
 
 import (
 	"encoding/json"
+	"errors"
+	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -74,11 +77,11 @@ func TestDecodeOTLPAsTheCollectorTranslates(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	fromProto, rejected, err := DecodeOTLP(pb, OTLPProto)
+	fromProto, rejected, err := DefaultLimits().DecodeOTLP(pb, OTLPProto)
 	if err != nil || rejected != 2 || len(fromProto) != 2 {
 		t.Fatalf("proto: %d spans, %d rejected, %v", len(fromProto), rejected, err)
 	}
-	fromJSON, _, err := DecodeOTLP(js, OTLPJSON)
+	fromJSON, _, err := DefaultLimits().DecodeOTLP(js, OTLPJSON)
 	if err != nil || string(zipkin.EncodeJSON(fromJSON)) != string(zipkin.EncodeJSON(fromProto)) {
 		t.Fatalf("JSON and proto differ: %v\n%s\n%s", err, zipkin.EncodeJSON(fromJSON), zipkin.EncodeJSON(fromProto))
 	}
@@ -118,7 +121,7 @@ func TestDecodeOTLPRefusesWhatIsNotOTLP(t *testing.T) {
 		"short trace id": {[]byte(`{"resourceSpans":[{"scopeSpans":[{"spans":[{"traceId":"0102","spanId":"0102030405060708"}]}]}]}`), OTLPJSON},
 		"not json":       {[]byte(`{"resourceSpans":`), OTLPJSON},
 	} {
-		if _, _, err := DecodeOTLP(c.body, c.f); zipkin.ReasonOf(err) != zipkin.ReasonMalformedOTLP {
+		if _, _, err := DefaultLimits().DecodeOTLP(c.body, c.f); zipkin.ReasonOf(err) != zipkin.ReasonMalformedOTLP {
 			t.Errorf("%s: %v, want %s", name, err, zipkin.ReasonMalformedOTLP)
 		}
 	}
@@ -141,8 +144,11 @@ func FuzzDecodeOTLP(f *testing.F) {
 		if isJSON {
 			format = OTLPJSON
 		}
-		spans, rejected, err := DecodeOTLP(body, format)
+		spans, rejected, err := DefaultLimits().DecodeOTLP(body, format)
 		if err != nil {
+			if zipkin.ReasonOf(err) == zipkin.ReasonTooLarge { // expands past the limits: refused whole
+				return
+			}
 			if zipkin.ReasonOf(err) != zipkin.ReasonMalformedOTLP {
 				t.Fatalf("error without the OTLP reason: %v", err)
 			}
@@ -251,8 +257,61 @@ func TestImpossibleTimesAreRejectedAlone(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	spans, rejected, err := DecodeOTLP(pb, OTLPProto)
+	spans, rejected, err := DefaultLimits().DecodeOTLP(pb, OTLPProto)
 	if err != nil || len(spans) != 10 || rejected != 3 {
 		t.Fatalf("%d spans, %d rejected, %v: want the 10 valid ones and 3 rejected", len(spans), rejected, err)
+	}
+}
+
+// amplified is an OTLP request whose resource attributes the translation
+// copies into every span: spans × attrs tags from a body of a few bytes
+// per attribute.
+func amplified(t testing.TB, spans, attrs int) []byte {
+	t.Helper()
+	td := ptrace.NewTraces()
+	rs := td.ResourceSpans().AppendEmpty()
+	for i := range attrs {
+		rs.Resource().Attributes().PutStr("a"+strconv.Itoa(i), "v")
+	}
+	ss := rs.ScopeSpans().AppendEmpty()
+	now := pcommon.NewTimestampFromTime(time.Unix(1_700_000_000, 0))
+	for i := range spans {
+		sp := ss.Spans().AppendEmpty()
+		sp.SetTraceID(pcommon.TraceID{1})
+		sp.SetSpanID(pcommon.SpanID{byte(i >> 8), byte(i), 1})
+		sp.SetStartTimestamp(now)
+		sp.SetEndTimestamp(now + 1000)
+	}
+	pb, err := ptraceotlp.NewExportRequestFromTraces(td).MarshalProto()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pb
+}
+
+// TestAttributeAmplificationIsRefusedBeforeTranslation: 1,000 spans ×
+// 1,000 resource attributes (a 69 KB-class request) would be a million
+// tags and took 280 MB; it is refused as too large before anything is
+// translated, allocating a small multiple of the body, and as a queue
+// message it is parked too_large. Under the limits it is stored whole.
+func TestAttributeAmplificationIsRefusedBeforeTranslation(t *testing.T) {
+	body := amplified(t, 1000, 1000)
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	_, _, err := DefaultLimits().DecodeOTLP(body, OTLPProto)
+	runtime.ReadMemStats(&after)
+	if zipkin.ReasonOf(err) != zipkin.ReasonTooLarge || !errors.Is(err, ErrTooLarge) {
+		t.Fatalf("%d-byte request of a million tags: %v, want too large", len(body), err)
+	}
+	if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 40*uint64(len(body))+(4<<20) {
+		t.Fatalf("refusing it allocated %d MB for a %d KB body", alloc>>20, len(body)>>10)
+	}
+	if _, _, err := DefaultLimits().DecodeMessage(body, ContentTypeOTLPProto); zipkin.ReasonOf(err) != zipkin.ReasonTooLarge {
+		t.Fatalf("as a queue message: %v, want parked too_large", err)
+	}
+	spans, _, err := DefaultLimits().DecodeOTLP(amplified(t, 100, 100), OTLPProto)
+	if err != nil || len(spans) != 100 || len(spans[0].Tags) < 100 {
+		t.Fatalf("100 × 100: %d spans, %v", len(spans), err)
 	}
 }

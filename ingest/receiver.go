@@ -53,7 +53,7 @@ func New(cfg Config, pub Publisher, log *slog.Logger, reg prometheus.Registerer)
 // exportOTLP translates and publishes one OTLP request, and counts its
 // result; it returns how many spans it rejected (partial success).
 func (r *Receiver) exportOTLP(ctx context.Context, protocol string, body []byte, f OTLPFormat) (int, error) {
-	spans, rejected, err := DecodeOTLP(body, f)
+	spans, rejected, err := r.cfg.DecodeOTLP(body, f)
 	if err == nil {
 		var sampledOut int
 		if r.cfg.QueueFormat == "otlp" {
@@ -73,6 +73,8 @@ func (r *Receiver) exportOTLP(ctx context.Context, protocol string, body []byte,
 	case errors.Is(err, ErrUnavailable):
 		result = "unavailable"
 		r.log.Warn("otlp export refused: queue unavailable", slog.String("protocol", protocol), slog.Any("err", err))
+	case errors.Is(err, ErrTooLarge):
+		result = "too_large"
 	case err != nil:
 		result = "invalid"
 	case rejected > 0:

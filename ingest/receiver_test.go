@@ -216,6 +216,7 @@ func TestOTLPHandler(t *testing.T) {
 		{"truncated", "application/x-protobuf", pb[:len(pb)/2], 400, "malformed_otlp"},
 		{"too large", "application/json", bytes.Repeat([]byte(" "), 70<<10), 413, "exceeds"},
 		{"deflate", "application/json", js, 415, "unsupported Content-Encoding"},
+		{"amplified", "application/x-protobuf", amplified(t, 1000, 1000), 413, "would carry"},
 	} {
 		var hdr []string
 		if c.name == "deflate" {
@@ -275,6 +276,13 @@ func TestGRPCExport(t *testing.T) {
 	resp, err := client.Export(t.Context(), otlpRequest(t))
 	if err != nil || resp.PartialSuccess().RejectedSpans() != 2 || len(q.spans(t)) != 2 {
 		t.Fatalf("export: %v, %d published", err, len(q.spans(t)))
+	}
+	big := ptraceotlp.NewExportRequest()
+	if err := big.UnmarshalProto(amplified(t, 1000, 1000)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := client.Export(t.Context(), big); status.Code(err) != codes.ResourceExhausted {
+		t.Fatalf("amplified request: %v, want RESOURCE_EXHAUSTED", err)
 	}
 	q.mu.Lock()
 	q.down = true

@@ -235,6 +235,8 @@ func bindAPI(s *settings, c *query.Config) {
 func bindIngest(s *settings, c *ingest.Config, otlp bool) {
 	s.float(&c.SampleRate, "sample-rate", "COLLECTOR_SAMPLE_RATE", "share of traces kept, in (0, 1], by trace ID (AMQP, HTTP and OTLP ingest)")
 	integer(s, &c.MaxBytes, "max-message-bytes", "COLLECTOR_MAX_MESSAGE_BYTES", "larger messages are parked as too_large, larger HTTP and OTLP bodies refused with 413")
+	integer(s, &c.MaxExpandedTags, "max-expanded-tags", "ZIPQ_MAX_EXPANDED_TAGS", "an OTLP request or message whose spans would carry more tags once translated (resource attributes copied into every span) is refused whole as too large")
+	integer(s, &c.MaxExpandedBytes, "max-expanded-bytes", "ZIPQ_MAX_EXPANDED_BYTES", "likewise for the bytes of those tags' keys and values")
 	if otlp {
 		s.str(&c.OTLPHTTPAddr, "otlp-http-addr", "ZIPQ_OTLP_HTTP_ADDR", "listen address of OTLP/HTTP (POST /v1/traces); off to disable")
 		s.str(&c.OTLPGRPCAddr, "otlp-grpc-addr", "ZIPQ_OTLP_GRPC_ADDR", "listen address of OTLP/gRPC (TraceService/Export); off to disable")
