@@ -16,6 +16,7 @@ import (
 	"net/http/pprof"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -37,10 +38,20 @@ type HealthCheck struct {
 }
 
 // Degraded is a dependency that works but not as promised, such as a span
-// queue that will not survive a broker restart.
-type Degraded struct{ Reason string }
+// queue that will not survive a broker restart. Reason is zipq's own words,
+// shown to anyone; Cause (optional) may carry internal detail (a
+// database's error text) and is shown only with the admin token.
+type Degraded struct {
+	Reason string
+	Cause  error
+}
 
-func (d *Degraded) Error() string { return d.Reason }
+func (d *Degraded) Error() string {
+	if d.Cause != nil {
+		return d.Reason + ": " + d.Cause.Error()
+	}
+	return d.Reason
+}
 
 // Replayer moves parked messages back to their queue (broker.Replay).
 type Replayer interface {
@@ -228,7 +239,7 @@ func NewRouter(o Options) http.Handler {
 			})
 		})
 	}
-	r.Get("/health", health(o.Health))
+	r.Get("/health", health(o.Health, o.AdminToken, o.Logger))
 	r.Get("/info", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]any{"zipkin": map[string]string{"version": o.Version}, "zipq": map[string]string{"version": o.Version}})
 	})
@@ -277,8 +288,28 @@ func NewRouter(o Options) http.Handler {
 	return r
 }
 
-func health(checks []HealthCheck) http.HandlerFunc {
+// health answers /health. A dependency's error text (a database's user,
+// host and message) goes to the log when its status changes, and into the
+// answer only for a caller with the admin token: anyone else sees the
+// status and zipq's own words.
+func health(checks []HealthCheck, adminToken string, log *slog.Logger) http.HandlerFunc {
+	var mu sync.Mutex
+	last := map[string]string{}
+	logChange := func(name, status string, err error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if last[name] == status {
+			return
+		}
+		last[name] = status
+		if err != nil {
+			log.Warn("dependency "+status, slog.String("dependency", name), slog.Any("err", err))
+		} else {
+			log.Info("dependency "+status, slog.String("dependency", name))
+		}
+	}
 	return func(w http.ResponseWriter, r *http.Request) {
+		detailed := adminToken != "" && bearer(r, adminToken)
 		// The checks answer for the dependencies, not for this client: one
 		// that goes away mid-check must not turn them DOWN (in the log,
 		// the metrics or a proxy's view).
@@ -294,18 +325,29 @@ func health(checks []HealthCheck) http.HandlerFunc {
 		for _, c := range checks {
 			err := c.Check(ctx)
 			if d := (*Degraded)(nil); errors.As(err, &d) {
-				deps[c.Name] = status{Status: "DEGRADED", Error: d.Reason}
+				msg := d.Reason
+				if detailed {
+					msg = d.Error()
+				}
+				deps[c.Name] = status{Status: "DEGRADED", Error: msg}
+				logChange(c.Name, "DEGRADED", err)
 				if overall == "UP" {
 					overall = "DEGRADED"
 				}
 				continue
 			}
 			if err != nil {
-				deps[c.Name] = status{Status: "DOWN", Error: err.Error()}
+				msg := "unavailable (the server log has the cause; so does /health with the admin token)"
+				if detailed {
+					msg = err.Error()
+				}
+				deps[c.Name] = status{Status: "DOWN", Error: msg}
+				logChange(c.Name, "DOWN", err)
 				code, overall = http.StatusServiceUnavailable, "DOWN"
 				continue
 			}
 			deps[c.Name] = status{Status: "UP"}
+			logChange(c.Name, "UP", nil)
 		}
 		out["status"] = overall
 		out["zipkin"] = map[string]any{"status": overall, "details": deps}
@@ -318,10 +360,7 @@ func health(checks []HealthCheck) http.HandlerFunc {
 func requireToken(token string) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			// The scheme is case-insensitive (RFC 9110 §11.1).
-			scheme, got, ok := strings.Cut(r.Header.Get("Authorization"), " ")
-			ok = ok && strings.EqualFold(scheme, "Bearer")
-			if !ok || subtle.ConstantTimeCompare([]byte(got), []byte(token)) != 1 {
+			if !bearer(r, token) {
 				httpError(w, http.StatusUnauthorized, "admin token required: Authorization: Bearer <ZIPQ_ADMIN_TOKEN>")
 				return
 			}
@@ -458,4 +497,11 @@ func profiler() http.Handler {
 		pprof.Handler(name).ServeHTTP(w, r)
 	})
 	return r
+}
+
+// bearer reports whether r carries token as its bearer token; the scheme is
+// case-insensitive (RFC 9110 §11.1).
+func bearer(r *http.Request, token string) bool {
+	scheme, got, ok := strings.Cut(r.Header.Get("Authorization"), " ")
+	return ok && strings.EqualFold(scheme, "Bearer") && subtle.ConstantTimeCompare([]byte(got), []byte(token)) == 1
 }

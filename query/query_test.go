@@ -183,3 +183,31 @@ func TestAnswersSayNosniffAndProfilesHideTheCommandLine(t *testing.T) {
 		}
 	}
 }
+
+// TestHealthDetailsNeedTheAdminToken: a dependency's error text (which
+// names the database's user and host) is in /health only for the admin;
+// anyone else sees DOWN and where to look.
+func TestHealthDetailsNeedTheAdminToken(t *testing.T) {
+	t.Parallel()
+	secret := errors.New(`failed to connect to user=zipq database=zipq host=10.1.2.3:5432: password authentication failed`)
+	o := query.Options{Health: []query.HealthCheck{{Name: "postgres", Check: func(context.Context) error { return secret }}}}
+	o.AdminToken = "tok"
+	h := query.NewRouter(o)
+	get := func(auth string) (int, string) {
+		req := httptest.NewRequest(http.MethodGet, "/health", nil)
+		if auth != "" {
+			req.Header.Set("Authorization", auth)
+		}
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		return rec.Code, rec.Body.String()
+	}
+	for _, auth := range []string{"", "Bearer wrong"} {
+		if code, body := get(auth); code != 503 || !strings.Contains(body, "DOWN") || strings.Contains(body, "10.1.2.3") || strings.Contains(body, "user=") {
+			t.Fatalf("%q: %d %s", auth, code, body)
+		}
+	}
+	if code, body := get("bearer tok"); code != 503 || !strings.Contains(body, "10.1.2.3") {
+		t.Fatalf("admin: %d %s", code, body)
+	}
+}

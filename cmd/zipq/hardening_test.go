@@ -184,12 +184,13 @@ func TestSlowClientsAreCutOff(t *testing.T) {
 
 // TestHealthReportsAStalledWriter: PostgreSQL answers pings but refuses
 // every write (here a trigger raising insufficient_privilege, as a revoked
-// INSERT does): /health turns DEGRADED with the cause while spans wait,
-// and UP again once writes work, with every span stored.
+// INSERT does): /health turns DEGRADED while spans wait — with
+// PostgreSQL's message for the admin only — and UP again once writes
+// work, with every span stored.
 func TestHealthReportsAStalledWriter(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
-	p := startZipq(t, append(f.env, "COLLECTOR_STALL_AFTER=2s"), "serve")
+	p := startZipq(t, append(f.env, "COLLECTOR_STALL_AFTER=2s", "ZIPQ_ADMIN_TOKEN=s3cret"), "serve")
 	conn, err := pgx.Connect(context.Background(), f.dsn)
 	testenv.Must(t, err)
 	defer conn.Close(context.Background())
@@ -200,10 +201,13 @@ func TestHealthReportsAStalledWriter(t *testing.T) {
 	testenv.Must(t, err)
 	f.publish(t, 1000, 100)
 	testenv.Eventually(t, 30*time.Second, "writer reported degraded", func() bool {
-		code, h, _ := getHealth(t, p.addr)
+		code, h, _ := getHealth(t, p.addr, "s3cret")
 		w := h.Zipkin.Details["writer"]
 		return code == 200 && h.Status == "DEGRADED" && w.Status == "DEGRADED" && strings.Contains(w.Error, "permission denied")
 	})
+	if _, h, body := getHealth(t, p.addr); h.Zipkin.Details["writer"].Status != "DEGRADED" || strings.Contains(body, "permission denied") {
+		t.Fatalf("without the admin token: %s; want DEGRADED without PostgreSQL's message", body)
+	}
 	_, err = conn.Exec(context.Background(), `DROP TRIGGER refuse_writes ON segments`)
 	testenv.Must(t, err)
 	testenv.StoredAtLeast(t, f.dsn, 1000, 30*time.Second)

@@ -417,7 +417,7 @@ func spanQueueCheck(pub *broker.Publisher, queue string) query.HealthCheck {
 func writerCheck(c *collector.Collector) query.HealthCheck {
 	return query.HealthCheck{Name: "writer", Check: func(context.Context) error {
 		if err := c.Stalled(); err != nil {
-			return &query.Degraded{Reason: err.Error()}
+			return &query.Degraded{Reason: "writes are stalled: no batch committed while messages wait, or the last writes failed", Cause: err}
 		}
 		return nil
 	}}

@@ -313,9 +313,15 @@ type healthBody struct {
 	}
 }
 
-func getHealth(t *testing.T, addr string) (int, healthBody, string) {
+// getHealth reads /health; with a token, as an admin (error details).
+func getHealth(t *testing.T, addr string, token ...string) (int, healthBody, string) {
 	t.Helper()
-	resp, err := http.Get("http://" + addr + "/health")
+	req, err := http.NewRequest(http.MethodGet, "http://"+addr+"/health", nil)
+	testenv.Must(t, err)
+	if len(token) > 0 {
+		req.Header.Set("Authorization", "Bearer "+token[0])
+	}
+	resp, err := http.DefaultClient.Do(req)
 	testenv.Must(t, err)
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
