@@ -10,6 +10,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	_ "google.golang.org/grpc/encoding/gzip" // OTLP exporters may compress with gzip
+	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/durationpb"
 )
@@ -20,8 +21,20 @@ import (
 // when its own unmarshalling fails; pdata decodes them like OTLP/HTTP's.
 // Messages are bounded by MaxBytes after decompression. opts add to the
 // server's (e.g. a stats handler for self-tracing).
+//
+// Connections are bounded in time as well as by the listener's count: one
+// idle for 2 minutes is closed, any is asked to reconnect after 30 (with
+// 30 s to finish what it sends), a client may not ping more often than
+// every 10 s, and one connection carries at most 16 exports at once.
 func (r *Receiver) GRPCServer(opts ...grpc.ServerOption) *grpc.Server {
-	s := grpc.NewServer(append([]grpc.ServerOption{grpc.ForceServerCodec(rawCodec{}), grpc.MaxRecvMsgSize(r.cfg.MaxBytes)}, opts...)...)
+	limits := []grpc.ServerOption{
+		grpc.ForceServerCodec(rawCodec{}), grpc.MaxRecvMsgSize(r.cfg.MaxBytes),
+		grpc.MaxConcurrentStreams(16),
+		grpc.KeepaliveParams(keepalive.ServerParameters{MaxConnectionIdle: 2 * time.Minute,
+			MaxConnectionAge: 30 * time.Minute, MaxConnectionAgeGrace: 30 * time.Second, Time: time.Minute, Timeout: 20 * time.Second}),
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
+	}
+	s := grpc.NewServer(append(limits, opts...)...)
 	s.RegisterService(&grpc.ServiceDesc{
 		ServiceName: "opentelemetry.proto.collector.trace.v1.TraceService",
 		HandlerType: (*any)(nil),

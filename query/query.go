@@ -26,6 +26,7 @@ import (
 	zipkinmw "github.com/openzipkin/zipkin-go/middleware/http"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"golang.org/x/net/netutil"
 )
 
 // HealthCheck is one dependency /health reports on. Check returns nil when
@@ -84,6 +85,12 @@ type Config struct {
 	WriteTimeout   time.Duration // from the end of the request headers to the end of the response
 	IdleTimeout    time.Duration // keep-alive connection between requests
 	MaxHeaderBytes int
+	// MaxConnections bounds the connections a listener serves at once
+	// (each HTTP listener, and OTLP/gRPC's); more wait in the kernel's
+	// backlog. Memory grows with connections (a slow reader of a large
+	// trace pins its answer), so their number is bounded, not only their
+	// time.
+	MaxConnections int
 }
 
 // DefaultConfig is Zipkin's defaults where Zipkin has one.
@@ -99,6 +106,7 @@ func DefaultConfig() Config {
 		WriteTimeout:   60 * time.Second,
 		IdleTimeout:    2 * time.Minute,
 		MaxHeaderBytes: 64 << 10,
+		MaxConnections: 1024,
 	}
 }
 
@@ -117,6 +125,9 @@ func (c Config) Validate() error {
 	if c.MaxHeaderBytes <= 0 {
 		errs = append(errs, fmt.Errorf("max header bytes %d: want a positive size", c.MaxHeaderBytes))
 	}
+	if c.MaxConnections <= 0 {
+		errs = append(errs, fmt.Errorf("max connections %d: want a positive number", c.MaxConnections))
+	}
 	if c.UI.QueryLimit <= 0 || c.UI.QueryLimit > MaxLimit {
 		errs = append(errs, fmt.Errorf("ui query limit %d: want 1 to %d", c.UI.QueryLimit, MaxLimit))
 	}
@@ -127,6 +138,15 @@ func (c Config) Validate() error {
 		errs = append(errs, fmt.Errorf("dependency error rates %v, %v: want 0 <= low <= high <= 1", d.LowErrorRate, d.HighErrorRate))
 	}
 	return errors.Join(errs...)
+}
+
+// Listen listens on addr with c's connection limit.
+func (c Config) Listen(addr string) (net.Listener, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	return netutil.LimitListener(ln, c.MaxConnections), nil
 }
 
 // Server is an http.Server for h with c's address and limits.

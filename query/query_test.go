@@ -4,10 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/zipq/zipq/internal/testenv"
@@ -210,4 +213,39 @@ func TestHealthDetailsNeedTheAdminToken(t *testing.T) {
 	if code, body := get("bearer tok"); code != 503 || !strings.Contains(body, "10.1.2.3") {
 		t.Fatalf("admin: %d %s", code, body)
 	}
+}
+
+// TestListenerServesAtMostMaxConnections: past the limit a connection waits
+// in the backlog, unanswered, until one being served closes.
+func TestListenerServesAtMostMaxConnections(t *testing.T) {
+	t.Parallel()
+	c := query.DefaultConfig()
+	c.MaxConnections = 2
+	ln, err := c.Listen("127.0.0.1:0")
+	testenv.Must(t, err)
+	srv := c.Server(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok")) }))
+	go func() { _ = srv.Serve(ln) }()
+	t.Cleanup(func() { _ = srv.Close() })
+	var held []net.Conn
+	for range 2 {
+		conn, err := net.Dial("tcp", ln.Addr().String())
+		testenv.Must(t, err)
+		held = append(held, conn)
+		fmt.Fprintf(conn, "GET / HTTP/1.1\r\nHost: x\r\n\r\n") // served, kept alive
+	}
+	quick := &http.Client{Timeout: 500 * time.Millisecond, Transport: &http.Transport{DisableKeepAlives: true}}
+	if resp, err := quick.Get("http://" + ln.Addr().String()); err == nil {
+		resp.Body.Close()
+		t.Fatal("a third connection was served while two are held")
+	}
+	held[0].Close()
+	testenv.Eventually(t, 5*time.Second, "served once a connection closed", func() bool {
+		resp, err := quick.Get("http://" + ln.Addr().String())
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == 200
+	})
+	held[1].Close()
 }

@@ -212,6 +212,7 @@ func bindHTTP(s *settings, c *query.Config) {
 	s.duration(&c.WriteTimeout, "http-write-timeout", "ZIPQ_HTTP_WRITE_TIMEOUT", "longest time to answer a request, writing included: a client reading slower is cut off")
 	s.duration(&c.IdleTimeout, "http-idle-timeout", "ZIPQ_HTTP_IDLE_TIMEOUT", "keep-alive connections idle this long are closed")
 	integer(s, &c.MaxHeaderBytes, "http-max-header-bytes", "ZIPQ_HTTP_MAX_HEADER_BYTES", "largest request header block (431 beyond)")
+	integer(s, &c.MaxConnections, "max-connections", "ZIPQ_MAX_CONNECTIONS", "connections each listener (HTTP API, OTLP/HTTP, OTLP/gRPC) serves at once; more wait")
 	s.check(func() error { return c.Validate() })
 }
 

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"os/signal"
@@ -283,7 +282,7 @@ func addSignals(g *run.Group, ctx context.Context) {
 // addHTTP serves h with qc's address and limits until interrupted, then
 // shuts down gracefully.
 func addHTTP(g *run.Group, qc query.Config, h http.Handler, log *slog.Logger) error {
-	ln, err := net.Listen("tcp", qc.Addr)
+	ln, err := qc.Listen(qc.Addr)
 	if err != nil {
 		return fmt.Errorf("listen %s: %w", qc.Addr, err)
 	}
@@ -322,7 +321,7 @@ func addOTLP(g *run.Group, rcv *ingest.Receiver, ic ingest.Config, qc query.Conf
 	if !ingest.Enabled(ic.OTLPGRPCAddr) {
 		return nil
 	}
-	ln, err := net.Listen("tcp", ic.OTLPGRPCAddr)
+	ln, err := qc.Listen(ic.OTLPGRPCAddr)
 	if err != nil {
 		return fmt.Errorf("listen %s: %w", ic.OTLPGRPCAddr, err)
 	}
