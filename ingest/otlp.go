@@ -1,6 +1,7 @@
 package ingest
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"mime"
@@ -87,6 +88,10 @@ func OTLPContentType(contentType string) (OTLPFormat, bool) {
 // does not decode as a whole, or with an ID of the wrong length, is an
 // error with a Reason.
 func (l Limits) DecodeOTLP(body []byte, f OTLPFormat) (spans []zipkin.Span, rejected int, err error) {
+	if n := otlpSpanCount(body, f); n > zipkin.MaxSpansPerMessage {
+		return nil, 0, &zipkin.DecodeError{Reason: zipkin.ReasonTooLarge, Span: -1,
+			Err: fmt.Errorf("%w: %d spans in one request, limit %d: export smaller batches", ErrTooLarge, n, zipkin.MaxSpansPerMessage)}
+	}
 	req := ptraceotlp.NewExportRequest()
 	if f == OTLPJSON {
 		err = req.UnmarshalJSON(body)
@@ -302,4 +307,19 @@ func valueSize(v pcommon.Value) int {
 		return size
 	}
 	return 8
+}
+
+// otlpSpanCount counts a request's spans before it is decoded (decoding
+// costs hundreds of bytes per span, however empty): exactly for protobuf
+// (resource_spans 1 → scope_spans 2 → spans 2), and for JSON as the
+// number of "spanId" keys, an upper bound (links have one too). A
+// malformed protobuf counts 0: pdata refuses it.
+func otlpSpanCount(body []byte, f OTLPFormat) int {
+	if f == OTLPJSON {
+		return bytes.Count(body, []byte(`"spanId"`))
+	}
+	n := zipkin.ProtoFieldCount(body, 1, func(rs []byte) int {
+		return zipkin.ProtoFieldCount(rs, 2, func(ss []byte) int { return zipkin.ProtoFieldCount(ss, 2, nil) })
+	})
+	return max(n, 0)
 }

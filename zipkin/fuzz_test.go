@@ -99,6 +99,10 @@ func FuzzDecodeJSON(f *testing.F) {
 	f.Fuzz(func(t *testing.T, body []byte) {
 		spans, err := DecodeJSON(body)
 		checkDecoded(t, spans, err)
+		// The count taken before decoding (the span limit) is exact.
+		if err == nil && jsonListLen(body) != len(spans) {
+			t.Fatalf("pre-scan counted %d spans, decoding found %d", jsonListLen(body), len(spans))
+		}
 	})
 }
 
@@ -107,6 +111,10 @@ func FuzzDecodeProto(f *testing.F) {
 	f.Fuzz(func(t *testing.T, body []byte) {
 		spans, err := DecodeProto(body)
 		checkDecoded(t, spans, err)
+		// The count taken before decoding (the span limit) is exact.
+		if err == nil && ProtoFieldCount(body, 1, nil) != len(spans) {
+			t.Fatalf("pre-scan counted %d spans, decoding found %d", ProtoFieldCount(body, 1, nil), len(spans))
+		}
 	})
 }
 

@@ -48,6 +48,9 @@ type jsonAnnotation struct {
 func DecodeJSON(body []byte) ([]Span, error) { return decodeJSON(body, gojson.Unmarshal) }
 
 func decodeJSON(body []byte, unmarshal func([]byte, any) error) ([]Span, error) {
+	if err := tooManySpans(jsonListLen(body)); err != nil {
+		return nil, err
+	}
 	var in []jsonSpan
 	if err := unmarshal(body, &in); err != nil {
 		var te *json.UnmarshalTypeError

@@ -15,6 +15,9 @@ import (
 // DecodeProto decodes a proto3 ListOfSpans with the protobuf runtime (the
 // message types generated from zipkin.proto and shipped by zipkin-go).
 func DecodeProto(body []byte) ([]Span, error) {
+	if err := tooManySpans(ProtoFieldCount(body, 1, nil)); err != nil {
+		return nil, err
+	}
 	var list pb.ListOfSpans
 	if err := proto.Unmarshal(body, &list); err != nil {
 		return nil, reject(ReasonMalformedProto, -1, "%v", err)

@@ -1,9 +1,11 @@
 package zipkin
 
 import (
+	"bytes"
 	"errors"
 	"net/netip"
 	"reflect"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -263,5 +265,32 @@ func TestCapNames(t *testing.T) {
 	short := Span{Name: "get", LocalEndpoint: &Endpoint{ServiceName: "svc"}}
 	if short.CapNames() || short.Tags != nil {
 		t.Fatalf("a short span was changed: %+v", short)
+	}
+}
+
+// TestTooManySpansIsRefusedBeforeDecoding: 5 MiB of empty spans (1.7
+// million) took a gigabyte to refuse; now they are counted by a scan and
+// refused as too large having allocated next to nothing, in JSON and in
+// proto3.
+func TestTooManySpansIsRefusedBeforeDecoding(t *testing.T) {
+	empties := []byte("[" + strings.Repeat("{},", 5<<20/3-1) + "{}]")
+	one, _ := EncodeProto([]Span{{TraceID: TraceID{Low: 1}, ID: 1}})
+	protos := bytes.Repeat(one, MaxSpansPerMessage+1)
+	for name, body := range map[string][]byte{"json": empties, "proto3": protos} {
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		_, _, err := Decode(body)
+		runtime.ReadMemStats(&after)
+		if ReasonOf(err) != ReasonTooLarge {
+			t.Fatalf("%s: %v, want too large", name, err)
+		}
+		if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 1<<20 {
+			t.Fatalf("%s: refusing %d bytes allocated %d", name, len(body), alloc)
+		}
+	}
+	// At the limit, a list is decoded.
+	if spans, _, err := Decode(bytes.Repeat(one, 1000)); err != nil || len(spans) != 1000 {
+		t.Fatalf("1,000 spans: %d, %v", len(spans), err)
 	}
 }
