@@ -26,9 +26,20 @@ func outcomeOf(err error) outcome {
 		return outcome{http.StatusUnsupportedMediaType, codes.InvalidArgument, false}
 	case errors.Is(err, ErrUnavailable):
 		return outcome{http.StatusServiceUnavailable, codes.Unavailable, true}
+	case errors.Is(err, ErrBusy):
+		return outcome{http.StatusTooManyRequests, codes.Unavailable, true}
 	}
 	return outcome{http.StatusBadRequest, codes.InvalidArgument, false}
 }
 
 // retryAfterSeconds is what a 503 or UNAVAILABLE asks a client to wait.
 const retryAfterSeconds = 1
+
+// retryMessage is what a client told to retry reads: why, without the
+// broker's error text (which the log has).
+func retryMessage(err error) string {
+	if errors.Is(err, ErrBusy) {
+		return ErrBusy.Error()
+	}
+	return ErrUnavailable.Error()
+}

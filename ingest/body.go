@@ -58,3 +58,12 @@ func read(in io.Reader, encoding string, limit int64) ([]byte, error) {
 	}
 	return b, nil
 }
+
+// bodySize is what a request's body may take once read: its declared
+// length when plain and declared, else the largest body allowed.
+func bodySize(r *http.Request, limit int64) int64 {
+	if r.ContentLength > 0 && r.Header.Get("Content-Encoding") == "" {
+		return min(r.ContentLength, limit)
+	}
+	return limit
+}

@@ -78,13 +78,18 @@ type Config struct {
 	// ConfirmTimeout bounds the wait for RabbitMQ's confirm: past it the
 	// client is told to retry.
 	ConfirmTimeout time.Duration
+	// MaxInFlightBytes bounds the request bodies all HTTP and gRPC ingest
+	// holds at once (decoding one costs a multiple of its size): a request
+	// that does not fit is told to retry (429 or UNAVAILABLE, with
+	// Retry-After / RetryInfo) instead of growing the heap.
+	MaxInFlightBytes int
 }
 
 // DefaultConfig listens on OTLP's standard ports, on loopback like zipq's
 // other ports.
 func DefaultConfig() Config {
 	return Config{Limits: DefaultLimits(), OTLPHTTPAddr: "127.0.0.1:4318", OTLPGRPCAddr: "127.0.0.1:4317",
-		QueueFormat: "zipkin", ConfirmTimeout: 5 * time.Second}
+		QueueFormat: "zipkin", ConfirmTimeout: 5 * time.Second, MaxInFlightBytes: 32 << 20}
 }
 
 // Validate reports every problem at once.
@@ -95,6 +100,9 @@ func (c Config) Validate() error {
 	}
 	if c.ConfirmTimeout <= 0 {
 		errs = append(errs, fmt.Errorf("otlp confirm timeout %v: want a positive duration", c.ConfirmTimeout))
+	}
+	if c.MaxInFlightBytes < c.MaxBytes {
+		errs = append(errs, fmt.Errorf("max in-flight bytes %d: want at least one body's %d", c.MaxInFlightBytes, c.MaxBytes))
 	}
 	return errors.Join(errs...)
 }
@@ -112,6 +120,10 @@ type Publisher interface {
 // ErrUnavailable is a publish the broker did not confirm: the client
 // should retry (503, UNAVAILABLE).
 var ErrUnavailable = errors.New("the span queue is unavailable; retry")
+
+// ErrBusy is a request refused because ingest holds MaxInFlightBytes of
+// bodies already: the client should retry (429, UNAVAILABLE).
+var ErrBusy = errors.New("zipq is ingesting as much as it takes at once; retry")
 
 // DecodeMessage decodes one span-queue message as the collector stores
 // it: larger than MaxBytes is too_large; an OTLP ExportTraceServiceRequest

@@ -51,11 +51,16 @@ func (r *Receiver) GRPCServer(opts ...grpc.ServerOption) *grpc.Server {
 }
 
 func (r *Receiver) exportGRPC(ctx context.Context, body []byte) (*[]byte, error) {
-	rejected, err := r.exportOTLP(ctx, "grpc", body, OTLPProto)
+	var rejected int
+	release, err := r.hold(int64(len(body)))
+	if err == nil {
+		rejected, err = r.exportOTLP(ctx, "grpc", body, OTLPProto)
+		release()
+	}
 	if err != nil {
 		o := outcomeOf(err)
 		if o.retry {
-			st, _ := status.New(o.code, ErrUnavailable.Error()).
+			st, _ := status.New(o.code, retryMessage(err)).
 				WithDetails(&errdetails.RetryInfo{RetryDelay: durationpb.New(retryAfterSeconds * time.Second)})
 			return nil, st.Err()
 		}

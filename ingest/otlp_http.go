@@ -33,6 +33,14 @@ func (r *Receiver) serveOTLP(w http.ResponseWriter, req *http.Request) {
 			"Content-Type must be application/x-protobuf or application/json")
 		return
 	}
+	release, err := r.hold(bodySize(req, int64(r.cfg.MaxBytes)))
+	if err != nil {
+		r.reqs.WithLabelValues("http", "busy").Inc()
+		w.Header().Set("Retry-After", strconv.Itoa(retryAfterSeconds))
+		writeStatus(w, f, outcomeOf(err).status, outcomeOf(err).code, err.Error())
+		return
+	}
+	defer release()
 	body, err := readBody(w, req, int64(r.cfg.MaxBytes))
 	if err != nil {
 		o, result, msg := outcomeOf(err), "invalid", err.Error()
@@ -52,7 +60,7 @@ func (r *Receiver) serveOTLP(w http.ResponseWriter, req *http.Request) {
 		msg := "cannot decode the export request: " + err.Error()
 		if o.retry {
 			w.Header().Set("Retry-After", strconv.Itoa(retryAfterSeconds))
-			msg = ErrUnavailable.Error()
+			msg = retryMessage(err)
 		}
 		writeStatus(w, f, o.status, o.code, msg)
 		return

@@ -15,6 +15,7 @@ import (
 	"log/slog"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/sync/semaphore"
 
 	"github.com/zipq/zipq/zipkin"
 )
@@ -23,8 +24,9 @@ import (
 // limits, sample, publish with a confirm, count. ZipkinHandler,
 // OTLPHandler and GRPCServer serve it.
 type Receiver struct {
-	cfg   Config
-	pub   Publisher
+	cfg      Config
+	inflight *semaphore.Weighted // bytes of request bodies held (MaxInFlightBytes)
+	pub      Publisher
 	log   *slog.Logger
 	spans *prometheus.CounterVec
 	reqs  *prometheus.CounterVec
@@ -36,7 +38,7 @@ func New(cfg Config, pub Publisher, log *slog.Logger, reg prometheus.Registerer)
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	r := &Receiver{cfg: cfg, pub: pub, log: log,
+	r := &Receiver{cfg: cfg, inflight: semaphore.NewWeighted(int64(cfg.MaxInFlightBytes)), pub: pub, log: log,
 		spans: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "zipq_otlp_spans_total",
 			Help: "Spans in OTLP export requests, by protocol (http, grpc) and outcome (accepted, rejected, sampled_out)."},
 			[]string{"protocol", "outcome"}),
@@ -131,4 +133,15 @@ func (r *Receiver) publish(ctx context.Context, body []byte, contentType string)
 		return fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
 	return nil
+}
+
+// hold reserves n bytes of the in-flight budget (a body's declared or
+// largest size) and returns their release, or ErrBusy when they do not
+// fit now.
+func (r *Receiver) hold(n int64) (func(), error) {
+	n = min(max(n, 1), int64(r.cfg.MaxBytes))
+	if !r.inflight.TryAcquire(n) {
+		return nil, ErrBusy
+	}
+	return func() { r.inflight.Release(n) }, nil
 }

@@ -5,6 +5,7 @@ import (
 	"compress/gzip"
 	"context"
 	"errors"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -290,5 +291,56 @@ func TestGRPCExport(t *testing.T) {
 	_, err = client.Export(t.Context(), otlpRequest(t))
 	if status.Code(err) != codes.Unavailable || len(status.Convert(err).Details()) != 1 {
 		t.Fatalf("queue down: %v, want UNAVAILABLE with RetryInfo", err)
+	}
+}
+
+// blocking is a publisher that holds every publish until released.
+type blocking struct {
+	entered chan struct{}
+	release chan struct{}
+}
+
+func (b blocking) Publish(ctx context.Context, _ []byte, _ string) error {
+	b.entered <- struct{}{}
+	select {
+	case <-b.release:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// TestInFlightBudget: while requests hold MaxInFlightBytes of bodies, the
+// next is told to retry (429 with Retry-After; OTLP the same) instead of
+// being read into memory; once they finish, requests are taken again.
+func TestInFlightBudget(t *testing.T) {
+	t.Parallel()
+	cfg := DefaultConfig()
+	cfg.MaxBytes, cfg.MaxInFlightBytes = 4096, 4096
+	pub := blocking{entered: make(chan struct{}, 1), release: make(chan struct{})}
+	r := New(cfg, pub, nil, nil)
+	body := zipkin.EncodeJSON([]zipkin.Span{{TraceID: zipkin.TraceID{Low: 1}, ID: 1}})
+	done := make(chan int)
+	go func() {
+		// A body of unknown length (chunked) holds the largest a body may be.
+		req := httptest.NewRequest(http.MethodPost, "/api/v2/spans", io.NopCloser(bytes.NewReader(body)))
+		req.ContentLength = -1
+		rec := httptest.NewRecorder()
+		r.ZipkinHandler().ServeHTTP(rec, req)
+		done <- rec.Code
+	}()
+	<-pub.entered // the first request is being published, holding 4096 bytes
+	if rec := post(r.ZipkinHandler(), "/api/v2/spans", "", body); rec.Code != 429 || rec.Header().Get("Retry-After") == "" {
+		t.Fatalf("while the budget is held: %d %q", rec.Code, rec.Body)
+	}
+	if rec := post(r.OTLPHandler(), "/v1/traces", "application/json", []byte(`{}`)); rec.Code != 429 {
+		t.Fatalf("OTLP while the budget is held: %d %q", rec.Code, rec.Body)
+	}
+	close(pub.release)
+	if code := <-done; code != 202 {
+		t.Fatalf("the first request: %d", code)
+	}
+	if rec := post(r.ZipkinHandler(), "/api/v2/spans", "", body); rec.Code != 202 {
+		t.Fatalf("after the budget was released: %d %q", rec.Code, rec.Body)
 	}
 }

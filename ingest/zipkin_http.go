@@ -33,6 +33,13 @@ func (r *Receiver) serveZipkin(w http.ResponseWriter, req *http.Request) {
 		plainError(w, http.StatusUnsupportedMediaType, "Content-Type must be application/json or application/x-protobuf")
 		return
 	}
+	release, err := r.hold(bodySize(req, int64(r.cfg.MaxBytes)))
+	if err != nil {
+		w.Header().Set("Retry-After", strconv.Itoa(retryAfterSeconds))
+		plainError(w, outcomeOf(err).status, err.Error())
+		return
+	}
+	defer release()
 	body, err := readBody(w, req, int64(r.cfg.MaxBytes))
 	if err != nil {
 		msg := err.Error()

@@ -231,14 +231,15 @@ func bindAPI(s *settings, c *query.Config) {
 }
 
 // bindIngest binds what every way into the pipeline accepts (the queue,
-// HTTP and gRPC alike) and, with otlp, the OTLP receivers (serve and
-// query).
-func bindIngest(s *settings, c *ingest.Config, otlp bool) {
+// HTTP and gRPC alike) and, with edges, the HTTP and gRPC receivers
+// (serve and query).
+func bindIngest(s *settings, c *ingest.Config, edges bool) {
 	s.float(&c.SampleRate, "sample-rate", "COLLECTOR_SAMPLE_RATE", "share of traces kept, in (0, 1], by trace ID (AMQP, HTTP and OTLP ingest)")
 	integer(s, &c.MaxBytes, "max-message-bytes", "COLLECTOR_MAX_MESSAGE_BYTES", "larger messages are parked as too_large, larger HTTP and OTLP bodies refused with 413")
 	integer(s, &c.MaxExpandedTags, "max-expanded-tags", "ZIPQ_MAX_EXPANDED_TAGS", "an OTLP request or message whose spans would carry more tags once translated (resource attributes copied into every span) is refused whole as too large")
 	integer(s, &c.MaxExpandedBytes, "max-expanded-bytes", "ZIPQ_MAX_EXPANDED_BYTES", "likewise for the bytes of those tags' keys and values")
-	if otlp {
+	if edges {
+		integer(s, &c.MaxInFlightBytes, "max-inflight-bytes", "ZIPQ_MAX_INFLIGHT_BYTES", "request bodies HTTP, OTLP and gRPC ingest hold at once; past it a request is told to retry (429, UNAVAILABLE)")
 		s.str(&c.OTLPHTTPAddr, "otlp-http-addr", "ZIPQ_OTLP_HTTP_ADDR", "listen address of OTLP/HTTP (POST /v1/traces); off to disable")
 		s.str(&c.OTLPGRPCAddr, "otlp-grpc-addr", "ZIPQ_OTLP_GRPC_ADDR", "listen address of OTLP/gRPC (TraceService/Export); off to disable")
 		s.duration(&c.ConfirmTimeout, "otlp-confirm-timeout", "ZIPQ_OTLP_CONFIRM_TIMEOUT", "how long HTTP, OTLP and gRPC ingest wait for RabbitMQ's confirm before the client is told to retry")
