@@ -27,9 +27,9 @@ type Receiver struct {
 	cfg      Config
 	inflight *semaphore.Weighted // bytes of request bodies held (MaxInFlightBytes)
 	pub      Publisher
-	log   *slog.Logger
-	spans *prometheus.CounterVec
-	reqs  *prometheus.CounterVec
+	log      *slog.Logger
+	spans    *prometheus.CounterVec
+	reqs     *prometheus.CounterVec
 }
 
 // New returns a receiver publishing through pub; reg (may be nil) gets
