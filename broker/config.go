@@ -27,6 +27,10 @@ type Config struct {
 	ParkedQueueType string // x-queue-type of the parking queue: "quorum" or "classic"
 }
 
+// PoisonQueue is where the span queue's delivery-limit policy dead-letters
+// a message redelivered too often: Queue + ".poison".
+func (c Config) PoisonQueue() string { return c.WithDefaults().Queue + ".poison" }
+
 // DefaultConfig is the one source of the broker settings' defaults; the
 // command line binds its flags from it.
 func DefaultConfig() Config {

@@ -41,6 +41,12 @@ func DeclareParking(conn *amqp.Connection, cfg Config) error {
 	return onChannel(conn, "declare", func(ch *amqp.Channel) error {
 		args := amqp.Table{"x-queue-type": cfg.ParkedQueueType}
 		_, err := ch.QueueDeclare(cfg.ParkedQueue, true, false, false, false, args)
+		if err == nil {
+			// The dead-letter target of the span queue's delivery limit
+			// (README, "A message the client cannot read"): declared so a
+			// dead-lettered message has somewhere to go.
+			_, err = ch.QueueDeclare(cfg.PoisonQueue(), true, false, false, false, args)
+		}
 		switch {
 		case err == nil:
 			return nil

@@ -7,7 +7,9 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"strconv"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -24,6 +26,13 @@ type Collector struct {
 	w   SpanWriter
 	log *slog.Logger
 	m   *metrics
+
+	// cautiousUntil (unix nanoseconds) is set when a session ended on a
+	// message the client library could not decode: consumers started
+	// before it take one message at a time (prefetch 1, committed before
+	// the next), so the messages around the bad one are stored while it
+	// alone is redelivered until the queue's delivery limit sets it aside.
+	cautiousUntil atomic.Int64
 
 	stopOnce sync.Once
 	stopping chan struct{} // closed by Stop: cancel consumers, commit, ack
@@ -210,6 +219,10 @@ func (c *Collector) session(ctx context.Context) error {
 		return fmt.Errorf("dial rabbitmq: %w", err)
 	}
 	defer conn.Close()
+	// Why the connection ended: the consumers only see their deliveries
+	// stop, and a session that ends with no error says nothing in the log
+	// (a message the client library cannot decode drops the connection).
+	closed := conn.NotifyClose(make(chan *amqp.Error, 1))
 	if err := broker.Declare(conn, c.cfg.Broker); err != nil {
 		return err
 	}
@@ -250,7 +263,45 @@ func (c *Collector) session(ctx context.Context) error {
 	for err := range errs {
 		first = errors.Join(first, err)
 	}
+	if first == nil && !c.isStopping() {
+		first = closeReason(closed)
+	}
+	if undecodable(first) {
+		c.cautiousUntil.Store(time.Now().Add(cautiousFor).UnixNano())
+		c.log.Warn("rabbitmq delivered a message this client cannot decode; consuming one message at a time for a while, "+
+			"so that the queue's delivery limit sets it aside (README, \"A message the client cannot read\")", slog.Any("err", first))
+	}
 	return first
+}
+
+// cautiousFor is how long consumers take one message at a time after a
+// message the client could not decode.
+const cautiousFor = time.Minute
+
+// undecodable reports whether err is the client library failing to read a
+// frame (AMQP 501 frame error, 502 syntax error): a message it cannot
+// decode, which drops the connection every time it is delivered.
+func undecodable(err error) bool {
+	var ae *amqp.Error
+	if !errors.As(err, &ae) {
+		return false
+	}
+	return ae.Code == amqp.FrameError || ae.Code == amqp.SyntaxError || strings.Contains(ae.Reason, "inside of a frame")
+}
+
+// closeReason is why a connection or channel closed, once it has: the
+// server's or the client library's error, or a plain note when it closed
+// cleanly.
+func closeReason(closed <-chan *amqp.Error) error {
+	select {
+	case e, ok := <-closed:
+		if ok && e != nil {
+			return fmt.Errorf("closed: %w", e)
+		}
+		return errors.New("closed without an error")
+	case <-time.After(time.Second):
+		return errors.New("consumers ended with the connection still open")
+	}
 }
 
 // monitor publishes the queue's depth and consumer count as gauges.

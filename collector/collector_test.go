@@ -654,3 +654,52 @@ func TestOTLPMessagesOnTheQueue(t *testing.T) {
 		t.Fatalf("parked as %q with content type %q", broker.ParkedReason(d.Headers), d.ContentType)
 	}
 }
+
+// TestUndecodableMessageIsDeadLetteredAndOthersFlow: a message whose AMQP
+// headers the client library cannot decode (40 nested tables, which
+// RabbitMQ accepts) drops the collector's connection every time it is
+// delivered. With the span queue's delivery-limit policy (README), it
+// alone is dead-lettered to the poison queue after the limit — the
+// collector takes one message at a time after such a close, so the
+// messages delivered with it are stored rather than redelivered to the
+// limit with it — and the messages after it flow.
+func TestUndecodableMessageIsDeadLetteredAndOthersFlow(t *testing.T) {
+	t.Parallel()
+	url := testenv.VHost(t)
+	queue := "zipkin"
+	testenv.SpanQueuePolicy(t, url, queue, 3)
+	e := newEnv(t, collector.Config{Broker: broker.Config{URL: url, Queue: queue}, RetryMin: 50 * time.Millisecond,
+		RetryMax: 200 * time.Millisecond, BatchInterval: 50 * time.Millisecond})
+	e.start(e.cfg, e.store)
+	conn, err := amqp.Dial(url)
+	testenv.Must(t, err)
+	defer conn.Close()
+	ch, err := conn.Channel()
+	testenv.Must(t, err)
+	testenv.Must(t, ch.Confirm(false))
+	deep := amqp.Table{"x": "y"}
+	for range 40 {
+		deep = amqp.Table{"n": deep}
+	}
+	for i, m := range []amqp.Publishing{
+		{Body: spansBody(t, zipkin.FormatJSON, 1, 5)},
+		{Headers: deep, Body: spansBody(t, zipkin.FormatJSON, 2, 5)},
+		{Body: spansBody(t, zipkin.FormatJSON, 3, 5)},
+	} {
+		c, err := ch.PublishWithDeferredConfirm("", queue, false, false, m)
+		testenv.Must(t, err)
+		if ok, err := c.WaitContext(t.Context()); !ok || err != nil {
+			t.Fatalf("message %d not confirmed: %v", i, err)
+		}
+	}
+	testenv.Eventually(t, 60*time.Second, "the undecodable message dead-lettered", func() bool {
+		q, err := broker.Inspect(conn, e.cfg.Broker.PoisonQueue())
+		return err == nil && q.Messages >= 1
+	})
+	e.waitCount(10, 60*time.Second) // both good messages, before and after it
+	publish(t, url, queue, spansBody(t, zipkin.FormatJSON, 4, 5))
+	e.waitCount(15, 30*time.Second) // and what comes next
+	if q, err := broker.Inspect(conn, e.cfg.Broker.PoisonQueue()); err != nil || q.Messages != 1 {
+		t.Fatalf("poison queue holds %d (%v), want only the undecodable message", q.Messages, err)
+	}
+}

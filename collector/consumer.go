@@ -37,7 +37,19 @@ type consumer struct {
 	tag      string       // of the current one
 	subs     int          // subscriptions so far
 	prefetch int          // current prefetch count
-	window   *window      // nil: a fixed Prefetch
+	window   *window      // nil: a fixed Prefetch, or cautious
+	// cautiousUntil: until then one message at a time (Collector's
+	// cautiousUntil); then the normal prefetch again.
+	cautiousUntil time.Time
+}
+
+// normalPrefetch is the prefetch count to start with and its window (nil
+// for a fixed RABBIT_PREFETCH).
+func (k *consumer) normalPrefetch() (int, *window) {
+	if k.c.cfg.Prefetch != 0 {
+		return k.c.cfg.Prefetch, nil
+	}
+	return startPrefetch, &window{bytes: k.c.cfg.WindowBytes}
 }
 
 // consume runs one consumer until its delivery channel closes: after a
@@ -50,14 +62,17 @@ func (c *Collector) consume(ctx context.Context, conn *amqp.Connection, tag stri
 		return fmt.Errorf("consumer %s: open channel: %w", tag, err)
 	}
 	defer ch.Close()
+	chClosed := ch.NotifyClose(make(chan *amqp.Error, 1))
 	p, err := broker.NewParker(conn, c.cfg.Broker)
 	if err != nil {
 		return fmt.Errorf("consumer %s: %w", tag, err)
 	}
 	defer p.Close()
-	k := &consumer{c: c, ch: ch, parker: p, base: tag, prefetch: c.cfg.Prefetch}
-	if k.prefetch == 0 {
-		k.prefetch, k.window = startPrefetch, &window{bytes: c.cfg.WindowBytes}
+	k := &consumer{c: c, ch: ch, parker: p, base: tag}
+	if until := c.cautiousUntil.Load(); time.Now().UnixNano() < until {
+		k.prefetch, k.cautiousUntil = 1, time.Unix(0, until)
+	} else {
+		k.prefetch, k.window = k.normalPrefetch()
 	}
 	deliveries, err := k.subscribe()
 	if err != nil {
@@ -67,7 +82,12 @@ func (c *Collector) consume(ctx context.Context, conn *amqp.Connection, tag stri
 	defer c.m.consumers.Dec()
 	// Whatever is still held when the channel closes goes back to RabbitMQ.
 	defer func() { k.release(int(k.held.Load())) }()
-	return k.loop(ctx, deliveries)
+	err = k.loop(ctx, deliveries)
+	if err == nil && !c.isStopping() && ch.IsClosed() {
+		// The channel (or its connection) died under the consumer: say why.
+		err = fmt.Errorf("consumer %s: channel %w", tag, closeReason(chClosed))
+	}
+	return err
 }
 
 // subscribe sets the consumer's prefetch and starts consuming.
@@ -196,6 +216,15 @@ loop:
 				continue
 			}
 			k.hold()
+			if !k.cautiousUntil.IsZero() && resize == 0 && time.Now().After(k.cautiousUntil) {
+				// Cautious long enough: back to the normal prefetch.
+				if err := k.ch.Cancel(k.tag, false); err != nil {
+					loopErr = fmt.Errorf("cancel to resize: %w", err)
+					break loop
+				}
+				resize, k.window = k.normalPrefetch()
+				k.cautiousUntil = time.Time{}
+			}
 			if k.window != nil && resize == 0 {
 				if want, change := k.window.observe(len(d.Body), k.prefetch); change {
 					if err := k.ch.Cancel(k.tag, false); err != nil {

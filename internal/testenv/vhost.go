@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -99,4 +100,20 @@ func Must(t testing.TB, err error) {
 	if err != nil {
 		t.Fatal(fmt.Errorf("unexpected: %w", err))
 	}
+}
+
+// SpanQueuePolicy applies, in the vhost of amqpURL (a VHost's), the policy
+// the README asks of a span queue: after limit deliveries a message is
+// dead-lettered to queue + ".poison" (a message the client library cannot
+// decode would otherwise come back forever).
+func SpanQueuePolicy(t testing.TB, amqpURL, queue string, limit int) {
+	t.Helper()
+	u, err := url.Parse(amqpURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	vhost := strings.TrimPrefix(u.Path, "/")
+	mgmt(t, http.MethodPut, "/api/policies/"+url.PathEscape(vhost)+"/zipq-span-queue", fmt.Sprintf(
+		`{"pattern":"^%s$","apply-to":"queues","definition":{"delivery-limit":%d,"dead-letter-exchange":"","dead-letter-routing-key":"%s.poison"}}`,
+		regexp.QuoteMeta(queue), limit, queue))
 }
