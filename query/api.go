@@ -39,8 +39,9 @@ const (
 )
 
 type api struct {
-	o   Options
-	log *slog.Logger
+	o     Options
+	log   *slog.Logger
+	heavy chan struct{} // a slot per trace-returning read in progress (MaxHeavyReads)
 }
 
 func (a *api) routes(r chi.Router) {
@@ -49,9 +50,12 @@ func (a *api) routes(r chi.Router) {
 		r.Get("/services", a.services)
 		r.Get("/spans", a.byService(a.o.Reader.SpanNames))
 		r.Get("/remoteServices", a.byService(a.o.Reader.RemoteServiceNames))
-		r.Get("/traces", a.traces)
-		r.Get("/trace/{traceId}", a.trace)
-		r.Get("/traceMany", a.traceMany)
+		// The reads that return whole traces hold their answers (megabytes
+		// each) until a client has read them: they are bounded in number.
+		heavy := r.With(a.heavyRead)
+		heavy.Get("/traces", a.traces)
+		heavy.Get("/trace/{traceId}", a.trace)
+		heavy.Get("/traceMany", a.traceMany)
 		r.Get("/dependencies", a.dependencies)
 		r.Get("/autocompleteKeys", a.autocompleteKeys)
 		r.Get("/autocompleteValues", a.autocompleteValues)
@@ -75,6 +79,24 @@ func (a *api) sameOriginWrites(next http.Handler) http.Handler {
 			return
 		}
 		next.ServeHTTP(w, r)
+	})
+}
+
+// heavyRead admits a trace-returning read while fewer than MaxHeavyReads
+// are in progress, and answers 503 with Retry-After otherwise: each holds
+// its whole answer until the client has read it (a slow reader of a large
+// trace pinned megabytes for the whole write timeout), so their number
+// bounds that memory.
+func (a *api) heavyRead(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case a.heavy <- struct{}{}:
+			defer func() { <-a.heavy }()
+			next.ServeHTTP(w, r)
+		default:
+			w.Header().Set("Retry-After", "1")
+			httpError(w, http.StatusServiceUnavailable, fmt.Sprintf("%d trace reads are in progress, the most zipq answers at once; retry", cap(a.heavy)))
+		}
 	})
 }
 

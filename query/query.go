@@ -91,6 +91,9 @@ type Config struct {
 	// trace pins its answer), so their number is bounded, not only their
 	// time.
 	MaxConnections int
+	// MaxHeavyReads bounds the reads returning whole traces (search,
+	// trace, traceMany) in progress at once; more are 503 + Retry-After.
+	MaxHeavyReads int
 }
 
 // DefaultConfig is Zipkin's defaults where Zipkin has one.
@@ -107,6 +110,7 @@ func DefaultConfig() Config {
 		IdleTimeout:    2 * time.Minute,
 		MaxHeaderBytes: 64 << 10,
 		MaxConnections: 1024,
+		MaxHeavyReads:  64,
 	}
 }
 
@@ -125,8 +129,8 @@ func (c Config) Validate() error {
 	if c.MaxHeaderBytes <= 0 {
 		errs = append(errs, fmt.Errorf("max header bytes %d: want a positive size", c.MaxHeaderBytes))
 	}
-	if c.MaxConnections <= 0 {
-		errs = append(errs, fmt.Errorf("max connections %d: want a positive number", c.MaxConnections))
+	if c.MaxConnections <= 0 || c.MaxHeavyReads <= 0 {
+		errs = append(errs, fmt.Errorf("max connections %d, max heavy reads %d: want positive numbers", c.MaxConnections, c.MaxHeavyReads))
 	}
 	if c.UI.QueryLimit <= 0 || c.UI.QueryLimit > MaxLimit {
 		errs = append(errs, fmt.Errorf("ui query limit %d: want 1 to %d", c.UI.QueryLimit, MaxLimit))
@@ -227,6 +231,9 @@ func (o *Options) withDefaults() {
 	if o.UI.DefaultLookback <= 0 {
 		o.UI.DefaultLookback = d.UI.DefaultLookback
 	}
+	if o.MaxHeavyReads <= 0 {
+		o.MaxHeavyReads = d.MaxHeavyReads
+	}
 }
 
 // NewRouter builds the HTTP handler.
@@ -269,7 +276,7 @@ func NewRouter(o Options) http.Handler {
 		r.Method(http.MethodGet, "/prometheus", h)
 	}
 	if o.Reader != nil || o.Ingest != nil {
-		a := &api{o: o, log: o.Logger}
+		a := &api{o: o, log: o.Logger, heavy: make(chan struct{}, o.MaxHeavyReads)}
 		r.Route("/api/v2", func(r chi.Router) {
 			r.Use(cors.Handler(cors.Options{
 				AllowedOrigins: o.AllowedOrigins,

@@ -16,6 +16,7 @@ import (
 	"github.com/zipq/zipq/internal/testenv"
 
 	"github.com/zipq/zipq/query"
+	"github.com/zipq/zipq/zipkin"
 )
 
 func TestMain(m *testing.M) { testenv.VerifyNoLeaks(m) }
@@ -248,4 +249,51 @@ func TestListenerServesAtMostMaxConnections(t *testing.T) {
 		return resp.StatusCode == 200
 	})
 	held[1].Close()
+}
+
+// slowReader holds every trace read until released.
+type slowReader struct {
+	query.SpanReader
+	entered, release chan struct{}
+}
+
+func (s slowReader) Traces(ctx context.Context, _ []zipkin.TraceID, _ bool) ([][]zipkin.Span, error) {
+	s.entered <- struct{}{}
+	select {
+	case <-s.release:
+	case <-ctx.Done():
+	}
+	return nil, nil
+}
+
+func (slowReader) ServiceNames(context.Context) ([]string, error) { return []string{"svc"}, nil }
+
+// TestHeavyReadsAreBounded: with MaxHeavyReads trace reads in progress,
+// the next is 503 with Retry-After rather than one more answer held in
+// memory; light reads (names) are still answered.
+func TestHeavyReadsAreBounded(t *testing.T) {
+	t.Parallel()
+	rd := slowReader{entered: make(chan struct{}, 1), release: make(chan struct{})}
+	o := query.Options{Reader: rd}
+	o.MaxHeavyReads = 1
+	h := query.NewRouter(o)
+	get := func(path string) *httptest.ResponseRecorder {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
+		return rec
+	}
+	done := make(chan int)
+	go func() { done <- get("/api/v2/trace/000000000000000a").Code }()
+	<-rd.entered
+	if rec := get("/api/v2/trace/000000000000000b"); rec.Code != 503 || rec.Header().Get("Retry-After") == "" {
+		t.Fatalf("a second trace read while one is in progress: %d %q", rec.Code, rec.Body)
+	}
+	if rec := get("/api/v2/services"); rec.Code != 200 {
+		t.Fatalf("names while a trace read is in progress: %d", rec.Code)
+	}
+	close(rd.release)
+	<-done
+	if rec := get("/api/v2/trace/000000000000000c"); rec.Code == 503 {
+		t.Fatalf("after the first finished: %d", rec.Code)
+	}
 }
