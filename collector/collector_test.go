@@ -108,6 +108,16 @@ func (e *env) waitCount(n int, timeout time.Duration) {
 // publish sends bodies as Brave does: default exchange, routing key = queue.
 func publish(t *testing.T, url, queue string, bodies ...[]byte) {
 	t.Helper()
+	msgs := make([]amqp.Publishing, len(bodies))
+	for i, b := range bodies {
+		msgs[i] = amqp.Publishing{Body: b}
+	}
+	publishMessages(t, url, queue, msgs...)
+}
+
+// publishMessages is publish with each message's properties given.
+func publishMessages(t *testing.T, url, queue string, msgs ...amqp.Publishing) {
+	t.Helper()
 	conn, err := amqp.Dial(url)
 	testenv.Must(t, err)
 	defer conn.Close()
@@ -117,10 +127,10 @@ func publish(t *testing.T, url, queue string, bodies ...[]byte) {
 	// Declare as zipkin-go does, so the queue exists before the collector.
 	_, err = ch.QueueDeclare(queue, true, false, false, false, nil)
 	testenv.Must(t, err)
-	for i, b := range bodies {
-		conf, err := ch.PublishWithDeferredConfirm("", queue, false, false, amqp.Publishing{Body: b})
+	for i, m := range msgs {
+		conf, err := ch.PublishWithDeferredConfirm("", queue, false, false, m)
 		testenv.Must(t, err)
-		if i%500 == 499 || i == len(bodies)-1 {
+		if i%500 == 499 || i == len(msgs)-1 {
 			if ok, err := conf.WaitContext(context.Background()); !ok || err != nil {
 				t.Fatalf("publish not confirmed: %v", err)
 			}
@@ -671,27 +681,17 @@ func TestUndecodableMessageIsDeadLetteredAndOthersFlow(t *testing.T) {
 	e := newEnv(t, collector.Config{Broker: broker.Config{URL: url, Queue: queue}, RetryMin: 50 * time.Millisecond,
 		RetryMax: 200 * time.Millisecond, BatchInterval: 50 * time.Millisecond})
 	e.start(e.cfg, e.store)
-	conn, err := amqp.Dial(url)
-	testenv.Must(t, err)
-	defer conn.Close()
-	ch, err := conn.Channel()
-	testenv.Must(t, err)
-	testenv.Must(t, ch.Confirm(false))
 	deep := amqp.Table{"x": "y"}
 	for range 40 {
 		deep = amqp.Table{"n": deep}
 	}
-	for i, m := range []amqp.Publishing{
-		{Body: spansBody(t, zipkin.FormatJSON, 1, 5)},
-		{Headers: deep, Body: spansBody(t, zipkin.FormatJSON, 2, 5)},
-		{Body: spansBody(t, zipkin.FormatJSON, 3, 5)},
-	} {
-		c, err := ch.PublishWithDeferredConfirm("", queue, false, false, m)
-		testenv.Must(t, err)
-		if ok, err := c.WaitContext(t.Context()); !ok || err != nil {
-			t.Fatalf("message %d not confirmed: %v", i, err)
-		}
-	}
+	publishMessages(t, url, queue,
+		amqp.Publishing{Body: spansBody(t, zipkin.FormatJSON, 1, 5)},
+		amqp.Publishing{Headers: deep, Body: spansBody(t, zipkin.FormatJSON, 2, 5)},
+		amqp.Publishing{Body: spansBody(t, zipkin.FormatJSON, 3, 5)})
+	conn, err := amqp.Dial(url)
+	testenv.Must(t, err)
+	defer conn.Close()
 	testenv.Eventually(t, 60*time.Second, "the undecodable message dead-lettered", func() bool {
 		q, err := broker.Inspect(conn, e.cfg.Broker.PoisonQueue())
 		return err == nil && q.Messages >= 1
