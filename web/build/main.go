@@ -38,7 +38,7 @@ import (
 
 func main() {
 	web := flag.String("web", "web", "the UI's directory (package-lock.json, index.html, src/)")
-	fetchOnly := flag.Bool("fetch-only", false, "only make the runtime dependencies available (for an offline build later)")
+	fetchOnly := flag.Bool("fetch-only", false, "only fetch the runtime dependencies into web/.deps (for an offline build later)")
 	flag.Parse()
 	if err := run(*web, *fetchOnly); err != nil {
 		fmt.Fprintln(os.Stderr, "web/build:", err)
@@ -52,8 +52,10 @@ func run(web string, fetchOnly bool) error {
 	if err != nil {
 		return err
 	}
+	// -fetch-only fills web/.deps whatever node_modules holds: it makes
+	// the copy an offline build (scripts/fresh-machine.sh) takes along.
 	modules := filepath.Join(web, "node_modules")
-	if !installed(modules, deps) {
+	if fetchOnly || !installed(modules, deps) {
 		modules = filepath.Join(web, ".deps", "node_modules")
 		if err := fetch(modules, deps); err != nil {
 			return err
