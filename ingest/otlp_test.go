@@ -304,9 +304,11 @@ func TestAttributeAmplificationIsRefusedBeforeTranslation(t *testing.T) {
 	if zipkin.ReasonOf(err) != zipkin.ReasonTooLarge || !errors.Is(err, ErrTooLarge) {
 		t.Fatalf("%d-byte request of a million tags: %v, want too large", len(body), err)
 	}
-	if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 40*uint64(len(body))+(4<<20) {
+	alloc := after.TotalAlloc - before.TotalAlloc
+	if alloc > 40*uint64(len(body))+(4<<20) {
 		t.Fatalf("refusing it allocated %d MB for a %d KB body", alloc>>20, len(body)>>10)
 	}
+	t.Logf("1,000 spans × 1,000 resource attributes: %d-byte body, refused having allocated %d bytes", len(body), alloc)
 	if _, _, err := DefaultLimits().DecodeMessage(body, ContentTypeOTLPProto); zipkin.ReasonOf(err) != zipkin.ReasonTooLarge {
 		t.Fatalf("as a queue message: %v, want parked too_large", err)
 	}

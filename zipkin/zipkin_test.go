@@ -285,9 +285,11 @@ func TestTooManySpansIsRefusedBeforeDecoding(t *testing.T) {
 		if ReasonOf(err) != ReasonTooLarge {
 			t.Fatalf("%s: %v, want too large", name, err)
 		}
-		if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 1<<20 {
+		alloc := after.TotalAlloc - before.TotalAlloc
+		if alloc > 1<<20 {
 			t.Fatalf("%s: refusing %d bytes allocated %d", name, len(body), alloc)
 		}
+		t.Logf("%s: %d-byte body of %d+ spans refused having allocated %d bytes", name, len(body), MaxSpansPerMessage, alloc)
 	}
 	// At the limit, a list is decoded.
 	if spans, _, err := Decode(bytes.Repeat(one, 1000)); err != nil || len(spans) != 1000 {
