@@ -127,6 +127,8 @@ check "vhost / makes quorum queues by default"
 rabbitmqctl -q list_vhosts --no-table-headers name default_queue_type | grep -qP "^/\tquorum$"
 check "management API answers"
 curl -fsS -u guest:guest http://127.0.0.1:15672/api/overview >/dev/null
+check "the span queue has its delivery limit"
+rabbitmqctl -q list_policies -p / --no-table-headers | grep -q "zipq-span-queue"
 '
 
 run_root root "$PRELUDE"'

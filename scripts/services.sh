@@ -133,6 +133,13 @@ if [ "$dqt" != quorum ]; then
     while IFS=$'\t' read -r user conf write read; do
       [ -n "$user" ] && rabbitmqctl_ -q set_permissions -p / "$user" "$conf" "$write" "$read" >/dev/null
     done <<<"$perms"
+    # The span queue's delivery limit: a message the client library
+    # cannot decode is dead-lettered to zipkin.poison instead of coming
+    # back forever (README, "A message the client cannot read"). Set with
+    # the vhost, so a broker someone already configured is left as it is.
+    echo "services: setting the span queue's delivery limit (policy zipq-span-queue)"
+    rabbitmqctl_ -q set_policy -p / --apply-to queues zipq-span-queue '^zipkin$' \
+      '{"delivery-limit":20,"dead-letter-exchange":"","dead-letter-routing-key":"zipkin.poison"}' >/dev/null
   else
     echo "services: WARNING: RabbitMQ vhost / has $queues queue(s) and its default queue type is '${dqt:-classic}', not quorum:" >&2
     echo "          a classic 'zipkin' queue loses zipkin-go's transient spans when the broker restarts." >&2
