@@ -207,7 +207,7 @@ func (w *walk) step(ctx context.Context) ([]candidate, bool, error) {
 // parts (a name in one message, its service in another) is matched whole,
 // as Zipkin matches it.
 func newestMatch(spans []zipkin.Span, q zipkin.QueryRequest, from, to int64) (int64, bool) {
-	if hasParts(spans) {
+	if hasParts(len(spans), func(i int) *zipkin.Span { return &spans[i] }) {
 		spans = zipkin.MergeParts(spans)
 	}
 	best, ok := int64(0), false
@@ -255,20 +255,22 @@ func hasTerm(sp *zipkin.Span, t string) bool {
 	return false
 }
 
-// hasParts reports whether two of spans are pieces of one span (same ID
-// and shared flag), which zipkin.MergeParts would combine: the common case,
-// none, costs a sort of the IDs and no merge.
-func hasParts(spans []zipkin.Span) bool {
-	if len(spans) < 2 {
+// hasParts reports whether two of n spans (span(i) is the i-th) are pieces
+// of one span (same ID and shared flag), which zipkin.MergeParts would
+// combine: the common case, none, costs a sort of the IDs, with no copy
+// of the spans and no merge.
+func hasParts(n int, span func(i int) *zipkin.Span) bool {
+	if n < 2 {
 		return false
 	}
 	type part struct {
 		id     zipkin.SpanID
 		shared bool
 	}
-	ps := make([]part, len(spans))
-	for i := range spans {
-		ps[i] = part{spans[i].ID, spans[i].Shared}
+	ps := make([]part, n)
+	for i := range ps {
+		sp := span(i)
+		ps[i] = part{sp.ID, sp.Shared}
 	}
 	slices.SortFunc(ps, func(a, b part) int {
 		if c := cmp.Compare(a.id, b.id); c != 0 {

@@ -260,12 +260,12 @@ func (w *write) pendingMarks(at []int) []any {
 // naming the service, another the span), so a search matches the span
 // whole, as Zipkin does; in start order.
 func indexSpans(spans []canonicalSpan) []canonicalSpan {
+	if !hasParts(len(spans), func(i int) *zipkin.Span { return spans[i].span }) {
+		return spans // the common case: nothing copied on the write path
+	}
 	plain := make([]zipkin.Span, len(spans))
 	for i, cs := range spans {
 		plain[i] = *cs.span
-	}
-	if !hasParts(plain) {
-		return spans
 	}
 	merged := zipkin.MergeParts(plain)
 	out := make([]canonicalSpan, len(merged))
