@@ -5,10 +5,13 @@ import (
 	"net/http"
 
 	"google.golang.org/grpc/codes"
+
+	"github.com/zipq/zipq/zipkin"
 )
 
 // outcome is what an ingest error means to a client, for every transport
-// at once: too large (413, RESOURCE_EXHAUSTED), an encoding zipq does not
+// at once: too large (413, RESOURCE_EXHAUSTED; a body over the size limit,
+// or a decoder's too_large: too many spans, too much once translated), an encoding zipq does not
 // read (415), the queue unavailable (503 with Retry-After, UNAVAILABLE with
 // RetryInfo: retry), or invalid input (400, INVALID_ARGUMENT: do not
 // retry).
@@ -20,7 +23,7 @@ type outcome struct {
 
 func outcomeOf(err error) outcome {
 	switch {
-	case errors.Is(err, ErrTooLarge):
+	case errors.Is(err, ErrTooLarge) || zipkin.ReasonOf(err) == zipkin.ReasonTooLarge:
 		return outcome{http.StatusRequestEntityTooLarge, codes.ResourceExhausted, false}
 	case errors.Is(err, ErrUnsupportedEncoding):
 		return outcome{http.StatusUnsupportedMediaType, codes.InvalidArgument, false}

@@ -57,11 +57,7 @@ func (r *Receiver) serveZipkin(w http.ResponseWriter, req *http.Request) {
 		err = fmt.Errorf("the body is %s but Content-Type says %s", format, mediaType)
 	}
 	if err != nil {
-		code := http.StatusBadRequest
-		if zipkin.ReasonOf(err) == zipkin.ReasonTooLarge { // too many spans in one list
-			code = http.StatusRequestEntityTooLarge
-		}
-		plainError(w, code, "cannot decode spans: "+err.Error())
+		plainError(w, outcomeOf(err).status, "cannot decode spans: "+err.Error())
 		return
 	}
 	contentType := "application/json"
