@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"runtime"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -14,6 +13,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
 
+	"github.com/zipq/zipq/internal/otlptest"
 	"github.com/zipq/zipq/zipkin"
 )
 
@@ -263,39 +263,13 @@ func TestImpossibleTimesAreRejectedAlone(t *testing.T) {
 	}
 }
 
-// amplified is an OTLP request whose resource attributes the translation
-// copies into every span: spans × attrs tags from a body of a few bytes
-// per attribute.
-func amplified(t testing.TB, spans, attrs int) []byte {
-	t.Helper()
-	td := ptrace.NewTraces()
-	rs := td.ResourceSpans().AppendEmpty()
-	for i := range attrs {
-		rs.Resource().Attributes().PutStr("a"+strconv.Itoa(i), "v")
-	}
-	ss := rs.ScopeSpans().AppendEmpty()
-	now := pcommon.NewTimestampFromTime(time.Unix(1_700_000_000, 0))
-	for i := range spans {
-		sp := ss.Spans().AppendEmpty()
-		sp.SetTraceID(pcommon.TraceID{1})
-		sp.SetSpanID(pcommon.SpanID{byte(i >> 8), byte(i), 1})
-		sp.SetStartTimestamp(now)
-		sp.SetEndTimestamp(now + 1000)
-	}
-	pb, err := ptraceotlp.NewExportRequestFromTraces(td).MarshalProto()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return pb
-}
-
 // TestAttributeAmplificationIsRefusedBeforeTranslation: 1,000 spans ×
 // 1,000 resource attributes (a 69 KB-class request) would be a million
 // tags and took 280 MB; it is refused as too large before anything is
 // translated, allocating a small multiple of the body, and as a queue
 // message it is parked too_large. Under the limits it is stored whole.
 func TestAttributeAmplificationIsRefusedBeforeTranslation(t *testing.T) {
-	body := amplified(t, 1000, 1000)
+	body := otlptest.Amplified(t, 1000, 1000)
 	var before, after runtime.MemStats
 	runtime.GC()
 	runtime.ReadMemStats(&before)
@@ -312,7 +286,7 @@ func TestAttributeAmplificationIsRefusedBeforeTranslation(t *testing.T) {
 	if _, _, err := DefaultLimits().DecodeMessage(body, ContentTypeOTLPProto); zipkin.ReasonOf(err) != zipkin.ReasonTooLarge {
 		t.Fatalf("as a queue message: %v, want parked too_large", err)
 	}
-	spans, _, err := DefaultLimits().DecodeOTLP(amplified(t, 100, 100), OTLPProto)
+	spans, _, err := DefaultLimits().DecodeOTLP(otlptest.Amplified(t, 100, 100), OTLPProto)
 	if err != nil || len(spans) != 100 || len(spans[0].Tags) < 100 {
 		t.Fatalf("100 × 100: %d spans, %v", len(spans), err)
 	}

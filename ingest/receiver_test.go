@@ -20,6 +20,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
+	"github.com/zipq/zipq/internal/otlptest"
 	"github.com/zipq/zipq/zipkin"
 )
 
@@ -217,7 +218,7 @@ func TestOTLPHandler(t *testing.T) {
 		{"truncated", "application/x-protobuf", pb[:len(pb)/2], 400, "malformed_otlp"},
 		{"too large", "application/json", bytes.Repeat([]byte(" "), 70<<10), 413, "exceeds"},
 		{"deflate", "application/json", js, 415, "unsupported Content-Encoding"},
-		{"amplified", "application/x-protobuf", amplified(t, 1000, 1000), 413, "would carry"},
+		{"amplified", "application/x-protobuf", otlptest.Amplified(t, 1000, 1000), 413, "would carry"},
 	} {
 		var hdr []string
 		if c.name == "deflate" {
@@ -279,7 +280,7 @@ func TestGRPCExport(t *testing.T) {
 		t.Fatalf("export: %v, %d published", err, len(q.spans(t)))
 	}
 	big := ptraceotlp.NewExportRequest()
-	if err := big.UnmarshalProto(amplified(t, 1000, 1000)); err != nil {
+	if err := big.UnmarshalProto(otlptest.Amplified(t, 1000, 1000)); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := client.Export(t.Context(), big); status.Code(err) != codes.ResourceExhausted {

@@ -3,16 +3,12 @@ package main
 import (
 	"bytes"
 	"net/http"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"go.opentelemetry.io/collector/pdata/pcommon"
-	"go.opentelemetry.io/collector/pdata/ptrace"
-	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
-
+	"github.com/zipq/zipq/internal/otlptest"
 	"github.com/zipq/zipq/internal/testenv"
 	"github.com/zipq/zipq/zipkin"
 )
@@ -59,7 +55,7 @@ func TestWorstInputsUnderAMemoryLimit(t *testing.T) {
 			t.Fatalf("5 MiB of empty spans: %v, want 413 (or 429 while the in-flight budget is full)", codes)
 		}
 	}
-	if c := post("http://"+otlpAddr+"/v1/traces", "application/x-protobuf", amplifiedOTLP(t, 1000, 1000)); c != http.StatusRequestEntityTooLarge {
+	if c := post("http://"+otlpAddr+"/v1/traces", "application/x-protobuf", otlptest.Amplified(t, 1000, 1000)); c != http.StatusRequestEntityTooLarge {
 		t.Fatalf("OTLP of a million expanded tags: %d, want 413", c)
 	}
 	if c := post(base+"/api/v2/spans", "application/json", zipkin.EncodeJSON([]zipkin.Span{{TraceID: zipkin.TraceID{Low: 0xc3}, ID: 1,
@@ -73,27 +69,4 @@ func TestWorstInputsUnderAMemoryLimit(t *testing.T) {
 	} else {
 		t.Logf("peak RSS %.0f MiB", rss)
 	}
-}
-
-// amplifiedOTLP is an OTLP request of spans × resource attributes that the
-// translation would copy into every span.
-func amplifiedOTLP(t *testing.T, spans, attrs int) []byte {
-	t.Helper()
-	td := ptrace.NewTraces()
-	rs := td.ResourceSpans().AppendEmpty()
-	for i := range attrs {
-		rs.Resource().Attributes().PutStr("a"+strconv.Itoa(i), "v")
-	}
-	ss := rs.ScopeSpans().AppendEmpty()
-	now := pcommon.NewTimestampFromTime(time.Now())
-	for i := range spans {
-		sp := ss.Spans().AppendEmpty()
-		sp.SetTraceID(pcommon.TraceID{2})
-		sp.SetSpanID(pcommon.SpanID{byte(i >> 8), byte(i), 1})
-		sp.SetStartTimestamp(now)
-		sp.SetEndTimestamp(now + 1000)
-	}
-	b, err := ptraceotlp.NewExportRequestFromTraces(td).MarshalProto()
-	testenv.Must(t, err)
-	return b
 }
