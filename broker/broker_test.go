@@ -250,3 +250,38 @@ func TestConfigValidateJoinsEveryProblem(t *testing.T) {
 		}
 	}
 }
+
+// TestSpanQueuePolicyIsSetOnceAndAnOperatorsIsKept: with no policy on the
+// span queue, EnsureSpanQueuePolicy sets one (and finds it next time);
+// where an operator's policy already applies — even one without a
+// delivery limit — it is left alone, and the answer says what is missing.
+func TestSpanQueuePolicyIsSetOnceAndAnOperatorsIsKept(t *testing.T) {
+	t.Parallel()
+	cfg := broker.Config{URL: testenv.VHost(t), Queue: "spans", ManagementURL: testenv.ManagementURL(), DeliveryLimit: 7}
+	m, err := broker.NewManagement(cfg)
+	testenv.Must(t, err)
+	did, err := m.EnsureSpanQueuePolicy(t.Context())
+	testenv.Must(t, err)
+	if !strings.Contains(did, `set policy "zipq-span-queue-spans"`) || !strings.Contains(did, "7 times to spans.poison") {
+		t.Fatalf("first call: %q", did)
+	}
+	did, err = m.EnsureSpanQueuePolicy(t.Context())
+	testenv.Must(t, err)
+	if did != `policy "zipq-span-queue-spans" applies to the span queue (delivery-limit 7)` {
+		t.Fatalf("second call: %q", did)
+	}
+
+	cfg.URL = testenv.VHost(t)
+	testenv.Policy(t, cfg.URL, "ops", "^sp.*", `{"max-length":1000000}`)
+	m, err = broker.NewManagement(cfg)
+	testenv.Must(t, err)
+	did, err = m.EnsureSpanQueuePolicy(t.Context())
+	testenv.Must(t, err)
+	if !strings.Contains(did, `policy "ops" applies to the span queue without a delivery-limit`) {
+		t.Fatalf("with an operator's policy: %q", did)
+	}
+
+	if m, err := broker.NewManagement(broker.Config{ManagementURL: broker.ManagementOff}); m != nil || err != nil {
+		t.Fatalf("off: %v, %v", m, err)
+	}
+}

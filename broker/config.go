@@ -10,6 +10,7 @@ package broker
 import (
 	"errors"
 	"fmt"
+	"net/url"
 
 	amqp "github.com/rabbitmq/amqp091-go"
 )
@@ -25,7 +26,17 @@ type Config struct {
 	Queue           string // RABBIT_QUEUE
 	ParkedQueue     string // default Queue + ".parked"
 	ParkedQueueType string // x-queue-type of the parking queue: "quorum" or "classic"
+	// ManagementURL is RabbitMQ's management API (Management): empty, the
+	// first node's port 15672 (15671 for amqps) with URL's credentials;
+	// ManagementOff, none (no policy set, the poison queue left alone).
+	ManagementURL string
+	// DeliveryLimit is the span queue policy's delivery-limit, set when no
+	// policy applies to the queue.
+	DeliveryLimit int
 }
+
+// ManagementOff as ManagementURL turns off zipq's use of the management API.
+const ManagementOff = "off"
 
 // PoisonQueue is where the span queue's delivery-limit policy dead-letters
 // a message redelivered too often: Queue + ".poison".
@@ -38,6 +49,7 @@ func DefaultConfig() Config {
 		URL:             "amqp://guest:guest@127.0.0.1:5672/",
 		Queue:           "zipkin",
 		ParkedQueueType: "quorum",
+		DeliveryLimit:   20,
 	}
 }
 
@@ -57,6 +69,9 @@ func (c Config) WithDefaults() Config {
 	if c.ParkedQueueType == "" {
 		c.ParkedQueueType = d.ParkedQueueType
 	}
+	if c.DeliveryLimit == 0 {
+		c.DeliveryLimit = d.DeliveryLimit
+	}
 	return c
 }
 
@@ -74,6 +89,14 @@ func (c Config) Validate() error {
 	}
 	if c.Queue == c.ParkedQueue {
 		errs = append(errs, fmt.Errorf("parked queue must differ from the queue %q", c.Queue))
+	}
+	if c.DeliveryLimit < 1 {
+		errs = append(errs, fmt.Errorf("span queue delivery limit %d: want a positive number", c.DeliveryLimit))
+	}
+	if c.ManagementURL != "" && c.ManagementURL != ManagementOff {
+		if u, err := url.Parse(c.ManagementURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			errs = append(errs, fmt.Errorf("rabbit management url %q: want http(s)://host:port, or %q", c.ManagementURL, ManagementOff))
+		}
 	}
 	if c.ParkedQueueType != "quorum" && c.ParkedQueueType != "classic" {
 		errs = append(errs, fmt.Errorf("parked queue type %q: want quorum or classic", c.ParkedQueueType))

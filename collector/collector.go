@@ -16,6 +16,7 @@ import (
 	amqp "github.com/rabbitmq/amqp091-go"
 
 	"github.com/zipq/zipq/broker"
+	"github.com/zipq/zipq/zipkin"
 )
 
 // Collector drains the span queue into a SpanWriter. Run it with Run; Stop
@@ -33,6 +34,12 @@ type Collector struct {
 	// the next), so the messages around the bad one are stored while it
 	// alone is redelivered until the queue's delivery limit sets it aside.
 	cautiousUntil atomic.Int64
+
+	// mgmt is RabbitMQ's management API (nil: off): the span queue's
+	// delivery-limit policy, set once per process, and the poison queue,
+	// moved to the parking queue as messages arrive there.
+	mgmt      *broker.Management
+	policySet bool // only the session goroutine touches it
 
 	stopOnce sync.Once
 	stopping chan struct{} // closed by Stop: cancel consumers, commit, ack
@@ -61,8 +68,12 @@ func New(cfg Config, dec MessageDecoder, w SpanWriter, logger *slog.Logger, reg 
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
+	mgmt, err := broker.NewManagement(cfg.Broker)
+	if err != nil {
+		return nil, fmt.Errorf("collector config: %w", err)
+	}
 	return &Collector{
-		cfg: cfg, dec: dec, w: w, log: logger, m: newMetrics(reg),
+		cfg: cfg, dec: dec, w: w, log: logger, m: newMetrics(reg), mgmt: mgmt,
 		stopping: make(chan struct{}), done: make(chan struct{}),
 		lastProgress: time.Now(),
 	}, nil
@@ -235,6 +246,7 @@ func (c *Collector) session(ctx context.Context) error {
 	}
 	c.setConnected(true)
 	defer c.setConnected(false)
+	c.ensurePolicy(ctx)
 
 	var wg sync.WaitGroup
 	errs := make(chan error, c.cfg.Concurrency)
@@ -249,7 +261,7 @@ func (c *Collector) session(ctx context.Context) error {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		c.monitor(conn, monitorDone)
+		c.monitor(ctx, conn, monitorDone)
 	}()
 	// The first consumer to end decides: a stop drains the others too; a
 	// broken connection or channel ends the session for a clean restart.
@@ -272,6 +284,51 @@ func (c *Collector) session(ctx context.Context) error {
 			"so that the queue's delivery limit sets it aside (README, \"A message the client cannot read\")", slog.Any("err", first))
 	}
 	return first
+}
+
+// ensurePolicy gives the span queue its delivery-limit policy through the
+// management API, once per process (README, "A message the client cannot
+// read"); an unreachable API or missing rights are logged, and tried again
+// next session.
+func (c *Collector) ensurePolicy(ctx context.Context) {
+	if c.mgmt == nil || c.policySet {
+		return
+	}
+	did, err := c.mgmt.EnsureSpanQueuePolicy(ctx)
+	if err != nil {
+		c.log.Warn("could not check the span queue's delivery-limit policy; set it by hand (README, \"A message the client cannot read\") or RABBIT_MANAGEMENT_URL=off",
+			slog.Any("err", err))
+		return
+	}
+	c.policySet = true
+	c.log.Info(did, slog.String("queue", c.cfg.Broker.Queue))
+}
+
+// movePoison moves what the delivery-limit policy dead-lettered to the
+// parking queue, where the pipeline page, replay and discard can read it:
+// zipq's AMQP client cannot, it is there for headers the client refuses.
+func (c *Collector) movePoison(ctx context.Context, conn *amqp.Connection) {
+	if c.mgmt == nil {
+		return
+	}
+	q, err := broker.Inspect(conn, c.cfg.Broker.PoisonQueue())
+	if err != nil || q.Messages == 0 {
+		return
+	}
+	parker, err := broker.NewParker(conn, c.cfg.Broker)
+	if err != nil {
+		return
+	}
+	defer parker.Close()
+	n, err := c.mgmt.MovePoison(ctx, parker, q.Messages)
+	if n > 0 {
+		c.m.parked.WithLabelValues(string(zipkin.ReasonDeliveryLimit)).Add(float64(n))
+		c.log.Warn("messages dead-lettered by the span queue's delivery limit moved to the parking queue, without their AMQP headers",
+			slog.Int("messages", n), slog.String("from", c.cfg.Broker.PoisonQueue()), slog.String("to", c.cfg.Broker.WithDefaults().ParkedQueue))
+	}
+	if err != nil {
+		c.log.Warn("could not move the poison queue's messages to the parking queue", slog.Any("err", err))
+	}
 }
 
 // cautiousFor is how long consumers take one message at a time after a
@@ -305,7 +362,7 @@ func closeReason(closed <-chan *amqp.Error) error {
 }
 
 // monitor publishes the queue's depth and consumer count as gauges.
-func (c *Collector) monitor(conn *amqp.Connection, done <-chan struct{}) {
+func (c *Collector) monitor(ctx context.Context, conn *amqp.Connection, done <-chan struct{}) {
 	t := time.NewTicker(5 * time.Second)
 	defer t.Stop()
 	for {
@@ -313,6 +370,7 @@ func (c *Collector) monitor(conn *amqp.Connection, done <-chan struct{}) {
 			c.m.queueDepth.Set(float64(q.Messages))
 			c.m.queueConsumer.Set(float64(q.Consumers))
 		}
+		c.movePoison(ctx, conn)
 		select {
 		case <-done:
 			return

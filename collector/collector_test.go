@@ -61,6 +61,11 @@ func newEnv(t *testing.T, cfg collector.Config) *env {
 		cfg.Broker.Queue = testenv.Queue(t)
 	}
 	cfg.Broker.ParkedQueueType = "classic"
+	if cfg.Broker.ManagementURL == "" {
+		// Never a policy in the shared vhost "/": only tests on a vhost
+		// of their own give the management API.
+		cfg.Broker.ManagementURL = broker.ManagementOff
+	}
 	return &env{t: t, store: st, dsn: dsn, cfg: cfg.WithDefaults(), lim: ingest.DefaultLimits()}
 }
 
@@ -668,18 +673,20 @@ func TestOTLPMessagesOnTheQueue(t *testing.T) {
 // TestUndecodableMessageIsDeadLetteredAndOthersFlow: a message whose AMQP
 // headers the client library cannot decode (40 nested tables, which
 // RabbitMQ accepts) drops the collector's connection every time it is
-// delivered. With the span queue's delivery-limit policy (README), it
-// alone is dead-lettered to the poison queue after the limit — the
-// collector takes one message at a time after such a close, so the
-// messages delivered with it are stored rather than redelivered to the
-// limit with it — and the messages after it flow.
+// delivered. The collector gives the span queue a delivery-limit policy
+// (through the management API: a queue argument would break clients'
+// declarations), so it alone is dead-lettered to the poison queue after
+// the limit — the collector takes one message at a time after such a
+// close, so the messages delivered with it are stored rather than
+// redelivered to the limit with it — and the messages after it flow. The
+// collector then moves it, read through the management API and without
+// its headers, to the parking queue, from which a replay stores its spans.
 func TestUndecodableMessageIsDeadLetteredAndOthersFlow(t *testing.T) {
 	t.Parallel()
 	url := testenv.VHost(t)
 	queue := "zipkin"
-	testenv.SpanQueuePolicy(t, url, queue, 3)
-	e := newEnv(t, collector.Config{Broker: broker.Config{URL: url, Queue: queue}, RetryMin: 50 * time.Millisecond,
-		RetryMax: 200 * time.Millisecond, BatchInterval: 50 * time.Millisecond})
+	e := newEnv(t, collector.Config{Broker: broker.Config{URL: url, Queue: queue, ManagementURL: testenv.ManagementURL(), DeliveryLimit: 3},
+		RetryMin: 50 * time.Millisecond, RetryMax: 200 * time.Millisecond, BatchInterval: 50 * time.Millisecond})
 	e.start(e.cfg, e.store)
 	deep := amqp.Table{"x": "y"}
 	for range 40 {
@@ -692,14 +699,17 @@ func TestUndecodableMessageIsDeadLetteredAndOthersFlow(t *testing.T) {
 	conn, err := amqp.Dial(url)
 	testenv.Must(t, err)
 	defer conn.Close()
-	testenv.Eventually(t, 60*time.Second, "the undecodable message dead-lettered", func() bool {
-		q, err := broker.Inspect(conn, e.cfg.Broker.PoisonQueue())
-		return err == nil && q.Messages >= 1
-	})
 	e.waitCount(10, 60*time.Second) // both good messages, before and after it
 	publish(t, url, queue, spansBody(t, zipkin.FormatJSON, 4, 5))
 	e.waitCount(15, 30*time.Second) // and what comes next
-	if q, err := broker.Inspect(conn, e.cfg.Broker.PoisonQueue()); err != nil || q.Messages != 1 {
-		t.Fatalf("poison queue holds %d (%v), want only the undecodable message", q.Messages, err)
+	testenv.Eventually(t, 60*time.Second, "the undecodable message moved from the poison queue to the parking queue", func() bool {
+		p, err1 := broker.Inspect(conn, e.cfg.Broker.PoisonQueue())
+		q, err2 := broker.Inspect(conn, e.cfg.Broker.ParkedQueue)
+		return err1 == nil && err2 == nil && p.Messages == 0 && q.Messages == 1
+	})
+	n, err := broker.Replay(t.Context(), conn, e.cfg.Broker, broker.ReplayOptions{Reason: zipkin.ReasonDeliveryLimit})
+	if err != nil || n != 1 {
+		t.Fatalf("replayed %d (%v), want the one message parked with reason %s", n, err, zipkin.ReasonDeliveryLimit)
 	}
+	e.waitCount(20, 30*time.Second) // its spans, stored once its headers are gone
 }

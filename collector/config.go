@@ -31,7 +31,7 @@ type SpanWriter interface {
 // Declared here so the collector does not depend on how the edge decodes
 // (OTLP's translation lives in ingest).
 type MessageDecoder interface {
-	DecodeMessage(body []byte, contentType string) (kept []zipkin.Span, tally zipkin.Tally, err error)
+	DecodeMessage(body []byte, contentType, contentEncoding string) (kept []zipkin.Span, tally zipkin.Tally, err error)
 }
 
 // Preparer is implemented by a SpanWriter whose writes start with

@@ -285,7 +285,7 @@ loop:
 func (k *consumer) receive(d amqp.Delivery) ([]zipkin.Span, error) {
 	m := k.c.m
 	m.messages.Inc()
-	spans, tally, err := k.c.dec.DecodeMessage(d.Body, d.ContentType)
+	spans, tally, err := k.c.dec.DecodeMessage(d.Body, d.ContentType, d.ContentEncoding)
 	if err != nil { // parked whole: nothing was left out of a stored message
 		m.decodeErrors.WithLabelValues(string(zipkin.ReasonOf(err))).Inc()
 		return nil, err

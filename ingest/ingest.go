@@ -15,6 +15,7 @@
 package ingest
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -126,7 +127,9 @@ var ErrUnavailable = errors.New("the span queue is unavailable; retry")
 var ErrBusy = errors.New("zipq is ingesting as much as it takes at once; retry")
 
 // DecodeMessage decodes one span-queue message as the collector stores
-// it: larger than MaxBytes is too_large; an OTLP ExportTraceServiceRequest
+// it: larger than MaxBytes, before or after inflating a gzip
+// content encoding, is too_large (any other encoding, or gzip that does not
+// inflate, is bad_encoding); an OTLP ExportTraceServiceRequest
 // when the content type names one, else a Zipkin span list detected from
 // the body (the content type of Zipkin clients is not reliable). The kept
 // spans are sampled and their names capped (zipkin.MaxNameBytes); the
@@ -134,10 +137,19 @@ var ErrBusy = errors.New("zipq is ingesting as much as it takes at once; retry")
 // those whose names were cut. An error is a *zipkin.DecodeError with the
 // reason the message is parked under. Every way spans enter ends here
 // before they are stored.
-func (l Limits) DecodeMessage(body []byte, contentType string) (kept []zipkin.Span, tally zipkin.Tally, err error) {
+func (l Limits) DecodeMessage(body []byte, contentType, contentEncoding string) (kept []zipkin.Span, tally zipkin.Tally, err error) {
 	if len(body) > l.MaxBytes {
 		return nil, tally, &zipkin.DecodeError{Reason: zipkin.ReasonTooLarge, Span: -1,
 			Err: fmt.Errorf("message is %d bytes, limit %d", len(body), l.MaxBytes)}
+	}
+	if contentEncoding != "" {
+		if body, err = read(bytes.NewReader(body), contentEncoding, int64(l.MaxBytes)); err != nil {
+			reason := zipkin.ReasonBadEncoding
+			if errors.Is(err, ErrTooLarge) {
+				reason = zipkin.ReasonTooLarge
+			}
+			return nil, tally, &zipkin.DecodeError{Reason: reason, Span: -1, Err: err}
+		}
 	}
 	var spans []zipkin.Span
 	if f, ok := OTLPContentType(contentType); ok {

@@ -194,7 +194,7 @@ func FuzzDecodeOTLP(f *testing.F) {
 			if err != nil {
 				t.Fatalf("encode for the queue: %v", err)
 			}
-			queued, _, err := DefaultLimits().DecodeMessage(pb, "application/x-protobuf")
+			queued, _, err := DefaultLimits().DecodeMessage(pb, "application/x-protobuf", "")
 			if err != nil || string(zipkin.EncodeJSON(queued)) != string(zipkin.EncodeJSON(spans)) {
 				t.Fatalf("the collector reads the published list differently (%v)", err)
 			}
@@ -283,7 +283,7 @@ func TestAttributeAmplificationIsRefusedBeforeTranslation(t *testing.T) {
 		t.Fatalf("refusing it allocated %d MB for a %d KB body", alloc>>20, len(body)>>10)
 	}
 	t.Logf("1,000 spans × 1,000 resource attributes: %d-byte body, refused having allocated %d bytes", len(body), alloc)
-	if _, _, err := DefaultLimits().DecodeMessage(body, ContentTypeOTLPProto); zipkin.ReasonOf(err) != zipkin.ReasonTooLarge {
+	if _, _, err := DefaultLimits().DecodeMessage(body, ContentTypeOTLPProto, ""); zipkin.ReasonOf(err) != zipkin.ReasonTooLarge {
 		t.Fatalf("as a queue message: %v, want parked too_large", err)
 	}
 	spans, _, err := DefaultLimits().DecodeOTLP(otlptest.Amplified(t, 100, 100), OTLPProto)

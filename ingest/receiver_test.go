@@ -57,7 +57,7 @@ func (q *queue) spans(t *testing.T) []zipkin.Span {
 	defer q.mu.Unlock()
 	var out []zipkin.Span
 	for _, m := range q.msgs {
-		s, _, err := DefaultLimits().DecodeMessage(m.body, m.contentType)
+		s, _, err := DefaultLimits().DecodeMessage(m.body, m.contentType, "")
 		if err != nil {
 			t.Fatalf("published a message the collector would park: %v", err)
 		}
@@ -118,25 +118,47 @@ func TestDecodeMessage(t *testing.T) {
 	pb, _ := otlpRequest(t).MarshalProto()
 	zj := zipkin.EncodeJSON([]zipkin.Span{{TraceID: zipkin.TraceID{Low: 1}, ID: 1}})
 	lim := DefaultLimits()
-	if kept, n, err := lim.DecodeMessage(pb, ContentTypeOTLPProto); err != nil || len(kept) != 2 || n != (zipkin.Tally{Rejected: 2}) {
+	if kept, n, err := lim.DecodeMessage(pb, ContentTypeOTLPProto, ""); err != nil || len(kept) != 2 || n != (zipkin.Tally{Rejected: 2}) {
 		t.Fatalf("otlp: %d kept, %+v, %v", len(kept), n, err)
 	}
-	if kept, _, err := lim.DecodeMessage(zj, "application/x-protobuf"); err != nil || len(kept) != 1 {
+	if kept, _, err := lim.DecodeMessage(zj, "application/x-protobuf", ""); err != nil || len(kept) != 1 {
 		t.Fatalf("zipkin json under a wrong content type: %d, %v", len(kept), err)
 	}
-	if _, _, err := lim.DecodeMessage(pb, "application/x-protobuf"); err == nil {
+	if _, _, err := lim.DecodeMessage(pb, "application/x-protobuf", ""); err == nil {
 		t.Fatalf("OTLP without its content type is not a Zipkin list: %v", err)
 	}
+	// The AMQP content_encoding property: gzip is inflated (within the
+	// limit, so a small bomb is too_large), anything else parked.
+	var gz bytes.Buffer
+	zw := gzip.NewWriter(&gz)
+	_, _ = zw.Write(zj)
+	_ = zw.Close()
+	for _, enc := range []string{"gzip", "x-gzip", " GZIP "} {
+		if kept, _, err := lim.DecodeMessage(gz.Bytes(), "application/json", enc); err != nil || len(kept) != 1 {
+			t.Fatalf("content_encoding %q: %d, %v", enc, len(kept), err)
+		}
+	}
+	for enc, want := range map[string]zipkin.Reason{"br": zipkin.ReasonBadEncoding, "deflate": zipkin.ReasonBadEncoding} {
+		if _, _, err := lim.DecodeMessage(gz.Bytes(), "", enc); zipkin.ReasonOf(err) != want {
+			t.Fatalf("content_encoding %q: %v, want %s", enc, err, want)
+		}
+	}
+	if _, _, err := lim.DecodeMessage(zj, "", "gzip"); zipkin.ReasonOf(err) != zipkin.ReasonBadEncoding {
+		t.Fatalf("plain body labelled gzip: %v", err)
+	}
 	lim.MaxBytes = len(zj) - 1
-	if _, _, err := lim.DecodeMessage(zj, ""); zipkin.ReasonOf(err) != zipkin.ReasonTooLarge {
+	if _, _, err := lim.DecodeMessage(zj, "", ""); zipkin.ReasonOf(err) != zipkin.ReasonTooLarge {
 		t.Fatalf("over the limit: %v", err)
+	}
+	if _, _, err := lim.DecodeMessage(gz.Bytes(), "", "gzip"); zipkin.ReasonOf(err) != zipkin.ReasonTooLarge {
+		t.Fatalf("over the limit once inflated: %v", err)
 	}
 	lim = Limits{MaxBytes: 1 << 20, SampleRate: 0.5}
 	var spans []zipkin.Span
 	for i := range 200 {
 		spans = append(spans, zipkin.Span{TraceID: zipkin.TraceID{Low: uint64(i+1) * 0x9E3779B97F4A7C15}, ID: 1})
 	}
-	kept, n, err := lim.DecodeMessage(zipkin.EncodeJSON(spans), "")
+	kept, n, err := lim.DecodeMessage(zipkin.EncodeJSON(spans), "", "")
 	if err != nil || len(kept)+n.SampledOut != 200 || n.SampledOut == 0 || len(kept) == 0 {
 		t.Fatalf("sampled: %d kept + %d out of 200, %v", len(kept), n.SampledOut, err)
 	}
@@ -145,7 +167,7 @@ func TestDecodeMessage(t *testing.T) {
 	long := strings.Repeat("s", 4<<20)
 	big := zipkin.EncodeJSON([]zipkin.Span{{TraceID: zipkin.TraceID{Low: 9}, ID: 1, Name: "x",
 		LocalEndpoint: &zipkin.Endpoint{ServiceName: long}}})
-	kept, n, err = Limits{MaxBytes: 8 << 20, SampleRate: 1}.DecodeMessage(big, "")
+	kept, n, err = Limits{MaxBytes: 8 << 20, SampleRate: 1}.DecodeMessage(big, "", "")
 	if err != nil || n.Truncated != 1 || len(kept[0].LocalServiceName()) != zipkin.MaxNameBytes || kept[0].Tags[zipkin.TruncatedTag] == "" {
 		t.Fatalf("4 MiB service name: %+v, %v", n, err)
 	}

@@ -14,6 +14,7 @@ type Reason string
 const (
 	ReasonEmpty           Reason = "empty"              // zero-length body
 	ReasonTooLarge        Reason = "too_large"          // over the configured size limit
+	ReasonBadEncoding     Reason = "bad_encoding"       // a content encoding that is not gzip, or gzip that does not inflate
 	ReasonUnknownFormat   Reason = "unknown_format"     // neither a JSON list nor proto3
 	ReasonUnsupported     Reason = "unsupported_format" // Thrift or JSON v1: recognised, not accepted
 	ReasonMalformedJSON   Reason = "malformed_json"     // JSON syntax error

@@ -175,6 +175,8 @@ func bindRabbit(s *settings, c *broker.Config) {
 	s.str(&c.Queue, "rabbit-queue", "RABBIT_QUEUE", "queue spans are read from")
 	s.str(&c.ParkedQueue, "rabbit-parked-queue", "RABBIT_PARKED_QUEUE", "parking queue for messages that cannot be stored (default <queue>.parked)")
 	s.str(&c.ParkedQueueType, "rabbit-parked-queue-type", "RABBIT_PARKED_QUEUE_TYPE", "x-queue-type of the parking queue: quorum or classic")
+	s.str(&c.ManagementURL, "rabbit-management-url", "RABBIT_MANAGEMENT_URL", "RabbitMQ management API, for the span queue's delivery-limit policy and the poison queue (default: first node, port 15672, RABBIT_URI's credentials; off: not used)")
+	integer(s, &c.DeliveryLimit, "span-queue-delivery-limit", "ZIPQ_SPAN_QUEUE_DELIVERY_LIMIT", "delivery-limit of the policy collectors set on the span queue when none applies (dead-letters to <queue>.poison)")
 	s.check(func() error { return c.Validate() })
 }
 

@@ -162,7 +162,13 @@ func envOr(key, def string) string {
 }
 
 // publishRaw publishes JSON span lists to queue as they are.
-func publishRaw(t *testing.T, queue string, bodies ...[]byte) {
+func publishRaw(t testing.TB, queue string, bodies ...[]byte) {
+	t.Helper()
+	publishTyped(t, queue, "application/json", bodies...)
+}
+
+// publishTyped publishes bodies of one content type to queue as they are.
+func publishTyped(t testing.TB, queue, contentType string, bodies ...[]byte) {
 	t.Helper()
 	conn := testenv.Dial(t)
 	ch, err := conn.Channel()
@@ -174,7 +180,7 @@ func publishRaw(t *testing.T, queue string, bodies ...[]byte) {
 	var last *amqp.DeferredConfirmation
 	for _, body := range bodies {
 		last, err = ch.PublishWithDeferredConfirmWithContext(t.Context(), "", queue, false, false,
-			amqp.Publishing{ContentType: "application/json", DeliveryMode: amqp.Persistent, Body: body})
+			amqp.Publishing{ContentType: contentType, DeliveryMode: amqp.Persistent, Body: body})
 		testenv.Must(t, err)
 	}
 	if last != nil {
@@ -224,7 +230,7 @@ func BenchmarkUITrace10k(b *testing.B) {
 // storeBigTrace posts a deep, wide trace of n spans and waits until it
 // is stored: 100 services, a root fanning out to 99 children, each with a
 // chain below it; every 357th span has an error tag (28 in 10,000).
-func storeBigTrace(b *testing.B, base, traceID string, n int) {
+func storeBigTrace(b testing.TB, base, traceID string, n int) {
 	now := time.Now()
 	var sb strings.Builder
 	sb.WriteString("[")

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -102,18 +101,14 @@ func Must(t testing.TB, err error) {
 	}
 }
 
-// SpanQueuePolicy applies, in the vhost of amqpURL (a VHost's), the policy
-// the README asks of a span queue: after limit deliveries a message is
-// dead-lettered to queue + ".poison" (a message the client library cannot
-// decode would otherwise come back forever).
-func SpanQueuePolicy(t testing.TB, amqpURL, queue string, limit int) {
+// Policy sets a policy on queues in the vhost of amqpURL (a VHost's).
+func Policy(t testing.TB, amqpURL, name, pattern, definition string) {
 	t.Helper()
 	u, err := url.Parse(amqpURL)
 	if err != nil {
 		t.Fatal(err)
 	}
 	vhost := strings.TrimPrefix(u.Path, "/")
-	mgmt(t, http.MethodPut, "/api/policies/"+url.PathEscape(vhost)+"/zipq-span-queue", fmt.Sprintf(
-		`{"pattern":"^%s$","apply-to":"queues","definition":{"delivery-limit":%d,"dead-letter-exchange":"","dead-letter-routing-key":"%s.poison"}}`,
-		regexp.QuoteMeta(queue), limit, queue))
+	mgmt(t, http.MethodPut, "/api/policies/"+url.PathEscape(vhost)+"/"+url.PathEscape(name), fmt.Sprintf(
+		`{"pattern":%q,"apply-to":"queues","definition":%s}`, pattern, definition))
 }
