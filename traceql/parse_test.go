@@ -88,18 +88,18 @@ func TestParseCases(t *testing.T) {
 // operators bind tighter than && and ||.
 func TestPrecedence(t *testing.T) {
 	for q, want := range map[string]string{
-		`{ .a || .b && .c }`:            `{ ((.a || .b) && .c) }`,
-		`{ .a + 1 * 2 = 3 }`:            `{ ((.a + (1 * 2)) = 3) }`,
-		`{ .a ^ 2 ^ 3 = 1 }`:            `{ ((.a ^ (2 ^ 3)) = 1) }`,
-		`{ -1 = -.a }`:                  `{ (-1 = -(.a)) }`,
-		`{ .a } && { .b } > { .c }`:     `({ .a } && ({ .b } > { .c }))`,
-		`{ .a } > { .b } || { .c }`:     `(({ .a } > { .b }) || { .c })`,
-		`({ .a } && { .b }) > { .c }`:   `(({ .a } && { .b }) > { .c })`,
-		`{ duration > 1.5s }`:           `{ (span:duration > 1.5s) }`,
-		`{ rootServiceName = "x" }`:     `{ (trace:rootService = "x") }`,
-		`avg(.a) > 1 - 3`:               `avg(.a) > -2`,
-		`{ span."a b" = 1 }`:            `{ (span."a b" = 1) }`,
-		`{ .a = 2.0 }`:                  `{ (.a = 2.0) }`,
+		`{ .a || .b && .c }`:           `{ ((.a || .b) && .c) }`,
+		`{ .a + 1 * 2 = 3 }`:           `{ ((.a + (1 * 2)) = 3) }`,
+		`{ .a ^ 2 ^ 3 = 1 }`:           `{ ((.a ^ (2 ^ 3)) = 1) }`,
+		`{ -1 = -.a }`:                 `{ (-1 = -(.a)) }`,
+		`{ .a } && { .b } > { .c }`:    `({ .a } && ({ .b } > { .c }))`,
+		`{ .a } > { .b } || { .c }`:    `(({ .a } > { .b }) || { .c })`,
+		`({ .a } && { .b }) > { .c }`:  `(({ .a } && { .b }) > { .c })`,
+		`{ duration > 1.5s }`:          `{ (span:duration > 1.5s) }`,
+		`{ rootServiceName = "x" }`:    `{ (trace:rootService = "x") }`,
+		`avg(.a) > 1 - 3`:              `avg(.a) > -2`,
+		`{ span."a b" = 1 }`:           `{ (span."a b" = 1) }`,
+		`{ .a = 2.0 }`:                 `{ (.a = 2.0) }`,
 		`{ .a } | by(.b) | coalesce()`: `{ .a } | by(.b) | coalesce()`,
 	} {
 		p, err := Parse(q)

@@ -1,0 +1,108 @@
+package traceql
+
+import (
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/zipq/zipq/zipkin"
+)
+
+// checkout is a Zipkin trace: frontend's server span calls payments,
+// whose server span fails (a 503 tag and the error tag) after a retry
+// annotation, and calls the database twice.
+func checkout(t *testing.T) *Trace {
+	t.Helper()
+	ep := func(s string) *zipkin.Endpoint { return &zipkin.Endpoint{ServiceName: s} }
+	id := zipkin.TraceID{Low: 0xabc}
+	const ms = 1000
+	spans := []zipkin.Span{
+		{TraceID: id, ID: 1, Name: "get /checkout", Kind: zipkin.KindServer, Timestamp: 1_000_000, Duration: 50 * ms, LocalEndpoint: ep("frontend"),
+			Tags: map[string]string{"http.method": "GET"}},
+		{TraceID: id, ParentID: 1, ID: 2, Name: "post /charge", Kind: zipkin.KindClient, Timestamp: 1_001_000, Duration: 40 * ms,
+			LocalEndpoint: ep("frontend"), RemoteEndpoint: ep("payments")},
+		{TraceID: id, ParentID: 2, ID: 3, Name: "charge", Kind: zipkin.KindServer, Timestamp: 1_002_000, Duration: 38 * ms,
+			LocalEndpoint: ep("payments"), Tags: map[string]string{"http.status_code": "503", "error": "card declined"},
+			Annotations: []zipkin.Annotation{{Timestamp: 1_010_000, Value: "retry"}}},
+		{TraceID: id, ParentID: 3, ID: 4, Name: "select", Kind: zipkin.KindClient, Timestamp: 1_003_000, Duration: 2 * ms,
+			LocalEndpoint: ep("payments"), RemoteEndpoint: ep("postgres")},
+		{TraceID: id, ParentID: 3, ID: 5, Name: "update", Kind: zipkin.KindClient, Timestamp: 1_006_000, Duration: 3 * ms,
+			LocalEndpoint: ep("payments"), RemoteEndpoint: ep("postgres")},
+	}
+	tr, err := FromZipkin(spans)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tr
+}
+
+// names is the matched spans' names, sorted, spansets joined by |.
+func run(t *testing.T, tr *Trace, q string) string {
+	t.Helper()
+	c, err := Compile(q)
+	if err != nil {
+		t.Fatalf("%s: %v", q, err)
+	}
+	var sets []string
+	for _, ss := range c.Run(tr) {
+		var n []string
+		for _, s := range ss.Spans {
+			n = append(n, s.Name)
+		}
+		slices.Sort(n)
+		sets = append(sets, strings.Join(n, ","))
+	}
+	return strings.Join(sets, " | ")
+}
+
+func TestEvalOnZipkinSpans(t *testing.T) {
+	tr := checkout(t)
+	for q, want := range map[string]string{
+		`{ resource.service.name = "payments" }`: "charge,select,update",
+		`{ .service.name = "frontend" }`:         "get /checkout,post /charge",
+		// Zipkin tags stay strings, as in Tempo fed by the zipkin
+		// receiver, whose translator now names http.status_code with the
+		// current semantic conventions.
+		`{ span.http.response.status_code >= 500 }`:                    "",
+		`{ span.http.response.status_code = "503" }`:                   "charge",
+		`{ span.http.status_code = "503" }`:                            "",
+		`{ .http.response.status_code =~ "5.." }`:                      "charge",
+		`{ .http.response.status_code =~ "5" }`:                        "", // anchored
+		`{ status = error }`:                                           "charge",
+		`{ status = unset && kind = client }`:                          "post /charge,select,update",
+		`{ span.service.peer.name = "postgres" }`:                      "select,update",
+		`{ event:name = "retry" }`:                                     "charge",
+		`{ event:timeSinceStart > 7ms }`:                               "charge",
+		`{ event:timeSinceStart > 9ms }`:                               "",
+		`{ duration > 35ms && duration < 45ms }`:                       "charge,post /charge",
+		`{ span:childCount = 2 }`:                                      "charge",
+		`{ trace:rootService = "frontend" && traceDuration >= 50ms }`:  "charge,get /checkout,post /charge,select,update",
+		`{ rootName = "get /checkout" && name = "select" }`:            "select",
+		`{ .missing = nil && name = "select" }`:                        "select",
+		`{ .missing != "x" }`:                                          "",
+		`{ span.http.method != nil }`:                                  "get /checkout",
+		`{ kind = server } > { kind = client }`:                        "post /charge,select,update",
+		`{ kind = server } &> { kind = client }`:                       "charge,get /checkout,post /charge,select,update",
+		`{ resource.service.name = "frontend" } >> { status = error }`: "charge",
+		`{ status = error } << { }`:                                    "get /checkout,post /charge",
+		`{ status = error } < { }`:                                     "post /charge",
+		`{ name = "select" } ~ { }`:                                    "update",
+		`{ name = "select" } !~ { kind = client }`:                     "post /charge,select",
+		`{ } !< { resource.service.name = "payments" }`:                "select,update",
+		`{ status = error } && { name = "select" }`:                    "charge,select",
+		`{ status = error } && { name = "nope" }`:                      "",
+		`{ status = error } || { name = "nope" }`:                      "charge",
+		`{ kind = client } | count() = 3`:                              "post /charge,select,update",
+		`{ kind = client } | count() > 3`:                              "",
+		`{ } | avg(duration) > 26ms`:                                   "charge,get /checkout,post /charge,select,update",
+		`{ } | by(resource.service.name) | count() > 2`:                "charge,select,update",
+		`{ } | by(resource.service.name) | coalesce()`:                 "charge,get /checkout,post /charge,select,update",
+		`{ kind = client } | by(span.service.peer.name)`:               "post /charge | select,update",
+		`{ duration * 2 > 70ms }`:                                      "charge,get /checkout,post /charge",
+		`max(duration) > 45ms | { name = "select" }`:                   "select",
+	} {
+		if got := run(t, tr, q); got != want {
+			t.Errorf("%s: %q, want %q", q, got, want)
+		}
+	}
+}

@@ -1,0 +1,140 @@
+package traceql
+
+import (
+	"encoding/hex"
+	"fmt"
+	"strings"
+
+	"github.com/open-telemetry/opentelemetry-collector-contrib/pkg/translator/zipkin/zipkinv2"
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+
+	"github.com/zipq/zipq/zipkin"
+)
+
+// FromZipkin is one trace's Zipkin spans as TraceQL sees them: exactly
+// what the OpenTelemetry Collector's zipkin receiver makes of them with
+// its defaults (the contrib zipkinv2 translator, fed their JSON), since
+// that is what Tempo stores when sent the same spans. Local service →
+// resource service.name, tags → span attributes that stay strings, the
+// error tag → status error, annotations → events, remote endpoint →
+// peer.service and network.peer.*. (README, "TraceQL".)
+func FromZipkin(spans []zipkin.Span) (*Trace, error) {
+	if len(spans) == 0 {
+		return nil, fmt.Errorf("no spans")
+	}
+	td, err := zipkinv2.NewJSONTracesUnmarshaler(false).UnmarshalTraces(zipkin.EncodeJSON(spans))
+	if err != nil {
+		return nil, fmt.Errorf("translate zipkin spans: %w", err)
+	}
+	traces := FromOTLP(td)
+	if len(traces) != 1 {
+		return nil, fmt.Errorf("spans of %d traces, want one", len(traces))
+	}
+	return traces[0], nil
+}
+
+// FromOTLP is OTLP spans as TraceQL's traces, one per trace ID, in the
+// order first seen.
+func FromOTLP(td ptrace.Traces) []*Trace {
+	var order []string
+	byTrace := map[string][]*Span{}
+	rss := td.ResourceSpans()
+	for i := range rss.Len() {
+		rs := rss.At(i)
+		res := attrs(rs.Resource().Attributes())
+		sss := rs.ScopeSpans()
+		for j := range sss.Len() {
+			ss := sss.At(j)
+			scope := ss.Scope()
+			scopeAttrs := attrs(scope.Attributes())
+			spans := ss.Spans()
+			for k := range spans.Len() {
+				s := spans.At(k)
+				tid := hexID(s.TraceID())
+				sp := &Span{
+					ID: hexID(s.SpanID()), Name: s.Name(),
+					Kind: kindName(s.Kind()), Status: statusName(s.Status().Code()), StatusMessage: s.Status().Message(),
+					Start: int64(s.StartTimestamp()), End: int64(s.EndTimestamp()),
+					Attrs: attrs(s.Attributes()), Resource: res,
+					ScopeName: scope.Name(), ScopeVersion: scope.Version(), ScopeAttrs: scopeAttrs,
+				}
+				if p := s.ParentSpanID(); !p.IsEmpty() {
+					sp.ParentID = hexID(p)
+				}
+				evs := s.Events()
+				for e := range evs.Len() {
+					ev := evs.At(e)
+					sp.Events = append(sp.Events, Event{Name: ev.Name(), Time: int64(ev.Timestamp()), Attrs: attrs(ev.Attributes())})
+				}
+				lns := s.Links()
+				for l := range lns.Len() {
+					ln := lns.At(l)
+					sp.Links = append(sp.Links, Link{TraceID: hexID(ln.TraceID()), SpanID: hexID(ln.SpanID()),
+						Attrs: attrs(ln.Attributes())})
+				}
+				if _, ok := byTrace[tid]; !ok {
+					order = append(order, tid)
+				}
+				byTrace[tid] = append(byTrace[tid], sp)
+			}
+		}
+	}
+	out := make([]*Trace, 0, len(order))
+	for _, id := range order {
+		out = append(out, NewTrace(id, byTrace[id]))
+	}
+	return out
+}
+
+func hexID[T pcommon.TraceID | pcommon.SpanID](id T) string {
+	switch id := any(id).(type) {
+	case pcommon.TraceID:
+		return hex.EncodeToString(id[:])
+	case pcommon.SpanID:
+		return hex.EncodeToString(id[:])
+	}
+	return ""
+}
+
+func attrs(m pcommon.Map) map[string]Value {
+	if m.Len() == 0 {
+		return nil
+	}
+	out := make(map[string]Value, m.Len())
+	for k, v := range m.All() {
+		switch v.Type() {
+		case pcommon.ValueTypeStr:
+			out[k] = Str(v.Str())
+		case pcommon.ValueTypeInt:
+			out[k] = Int(v.Int())
+		case pcommon.ValueTypeDouble:
+			out[k] = Float(v.Double())
+		case pcommon.ValueTypeBool:
+			out[k] = Bool(v.Bool())
+		default: // arrays, maps, bytes: compared as their JSON text
+			out[k] = Str(v.AsString())
+		}
+	}
+	return out
+}
+
+func kindName(k ptrace.SpanKind) string {
+	switch k {
+	case ptrace.SpanKindInternal:
+		return "internal"
+	case ptrace.SpanKindServer:
+		return "server"
+	case ptrace.SpanKindClient:
+		return "client"
+	case ptrace.SpanKindProducer:
+		return "producer"
+	case ptrace.SpanKindConsumer:
+		return "consumer"
+	}
+	return "unspecified"
+}
+
+func statusName(c ptrace.StatusCode) string {
+	return strings.ToLower(strings.TrimPrefix(c.String(), "STATUS_CODE_"))
+}
