@@ -14,8 +14,8 @@ import (
 // propagation: only the data path below it must be free of gRPC.)
 func TestOnlyIngestImportsOpenTelemetry(t *testing.T) {
 	t.Parallel()
-	noGRPC := map[string]bool{"zipkin": true, "broker": true, "storage": true}
-	for _, pkg := range []string{"zipkin", "broker", "storage", "collector", "query"} {
+	noGRPC := map[string]bool{"zipkin": true, "broker": true, "storage": true, "traceql": true}
+	for _, pkg := range []string{"zipkin", "broker", "storage", "collector", "query", "traceql"} {
 		out, err := exec.Command("go", "list", "-deps", "github.com/zipq/zipq/"+pkg).CombinedOutput()
 		if err != nil {
 			t.Fatalf("go list %s: %v\n%s", pkg, err, out)

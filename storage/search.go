@@ -28,6 +28,23 @@ import (
 // ts_max of the last row read, so the walk stops as soon as Limit matches
 // are at least that new: usually after reading about Limit traces.
 func (s *Store) FindTraces(ctx context.Context, q zipkin.QueryRequest, strict bool) ([][]zipkin.Span, error) {
+	return s.FindTracesMatching(ctx, q, strict, func(spans []zipkin.Span, from, to int64) (int64, bool) {
+		return newestMatch(spans, q, from, to)
+	})
+}
+
+// TraceMatcher decides whether a trace (its spans, parts merged) is an
+// answer of a search over [from, to] (epoch microseconds), and if so the
+// time it is ordered by, newest first.
+type TraceMatcher func(spans []zipkin.Span, from, to int64) (at int64, ok bool)
+
+// FindTracesMatching is FindTraces with another matcher: q gives the
+// window and the limit, and its service, remote service, span name,
+// annotation query and duration bounds only nominate candidates through
+// the index, so each must be necessary for match to accept a trace (a
+// TraceQL query's conjunctive equalities; none when it has none). Traces
+// are walked newest first as in FindTraces; match decides exactly.
+func (s *Store) FindTracesMatching(ctx context.Context, q zipkin.QueryRequest, strict bool, match TraceMatcher) ([][]zipkin.Span, error) {
 	if q.Limit <= 0 {
 		return nil, nil
 	}
@@ -45,7 +62,7 @@ func (s *Store) FindTraces(ctx context.Context, q zipkin.QueryRequest, strict bo
 	for _, t := range q.AnnotationQuery {
 		keys = append(keys, key(keyTerm, t))
 	}
-	w := &walk{s: s, q: q, strict: strict, keys: keys, start: start, end: end, cursor: end, seen: map[zipkin.TraceID]bool{}}
+	w := &walk{s: s, q: q, match: match, strict: strict, keys: keys, start: start, end: end, cursor: end, seen: map[zipkin.TraceID]bool{}}
 	if err := w.run(ctx); err != nil {
 		return nil, fmt.Errorf("find traces: %w", err)
 	}
@@ -66,6 +83,7 @@ const walkScan = 2000
 type walk struct {
 	s          *Store
 	q          zipkin.QueryRequest
+	match      TraceMatcher
 	strict     bool
 	keys       []int32
 	start, end time.Time
@@ -107,7 +125,14 @@ func (w *walk) run(ctx context.Context) error {
 				return err
 			}
 			for _, spans := range traces {
-				if at, ok := newestMatch(spans, w.q, w.start.UnixMicro(), w.end.UnixMicro()); ok {
+				// A span reported in parts (a name in one message, its
+				// service in another) is matched whole; the answer keeps
+				// the parts, as Zipkin's does.
+				whole := spans
+				if hasParts(len(spans), func(i int) *zipkin.Span { return &spans[i] }) {
+					whole = zipkin.MergeParts(spans)
+				}
+				if at, ok := w.match(whole, w.start.UnixMicro(), w.end.UnixMicro()); ok {
 					w.matches = append(w.matches, match{at, spans})
 				}
 			}
@@ -203,13 +228,8 @@ func (w *walk) step(ctx context.Context) ([]candidate, bool, error) {
 }
 
 // newestMatch reports the start of the newest span of a trace that matches
-// every criterion of q and starts in [from, to] (µs). A span reported in
-// parts (a name in one message, its service in another) is matched whole,
-// as Zipkin matches it.
+// every criterion of q and starts in [from, to] (µs).
 func newestMatch(spans []zipkin.Span, q zipkin.QueryRequest, from, to int64) (int64, bool) {
-	if hasParts(len(spans), func(i int) *zipkin.Span { return &spans[i] }) {
-		spans = zipkin.MergeParts(spans)
-	}
 	best, ok := int64(0), false
 	for i := range spans {
 		sp := &spans[i]

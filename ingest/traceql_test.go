@@ -1,17 +1,18 @@
-package traceql
+package ingest
 
 import (
 	"slices"
 	"strings"
 	"testing"
 
+	"github.com/zipq/zipq/traceql"
 	"github.com/zipq/zipq/zipkin"
 )
 
 // checkout is a Zipkin trace: frontend's server span calls payments,
 // whose server span fails (a 503 tag and the error tag) after a retry
 // annotation, and calls the database twice.
-func checkout(t *testing.T) *Trace {
+func checkout(t *testing.T) *traceql.Trace {
 	t.Helper()
 	ep := func(s string) *zipkin.Endpoint { return &zipkin.Endpoint{ServiceName: s} }
 	id := zipkin.TraceID{Low: 0xabc}
@@ -29,17 +30,17 @@ func checkout(t *testing.T) *Trace {
 		{TraceID: id, ParentID: 3, ID: 5, Name: "update", Kind: zipkin.KindClient, Timestamp: 1_006_000, Duration: 3 * ms,
 			LocalEndpoint: ep("payments"), RemoteEndpoint: ep("postgres")},
 	}
-	tr, err := FromZipkin(spans)
+	tr, err := TraceQLTrace(spans)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return tr
 }
 
-// names is the matched spans' names, sorted, spansets joined by |.
-func run(t *testing.T, tr *Trace, q string) string {
+// run is the matched spans' names, sorted, spansets joined by |.
+func run(t *testing.T, tr *traceql.Trace, q string) string {
 	t.Helper()
-	c, err := Compile(q)
+	c, err := traceql.Compile(q)
 	if err != nil {
 		t.Fatalf("%s: %v", q, err)
 	}
@@ -55,7 +56,10 @@ func run(t *testing.T, tr *Trace, q string) string {
 	return strings.Join(sets, " | ")
 }
 
-func TestEvalOnZipkinSpans(t *testing.T) {
+// TestTraceQLOnZipkinSpans: the TraceQL model of Zipkin spans, and every
+// operator on it.
+func TestTraceQLOnZipkinSpans(t *testing.T) {
+	t.Parallel()
 	tr := checkout(t)
 	for q, want := range map[string]string{
 		`{ resource.service.name = "payments" }`: "charge,select,update",

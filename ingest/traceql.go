@@ -1,4 +1,4 @@
-package traceql
+package ingest
 
 import (
 	"encoding/hex"
@@ -9,17 +9,18 @@ import (
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 
+	"github.com/zipq/zipq/traceql"
 	"github.com/zipq/zipq/zipkin"
 )
 
-// FromZipkin is one trace's Zipkin spans as TraceQL sees them: exactly
+// TraceQLTrace is one trace's Zipkin spans as TraceQL sees them: exactly
 // what the OpenTelemetry Collector's zipkin receiver makes of them with
 // its defaults (the contrib zipkinv2 translator, fed their JSON), since
 // that is what Tempo stores when sent the same spans. Local service →
 // resource service.name, tags → span attributes that stay strings, the
 // error tag → status error, annotations → events, remote endpoint →
 // peer.service and network.peer.*. (README, "TraceQL".)
-func FromZipkin(spans []zipkin.Span) (*Trace, error) {
+func TraceQLTrace(spans []zipkin.Span) (*traceql.Trace, error) {
 	if len(spans) == 0 {
 		return nil, fmt.Errorf("no spans")
 	}
@@ -27,18 +28,19 @@ func FromZipkin(spans []zipkin.Span) (*Trace, error) {
 	if err != nil {
 		return nil, fmt.Errorf("translate zipkin spans: %w", err)
 	}
-	traces := FromOTLP(td)
+	traces := TraceQLTraces(td)
 	if len(traces) != 1 {
 		return nil, fmt.Errorf("spans of %d traces, want one", len(traces))
 	}
 	return traces[0], nil
 }
 
-// FromOTLP is OTLP spans as TraceQL's traces, one per trace ID, in the
-// order first seen.
-func FromOTLP(td ptrace.Traces) []*Trace {
+// TraceQLTraces is OTLP spans as TraceQL's traces, one per trace ID, in
+// the order first seen. (Here, not in traceql: OpenTelemetry's packages
+// stay behind ingest.)
+func TraceQLTraces(td ptrace.Traces) []*traceql.Trace {
 	var order []string
-	byTrace := map[string][]*Span{}
+	byTrace := map[string][]*traceql.Span{}
 	rss := td.ResourceSpans()
 	for i := range rss.Len() {
 		rs := rss.At(i)
@@ -52,7 +54,7 @@ func FromOTLP(td ptrace.Traces) []*Trace {
 			for k := range spans.Len() {
 				s := spans.At(k)
 				tid := hexID(s.TraceID())
-				sp := &Span{
+				sp := &traceql.Span{
 					ID: hexID(s.SpanID()), Name: s.Name(),
 					Kind: kindName(s.Kind()), Status: statusName(s.Status().Code()), StatusMessage: s.Status().Message(),
 					Start: int64(s.StartTimestamp()), End: int64(s.EndTimestamp()),
@@ -65,12 +67,12 @@ func FromOTLP(td ptrace.Traces) []*Trace {
 				evs := s.Events()
 				for e := range evs.Len() {
 					ev := evs.At(e)
-					sp.Events = append(sp.Events, Event{Name: ev.Name(), Time: int64(ev.Timestamp()), Attrs: attrs(ev.Attributes())})
+					sp.Events = append(sp.Events, traceql.Event{Name: ev.Name(), Time: int64(ev.Timestamp()), Attrs: attrs(ev.Attributes())})
 				}
 				lns := s.Links()
 				for l := range lns.Len() {
 					ln := lns.At(l)
-					sp.Links = append(sp.Links, Link{TraceID: hexID(ln.TraceID()), SpanID: hexID(ln.SpanID()),
+					sp.Links = append(sp.Links, traceql.Link{TraceID: hexID(ln.TraceID()), SpanID: hexID(ln.SpanID()),
 						Attrs: attrs(ln.Attributes())})
 				}
 				if _, ok := byTrace[tid]; !ok {
@@ -80,9 +82,9 @@ func FromOTLP(td ptrace.Traces) []*Trace {
 			}
 		}
 	}
-	out := make([]*Trace, 0, len(order))
+	out := make([]*traceql.Trace, 0, len(order))
 	for _, id := range order {
-		out = append(out, NewTrace(id, byTrace[id]))
+		out = append(out, traceql.NewTrace(id, byTrace[id]))
 	}
 	return out
 }
@@ -97,23 +99,23 @@ func hexID[T pcommon.TraceID | pcommon.SpanID](id T) string {
 	return ""
 }
 
-func attrs(m pcommon.Map) map[string]Value {
+func attrs(m pcommon.Map) map[string]traceql.Value {
 	if m.Len() == 0 {
 		return nil
 	}
-	out := make(map[string]Value, m.Len())
+	out := make(map[string]traceql.Value, m.Len())
 	for k, v := range m.All() {
 		switch v.Type() {
 		case pcommon.ValueTypeStr:
-			out[k] = Str(v.Str())
+			out[k] = traceql.Str(v.Str())
 		case pcommon.ValueTypeInt:
-			out[k] = Int(v.Int())
+			out[k] = traceql.Int(v.Int())
 		case pcommon.ValueTypeDouble:
-			out[k] = Float(v.Double())
+			out[k] = traceql.Float(v.Double())
 		case pcommon.ValueTypeBool:
-			out[k] = Bool(v.Bool())
+			out[k] = traceql.Bool(v.Bool())
 		default: // arrays, maps, bytes: compared as their JSON text
-			out[k] = Str(v.AsString())
+			out[k] = traceql.Str(v.AsString())
 		}
 	}
 	return out
