@@ -140,3 +140,23 @@ func kindName(k ptrace.SpanKind) string {
 func statusName(c ptrace.StatusCode) string {
 	return strings.ToLower(strings.TrimPrefix(c.String(), "STATUS_CODE_"))
 }
+
+// TraceQLModel is what the Tempo API needs of OpenTelemetry's translation
+// (query.TempoModel): stored Zipkin spans as TraceQL's model, and as OTLP.
+type TraceQLModel struct{}
+
+// Trace is TraceQLTrace.
+func (TraceQLModel) Trace(spans []zipkin.Span) (*traceql.Trace, error) { return TraceQLTrace(spans) }
+
+// OTLP encodes a trace's spans as OTLP TracesData, protobuf or JSON,
+// through the same translation (the zipkin receiver's).
+func (TraceQLModel) OTLP(spans []zipkin.Span, protobuf bool) ([]byte, error) {
+	td, err := zipkinv2.NewJSONTracesUnmarshaler(false).UnmarshalTraces(zipkin.EncodeJSON(spans))
+	if err != nil {
+		return nil, fmt.Errorf("translate zipkin spans: %w", err)
+	}
+	if protobuf {
+		return (&ptrace.ProtoMarshaler{}).MarshalTraces(td)
+	}
+	return (&ptrace.JSONMarshaler{}).MarshalTraces(td)
+}

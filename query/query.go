@@ -172,6 +172,11 @@ type Options struct {
 
 	// Reader serves the Zipkin read API (/api/v2/...); nil switches it off.
 	Reader SpanReader
+	// Finder and Tempo, with Reader, serve Grafana Tempo's query API
+	// (TraceQL search, tags, trace by ID as OTLP) beside Zipkin's; either
+	// nil switches it off.
+	Finder TraceFinder
+	Tempo  TempoModel
 	// ReaderReady, when set, gates the read API: while it returns an error
 	// (the database is still unreachable or being migrated at start),
 	// reads are 503 with Retry-After. HTTP ingest never waits on it.
@@ -277,6 +282,19 @@ func NewRouter(o Options) http.Handler {
 	}
 	if o.Reader != nil || o.Ingest != nil {
 		a := &api{o: o, log: o.Logger, heavy: make(chan struct{}, o.MaxHeavyReads)}
+		var tempo *tempoAPI
+		if o.Reader != nil && o.Finder != nil && o.Tempo != nil {
+			tempo = &tempoAPI{a: a, model: o.Tempo, finder: o.Finder}
+			r.Group(func(r chi.Router) {
+				r.Use(cors.Handler(cors.Options{AllowedOrigins: o.AllowedOrigins, AllowedMethods: []string{http.MethodGet, http.MethodOptions},
+					AllowedHeaders: []string{"Accept", "Authorization", "X-Scope-OrgID"}, MaxAge: 600}))
+				r.Use(middleware.Compress(5, "application/json", "application/protobuf"))
+				if o.Tracer != nil {
+					r.Use(traced(o.Tracer))
+				}
+				tempo.routes(r, o.Version)
+			})
+		}
 		r.Route("/api/v2", func(r chi.Router) {
 			r.Use(cors.Handler(cors.Options{
 				AllowedOrigins: o.AllowedOrigins,
@@ -291,6 +309,9 @@ func NewRouter(o Options) http.Handler {
 				r.Use(traced(o.Tracer))
 			}
 			a.routes(r)
+			if tempo != nil {
+				tempo.v2Routes(r)
+			}
 		})
 		uiConfig := func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, http.StatusOK, o.UI) }
 		r.Get("/config.json", uiConfig)

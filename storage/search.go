@@ -33,18 +33,17 @@ func (s *Store) FindTraces(ctx context.Context, q zipkin.QueryRequest, strict bo
 	})
 }
 
-// TraceMatcher decides whether a trace (its spans, parts merged) is an
-// answer of a search over [from, to] (epoch microseconds), and if so the
-// time it is ordered by, newest first.
-type TraceMatcher func(spans []zipkin.Span, from, to int64) (at int64, ok bool)
-
-// FindTracesMatching is FindTraces with another matcher: q gives the
-// window and the limit, and its service, remote service, span name,
+// FindTracesMatching is FindTraces with another matcher, which decides
+// whether a trace (its spans, parts merged) is an answer of a search over
+// [from, to] (epoch microseconds), and if so the time it is ordered by,
+// newest first: at most the start of its newest span in the window. q
+// gives the window and the limit; its service, remote service, span name,
 // annotation query and duration bounds only nominate candidates through
 // the index, so each must be necessary for match to accept a trace (a
 // TraceQL query's conjunctive equalities; none when it has none). Traces
 // are walked newest first as in FindTraces; match decides exactly.
-func (s *Store) FindTracesMatching(ctx context.Context, q zipkin.QueryRequest, strict bool, match TraceMatcher) ([][]zipkin.Span, error) {
+func (s *Store) FindTracesMatching(ctx context.Context, q zipkin.QueryRequest, strict bool,
+	match func(spans []zipkin.Span, from, to int64) (at int64, ok bool)) ([][]zipkin.Span, error) {
 	if q.Limit <= 0 {
 		return nil, nil
 	}
@@ -83,7 +82,7 @@ const walkScan = 2000
 type walk struct {
 	s          *Store
 	q          zipkin.QueryRequest
-	match      TraceMatcher
+	match      func(spans []zipkin.Span, from, to int64) (int64, bool)
 	strict     bool
 	keys       []int32
 	start, end time.Time

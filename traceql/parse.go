@@ -108,11 +108,11 @@ func (p *parser) isOp(ops ...string) bool {
 }
 
 func (p *parser) unexpected(t token, want string) *Error {
-	got := fmt.Sprintf("%q", t.text)
+	got := fmt.Sprintf("unexpected %q", t.text)
 	if t.kind == tEOF {
-		got = "the end of the query"
+		got = "the query ends"
 	}
-	return &Error{Pos: t.pos, Msg: fmt.Sprintf("unexpected %s, want %s", got, want)}
+	return &Error{Pos: t.pos, Msg: fmt.Sprintf("%s, want %s", got, want)}
 }
 
 func (p *parser) expect(k tokKind, want string) (token, error) {

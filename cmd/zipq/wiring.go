@@ -36,15 +36,18 @@ var (
 	_ collector.SpanWriter     = (*storage.Store)(nil)
 	_ collector.Preparer       = (*storage.Store)(nil)
 	_ query.SpanReader         = (*storage.Store)(nil)
+	_ query.TraceFinder        = (*storage.Store)(nil)
+	_ query.TempoModel         = ingest.TraceQLModel{}
 	_ ingest.Publisher         = (*broker.Publisher)(nil)
 	_ collector.MessageDecoder = ingest.Limits{}
 	_ broker.Throughput        = (*collector.Collector)(nil)
 )
 
-// apiOptions adds the Zipkin API and HTTP ingest (rcv) to a router's
-// options.
+// apiOptions adds the Zipkin and Tempo APIs and HTTP ingest (rcv) to a
+// router's options.
 func apiOptions(o *query.Options, rcv *ingest.Receiver, st *storage.Store, db *database, self selfTracing) {
 	o.Reader, o.ReaderReady, o.Ingest = st, db.Ready, rcv.ZipkinHandler()
+	o.Finder, o.Tempo = st, ingest.TraceQLModel{}
 	o.AutocompleteKeys = st.AutocompleteKeys()
 	o.Tracer = self.tracer
 	o.Assets = web.Handler()
