@@ -3,7 +3,11 @@ package ingest
 import (
 	"encoding/hex"
 	"fmt"
+	"net"
 	"strings"
+	"time"
+
+	zipkinmodel "github.com/openzipkin/zipkin-go/model"
 
 	"github.com/open-telemetry/opentelemetry-collector-contrib/pkg/translator/zipkin/zipkinv2"
 	"go.opentelemetry.io/collector/pdata/pcommon"
@@ -24,9 +28,9 @@ func TraceQLTrace(spans []zipkin.Span) (*traceql.Trace, error) {
 	if len(spans) == 0 {
 		return nil, fmt.Errorf("no spans")
 	}
-	td, err := zipkinv2.NewJSONTracesUnmarshaler(false).UnmarshalTraces(zipkin.EncodeJSON(spans))
+	td, err := receiverTraces(spans)
 	if err != nil {
-		return nil, fmt.Errorf("translate zipkin spans: %w", err)
+		return nil, err
 	}
 	traces := TraceQLTraces(td)
 	if len(traces) != 1 {
@@ -151,12 +155,65 @@ func (TraceQLModel) Trace(spans []zipkin.Span) (*traceql.Trace, error) { return 
 // OTLP encodes a trace's spans as OTLP TracesData, protobuf or JSON,
 // through the same translation (the zipkin receiver's).
 func (TraceQLModel) OTLP(spans []zipkin.Span, protobuf bool) ([]byte, error) {
-	td, err := zipkinv2.NewJSONTracesUnmarshaler(false).UnmarshalTraces(zipkin.EncodeJSON(spans))
+	td, err := receiverTraces(spans)
 	if err != nil {
-		return nil, fmt.Errorf("translate zipkin spans: %w", err)
+		return nil, err
 	}
 	if protobuf {
 		return (&ptrace.ProtoMarshaler{}).MarshalTraces(td)
 	}
 	return (&ptrace.JSONMarshaler{}).MarshalTraces(td)
+}
+
+// receiverTraces is what the Collector's zipkin receiver makes of spans
+// posted as JSON: its JSON decoding gives zipkin-go's span models, which
+// its translator turns into OTLP. The models are built here directly, as
+// that decoding would give them (microsecond times, absent endpoints nil),
+// which skips encoding and parsing JSON (TestReceiverTracesAsFromJSON).
+func receiverTraces(spans []zipkin.Span) (ptrace.Traces, error) {
+	models := make([]*zipkinmodel.SpanModel, len(spans))
+	for i := range spans {
+		models[i] = toModel(&spans[i])
+	}
+	td, err := zipkinv2.ToTranslator{}.ToTraces(models)
+	if err != nil {
+		return td, fmt.Errorf("translate zipkin spans: %w", err)
+	}
+	return td, nil
+}
+
+// toModel is s as zipkin-go's JSON decoding of its JSON gives it.
+func toModel(s *zipkin.Span) *zipkinmodel.SpanModel {
+	m := &zipkinmodel.SpanModel{
+		SpanContext: zipkinmodel.SpanContext{TraceID: zipkinmodel.TraceID{High: s.TraceID.High, Low: s.TraceID.Low},
+			ID: zipkinmodel.ID(s.ID), Debug: s.Debug},
+		Name: s.Name, Kind: zipkinmodel.Kind(s.Kind.String()), Duration: time.Duration(s.Duration) * time.Microsecond,
+		Shared: s.Shared, LocalEndpoint: toModelEndpoint(s.LocalEndpoint), RemoteEndpoint: toModelEndpoint(s.RemoteEndpoint),
+		Tags: s.Tags,
+	}
+	if s.ParentID != 0 {
+		p := zipkinmodel.ID(s.ParentID)
+		m.ParentID = &p
+	}
+	if s.Timestamp > 0 {
+		m.Timestamp = time.UnixMicro(s.Timestamp)
+	}
+	for _, a := range s.Annotations {
+		m.Annotations = append(m.Annotations, zipkinmodel.Annotation{Timestamp: time.UnixMicro(a.Timestamp), Value: a.Value})
+	}
+	return m
+}
+
+func toModelEndpoint(e *zipkin.Endpoint) *zipkinmodel.Endpoint {
+	if e == nil || e.ServiceName == "" && !e.IPv4.IsValid() && !e.IPv6.IsValid() && e.Port == 0 {
+		return nil
+	}
+	m := &zipkinmodel.Endpoint{ServiceName: e.ServiceName, Port: uint16(e.Port)}
+	if e.IPv4.IsValid() {
+		m.IPv4 = net.IP(e.IPv4.AsSlice())
+	}
+	if e.IPv6.IsValid() {
+		m.IPv6 = net.IP(e.IPv6.AsSlice())
+	}
+	return m
 }

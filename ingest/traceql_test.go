@@ -1,9 +1,15 @@
 package ingest
 
 import (
+	"math/rand/v2"
+	"net/netip"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/open-telemetry/opentelemetry-collector-contrib/pkg/translator/zipkin/zipkinv2"
+	"go.opentelemetry.io/collector/pdata/ptrace"
 
 	"github.com/zipq/zipq/traceql"
 	"github.com/zipq/zipq/zipkin"
@@ -107,6 +113,64 @@ func TestTraceQLOnZipkinSpans(t *testing.T) {
 	} {
 		if got := run(t, tr, q); got != want {
 			t.Errorf("%s: %q, want %q", q, got, want)
+		}
+	}
+}
+
+// TestReceiverTracesAsFromJSON: the span models built directly give the
+// receiver's translator exactly what it makes of the spans' JSON (the
+// path the Collector's zipkin receiver takes), on random spans with the
+// tags the translator reads (status, kind, scope, links, resource keys),
+// endpoints with addresses and ports, and annotations carrying attributes.
+func TestReceiverTracesAsFromJSON(t *testing.T) {
+	t.Parallel()
+	rng := rand.New(rand.NewPCG(3, 4))
+	pick := func(s ...string) string { return s[rng.IntN(len(s))] }
+	for range 300 {
+		var spans []zipkin.Span
+		id := zipkin.TraceID{High: uint64(rng.IntN(2)), Low: 1 + rng.Uint64N(1<<40)}
+		for j := 1; j <= 1+rng.IntN(6); j++ {
+			s := zipkin.Span{TraceID: id, ID: zipkin.SpanID(j), ParentID: zipkin.SpanID(rng.IntN(j)), Name: pick("a", "b", ""),
+				Kind: zipkin.Kind(rng.IntN(5)), Timestamp: int64(rng.IntN(3)) * 1_700_000_000_000_000, Duration: int64(rng.IntN(5000)),
+				Shared: rng.IntN(4) == 0, Debug: rng.IntN(4) == 0, Tags: map[string]string{}}
+			if rng.IntN(3) > 0 {
+				s.LocalEndpoint = &zipkin.Endpoint{ServiceName: pick("web", "db", ""), Port: int32(rng.IntN(2) * 8080)}
+				if rng.IntN(2) == 0 {
+					s.LocalEndpoint.IPv4 = netip.MustParseAddr("10.0.0.7")
+				}
+			}
+			if rng.IntN(2) == 0 {
+				s.RemoteEndpoint = &zipkin.Endpoint{ServiceName: pick("cache", ""), IPv6: netip.MustParseAddr("2001:db8::1"), Port: 6379}
+			}
+			for range rng.IntN(5) {
+				k := pick("error", "otel.status_code", "otel.status_description", "span.kind", "otel.scope.name", "otel.scope.version",
+					"otel.library.name", "http.status_code", "host.name", "k8s.pod.name", "service.version", "custom", "otlp.link.0", "w3c.tracestate")
+				v := pick("true", "ERROR", "OK", "internal", "lib", "1.2", "503", "x")
+				if k == "otlp.link.0" {
+					v = `0102030405060708090a0b0c0d0e0f10|0102030405060708||{"k":"v","n":2}|0`
+				}
+				s.Tags[k] = v
+			}
+			for range rng.IntN(3) {
+				s.Annotations = append(s.Annotations, zipkin.Annotation{Timestamp: 1_700_000_000_000_000 + int64(rng.IntN(100)),
+					Value: pick("retry", `exception|{"exception.message":"boom","n":1.5}|0`, "a|b")})
+			}
+			spans = append(spans, s)
+		}
+		viaJSON, errJSON := zipkinv2.NewJSONTracesUnmarshaler(false).UnmarshalTraces(zipkin.EncodeJSON(spans))
+		direct, errDirect := receiverTraces(spans)
+		if (errJSON == nil) != (errDirect == nil) {
+			t.Fatalf("%s: JSON path %v, direct %v", zipkin.EncodeJSON(spans), errJSON, errDirect)
+		}
+		if errJSON != nil {
+			continue
+		}
+		// As TraceQL's model (attributes as maps: the translator fills
+		// them in map order, which differs run to run).
+		if a, b := TraceQLTraces(viaJSON), TraceQLTraces(direct); !reflect.DeepEqual(a, b) || len(a) != 1 {
+			aj, _ := (&ptrace.JSONMarshaler{}).MarshalTraces(viaJSON)
+			bj, _ := (&ptrace.JSONMarshaler{}).MarshalTraces(direct)
+			t.Fatalf("spans %s\nthrough JSON: %s\ndirect:       %s", zipkin.EncodeJSON(spans), aj, bj)
 		}
 	}
 }
