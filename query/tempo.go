@@ -455,24 +455,34 @@ func (t *tempoAPI) scan(r *http.Request, filter *traceql.Query, fn func(q *trace
 	if filter == nil {
 		filter, _ = traceql.Compile("{ }")
 	}
-	_, err = t.finder.FindTracesMatching(r.Context(), zipkin.QueryRequest{EndTs: end, Lookback: end.Sub(start), Limit: tagScanTraces},
-		t.a.o.StrictTraceID, func(spans []zipkin.Span, from, to int64) (int64, bool) {
-			at, ok := newestStart(spans, from, to)
-			if !ok {
-				return 0, false
-			}
-			tr, err := t.model.Trace(spans)
-			if err != nil {
-				return 0, false
-			}
+	_, err = t.walk(r.Context(), zipkin.QueryRequest{EndTs: end, Lookback: end.Sub(start), Limit: tagScanTraces},
+		func(tr *traceql.Trace, _ []zipkin.Span) bool {
 			for _, ss := range filter.Run(tr) {
 				for _, s := range ss.Spans {
 					fn(filter, tr, s)
 				}
 			}
-			return at, true
+			return true
 		})
 	return err
+}
+
+// walk reads stored traces newest first through the index walk (q's
+// window, limit and hints), and keeps those with a span in the window
+// that keep says to keep, given their TraceQL model; a trace the model
+// cannot be made of is skipped.
+func (t *tempoAPI) walk(ctx context.Context, q zipkin.QueryRequest, keep func(tr *traceql.Trace, spans []zipkin.Span) bool) ([][]zipkin.Span, error) {
+	return t.finder.FindTracesMatching(ctx, q, t.a.o.StrictTraceID, func(spans []zipkin.Span, from, to int64) (int64, bool) {
+		at, ok := newestStart(spans, from, to)
+		if !ok {
+			return 0, false
+		}
+		tr, err := t.model.Trace(spans)
+		if err != nil || !keep(tr, spans) {
+			return 0, false
+		}
+		return at, true
+	})
 }
 
 func (t *tempoAPI) tags(version int) http.HandlerFunc {

@@ -39,6 +39,9 @@ type token struct {
 	f     float64
 }
 
+// punctuation is the one-character tokens.
+var punctuation = map[rune]tokKind{'{': tLBrace, '}': tRBrace, '(': tLParen, ')': tRParen, ',': tComma}
+
 // operators, longest first: the lexer takes the longest that matches.
 var operators = []string{
 	"!>>", "!<<", "&>>", "&<<",
@@ -74,24 +77,8 @@ func lex(q string) ([]token, error) {
 		case unicode.IsSpace(r):
 			i += w
 			continue
-		case r == '{':
-			toks = append(toks, token{kind: tLBrace, pos: i, text: "{"})
-			i++
-			continue
-		case r == '}':
-			toks = append(toks, token{kind: tRBrace, pos: i, text: "}"})
-			i++
-			continue
-		case r == '(':
-			toks = append(toks, token{kind: tLParen, pos: i, text: "("})
-			i++
-			continue
-		case r == ')':
-			toks = append(toks, token{kind: tRParen, pos: i, text: ")"})
-			i++
-			continue
-		case r == ',':
-			toks = append(toks, token{kind: tComma, pos: i, text: ","})
+		case punctuation[r] != 0:
+			toks = append(toks, token{kind: punctuation[r], pos: i, text: string(r)})
 			i++
 			continue
 		case r == '|' && !strings.HasPrefix(q[i:], "||"):

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -75,6 +76,10 @@ func (b *bench) queries(n int) queryResult {
 		}
 		return base + "/api/v2/traces?" + v.Encode()
 	}
+	tempo := func(q string) string {
+		return base + "/api/search?" + url.Values{"q": {q}, "limit": {"20"}, "start": {fmt.Sprint(end.Add(-time.Hour).Unix())},
+			"end": {fmt.Sprint(end.Unix() + 1)}}.Encode()
+	}
 	cases := []struct {
 		name string
 		url  func(i int) string
@@ -91,6 +96,23 @@ func (b *bench) queries(n int) queryResult {
 			return with("serviceName", "payments", "annotationQuery", "http.path=/api/v1/items/7")
 		}},
 		{"search: service + minDuration 40 ms", func(int) string { return with("serviceName", "checkout", "minDuration", "40000") }},
+		// Tempo's API: the plan in brackets (README, "Grafana and TraceQL").
+		{"tempo: trace by id (/api/traces, protobuf) [segments by trace id]", func(i int) string {
+			return base + "/api/traces/" + ids[i%len(ids)].String() + "#protobuf"
+		}},
+		{"traceql: { resource.service.name = \"checkout\" } [index walk, service key]", func(int) string {
+			return tempo(`{ resource.service.name = "checkout" }`)
+		}},
+		{"traceql: { status = error } [walk by time, no key]", func(int) string { return tempo(`{ status = error }`) }},
+		{"traceql: { span.http.path = \"/api/v1/items/7\" } (1 in 1,000 spans) [walk, no key]", func(int) string {
+			return tempo(`{ span.http.path = "/api/v1/items/7" }`)
+		}},
+		{"traceql: { resource.service.name = \"checkout\" } >> { status = error } [walk, service key]", func(int) string {
+			return tempo(`{ resource.service.name = "checkout" } >> { status = error }`)
+		}},
+		{"traceql scan: { span.http.path =~ \".*/99[0-9]\" && duration > 51ms } (none: every span of the hour) [walk, no key]", func(int) string {
+			return tempo(`{ span.http.path =~ ".*/99[0-9]" && duration > 51ms }`)
+		}},
 		{"dependencies, one day", func(int) string { return base + "/api/v2/dependencies?endTs=" + endMs + "&lookback=86400000" }},
 		{"services", func(int) string { return base + "/api/v2/services" }},
 	}
@@ -131,8 +153,15 @@ func measure(name string, conc, total int, target func(int) string) latency {
 	return latency{name: name, conc: conc, p50: lat[len(lat)/2], p99: lat[len(lat)*99/100]}
 }
 
+// get fetches u; a #protobuf suffix asks for protobuf (Tempo's trace by
+// ID as Grafana reads it).
 func get(u string) {
-	resp, err := http.Get(u)
+	req, err := http.NewRequest(http.MethodGet, strings.TrimSuffix(u, "#protobuf"), nil)
+	must(err)
+	if strings.HasSuffix(u, "#protobuf") {
+		req.Header.Set("Accept", "application/protobuf")
+	}
+	resp, err := http.DefaultClient.Do(req)
 	must(err)
 	_, _ = io.Copy(io.Discard, resp.Body)
 	resp.Body.Close()

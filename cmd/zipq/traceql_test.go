@@ -111,9 +111,7 @@ func genQuery(rng *rand.Rand) string {
 // whatever the index nominated — in Tempo's response shape.
 func TestTraceQLSearchEqualsBruteForce(t *testing.T) {
 	t.Parallel()
-	f := newFixture(t)
-	p := startZipq(t, append(f.env, "COLLECTOR_BATCH_INTERVAL=50ms"), "serve")
-	base := "http://" + p.addr
+	f, base := serveQuickly(t)
 	rng := rand.New(rand.NewPCG(7, 11))
 	now := time.Now()
 	traces := genTraces(rng, 60, now)
@@ -211,6 +209,14 @@ func TestTraceQLSearchEqualsBruteForce(t *testing.T) {
 	}
 }
 
+// serveQuickly starts zipq serve storing batches every 50 ms, and returns
+// its fixture and base URL.
+func serveQuickly(t *testing.T) (fixture, string) {
+	f := newFixture(t)
+	p := startZipq(t, append(f.env, "COLLECTOR_BATCH_INTERVAL=50ms"), "serve")
+	return f, "http://" + p.addr
+}
+
 func keys(m map[string][]string) []string {
 	out := make([]string, 0, len(m))
 	for k := range m {
@@ -226,9 +232,7 @@ func keys(m map[string][]string) []string {
 // 400 with the position, tag names and typed values.
 func TestTempoAPIShapes(t *testing.T) {
 	t.Parallel()
-	f := newFixture(t)
-	p := startZipq(t, append(f.env, "COLLECTOR_BATCH_INTERVAL=50ms"), "serve")
-	base := "http://" + p.addr
+	f, base := serveQuickly(t)
 	tr := genTraces(rand.New(rand.NewPCG(1, 2)), 1, time.Now())[0]
 	postSpans(t, base, string(zipkin.EncodeJSON(tr)))
 	testenv.StoredAtLeast(t, f.dsn, len(tr), 30*time.Second)

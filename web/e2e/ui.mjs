@@ -288,6 +288,48 @@ await step('the tag chip editor builds annotationQuery', async () => {
   assert.equal(await page.locator('.tag-chip[data-term="http.method=GET"]').count(), 1, 'the chip is rebuilt from the URL');
 });
 
+await step('TraceQL: the builder writes TraceQL; the query finds the failed trace, counts its matched spans, opens the first', async () => {
+  await page.goto(`${base}/?serviceName=payments&range=1h`);
+  await page.waitForSelector('li.result');
+  await page.fill('input[name=tag]', 'error');
+  await page.press('input[name=tag]', 'Enter');
+  await page.click('button.as-traceql');
+  assert.equal(await page.inputValue('input[name=q]'), '{ resource.service.name = "payments" && status = error }');
+  await submit(/[?&]q=/);
+  await page.waitForFunction(() => document.querySelector('li.result .chip.matched'));
+  assert.equal(await page.locator('li.result').count(), 1);
+  assert.equal(await text('li.result .result-id'), T1);
+  assert.equal(await text('li.result .chip.matched'), '1 matched');
+  assert.equal(await page.locator('.builder-fields').isHidden(), true, 'the TraceQL box replaces the builder');
+  await page.click('li.result a.result-link');
+  await page.waitForURL(new RegExp(`/traces/${T1}\\?span=0000000000000003`));
+  await page.waitForSelector('.tl-row');
+  await shot('search-traceql.png');
+});
+
+await step('TraceQL: a structural query; a syntax error shown at its position, the query kept', async () => {
+  await page.goto(`${base}/?range=1h&q=${encodeURIComponent('{ resource.service.name = "frontend" } >> { status = error }')}`);
+  await page.waitForSelector('li.result');
+  assert.equal(await page.locator('li.result').count(), 1);
+  assert.equal(await text('li.result .result-id'), T1);
+  await submit(/[?&]q=/, () => page.fill('input[name=q]', '{ status = error '));
+  await page.waitForSelector('pre.traceql-error');
+  assert.match(await text('.error-box'), /column 17/);
+  const lines = ((await page.locator('pre.traceql-error').textContent()) ?? '').split('\n');
+  assert.equal(lines[0], '{ status = error');
+  assert.equal(lines[1].indexOf('^'), 16, 'the caret under the end of the query');
+  assert.equal(await page.inputValue('input[name=q]'), '{ status = error');
+});
+
+await step('TraceQL: suggestions come from the tags API, names then values', async () => {
+  await page.fill('input[name=q]', '');
+  await page.type('input[name=q]', '{ resource.ser');
+  await page.waitForFunction(() => [...document.querySelectorAll('#traceql-suggestions option')].some((o) => o.value === '{ resource.service.name'));
+  await page.fill('input[name=q]', '');
+  await page.type('input[name=q]', '{ resource.service.name = "pay');
+  await page.waitForFunction(() => [...document.querySelectorAll('#traceql-suggestions option')].some((o) => o.value === '{ resource.service.name = "payments"'));
+});
+
 await step('open a trace: rows, span count wording, skew corrected, orphan and remote service marked', async () => {
   await page.goto(`${base}/?serviceName=frontend&range=1h`);
   await page.locator('li.result.has-error a').click();

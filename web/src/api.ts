@@ -8,6 +8,12 @@ export interface Span {
   name?: string; timestamp?: number; duration?: number; localEndpoint?: Endpoint; remoteEndpoint?: Endpoint;
   annotations?: Annotation[]; tags?: Record<string, string>; debug?: boolean; shared?: boolean;
 }
+// Tempo's search answer (GET /api/search), as much of it as the UI reads.
+export interface TempoSearch {
+  traces: { traceID: string; spanSets?: { spans: { spanID: string }[]; matched: number }[] }[];
+}
+export interface TempoScope { name: string; tags: string[] }
+export interface TempoValue { type: string; value: string }
 export interface DependencyLink { parent: string; child: string; callCount: number; errorCount?: number }
 export interface UIConfig {
   environment: string; queryLimit: number; defaultLookback: number; searchEnabled: boolean;
@@ -75,6 +81,12 @@ export const api = {
   autocompleteKeys: (signal?: AbortSignal) => get<string[]>('/api/v2/autocompleteKeys', undefined, signal),
   autocompleteValues: (key: string, signal?: AbortSignal) => get<string[]>('/api/v2/autocompleteValues', { key }, signal),
   traces: (params: Params, signal?: AbortSignal) => get<Span[][]>('/api/v2/traces', params, signal),
+  traceMany: (ids: string[], signal?: AbortSignal) => get<Span[][]>('/api/v2/traceMany', { traceIds: ids.join(',') }, signal),
+  // Grafana Tempo's query API, which zipq serves beside Zipkin's.
+  tempoSearch: (params: Params, signal?: AbortSignal) => get<TempoSearch>('/api/search', params, signal),
+  tempoTags: async (signal?: AbortSignal) => (await get<{ scopes: TempoScope[] }>('/api/v2/search/tags', undefined, signal)).scopes,
+  tempoTagValues: async (name: string, signal?: AbortSignal) =>
+    (await get<{ tagValues: TempoValue[] }>(`/api/v2/search/tag/${encodeURIComponent(name)}/values`, undefined, signal)).tagValues,
   trace: async (id: string, signal?: AbortSignal): Promise<Span[] | null> => {
     try {
       return await get<Span[]>(`/api/v2/trace/${encodeURIComponent(id)}`, undefined, signal);

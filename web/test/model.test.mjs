@@ -248,3 +248,26 @@ test('dependency focus keeps the links within N hops', async () => {
   assert.deepEqual(names(neighbourhood(links, 'b', 2)), ['ab', 'bc', 'cd']);
   assert.deepEqual(names(neighbourhood(links, 'y', 3)), ['xy']);
 });
+
+test('the search form is written as one TraceQL spanset filter', async () => {
+  const { formToTraceQL, duration } = await import('../.test-build/traceql.js');
+  assert.equal(formToTraceQL({}), '{ }');
+  assert.equal(formToTraceQL({ serviceName: 'checkout', spanName: 'post /cart', remoteServiceName: 'db',
+    annotationQuery: 'error and http.status_code=503 and retry and my key=a"b', minDuration: 250_000, maxDuration: 2_000_000 }),
+    '{ resource.service.name = "checkout" && name = "post /cart" && span.service.peer.name = "db" && status = error'
+    + ' && span.http.response.status_code = "503" && event:name = "retry" && span."my key" = "a\\"b" && duration >= 250ms && duration <= 2s }');
+  assert.equal(duration(1500), '1500us');
+});
+
+test('the column of a TraceQL error, and what to suggest at the caret', async () => {
+  const { errorColumn, completion, fieldNames } = await import('../.test-build/traceql.js');
+  assert.equal(errorColumn('400 Bad Request: q: invalid TraceQL at column 8: unexpected "}"'), 8);
+  assert.equal(errorColumn('400 Bad Request: limit'), undefined);
+  assert.deepEqual(completion('{ resource.se', 13), { kind: 'field', prefix: 'resource.se', from: 2 });
+  assert.deepEqual(completion('{ name = "a" && sta', 19), { kind: 'field', prefix: 'sta', from: 16 });
+  assert.deepEqual(completion('{ resource.service.name = "che', 30), { kind: 'value', field: 'resource.service.name', prefix: 'che', from: 27 });
+  assert.deepEqual(completion('{ status != ', 12), { kind: 'value', field: 'status', prefix: '', from: 12 });
+  assert.deepEqual(completion('{ name = "a" }', 14), { kind: 'none' });
+  assert.deepEqual(fieldNames([{ name: 'resource', tags: ['service.name'] }, { name: 'span', tags: ['http.method', 'a b'] }, { name: 'intrinsic', tags: ['status', 'name'] }]),
+    ['name', 'resource.service.name', 'span."a b"', 'span.http.method', 'status']);
+});

@@ -1,10 +1,11 @@
-import { api, type Span } from '../api';
+import { api, ApiError, type Span, type TempoValue } from '../api';
 import { clear, errorBox, formatDuration, formatTime, h, s } from '../dom';
 import { buildTrace, type Trace } from '../model';
 import { relativeTime } from '../analyze';
 import { ERROR_COLOR, palette } from '../palette';
 import { navigate, withParams, type Nav } from '../router';
 import { CUSTOM, RANGES, rangeOf, windowOf } from '../timerange';
+import { completion, errorColumn, fieldNames, formToTraceQL } from '../traceql';
 
 // The search page: a form whose state lives in the URL (deep links and the
 // back button work, and a submitted search pins its end time, so a shared
@@ -79,20 +80,49 @@ export async function searchPage(nav: Nav) {
     ...[['newest', 'newest first'], ['longest', 'longest first'], ['shortest', 'shortest first']].map(([v, l]) => h('option', { value: v, selected: v === (params.get('sort') ?? 'newest') }, l)));
 
   const results = h('section', { id: 'results', 'aria-live': 'polite' });
-  const form = h('form', { class: 'search', role: 'search' },
+  // Two ways to ask: the builder (Zipkin's search) and a TraceQL box; the
+  // builder's "Edit as TraceQL" writes its fields as TraceQL.
+  const traceql = traceqlBox(params.get('q') ?? '', nav.signal);
+  const builder = h('span', { class: 'builder-fields' },
     field('Service', svcSel), field('Span name', nameSel), field('Remote service', remoteSel),
     field('Tags / annotations', tags.el),
     field('Min duration', h('span', null, minDur.input, minDur.units)),
-    field('Max duration', h('span', null, maxDur.input, maxDur.units)),
+    field('Max duration', h('span', null, maxDur.input, maxDur.units)));
+  const traceqlField = field('TraceQL', traceql.el);
+  let mode: 'builder' | 'traceql' = params.has('q') ? 'traceql' : 'builder';
+  const builderTab = h('button', { type: 'button', class: 'tab', 'data-mode': 'builder' }, 'Builder');
+  const traceqlTab = h('button', { type: 'button', class: 'tab', 'data-mode': 'traceql' }, 'TraceQL');
+  const showMode = () => {
+    builder.hidden = mode !== 'builder';
+    traceqlField.hidden = mode !== 'traceql';
+    builderTab.setAttribute('aria-pressed', String(mode === 'builder'));
+    traceqlTab.setAttribute('aria-pressed', String(mode === 'traceql'));
+  };
+  builderTab.addEventListener('click', () => { mode = 'builder'; showMode(); });
+  traceqlTab.addEventListener('click', () => { mode = 'traceql'; showMode(); traceql.input.focus(); });
+  const asTraceQL = h('button', { type: 'button', class: 'as-traceql', onclick: () => {
+    traceql.input.value = formToTraceQL({ serviceName: svcSel.value, spanName: nameSel.value, remoteServiceName: remoteSel.value,
+      annotationQuery: tags.value(), minDuration: minDur.us(), maxDuration: maxDur.us() });
+    mode = 'traceql';
+    showMode();
+  } }, 'Edit as TraceQL');
+  const form = h('form', { class: 'search', role: 'search' },
+    h('span', { class: 'tabs', role: 'group', 'aria-label': 'search with' }, builderTab, traceqlTab),
+    builder, traceqlField,
     field('Time', h('span', null, rangeSel, custom)), field('Limit', limit), field('Sort', sortSel),
-    h('button', { type: 'submit', class: 'primary' }, 'Find traces'));
+    h('button', { type: 'submit', class: 'primary' }, 'Find traces'), asTraceQL);
+  showMode();
 
   form.addEventListener('submit', (ev) => {
     ev.preventDefault();
     const q = new URLSearchParams();
     const set = (k: string, v: string | number | undefined) => { if (v !== undefined && v !== '') q.set(k, String(v)); };
-    set('serviceName', svcSel.value); set('spanName', nameSel.value); set('remoteServiceName', remoteSel.value);
-    set('annotationQuery', tags.value()); set('minDuration', minDur.us()); set('maxDuration', maxDur.us());
+    if (mode === 'traceql') {
+      q.set('q', traceql.input.value.trim() || '{ }');
+    } else {
+      set('serviceName', svcSel.value); set('spanName', nameSel.value); set('remoteServiceName', remoteSel.value);
+      set('annotationQuery', tags.value()); set('minDuration', minDur.us()); set('maxDuration', maxDur.us());
+    }
     set('range', rangeSel.value);
     if (rangeSel.value === 'custom') {
       const from = new Date(fromInput.value).getTime(), to = new Date(toInput.value).getTime();
@@ -142,7 +172,66 @@ function tagEditor(initial: string, signal: AbortSignal) {
   };
 }
 
+// traceqlBox is the TraceQL input: suggestions at the caret from Tempo's
+// tags API (scoped names, then a field's values after =).
+function traceqlBox(initial: string, signal: AbortSignal) {
+  const list = h('datalist', { id: 'traceql-suggestions' });
+  const input = h('input', { name: 'q', class: 'traceql-input', list: 'traceql-suggestions', value: initial, spellcheck: false,
+    autocomplete: 'off', placeholder: '{ resource.service.name = "checkout" && status = error }', 'aria-label': 'TraceQL query' });
+  let names: Promise<string[]> | null = null;
+  const values = new Map<string, Promise<TempoValue[]>>();
+  input.addEventListener('input', async () => {
+    const text = input.value;
+    const c = completion(text, input.selectionStart ?? text.length);
+    if (c.kind === 'none') return;
+    const head = text.slice(0, c.from);
+    let options: string[];
+    if (c.kind === 'field') {
+      names ??= api.tempoTags(signal).then(fieldNames).catch(() => { names = null; return []; });
+      options = (await names).filter((n) => n.startsWith(c.prefix)).map((n) => head + n);
+    } else {
+      if (!values.has(c.field)) values.set(c.field, api.tempoTagValues(c.field, signal).catch(() => []));
+      const vs = (await values.get(c.field)) ?? [];
+      options = vs.filter((v) => v.value.startsWith(c.prefix))
+        .map((v) => head.replace(/"$/, '') + (v.type === 'string' ? JSON.stringify(v.value) : v.value));
+    }
+    if (input.value === text) clear(list, ...options.slice(0, 50).map((o) => h('option', { value: o })));
+  });
+  return { el: h('span', { class: 'traceql-box' }, input, list), input };
+}
+
+// runTraceQL searches with Tempo's API and shows the traces found, each
+// with how many spans matched and a link to the first of them.
+async function runTraceQL(nav: Nav, out: HTMLElement, p: URLSearchParams, lookbackKey: string, defaultLimit: string) {
+  const { endTs, lookback } = windowOf(p, lookbackKey);
+  const q = p.get('q') ?? '{ }';
+  clear(out, h('p', { class: 'muted' }, 'Searching…'));
+  let traces: Trace[];
+  const matched = new Map<string, { count: number; first?: string }>();
+  try {
+    const res = await api.tempoSearch({ q, start: Math.floor((endTs - lookback) / 1000), end: Math.ceil(endTs / 1000),
+      limit: p.get('limit') ?? defaultLimit, spss: 1 }, nav.signal);
+    for (const t of res.traces) {
+      const sets = t.spanSets ?? [];
+      matched.set(t.traceID, { count: sets.reduce((n, s) => n + s.matched, 0), first: sets[0]?.spans[0]?.spanID });
+    }
+    const ids = [...matched.keys()];
+    const found = ids.length === 0 ? [] : ids.length === 1 ? [await api.trace(ids[0], nav.signal)].filter((x): x is Span[] => !!x)
+      : await api.traceMany(ids, nav.signal);
+    traces = found.map(buildTrace);
+  } catch (e) {
+    if (nav.signal.aborted) return;
+    const col = e instanceof ApiError && e.status === 400 ? errorColumn(e.message) : undefined;
+    clear(out, errorBox(e), col ? h('pre', { class: 'traceql-error', 'aria-label': 'where the query is wrong' },
+      `${q}\n${' '.repeat(col - 1)}^`) : null);
+    return;
+  }
+  if (nav.signal.aborted) return;
+  showResults(out, p, endTs, traces, (id) => matched.get(id));
+}
+
 async function runSearch(nav: Nav, out: HTMLElement, p: URLSearchParams, lookbackKey: string, defaultLimit: string) {
+  if (p.has('q')) return runTraceQL(nav, out, p, lookbackKey, defaultLimit);
   const { endTs, lookback } = windowOf(p, lookbackKey);
   const minDuration = p.get('minDuration') ?? undefined;
   const maxDuration = p.get('maxDuration') ?? undefined;
@@ -164,13 +253,20 @@ async function runSearch(nav: Nav, out: HTMLElement, p: URLSearchParams, lookbac
     return;
   }
   if (nav.signal.aborted) return;
+  showResults(out, p, endTs, found.map(buildTrace));
+}
+
+// showResults draws the result list: a head with the count and the pinned
+// time, the scatter plot and a row per trace (with TraceQL, how many spans
+// matched and a link to the first).
+function showResults(out: HTMLElement, p: URLSearchParams, endTs: number, traces: Trace[],
+  matchOf: (id: string) => { count: number; first?: string } | undefined = () => undefined) {
   const pinned = p.get('range') !== 'custom' && p.get('endTs')
     ? h('span', null, ` · up to ${formatTime(endTs * 1000)} `, h('a', { href: `/?${withParams(p, { endTs: String(Date.now()) })}`, 'data-link': true, class: 'refresh' }, 'search up to now')) : null;
-  if (found.length === 0) {
+  if (traces.length === 0) {
     clear(out, h('div', { class: 'empty' }, h('strong', null, 'No traces match.'), ' Widen the time range, or remove a filter.', pinned));
     return;
   }
-  const traces = found.map(buildTrace);
   const sort = p.get('sort') ?? 'newest';
   traces.sort((a, b) => sort === 'longest' ? b.duration - a.duration : sort === 'shortest' ? a.duration - b.duration : b.start - a.start);
   const color = palette(traces.flatMap((t) => t.services.map(([n]) => n)));
@@ -187,7 +283,7 @@ async function runSearch(nav: Nav, out: HTMLElement, p: URLSearchParams, lookbac
   clear(out,
     h('div', { class: 'results-head' }, h('span', { class: 'muted' }, `${traces.length} trace${traces.length === 1 ? '' : 's'}`, pinned), compare),
     scatter(traces),
-    h('ol', { class: 'results' }, ...traces.map((t) => resultRow(t, slowest, now, color, onPick))));
+    h('ol', { class: 'results' }, ...traces.map((t) => resultRow(t, slowest, now, color, onPick, matchOf(t.traceId)))));
 }
 
 // scatter plots each result by start time (x, over the results' time
@@ -214,17 +310,19 @@ function scatter(traces: Trace[]): SVGElement {
       s('title', null, `${t.rootService}: ${t.rootName} · ${formatDuration(t.duration)} · ${t.spans.length} spans`)))));
 }
 
-function resultRow(t: Trace, slowest: number, now: number, color: (s: string) => string, onPick: (id: string, on: boolean) => void): HTMLElement {
+function resultRow(t: Trace, slowest: number, now: number, color: (s: string) => string, onPick: (id: string, on: boolean) => void,
+  match?: { count: number; first?: string }): HTMLElement {
   const pct = Math.max(0.5, (100 * t.duration) / slowest);
   const total = t.spans.length;
   const pick = h('input', { type: 'checkbox', class: 'pick', 'aria-label': `compare ${t.traceId}`, onchange: (ev: Event) => onPick(t.traceId, (ev.target as HTMLInputElement).checked) });
   return h('li', { class: `result${t.error ? ' has-error' : ''}`, 'data-trace-id': t.traceId },
     pick,
-    h('a', { href: `/traces/${t.traceId}`, 'data-link': true, class: 'result-link' },
+    h('a', { href: `/traces/${t.traceId}${match?.first ? `?span=${match.first}` : ''}`, 'data-link': true, class: 'result-link' },
       h('div', { class: 'result-head' },
         t.error ? h('span', { class: 'error-mark', title: 'has errors' }, '!') : null,
         h('span', { class: 'root-service' }, t.rootService), ': ', h('span', { class: 'root-name' }, t.rootName),
         h('code', { class: 'result-id' }, t.traceId),
+        match ? h('span', { class: 'chip matched', title: 'spans the TraceQL query matched' }, `${match.count} matched`) : null,
         h('span', { class: 'result-meta' }, `${total} span${total === 1 ? '' : 's'} · `,
           h('time', { datetime: new Date(t.start / 1000).toISOString(), title: formatTime(t.start) }, relativeTime(t.start, now)))),
       h('div', { class: 'result-bars' },
