@@ -53,10 +53,16 @@ func (q *Query) Eval(f Field, t *Trace, s *Span) Value {
 }
 
 // Hints are equalities every answer has on one span, for an index to
-// nominate candidates: the local service (resource.service.name = "x")
-// and the span name (name = "x"). They come from a single spanset filter
-// the whole query requires, so one span carries both.
-type Hints struct{ Service, SpanName string }
+// nominate candidates: the local service (resource.service.name = "x"),
+// the span name (name = "x") and tags as Zipkin's annotationQuery writes
+// them ("k=v", from span.k = "v"). They come from a single spanset filter
+// the whole query requires, so one span carries them all.
+type Hints struct {
+	Service, SpanName string
+	Terms             []string
+}
+
+func (h Hints) empty() bool { return h.Service == "" && h.SpanName == "" && len(h.Terms) == 0 }
 
 // Hints finds the query's hints; zero when it has none.
 func (q *Query) Hints() Hints {
@@ -66,7 +72,7 @@ func (q *Query) Hints() Hints {
 		if h.Service != "" && h.SpanName != "" {
 			return h
 		}
-		if best == (Hints{}) {
+		if best.empty() || best.Service == "" && best.SpanName == "" && h.Service+h.SpanName != "" {
 			best = h
 		}
 	}
@@ -101,9 +107,20 @@ func required(e Element) []*Filter {
 	return nil
 }
 
-// filterHints reads the equalities ANDed at the top of a filter.
+// synthesized are span attributes the zipkin receiver's translator makes
+// from something other than a tag of the same name (endpoints, the
+// renamed http.status_code): no tag term finds them.
+var synthesized = map[string]bool{"service.peer.name": true, "network.peer.address": true, "network.local.address": true,
+	"net.peer.port": true, "net.host.port": true, "http.response.status_code": true, "otel.zipkin.absentField.startTime": true}
+
+// filterHints reads the equalities ANDed at the top of a filter. A span
+// attribute equal to a string is its tag's term. An unscoped or resource
+// attribute other than service.name may come from another span's tag (a
+// resource is built from the first span of its service), so its term is
+// used alone, never with the others.
 func filterHints(f Field) Hints {
 	var h Hints
+	var loose []string
 	var walk func(Field)
 	walk = func(f Field) {
 		b, ok := f.(*Binary)
@@ -128,8 +145,14 @@ func filterHints(f Field) Hints {
 		}
 		switch f := field.(type) {
 		case *Attribute:
-			if f.Scope == "resource" && f.Name == "service.name" {
+			switch {
+			case f.Scope == "resource" && f.Name == "service.name":
 				h.Service = s.S
+			case synthesized[f.Name] || f.Scope == "event" || f.Scope == "link" || f.Scope == "instrumentation":
+			case f.Scope == "span":
+				h.Terms = append(h.Terms, f.Name+"="+s.S)
+			default:
+				loose = append(loose, f.Name+"="+s.S)
 			}
 		case *Intrinsic:
 			if f.Name == "span:name" {
@@ -138,5 +161,8 @@ func filterHints(f Field) Hints {
 		}
 	}
 	walk(f)
+	if h.empty() && len(loose) > 0 {
+		h.Terms = loose[:1]
+	}
 	return h
 }

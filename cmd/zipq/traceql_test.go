@@ -37,7 +37,8 @@ func genTraces(rng *rand.Rand, n int, now time.Time) [][]zipkin.Span {
 				Timestamp: start + int64(j*1000), Duration: int64(1+rng.IntN(200)) * 1000,
 				LocalEndpoint: &zipkin.Endpoint{ServiceName: services[rng.IntN(len(services))]},
 				Kind:          []zipkin.Kind{zipkin.KindServer, zipkin.KindClient, zipkin.KindUnspecified}[rng.IntN(3)],
-				Tags:          map[string]string{"http.status_code": codes[rng.IntN(len(codes))]}}
+				Tags: map[string]string{"http.status_code": codes[rng.IntN(len(codes))],
+					"region": []string{"eu", "us", "ap"}[rng.IntN(3)]}}
 			if j > 1 {
 				p := zipkin.SpanID(1 + rng.IntN(j-1))
 				s.ParentID = p
@@ -63,7 +64,11 @@ func genTraces(rng *rand.Rand, n int, now time.Time) [][]zipkin.Span {
 func genQuery(rng *rand.Rand) string {
 	pick := func(s ...string) string { return s[rng.IntN(len(s))] }
 	cond := func() string {
-		switch rng.IntN(9) {
+		switch rng.IntN(11) {
+		case 9:
+			return fmt.Sprintf(`span.region = %q && resource.service.name = %q`, pick("eu", "us"), pick("cart", "db"))
+		case 10:
+			return fmt.Sprintf(`%s = %q`, pick(".region", "span.region", "resource.region"), pick("eu", "us", "nowhere"))
 		case 0:
 			return fmt.Sprintf(`resource.service.name = %q`, pick("frontend", "cart", "payments", "db", "queue", "nobody"))
 		case 1:
