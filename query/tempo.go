@@ -282,24 +282,14 @@ func (t *tempoAPI) search(w http.ResponseWriter, r *http.Request) {
 	hints := q.Hints()
 	results := map[string]tempoTrace{}
 	inspected := 0
-	traces, err := t.finder.FindTracesMatching(r.Context(), zipkin.QueryRequest{
-		ServiceName: hints.Service, SpanName: hints.SpanName, EndTs: end, Lookback: end.Sub(start), Limit: limit,
-	}, t.a.o.StrictTraceID, func(spans []zipkin.Span, from, to int64) (int64, bool) {
+	traces, err := t.walk(r.Context(), zipkin.QueryRequest{ServiceName: hints.Service, SpanName: hints.SpanName,
+		AnnotationQuery: hints.Terms, EndTs: end, Lookback: end.Sub(start), Limit: limit}, func(tr *traceql.Trace, spans []zipkin.Span) bool {
 		inspected++
-		at, ok := newestStart(spans, from, to)
-		if !ok {
-			return 0, false
-		}
-		tr, err := t.model.Trace(spans)
-		if err != nil {
-			return 0, false
-		}
 		sets := q.Run(tr)
-		if len(sets) == 0 {
-			return 0, false
+		if len(sets) > 0 {
+			results[spans[0].TraceID.String()] = describe(q, tr, sets, spss)
 		}
-		results[spans[0].TraceID.String()] = describe(q, tr, sets, spss)
-		return at, true
+		return len(sets) > 0
 	})
 	if err != nil {
 		t.a.fail(w, r, err)

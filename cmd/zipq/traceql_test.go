@@ -293,6 +293,12 @@ func TestTempoAPIShapes(t *testing.T) {
 			t.Errorf("%s: %d %q, want 400 saying %q", path, code, body, want)
 		}
 	}
+	// Index hints are used: a tag value no span has nominates no trace.
+	for _, q := range []string{`{ span.region = "nowhere" }`, `{ name = "nowhere" && span.region = "eu" }`, `{ resource.service.name = "nobody" }`} {
+		if code, body := get("/api/search?q="+url.QueryEscape(q), ""); code != 200 || !strings.Contains(body, `"inspectedTraces":0`) {
+			t.Errorf("%s: %d %s, want no trace read", q, code, body)
+		}
+	}
 	if code, body := get("/api/v2/search/tags?scope=span", ""); code != 200 || !strings.Contains(body, `{"scopes":[{"name":"span","tags":[`) || !strings.Contains(body, `"http.response.status_code"`) {
 		t.Fatalf("tags v2: %d %s", code, body)
 	}
