@@ -104,7 +104,7 @@ func (b *bench) queries(n int) queryResult {
 			return tempo(`{ resource.service.name = "checkout" }`)
 		}},
 		{"traceql: { status = error } [walk by time, no key]", func(int) string { return tempo(`{ status = error }`) }},
-		{"traceql: { span.http.path = \"/api/v1/items/7\" } (1 in 1,000 spans) [walk, no key]", func(int) string {
+		{"traceql: { span.http.path = \"/api/v1/items/7\" } (1 in 1,000 spans) [index walk, tag term key]", func(int) string {
 			return tempo(`{ span.http.path = "/api/v1/items/7" }`)
 		}},
 		{"traceql: { resource.service.name = \"checkout\" } >> { status = error } [walk, service key]", func(int) string {
