@@ -222,7 +222,7 @@ func number(q string, i int) (token, int, error) {
 	k := j
 	for k < len(q) {
 		r, w := utf8.DecodeRuneInString(q[k:])
-		if !unicode.IsLetter(r) && !(r >= '0' && r <= '9') && r != '.' {
+		if !unicode.IsLetter(r) && (r < '0' || r > '9') && r != '.' {
 			break
 		}
 		k += w

@@ -705,7 +705,7 @@ func check(f Field, pos int) (Type, error) {
 			}
 			return TypeBool, nil
 		default: // = != < <= > >=
-			if err := comparable(f, l, r); err != nil {
+			if err := checkComparable(f, l, r); err != nil {
 				return bad("%s", err)
 			}
 			return TypeBool, nil
@@ -714,7 +714,7 @@ func check(f Field, pos int) (Type, error) {
 	return bad("unexpected expression")
 }
 
-func comparable(f *Binary, l, r Type) error {
+func checkComparable(f *Binary, l, r Type) error {
 	if l == TypeNil || r == TypeNil {
 		other, otherType := f.R, r
 		if l != TypeNil {
