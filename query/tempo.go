@@ -16,7 +16,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode"
 
 	"github.com/go-chi/chi/v5"
 	"google.golang.org/protobuf/encoding/protowire"
@@ -149,7 +148,7 @@ func searchQuery(r *http.Request) (string, error) {
 	for _, kv := range pairs {
 		// Tempo's legacy search matches a value as a case-insensitive
 		// substring of a span or resource attribute.
-		conds = append(conds, fmt.Sprintf(`.%s =~ %q`, quoteName(kv[0]), "(?i).*"+regexp.QuoteMeta(kv[1])+".*"))
+		conds = append(conds, fmt.Sprintf(`%s =~ %q`, &traceql.Attribute{Name: kv[0]}, "(?i).*"+regexp.QuoteMeta(kv[1])+".*"))
 	}
 	for _, b := range []struct{ name, op string }{{"minDuration", ">="}, {"maxDuration", "<="}} {
 		if v := p.Get(b.name); v != "" {
@@ -161,15 +160,6 @@ func searchQuery(r *http.Request) (string, error) {
 		}
 	}
 	return "{ " + strings.Join(conds, " && ") + " }", nil
-}
-
-// quoteName writes an attribute name for a query, quoted when it has
-// characters that end a name.
-func quoteName(s string) string {
-	if s != "" && strings.IndexFunc(s, func(r rune) bool { return unicode.IsSpace(r) || strings.ContainsRune(`{}()=~!<>&|^,"\`+"`", r) }) < 0 {
-		return s
-	}
-	return strconv.Quote(s)
 }
 
 // logfmt reads Tempo's tags parameter: key=value pairs separated by
@@ -559,7 +549,7 @@ func (t *tempoAPI) tagValues(version int) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		tag := chi.URLParam(r, "tag")
 		if version == 1 && !strings.HasPrefix(tag, ".") && !strings.Contains(tag, ":") {
-			tag = "." + quoteName(tag)
+			tag = (&traceql.Attribute{Name: tag}).String()
 		}
 		field, err := traceql.ParseField(tag)
 		if err != nil {

@@ -245,7 +245,7 @@ func fieldString(f Field) string {
 	case *Attribute:
 		name := f.Name
 		if !plainAttribute(name) {
-			name = strconv.Quote(name)
+			name = quoteName(name)
 		}
 		return f.Scope + "." + name
 	case *Intrinsic:
@@ -257,6 +257,10 @@ func fieldString(f Field) string {
 	}
 	return fmt.Sprintf("%T", f)
 }
+
+// String is the attribute as a query writes it (quoted when its name has
+// characters that would end it).
+func (a *Attribute) String() string { return fieldString(a) }
 
 // plainAttribute says whether a name can be printed unquoted.
 func plainAttribute(name string) bool {

@@ -192,7 +192,7 @@ func attributeName(q string, i int) (string, int, error) {
 	j := i
 	for j < len(q) {
 		if q[j] == '"' {
-			s, n, err := quoted(q, j)
+			s, n, err := quotedName(q, j)
 			if err != nil {
 				return "", 0, err
 			}
@@ -204,13 +204,37 @@ func attributeName(q string, i int) (string, int, error) {
 		if !isAttributeRune(r) {
 			break
 		}
-		sb.WriteRune(r)
+		sb.WriteString(q[j : j+w]) // the bytes as written, valid UTF-8 or not
 		j += w
 	}
 	if j == i {
 		return "", 0, &Error{Pos: i, Msg: "an attribute name after the dot"}
 	}
 	return sb.String(), j - i, nil
+}
+
+// quotedName reads a quoted part of an attribute name at q[i]: every
+// character as it is, but \" and \\ (the two escapes Tempo reads in
+// names); it returns the text and its length.
+func quotedName(q string, i int) (string, int, error) {
+	var sb strings.Builder
+	for j := i + 1; j < len(q); j++ {
+		switch {
+		case q[j] == '\\' && j+1 < len(q) && (q[j+1] == '"' || q[j+1] == '\\'):
+			j++
+			sb.WriteByte(q[j])
+		case q[j] == '"':
+			return sb.String(), j + 1 - i, nil
+		default:
+			sb.WriteByte(q[j])
+		}
+	}
+	return "", 0, &Error{Pos: i, Msg: "unterminated quoted attribute name"}
+}
+
+// quoteName is the inverse of quotedName.
+func quoteName(name string) string {
+	return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(name) + `"`
 }
 
 // number reads an integer, a float or a duration (1s, 250ms, 1h30m) at q[i].

@@ -32,6 +32,11 @@ func Parse(q string) (*Pipeline, error) {
 	if err != nil {
 		return nil, err
 	}
+	for i, t := range toks[:len(toks)-1] {
+		if t.kind == tIdent && metricsFunctions[t.text] && toks[i+1].kind == tLParen {
+			return nil, &Error{Pos: t.pos, Unsupported: true, Msg: fmt.Sprintf("TraceQL metrics (%s()) in a search: query /api/metrics/query_range", t.text)}
+		}
+	}
 	p := &parser{toks: toks}
 	pl, err := p.pipeline(true)
 	if err != nil {

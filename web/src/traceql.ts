@@ -12,9 +12,10 @@ export interface SearchForm {
 export const quote = (s: string): string => JSON.stringify(s);
 
 // attr is an attribute reference, quoted when its name has characters
-// that would end it.
+// that would end it (a quoted name escapes only " and \, as TraceQL reads it).
 export const attr = (scope: string, name: string): string =>
-  /^[^\s{}()=~!<>&|^,"`\\]+$/.test(name) && !/^\d/.test(name) ? `${scope}.${name}` : `${scope}.${quote(name)}`;
+  /^[^\s{}()=~!<>&|^,"`\\]+$/.test(name) && !/^\d/.test(name) ? `${scope}.${name}`
+    : `${scope}."${name.replace(/[\\"]/g, (c) => '\\' + c)}"`;
 
 // duration is µs as a TraceQL duration literal.
 export function duration(us: number): string {
