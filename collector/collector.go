@@ -39,7 +39,7 @@ type Collector struct {
 	// delivery-limit policy, set once per process, and the poison queue,
 	// moved to the parking queue as messages arrive there.
 	mgmt      *broker.Management
-	policySet bool // only the session goroutine touches it
+	policySet bool // only a session's monitor goroutine touches it, one session at a time
 
 	stopOnce sync.Once
 	stopping chan struct{} // closed by Stop: cancel consumers, commit, ack
@@ -246,7 +246,6 @@ func (c *Collector) session(ctx context.Context) error {
 	}
 	c.setConnected(true)
 	defer c.setConnected(false)
-	c.ensurePolicy(ctx)
 
 	var wg sync.WaitGroup
 	errs := make(chan error, c.cfg.Concurrency)
@@ -361,8 +360,12 @@ func closeReason(closed <-chan *amqp.Error) error {
 	}
 }
 
-// monitor publishes the queue's depth and consumer count as gauges.
+// monitor publishes the queue's depth and consumer count as gauges, sets the
+// span queue's policy, and moves what it dead-letters to the parking queue.
 func (c *Collector) monitor(ctx context.Context, conn *amqp.Connection, done <-chan struct{}) {
+	// Here, not before the consumers start: a management API that does
+	// not answer must not delay consuming.
+	c.ensurePolicy(ctx)
 	t := time.NewTicker(5 * time.Second)
 	defer t.Stop()
 	for {
