@@ -241,14 +241,8 @@ func (a *api) parseQuery(r *http.Request) (zipkin.QueryRequest, error) {
 	if q.EndTs, q.Lookback, err = a.window(r); err != nil {
 		return q, err
 	}
-	if s := v.Get("limit"); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil || n <= 0 {
-			return q, badf("limit must be a positive integer, got %q", truncate(s))
-		}
-		q.Limit = min(n, MaxLimit)
-	}
-	return q, nil
+	q.Limit, err = positive(v, "limit", DefaultLimit, MaxLimit)
+	return q, err
 }
 
 // window reads endTs (epoch ms, default now) and lookback (ms, default
@@ -287,6 +281,20 @@ func nonNegative(v url.Values, name string) (int64, error) {
 		return 0, badf("%s must be a non-negative number of microseconds, got %q", name, truncate(s))
 	}
 	return n, nil
+}
+
+// positive reads a positive integer parameter: def when absent, at most
+// limit (a larger one is clamped).
+func positive(v url.Values, name string, def, limit int) (int, error) {
+	s := v.Get(name)
+	if s == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n <= 0 {
+		return 0, badf("%s must be a positive integer, got %q", name, truncate(s))
+	}
+	return min(n, limit), nil
 }
 
 // truncate keeps error messages short when the input is hostile.

@@ -9,6 +9,7 @@ package query
 import (
 	"context"
 	"fmt"
+	"maps"
 	"net/http"
 	"regexp"
 	"runtime"
@@ -116,18 +117,6 @@ func tempoWindow(r *http.Request) (start, end time.Time, err error) {
 		return start, end, badf("start %d is after end %d", start.Unix(), end.Unix())
 	}
 	return start, end, nil
-}
-
-func positiveParam(r *http.Request, name string, def, limit int) (int, error) {
-	v := r.URL.Query().Get(name)
-	if v == "" {
-		return def, nil
-	}
-	n, err := strconv.Atoi(v)
-	if err != nil || n <= 0 {
-		return 0, badf("%s %q: want a positive integer", name, truncate(v))
-	}
-	return min(n, limit), nil
 }
 
 // searchQuery is the TraceQL of a search: q, or the legacy tags,
@@ -259,12 +248,12 @@ func (t *tempoAPI) search(w http.ResponseWriter, r *http.Request) {
 		t.a.fail(w, r, err)
 		return
 	}
-	limit, err := positiveParam(r, "limit", TempoDefaultLimit, MaxLimit)
+	limit, err := positive(r.URL.Query(), "limit", TempoDefaultLimit, MaxLimit)
 	if err != nil {
 		t.a.fail(w, r, err)
 		return
 	}
-	spss, err := positiveParam(r, "spss", TempoDefaultSpss, TempoMaxSpss)
+	spss, err := positive(r.URL.Query(), "spss", TempoDefaultSpss, TempoMaxSpss)
 	if err != nil {
 		t.a.fail(w, r, err)
 		return
@@ -504,18 +493,11 @@ func (t *tempoAPI) tags(version int) http.HandlerFunc {
 			t.a.fail(w, r, err)
 			return
 		}
-		sorted := func(m map[string]bool) []string {
-			out := make([]string, 0, len(m))
-			for k := range m {
-				out = append(out, k)
-			}
-			slices.Sort(out)
-			return out
-		}
+		wanted := func(s string) bool { return scope == "" || scope == "all" || scope == s }
 		if version == 1 { // resource and span names together, as Tempo's v1
 			all := map[string]bool{}
 			for _, s := range []string{"resource", "span"} {
-				if scope == "" || scope == "all" || scope == s {
+				if wanted(s) {
 					for k := range names[s] {
 						all[k] = true
 					}
@@ -524,7 +506,7 @@ func (t *tempoAPI) tags(version int) http.HandlerFunc {
 			if scope == "intrinsic" {
 				all = names["intrinsic"]
 			}
-			writeJSON(w, http.StatusOK, map[string]any{"tagNames": sorted(all)})
+			writeJSON(w, http.StatusOK, map[string]any{"tagNames": slices.Sorted(maps.Keys(all))})
 			return
 		}
 		type scoped struct {
@@ -533,8 +515,8 @@ func (t *tempoAPI) tags(version int) http.HandlerFunc {
 		}
 		out := []scoped{}
 		for _, s := range tagScopes {
-			if (scope == "" || scope == "all" || scope == s) && len(names[s]) > 0 {
-				out = append(out, scoped{s, sorted(names[s])})
+			if wanted(s) && len(names[s]) > 0 {
+				out = append(out, scoped{s, slices.Sorted(maps.Keys(names[s]))})
 			}
 		}
 		writeJSON(w, http.StatusOK, map[string]any{"scopes": out})
@@ -564,7 +546,7 @@ func (t *tempoAPI) tagValues(version int) http.HandlerFunc {
 				}
 			}
 		}
-		limit, err := positiveParam(r, "limit", maxTagValues, maxTagValues)
+		limit, err := positive(r.URL.Query(), "limit", maxTagValues, maxTagValues)
 		if err != nil {
 			t.a.fail(w, r, err)
 			return

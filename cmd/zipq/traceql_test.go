@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"maps"
 	"math/rand/v2"
 	"net/http"
 	"net/url"
@@ -204,7 +205,7 @@ func TestTraceQLSearchEqualsBruteForce(t *testing.T) {
 			gotIDs[tr.TraceID] = slices.Compact(ids)
 		}
 		if len(gotIDs) != len(want) {
-			t.Fatalf("%s: %d traces, brute force %d (got %v, want %v)", q, len(gotIDs), len(want), keys(gotIDs), keys(want))
+			t.Fatalf("%s: %d traces, brute force %d (got %v, want %v)", q, len(gotIDs), len(want), slices.Sorted(maps.Keys(gotIDs)), slices.Sorted(maps.Keys(want)))
 		}
 		for id, spans := range want {
 			if !slices.Equal(gotIDs[id], spans) {
@@ -220,15 +221,6 @@ func serveQuickly(t *testing.T) (fixture, string) {
 	f := newFixture(t)
 	p := startZipq(t, append(f.env, "COLLECTOR_BATCH_INTERVAL=50ms"), "serve")
 	return f, "http://" + p.addr
-}
-
-func keys(m map[string][]string) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	slices.Sort(out)
-	return out
 }
 
 // TestTempoAPIShapes: what Grafana's Tempo data source asks, answered in
