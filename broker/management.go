@@ -29,13 +29,17 @@ import (
 // could not decode their headers, so zipq cannot read them over AMQP, while
 // the broker renders any header as JSON.
 type Management struct {
-	base        *url.URL // scheme and host
-	user, pass  string
-	vhost       string
-	cfg         Config
-	client      *http.Client
-	maxBodySize int64
+	base       *url.URL // scheme and host
+	user, pass string
+	vhost      string
+	cfg        Config
+	client     *http.Client
 }
+
+// maxManagementAnswer bounds what one management API answer may take: a
+// poison message is at most as large as any message the broker accepted,
+// and rendered as base64 JSON a third more.
+const maxManagementAnswer = 1 << 30
 
 // SpanQueuePolicyName is the name of the policy zipq sets when none
 // applies to the span queue: the one `make run` sets for "zipkin", and
@@ -66,10 +70,7 @@ func NewManagement(cfg Config) (*Management, error) {
 		vhost: amqpURI.Vhost, cfg: cfg,
 		// No keep-alive: calls are rare (a session start, a poison
 		// message), and an idle connection would outlive the collector.
-		client: &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DisableKeepAlives: true, Proxy: http.ProxyFromEnvironment}},
-		// A poison message is at most as large as any message the broker
-		// accepted; rendered as base64 JSON, a third more.
-		maxBodySize: 1 << 30}
+		client: &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DisableKeepAlives: true, Proxy: http.ProxyFromEnvironment}}}
 	if u.User != nil {
 		m.user = u.User.Username()
 		m.pass, _ = u.User.Password()
@@ -130,7 +131,7 @@ func (m *Management) call(ctx context.Context, method, path string, in, out any)
 	if out == nil {
 		return nil
 	}
-	if err := json.NewDecoder(io.LimitReader(resp.Body, m.maxBodySize)).Decode(out); err != nil {
+	if err := json.NewDecoder(io.LimitReader(resp.Body, maxManagementAnswer)).Decode(out); err != nil {
 		return fmt.Errorf("rabbitmq management api: %s %s: %w", method, path, err)
 	}
 	return nil

@@ -10,7 +10,8 @@ import (
 // span's events (links): { event:name = "retry" && event.attempt = "3" }
 // needs both on the same event.
 func (q *Query) matches(f Field, t *Trace, s *Span) bool {
-	evs, lns := reads(f)
+	r := q.reads[f]
+	evs, lns := r.events, r.links
 	events := []*Event{nil}
 	if evs && len(s.Events) > 0 {
 		events = events[:0]
@@ -35,26 +36,21 @@ func (q *Query) matches(f Field, t *Trace, s *Span) bool {
 	return false
 }
 
-// reads says whether f reads event or link fields.
-func reads(f Field) (events, links bool) {
-	var walk func(Field)
-	walk = func(f Field) {
+// scopes says whether an expression reads event or link fields.
+type scopes struct{ events, links bool }
+
+func readsOf(f Field) (r scopes) {
+	eachField(f, func(f Field) {
 		switch f := f.(type) {
 		case *Attribute:
-			events = events || f.Scope == "event"
-			links = links || f.Scope == "link"
+			r.events = r.events || f.Scope == "event"
+			r.links = r.links || f.Scope == "link"
 		case *Intrinsic:
-			events = events || strings.HasPrefix(f.Name, "event:")
-			links = links || strings.HasPrefix(f.Name, "link:")
-		case *Binary:
-			walk(f.L)
-			walk(f.R)
-		case *Unary:
-			walk(f.X)
+			r.events = r.events || strings.HasPrefix(f.Name, "event:")
+			r.links = r.links || strings.HasPrefix(f.Name, "link:")
 		}
-	}
-	walk(f)
-	return events, links
+	})
+	return r
 }
 
 func isNil(f Field) bool {

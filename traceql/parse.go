@@ -249,33 +249,29 @@ var structuralOps = []string{">", "<", ">>", "<<", "~", "!>", "!<", "!>>", "!<<"
 // to right, as in Tempo's grammar), each term spanset primaries joined by
 // structural operators (binding tighter).
 func (p *parser) spansetExpr() (Element, error) {
-	l, err := p.spansetTerm()
-	if err != nil {
-		return nil, err
-	}
-	for p.isOp(logicalOps...) {
-		op := p.next().text
-		r, err := p.spansetTerm()
-		if err != nil {
-			return nil, err
-		}
-		l = &SpansetOp{Op: op, L: l, R: r}
-	}
-	return l, nil
+	return leftAssoc(p, logicalOps, p.spansetTerm, joinSpansets)
 }
 
 func (p *parser) spansetTerm() (Element, error) {
-	l, err := p.spansetPrimary()
+	return leftAssoc(p, structuralOps, p.spansetPrimary, joinSpansets)
+}
+
+func joinSpansets(op string, l, r Element) Element { return &SpansetOp{Op: op, L: l, R: r} }
+func joinFields(op string, l, r Field) Field       { return &Binary{Op: op, L: l, R: r} }
+
+// leftAssoc reads operands joined by any of ops, left to right.
+func leftAssoc[T any](p *parser, ops []string, operand func() (T, error), join func(op string, l, r T) T) (T, error) {
+	l, err := operand()
 	if err != nil {
-		return nil, err
+		return l, err
 	}
-	for p.isOp(structuralOps...) {
+	for p.isOp(ops...) {
 		op := p.next().text
-		r, err := p.spansetPrimary()
+		r, err := operand()
 		if err != nil {
-			return nil, err
+			return r, err
 		}
-		l = &SpansetOp{Op: op, L: l, R: r}
+		l = join(op, l, r)
 	}
 	return l, nil
 }
@@ -469,70 +465,14 @@ func negate(s *Static) *Static {
 
 // Field expressions, loosest first: && || (one level, left to right, as
 // in Tempo's grammar); comparisons; + -; * / %; ^ (right); unary ! -.
-func (p *parser) field() (Field, error) {
-	l, err := p.comparison()
-	if err != nil {
-		return nil, err
-	}
-	for p.isOp(logicalOps...) {
-		op := p.next().text
-		r, err := p.comparison()
-		if err != nil {
-			return nil, err
-		}
-		l = &Binary{Op: op, L: l, R: r}
-	}
-	return l, nil
-}
+func (p *parser) field() (Field, error) { return leftAssoc(p, logicalOps, p.comparison, joinFields) }
 
 var comparisonOps = []string{"=", "!=", "<", "<=", ">", ">=", "=~", "!~"}
 
-func (p *parser) comparison() (Field, error) {
-	l, err := p.arith()
-	if err != nil {
-		return nil, err
-	}
-	for p.isOp(comparisonOps...) {
-		op := p.next().text
-		r, err := p.arith()
-		if err != nil {
-			return nil, err
-		}
-		l = &Binary{Op: op, L: l, R: r}
-	}
-	return l, nil
-}
-
-func (p *parser) arith() (Field, error) {
-	l, err := p.term()
-	if err != nil {
-		return nil, err
-	}
-	for p.isOp("+", "-") {
-		op := p.next().text
-		r, err := p.term()
-		if err != nil {
-			return nil, err
-		}
-		l = &Binary{Op: op, L: l, R: r}
-	}
-	return l, nil
-}
-
+func (p *parser) comparison() (Field, error) { return leftAssoc(p, comparisonOps, p.arith, joinFields) }
+func (p *parser) arith() (Field, error)      { return leftAssoc(p, []string{"+", "-"}, p.term, joinFields) }
 func (p *parser) term() (Field, error) {
-	l, err := p.power()
-	if err != nil {
-		return nil, err
-	}
-	for p.isOp("*", "/", "%") {
-		op := p.next().text
-		r, err := p.power()
-		if err != nil {
-			return nil, err
-		}
-		l = &Binary{Op: op, L: l, R: r}
-	}
-	return l, nil
+	return leftAssoc(p, []string{"*", "/", "%"}, p.power, joinFields)
 }
 
 func (p *parser) power() (Field, error) {
@@ -631,16 +571,14 @@ func (p *parser) primary() (Field, error) {
 }
 
 // referencesSpan says whether f reads anything of a span.
-func referencesSpan(f Field) bool {
-	switch f := f.(type) {
-	case *Attribute, *Intrinsic:
-		return true
-	case *Binary:
-		return referencesSpan(f.L) || referencesSpan(f.R)
-	case *Unary:
-		return referencesSpan(f.X)
-	}
-	return false
+func referencesSpan(f Field) (found bool) {
+	eachField(f, func(f Field) {
+		switch f.(type) {
+		case *Attribute, *Intrinsic:
+			found = true
+		}
+	})
+	return found
 }
 
 // check computes f's static type, rejecting what can never be true the

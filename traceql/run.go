@@ -21,8 +21,9 @@ type NamedValue struct {
 
 // Query is a parsed query ready to run on traces.
 type Query struct {
-	Tree *Pipeline
-	res  map[string]*regexp.Regexp
+	Tree  *Pipeline
+	res   map[string]*regexp.Regexp
+	reads map[Field]scopes // of every expression: whether it reads events, links
 }
 
 // Compile parses q and prepares it to run.
@@ -36,8 +37,9 @@ func Compile(q string) (*Query, error) {
 
 // New prepares a parsed tree to run (its regular expressions compiled).
 func New(tree *Pipeline) *Query {
-	c := &Query{Tree: tree, res: map[string]*regexp.Regexp{}}
+	c := &Query{Tree: tree, res: map[string]*regexp.Regexp{}, reads: map[Field]scopes{}}
 	walkFields(tree, func(f Field) {
+		c.reads[f] = readsOf(f)
 		if b, ok := f.(*Binary); ok && (b.Op == "=~" || b.Op == "!~") {
 			if s, ok := b.R.(*Static); ok {
 				c.res[s.S] = regexp.MustCompile(anchored(s.S)) // checked by Parse
@@ -47,22 +49,25 @@ func New(tree *Pipeline) *Query {
 	return c
 }
 
+// eachField calls fn on f and every expression inside it, outermost first
+// (none when f is nil).
+func eachField(f Field, fn func(Field)) {
+	if f == nil {
+		return
+	}
+	fn(f)
+	switch f := f.(type) {
+	case *Binary:
+		eachField(f.L, fn)
+		eachField(f.R, fn)
+	case *Unary:
+		eachField(f.X, fn)
+	}
+}
+
 // walkFields calls fn on every field expression of the tree.
 func walkFields(e Element, fn func(Field)) {
-	var field func(Field)
-	field = func(f Field) {
-		if f == nil {
-			return
-		}
-		fn(f)
-		switch f := f.(type) {
-		case *Binary:
-			field(f.L)
-			field(f.R)
-		case *Unary:
-			field(f.X)
-		}
-	}
+	field := func(f Field) { eachField(f, fn) }
 	switch e := e.(type) {
 	case *Pipeline:
 		for _, x := range e.Elements {
