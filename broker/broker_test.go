@@ -252,9 +252,10 @@ func TestConfigValidateJoinsEveryProblem(t *testing.T) {
 }
 
 // TestSpanQueuePolicyIsSetOnceAndAnOperatorsIsKept: with no policy on the
-// span queue, EnsureSpanQueuePolicy sets one (and finds it next time);
-// where an operator's policy already applies — even one without a
-// delivery limit — it is left alone, and the answer says what is missing.
+// span queue, EnsureSpanQueuePolicy sets one (and finds it next time;
+// RemoveSpanQueuePolicy deletes it, twice without error); where an
+// operator's policy already applies — even one without a delivery limit —
+// it is left alone, and the answer says what is missing.
 func TestSpanQueuePolicyIsSetOnceAndAnOperatorsIsKept(t *testing.T) {
 	t.Parallel()
 	cfg := broker.Config{URL: testenv.VHost(t), Queue: "spans", ManagementURL: testenv.ManagementURL(), DeliveryLimit: 7}
@@ -270,6 +271,14 @@ func TestSpanQueuePolicyIsSetOnceAndAnOperatorsIsKept(t *testing.T) {
 	if did != `policy "zipq-span-queue-spans" applies to the span queue (delivery-limit 7)` {
 		t.Fatalf("second call: %q", did)
 	}
+	for range 2 {
+		testenv.Must(t, m.RemoveSpanQueuePolicy(t.Context()))
+	}
+	did, err = m.EnsureSpanQueuePolicy(t.Context())
+	testenv.Must(t, err)
+	if !strings.HasPrefix(did, `set policy "zipq-span-queue-spans"`) {
+		t.Fatalf("after removing it: %q", did)
+	}
 
 	cfg.URL = testenv.VHost(t)
 	testenv.Policy(t, cfg.URL, "ops", "^sp.*", `{"max-length":1000000}`)
@@ -279,6 +288,12 @@ func TestSpanQueuePolicyIsSetOnceAndAnOperatorsIsKept(t *testing.T) {
 	testenv.Must(t, err)
 	if !strings.Contains(did, `policy "ops" applies to the span queue without a delivery-limit`) {
 		t.Fatalf("with an operator's policy: %q", did)
+	}
+	testenv.Must(t, m.RemoveSpanQueuePolicy(t.Context()))
+	did, err = m.EnsureSpanQueuePolicy(t.Context())
+	testenv.Must(t, err)
+	if !strings.Contains(did, `policy "ops" applies`) {
+		t.Fatalf("the operator's policy after RemoveSpanQueuePolicy: %q", did)
 	}
 
 	if m, err := broker.NewManagement(broker.Config{ManagementURL: broker.ManagementOff}); m != nil || err != nil {

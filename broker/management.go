@@ -182,6 +182,17 @@ func (m *Management) EnsureSpanQueuePolicy(ctx context.Context) (string, error) 
 	return fmt.Sprintf("set policy %q: the span queue dead-letters a message delivered %d times to %s", name, m.cfg.DeliveryLimit, m.cfg.PoisonQueue()), nil
 }
 
+// RemoveSpanQueuePolicy deletes the policy EnsureSpanQueuePolicy sets,
+// found by its name (so an operator's is never touched); none is no error.
+// For whoever tears a span queue down, as zipq-bench does after a run.
+func (m *Management) RemoveSpanQueuePolicy(ctx context.Context) error {
+	path := "/api/policies/" + url.PathEscape(m.vhost) + "/" + url.PathEscape(SpanQueuePolicyName(m.cfg.Queue))
+	if err := m.call(ctx, http.MethodDelete, path, nil, nil); err != nil && !errors.Is(err, errNotFound) {
+		return err
+	}
+	return nil
+}
+
 func appliesToQueues(applyTo string) bool {
 	switch applyTo {
 	case "queues", "all", "quorum_queues", "":

@@ -24,6 +24,15 @@ type SpanWriter interface {
 	WriteSpans(ctx context.Context, spans []zipkin.Span) error
 }
 
+// RedeliveryWriter is implemented by a SpanWriter that derives something
+// at ingest which must not count a span twice (storage's service metrics):
+// WriteRedelivered has WriteSpans' contract for the spans of messages
+// RabbitMQ redelivered, which a batch may have committed already before
+// its ack was lost.
+type RedeliveryWriter interface {
+	WriteRedelivered(ctx context.Context, spans []zipkin.Span) error
+}
+
 // MessageDecoder turns one queue message into the spans to store
 // (ingest.Limits.DecodeMessage): within the size limit, by content type,
 // sampled, names capped; the tally counts what it left out or cut. An

@@ -23,6 +23,9 @@ type batch struct {
 	commit     func(context.Context) error // prepared write, when the writer is a Preparer
 	deliveries []amqp.Delivery
 	ends       []int // ends[i]: end of deliveries[i]'s spans in spans
+	// redelivered: every delivery was redelivered (a batch holds only
+	// redelivered messages or none), so its spans may be stored already.
+	redelivered bool
 }
 
 func (b *batch) lastTag() uint64 { return b.deliveries[len(b.deliveries)-1].DeliveryTag }
@@ -182,7 +185,7 @@ func (k *consumer) loop(ctx context.Context, deliveries <-chan amqp.Delivery) er
 	prep, _ := c.w.(Preparer)
 	send := func() {
 		if len(cur.deliveries) > 0 {
-			if prep != nil {
+			if prep != nil && !cur.redelivered {
 				// An encoding failure leaves commit nil: the flusher
 				// writes the batch plainly and isolates what it refuses.
 				var err error
@@ -249,8 +252,12 @@ loop:
 				}
 				continue
 			}
+			if len(cur.deliveries) > 0 && cur.redelivered != d.Redelivered {
+				send() // redelivered messages are written apart (flush)
+			}
 			if len(cur.deliveries) == 0 {
 				timer.Reset(c.cfg.BatchInterval)
+				cur.redelivered = d.Redelivered
 			}
 			cur.spans = append(cur.spans, spans...)
 			cur.deliveries = append(cur.deliveries, d)
@@ -342,7 +349,7 @@ func (k *consumer) flush(ctx context.Context, b *batch) error {
 		if b.commit != nil {
 			err = b.commit(ctx)
 		} else {
-			err = c.w.WriteSpans(ctx, b.spans)
+			err = c.write(ctx, b.spans, b.redelivered)
 		}
 		if err == nil {
 			c.m.commitSeconds.Observe(time.Since(start).Seconds())
@@ -382,7 +389,7 @@ func (k *consumer) isolate(ctx context.Context, b *batch, cause error) error {
 	for i, d := range b.deliveries {
 		spans := b.spans[start:b.ends[i]]
 		start = b.ends[i]
-		err := k.c.w.WriteSpans(ctx, spans)
+		err := k.c.write(ctx, spans, d.Redelivered)
 		switch {
 		case err == nil:
 			k.c.m.stored.Add(uint64(len(spans)))
@@ -410,7 +417,7 @@ func (k *consumer) isolateSpans(ctx context.Context, d amqp.Delivery, spans []zi
 	var refused []zipkin.Span
 	var why error
 	for i := range spans {
-		err := k.c.w.WriteSpans(ctx, spans[i:i+1])
+		err := k.c.write(ctx, spans[i:i+1], d.Redelivered)
 		switch {
 		case err == nil:
 			k.c.m.stored.Add(1)
@@ -433,6 +440,15 @@ func (k *consumer) isolateSpans(ctx context.Context, d amqp.Delivery, spans []zi
 	k.c.log.Warn("spans parked", slog.String("queue", k.c.cfg.Broker.Queue), slog.String("reason", string(broker.ReasonStoreRejected)),
 		slog.Any("err", why), slog.Int("spans", len(refused)), slog.Int("stored", len(spans)-len(refused)))
 	return k.ack(d)
+}
+
+// write stores spans, telling the writer when they come from redelivered
+// messages.
+func (c *Collector) write(ctx context.Context, spans []zipkin.Span, redelivered bool) error {
+	if rw, ok := c.w.(RedeliveryWriter); ok && redelivered {
+		return rw.WriteRedelivered(ctx, spans)
+	}
+	return c.w.WriteSpans(ctx, spans)
 }
 
 func isPermanent(err error) bool {

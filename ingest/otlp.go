@@ -125,6 +125,7 @@ func (l Limits) DecodeOTLP(body []byte, f OTLPFormat) (spans []zipkin.Span, reje
 		}
 		spans = append(spans, sp)
 	}
+	recordOrigins(td, spans)
 	return spans, rejected, nil
 }
 

@@ -2,148 +2,15 @@ package ingest
 
 import (
 	"encoding/hex"
-	"fmt"
-	"net"
-	"strings"
-	"time"
+	"maps"
+	"slices"
 
-	zipkinmodel "github.com/openzipkin/zipkin-go/model"
-
-	"github.com/open-telemetry/opentelemetry-collector-contrib/pkg/translator/zipkin/zipkinv2"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 
 	"github.com/zipq/zipq/traceql"
 	"github.com/zipq/zipq/zipkin"
 )
-
-// TraceQLTrace is one trace's Zipkin spans as TraceQL sees them: exactly
-// what the OpenTelemetry Collector's zipkin receiver makes of them with
-// its defaults (the contrib zipkinv2 translator, fed their JSON), since
-// that is what Tempo stores when sent the same spans. Local service →
-// resource service.name, tags → span attributes that stay strings, the
-// error tag → status error, annotations → events, remote endpoint →
-// peer.service and network.peer.*. (README, "TraceQL".)
-func TraceQLTrace(spans []zipkin.Span) (*traceql.Trace, error) {
-	if len(spans) == 0 {
-		return nil, fmt.Errorf("no spans")
-	}
-	td, err := receiverTraces(spans)
-	if err != nil {
-		return nil, err
-	}
-	traces := TraceQLTraces(td)
-	if len(traces) != 1 {
-		return nil, fmt.Errorf("spans of %d traces, want one", len(traces))
-	}
-	return traces[0], nil
-}
-
-// TraceQLTraces is OTLP spans as TraceQL's traces, one per trace ID, in
-// the order first seen. (Here, not in traceql: OpenTelemetry's packages
-// stay behind ingest.)
-func TraceQLTraces(td ptrace.Traces) []*traceql.Trace {
-	var order []string
-	byTrace := map[string][]*traceql.Span{}
-	rss := td.ResourceSpans()
-	for i := range rss.Len() {
-		rs := rss.At(i)
-		res := attrs(rs.Resource().Attributes())
-		sss := rs.ScopeSpans()
-		for j := range sss.Len() {
-			ss := sss.At(j)
-			scope := ss.Scope()
-			scopeAttrs := attrs(scope.Attributes())
-			spans := ss.Spans()
-			for k := range spans.Len() {
-				s := spans.At(k)
-				tid := hexID(s.TraceID())
-				sp := &traceql.Span{
-					ID: hexID(s.SpanID()), Name: s.Name(),
-					Kind: kindName(s.Kind()), Status: statusName(s.Status().Code()), StatusMessage: s.Status().Message(),
-					Start: int64(s.StartTimestamp()), End: int64(s.EndTimestamp()),
-					Attrs: attrs(s.Attributes()), Resource: res,
-					ScopeName: scope.Name(), ScopeVersion: scope.Version(), ScopeAttrs: scopeAttrs,
-				}
-				if p := s.ParentSpanID(); !p.IsEmpty() {
-					sp.ParentID = hexID(p)
-				}
-				evs := s.Events()
-				for e := range evs.Len() {
-					ev := evs.At(e)
-					sp.Events = append(sp.Events, traceql.Event{Name: ev.Name(), Time: int64(ev.Timestamp()), Attrs: attrs(ev.Attributes())})
-				}
-				lns := s.Links()
-				for l := range lns.Len() {
-					ln := lns.At(l)
-					sp.Links = append(sp.Links, traceql.Link{TraceID: hexID(ln.TraceID()), SpanID: hexID(ln.SpanID()),
-						Attrs: attrs(ln.Attributes())})
-				}
-				if _, ok := byTrace[tid]; !ok {
-					order = append(order, tid)
-				}
-				byTrace[tid] = append(byTrace[tid], sp)
-			}
-		}
-	}
-	out := make([]*traceql.Trace, 0, len(order))
-	for _, id := range order {
-		out = append(out, traceql.NewTrace(id, byTrace[id]))
-	}
-	return out
-}
-
-func hexID[T pcommon.TraceID | pcommon.SpanID](id T) string {
-	switch id := any(id).(type) {
-	case pcommon.TraceID:
-		return hex.EncodeToString(id[:])
-	case pcommon.SpanID:
-		return hex.EncodeToString(id[:])
-	}
-	return ""
-}
-
-func attrs(m pcommon.Map) map[string]traceql.Value {
-	if m.Len() == 0 {
-		return nil
-	}
-	out := make(map[string]traceql.Value, m.Len())
-	for k, v := range m.All() {
-		switch v.Type() {
-		case pcommon.ValueTypeStr:
-			out[k] = traceql.Str(v.Str())
-		case pcommon.ValueTypeInt:
-			out[k] = traceql.Int(v.Int())
-		case pcommon.ValueTypeDouble:
-			out[k] = traceql.Float(v.Double())
-		case pcommon.ValueTypeBool:
-			out[k] = traceql.Bool(v.Bool())
-		default: // arrays, maps, bytes: compared as their JSON text
-			out[k] = traceql.Str(v.AsString())
-		}
-	}
-	return out
-}
-
-func kindName(k ptrace.SpanKind) string {
-	switch k {
-	case ptrace.SpanKindInternal:
-		return "internal"
-	case ptrace.SpanKindServer:
-		return "server"
-	case ptrace.SpanKindClient:
-		return "client"
-	case ptrace.SpanKindProducer:
-		return "producer"
-	case ptrace.SpanKindConsumer:
-		return "consumer"
-	}
-	return "unspecified"
-}
-
-func statusName(c ptrace.StatusCode) string {
-	return strings.ToLower(strings.TrimPrefix(c.String(), "STATUS_CODE_"))
-}
 
 // TraceQLModel is what the Tempo API needs of OpenTelemetry's translation
 // (query.TempoModel): stored Zipkin spans as TraceQL's model, and as OTLP.
@@ -152,68 +19,107 @@ type TraceQLModel struct{}
 // Trace is TraceQLTrace.
 func (TraceQLModel) Trace(spans []zipkin.Span) (*traceql.Trace, error) { return TraceQLTrace(spans) }
 
-// OTLP encodes a trace's spans as OTLP TracesData, protobuf or JSON,
-// through the same translation (the zipkin receiver's).
+// OTLP encodes a trace's spans as OTLP TracesData, protobuf or JSON:
+// TraceQL's model of them (TraceQLTrace), so that a trace read by ID
+// shows what search sees — a span sent as Zipkin as the zipkin receiver
+// gives it, a span sent as OTLP with its attributes' types and scopes.
 func (TraceQLModel) OTLP(spans []zipkin.Span, protobuf bool) ([]byte, error) {
-	td, err := receiverTraces(spans)
+	t, err := TraceQLTrace(spans)
 	if err != nil {
 		return nil, err
 	}
+	td := otlpTraces(t)
 	if protobuf {
 		return (&ptrace.ProtoMarshaler{}).MarshalTraces(td)
 	}
 	return (&ptrace.JSONMarshaler{}).MarshalTraces(td)
 }
 
-// receiverTraces is what the Collector's zipkin receiver makes of spans
-// posted as JSON: its JSON decoding gives zipkin-go's span models, which
-// its translator turns into OTLP. The models are built here directly, as
-// that decoding would give them (microsecond times, absent endpoints nil),
-// which skips encoding and parsing JSON (TestReceiverTracesAsFromJSON).
-func receiverTraces(spans []zipkin.Span) (ptrace.Traces, error) {
-	models := make([]*zipkinmodel.SpanModel, len(spans))
-	for i := range spans {
-		models[i] = toModel(&spans[i])
+// otlpTraces is TraceQLTraces reversed: consecutive spans with equal
+// resources share a ResourceSpans, and with equal scopes a ScopeSpans
+// (TestOTLPTracesReverseTheModel).
+func otlpTraces(t *traceql.Trace) ptrace.Traces {
+	td := ptrace.NewTraces()
+	var rs ptrace.ResourceSpans
+	var ss ptrace.ScopeSpans
+	for i, s := range t.Spans {
+		var prev *traceql.Span
+		if i > 0 {
+			prev = t.Spans[i-1]
+		}
+		newResource := prev == nil || !maps.Equal(prev.Resource, s.Resource)
+		if newResource {
+			rs = td.ResourceSpans().AppendEmpty()
+			putAttrs(rs.Resource().Attributes(), s.Resource)
+		}
+		if newResource || prev.ScopeName != s.ScopeName || prev.ScopeVersion != s.ScopeVersion || !maps.Equal(prev.ScopeAttrs, s.ScopeAttrs) {
+			ss = rs.ScopeSpans().AppendEmpty()
+			ss.Scope().SetName(s.ScopeName)
+			ss.Scope().SetVersion(s.ScopeVersion)
+			putAttrs(ss.Scope().Attributes(), s.ScopeAttrs)
+		}
+		sp := ss.Spans().AppendEmpty()
+		sp.SetTraceID(pcommon.TraceID(fromHex[[16]byte](t.ID)))
+		sp.SetSpanID(pcommon.SpanID(fromHex[[8]byte](s.ID)))
+		if s.ParentID != "" {
+			sp.SetParentSpanID(pcommon.SpanID(fromHex[[8]byte](s.ParentID)))
+		}
+		sp.TraceState().FromRaw(s.TraceState)
+		sp.SetName(s.Name)
+		sp.SetKind(kinds[s.Kind])
+		sp.Status().SetCode(statuses[s.Status])
+		sp.Status().SetMessage(s.StatusMessage)
+		sp.SetStartTimestamp(pcommon.Timestamp(s.Start))
+		sp.SetEndTimestamp(pcommon.Timestamp(s.End))
+		putAttrs(sp.Attributes(), s.Attrs)
+		for _, e := range s.Events {
+			ev := sp.Events().AppendEmpty()
+			ev.SetName(e.Name)
+			ev.SetTimestamp(pcommon.Timestamp(e.Time))
+			putAttrs(ev.Attributes(), e.Attrs)
+		}
+		for _, l := range s.Links {
+			ln := sp.Links().AppendEmpty()
+			ln.SetTraceID(pcommon.TraceID(fromHex[[16]byte](l.TraceID)))
+			ln.SetSpanID(pcommon.SpanID(fromHex[[8]byte](l.SpanID)))
+			ln.TraceState().FromRaw(l.TraceState)
+			putAttrs(ln.Attributes(), l.Attrs)
+		}
 	}
-	td, err := zipkinv2.ToTranslator{}.ToTraces(models)
-	if err != nil {
-		return td, fmt.Errorf("translate zipkin spans: %w", err)
-	}
-	return td, nil
+	return td
 }
 
-// toModel is s as zipkin-go's JSON decoding of its JSON gives it.
-func toModel(s *zipkin.Span) *zipkinmodel.SpanModel {
-	m := &zipkinmodel.SpanModel{
-		SpanContext: zipkinmodel.SpanContext{TraceID: zipkinmodel.TraceID{High: s.TraceID.High, Low: s.TraceID.Low},
-			ID: zipkinmodel.ID(s.ID), Debug: s.Debug},
-		Name: s.Name, Kind: zipkinmodel.Kind(s.Kind.String()), Duration: time.Duration(s.Duration) * time.Microsecond,
-		Shared: s.Shared, LocalEndpoint: toModelEndpoint(s.LocalEndpoint), RemoteEndpoint: toModelEndpoint(s.RemoteEndpoint),
-		Tags: s.Tags,
+var (
+	kinds = map[string]ptrace.SpanKind{"internal": ptrace.SpanKindInternal, "server": ptrace.SpanKindServer,
+		"client": ptrace.SpanKindClient, "producer": ptrace.SpanKindProducer, "consumer": ptrace.SpanKindConsumer}
+	statuses = map[string]ptrace.StatusCode{"ok": ptrace.StatusCodeOk, "error": ptrace.StatusCodeError}
+)
+
+// fromHex is an ID the model wrote in hex (hexID, spanHex); the model
+// only holds IDs it wrote, of the right length.
+func fromHex[T [16]byte | [8]byte](s string) (id T) {
+	b, _ := hex.DecodeString(s)
+	switch id := any(&id).(type) {
+	case *[16]byte:
+		copy(id[:], b)
+	case *[8]byte:
+		copy(id[:], b)
 	}
-	if s.ParentID != 0 {
-		p := zipkinmodel.ID(s.ParentID)
-		m.ParentID = &p
-	}
-	if s.Timestamp > 0 {
-		m.Timestamp = time.UnixMicro(s.Timestamp)
-	}
-	for _, a := range s.Annotations {
-		m.Annotations = append(m.Annotations, zipkinmodel.Annotation{Timestamp: time.UnixMicro(a.Timestamp), Value: a.Value})
-	}
-	return m
+	return id
 }
 
-func toModelEndpoint(e *zipkin.Endpoint) *zipkinmodel.Endpoint {
-	if e == nil || e.ServiceName == "" && !e.IPv4.IsValid() && !e.IPv6.IsValid() && e.Port == 0 {
-		return nil
+func putAttrs(dst pcommon.Map, m map[string]traceql.Value) {
+	dst.EnsureCapacity(len(m))
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		switch v := m[k].Native().(type) {
+		case int64:
+			dst.PutInt(k, v)
+		case float64:
+			dst.PutDouble(k, v)
+		case bool:
+			dst.PutBool(k, v)
+		default:
+			dst.PutStr(k, m[k].String())
+		}
 	}
-	m := &zipkinmodel.Endpoint{ServiceName: e.ServiceName, Port: uint16(e.Port)}
-	if e.IPv4.IsValid() {
-		m.IPv4 = net.IP(e.IPv4.AsSlice())
-	}
-	if e.IPv6.IsValid() {
-		m.IPv6 = net.IP(e.IPv6.AsSlice())
-	}
-	return m
 }

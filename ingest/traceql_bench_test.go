@@ -3,12 +3,13 @@ package ingest
 import (
 	"testing"
 
+	"github.com/zipq/zipq/traceql"
 	"github.com/zipq/zipq/zipkin"
 )
 
-// BenchmarkTraceQLTrace: a 10-span trace into TraceQL's model through the
-// zipkin receiver's translator (ns/span: the per-span cost of a search
-// that has to read traces).
+// BenchmarkTraceQLTrace: a 10-span trace into TraceQL's model (ns/span:
+// the per-span cost of a search that has to read traces), built directly
+// and, as the same-run baseline, through the translator's OTLP.
 func BenchmarkTraceQLTrace(b *testing.B) {
 	ep := func(s string) *zipkin.Endpoint { return &zipkin.Endpoint{ServiceName: s} }
 	var spans []zipkin.Span
@@ -17,11 +18,24 @@ func BenchmarkTraceQLTrace(b *testing.B) {
 			Kind: zipkin.KindServer, Timestamp: 1_000_000, Duration: 1000, LocalEndpoint: ep("svc"), RemoteEndpoint: ep("other"),
 			Tags: map[string]string{"http.method": "GET", "http.path": "/api/v1/items/7", "http.status_code": "200"}})
 	}
-	b.ReportAllocs()
-	for b.Loop() {
-		if _, err := TraceQLTrace(spans); err != nil {
-			b.Fatal(err)
-		}
+	for _, c := range []struct {
+		name  string
+		model func([]zipkin.Span) (*traceql.Trace, error)
+	}{
+		{"direct", TraceQLTrace},
+		{"translator", func(spans []zipkin.Span) (*traceql.Trace, error) {
+			td, err := receiverTraces(spans)
+			return TraceQLTraces(td)[0], err
+		}},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := c.model(spans); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(spans)), "ns/span")
+		})
 	}
-	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(spans)), "ns/span")
 }

@@ -1,6 +1,7 @@
 package ingest
 
 import (
+	"encoding/json"
 	"math/rand/v2"
 	"net/netip"
 	"reflect"
@@ -117,46 +118,91 @@ func TestTraceQLOnZipkinSpans(t *testing.T) {
 	}
 }
 
+// randomTrace is spans of one trace with what the translator reads:
+// status, kind, scope, links, resource keys, the service-name source,
+// endpoints with addresses (one IPv4-mapped) and ports, annotations carrying attributes, and values that fail it.
+// (Left out: pairs of tags the translator maps to one key, like
+// http.status_code beside http.response.status_code, where which wins is
+// its map's iteration order.)
+func randomTrace(rng *rand.Rand) []zipkin.Span {
+	pick := func(s ...string) string { return s[rng.IntN(len(s))] }
+	var spans []zipkin.Span
+	id := zipkin.TraceID{High: uint64(rng.IntN(2)), Low: 1 + rng.Uint64N(1<<40)}
+	for j := 1; j <= 1+rng.IntN(6); j++ {
+		s := zipkin.Span{TraceID: id, ID: zipkin.SpanID(j), ParentID: zipkin.SpanID(rng.IntN(j + 1)), Name: pick("a", "b", ""),
+			Kind: zipkin.Kind(rng.IntN(5)), Timestamp: int64(rng.IntN(3)) * 1_700_000_000_000_000, Duration: int64(rng.IntN(5000)),
+			Shared: rng.IntN(4) == 0, Debug: rng.IntN(4) == 0, Tags: map[string]string{}}
+		if rng.IntN(3) > 0 {
+			s.LocalEndpoint = &zipkin.Endpoint{ServiceName: pick("web", "db", ""), Port: int32(rng.IntN(3) * 30000)}
+			switch rng.IntN(3) {
+			case 0:
+				s.LocalEndpoint.IPv4 = netip.MustParseAddr("10.0.0.7")
+			case 1:
+				s.LocalEndpoint.IPv6 = netip.MustParseAddr("::ffff:10.0.0.8")
+			}
+		}
+		if rng.IntN(2) == 0 {
+			s.RemoteEndpoint = &zipkin.Endpoint{ServiceName: pick("cache", ""), IPv6: netip.MustParseAddr("2001:db8::1"), Port: int32(rng.IntN(2) * 6379)}
+		}
+		for range rng.IntN(6) {
+			k := pick("error", "otel.status_code", "otel.status_description", "span.kind", "otel.scope.name", "otel.scope.version",
+				"otel.library.name", "otel.library.version", "http.status_code", "host.name", "k8s.pod.name", "service.version",
+				"service.name", "faas.id", "process.pid", "telemetry.sdk.name", "otlp.service.name.source", "custom",
+				"otlp.link.0", "otlp.link.1", "otlp.link.3", "otlp.link.01", "w3c.tracestate", "service.peer.name",
+				"otel.zipkin.absentField.startTime", "network.local.address")
+			v := pick("true", "ERROR", "Error", "STATUS_CODE_OK", "internal", "lib", "1.2", "503", "x", "host.name", "")
+			if strings.HasPrefix(k, "otlp.link.") {
+				v = pick(`0102030405060708090a0b0c0d0e0f10|0102030405060708||{"k":"v","n":2}|0`,
+					`"0102030405060708090a0b0c0d0e0f10"|""|ts|{"a":{"b":1}}|x|{"f":1.5}|7`, "short|x", `01|02|||0`, `|||{}|-1`)
+			}
+			s.Tags[k] = v
+		}
+		for range rng.IntN(3) {
+			s.Annotations = append(s.Annotations, zipkin.Annotation{Timestamp: 1_700_000_000_000_000 + int64(rng.IntN(100)),
+				Value: pick("retry", `exception|{"exception.message":"boom","n":1.5,"ok":true,"z":null}|0`, "a|b", `x|{|0`, `x|{}|y`, `x|null|0`)})
+		}
+		spans = append(spans, s)
+	}
+	return spans
+}
+
+// TestTraceQLTraceAsTheTranslator: the TraceQL model built directly from
+// Zipkin spans is the one built from the translator's OTLP, on random
+// spans; both fail on the same ones.
+func TestTraceQLTraceAsTheTranslator(t *testing.T) {
+	t.Parallel()
+	rng := rand.New(rand.NewPCG(5, 6))
+	failed := 0
+	for range 3000 {
+		spans := randomTrace(rng)
+		direct, errDirect := TraceQLTrace(spans)
+		td, errOTLP := receiverTraces(spans)
+		if (errOTLP == nil) != (errDirect == nil) {
+			t.Fatalf("%s: translator %v, direct %v", zipkin.EncodeJSON(spans), errOTLP, errDirect)
+		}
+		if errOTLP != nil {
+			failed++
+			continue
+		}
+		if via := TraceQLTraces(td); len(via) != 1 || !reflect.DeepEqual(via[0], direct) {
+			got, _ := json.MarshalIndent(direct.Spans, "", " ")
+			want, _ := (&ptrace.JSONMarshaler{}).MarshalTraces(td)
+			t.Fatalf("spans %s\ntranslator: %s\ndirect:     %s", zipkin.EncodeJSON(spans), want, got)
+		}
+	}
+	if failed == 0 || failed > 2000 {
+		t.Fatalf("%d of 3000 traces failed to translate: the generator should make some, not most", failed)
+	}
+}
+
 // TestReceiverTracesAsFromJSON: the span models built directly give the
 // receiver's translator exactly what it makes of the spans' JSON (the
-// path the Collector's zipkin receiver takes), on random spans with the
-// tags the translator reads (status, kind, scope, links, resource keys),
-// endpoints with addresses and ports, and annotations carrying attributes.
+// path the Collector's zipkin receiver takes).
 func TestReceiverTracesAsFromJSON(t *testing.T) {
 	t.Parallel()
 	rng := rand.New(rand.NewPCG(3, 4))
-	pick := func(s ...string) string { return s[rng.IntN(len(s))] }
 	for range 300 {
-		var spans []zipkin.Span
-		id := zipkin.TraceID{High: uint64(rng.IntN(2)), Low: 1 + rng.Uint64N(1<<40)}
-		for j := 1; j <= 1+rng.IntN(6); j++ {
-			s := zipkin.Span{TraceID: id, ID: zipkin.SpanID(j), ParentID: zipkin.SpanID(rng.IntN(j)), Name: pick("a", "b", ""),
-				Kind: zipkin.Kind(rng.IntN(5)), Timestamp: int64(rng.IntN(3)) * 1_700_000_000_000_000, Duration: int64(rng.IntN(5000)),
-				Shared: rng.IntN(4) == 0, Debug: rng.IntN(4) == 0, Tags: map[string]string{}}
-			if rng.IntN(3) > 0 {
-				s.LocalEndpoint = &zipkin.Endpoint{ServiceName: pick("web", "db", ""), Port: int32(rng.IntN(2) * 8080)}
-				if rng.IntN(2) == 0 {
-					s.LocalEndpoint.IPv4 = netip.MustParseAddr("10.0.0.7")
-				}
-			}
-			if rng.IntN(2) == 0 {
-				s.RemoteEndpoint = &zipkin.Endpoint{ServiceName: pick("cache", ""), IPv6: netip.MustParseAddr("2001:db8::1"), Port: 6379}
-			}
-			for range rng.IntN(5) {
-				k := pick("error", "otel.status_code", "otel.status_description", "span.kind", "otel.scope.name", "otel.scope.version",
-					"otel.library.name", "http.status_code", "host.name", "k8s.pod.name", "service.version", "custom", "otlp.link.0", "w3c.tracestate")
-				v := pick("true", "ERROR", "OK", "internal", "lib", "1.2", "503", "x")
-				if k == "otlp.link.0" {
-					v = `0102030405060708090a0b0c0d0e0f10|0102030405060708||{"k":"v","n":2}|0`
-				}
-				s.Tags[k] = v
-			}
-			for range rng.IntN(3) {
-				s.Annotations = append(s.Annotations, zipkin.Annotation{Timestamp: 1_700_000_000_000_000 + int64(rng.IntN(100)),
-					Value: pick("retry", `exception|{"exception.message":"boom","n":1.5}|0`, "a|b")})
-			}
-			spans = append(spans, s)
-		}
+		spans := randomTrace(rng)
 		viaJSON, errJSON := zipkinv2.NewJSONTracesUnmarshaler(false).UnmarshalTraces(zipkin.EncodeJSON(spans))
 		direct, errDirect := receiverTraces(spans)
 		if (errJSON == nil) != (errDirect == nil) {

@@ -202,6 +202,35 @@ CREATE TABLE zipq.span_names (
 
 COMMENT ON COLUMN zipq.span_names.pair_h IS 'zipq_key(service, name)';
 
+CREATE TABLE zipq.span_stats (
+    tenant text NOT NULL,
+    ts timestamp with time zone NOT NULL,
+    res integer NOT NULL,
+    merged boolean NOT NULL,
+    cell_h bigint NOT NULL,
+    service text NOT NULL,
+    service_h bigint NOT NULL,
+    name text NOT NULL,
+    kind smallint NOT NULL,
+    remote text NOT NULL,
+    calls bigint NOT NULL,
+    errors bigint NOT NULL,
+    dur_sum bigint NOT NULL,
+    sketch bytea NOT NULL,
+    slow_trace_high bigint,
+    slow_trace_low bigint,
+    slow_span bigint,
+    slow_us bigint,
+    slow_at timestamp with time zone,
+    err_trace_high bigint,
+    err_trace_low bigint,
+    err_span bigint,
+    err_us bigint,
+    err_at timestamp with time zone
+);
+
+COMMENT ON TABLE zipq.span_stats IS 'RED metrics per tenant, minute (or hour) and cell, appended by writers and folded by the stats job (storage/stats.go)';
+
 CREATE TABLE zipq.trace_links (
     trace_id_low bigint NOT NULL,
     trace_id_high bigint NOT NULL,
@@ -257,6 +286,12 @@ CREATE INDEX span_index_ts_max ON ONLY zipq.span_index USING btree (ts_max);
 CREATE INDEX span_index_other_ts_max_idx ON zipq.span_index_other USING btree (ts_max);
 
 CREATE INDEX span_names_service ON zipq.span_names USING btree (service_h);
+
+CREATE INDEX span_stats_fold ON zipq.span_stats USING btree (ts) WHERE ((NOT merged) OR (res = 60));
+
+CREATE INDEX span_stats_range ON zipq.span_stats USING btree (tenant, ts);
+
+CREATE INDEX span_stats_service ON zipq.span_stats USING btree (tenant, service_h, ts);
 
 CREATE INDEX trace_links_hour ON zipq.trace_links USING btree (hour);
 

@@ -177,6 +177,9 @@ type Options struct {
 	// nil switches it off.
 	Finder TraceFinder
 	Tempo  TempoModel
+	// Stats serves the service metrics at /api/zipq/stats; nil switches
+	// it off.
+	Stats StatsReader
 	// ReaderReady, when set, gates the read API: while it returns an error
 	// (the database is still unreachable or being migrated at start),
 	// reads are 503 with Retry-After. HTTP ingest never waits on it.
@@ -284,7 +287,7 @@ func NewRouter(o Options) http.Handler {
 		a := &api{o: o, log: o.Logger, heavy: make(chan struct{}, o.MaxHeavyReads)}
 		var tempo *tempoAPI
 		if o.Reader != nil && o.Finder != nil && o.Tempo != nil {
-			tempo = &tempoAPI{a: a, model: o.Tempo, finder: o.Finder}
+			tempo = &tempoAPI{a: a, model: o.Tempo, finder: o.Finder, stats: o.Stats}
 			r.Group(func(r chi.Router) {
 				r.Use(cors.Handler(cors.Options{AllowedOrigins: o.AllowedOrigins, AllowedMethods: []string{http.MethodGet, http.MethodOptions},
 					AllowedHeaders: []string{"Accept", "Authorization", "X-Scope-OrgID"}, MaxAge: 600}))
@@ -313,6 +316,15 @@ func NewRouter(o Options) http.Handler {
 				tempo.v2Routes(r)
 			}
 		})
+		if o.Stats != nil {
+			r.Group(func(r chi.Router) {
+				r.Use(middleware.Compress(5, "application/json"))
+				if o.Tracer != nil {
+					r.Use(traced(o.Tracer))
+				}
+				r.With(a.readerReady).Get("/api/zipq/stats", a.stats)
+			})
+		}
 		uiConfig := func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, http.StatusOK, o.UI) }
 		r.Get("/config.json", uiConfig)
 		r.Get("/zipkin/config.json", uiConfig)

@@ -59,6 +59,7 @@ type tempoAPI struct {
 	a      *api
 	model  TempoModel
 	finder TraceFinder
+	stats  StatsReader // nil: no TraceQL metrics
 }
 
 // tempoRoutes mounts Tempo's paths under /api (v2 ones sit in the /api/v2
@@ -82,6 +83,10 @@ func (t *tempoAPI) routes(r chi.Router, version string) {
 	heavy.Get("/api/traces/{traceId}", t.traceByID(1))
 	heavy.Get("/api/search/tags", t.tags(1))
 	heavy.Get("/api/search/tag/{tag}/values", t.tagValues(1))
+	if t.stats != nil {
+		rr.Get("/api/metrics/query_range", t.metrics(false))
+		rr.Get("/api/metrics/query", t.metrics(true))
+	}
 }
 
 // v2Routes are Tempo's /api/v2 paths, inside Zipkin's /api/v2 group.

@@ -107,28 +107,28 @@ serve_check() {
   check "the UI page and its script are served"
   page=$(curl -fsS http://127.0.0.1:9411/)
   script=$(printf %s "$page" | grep -o "/assets/main-[A-Za-z0-9]*\.js")
-  curl -fsS "http://127.0.0.1:9411$script" | grep -q "zipq" || { echo "script $script: not the UI"; exit 1; }
+  curl -fsS "http://127.0.0.1:9411$script" | grep "zipq" >/dev/null || { echo "script $script: not the UI"; exit 1; }
   check "a span POSTed is read back"
   now=$(($(date +%s%N) / 1000))
   curl -fsS -X POST -H "Content-Type: application/json" http://127.0.0.1:9411/api/v2/spans \
     -d "[{\"traceId\":\"00000000000000000000000000fe5a11\",\"id\":\"00000000000000a1\",\"name\":\"get\",\"timestamp\":$now,\"duration\":10,\"localEndpoint\":{\"serviceName\":\"fresh\"}}]"
-  for _ in $(seq 1 100); do curl -fsS http://127.0.0.1:9411/api/v2/trace/fe5a11 2>/dev/null | grep -q "\"fresh\"" && break; sleep 0.2; done
-  curl -fsS http://127.0.0.1:9411/api/v2/trace/fe5a11 | grep -q "\"fresh\""
+  for _ in $(seq 1 100); do curl -fsS http://127.0.0.1:9411/api/v2/trace/fe5a11 2>/dev/null | grep "\"fresh\"" >/dev/null && break; sleep 0.2; done
+  curl -fsS http://127.0.0.1:9411/api/v2/trace/fe5a11 | grep "\"fresh\"" >/dev/null
   grep -q "classic" /tmp/run.log && { cat /tmp/run.log; exit 1; }
   kill -TERM -- -$runpid; wait $runpid || true
 }
 '
 CHECKS='
 check "postgres/postgres accepted over TCP"
-PGPASSWORD=postgres psql -h 127.0.0.1 -U postgres -d zipq -qtAc "SELECT 1" | grep -qx 1
+PGPASSWORD=postgres psql -h 127.0.0.1 -U postgres -d zipq -qtAc "SELECT 1" | grep -x 1 >/dev/null
 check "database test exists"
-PGPASSWORD=postgres psql -h 127.0.0.1 -U postgres -d test -qtAc "SELECT 1" | grep -qx 1
+PGPASSWORD=postgres psql -h 127.0.0.1 -U postgres -d test -qtAc "SELECT 1" | grep -x 1 >/dev/null
 check "vhost / makes quorum queues by default"
-rabbitmqctl -q list_vhosts --no-table-headers name default_queue_type | grep -qP "^/\tquorum$"
+rabbitmqctl -q list_vhosts --no-table-headers name default_queue_type | grep -P "^/\tquorum$" >/dev/null
 check "management API answers"
 curl -fsS -u guest:guest http://127.0.0.1:15672/api/overview >/dev/null
 check "the span queue has its delivery limit"
-rabbitmqctl -q list_policies -p / --no-table-headers | grep -q "zipq-span-queue"
+rabbitmqctl -q list_policies -p / --no-table-headers | grep "zipq-span-queue" >/dev/null
 '
 
 run_root root "$PRELUDE"'
@@ -139,7 +139,7 @@ out=$(scripts/services.sh)
 [ "$out" = "services: PostgreSQL 127.0.0.1:5432 and RabbitMQ 127.0.0.1:5672 are up" ] || { echo "$out"; exit 1; }
 '"$CHECKS"'
 check "the span queue zipkin is a quorum queue"
-rabbitmqctl -q list_queues --no-table-headers name type | grep -qP "^zipkin\tquorum$"
+rabbitmqctl -q list_queues --no-table-headers name type | grep -P "^zipkin\tquorum$" >/dev/null
 '
 
 # The sudo user builds with the cache the root scenario warmed.

@@ -50,9 +50,12 @@ func benchSpans(n int, seed uint64) []zipkin.Span {
 // into the per-span layout's spans table and indexes. Each op writes one
 // 5,000-span batch.
 func BenchmarkWrite(b *testing.B) {
-	for _, path := range []string{"raw-copy", "idempotent"} {
+	// The -hour variants date the batch's traces across the last hour
+	// (zipq-bench's generator does), so a batch adds a service-metrics row
+	// per cell and minute: the worst case for that cost.
+	for _, path := range []string{"raw-copy", "idempotent", "idempotent-no-stats", "idempotent-hour", "idempotent-hour-no-stats"} {
 		b.Run(path, func(b *testing.B) {
-			st, _ := openStore(b, storage.Config{})
+			st, _ := openStore(b, storage.Config{NoStats: strings.HasSuffix(path, "no-stats")})
 			if path == "raw-copy" {
 				st, _ = openLegacyStore(b)
 			}
@@ -61,6 +64,11 @@ func BenchmarkWrite(b *testing.B) {
 			for i := 0; i < b.N; i++ {
 				b.StopTimer()
 				spans := benchSpans(batch, uint64(i))
+				if strings.Contains(path, "hour") {
+					for j := range spans {
+						spans[j].Timestamp -= int64(spans[j].TraceID.Low*7919%3600) * 1_000_000
+					}
+				}
 				b.StartTimer()
 				var err error
 				if path == "raw-copy" {
@@ -210,4 +218,72 @@ func backendCPU(b *testing.B, pid int) time.Duration {
 	utime, _ := strconv.ParseInt(f[11], 10, 64)
 	stime, _ := strconv.ParseInt(f[12], 10, 64)
 	return time.Duration(utime+stime) * time.Second / 100 // clock ticks (USER_HZ = 100)
+}
+
+// BenchmarkServicesPage is the Services page's read: 50 services × 10
+// operations with calls in every minute of the last 24 hours (2 spans per
+// cell and minute, durations spread over three decades), folded as the
+// stats job leaves them; one op reads a day by service at 1-minute steps
+// with p50 and p99. It reports the bytes span_stats takes per cell and
+// minute.
+func BenchmarkServicesPage(b *testing.B) {
+	st, dsn := openStore(b, storage.Config{})
+	now := time.Now().UTC().Truncate(time.Minute)
+	const services, ops, minutes = 50, 10, 24 * 60
+	batch := make([]zipkin.Span, 0, 50_000)
+	id := uint64(1)
+	flush := func() {
+		if err := st.WriteSpans(context.Background(), batch); err != nil {
+			b.Fatal(err)
+		}
+		batch = batch[:0]
+	}
+	for m := range minutes {
+		at := now.Add(-time.Duration(m) * time.Minute)
+		for s := range services {
+			for o := range ops {
+				for k := range 2 {
+					id++
+					batch = append(batch, zipkin.Span{TraceID: zipkin.TraceID{Low: id}, ID: zipkin.SpanID(id), Name: "op-" + strconv.Itoa(o),
+						Kind: zipkin.KindServer, Timestamp: at.Add(time.Duration(k) * time.Second).UnixMicro(), Duration: int64(100 + (id*7919)%300_000),
+						LocalEndpoint: &zipkin.Endpoint{ServiceName: "service-" + strconv.Itoa(s)}})
+				}
+			}
+		}
+		if len(batch) >= 40_000 {
+			flush()
+		}
+	}
+	flush()
+	for {
+		more, err := st.FoldStats(context.Background(), now.Add(2*time.Minute))
+		if err != nil {
+			b.Fatal(err)
+		}
+		if !more {
+			break
+		}
+	}
+	conn, err := pgx.Connect(context.Background(), dsn)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	var rows, bytes int64
+	if _, err := conn.Exec(context.Background(), `VACUUM ANALYZE span_stats`); err != nil {
+		b.Fatal(err)
+	}
+	if err := conn.QueryRow(context.Background(), `SELECT count(*), pg_total_relation_size('span_stats') FROM span_stats`).Scan(&rows, &bytes); err != nil {
+		b.Fatal(err)
+	}
+	q := storage.StatsQuery{Start: now.Add(-24 * time.Hour), End: now.Add(time.Minute), Step: time.Minute, By: storage.ByService, Quantiles: []float64{0.5, 0.99}}
+	b.ResetTimer()
+	for b.Loop() {
+		series, err := st.Stats(context.Background(), q)
+		if err != nil || len(series) != services {
+			b.Fatalf("%d series, %v", len(series), err)
+		}
+	}
+	b.ReportMetric(float64(bytes)/float64(rows), "B/cell-minute")
+	b.ReportMetric(float64(rows), "rows")
 }

@@ -77,6 +77,9 @@ func (s *Store) moveSpans(ctx context.Context, _ *sql.DB) error {
 			if err != nil {
 				return err
 			}
+			// span_stats comes later (migration 10): spans stored before
+			// it have no service metrics.
+			w.stats, w.uncounted = nil, true
 			return w.write(ctx, tx)
 		})
 		if err != nil {

@@ -30,6 +30,12 @@ func (s *Store) Traces(ctx context.Context, ids []zipkin.TraceID, strict bool) (
 		lows[i] = int64(id.Low)
 		want[key(id)] = true
 	}
+	select {
+	case s.traceReads <- struct{}{}:
+		defer func() { <-s.traceReads }()
+	case <-ctx.Done():
+		return nil, fmt.Errorf("read traces: %w", ctx.Err())
+	}
 	byID, err := spansByTrace(ctx, s.pool, lows, func(id zipkin.TraceID) (zipkin.TraceID, bool) {
 		k := key(id)
 		return k, want[k]
@@ -81,16 +87,9 @@ type segKey struct {
 // keys of the segments it merged.
 func readSegments(ctx context.Context, q querier, lows []int64,
 	group func(zipkin.TraceID) (zipkin.TraceID, bool)) (map[zipkin.TraceID]*traceBuilder, error) {
-	rows, err := q.Query(ctx, `SELECT trace_id_low, trace_id_high, ts, seg_uid, data FROM segments WHERE trace_id_low = ANY($1)`, lows)
-	if err != nil {
-		return nil, err
-	}
 	builders := map[zipkin.TraceID]*traceBuilder{}
-	var low, high, uid int64
-	var ts time.Time
-	var data, buf []byte
-	_, err = pgx.ForEachRow(rows, []any{&low, &high, &ts, &uid, &data}, func() error {
-		k, ok := group(zipkin.TraceID{High: uint64(high), Low: uint64(low)})
+	err := eachSegment(ctx, q, lows, func(id zipkin.TraceID, key segKey) func([]byte) error {
+		k, ok := group(id)
 		if !ok {
 			return nil
 		}
@@ -99,15 +98,36 @@ func readSegments(ctx context.Context, q querier, lows []int64,
 			b = &traceBuilder{}
 			builders[k] = b
 		}
-		b.segments = append(b.segments, segKey{ts, uid})
-		var err error
-		buf, err = splitSegment(data, buf, b.add)
-		return err
+		b.segments = append(b.segments, key)
+		return b.add
 	})
 	if err != nil {
 		return nil, err
 	}
 	return builders, nil
+}
+
+// eachSegment reads the segments of the traces whose ID's lower half is
+// in lows: for each, visit says what to call with each of its spans'
+// canonical bytes (nil: skip the segment undecoded).
+func eachSegment(ctx context.Context, q querier, lows []int64, visit func(zipkin.TraceID, segKey) func(canonical []byte) error) error {
+	rows, err := q.Query(ctx, `SELECT trace_id_low, trace_id_high, ts, seg_uid, data FROM segments WHERE trace_id_low = ANY($1)`, lows)
+	if err != nil {
+		return err
+	}
+	var low, high, uid int64
+	var ts time.Time
+	var data, buf []byte
+	_, err = pgx.ForEachRow(rows, []any{&low, &high, &ts, &uid, &data}, func() error {
+		fn := visit(zipkin.TraceID{High: uint64(high), Low: uint64(low)}, segKey{ts, uid})
+		if fn == nil {
+			return nil
+		}
+		var err error
+		buf, err = splitSegment(data, buf, fn)
+		return err
+	})
+	return err
 }
 
 // ServiceNames lists local service names seen within retention, sorted.

@@ -35,8 +35,14 @@ type Config struct {
 	// /api/v2/autocompleteValues (Zipkin's AUTOCOMPLETE_KEYS).
 	AutocompleteKeys []string
 	// LinkInterval is how often RunLinker (dependency links) and
-	// RunCompactor look for queued traces.
+	// RunCompactor look for queued traces, and RunStats for rows to fold.
 	LinkInterval time.Duration
+	// StatsRetention is how long the service metrics (span_stats) are
+	// kept: longer than the spans, at hourly resolution after a day.
+	StatsRetention time.Duration
+	// NoStats turns off counting the service metrics as spans are
+	// written (benchmarks compare the two).
+	NoStats bool
 }
 
 // DefaultConfig is the store's defaults.
@@ -47,6 +53,7 @@ func DefaultConfig() Config {
 		Retention:       7 * 24 * time.Hour,
 		PartitionsAhead: 2,
 		LinkInterval:    time.Second,
+		StatsRetention:  30 * 24 * time.Hour,
 	}
 }
 
@@ -64,6 +71,9 @@ func (c *Config) withDefaults() {
 	if c.PartitionsAhead == 0 {
 		c.PartitionsAhead = d.PartitionsAhead
 	}
+	if c.StatsRetention == 0 {
+		c.StatsRetention = d.StatsRetention
+	}
 }
 
 // Validate reports every problem at once.
@@ -77,6 +87,9 @@ func (c Config) Validate() error {
 	}
 	if c.Retention < 24*time.Hour {
 		errs = append(errs, fmt.Errorf("retention %v: want at least 24h (spans are kept in daily partitions)", c.Retention))
+	}
+	if c.StatsRetention < statsHourlyAfter {
+		errs = append(errs, fmt.Errorf("stats retention %v: want at least %v (minutes are rolled up to hours after that)", c.StatsRetention, statsHourlyAfter))
 	}
 	if c.PartitionsAhead < 1 {
 		errs = append(errs, fmt.Errorf("partitions ahead %d: want at least 1", c.PartitionsAhead))
@@ -92,6 +105,12 @@ type Store struct {
 	pool   *pgxpool.Pool
 	cfg    Config
 	logger *slog.Logger
+	// traceReads admits reads of whole traces (searches and trace by ID)
+	// to at most half the pool: the pool hands out connections first come
+	// first served, so without it 30 concurrent large searches queue ahead
+	// of every cheap read and of the collector's writes, which then wait
+	// seconds for a connection.
+	traceReads chan struct{}
 }
 
 // Open connects a pool; it does not migrate (see Migrate).
@@ -109,7 +128,7 @@ func Open(ctx context.Context, cfg Config, logger *slog.Logger) (*Store, error) 
 	if err != nil {
 		return nil, fmt.Errorf("open postgres pool: %w", err)
 	}
-	return &Store{pool: pool, cfg: cfg, logger: logger}, nil
+	return &Store{pool: pool, cfg: cfg, logger: logger, traceReads: make(chan struct{}, max(1, cfg.MaxConns/2))}, nil
 }
 
 // AutocompleteKeys are the tag keys whose values are recorded.

@@ -54,14 +54,28 @@ const markPending = `INSERT INTO link_pending (trace_id_low, trace_id_high, hour
 // folded away by the linker's compaction). A *DataError means PostgreSQL
 // refused the data.
 func (s *Store) WriteSpans(ctx context.Context, spans []zipkin.Span) error {
+	return s.writeSpans(ctx, spans, false)
+}
+
+// WriteRedelivered is WriteSpans for spans that may have been stored
+// already: those of a message RabbitMQ redelivered, whose batch may have
+// committed before its ack was lost. The spans are stored the same way,
+// but counted in the service metrics only if no stored segment of their
+// trace holds them yet, which costs a read of those traces.
+func (s *Store) WriteRedelivered(ctx context.Context, spans []zipkin.Span) error {
+	return s.writeSpans(ctx, spans, true)
+}
+
+func (s *Store) writeSpans(ctx context.Context, spans []zipkin.Span, redelivered bool) error {
 	if len(spans) == 0 {
 		return nil
 	}
-	commit, err := s.PrepareWrite(spans)
+	w, err := s.prepare(spans, true)
 	if err != nil {
-		return err
+		return &DataError{Err: err}
 	}
-	return commit(ctx)
+	w.redelivered = redelivered
+	return s.commit(ctx, w, len(spans))
 }
 
 // PrepareWrite does the CPU-bound half of WriteSpans — encoding, compressing
@@ -74,15 +88,18 @@ func (s *Store) PrepareWrite(spans []zipkin.Span) (func(context.Context) error, 
 	if err != nil {
 		return nil, &DataError{Err: err}
 	}
-	return func(ctx context.Context) error {
-		if len(spans) == 0 {
-			return nil
-		}
-		if err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error { return w.write(ctx, tx) }); err != nil {
-			return classify(fmt.Errorf("write %d spans: %w", len(spans), err))
-		}
+	return func(ctx context.Context) error { return s.commit(ctx, w, len(spans)) }, nil
+}
+
+// commit writes a prepared batch of n spans in one transaction.
+func (s *Store) commit(ctx context.Context, w *write, n int) error {
+	if n == 0 {
 		return nil
-	}, nil
+	}
+	if err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error { return w.write(ctx, tx) }); err != nil {
+		return classify(fmt.Errorf("write %d spans: %w", n, err))
+	}
+	return nil
 }
 
 // write is one batch, encoded and ready for a transaction: everything
@@ -95,6 +112,12 @@ type write struct {
 	names   nameRows
 	remotes nameRows
 	tags    nameRows
+	// stats is insertStats' arguments for all of segs (nil: none counted).
+	stats   []any
+	arrival int64 // µs
+	// redelivered: the spans may have been stored (and counted) already.
+	redelivered bool
+	uncounted   bool // not counted in span_stats at all
 }
 
 type nameRows struct {
@@ -131,9 +154,17 @@ func (s *Store) prepare(spans []zipkin.Span, marks bool) (*write, error) {
 	if err != nil {
 		return nil, err
 	}
-	w := &write{segs: segs, index: make([][][]any, len(segs))}
+	w := &write{segs: segs, index: make([][][]any, len(segs)), arrival: arrival, uncounted: s.cfg.NoStats}
+	tally := statTally{}
 	for i, seg := range segs {
-		w.index[i] = appendIndexRows(nil, seg.id, indexSpans(seg.spans), arrival)
+		merged := indexSpans(seg.spans)
+		w.index[i] = appendIndexRows(nil, seg.id, merged, arrival)
+		if !w.uncounted {
+			tally.add(merged, arrival)
+		}
+	}
+	if len(tally) > 0 {
+		w.stats = tally.rows(DefaultTenant, false, time.Minute)
 	}
 	if marks {
 		w.marks = make([]mark, len(segs))
@@ -203,8 +234,8 @@ func (w *write) write(ctx context.Context, tx pgx.Tx) error {
 	if err := br.Close(); err != nil {
 		return fmt.Errorf("insert names: %w", err)
 	}
-	// Only the segments that were new get index rows and marks: an
-	// identical redelivered one is already indexed and linked.
+	// Only the segments that were new get index rows, marks and counts:
+	// an identical redelivered one is already indexed, linked and counted.
 	var idx [][]any
 	var marked []int
 	for i, seg := range w.segs {
@@ -219,13 +250,54 @@ func (w *write) write(ctx context.Context, tx pgx.Tx) error {
 	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"span_index"}, indexColumns, pgx.CopyFromRows(idx)); err != nil {
 		return fmt.Errorf("copy span index: %w", err)
 	}
-	if w.marks == nil {
-		return nil
+	stats, err := w.freshStats(ctx, tx, marked)
+	if err != nil {
+		return fmt.Errorf("count spans: %w", err)
 	}
-	if _, err := tx.Exec(ctx, markPending, w.pendingMarks(marked)...); err != nil {
-		return fmt.Errorf("mark traces for the linker: %w", err)
+	b = &pgx.Batch{}
+	if w.marks != nil {
+		b.Queue(markPending, w.pendingMarks(marked)...)
+	}
+	if len(stats) > 0 {
+		b.Queue(insertStats, stats...)
+	}
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		return fmt.Errorf("mark traces for the linker, count spans: %w", err)
 	}
 	return nil
+}
+
+// freshStats is insertStats' arguments for the segments at these indexes,
+// the ones this transaction stored: prepare's tally when that is all of
+// them and none may have been stored before, else counted again from them
+// alone, without the spans found stored already.
+func (w *write) freshStats(ctx context.Context, tx pgx.Tx, fresh []int) ([]any, error) {
+	if w.uncounted || len(fresh) == len(w.segs) && !w.redelivered {
+		return w.stats, nil
+	}
+	segs := make([]*segment, len(fresh))
+	for n, i := range fresh {
+		segs[n] = w.segs[i]
+	}
+	var stored map[zipkin.TraceID]map[string]bool
+	if w.redelivered {
+		var err error
+		if stored, err = storedSpans(ctx, tx, segs); err != nil {
+			return nil, err
+		}
+	}
+	t := statTally{}
+	for _, seg := range segs {
+		spans := seg.spans
+		if skip := stored[seg.id]; len(skip) > 0 {
+			spans = slices.DeleteFunc(slices.Clone(spans), func(cs canonicalSpan) bool { return skip[string(cs.bytes)] })
+		}
+		t.add(indexSpans(spans), w.arrival)
+	}
+	if len(t) == 0 {
+		return nil, nil
+	}
+	return t.rows(DefaultTenant, false, time.Minute), nil
 }
 
 // segmentMark is the linker's mark for a segment: the links it alone gives

@@ -262,6 +262,9 @@ func fieldString(f Field) string {
 // characters that would end it).
 func (a *Attribute) String() string { return fieldString(a) }
 
+// FieldString prints a field expression as TraceQL.
+func FieldString(f Field) string { return strings.TrimSpace(fieldString(f)) }
+
 // plainAttribute says whether a name can be printed unquoted.
 func plainAttribute(name string) bool {
 	if name == "" {

@@ -22,6 +22,7 @@ type Span struct {
 	ScopeAttrs    map[string]Value
 	Events        []Event
 	Links         []Link
+	TraceState    string // W3C tracestate; not searchable, kept for OTLP answers
 
 	idx      int // position in its trace
 	parent   *Span
@@ -38,6 +39,7 @@ type Event struct {
 // Link is a span link.
 type Link struct {
 	TraceID, SpanID string
+	TraceState      string
 	Attrs           map[string]Value
 }
 

@@ -25,10 +25,7 @@ const (
 // Every error is an *Error: invalid (with the position and the reason) or
 // unsupported (naming the construct).
 func Parse(q string) (*Pipeline, error) {
-	if len(q) > MaxQueryBytes {
-		return nil, &Error{Pos: MaxQueryBytes, Msg: fmt.Sprintf("query is %d bytes, the limit is %d", len(q), MaxQueryBytes)}
-	}
-	toks, err := lex(q)
+	toks, err := lexQuery(q)
 	if err != nil {
 		return nil, err
 	}
@@ -37,13 +34,27 @@ func Parse(q string) (*Pipeline, error) {
 			return nil, &Error{Pos: t.pos, Unsupported: true, Msg: fmt.Sprintf("TraceQL metrics (%s()) in a search: query /api/metrics/query_range", t.text)}
 		}
 	}
+	return parseSearch(toks, "the end of the query")
+}
+
+// lexQuery is q's tokens, q within MaxQueryBytes.
+func lexQuery(q string) ([]token, error) {
+	if len(q) > MaxQueryBytes {
+		return nil, &Error{Pos: MaxQueryBytes, Msg: fmt.Sprintf("query is %d bytes, the limit is %d", len(q), MaxQueryBytes)}
+	}
+	return lex(q)
+}
+
+// parseSearch reads toks (ending in tEOF) as one search pipeline; what
+// follows it is unexpected, where after was wanted.
+func parseSearch(toks []token, after string) (*Pipeline, error) {
 	p := &parser{toks: toks}
 	pl, err := p.pipeline(true)
 	if err != nil {
 		return nil, err
 	}
 	if t := p.peek(); t.kind != tEOF {
-		return nil, p.unexpected(t, "the end of the query")
+		return nil, p.unexpected(t, after)
 	}
 	if len(pl.Elements) == 1 {
 		if _, ok := pl.Elements[0].(*Pipeline); ok {
@@ -663,7 +674,9 @@ func checkComparable(f *Binary, l, r Type) error {
 		if l != TypeNil {
 			other, otherType = f.L, l
 		}
-		if a, ok := other.(*Attribute); ok && a.Scope == "resource" && a.Name == "service.name" {
+		// Tempo refuses resource.service.name = nil (every resource has
+		// one) but takes != nil, which Grafana's Traces Drilldown sends.
+		if a, ok := other.(*Attribute); ok && a.Scope == "resource" && a.Name == "service.name" && f.Op == "=" {
 			return fmt.Errorf("resource.service.name is never nil")
 		}
 		if otherType == TypeStatus || otherType == TypeKind || otherType == TypeBool {

@@ -201,6 +201,9 @@ func FuzzUnmarshalCanonical(f *testing.F) {
 		f.Add(b)
 	}
 	f.Add([]byte{0x0a, 0x08, 1, 2, 3, 4, 5, 6, 7, 8})
+	otlp := Span{TraceID: TraceID{Low: 1}, ID: 1, FromOTLP: true, Tags: map[string]string{"n": "1"}, Origins: []TagOrigin{{"n", FromResource, TypeInt}}}
+	b, _ := otlp.MarshalCanonical(nil)
+	f.Add(b)
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var p pb.Span
 		var want Span

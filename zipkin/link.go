@@ -403,7 +403,11 @@ func mergeSpan(a Span, b *Span) Span {
 		}
 		maps.Copy(tags, b.Tags)
 		a.Tags = tags
+		// A tag b gives replaces a's, and so does what b says of it.
+		origins := slices.DeleteFunc(slices.Clone(a.Origins), func(o TagOrigin) bool { _, ok := b.Tags[o.Key]; return ok })
+		a.Origins = normalizeOrigins(append(origins, b.Origins...), a.Tags)
 	}
+	a.FromOTLP = a.FromOTLP || b.FromOTLP
 	a.Debug = a.Debug || b.Debug
 	a.Shared = a.Shared || b.Shared
 	return a

@@ -3,6 +3,7 @@ package zipkin
 import (
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"net/netip"
 	"slices"
 	"unicode/utf8"
@@ -92,6 +93,10 @@ func fromProto(i int, p *pb.Span, s *Span) error {
 		return reject(ReasonInvalidField, i, "port out of range")
 	}
 	s.Tags, s.Debug, s.Shared = p.Tags, p.Debug, p.Shared
+	var err error
+	if s.FromOTLP, s.Origins, err = readOrigins(p.ProtoReflect().GetUnknown()); err != nil {
+		return reject(ReasonInvalidField, i, "%v", err)
+	}
 	s.Normalize()
 	return nil
 }
@@ -126,6 +131,9 @@ func (s *Span) toProto() *pb.Span {
 	}
 	for _, a := range s.Annotations {
 		p.Annotations = append(p.Annotations, &pb.Annotation{Timestamp: uint64(a.Timestamp), Value: a.Value})
+	}
+	if s.FromOTLP || len(s.Origins) > 0 {
+		p.ProtoReflect().SetUnknown(appendOrigins(nil, s.FromOTLP, s.Origins))
 	}
 	return p
 }
@@ -239,6 +247,8 @@ func (s *Span) MarshalCanonical(buf []byte) ([]byte, error) {
 		b = protowire.AppendTag(b, 13, protowire.VarintType)
 		b = protowire.AppendVarint(b, 1)
 	}
+	// Where the runtime writes unknown fields: after the known ones.
+	b = appendOrigins(b, s.FromOTLP, s.Origins)
 	for _, f := range []string{s.Name, s.LocalServiceName(), s.RemoteServiceName()} {
 		if !utf8.ValidString(f) {
 			return nil, errors.New("string field contains invalid UTF-8")
@@ -368,16 +378,20 @@ func str(v []byte) (string, error) {
 	return string(v), nil
 }
 
+// consumeSpan reads a span's fields into p. Its byte fields alias b:
+// fromProto copies IDs into integers and addresses into netip.Addr, so
+// nothing of b outlives UnmarshalCanonical (one allocation less per ID
+// on every stored span read).
 func consumeSpan(b []byte, p *pb.Span) error {
 	return fields(b, func(num protowire.Number, typ protowire.Type, v []byte, x uint64) error {
 		var err error
 		switch {
 		case typ == protowire.BytesType && num == 1:
-			p.TraceId = slices.Clone(v)
+			p.TraceId = v
 		case typ == protowire.BytesType && num == 2:
-			p.ParentId = slices.Clone(v)
+			p.ParentId = v
 		case typ == protowire.BytesType && num == 3:
-			p.Id = slices.Clone(v)
+			p.Id = v
 		case typ == protowire.VarintType && num == 4:
 			p.Kind = pb.Span_Kind(int32(x))
 		case typ == protowire.BytesType && num == 5:
@@ -430,6 +444,18 @@ func consumeSpan(b []byte, p *pb.Span) error {
 			p.Debug = x != 0
 		case typ == protowire.VarintType && num == 13:
 			p.Shared = x != 0
+		case num == originField || num == otlpField:
+			// Kept as the runtime keeps them, unknown fields, for
+			// fromProto to read.
+			m := p.ProtoReflect()
+			switch typ {
+			case protowire.BytesType:
+				m.SetUnknown(protowire.AppendBytes(protowire.AppendTag(m.GetUnknown(), num, typ), v))
+			case protowire.VarintType:
+				m.SetUnknown(protowire.AppendVarint(protowire.AppendTag(m.GetUnknown(), num, typ), x))
+			default:
+				return fmt.Errorf("field %d: wire type %d", num, typ)
+			}
 		}
 		return err
 	})
@@ -442,9 +468,9 @@ func consumeEndpoint(b []byte, e *pb.Endpoint) error {
 		case typ == protowire.BytesType && num == 1:
 			e.ServiceName, err = str(v)
 		case typ == protowire.BytesType && num == 2:
-			e.Ipv4 = slices.Clone(v)
+			e.Ipv4 = v
 		case typ == protowire.BytesType && num == 3:
-			e.Ipv6 = slices.Clone(v)
+			e.Ipv6 = v
 		case typ == protowire.VarintType && num == 4:
 			e.Port = int32(x)
 		}

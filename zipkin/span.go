@@ -72,6 +72,11 @@ type Span struct {
 	Tags           map[string]string
 	Debug          bool
 	Shared         bool
+	// FromOTLP is whether the span was translated from OpenTelemetry's
+	// OTLP, and Origins what its tags were there where that differs from
+	// what the tag would mean in a Zipkin span (TagOrigin), sorted by key.
+	FromOTLP bool
+	Origins  []TagOrigin
 }
 
 // LocalServiceName is the local endpoint's service name, or "".
@@ -95,6 +100,22 @@ func (s *Span) RemoteServiceName() string {
 func (s *Span) IsError() bool {
 	_, ok := s.Tags["error"]
 	return ok
+}
+
+// Failed reports whether the span failed: it carries the "error" tag, or
+// it came from OpenTelemetry with status ERROR (the otel.status_code tag
+// the OpenTelemetry Collector's Zipkin translator reads and writes). This
+// is TraceQL's status = error on Zipkin spans, and an error in the RED
+// metrics.
+func (s *Span) Failed() bool {
+	if s.IsError() {
+		return true
+	}
+	switch s.Tags["otel.status_code"] {
+	case "STATUS_CODE_ERROR", "Error":
+		return true
+	}
+	return false
 }
 
 // StartTime is the span's timestamp if set, else its earliest annotation,
@@ -142,6 +163,10 @@ func (s *Span) Normalize() {
 	}
 	if len(s.Tags) == 0 {
 		s.Tags = nil
+	}
+	s.Origins = normalizeOrigins(s.Origins, s.Tags)
+	if !s.FromOTLP {
+		s.Origins = nil
 	}
 }
 

@@ -98,11 +98,15 @@ func (b *bench) queue(name string) string {
 			return
 		}
 		defer conn.Close()
-		for _, n := range []string{q, q + ".parked"} {
+		for _, n := range []string{q, q + ".parked", q + ".poison"} {
 			if ch, err := conn.Channel(); err == nil {
 				_, _ = ch.QueueDelete(n, false, false, false)
 				_ = ch.Close()
 			}
+		}
+		// The delivery-limit policy a zipq serve of the bench set on it.
+		if m, err := broker.NewManagement(broker.Config{URL: b.amqpURL, Queue: q}); err == nil && m != nil {
+			_ = m.RemoveSpanQueuePolicy(context.Background())
 		}
 	})
 	return q

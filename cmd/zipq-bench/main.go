@@ -31,8 +31,13 @@ func main() {
 	flag.IntVar(&ingestSpans, "ingest-spans", 300_000, "spans per ingest run")
 	flag.IntVar(&drainSpans, "drain-spans", 1_000_000, "backlog size")
 	flag.IntVar(&querySpans, "query-spans", 1_000_000, "spans stored for the query run (10000000 for the 10M figures)")
-	only := flag.String("only", "ingest,drain,query,otlp", "parts to run: ingest (both shapes), ingest100 or ingest1 (one shape), drain, query, otlp (Zipkin JSON, OTLP/HTTP and OTLP/gRPC into zipq serve; printed, not written)")
+	only := flag.String("only", "ingest,drain,query,otlp", "parts to run: ingest (both shapes), ingest100 or ingest1 (one shape), drain, query, otlp (Zipkin JSON, OTLP/HTTP and OTLP/gRPC into zipq serve; printed, not written), afterload (search latency in the two minutes after a load into zipq serve; printed; not in the default set), stats (drain rate with the service metrics on and off; printed; not in the default set)")
 	otlpSpans := flag.Int("otlp-spans", 200_000, "spans per protocol in the otlp part")
+	afterLoadSpans := flag.Int("afterload-spans", 500_000, "spans loaded before the afterload part's searches")
+	afterLoadIdle := flag.Duration("afterload-idle", 0, "how long the afterload part waits, measuring CPU, before its searches")
+	statsSpans := flag.Int("stats-spans", 300_000, "spans per drain in the stats part at 100 spans/message (a third at 1)")
+	statsWindow := flag.Duration("stats-window", time.Hour, "the stats part's spans are dated across this window before now")
+	statsRounds := flag.Int("stats-rounds", 2, "on/off pairs per shape in the stats part")
 	extraEnv := flag.String("collector-env", "", "extra environment for the collectors, comma-separated K=V (e.g. RABBIT_CONCURRENCY=2)")
 	samples := flag.String("dict-samples", "", "write segment-shaped training samples (one trace's spans as a proto3 ListOfSpans per file) to this directory and exit; scripts/train-dict.sh")
 	flag.Parse()
@@ -76,6 +81,13 @@ func main() {
 	}
 	if parts["otlp"] {
 		fmt.Println(otlpTable(b.otlpIngest(*otlpSpans)))
+	}
+	if parts["stats"] {
+		fmt.Println(b.statsCost(*statsSpans, *statsRounds, *statsWindow))
+	}
+	if parts["afterload"] {
+		logf("afterload: %d spans into zipq serve, then searches", *afterLoadSpans)
+		fmt.Println(b.afterLoad(*afterLoadSpans, *afterLoadIdle))
 	}
 	if len(r.ingest) == 0 && r.drain == nil && r.query == nil {
 		return // nothing for the generated section

@@ -31,6 +31,27 @@ type otlpResult struct {
 
 const otlpClients = 4
 
+// sendAll sends bodies through otlpClients concurrent clients and returns
+// when every one has been answered.
+func sendAll(send func([]byte), bodies [][]byte) {
+	work := make(chan []byte)
+	var wg sync.WaitGroup
+	for range otlpClients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for body := range work {
+				send(body)
+			}
+		}()
+	}
+	for _, body := range bodies {
+		work <- body
+	}
+	close(work)
+	wg.Wait()
+}
+
 // otlpIngest measures Zipkin JSON over HTTP, OTLP/HTTP protobuf and
 // OTLP/gRPC end to end, each into a zipq serve of its own (fresh schema
 // and queue), with the same spans in 100-span requests.
@@ -71,22 +92,7 @@ func (b *bench) otlpIngest(n int) []otlpResult {
 		cpu := make(chan string, 1)
 		go func() { cpu <- b.profile(p, "profile?seconds=4", "cpu-"+name+".pprof") }()
 		start := time.Now()
-		work := make(chan []byte)
-		var wg sync.WaitGroup
-		for range otlpClients {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for body := range work {
-					send(body)
-				}
-			}()
-		}
-		for _, body := range bodies {
-			work <- body
-		}
-		close(work)
-		wg.Wait()
+		sendAll(send, bodies)
 		for count(b.ctx, dsn) < n {
 			time.Sleep(100 * time.Millisecond)
 		}

@@ -30,6 +30,7 @@ type queryResult struct {
 	heapPerSpan    float64 // span_index partitions, rows and indexes
 	indexPerSpan   float64 // span_index's indexes alone (B-tree, BRIN, GIN)
 	rows           []latency
+	scanTop        string // zipq query's CPU profile during the scan at 8 in flight
 }
 
 // queries stores n spans spread over the last day through the collector's
@@ -118,7 +119,24 @@ func (b *bench) queries(n int) queryResult {
 	}
 	for _, c := range cases {
 		for _, conc := range []int{1, 8} {
-			res.rows = append(res.rows, measure(c.name, conc, 200, c.url))
+			scan := strings.HasPrefix(c.name, "traceql scan")
+			// The scan's target is a rate per core: profile where it goes.
+			var cpu chan string
+			if scan && conc == 8 {
+				cpu = make(chan string, 1)
+				go func() { cpu <- b.profile(p, "profile?seconds=10", "cpu-traceql-scan.pprof") }()
+			}
+			name, total, warm := c.name, 200, 10
+			if scan && n > 1_000_000 {
+				// Each reads the whole hour: at 10M spans 417k spans, seconds
+				// a request; as many spans read in all as at 1M.
+				total, warm = max(24, 200*1_000_000/n), 2
+				name = fmt.Sprintf("%s, %d requests", c.name, total)
+			}
+			res.rows = append(res.rows, measure(name, conc, total, warm, c.url))
+			if cpu != nil {
+				res.scanTop = top(<-cpu, "-top")
+			}
 		}
 	}
 	p.stop()
@@ -126,8 +144,8 @@ func (b *bench) queries(n int) queryResult {
 }
 
 // measure issues total requests from conc workers and reports p50 and p99.
-func measure(name string, conc, total int, target func(int) string) latency {
-	for i := 0; i < 10; i++ { // warm caches and connections
+func measure(name string, conc, total, warm int, target func(int) string) latency {
+	for i := 0; i < warm; i++ { // warm caches and connections
 		get(target(i))
 	}
 	var mu sync.Mutex

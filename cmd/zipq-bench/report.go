@@ -101,6 +101,7 @@ func (r *report) write(path, imgDir string) error {
 		for _, l := range q.rows {
 			w("| %s | %d | %s | %s | %.1f |\n", l.name, l.conc, ms(l.p50), ms(l.p99), float64(l.p99)/float64(base[l.conc]))
 		}
+		w("\n`zipq query`'s CPU profile during the TraceQL scan at 8 in flight (10 s, `go tool pprof -top`):\n\n```\n%s\n```\n", q.scanTop)
 		w("\n**Storage:** **%.0f bytes per span for the whole schema** (every table and index: segments, span_index, name tables, dependency links and their per-trace rows); of which segments %.0f, span_index %.0f (its indexes %.0f).\n", q.bytesPerSpanDB, q.bytesPerSpan, q.heapPerSpan, q.indexPerSpan)
 		if err := latencyPlot(q.rows, filepath.Join(imgDir, "bench-queries.png")); err != nil {
 			return err

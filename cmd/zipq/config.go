@@ -195,6 +195,8 @@ func bindPostgres(s *settings, c *storage.Config) {
 	s.str(&c.URL, "postgres-url", "POSTGRES_URL", "PostgreSQL connection string")
 	integer(s, &c.MaxConns, "postgres-max-conns", "POSTGRES_MAX_CONNS", "connection pool size")
 	s.duration(&c.Retention, "retention", "ZIPQ_RETENTION", "keep spans this long; older daily partitions are dropped")
+	s.boolean(&c.NoStats, "no-service-metrics", "ZIPQ_NO_SERVICE_METRICS", "do not count the service metrics as spans are stored (benchmarks compare the two; the Services page and TraceQL metrics then miss those spans)")
+	s.duration(&c.StatsRetention, "stats-retention", "ZIPQ_STATS_RETENTION", "keep the service metrics (rates, errors, latency sketches) this long; hourly after a day")
 	integer(s, &c.PartitionsAhead, "partitions-ahead", "ZIPQ_PARTITIONS_AHEAD", "daily partitions created ahead of time")
 	s.duration(&c.LinkInterval, "link-interval", "ZIPQ_LINK_INTERVAL", "how often dependency links are brought up to date and multi-segment traces compacted (collector, serve)")
 	s.list(&c.AutocompleteKeys, "autocomplete-keys", "AUTOCOMPLETE_KEYS", "comma-separated tag keys offered by /api/v2/autocompleteValues")

@@ -121,6 +121,7 @@ func TestSlowClientsAreCutOff(t *testing.T) {
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == 200 {
+				t.Logf("others answered %v after %d clients began to stall", time.Since(stallStart).Round(time.Millisecond), stalled)
 				break
 			}
 		}

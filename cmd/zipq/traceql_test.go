@@ -302,3 +302,77 @@ func TestTempoAPIShapes(t *testing.T) {
 		t.Fatalf("tag values v1: %d %s", code, body)
 	}
 }
+
+// TestTraceQLOnOTLPSpans: spans sent as OTLP keep their attributes' types
+// and scopes for TraceQL, as in Tempo, whichever side translates them
+// (the edge, or the collector with ZIPQ_OTLP_QUEUE_FORMAT=otlp): an int
+// status code compares as a number, a resource attribute the zipkin
+// translator does not know is still the resource's, a scope attribute the
+// scope's, and the http.status_code the translation adds is not there.
+func TestTraceQLOnOTLPSpans(t *testing.T) {
+	t.Parallel()
+	for i, format := range []string{"zipkin", "otlp"} {
+		t.Run(format, func(t *testing.T) {
+			t.Parallel()
+			p, httpAddr, _ := otlpZipq(t, "ZIPQ_OTLP_QUEUE_FORMAT="+format, "COLLECTOR_BATCH_INTERVAL=50ms")
+			base := "http://" + p.addr
+			now := time.Now().UnixNano()
+			body := fmt.Sprintf(`{"resourceSpans":[{"resource":{"attributes":[{"key":"service.name","value":{"stringValue":"payments"}},
+				{"key":"team","value":{"stringValue":"billing"}},{"key":"replicas","value":{"intValue":"3"}}]},
+				"scopeSpans":[{"scope":{"name":"otelhttp","attributes":[{"key":"sampled","value":{"boolValue":true}}]},
+				"spans":[{"traceId":"00000000000000000000000000000a%02d","spanId":"0000000000000001","name":"charge","kind":2,
+				"startTimeUnixNano":"%d","endTimeUnixNano":"%d","status":{"code":2},
+				"attributes":[{"key":"http.response.status_code","value":{"intValue":"503"}},{"key":"ratio","value":{"doubleValue":0.25}}]}]}]}]}`,
+				i, now-int64(time.Second), now)
+			resp, err := http.Post("http://"+httpAddr+"/v1/traces", "application/json", strings.NewReader(body))
+			testenv.Must(t, err)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK {
+				t.Fatalf("export: %d", resp.StatusCode)
+			}
+			id := fmt.Sprintf("00000000000000000000000000000a%02d", i)
+			type answer struct {
+				Traces []struct {
+					TraceID string `json:"traceID"`
+				} `json:"traces"`
+			}
+			search := func(q string) (got answer) {
+				if code := getJSON(t, base+"/api/search?q="+url.QueryEscape(q), &got); code != http.StatusOK {
+					t.Fatalf("%s: %d", q, code)
+				}
+				return got
+			}
+			testenv.Eventually(t, 30*time.Second, "the OTLP span searchable", func() bool { return len(search(`{ resource.service.name = "payments" }`).Traces) == 1 })
+			// Read by ID, the trace is what search saw.
+			resp, err = http.Get(base + "/api/v2/traces/" + id)
+			testenv.Must(t, err)
+			b, err := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			testenv.Must(t, err)
+			for _, want := range []string{`{"key":"http.response.status_code","value":{"intValue":"503"}}`, `{"key":"team","value":{"stringValue":"billing"}}`,
+				`"scope":{"name":"otelhttp","attributes":[{"key":"sampled","value":{"boolValue":true}}]}`} {
+				if !strings.Contains(string(b), want) {
+					t.Errorf("trace by ID lacks %s: %s", want, b)
+				}
+			}
+			for q, found := range map[string]bool{
+				`{ span.http.response.status_code >= 500 }`:                true,
+				`{ span.http.response.status_code = "503" }`:               false, // a number, not a string
+				`{ span.http.status_code = 503 }`:                          false, // added by the translation
+				`{ span.ratio < 0.5 && span.ratio > 0.2 }`:                 true,
+				`{ resource.team = "billing" }`:                            true,
+				`{ span.team = "billing" }`:                                false,
+				`{ resource.replicas = 3 }`:                                true,
+				`{ instrumentation.sampled = true }`:                       true,
+				`{ instrumentation:name = "otelhttp" }`:                    true,
+				`{ .sampled = true }`:                                      false, // scope attributes are not unscoped's
+				`{ resource.service.name = "payments" && status = error }`: true,
+			} {
+				got := search(q)
+				if (len(got.Traces) == 1 && strings.HasSuffix(id, got.Traces[0].TraceID)) != found {
+					t.Errorf("%s: %+v, want found=%v", q, got.Traces, found)
+				}
+			}
+		})
+	}
+}

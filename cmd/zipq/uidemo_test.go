@@ -235,7 +235,7 @@ func TestUIScreenshots(t *testing.T) {
 	if !strings.Contains(out, "all UI checks passed") {
 		t.Fatalf("screenshots failed (in %s)", shots)
 	}
-	for _, name := range []string{"search.png", "trace.png", "flame.png", "compare.png", "dependencies.png", "pipeline.png"} {
+	for _, name := range []string{"search.png", "traceql.png", "trace.png", "flame.png", "compare.png", "dependencies.png", "pipeline.png"} {
 		if st, err := os.Stat(filepath.Join(shots, name)); err != nil || st.Size() < 10_000 {
 			t.Errorf("screenshot %s: %v", name, err)
 		}

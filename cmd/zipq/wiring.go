@@ -33,21 +33,23 @@ import (
 // Compile-time checks that the store satisfies the interfaces its users
 // declare (kept here so storage never imports them).
 var (
-	_ collector.SpanWriter     = (*storage.Store)(nil)
-	_ collector.Preparer       = (*storage.Store)(nil)
-	_ query.SpanReader         = (*storage.Store)(nil)
-	_ query.TraceFinder        = (*storage.Store)(nil)
-	_ query.TempoModel         = ingest.TraceQLModel{}
-	_ ingest.Publisher         = (*broker.Publisher)(nil)
-	_ collector.MessageDecoder = ingest.Limits{}
-	_ broker.Throughput        = (*collector.Collector)(nil)
+	_ collector.SpanWriter       = (*storage.Store)(nil)
+	_ collector.Preparer         = (*storage.Store)(nil)
+	_ collector.RedeliveryWriter = (*storage.Store)(nil)
+	_ query.SpanReader           = (*storage.Store)(nil)
+	_ query.TraceFinder          = (*storage.Store)(nil)
+	_ query.StatsReader          = (*storage.Store)(nil)
+	_ query.TempoModel           = ingest.TraceQLModel{}
+	_ ingest.Publisher           = (*broker.Publisher)(nil)
+	_ collector.MessageDecoder   = ingest.Limits{}
+	_ broker.Throughput          = (*collector.Collector)(nil)
 )
 
 // apiOptions adds the Zipkin and Tempo APIs and HTTP ingest (rcv) to a
 // router's options.
 func apiOptions(o *query.Options, rcv *ingest.Receiver, st *storage.Store, db *database, self selfTracing) {
 	o.Reader, o.ReaderReady, o.Ingest = st, db.Ready, rcv.ZipkinHandler()
-	o.Finder, o.Tempo = st, ingest.TraceQLModel{}
+	o.Finder, o.Tempo, o.Stats = st, ingest.TraceQLModel{}, st
 	o.AutocompleteKeys = st.AutocompleteKeys()
 	o.Tracer = self.tracer
 	o.Assets = web.Handler()

@@ -192,6 +192,17 @@ func (f fixture) stored(t testing.TB) (distinct, physical int) {
 	return distinct, physical
 }
 
+// counted is the calls the service metrics counted, every cell summed
+// (not the services' totals the stats job writes beside them: kind -1).
+func (f fixture) counted(t testing.TB) int {
+	conn, err := pgx.Connect(context.Background(), f.dsn)
+	testenv.Must(t, err)
+	defer conn.Close(context.Background())
+	var n int
+	testenv.Must(t, conn.QueryRow(context.Background(), `SELECT coalesce(sum(calls), 0) FROM span_stats WHERE kind >= 0`).Scan(&n))
+	return n
+}
+
 // publish sends n spans, perSpan spans per message, with publisher confirms.
 func (f fixture) publish(t *testing.T, n, perMessage int) {
 	t.Helper()
@@ -255,6 +266,12 @@ func TestCrashLosesNothing(t *testing.T) {
 	// Spans the redelivery stored a second time (in segments cut
 	// differently) are folded away by the linker's compaction.
 	testenv.EventuallyEvery(t, 60*time.Second, time.Second, "duplicates compacted", func() bool { d, n := f.stored(t); return d == total && n == total })
+	// The service metrics counted every span once: what the killed
+	// process committed without acking came back redelivered and was
+	// found stored.
+	if n := f.counted(t); n != total {
+		t.Fatalf("service metrics counted %d calls, want %d", n, total)
+	}
 	t.Logf("crash test: %d spans stored twice by redelivery before compaction", physical-total)
 	t.Logf("crash test: killed at %d spans; %d spans in %s = %.0f spans/s (race detector on); peak RSS before kill %.0f MiB",
 		killedAt, total, elapsed.Round(time.Millisecond), total/elapsed.Seconds(), rss)
@@ -274,6 +291,9 @@ func TestTwoCollectorsShareTheQueue(t *testing.T) {
 	testenv.EventuallyEvery(t, 30*time.Second, time.Second, "all distinct spans stored", func() bool { n, _ := f.stored(t); return n >= total })
 	if d, n := f.stored(t); d != total || n < total {
 		t.Fatalf("%d distinct (%d stored), want %d", d, n, total)
+	}
+	if n := f.counted(t); n != total {
+		t.Fatalf("service metrics counted %d calls, want %d", n, total)
 	}
 	sa, sb := a.metric(t, "zipq_collector_spans_stored_total"), b.metric(t, "zipq_collector_spans_stored_total")
 	if sa == 0 || sb == 0 || sa+sb < total {
@@ -476,12 +496,19 @@ func TestServesWhilePostgresIsDownAtStart(t *testing.T) {
 	}
 
 	// The schema the process will migrate into, created (and dropped) here.
+	// The connection outlives the test function: a deferred Close ran
+	// before the cleanup's DROP, which then failed unseen and left the
+	// schema behind.
 	conn, err := pgx.Connect(context.Background(), testenv.PostgresURL())
 	testenv.Must(t, err)
-	defer conn.Close(context.Background())
 	_, err = conn.Exec(context.Background(), "CREATE SCHEMA "+schema)
 	testenv.Must(t, err)
-	t.Cleanup(func() { _, _ = conn.Exec(context.Background(), "DROP SCHEMA "+schema+" CASCADE") })
+	t.Cleanup(func() {
+		if _, err := conn.Exec(context.Background(), "DROP SCHEMA "+schema+" CASCADE"); err != nil {
+			t.Errorf("drop %s: %v", schema, err)
+		}
+		_ = conn.Close(context.Background())
+	})
 	proxy.Restore()
 	testenv.Eventually(t, 60*time.Second, "the span accepted while down is stored", func() bool {
 		resp, err := http.Get("http://" + p.addr + "/api/v2/trace/d0e5")

@@ -145,7 +145,9 @@ func Queue(t testing.TB) string {
 			return
 		}
 		defer c.Close()
-		for _, q := range []string{name, name + ".parked"} {
+		// The collector under test may have declared the poison queue its
+		// delivery-limit policy dead-letters to (broker.Config.PoisonQueue).
+		for _, q := range []string{name, name + ".parked", name + ".poison"} {
 			ch, err := c.Channel()
 			if err != nil {
 				t.Errorf("testenv: %v", err)

@@ -153,6 +153,16 @@ if (mode === 'shots') {
     await page.waitForSelector('.flame-block');
     await shot('flame.png');
   });
+  await step('TraceQL: a structural query, then its trace with the matched spans highlighted', async () => {
+    const q = '{ resource.service.name = "checkout" } >> { status = error }';
+    await page.goto(`${base}/?range=1h&limit=10&q=${encodeURIComponent(q)}`);
+    await page.waitForSelector('li.result .chip.matched');
+    assert.equal(await page.inputValue('input[name=q]'), q);
+    await shot('traceql.png');
+    await page.locator('li.result a.result-link').first().click();
+    await page.waitForSelector('.tl-row.is-match');
+    assert.match(await text('.find-count'), /^1 of \d+ matched by the query$/);
+  });
   await step('compare a clean trace with the failed one', async () => {
     await page.goto(`${base}/compare?a=${ok}&b=${failed}`);
     await page.waitForSelector('table.diff');
@@ -164,6 +174,14 @@ if (mode === 'shots') {
     await page.locator('svg.graph .edge[data-parent="payments"][data-child="stripe"] .edge-hit').click({ force: true });
     await page.waitForSelector('.edge-detail');
     await shot('dependencies.png');
+  });
+  await step('services and one service with its exemplars', async () => {
+    await page.goto(`${base}/services?range=1h`);
+    await page.waitForSelector('table.health tbody tr');
+    await shot('services.png');
+    await page.goto(`${base}/services/checkout?range=1h`);
+    await page.waitForSelector('figure.health-chart .exemplar');
+    await shot('service.png');
   });
   await step('pipeline with a parked message', async () => {
     await page.goto(`${base}/pipeline`);
@@ -302,8 +320,10 @@ await step('TraceQL: the builder writes TraceQL; the query finds the failed trac
   assert.equal(await text('li.result .chip.matched'), '1 matched');
   assert.equal(await page.locator('.builder-fields').isHidden(), true, 'the TraceQL box replaces the builder');
   await page.click('li.result a.result-link');
-  await page.waitForURL(new RegExp(`/traces/${T1}\\?span=0000000000000003`));
-  await page.waitForSelector('.tl-row');
+  await page.waitForURL(new RegExp(`/traces/${T1}\\?matched=0000000000000003`));
+  await page.waitForSelector('.tl-row.is-match');
+  assert.equal(await page.locator('.tl-row.is-match').count(), 1, 'the matched span highlighted, as find highlights');
+  assert.equal(await text('.find-count'), '1 of 1 matched by the query');
   await shot('search-traceql.png');
 });
 
@@ -605,6 +625,38 @@ await step('dependencies: zoom, fit, edge detail, focus with hops', async () => 
   await shot('dependencies.png');
   await page.click('.focus-chip a');
   await page.waitForFunction(() => document.querySelectorAll('svg.graph .node').length >= 5);
+});
+
+await step('services: rate, errors and latency per service; a service page with its operations, callees and exemplars', async () => {
+  await page.click('#nav a[href="/services"]');
+  await page.waitForSelector('table.health tr[data-key="payments"]');
+  const keys = await page.locator('table.health tbody tr').evaluateAll((rs) => rs.map((r) => r.dataset.key));
+  for (const k of ['frontend', 'checkout', 'payments', 'inventory']) assert.ok(keys.includes(k), `row ${k} in ${keys}`);
+  assert.equal(await text('table.health tr[data-key="payments"] td.errors'), '50%', 'payments: 1 of 2 spans failed');
+  assert.equal(await page.locator('table.health tr[data-key="frontend"] td.errors').count(), 0, 'frontend: no errors');
+  assert.equal(await page.locator('table.health tr[data-key="checkout"] svg.spark path').count(), 2);
+  await page.click('table.health tr[data-key="checkout"] a');
+  await page.waitForSelector('figure.health-chart .exemplar');
+  const ops = await page.locator('table.health').first().locator('tbody tr').evaluateAll((rs) => rs.map((r) => r.dataset.key).sort());
+  assert.deepEqual(ops, ['charge (client)', 'post /cart (server)', 'reserve (client)']);
+  const callees = await page.locator('table.health').nth(1).locator('tbody tr').evaluateAll((rs) => rs.map((r) => r.dataset.key).sort());
+  assert.deepEqual(callees, ['inventory', 'payments']);
+  // Percentile search: charge's spans at or above its p99 (400 ms, less
+  // the sketch's 1 %) finds the failing trace.
+  const slower = await page.locator('table.health tr[data-key="charge (client)"] a.slower').getAttribute('href');
+  const min = Number(new URL(slower, base).searchParams.get('minDuration'));
+  assert.ok(min >= 392_000 && min <= 400_000, `minDuration ${min} from ${slower}`);
+  await page.click('table.health tr[data-key="charge (client)"] a.slower');
+  await page.waitForSelector('li.result');
+  assert.equal(await page.locator('li.result').count(), 1);
+  await page.goBack();
+  await page.waitForSelector('figure.health-chart .exemplar');
+  const trace = await page.locator('figure.health-chart .exemplar').first().getAttribute('data-trace');
+  // Dispatched on the marker itself: a 4-pixel circle under another is
+  // not what this step checks.
+  await page.locator('figure.health-chart .exemplar').first().dispatchEvent('click');
+  await page.waitForURL(new RegExp(`/traces/${trace}$`));
+  await page.waitForSelector('.tl-row');
 });
 
 await step('pipeline: a parked message with its reason and first bytes, replayed, then discarded', async () => {

@@ -29,6 +29,14 @@ function rowMatches(r: Row, tok: string): boolean {
   return r.annotations.some((a) => has(a.value));
 }
 
+// matchedRows returns the rows of the spans a search matched (their IDs,
+// as Tempo's spanSets list them), in timeline order: a TraceQL result
+// opens its trace with these highlighted as find highlights its matches.
+export function matchedRows(t: Trace, ids: readonly string[]): Row[] {
+  const want = new Set(ids);
+  return t.rows.filter((r) => want.has(r.id));
+}
+
 // A Section is part of a row on the critical path: [from, to) in µs.
 export interface Section { from: number; to: number }
 

@@ -1,5 +1,6 @@
 // Typed calls to zipq's Zipkin API v2 and its own pipeline endpoint.
 import type { ParkedMessage, Snapshot } from './pipeline.gen';
+import type { StatsAnswer } from './health';
 
 export interface Endpoint { serviceName?: string; ipv4?: string; ipv6?: string; port?: number }
 export interface Annotation { timestamp: number; value: string }
@@ -96,6 +97,8 @@ export const api = {
     }
   },
   dependencies: (endTs: number, lookback: number, signal?: AbortSignal) => get<DependencyLink[]>('/api/v2/dependencies', { endTs, lookback }, signal),
+  // Service health: the RED metrics computed at ingest.
+  stats: (params: Params, signal?: AbortSignal) => get<StatsAnswer>('/api/zipq/stats', params, signal),
   pipeline: (parked: boolean, signal?: AbortSignal) => get<Pipeline>('/api/zipq/pipeline', { parked: parked ? 1 : undefined }, signal),
   replay: async (token: string, reason: string): Promise<number> =>
     (await admin<{ replayed: number }>('/admin/replay', token, { reason })).replayed,

@@ -7,6 +7,7 @@ import { tracePage } from './pages/trace/index';
 import { comparePage } from './pages/trace/compare';
 import { dependenciesPage } from './pages/dependencies';
 import { pipelinePage } from './pages/pipeline';
+import { servicePage, servicesPage } from './pages/services';
 
 const app = document.getElementById('app')!;
 const nav = document.getElementById('nav')!;
@@ -25,6 +26,8 @@ const routes: Route[] = [
   { pattern: /^\/traces\/([^/]+)$/, title: (m) => `zipq · trace ${decodeURIComponent(m[1])}`, page: (n) => tracePage(n, decodeURIComponent(n.match[1])) },
   { pattern: /^\/compare$/, title: () => 'zipq · compare traces', page: comparePage },
   { pattern: /^\/dependencies$/, title: () => 'zipq · dependencies', page: dependenciesPage },
+  { pattern: /^\/services$/, title: () => 'zipq · services', page: servicesPage },
+  { pattern: /^\/services\/([^/]+)$/, title: (m) => `zipq · ${decodeURIComponent(m[1])}`, page: servicePage },
   { pattern: /^\/pipeline$/, title: () => 'zipq · pipeline', page: pipelinePage },
 ];
 
@@ -50,7 +53,7 @@ function header(path: string) {
   const link = (href: string, text: string) => h('a', { href, 'data-link': true, class: path === href || (href !== '/' && path.startsWith(href)) ? 'active' : '' }, text);
   clear(nav, h('nav', null,
     h('a', { href: '/', 'data-link': true, class: 'brand' }, 'zipq'),
-    link('/', 'Search'), link('/compare', 'Compare'), dependenciesEnabled ? link('/dependencies', 'Dependencies') : null, link('/pipeline', 'Pipeline'),
+    link('/', 'Search'), link('/services', 'Services'), link('/compare', 'Compare'), dependenciesEnabled ? link('/dependencies', 'Dependencies') : null, link('/pipeline', 'Pipeline'),
     h('form', { class: 'goto', onsubmit: (ev: Event) => {
       ev.preventDefault();
       const id = ((ev.target as HTMLFormElement).elements.namedItem('traceId') as HTMLInputElement).value.trim();

@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import { strict as assert } from 'node:assert';
 import { buildTrace, visibleRows, collapseBelow, shownDepth } from '../.test-build/model.js';
-import { findRows, criticalPath, traceStats, diffTraces, niceTicks, selfTime, relativeTime } from '../.test-build/analyze.js';
+import { findRows, matchedRows, criticalPath, traceStats, diffTraces, niceTicks, selfTime, relativeTime } from '../.test-build/analyze.js';
 import { palette, colorAt, ERROR_COLOR } from '../.test-build/palette.js';
 import { windowOf } from '../.test-build/timerange.js';
 
@@ -136,6 +136,15 @@ test('find matches service, name, remote service, ids, tags and annotations', ()
   assert.deepEqual(ids('http.path=/cart'), ['a1']);
   assert.deepEqual(ids('http.path=/car'), [], 'key=value is exact');
   assert.deepEqual(ids('  '), []);
+});
+
+test('a search\'s matched spans: their rows in timeline order, a client and server half one row, unknown IDs ignored', () => {
+  const t = buildTrace(skewed);
+  const ids = (m) => matchedRows(t, m).map((r) => r.id);
+  assert.deepEqual(ids(['3', '1']), ['1', '3'], 'timeline order, not the order given');
+  assert.deepEqual(ids(['2', '2']), ['2'], 'both halves of span 2 are one row');
+  assert.deepEqual(ids(['9']), []);
+  assert.deepEqual(ids([]), []);
 });
 
 test('critical path: the last-finishing child, then back in the parent before it', () => {

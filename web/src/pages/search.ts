@@ -200,20 +200,26 @@ function traceqlBox(initial: string, signal: AbortSignal) {
   return { el: h('span', { class: 'traceql-box' }, input, list), input };
 }
 
+// Matched is what a TraceQL search matched in one trace: how many spans,
+// and the IDs of those it listed.
+interface Matched { count: number; spans: string[] }
+
 // runTraceQL searches with Tempo's API and shows the traces found, each
-// with how many spans matched and a link to the first of them.
+// with how many spans matched and a link that opens the trace with them
+// highlighted (up to 100 a trace).
 async function runTraceQL(nav: Nav, out: HTMLElement, p: URLSearchParams, lookbackKey: string, defaultLimit: string) {
   const { endTs, lookback } = windowOf(p, lookbackKey);
   const q = p.get('q') ?? '{ }';
   clear(out, h('p', { class: 'muted' }, 'Searching…'));
   let traces: Trace[];
-  const matched = new Map<string, { count: number; first?: string }>();
+  const matched = new Map<string, Matched>();
   try {
     const res = await api.tempoSearch({ q, start: Math.floor((endTs - lookback) / 1000), end: Math.ceil(endTs / 1000),
-      limit: p.get('limit') ?? defaultLimit, spss: 1 }, nav.signal);
+      limit: p.get('limit') ?? defaultLimit, spss: 100 }, nav.signal);
     for (const t of res.traces) {
       const sets = t.spanSets ?? [];
-      matched.set(t.traceID, { count: sets.reduce((n, s) => n + s.matched, 0), first: sets[0]?.spans[0]?.spanID });
+      matched.set(t.traceID, { count: sets.reduce((n, s) => n + s.matched, 0),
+        spans: [...new Set(sets.flatMap((s) => s.spans.map((x) => x.spanID)))].slice(0, 100) });
     }
     const ids = [...matched.keys()];
     const found = ids.length === 0 ? [] : ids.length === 1 ? [await api.trace(ids[0], nav.signal)].filter((x): x is Span[] => !!x)
@@ -258,9 +264,9 @@ async function runSearch(nav: Nav, out: HTMLElement, p: URLSearchParams, lookbac
 
 // showResults draws the result list: a head with the count and the pinned
 // time, the scatter plot and a row per trace (with TraceQL, how many spans
-// matched and a link to the first).
+// matched and a link that highlights them).
 function showResults(out: HTMLElement, p: URLSearchParams, endTs: number, traces: Trace[],
-  matchOf: (id: string) => { count: number; first?: string } | undefined = () => undefined) {
+  matchOf: (id: string) => Matched | undefined = () => undefined) {
   const pinned = p.get('range') !== 'custom' && p.get('endTs')
     ? h('span', null, ` · up to ${formatTime(endTs * 1000)} `, h('a', { href: `/?${withParams(p, { endTs: String(Date.now()) })}`, 'data-link': true, class: 'refresh' }, 'search up to now')) : null;
   if (traces.length === 0) {
@@ -311,13 +317,13 @@ function scatter(traces: Trace[]): SVGElement {
 }
 
 function resultRow(t: Trace, slowest: number, now: number, color: (s: string) => string, onPick: (id: string, on: boolean) => void,
-  match?: { count: number; first?: string }): HTMLElement {
+  match?: Matched): HTMLElement {
   const pct = Math.max(0.5, (100 * t.duration) / slowest);
   const total = t.spans.length;
   const pick = h('input', { type: 'checkbox', class: 'pick', 'aria-label': `compare ${t.traceId}`, onchange: (ev: Event) => onPick(t.traceId, (ev.target as HTMLInputElement).checked) });
   return h('li', { class: `result${t.error ? ' has-error' : ''}`, 'data-trace-id': t.traceId },
     pick,
-    h('a', { href: `/traces/${t.traceId}${match?.first ? `?span=${match.first}` : ''}`, 'data-link': true, class: 'result-link' },
+    h('a', { href: `/traces/${t.traceId}${match?.spans.length ? `?matched=${match.spans.join(',')}` : ''}`, 'data-link': true, class: 'result-link' },
       h('div', { class: 'result-head' },
         t.error ? h('span', { class: 'error-mark', title: 'has errors' }, '!') : null,
         h('span', { class: 'root-service' }, t.rootService), ': ', h('span', { class: 'root-name' }, t.rootName),

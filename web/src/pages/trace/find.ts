@@ -1,4 +1,4 @@
-import { findRows } from '../../analyze';
+import { findRows, matchedRows } from '../../analyze';
 import { drawMinimap, renderRows } from './timeline';
 import { select } from './detail';
 import { pushState } from './index';
@@ -6,15 +6,17 @@ import type { TraceState } from './state';
 
 // Find in the trace: matches by service, name, remote service, tag,
 // annotation or ID (analyze.ts), stepped through with ↑/↓, and the next
-// error.
+// error. With the box empty, the matches are the spans the TraceQL search
+// that opened the trace matched, if it did.
 
 export function find(s: TraceState, fromInput: boolean) {
   const t0 = performance.now();
   const q = s.findInput.value;
-  s.matches = findRows(s.t, q);
+  s.matches = q.trim() ? findRows(s.t, q) : matchedRows(s.t, s.matched);
   s.matchSet = new Set(s.matches);
   s.current = s.matches.length ? 0 : -1;
-  s.findCount.textContent = q.trim() ? (s.matches.length ? `1 of ${s.matches.length}` : 'no match') : '';
+  const of = s.matches.length ? `1 of ${s.matches.length}` : '';
+  s.findCount.textContent = q.trim() ? of || 'no match' : of && `${of} matched by the query`;
   if (s.matches.length) select(s, s.matches[0], true);
   else { renderRows(s); if (fromInput) pushState(s); }
   drawMinimap(s);

@@ -94,14 +94,15 @@ function mount(s: TraceState) {
   renderView(s);
   const want = nav.params.get('span');
   const first = (want && t.rows.find((r) => r.id === want)) || t.rows[0];
-  if (s.findInput.value) find(s, false);
-  if (first && !(s.findInput.value && s.matches.length)) select(s, first, !!want);
+  if (s.findInput.value || s.matched.length) find(s, false);
+  if (first && !s.matches.length) select(s, first, !!want);
 }
 
 // pushState keeps the page's state in the URL without re-rendering it.
 export function pushState(s: TraceState) {
   const p = new URLSearchParams();
   if (s.findInput.value.trim()) p.set('find', s.findInput.value.trim());
+  if (s.matched.length) p.set('matched', s.matched.join(','));
   if (s.selected) p.set('span', s.selected.id);
   if (s.view !== 'timeline') p.set('view', s.view);
   if (s.cp) p.set('cp', '1');

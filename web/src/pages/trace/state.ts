@@ -19,6 +19,9 @@ export class TraceState {
   selected?: Row;
   matches: Row[] = [];
   matchSet = new Set<Row>();
+  // The spans the search that opened this trace matched (?matched=), shown
+  // as find's matches while the find box is empty.
+  matched: string[];
   current = -1;
   cp: Map<Row, Section[]> | null = null;
   view: View;
@@ -46,6 +49,7 @@ export class TraceState {
     this.view = (['flame', 'stats'].includes(p.get('view') ?? '') ? p.get('view') : 'timeline') as View;
     const z = (p.get('zoom') ?? '').split(',').map(Number);
     this.zoom = z.length === 2 && z[1] > z[0] && z[0] >= 0 ? [z[0], Math.min(z[1], t.duration)] : [0, t.duration];
+    this.matched = (p.get('matched') ?? '').split(',').filter(Boolean);
     this.findInput = h('input', { type: 'search', name: 'find', placeholder: 'find: service, name, tag, id…  ( / )', 'aria-label': 'find in trace', value: p.get('find') ?? '', size: 28 });
     this.cpToggle = h('input', { type: 'checkbox', name: 'criticalPath', checked: p.get('cp') === '1' });
   }

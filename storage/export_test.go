@@ -1,0 +1,32 @@
+package storage
+
+import (
+	"context"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/zipq/zipq/zipkin"
+)
+
+// WalkPlan is PostgreSQL's plan for the first step of a keyless search of
+// [start, end]: as FindTraces runs it (asStep), or as a plain query.
+func (s *Store) WalkPlan(ctx context.Context, start, end time.Time, asStep bool) (string, error) {
+	w := &walk{s: s, q: zipkin.QueryRequest{Limit: 10}, start: start, end: end, cursor: end}
+	query, args, _ := w.query()
+	var rows pgx.Rows
+	var err error
+	if asStep {
+		br := s.pool.SendBatch(ctx, newestFirst("EXPLAIN "+query, args))
+		defer br.Close()
+		rows, err = batchRows(br)
+	} else {
+		rows, err = s.pool.Query(ctx, "EXPLAIN "+query, args...)
+	}
+	if err != nil {
+		return "", err
+	}
+	lines, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	return strings.Join(lines, "\n"), err
+}

@@ -1,0 +1,228 @@
+package storage
+
+import (
+	"cmp"
+	"context"
+	"slices"
+	"time"
+
+	"github.com/DataDog/sketches-go/ddsketch"
+	"github.com/cespare/xxhash/v2"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/zipq/zipq/zipkin"
+)
+
+// Service health (RED metrics) is computed as spans are written: every
+// batch adds, per minute of its spans' start times and per cell (local
+// service, span name, kind, remote service), the calls, the failed calls
+// (zipkin.Span.Failed), the durations as a sketch (sketch.go) and two
+// exemplars, to span_stats in the batch's own transaction. So a batch
+// that does not commit counts nothing, and only the spans a batch newly
+// stores are counted: a redelivered identical segment inserts nothing and
+// counts nothing, and spans of a redelivered message that are found
+// stored already (Store.WriteRedelivered) are left out. A span is counted
+// in the minute it started (storedAt's date), however late it arrives.
+
+// DefaultTenant is the tenant of an installation without tenants: Tempo's
+// name for it when multi-tenancy is off.
+const DefaultTenant = "single-tenant"
+
+// statCell is what span_stats counts by. A total is a service's cells
+// summed (name, remote and kind empty), written by the stats job beside
+// the folded cells so that a read by service decodes one row per minute
+// instead of one per operation; stored with kind = -1 (totalKind).
+type statCell struct {
+	service, name, remote string
+	kind                  zipkin.Kind
+	total                 bool
+}
+
+// totalKind is span_stats.kind of a service's total row.
+const totalKind = -1
+
+func (c statCell) hash() int64 {
+	h := xxhash.New()
+	for _, s := range []string{c.service, c.name, c.remote} {
+		_, _ = h.WriteString(s)
+		_, _ = h.Write([]byte{0})
+	}
+	_, _ = h.Write([]byte{byte(c.kind)})
+	if c.total {
+		_, _ = h.Write([]byte{1})
+	}
+	return int64(h.Sum64())
+}
+
+// storedKind is the cell's span_stats.kind.
+func (c statCell) storedKind() int16 {
+	if c.total {
+		return totalKind
+	}
+	return int16(c.kind)
+}
+
+type statKey struct {
+	cell statCell
+	ts   int64 // start of the minute (or hour), µs
+}
+
+// exemplar is one span a cell's row points to.
+type exemplar struct {
+	trace zipkin.TraceID
+	span  zipkin.SpanID
+	us    int64 // duration
+	at    int64 // start, µs
+}
+
+// statAgg is one cell's totals over a minute or an hour.
+type statAgg struct {
+	calls, errors, durSum int64
+	sketch                *ddsketch.DDSketch
+	slow, failed          *exemplar
+}
+
+func (a *statAgg) addSpan(sp *zipkin.Span, start int64) {
+	a.calls++
+	a.durSum += sp.Duration
+	_ = a.sketch.Add(float64(sp.Duration)) // only a negative value errs
+	e := &exemplar{trace: sp.TraceID, span: sp.ID, us: sp.Duration, at: start}
+	if a.slow == nil || e.us > a.slow.us {
+		a.slow = e
+	}
+	if sp.Failed() {
+		a.errors++
+		if a.failed == nil || e.us > a.failed.us {
+			a.failed = e
+		}
+	}
+}
+
+// merge adds b into a (b's sketch is left as it was).
+func (a *statAgg) merge(b *statAgg) error {
+	a.calls += b.calls
+	a.errors += b.errors
+	a.durSum += b.durSum
+	if err := a.sketch.MergeWith(b.sketch); err != nil {
+		return err
+	}
+	if b.slow != nil && (a.slow == nil || b.slow.us > a.slow.us) {
+		a.slow = b.slow
+	}
+	if b.failed != nil && (a.failed == nil || b.failed.us > a.failed.us) {
+		a.failed = b.failed
+	}
+	return nil
+}
+
+// statTally is the span_stats rows of some spans, keyed by cell and minute.
+type statTally map[statKey]*statAgg
+
+// add counts spans (a segment's, with the pieces of one span reported
+// apart already merged: indexSpans), dated as stored for arrival (µs).
+// Spans without a local service have no cell and are not counted.
+func (t statTally) add(spans []canonicalSpan, arrival int64) {
+	minute := time.Minute.Microseconds()
+	for _, cs := range spans {
+		sp := cs.span
+		service := pgText(sp.LocalServiceName())
+		if service == "" {
+			continue
+		}
+		k := statKey{
+			cell: statCell{service: service, name: pgText(sp.Name), remote: pgText(sp.RemoteServiceName()), kind: sp.Kind},
+			ts:   storedAt(cs.start, arrival) / minute * minute,
+		}
+		a := t[k]
+		if a == nil {
+			a = &statAgg{sketch: newSketch()}
+			t[k] = a
+		}
+		a.addSpan(sp, cs.start)
+	}
+}
+
+// statRows is a tally as insertStats' arguments, in cell order.
+func (t statTally) rows(tenant string, merged bool, res time.Duration) []any {
+	keys := make([]statKey, 0, len(t))
+	for k := range t {
+		keys = append(keys, k)
+	}
+	slices.SortFunc(keys, func(a, b statKey) int {
+		return cmp.Or(cmp.Compare(a.cell.service, b.cell.service), cmp.Compare(a.cell.name, b.cell.name),
+			cmp.Compare(a.cell.storedKind(), b.cell.storedKind()), cmp.Compare(a.cell.remote, b.cell.remote), cmp.Compare(a.ts, b.ts))
+	})
+	n := len(keys)
+	var (
+		tenants                           = make([]string, n)
+		ts                                = make([]time.Time, n)
+		ress                              = make([]int32, n)
+		mergeds                           = make([]bool, n)
+		cells, calls, errs, sums          = make([]int64, n), make([]int64, n), make([]int64, n), make([]int64, n)
+		serviceH                          = make([]int64, n)
+		services, names, remotes          = make([]string, n), make([]string, n), make([]string, n)
+		kinds                             = make([]int16, n)
+		sketches                          = make([][]byte, n)
+		slowHigh, slowLow, slowSpan, slow = make([]*int64, n), make([]*int64, n), make([]*int64, n), make([]*int64, n)
+		errHigh, errLow, errSpan, errUs   = make([]*int64, n), make([]*int64, n), make([]*int64, n), make([]*int64, n)
+		slowAt, errAt                     = make([]*time.Time, n), make([]*time.Time, n)
+	)
+	exemplarCols := func(e *exemplar, high, low, span, us []*int64, at []*time.Time, i int) {
+		if e == nil {
+			return
+		}
+		h, l, s, u, t := int64(e.trace.High), int64(e.trace.Low), int64(e.span), e.us, time.UnixMicro(e.at).UTC()
+		high[i], low[i], span[i], us[i], at[i] = &h, &l, &s, &u, &t
+	}
+	for i, k := range keys {
+		a := t[k]
+		tenants[i], ts[i], ress[i], mergeds[i] = tenant, time.UnixMicro(k.ts).UTC(), int32(res/time.Second), merged
+		cells[i], services[i], names[i], kinds[i], remotes[i] = k.cell.hash(), k.cell.service, k.cell.name, k.cell.storedKind(), k.cell.remote
+		serviceH[i] = nameKey(k.cell.service, "")
+		calls[i], errs[i], sums[i], sketches[i] = a.calls, a.errors, a.durSum, encodeSketch(nil, a.sketch)
+		exemplarCols(a.slow, slowHigh, slowLow, slowSpan, slow, slowAt, i)
+		exemplarCols(a.failed, errHigh, errLow, errSpan, errUs, errAt, i)
+	}
+	return []any{tenants, ts, ress, mergeds, cells, services, serviceH, names, kinds, remotes, calls, errs, sums, sketches,
+		slowHigh, slowLow, slowSpan, slow, slowAt, errHigh, errLow, errSpan, errUs, errAt}
+}
+
+const insertStats = `INSERT INTO span_stats (tenant, ts, res, merged, cell_h, service, service_h, name, kind, remote,
+		calls, errors, dur_sum, sketch,
+		slow_trace_high, slow_trace_low, slow_span, slow_us, slow_at, err_trace_high, err_trace_low, err_span, err_us, err_at)
+	SELECT * FROM unnest($1::text[], $2::timestamptz[], $3::int[], $4::bool[], $5::bigint[], $6::text[], $7::bigint[], $8::text[], $9::smallint[], $10::text[],
+		$11::bigint[], $12::bigint[], $13::bigint[], $14::bytea[],
+		$15::bigint[], $16::bigint[], $17::bigint[], $18::bigint[], $19::timestamptz[], $20::bigint[], $21::bigint[], $22::bigint[], $23::bigint[], $24::timestamptz[])`
+
+// statsColumns is span_stats' columns as insertStats and the readers list them.
+const statsColumns = `ts, res, service, name, kind, remote, calls, errors, dur_sum, sketch,
+	slow_trace_high, slow_trace_low, slow_span, slow_us, slow_at, err_trace_high, err_trace_low, err_span, err_us, err_at`
+
+// storedSpans is the canonical bytes of the spans already stored for the
+// traces of segs, in segments other than segs themselves: what a
+// redelivered message's spans are checked against before being counted.
+func storedSpans(ctx context.Context, tx pgx.Tx, segs []*segment) (map[zipkin.TraceID]map[string]bool, error) {
+	type key struct{ ts, uid int64 }
+	ours := map[key]bool{}
+	lows := make([]int64, 0, len(segs))
+	for _, seg := range segs {
+		ours[key{seg.ts, seg.uid}] = true
+		lows = append(lows, int64(seg.id.Low))
+	}
+	out := map[zipkin.TraceID]map[string]bool{}
+	err := eachSegment(ctx, tx, lows, func(id zipkin.TraceID, seg segKey) func([]byte) error {
+		if ours[key{seg.ts.UnixMicro(), seg.uid}] {
+			return nil
+		}
+		set := out[id]
+		if set == nil {
+			set = map[string]bool{}
+			out[id] = set
+		}
+		return func(b []byte) error {
+			set[string(b)] = true
+			return nil
+		}
+	})
+	return out, err
+}

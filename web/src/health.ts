@@ -1,0 +1,84 @@
+// The service health model: rows and sparklines from /api/zipq/stats (the
+// RED metrics the collectors compute at ingest). Pure: unit-tested in
+// test/health.test.mjs, drawn by pages/services.ts.
+
+export interface Exemplar { traceId: string; id: string; duration: number; timestamp: number }
+export interface StatsPoint {
+  timestamp: number; calls: number; errors: number; rate: number; errorRatio: number;
+  quantiles: number[]; avg: number; slowest?: Exemplar; failed?: Exemplar;
+}
+export interface StatsSeries {
+  serviceName?: string; spanName?: string; kind?: string; remoteServiceName?: string;
+  total: StatsPoint; points: StatsPoint[];
+}
+export interface StatsAnswer { start: number; end: number; step: number; quantiles: number[]; relativeAccuracy: number; series: StatsSeries[] }
+
+// The quantiles every health view asks for: the median and the tail.
+export const QUANTILES = [0.5, 0.99];
+
+export interface HealthRow {
+  key: string; series: StatsSeries;
+  calls: number; rate: number; errorPct: number; p50?: number; p99?: number;
+}
+
+// healthRows is one row per series, busiest first, keyed as label says.
+export function healthRows(a: StatsAnswer, label: (s: StatsSeries) => string): HealthRow[] {
+  const qi = (q: number) => a.quantiles.indexOf(q);
+  return a.series.map((s) => ({
+    key: label(s), series: s, calls: s.total.calls, rate: s.total.rate,
+    errorPct: s.total.calls ? (100 * s.total.errors) / s.total.calls : 0,
+    p50: s.total.quantiles[qi(0.5)], p99: s.total.quantiles[qi(0.99)],
+  })).sort((x, y) => y.calls - x.calls || x.key.localeCompare(y.key));
+}
+
+// buckets is how many steps the answer's range has.
+export const buckets = (a: StatsAnswer) => Math.max(1, Math.ceil((a.end - a.start) / a.step));
+
+// sparkPath is an SVG path of value over the answer's buckets, w × h,
+// from 0 at the bottom to max at the top. A bucket without a point is 0
+// when zeroFill (rates: no calls), else a gap (latency: nothing to say).
+export function sparkPath(a: StatsAnswer, points: StatsPoint[], value: (p: StatsPoint) => number | undefined,
+  w: number, h: number, max: number, zeroFill: boolean): string {
+  const n = buckets(a);
+  const at = new Map(points.map((p) => [Math.round((p.timestamp - a.start) / a.step), p]));
+  const x = (i: number) => +(n === 1 ? w / 2 : (i * w) / (n - 1)).toFixed(1);
+  const y = (v: number) => +(h - (max > 0 ? (Math.min(v, max) / max) * h : 0)).toFixed(1);
+  let d = '', pen = false;
+  for (let i = 0; i < n; i++) {
+    const p = at.get(i);
+    const v = p ? value(p) : zeroFill ? 0 : undefined;
+    if (v === undefined) { pen = false; continue; }
+    d += `${pen ? 'L' : 'M'}${x(i)} ${y(v)}`;
+    pen = true;
+  }
+  return d;
+}
+
+export interface Mark { x: number; y: number; traceId: string; duration: number; failed: boolean }
+
+// exemplarMarks places each point's exemplars (the slowest span, and the
+// slowest failed one) at their time and duration on a w × h chart whose
+// top is maxUs.
+export function exemplarMarks(a: StatsAnswer, points: StatsPoint[], w: number, h: number, maxUs: number): Mark[] {
+  const x = (tsUs: number) => +(((tsUs / 1000 - a.start) / Math.max(1, a.end - a.start)) * w).toFixed(1);
+  const y = (us: number) => +(h - (maxUs > 0 ? (Math.min(us, maxUs) / maxUs) * h : 0)).toFixed(1);
+  const marks: Mark[] = [];
+  const mark = (e: Exemplar, failed: boolean) => marks.push({ x: x(e.timestamp), y: y(e.duration), traceId: e.traceId, duration: e.duration, failed });
+  for (const p of points) {
+    const same = !!p.slowest && !!p.failed && p.slowest.traceId === p.failed.traceId && p.slowest.id === p.failed.id;
+    if (p.slowest) mark(p.slowest, same); // the slowest span failed: one mark
+    if (p.failed && !same) mark(p.failed, true);
+  }
+  return marks;
+}
+
+// fmtRate renders calls per second the way a person reads them.
+export function fmtRate(r: number): string {
+  if (r === 0) return '0/s';
+  if (r >= 100) return `${Math.round(r)}/s`;
+  if (r >= 1) return `${+r.toFixed(1)}/s`;
+  if (r * 60 >= 1) return `${+(r * 60).toFixed(1)}/min`;
+  return `${+(r * 3600).toFixed(1)}/h`;
+}
+
+export const fmtPct = (p: number) => (p === 0 ? '0%' : p < 0.1 ? '<0.1%' : `${+p.toFixed(1)}%`);

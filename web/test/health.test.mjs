@@ -1,0 +1,48 @@
+// Unit tests of the service health model (health.ts): rows, sparklines
+// and exemplar marks from an /api/zipq/stats answer.
+import { test } from 'node:test';
+import { strict as assert } from 'node:assert';
+import { healthRows, sparkPath, exemplarMarks, fmtRate, fmtPct, buckets } from '../.test-build/health.js';
+
+const point = (i, calls, errors, p50, p99, extra = {}) => ({
+  timestamp: 1_000_000 + i * 60_000, calls, errors, rate: calls / 60, errorRatio: calls ? errors / calls : 0,
+  quantiles: [p50, p99], avg: p50, ...extra,
+});
+const answer = (series) => ({ start: 1_000_000, end: 1_000_000 + 5 * 60_000, step: 60_000, quantiles: [0.5, 0.99], relativeAccuracy: 0.01, series });
+const total = (calls, errors, p50, p99) => ({ ...point(0, calls, errors, p50, p99), rate: calls / 300 });
+
+test('rows: busiest first, error percentage and quantiles from the totals', () => {
+  const a = answer([
+    { serviceName: 'quiet', total: total(3, 0, 100, 200), points: [] },
+    { serviceName: 'busy', total: total(300, 3, 1000, 9000), points: [] },
+    { serviceName: 'also-quiet', total: total(3, 3, 50, 60), points: [] },
+  ]);
+  const rows = healthRows(a, (s) => s.serviceName);
+  assert.deepEqual(rows.map((r) => r.key), ['busy', 'also-quiet', 'quiet']);
+  assert.equal(rows[0].errorPct, 1);
+  assert.equal(rows[0].p99, 9000);
+  assert.equal(rows[1].errorPct, 100);
+  assert.equal(rows[0].rate, 1);
+});
+
+test('sparklines: a rate is 0 where a step had no calls, a latency is a gap', () => {
+  const a = answer([]);
+  assert.equal(buckets(a), 5);
+  const pts = [point(0, 60, 0, 10, 100), point(1, 120, 0, 10, 200), point(3, 60, 0, 10, 50)];
+  assert.equal(sparkPath(a, pts, (p) => p.rate, 100, 10, 2, true), 'M0 5L25 0L50 10L75 5L100 10');
+  assert.equal(sparkPath(a, pts, (p) => p.quantiles[1], 100, 10, 200, false), 'M0 5L25 0M75 7.5');
+  assert.equal(sparkPath(a, [], (p) => p.rate, 100, 10, 0, false), '');
+});
+
+test('exemplars: one mark per slowest span, red when it failed, a second for another failed span', () => {
+  const a = answer([]);
+  const slow = { traceId: 't1', id: 's1', duration: 400, timestamp: (1_000_000 + 30_000) * 1000 };
+  const failed = { traceId: 't2', id: 's2', duration: 100, timestamp: (1_000_000 + 150_000) * 1000 };
+  const marks = exemplarMarks(a, [point(0, 2, 1, 1, 1, { slowest: slow, failed }), point(1, 1, 1, 1, 1, { slowest: failed, failed })], 300, 100, 400);
+  assert.deepEqual(marks.map((m) => [m.traceId, m.failed, m.x, m.y]), [['t1', false, 30, 0], ['t2', true, 150, 75], ['t2', true, 150, 75]]);
+});
+
+test('rates and percentages read as a person would say them', () => {
+  assert.deepEqual([0, 0.5, 0.01, 0.0001, 2.34, 1234.5].map(fmtRate), ['0/s', '30/min', '36/h', '0.4/h', '2.3/s', '1235/s']);
+  assert.deepEqual([0, 0.05, 12.345, 100].map(fmtPct), ['0%', '<0.1%', '12.3%', '100%']);
+});
