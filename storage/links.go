@@ -29,7 +29,9 @@ const LinkBatch = 1000
 // the next round, never lost.
 func (s *Store) Link(ctx context.Context, limit int) (int, error) {
 	n := 0
+	var delta map[hourEdge]*edgeDelta
 	err := s.job(ctx, "link", func(tx pgx.Tx) error {
+		delta = nil
 		ids, err := claimPending(ctx, tx, limit)
 		if err != nil || len(ids) == 0 {
 			return err
@@ -66,7 +68,7 @@ func (s *Store) Link(ctx context.Context, limit int) (int, error) {
 		if err != nil {
 			return err
 		}
-		delta := map[hourEdge]*edgeDelta{}
+		delta = map[hourEdge]*edgeDelta{}
 		for _, tl := range old {
 			addDelta(delta, tl, -1)
 		}
@@ -92,7 +94,44 @@ func (s *Store) Link(ctx context.Context, limit int) (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("link dependencies: %w", err)
 	}
+	if s.observer != nil {
+		if added := addedLinks(delta); len(added) > 0 {
+			s.observer.LinksAdded(added)
+		}
+	}
 	return n, nil
+}
+
+// addedLinks is what a round's delta added to each edge, over all hours:
+// the edges whose calls or errors grew, by as much.
+func addedLinks(delta map[hourEdge]*edgeDelta) []zipkin.DependencyLink {
+	type pair struct{ parent, child string }
+	sum := map[int64]*zipkin.DependencyLink{}
+	names := map[int64]pair{}
+	for k, d := range delta {
+		l := sum[k.pair]
+		if l == nil {
+			l = &zipkin.DependencyLink{}
+			sum[k.pair] = l
+		}
+		l.CallCount += d.calls
+		l.ErrorCount += d.errors
+		if d.parent != "" || d.child != "" {
+			names[k.pair] = pair{d.parent, d.child}
+		}
+	}
+	var out []zipkin.DependencyLink
+	for p, l := range sum {
+		n, named := names[p]
+		if !named || l.CallCount <= 0 && l.ErrorCount <= 0 {
+			continue
+		}
+		out = append(out, zipkin.DependencyLink{Parent: n.parent, Child: n.child, CallCount: max(l.CallCount, 0), ErrorCount: max(l.ErrorCount, 0)})
+	}
+	slices.SortFunc(out, func(a, b zipkin.DependencyLink) int {
+		return cmp.Or(cmp.Compare(a.Parent, b.Parent), cmp.Compare(a.Child, b.Child))
+	})
+	return out
 }
 
 // RunLinker links marked traces every LinkInterval, and back to back while

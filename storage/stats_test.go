@@ -6,6 +6,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -143,6 +144,8 @@ func checkStats(t *testing.T, st *storage.Store, spans []zipkin.Span, start, end
 func TestStatsCountEverySpanOnce(t *testing.T) {
 	t.Parallel()
 	st, dsn := openStore(t, storage.Config{})
+	obs := &spanObserver{seen: map[zipkin.SpanID]int{}}
+	st.SetObserver(obs)
 	now := time.Now().UTC()
 	spans := statSpans(rand.New(rand.NewPCG(1, 2)), 3000, now)
 	batches := [][]zipkin.Span{}
@@ -167,6 +170,10 @@ func TestStatsCountEverySpanOnce(t *testing.T) {
 	}
 	if err := st.WriteRedelivered(ctx(t), batches[4][:3]); err != nil {
 		t.Fatal(err)
+	}
+	// The observer (the Prometheus series) was told of each span once.
+	if len(obs.seen) != len(spans) || obs.total != len(spans) {
+		t.Fatalf("observer told of %d spans (%d distinct), want each of %d once", obs.total, len(obs.seen), len(spans))
 	}
 	start := now.Add(-3 * time.Hour).Truncate(time.Hour)
 	end := now.Add(time.Minute)
@@ -258,4 +265,28 @@ func TestStatsByCell(t *testing.T) {
 	}) {
 		t.Fatal("series not in cell order")
 	}
+}
+
+// spanObserver counts what storage tells its observer, by span ID
+// (statSpans' IDs are random, so distinct).
+type spanObserver struct {
+	mu    sync.Mutex
+	seen  map[zipkin.SpanID]int
+	total int
+	links []zipkin.DependencyLink
+}
+
+func (o *spanObserver) SpansCounted(spans []*zipkin.Span) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	for _, sp := range spans {
+		o.seen[sp.ID]++
+		o.total++
+	}
+}
+
+func (o *spanObserver) LinksAdded(links []zipkin.DependencyLink) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.links = append(o.links, links...)
 }

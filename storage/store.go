@@ -15,6 +15,8 @@ import (
 
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/zipq/zipq/zipkin"
 )
 
 // Config configures the store. DefaultConfig is the one source of its
@@ -111,7 +113,22 @@ type Store struct {
 	// of every cheap read and of the collector's writes, which then wait
 	// seconds for a connection.
 	traceReads chan struct{}
+	observer   Observer
 }
+
+// Observer is told, after each commit, what it added: the spans a write
+// newly counted in the service metrics (as span_stats counted them: none
+// twice, pieces of one span merged), and the calls and errors a linker
+// round added to the dependency links (edges whose totals only fell are
+// left out). Both are called from the committing goroutine and must not
+// block.
+type Observer interface {
+	SpansCounted(spans []*zipkin.Span)
+	LinksAdded(links []zipkin.DependencyLink)
+}
+
+// SetObserver sets o as the store's observer; call it before any write.
+func (s *Store) SetObserver(o Observer) { s.observer = o }
 
 // Open connects a pool; it does not migrate (see Migrate).
 func Open(ctx context.Context, cfg Config, logger *slog.Logger) (*Store, error) {

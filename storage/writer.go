@@ -99,6 +99,9 @@ func (s *Store) commit(ctx context.Context, w *write, n int) error {
 	if err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error { return w.write(ctx, tx) }); err != nil {
 		return classify(fmt.Errorf("write %d spans: %w", n, err))
 	}
+	if s.observer != nil && len(w.counted) > 0 {
+		s.observer.SpansCounted(w.counted)
+	}
 	return nil
 }
 
@@ -118,6 +121,12 @@ type write struct {
 	// redelivered: the spans may have been stored (and counted) already.
 	redelivered bool
 	uncounted   bool // not counted in span_stats at all
+	// merged[i]: the spans of segs[i] as counted (indexSpans).
+	merged [][]canonicalSpan
+	// counted is what the last transaction counted, for the observer
+	// (only when observed).
+	counted  []*zipkin.Span
+	observed bool
 }
 
 type nameRows struct {
@@ -154,10 +163,12 @@ func (s *Store) prepare(spans []zipkin.Span, marks bool) (*write, error) {
 	if err != nil {
 		return nil, err
 	}
-	w := &write{segs: segs, index: make([][][]any, len(segs)), arrival: arrival, uncounted: s.cfg.NoStats}
+	w := &write{segs: segs, index: make([][][]any, len(segs)), arrival: arrival, uncounted: s.cfg.NoStats,
+		merged: make([][]canonicalSpan, len(segs)), observed: s.observer != nil}
 	tally := statTally{}
 	for i, seg := range segs {
 		merged := indexSpans(seg.spans)
+		w.merged[i] = merged
 		w.index[i] = appendIndexRows(nil, seg.id, merged, arrival)
 		if !w.uncounted {
 			tally.add(merged, arrival)
@@ -196,6 +207,7 @@ func (s *Store) prepare(spans []zipkin.Span, marks bool) (*write, error) {
 }
 
 func (w *write) write(ctx context.Context, tx pgx.Tx) error {
+	w.counted = w.counted[:0]
 	n := len(w.segs)
 	lows, highs, uids := make([]int64, n), make([]int64, n), make([]int64, n)
 	ts, counts, dicts, data := make([]time.Time, n), make([]int32, n), make([]int16, n), make([][]byte, n)
@@ -270,9 +282,16 @@ func (w *write) write(ctx context.Context, tx pgx.Tx) error {
 // freshStats is insertStats' arguments for the segments at these indexes,
 // the ones this transaction stored: prepare's tally when that is all of
 // them and none may have been stored before, else counted again from them
-// alone, without the spans found stored already.
+// alone, without the spans found stored already. The spans it counts are
+// w.counted.
 func (w *write) freshStats(ctx context.Context, tx pgx.Tx, fresh []int) ([]any, error) {
-	if w.uncounted || len(fresh) == len(w.segs) && !w.redelivered {
+	if w.uncounted {
+		return nil, nil
+	}
+	if len(fresh) == len(w.segs) && !w.redelivered {
+		for _, spans := range w.merged {
+			w.count(spans)
+		}
 		return w.stats, nil
 	}
 	segs := make([]*segment, len(fresh))
@@ -292,12 +311,27 @@ func (w *write) freshStats(ctx context.Context, tx pgx.Tx, fresh []int) ([]any, 
 		if skip := stored[seg.id]; len(skip) > 0 {
 			spans = slices.DeleteFunc(slices.Clone(spans), func(cs canonicalSpan) bool { return skip[string(cs.bytes)] })
 		}
-		t.add(indexSpans(spans), w.arrival)
+		merged := indexSpans(spans)
+		t.add(merged, w.arrival)
+		w.count(merged)
 	}
 	if len(t) == 0 {
 		return nil, nil
 	}
 	return t.rows(DefaultTenant, false, time.Minute), nil
+}
+
+// count adds spans to w.counted, leaving out those without a local
+// service as statTally.add does.
+func (w *write) count(spans []canonicalSpan) {
+	if !w.observed {
+		return
+	}
+	for _, cs := range spans {
+		if pgText(cs.span.LocalServiceName()) != "" {
+			w.counted = append(w.counted, cs.span)
+		}
+	}
 }
 
 // segmentMark is the linker's mark for a segment: the links it alone gives

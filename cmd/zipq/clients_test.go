@@ -117,7 +117,7 @@ func TestRealClientsEndToEnd(t *testing.T) {
 	// test gets a vhost of its own.
 	vhost := testenv.VHost(t)
 	env := []string{"POSTGRES_URL=" + testenv.Schema(t), "RABBIT_URI=" + vhost, "RABBIT_PARKED_QUEUE_TYPE=classic",
-		"ZIPQ_LOG_LEVEL=warn", "ZIPQ_LINK_INTERVAL=100ms", "COLLECTOR_BATCH_INTERVAL=50ms"}
+		"ZIPQ_LOG_LEVEL=warn", "ZIPQ_LINK_INTERVAL=100ms", "COLLECTOR_BATCH_INTERVAL=50ms", "ZIPQ_SPAN_METRICS=true"}
 	p := startZipq(t, env, "serve")
 	base := "http://" + p.addr + "/api/v2"
 
@@ -194,6 +194,32 @@ func TestRealClientsEndToEnd(t *testing.T) {
 		getJSON(t, base+"/dependencies?endTs="+strconv.FormatInt(time.Now().UnixMilli(), 10), &links)
 		return reflect.DeepEqual(links, want)
 	})
+
+	// The same spans and links as the connectors' Prometheus series:
+	// every span counted once, the links' calls and errors per edge.
+	spans := len(httpRep.sent) + len(amqpRep.sent) + len(otelSpans)
+	var series map[string]float64
+	testenv.Eventually(t, 10*time.Second, "span metrics", func() bool {
+		series = p.metrics(t)
+		return sumSeries(series, "traces_span_metrics_calls_total{") == float64(spans) &&
+			sumSeries(series, "traces_service_graph_request_total{") == 5
+	})
+	for k, v := range map[string]float64{
+		`traces_span_metrics_calls_total{otel_metric_overflow="",service_name="h-payments",span_kind="SPAN_KIND_CLIENT",span_name="insert",status_code="STATUS_CODE_ERROR"}`:                    1,
+		`traces_span_metrics_duration_milliseconds_count{otel_metric_overflow="",service_name="o-catalog",span_kind="SPAN_KIND_SERVER",span_name="get /items",status_code="STATUS_CODE_UNSET"}`: 1,
+		`traces_service_graph_request_failed_total{client="a-payments",connection_type="",otel_metric_overflow="",server="a-postgres"}`:                                                         1,
+		`traces_service_graph_request_total{client="o-gateway",connection_type="",otel_metric_overflow="",server="o-catalog"}`:                                                                  1,
+	} {
+		if series[k] != v {
+			t.Errorf("%s = %v, want %v", k, series[k], v)
+		}
+	}
+	if f := sumSeries(series, "traces_service_graph_request_failed_total{"); f != 2 {
+		t.Errorf("%v failed calls in the service graph, want 2", f)
+	}
+	if c := (fixture{dsn: env[0][len("POSTGRES_URL="):]}).counted(t); c != spans {
+		t.Errorf("the service metrics counted %d spans, want %d", c, spans)
+	}
 
 	// TraceQL on what real clients sent, through Tempo's API: the mapping
 	// of README's table on spans no generator of ours made.

@@ -9,6 +9,7 @@ import (
 	"github.com/zipq/zipq/collector"
 	"github.com/zipq/zipq/ingest"
 	"github.com/zipq/zipq/query"
+	"github.com/zipq/zipq/spanmetrics"
 )
 
 // runCollector consumes and stores; SREs scale by running more of these on
@@ -20,7 +21,7 @@ func runCollector(ctx context.Context, args []string) error {
 // runIngest wires a process that consumes the span queue; withAPI adds the
 // Zipkin API and HTTP ingest (zipq serve).
 func runIngest(ctx context.Context, name string, args []string, withAPI bool) error {
-	cc, qc, ic := collector.DefaultConfig(), query.DefaultConfig(), ingest.DefaultConfig()
+	cc, qc, ic, mc := collector.DefaultConfig(), query.DefaultConfig(), ingest.DefaultConfig(), spanmetrics.DefaultConfig()
 	var selfTrace bool
 	log, st, db, err := bootServer(name, args, func(s *settings) {
 		bindRabbit(s, &cc.Broker)
@@ -31,6 +32,7 @@ func runIngest(ctx context.Context, name string, args []string, withAPI bool) er
 			bindAPI(s, &qc)
 		}
 		bindSelfTracing(s, &selfTrace)
+		bindSpanMetrics(s, &mc)
 	})
 	if err != nil {
 		return err
@@ -44,6 +46,11 @@ func runIngest(ctx context.Context, name string, args []string, withAPI bool) er
 	}
 
 	reg := newRegistry()
+	if mc.Enabled { // counted where spans are written and links made
+		m := spanmetrics.New(mc)
+		reg.MustRegister(m)
+		st.SetObserver(m)
+	}
 	c, err := collector.New(cc, ic.Limits, self.writer(st), log.With("component", "collector"), reg)
 	if err != nil {
 		return err

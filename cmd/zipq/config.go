@@ -16,6 +16,7 @@ import (
 	"github.com/zipq/zipq/collector"
 	"github.com/zipq/zipq/ingest"
 	"github.com/zipq/zipq/query"
+	"github.com/zipq/zipq/spanmetrics"
 	"github.com/zipq/zipq/storage"
 )
 
@@ -250,6 +251,12 @@ func bindIngest(s *settings, c *ingest.Config, edges bool) {
 		s.duration(&c.ConfirmTimeout, "otlp-confirm-timeout", "ZIPQ_OTLP_CONFIRM_TIMEOUT", "how long HTTP, OTLP and gRPC ingest wait for RabbitMQ's confirm before the client is told to retry")
 		s.str(&c.QueueFormat, "otlp-queue-format", "ZIPQ_OTLP_QUEUE_FORMAT", "what OTLP exports put on the queue: zipkin (translated at the edge) or otlp (as received, translated by collectors; docs/BENCHMARKS.md)")
 	}
+	s.check(func() error { return c.Validate() })
+}
+
+func bindSpanMetrics(s *settings, c *spanmetrics.Config) {
+	s.boolean(&c.Enabled, "span-metrics", "ZIPQ_SPAN_METRICS", "expose the stored spans on /metrics as the OpenTelemetry Collector's spanmetrics and servicegraph connectors do (traces_span_metrics_*, traces_service_graph_*), for Jaeger's Monitor tab and Grafana's service graph")
+	integer(s, &c.MaxSeries, "span-metrics-max-series", "ZIPQ_SPAN_METRICS_MAX_SERIES", "distinct label sets of the span metrics (and of the service graph's edges); past it spans are counted in one otel_metric_overflow=\"true\" series")
 	s.check(func() error { return c.Validate() })
 }
 

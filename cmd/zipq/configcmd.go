@@ -9,6 +9,7 @@ import (
 	"github.com/zipq/zipq/collector"
 	"github.com/zipq/zipq/ingest"
 	"github.com/zipq/zipq/query"
+	"github.com/zipq/zipq/spanmetrics"
 	"github.com/zipq/zipq/storage"
 )
 
@@ -27,6 +28,8 @@ func runConfig(context.Context, []string) error {
 	bindPostgres(s, &sc)
 	bindLog(s, &lc)
 	bindSelfTracing(s, &self)
+	mc := spanmetrics.DefaultConfig()
+	bindSpanMetrics(s, &mc)
 	fmt.Fprintln(os.Stdout, "| flag | environment | default | meaning |\n|---|---|---|---|")
 	for _, r := range s.rows {
 		def := r[2]

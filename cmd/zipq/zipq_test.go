@@ -152,6 +152,39 @@ func (p *proc) metric(t *testing.T, name string) float64 {
 	return 0
 }
 
+// metrics is every sample of /metrics by its name and labels as
+// exposed (name{k="v",...}).
+func (p *proc) metrics(t *testing.T) map[string]float64 {
+	t.Helper()
+	resp, err := http.Get("http://" + p.addr + "/metrics")
+	testenv.Must(t, err)
+	defer resp.Body.Close()
+	out := map[string]float64{}
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		line := sc.Text()
+		i := strings.LastIndexByte(line, ' ')
+		if strings.HasPrefix(line, "#") || i < 0 {
+			continue
+		}
+		f, err := strconv.ParseFloat(line[i+1:], 64)
+		testenv.Must(t, err)
+		out[line[:i]] = f
+	}
+	return out
+}
+
+// sumSeries adds the samples whose name and labels start with prefix.
+func sumSeries(samples map[string]float64, prefix string) float64 {
+	sum := 0.0
+	for k, v := range samples {
+		if strings.HasPrefix(k, prefix) {
+			sum += v
+		}
+	}
+	return sum
+}
+
 // peakRSS is the process's high-water resident set (VmHWM), in MiB.
 func (p *proc) peakRSS(t testing.TB) float64 {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid))

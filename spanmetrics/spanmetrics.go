@@ -1,0 +1,250 @@
+// Package spanmetrics exposes the spans zipq stores as the Prometheus
+// series of the OpenTelemetry Collector's spanmetrics and servicegraph
+// connectors, so that Jaeger's Monitor tab, Grafana's service graph and
+// dashboards written for those connectors work against a Prometheus that
+// scrapes zipq's /metrics.
+//
+// It counts what storage counted (storage.Observer): each span once,
+// after its batch committed, and each dependency edge's calls as the
+// linker adds them, paired from both sides of the call. Series are
+// bounded: past MaxSeries distinct label sets, spans are counted in one
+// overflow series per metric (the connector's otel.metric.overflow="true")
+// and in zipq_span_metrics_overflow_spans_total, so memory never grows
+// with the number of operations.
+package spanmetrics
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"sort"
+	"sync"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/zipq/zipq/zipkin"
+)
+
+// Config is the exporter's settings; DefaultConfig is their one source.
+type Config struct {
+	// Enabled exposes the series (ZIPQ_SPAN_METRICS). Off by default: a
+	// scrape of thousands of histograms is not free, and most installs
+	// read the same figures from zipq's own Services page.
+	Enabled bool
+	// MaxSeries bounds the distinct (service, span name, kind, status)
+	// label sets, and separately the (client, server) edges.
+	MaxSeries int
+}
+
+// DefaultConfig is off, with the connector's default cardinality limit
+// raised from unlimited to a bound.
+func DefaultConfig() Config { return Config{MaxSeries: 5000} }
+
+// Validate reports every problem at once.
+func (c Config) Validate() error {
+	var errs []error
+	if c.MaxSeries < 1 {
+		errs = append(errs, fmt.Errorf("span metrics max series %d: want at least 1", c.MaxSeries))
+	}
+	return errors.Join(errs...)
+}
+
+// BucketsMs are the duration histogram's upper bounds in milliseconds:
+// the spanmetrics connector's defaults, so its dashboards' le values match.
+var BucketsMs = []float64{2, 4, 6, 8, 10, 50, 100, 200, 400, 800, 1000, 1400, 2000, 5000, 10000, 15000}
+
+// Label values of what does not fit under MaxSeries.
+const overflowLabel = "otel_metric_overflow"
+
+type spanKey struct {
+	service, name, kind, status string
+}
+
+type spanSeries struct {
+	calls   uint64
+	sumMs   float64
+	buckets []uint64 // per BucketsMs bound, not cumulative; the last is +Inf
+}
+
+type edgeKey struct{ client, server string }
+
+type edgeSeries struct{ calls, failed uint64 }
+
+// Metrics is a prometheus.Collector of the span and service graph series.
+type Metrics struct {
+	max int
+
+	mu       sync.Mutex
+	spans    map[spanKey]*spanSeries
+	spanOver *spanSeries
+	edges    map[edgeKey]*edgeSeries
+	edgeOver *edgeSeries
+	// spans and edge calls counted in the overflow series
+	overSpans, overEdges uint64
+
+	calls, duration, requests, failed, overflow *prometheus.Desc
+}
+
+// New returns an empty collector; register it and pass it to
+// storage.Store.SetObserver.
+func New(cfg Config) *Metrics {
+	labels := []string{"service_name", "span_name", "span_kind", "status_code", overflowLabel}
+	edge := []string{"client", "server", "connection_type", overflowLabel}
+	return &Metrics{
+		max:   cfg.MaxSeries,
+		spans: map[spanKey]*spanSeries{},
+		edges: map[edgeKey]*edgeSeries{},
+		calls: prometheus.NewDesc("traces_span_metrics_calls_total",
+			"Spans stored, by service, span name, kind and status (as the OpenTelemetry Collector's spanmetrics connector counts them).", labels, nil),
+		duration: prometheus.NewDesc("traces_span_metrics_duration_milliseconds",
+			"Durations of the spans stored, in milliseconds.", labels, nil),
+		requests: prometheus.NewDesc("traces_service_graph_request_total",
+			"Calls between services, from dependency links (both sides of a call paired), as the servicegraph connector names them.", edge, nil),
+		failed: prometheus.NewDesc("traces_service_graph_request_failed_total",
+			"Failed calls between services.", edge, nil),
+		overflow: prometheus.NewDesc("zipq_span_metrics_overflow_total",
+			"Spans (what=spans) and edge calls (what=edges) counted in an overflow series because MaxSeries label sets existed already.", []string{"what"}, nil),
+	}
+}
+
+// SpanKind is the span_kind label of a Zipkin span: the OpenTelemetry
+// kind its zipkin receiver gives it.
+func SpanKind(sp *zipkin.Span) string {
+	switch sp.Kind {
+	case zipkin.KindClient:
+		return "SPAN_KIND_CLIENT"
+	case zipkin.KindServer:
+		return "SPAN_KIND_SERVER"
+	case zipkin.KindProducer:
+		return "SPAN_KIND_PRODUCER"
+	case zipkin.KindConsumer:
+		return "SPAN_KIND_CONSUMER"
+	}
+	if sp.Tags["span.kind"] == "internal" {
+		return "SPAN_KIND_INTERNAL"
+	}
+	return "SPAN_KIND_UNSPECIFIED"
+}
+
+// StatusCode is the status_code label: error as zipkin.Span.Failed
+// decides (what the Services page counts), OK where OTLP said so.
+func StatusCode(sp *zipkin.Span) string {
+	switch {
+	case sp.Failed():
+		return "STATUS_CODE_ERROR"
+	case sp.Tags["otel.status_code"] == "OK" || sp.Tags["otel.status_code"] == "STATUS_CODE_OK":
+		return "STATUS_CODE_OK"
+	}
+	return "STATUS_CODE_UNSET"
+}
+
+// SpansCounted counts spans (storage.Observer).
+func (m *Metrics) SpansCounted(spans []*zipkin.Span) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, sp := range spans {
+		k := spanKey{sp.LocalServiceName(), sp.Name, SpanKind(sp), StatusCode(sp)}
+		s := m.spans[k]
+		if s == nil {
+			if len(m.spans) >= m.max {
+				if m.spanOver == nil {
+					m.spanOver = newSpanSeries()
+				}
+				s = m.spanOver
+				m.overSpans++
+			} else {
+				s = newSpanSeries()
+				m.spans[k] = s
+			}
+		}
+		ms := float64(sp.Duration) / 1000
+		s.calls++
+		s.sumMs += ms
+		s.buckets[sort.SearchFloat64s(BucketsMs, ms)]++
+	}
+}
+
+func newSpanSeries() *spanSeries { return &spanSeries{buckets: make([]uint64, len(BucketsMs)+1)} }
+
+// LinksAdded counts dependency calls (storage.Observer).
+func (m *Metrics) LinksAdded(links []zipkin.DependencyLink) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, l := range links {
+		k := edgeKey{l.Parent, l.Child}
+		e := m.edges[k]
+		if e == nil {
+			if len(m.edges) >= m.max {
+				if m.edgeOver == nil {
+					m.edgeOver = &edgeSeries{}
+				}
+				e = m.edgeOver
+				m.overEdges += uint64(l.CallCount)
+			} else {
+				e = &edgeSeries{}
+				m.edges[k] = e
+			}
+		}
+		e.calls += uint64(l.CallCount)
+		e.failed += uint64(l.ErrorCount)
+	}
+}
+
+// Describe implements prometheus.Collector.
+func (m *Metrics) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{m.calls, m.duration, m.requests, m.failed, m.overflow} {
+		ch <- d
+	}
+}
+
+// Collect implements prometheus.Collector; the lock is held while the
+// series are copied, not while they are sent.
+func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
+	type spanRow struct {
+		labels []string
+		s      spanSeries
+	}
+	type edgeRow struct {
+		labels []string
+		e      edgeSeries
+	}
+	m.mu.Lock()
+	spans := make([]spanRow, 0, len(m.spans)+1)
+	for k, s := range m.spans {
+		spans = append(spans, spanRow{[]string{k.service, k.name, k.kind, k.status, ""}, copySeries(s)})
+	}
+	if m.spanOver != nil {
+		spans = append(spans, spanRow{[]string{"", "", "", "", "true"}, copySeries(m.spanOver)})
+	}
+	edges := make([]edgeRow, 0, len(m.edges)+1)
+	for k, e := range m.edges {
+		edges = append(edges, edgeRow{[]string{k.client, k.server, "", ""}, *e})
+	}
+	if m.edgeOver != nil {
+		edges = append(edges, edgeRow{[]string{"", "", "", "true"}, *m.edgeOver})
+	}
+	overSpans, overEdges := m.overSpans, m.overEdges
+	m.mu.Unlock()
+
+	for _, r := range spans {
+		ch <- prometheus.MustNewConstMetric(m.calls, prometheus.CounterValue, float64(r.s.calls), r.labels...)
+		cum, buckets := uint64(0), make(map[float64]uint64, len(BucketsMs))
+		for i, b := range BucketsMs {
+			cum += r.s.buckets[i]
+			buckets[b] = cum
+		}
+		ch <- prometheus.MustNewConstHistogram(m.duration, r.s.calls, r.s.sumMs, buckets, r.labels...)
+	}
+	for _, r := range edges {
+		ch <- prometheus.MustNewConstMetric(m.requests, prometheus.CounterValue, float64(r.e.calls), r.labels...)
+		ch <- prometheus.MustNewConstMetric(m.failed, prometheus.CounterValue, float64(r.e.failed), r.labels...)
+	}
+	ch <- prometheus.MustNewConstMetric(m.overflow, prometheus.CounterValue, float64(overSpans), "spans")
+	ch <- prometheus.MustNewConstMetric(m.overflow, prometheus.CounterValue, float64(overEdges), "edges")
+}
+
+func copySeries(s *spanSeries) spanSeries {
+	c := *s
+	c.buckets = slices.Clone(s.buckets)
+	return c
+}

@@ -1,0 +1,165 @@
+package spanmetrics
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"strings"
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	dto "github.com/prometheus/client_model/go"
+	"go.uber.org/goleak"
+
+	"github.com/zipq/zipq/zipkin"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// gather is every sample of the collector, keyed by metric name and its
+// labels as name{k=v,...}, histograms as their _count, _sum and _bucket.
+func gather(t *testing.T, m *Metrics) map[string]float64 {
+	t.Helper()
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(m)
+	fams, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]float64{}
+	for _, f := range fams {
+		for _, mt := range f.GetMetric() {
+			var l []string
+			for _, p := range mt.GetLabel() {
+				l = append(l, p.GetName()+"="+p.GetValue())
+			}
+			key := func(suffix string, extra ...string) string {
+				return f.GetName() + suffix + "{" + strings.Join(append(l, extra...), ",") + "}"
+			}
+			switch f.GetType() {
+			case dto.MetricType_COUNTER:
+				out[key("")] = mt.GetCounter().GetValue()
+			case dto.MetricType_HISTOGRAM:
+				h := mt.GetHistogram()
+				out[key("_count")] = float64(h.GetSampleCount())
+				out[key("_sum")] = h.GetSampleSum()
+				for _, b := range h.GetBucket() {
+					out[key("_bucket", fmt.Sprintf("le=%g", b.GetUpperBound()))] = float64(b.GetCumulativeCount())
+				}
+			}
+		}
+	}
+	return out
+}
+
+func randomSpans(r *rand.Rand, n int) []*zipkin.Span {
+	kinds := []zipkin.Kind{zipkin.KindUnspecified, zipkin.KindClient, zipkin.KindServer, zipkin.KindProducer, zipkin.KindConsumer}
+	out := make([]*zipkin.Span, n)
+	for i := range out {
+		sp := &zipkin.Span{
+			TraceID: zipkin.TraceID{Low: r.Uint64()}, ID: zipkin.SpanID(r.Uint64() | 1),
+			Name:          fmt.Sprintf("op%d", r.IntN(4)),
+			Kind:          kinds[r.IntN(len(kinds))],
+			LocalEndpoint: &zipkin.Endpoint{ServiceName: fmt.Sprintf("svc%d", r.IntN(3))},
+			// around the bucket bounds too: 2 ms exactly belongs to le=2
+			Duration: []int64{int64(r.IntN(20_000_000)), 2000, 2001, 15_000_000, 15_000_001, 1}[r.IntN(6)],
+		}
+		switch r.IntN(5) {
+		case 0:
+			sp.Tags = map[string]string{"error": "boom"}
+		case 1:
+			sp.Tags = map[string]string{"otel.status_code": "OK"}
+		case 2:
+			sp.Tags = map[string]string{"span.kind": "internal"}
+		}
+		out[i] = sp
+	}
+	return out
+}
+
+// TestSpanSeriesAgainstBruteForce: every series equals a count over the
+// spans themselves, bucket by bucket, whatever the batches they came in.
+func TestSpanSeriesAgainstBruteForce(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	spans := randomSpans(r, 3000)
+	m := New(Config{Enabled: true, MaxSeries: 1000})
+	for i := 0; i < len(spans); {
+		j := min(len(spans), i+1+r.IntN(200))
+		m.SpansCounted(spans[i:j])
+		i = j
+	}
+	got := gather(t, m)
+
+	want := map[string]float64{}
+	for _, sp := range spans {
+		l := fmt.Sprintf("otel_metric_overflow=,service_name=%s,span_kind=%s,span_name=%s,status_code=%s",
+			sp.LocalServiceName(), SpanKind(sp), sp.Name, StatusCode(sp))
+		want["traces_span_metrics_calls_total{"+l+"}"]++
+		want["traces_span_metrics_duration_milliseconds_count{"+l+"}"]++
+		want["traces_span_metrics_duration_milliseconds_sum{"+l+"}"] += float64(sp.Duration) / 1000
+		for _, b := range BucketsMs {
+			if float64(sp.Duration)/1000 <= b {
+				want[fmt.Sprintf("traces_span_metrics_duration_milliseconds_bucket{%s,le=%g}", l, b)]++
+			} else {
+				want[fmt.Sprintf("traces_span_metrics_duration_milliseconds_bucket{%s,le=%g}", l, b)] += 0
+			}
+		}
+	}
+	want["zipq_span_metrics_overflow_total{what=spans}"] = 0
+	want["zipq_span_metrics_overflow_total{what=edges}"] = 0
+	if len(got) != len(want) {
+		t.Errorf("%d samples, want %d", len(got), len(want))
+	}
+	for k, w := range want {
+		if g, ok := got[k]; !ok || math.Abs(g-w) > 1e-6*math.Max(1, w) {
+			t.Errorf("%s = %v (present %v), want %v", k, g, ok, w)
+		}
+	}
+	if got[`traces_span_metrics_calls_total{otel_metric_overflow=,service_name=svc0,span_kind=SPAN_KIND_SERVER,span_name=op0,status_code=STATUS_CODE_ERROR}`] == 0 {
+		t.Error("the random spans should include a failed server span of svc0 op0")
+	}
+}
+
+// TestOverflow: past MaxSeries label sets, new ones go to one overflow
+// series and are counted; existing series keep counting; nothing is lost.
+func TestOverflow(t *testing.T) {
+	m := New(Config{Enabled: true, MaxSeries: 2})
+	span := func(name string) *zipkin.Span {
+		return &zipkin.Span{Name: name, Kind: zipkin.KindServer, Duration: 5000, LocalEndpoint: &zipkin.Endpoint{ServiceName: "a"}}
+	}
+	m.SpansCounted([]*zipkin.Span{span("x"), span("y"), span("z"), span("w"), span("x")})
+	m.LinksAdded([]zipkin.DependencyLink{{Parent: "a", Child: "b", CallCount: 3, ErrorCount: 1},
+		{Parent: "a", Child: "c", CallCount: 2}, {Parent: "b", Child: "c", CallCount: 4, ErrorCount: 4}})
+	m.LinksAdded([]zipkin.DependencyLink{{Parent: "a", Child: "b", CallCount: 1}})
+	got := gather(t, m)
+	for k, w := range map[string]float64{
+		`traces_span_metrics_calls_total{otel_metric_overflow=,service_name=a,span_kind=SPAN_KIND_SERVER,span_name=x,status_code=STATUS_CODE_UNSET}`:                       2,
+		`traces_span_metrics_calls_total{otel_metric_overflow=,service_name=a,span_kind=SPAN_KIND_SERVER,span_name=y,status_code=STATUS_CODE_UNSET}`:                       1,
+		`traces_span_metrics_calls_total{otel_metric_overflow=true,service_name=,span_kind=,span_name=,status_code=}`:                                                      2,
+		`traces_span_metrics_duration_milliseconds_bucket{otel_metric_overflow=true,service_name=,span_kind=,span_name=,status_code=,le=6}`:                                2,
+		`traces_span_metrics_duration_milliseconds_bucket{otel_metric_overflow=,service_name=a,span_kind=SPAN_KIND_SERVER,span_name=x,status_code=STATUS_CODE_UNSET,le=4}`: 0,
+		`zipq_span_metrics_overflow_total{what=spans}`:                                                          2,
+		`traces_service_graph_request_total{client=a,connection_type=,otel_metric_overflow=,server=b}`:          4,
+		`traces_service_graph_request_failed_total{client=a,connection_type=,otel_metric_overflow=,server=b}`:   1,
+		`traces_service_graph_request_total{client=,connection_type=,otel_metric_overflow=true,server=}`:        4,
+		`traces_service_graph_request_failed_total{client=,connection_type=,otel_metric_overflow=true,server=}`: 4,
+		`zipq_span_metrics_overflow_total{what=edges}`:                                                          4,
+	} {
+		if got[k] != w {
+			t.Errorf("%s = %v, want %v", k, got[k], w)
+		}
+	}
+	if n := testutil.CollectAndCount(m, "traces_span_metrics_calls_total"); n != 3 {
+		t.Errorf("%d call series, want 2 and the overflow", n)
+	}
+}
+
+func TestValidate(t *testing.T) {
+	if err := DefaultConfig().Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if err := (Config{MaxSeries: 0}).Validate(); err == nil || !strings.Contains(err.Error(), "max series 0") {
+		t.Fatalf("MaxSeries 0: %v", err)
+	}
+}
