@@ -597,8 +597,12 @@ await step('dependencies: seeded services and edge counts', async () => {
   const services = await page.locator('svg.graph .node').evaluateAll((ns) => ns.map((n) => n.getAttribute('data-service')).sort());
   for (const s of ['checkout', 'frontend', 'inventory', 'payments', 'postgres']) assert.ok(services.includes(s), `node ${s} in ${services}`);
   const edge = page.locator('svg.graph .edge[data-parent="checkout"][data-child="payments"] .edge-label');
-  assert.equal(await edge.textContent(), '1 calls · 1 errors');
-  assert.equal(await page.locator('svg.graph .edge[data-parent="frontend"][data-child="checkout"] .edge-label').textContent(), '2 calls');
+  // Rate over the day shown, error share, and the p99 of the caller's
+  // client spans to the callee (the service metrics: the sketch's p99 of
+  // a 400 ms span, within its 1 %).
+  assert.match(await edge.textContent(), /^1\/day · 100% err · p99 (39[6-9]|40[0-4])ms$/);
+  assert.match(await page.locator('svg.graph .edge[data-parent="frontend"][data-child="checkout"] .edge-label').textContent(), /^2\/day · 0% err · p99 \d+(\.\d+)?ms$/);
+  assert.match(await page.getAttribute('svg.graph .edge[data-parent="checkout"][data-child="payments"]', 'class'), /edge-high/, 'coloured by error share');
   assert.equal(await page.locator('svg.graph .node.uninstrumented').evaluateAll((ns) => ns.map((n) => n.dataset.service).join()), 'postgres', 'only postgres reported no spans');
   await page.locator('svg.graph .node[data-service="checkout"]').click();
   const panel = await text('.service-detail');
@@ -615,7 +619,7 @@ await step('dependencies: zoom, fit, edge detail, focus with hops', async () => 
   await page.click('button.fit');
   assert.equal(await vb(), before);
   await page.locator('svg.graph .edge[data-parent="checkout"][data-child="payments"] .edge-hit').click({ force: true });
-  assert.match(await text('.edge-detail'), /checkout → payments.*error rate\s*100\.0%/);
+  assert.match(await text('.edge-detail'), /checkout → payments.*rate\s*1\/day.*p99 \(caller\)\s*(39[6-9]|40[0-4])ms.*error rate\s*100\.0%/);
   await page.locator('svg.graph .node[data-service="payments"]').click();
   await page.click('.service-detail a.focus-link >> text=1 hop');
   await page.waitForURL(/focus=payments&hops=1/);

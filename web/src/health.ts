@@ -78,7 +78,45 @@ export function fmtRate(r: number): string {
   if (r >= 100) return `${Math.round(r)}/s`;
   if (r >= 1) return `${+r.toFixed(1)}/s`;
   if (r * 60 >= 1) return `${+(r * 60).toFixed(1)}/min`;
-  return `${+(r * 3600).toFixed(1)}/h`;
+  if (r * 3600 >= 1) return `${+(r * 3600).toFixed(1)}/h`;
+  return `${+(r * 86400).toFixed(1)}/day`;
 }
 
 export const fmtPct = (p: number) => (p === 0 ? '0%' : p < 0.1 ? '<0.1%' : `${+p.toFixed(1)}%`);
+
+export interface EdgeLink { parent: string; child: string; callCount: number; errorCount?: number }
+export interface EdgeHealth { rate: number; errorPct: number; p99?: number }
+export const edgeKey = (parent: string, child: string) => `${parent}\u0000${child}`;
+
+// edgeHealth is each dependency link's health over a window of windowMs:
+// its rate and error share from the link (both sides of each call paired
+// by the linker), and the p99 of the caller's client spans to the callee
+// from the service metrics by service and remote service (absent when the
+// callers' spans do not name the callee).
+export function edgeHealth(links: EdgeLink[], stats: StatsAnswer | undefined, windowMs: number): Map<string, EdgeHealth> {
+  const p99 = new Map<string, number>();
+  const qi = stats ? stats.quantiles.indexOf(0.99) : -1;
+  for (const s of stats?.series ?? []) {
+    const v = s.total.quantiles[qi];
+    if (s.serviceName && s.remoteServiceName && v !== undefined) p99.set(edgeKey(s.serviceName, s.remoteServiceName), v);
+  }
+  const out = new Map<string, EdgeHealth>();
+  for (const l of links) {
+    const k = edgeKey(l.parent, l.child);
+    out.set(k, { rate: l.callCount / Math.max(1, windowMs / 1000), errorPct: (100 * (l.errorCount ?? 0)) / Math.max(1, l.callCount), p99: p99.get(k) });
+  }
+  return out;
+}
+
+// edgeText is an edge's label: rate, error share, p99 (when known).
+export function edgeText(e: EdgeHealth): string {
+  return [fmtRate(e.rate), `${fmtPct(e.errorPct)} err`, e.p99 !== undefined ? `p99 ${fmtUs(e.p99)}` : ''].filter(Boolean).join(' · ');
+}
+
+// fmtUs is a duration in µs to three significant figures, as a sketch's
+// quantile (1 % accurate) deserves.
+export function fmtUs(us: number): string {
+  if (us >= 1e6) return `${+(us / 1e6).toPrecision(3)}s`;
+  if (us >= 1e3) return `${+(us / 1e3).toPrecision(3)}ms`;
+  return `${Math.round(us)}µs`;
+}

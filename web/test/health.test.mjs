@@ -2,7 +2,7 @@
 // and exemplar marks from an /api/zipq/stats answer.
 import { test } from 'node:test';
 import { strict as assert } from 'node:assert';
-import { healthRows, sparkPath, exemplarMarks, fmtRate, fmtPct, buckets } from '../.test-build/health.js';
+import { healthRows, sparkPath, exemplarMarks, fmtRate, fmtPct, buckets, edgeHealth, edgeKey, edgeText, fmtUs } from '../.test-build/health.js';
 
 const point = (i, calls, errors, p50, p99, extra = {}) => ({
   timestamp: 1_000_000 + i * 60_000, calls, errors, rate: calls / 60, errorRatio: calls ? errors / calls : 0,
@@ -43,6 +43,21 @@ test('exemplars: one mark per slowest span, red when it failed, a second for ano
 });
 
 test('rates and percentages read as a person would say them', () => {
-  assert.deepEqual([0, 0.5, 0.01, 0.0001, 2.34, 1234.5].map(fmtRate), ['0/s', '30/min', '36/h', '0.4/h', '2.3/s', '1235/s']);
+  assert.deepEqual([0, 0.5, 0.01, 0.0001, 2.34, 1234.5, 1 / 86400].map(fmtRate), ['0/s', '30/min', '36/h', '8.6/day', '2.3/s', '1235/s', '1/day']);
   assert.deepEqual([0, 0.05, 12.345, 100].map(fmtPct), ['0%', '<0.1%', '12.3%', '100%']);
+});
+
+test('edges: rate and errors from the paired links, p99 from the caller\'s client spans to the callee', () => {
+  const links = [{ parent: 'web', child: 'db', callCount: 600, errorCount: 6 }, { parent: 'web', child: 'cache', callCount: 60 }];
+  const a = answer([
+    { serviceName: 'web', remoteServiceName: 'db', total: total(590, 6, 800, 45_000), points: [] },
+    { serviceName: 'db', remoteServiceName: 'web', total: total(1, 0, 1, 2), points: [] }, // the other direction: not this edge
+  ]);
+  const e = edgeHealth(links, a, 600_000);
+  assert.deepEqual(e.get(edgeKey('web', 'db')), { rate: 1, errorPct: 1, p99: 45_000 });
+  assert.deepEqual(e.get(edgeKey('web', 'cache')), { rate: 0.1, errorPct: 0, p99: undefined });
+  assert.equal(edgeText(e.get(edgeKey('web', 'db'))), '1/s · 1% err · p99 45ms');
+  assert.equal(edgeText(e.get(edgeKey('web', 'cache'))), '6/min · 0% err');
+  assert.deepEqual([447_031, 56_972, 999, 1_234_567, 12_968].map(fmtUs), ['447ms', '57ms', '999µs', '1.23s', '13ms']);
+  assert.equal(edgeHealth(links, undefined, 600_000).get(edgeKey('web', 'db')).p99, undefined); // no metrics: counts only
 });

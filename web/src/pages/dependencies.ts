@@ -1,13 +1,15 @@
 import dagre from '@dagrejs/dagre';
 import { api, type DependencyLink } from '../api';
 import { clear, errorBox, h, s } from '../dom';
+import { edgeHealth, edgeKey, edgeText, fmtRate, fmtUs, type EdgeHealth } from '../health';
 import { neighbourhood } from '../analyze';
 import { palette } from '../palette';
 import { navigate, withParams, type Nav } from '../router';
 import { RANGES, rangeOf, windowOf, type TimeRange } from '../timerange';
 
 // The dependency graph: services laid out by dagre, edges labelled with
-// call and error counts. The view zooms (wheel, buttons), pans (drag) and
+// their rate, error share and p99 (the caller's client spans, from the
+// service metrics) and coloured by error share. The view zooms (wheel, buttons), pans (drag) and
 // fits the screen; a service can be focused with its neighbours N calls
 // away; a service or an edge opens its detail. Services that never
 // reported a span themselves (a database, a third-party API seen only as
@@ -29,6 +31,10 @@ export async function dependenciesPage(nav: Nav) {
     return;
   }
   let all: DependencyLink[], services: string[];
+  // The edges' p99 is an extra: without the service metrics (an older
+  // server, ZIPQ_NO_SERVICE_METRICS) the graph shows rates and errors.
+  const edgeStats = api.stats({ endTs: win.endTs, lookback: win.lookback, step: win.lookback, by: 'service,remoteService',
+    kind: 'CLIENT,PRODUCER', quantile: '0.99' }, nav.signal).catch(() => undefined);
   try {
     [all, services] = await Promise.all([api.dependencies(win.endTs, win.lookback, nav.signal), api.services(nav.signal).catch(() => [] as string[])]);
   } catch (e) {
@@ -42,6 +48,8 @@ export async function dependenciesPage(nav: Nav) {
     return;
   }
   const links = focus ? neighbourhood(all, focus, hops) : all;
+  const health = edgeHealth(links, await edgeStats, win.lookback);
+  const healthOf = (l: DependencyLink) => health.get(edgeKey(l.parent, l.child)) as EdgeHealth;
   const instrumented = new Set(services);
   const low = cfg?.dependency.lowErrorRate ?? 0.5, high = cfg?.dependency.highErrorRate ?? 0.75;
   const edgeClass = (l: DependencyLink) => {
@@ -50,7 +58,9 @@ export async function dependenciesPage(nav: Nav) {
   };
 
   const g = new dagre.graphlib.Graph();
-  g.setGraph({ rankdir: 'LR', nodesep: 30, ranksep: 120, marginx: 20, marginy: 20 });
+  // Ranks far enough apart for the longest edge label.
+  const labelPx = Math.max(0, ...links.map((l) => edgeText(healthOf(l)).length)) * 7;
+  g.setGraph({ rankdir: 'LR', nodesep: 30, ranksep: Math.max(120, labelPx + 30), marginx: 20, marginy: 20 });
   g.setDefaultEdgeLabel(() => ({}));
   const names = [...new Set(links.flatMap((l) => [l.parent, l.child]))].sort();
   const color = palette(names);
@@ -78,8 +88,8 @@ export async function dependenciesPage(nav: Nav) {
     const el = s('g', { class: `edge ${edgeClass(l)}`, 'data-parent': l.parent, 'data-child': l.child, tabindex: 0, role: 'button', 'aria-label': `${l.parent} to ${l.child}` },
       s('path', { d, 'marker-end': 'url(#arrow)' }), s('path', { d, class: 'edge-hit' }),
       s('text', { x: mid.x, y: mid.y - 6, 'text-anchor': 'middle', class: 'edge-label' },
-        `${l.callCount} calls${l.errorCount ? ` · ${l.errorCount} errors` : ''}`));
-    el.addEventListener('click', () => select(el, edgeDetail(l, range)));
+        edgeText(healthOf(l))));
+    el.addEventListener('click', () => select(el, edgeDetail(l, healthOf(l), range)));
     layer.append(el);
   }
   for (const n of names) {
@@ -140,10 +150,12 @@ export async function dependenciesPage(nav: Nav) {
 
 const rate = (l: DependencyLink) => `${(((l.errorCount ?? 0) / Math.max(1, l.callCount)) * 100).toFixed(1)}%`;
 
-function edgeDetail(l: DependencyLink, range: TimeRange): HTMLElement {
+function edgeDetail(l: DependencyLink, e: EdgeHealth, range: TimeRange): HTMLElement {
   return h('div', { class: 'edge-detail' }, h('h2', null, `${l.parent} → ${l.child}`),
     h('table', { class: 'kv' }, h('tbody', null,
       h('tr', null, h('th', null, 'calls'), h('td', null, l.callCount)),
+      h('tr', null, h('th', null, 'rate'), h('td', null, fmtRate(e.rate))),
+      e.p99 !== undefined ? h('tr', null, h('th', null, 'p99 (caller)'), h('td', null, fmtUs(e.p99))) : null,
       h('tr', null, h('th', null, 'errors'), h('td', null, l.errorCount ?? 0)),
       h('tr', null, h('th', null, 'error rate'), h('td', { class: 'error-rate' }, rate(l))))),
     h('p', null, h('a', { href: `/?serviceName=${encodeURIComponent(l.parent)}&remoteServiceName=${encodeURIComponent(l.child)}&range=${range.key}`, 'data-link': true }, `Search traces of ${l.parent} calling ${l.child}`)));
