@@ -17,6 +17,7 @@ import (
 	"github.com/go-chi/chi/v5"
 	"github.com/go-chi/chi/v5/middleware"
 
+	"github.com/zipq/zipq/storage"
 	"github.com/zipq/zipq/zipkin"
 )
 
@@ -198,12 +199,53 @@ func (a *api) traces(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err)
 		return
 	}
+	if v := r.URL.Query().Get("minDurationQuantile"); v != "" {
+		var none bool
+		if q.MinDuration, none, err = a.durationQuantile(r, q, v); err != nil {
+			a.fail(w, r, err)
+			return
+		}
+		if none { // no span of the cell in the window: no trace can match
+			writeTraces(w, nil)
+			return
+		}
+	}
 	traces, err := a.o.Reader.FindTraces(r.Context(), q, a.o.StrictTraceID)
 	if err != nil {
 		a.fail(w, r, err)
 		return
 	}
 	writeTraces(w, traces)
+}
+
+// durationQuantile reads minDurationQuantile, zipq's percentile search:
+// "spans of this service (and span name) slower than its p95 in the
+// window" is minDurationQuantile=0.95. It returns the minDuration that
+// finds them from the service metrics — the quantile less the sketch's
+// relative accuracy, so spans at the true quantile are found — or none
+// when the cell had no spans in the window.
+func (a *api) durationQuantile(r *http.Request, q zipkin.QueryRequest, v string) (minDuration int64, none bool, err error) {
+	f, perr := strconv.ParseFloat(v, 64)
+	switch {
+	case perr != nil || !(f > 0 && f < 1):
+		return 0, false, badf("minDurationQuantile must be a number between 0 and 1 (0.95 for the p95), got %q", truncate(v))
+	case q.ServiceName == "":
+		return 0, false, badf("minDurationQuantile needs serviceName (and optionally spanName): the quantile is that operation's")
+	case r.URL.Query().Get("minDuration") != "":
+		return 0, false, badf("minDuration and minDurationQuantile: give one")
+	case a.o.Stats == nil:
+		return 0, false, badf("minDurationQuantile: this server does not read the service metrics")
+	}
+	start := q.EndTs.Add(-q.Lookback)
+	series, err := a.o.Stats.Stats(r.Context(), storage.StatsQuery{Service: q.ServiceName, Name: q.SpanName, Remote: q.RemoteServiceName,
+		Start: start, End: q.EndTs, Step: statsStep(start, q.Lookback), Quantiles: []float64{f}})
+	if err != nil {
+		return 0, false, err
+	}
+	if len(series) == 0 || series[0].Total.Calls == 0 {
+		return 0, true, nil
+	}
+	return max(1, int64(series[0].Total.Quantiles[0]/(1+storage.SketchAccuracy))), false, nil
 }
 
 // parseQuery validates /traces parameters as Zipkin's QueryRequest does;
@@ -233,10 +275,19 @@ func (a *api) parseQuery(r *http.Request) (zipkin.QueryRequest, error) {
 		return q, err
 	}
 	switch {
-	case q.MaxDuration > 0 && q.MinDuration == 0:
-		return q, badf("maxDuration is only valid with minDuration")
+	case q.MaxDuration > 0 && q.MinDuration == 0 && v.Get("minDurationQuantile") == "":
+		return q, badf("maxDuration is only valid with minDuration (or minDurationQuantile)")
 	case q.MaxDuration > 0 && q.MaxDuration < q.MinDuration:
 		return q, badf("maxDuration should be >= minDuration")
+	}
+	if q.MinTraceDuration, err = nonNegative(v, "minTraceDuration"); err != nil {
+		return q, err
+	}
+	if q.MaxTraceDuration, err = nonNegative(v, "maxTraceDuration"); err != nil {
+		return q, err
+	}
+	if q.MaxTraceDuration > 0 && q.MaxTraceDuration < q.MinTraceDuration {
+		return q, badf("maxTraceDuration should be >= minTraceDuration")
 	}
 	if q.EndTs, q.Lookback, err = a.window(r); err != nil {
 		return q, err

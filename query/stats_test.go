@@ -1,12 +1,16 @@
 package query_test
 
 import (
+	"fmt"
 	"math"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/zipq/zipq/internal/testenv"
 	"github.com/zipq/zipq/query"
 )
 
@@ -98,6 +102,83 @@ func TestStatsAPI(t *testing.T) {
 		rec := e.get(t, base+c.query)
 		if rec.Code != http.StatusBadRequest || !strings.Contains(rec.Body.String(), c.says) {
 			t.Errorf("%s: %d %s; want 400 naming %s", c.query, rec.Code, rec.Body.String(), c.says)
+		}
+	}
+}
+
+// TestPercentileAndTraceDurationSearch: /api/v2/traces finds the traces of
+// an operation slower than its quantile (minDurationQuantile, from the
+// service metrics) and bounds the whole trace's duration apart from a
+// span's (minTraceDuration, maxTraceDuration); bad values are 400s.
+func TestPercentileAndTraceDurationSearch(t *testing.T) {
+	t.Parallel()
+	e := newAPI(t, nil)
+	e.h = query.NewRouter(query.Options{Reader: e.st, Stats: e.st})
+	// 100 traces: a root of svc "op" lasting i ms, and a child starting at
+	// its end lasting 100 - i ms, so every trace lasts 100 ms... except the
+	// child of trace 100, which lasts 5 s.
+	var b strings.Builder
+	b.WriteString("[")
+	start := now.Add(-time.Minute).UnixMicro()
+	for i := 1; i <= 100; i++ {
+		child := int64(100-i) * 1000
+		if i == 100 {
+			child = 5_000_000
+		}
+		if i > 1 {
+			b.WriteString(",")
+		}
+		fmt.Fprintf(&b, `{"traceId":"%016x","id":"%016x","name":"op","timestamp":%d,"duration":%d,"localEndpoint":{"serviceName":"svc"}},`, i, i, start, i*1000)
+		fmt.Fprintf(&b, `{"traceId":"%016x","parentId":"%016x","id":"%016x","name":"child","timestamp":%d,"duration":%d,"localEndpoint":{"serviceName":"other"}}`, i, i, 1000+i, start+int64(i)*1000, max(child, 1))
+	}
+	b.WriteString("]")
+	e.seed(t, b.String())
+	base := "/api/v2/traces?limit=1000&endTs=" + strconv.FormatInt(now.UnixMilli(), 10) + "&lookback=600000"
+	found := func(q string) []int {
+		t.Helper()
+		rec := e.get(t, base+q)
+		if rec.Code != http.StatusOK {
+			t.Fatalf("%s: %d %s", q, rec.Code, rec.Body)
+		}
+		var ids []int
+		for _, tr := range decodeJSON[[][]struct{ TraceID string }](t, rec) {
+			n, err := strconv.ParseInt(tr[0].TraceID, 16, 64)
+			testenv.Must(t, err)
+			ids = append(ids, int(n))
+		}
+		slices.Sort(ids)
+		return ids
+	}
+
+	// The p95 of op is 95 ms, known within the sketch's 1 %: every trace
+	// whose op lasted 95 ms or more is found, none below 93 ms.
+	got := found("&serviceName=svc&spanName=op&minDurationQuantile=0.95")
+	if !slices.Contains(got, 95) || got[len(got)-1] != 100 || got[0] < 93 || len(got) != 100-got[0]+1 {
+		t.Fatalf("slower than op's p95: %v", got)
+	}
+	// The same with a span name nobody used: nothing, not everything.
+	if got := found("&serviceName=svc&spanName=nope&minDurationQuantile=0.95"); len(got) != 0 {
+		t.Fatalf("no spans, no quantile: %v", got)
+	}
+
+	// Whole-trace durations: 99 traces last 100 ms, trace 100 lasts 5.1 s.
+	if got := found("&minTraceDuration=1000000"); !slices.Equal(got, []int{100}) {
+		t.Fatalf("traces of 1 s or more: %v", got)
+	}
+	if got := found("&serviceName=svc&minDuration=90000&maxTraceDuration=200000"); !slices.Equal(got, []int{90, 91, 92, 93, 94, 95, 96, 97, 98, 99}) {
+		t.Fatalf("op of 90 ms or more in traces of at most 200 ms: %v", got)
+	}
+
+	for q, want := range map[string]string{
+		"&serviceName=svc&minDurationQuantile=1.5":               "minDurationQuantile must be a number between 0 and 1",
+		"&minDurationQuantile=0.9":                               "minDurationQuantile needs serviceName",
+		"&serviceName=svc&minDuration=5&minDurationQuantile=0.9": "minDuration and minDurationQuantile: give one",
+		"&minTraceDuration=-1":                                   "minTraceDuration must be a non-negative number of microseconds",
+		"&minTraceDuration=2000&maxTraceDuration=1000":           "maxTraceDuration should be >= minTraceDuration",
+	} {
+		rec := e.get(t, base+q)
+		if rec.Code != http.StatusBadRequest || !strings.Contains(rec.Body.String(), want) {
+			t.Errorf("%s: %d %s, want 400 %q", q, rec.Code, rec.Body, want)
 		}
 	}
 }

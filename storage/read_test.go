@@ -149,6 +149,16 @@ func TestFindTraces(t *testing.T) {
 		{"minDuration", q(func(r *zipkin.QueryRequest) { r.MinDuration = 100_000 }), true, []string{t1, t2}},
 		{"min and maxDuration", q(func(r *zipkin.QueryRequest) { r.MinDuration = 40_000; r.MaxDuration = 50_000 }), true, []string{t1}},
 		{"duration and service on the same span", q(func(r *zipkin.QueryRequest) { r.ServiceName = "api"; r.MinDuration = 1_000_000 }), true, []string{t2}},
+		// The whole trace's duration, beside (not instead of) a span's:
+		// t1 lasts 100 ms (its root), t2 2 s, the others less than 1 ms.
+		{"minTraceDuration", q(func(r *zipkin.QueryRequest) { r.MinTraceDuration = 100_000 }), true, []string{t1, t2}},
+		{"min and maxTraceDuration", q(func(r *zipkin.QueryRequest) { r.MinTraceDuration = 50_000; r.MaxTraceDuration = 150_000 }), true, []string{t1}},
+		{"maxTraceDuration alone", q(func(r *zipkin.QueryRequest) { r.MaxTraceDuration = 1000 }), true, []string{t5, t3, t6}},
+		{"a span's duration and the trace's are separate filters", q(func(r *zipkin.QueryRequest) {
+			r.ServiceName = "api"
+			r.MinDuration = 30_000
+			r.MinTraceDuration = 1_000_000
+		}), true, []string{t2}},
 		{"limit", q(func(r *zipkin.QueryRequest) { r.Limit = 2 }), true, []string{t5, t1}},
 		{"non-strict groups by the low 64 bits", q(func(r *zipkin.QueryRequest) { r.EndTs = end.Add(-20 * time.Minute); r.Lookback = time.Hour }), false, []string{t2l}},
 	}

@@ -281,6 +281,12 @@ func batchRows(br pgx.BatchResults) (pgx.Rows, error) {
 // newestMatch reports the start of the newest span of a trace that matches
 // every criterion of q and starts in [from, to] (µs).
 func newestMatch(spans []zipkin.Span, q zipkin.QueryRequest, from, to int64) (int64, bool) {
+	if q.MinTraceDuration > 0 || q.MaxTraceDuration > 0 {
+		d := zipkin.TraceDuration(spans)
+		if d < q.MinTraceDuration || q.MaxTraceDuration > 0 && d > q.MaxTraceDuration {
+			return 0, false
+		}
+	}
 	best, ok := int64(0), false
 	for i := range spans {
 		sp := &spans[i]

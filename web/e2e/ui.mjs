@@ -327,6 +327,26 @@ await step('TraceQL: the builder writes TraceQL; the query finds the failed trac
   await shot('search-traceql.png');
 });
 
+await step('percentile and trace-duration search: the builder sends them, the form keeps them, TraceQL spells them out', async () => {
+  await page.goto(`${base}/?serviceName=payments&range=1h`);
+  await page.waitForSelector('li.result');
+  const all = await page.locator('li.result').count();
+  await page.selectOption('select[name=minDurationQuantile]', '0.99');
+  await submit(/minDurationQuantile=0\.99/);
+  await page.waitForFunction(() => !document.querySelector('#results p.muted'));
+  const slow = await page.locator('li.result').count();
+  assert.ok(slow >= 1 && slow <= all, `${slow} of ${all} traces slower than payments' p99`);
+  assert.equal(await page.inputValue('select[name=minDurationQuantile]'), '0.99', 'kept from the URL');
+  await page.selectOption('select[name=minDurationQuantile]', '');
+  await page.fill('input[name=minTraceDuration]', '100');
+  await page.selectOption('select[name=minTraceDurationUnit]', 's');
+  await submit(/minTraceDuration=100000000/);
+  await page.waitForSelector('#results .empty');
+  assert.equal(await page.inputValue('input[name=minTraceDuration]'), '100');
+  await page.click('button.as-traceql');
+  assert.equal(await page.inputValue('input[name=q]'), '{ resource.service.name = "payments" && trace:duration >= 100s }');
+});
+
 await step('TraceQL: a structural query; a syntax error shown at its position, the query kept', async () => {
   await page.goto(`${base}/?range=1h&q=${encodeURIComponent('{ resource.service.name = "frontend" } >> { status = error }')}`);
   await page.waitForSelector('li.result');

@@ -6,6 +6,7 @@
 export interface SearchForm {
   serviceName?: string; spanName?: string; remoteServiceName?: string;
   annotationQuery?: string; minDuration?: number; maxDuration?: number;
+  minTraceDuration?: number; maxTraceDuration?: number;
 }
 
 // quote is a TraceQL string literal.
@@ -47,6 +48,8 @@ export function formToTraceQL(f: SearchForm): string {
   }
   if (f.minDuration) conds.push(`duration >= ${duration(f.minDuration)}`);
   if (f.maxDuration) conds.push(`duration <= ${duration(f.maxDuration)}`);
+  if (f.minTraceDuration) conds.push(`trace:duration >= ${duration(f.minTraceDuration)}`);
+  if (f.maxTraceDuration) conds.push(`trace:duration <= ${duration(f.maxTraceDuration)}`);
   return conds.length ? `{ ${conds.join(' && ')} }` : '{ }';
 }
 

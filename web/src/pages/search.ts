@@ -64,6 +64,13 @@ export async function searchPage(nav: Nav) {
   };
   const minDur = durInput('minDuration');
   const maxDur = durInput('maxDuration');
+  const minTrace = durInput('minTraceDuration');
+  const maxTrace = durInput('maxTraceDuration');
+  // Percentile search: spans of the service (and span name) slower than
+  // their quantile over the search's time range, from the service metrics.
+  const quantileSel = h('select', { name: 'minDurationQuantile', 'aria-label': 'slower than' },
+    ...[['', 'any'], ['0.5', 'p50'], ['0.9', 'p90'], ['0.95', 'p95'], ['0.99', 'p99']].map(([v, l]) =>
+      h('option', { value: v, selected: v === (params.get('minDurationQuantile') ?? '') }, l)));
 
   const range = rangeOf(params, lookbackKey).key;
   const rangeSel = h('select', { name: 'range', 'aria-label': 'time range' },
@@ -87,7 +94,9 @@ export async function searchPage(nav: Nav) {
     field('Service', svcSel), field('Span name', nameSel), field('Remote service', remoteSel),
     field('Tags / annotations', tags.el),
     field('Min duration', h('span', null, minDur.input, minDur.units)),
-    field('Max duration', h('span', null, maxDur.input, maxDur.units)));
+    field('Max duration', h('span', null, maxDur.input, maxDur.units)),
+    field('Slower than', quantileSel),
+    field('Trace duration', h('span', null, 'min ', minTrace.input, minTrace.units, ' max ', maxTrace.input, maxTrace.units)));
   const traceqlField = field('TraceQL', traceql.el);
   let mode: 'builder' | 'traceql' = params.has('q') ? 'traceql' : 'builder';
   const builderTab = h('button', { type: 'button', class: 'tab', 'data-mode': 'builder' }, 'Builder');
@@ -100,9 +109,19 @@ export async function searchPage(nav: Nav) {
   };
   builderTab.addEventListener('click', () => { mode = 'builder'; showMode(); });
   traceqlTab.addEventListener('click', () => { mode = 'traceql'; showMode(); traceql.input.focus(); });
-  const asTraceQL = h('button', { type: 'button', class: 'as-traceql', onclick: () => {
+  const asTraceQL = h('button', { type: 'button', class: 'as-traceql', onclick: async () => {
+    // TraceQL has no quantiles: "slower than p95" is written as the
+    // duration the service metrics give it now, as the API resolves it.
+    let minDuration = minDur.us();
+    if (quantileSel.value && svcSel.value) {
+      const w = windowOf(new URLSearchParams({ range: rangeSel.value }), lookbackKey);
+      const a = await api.stats({ serviceName: svcSel.value, spanName: nameSel.value || undefined, endTs: w.endTs, lookback: w.lookback,
+        step: w.lookback, by: '', quantile: quantileSel.value }, nav.signal).catch(() => undefined);
+      const q = a?.series[0]?.total.quantiles[0];
+      if (q !== undefined) minDuration = Math.max(1, Math.floor(q / (1 + a!.relativeAccuracy)));
+    }
     traceql.input.value = formToTraceQL({ serviceName: svcSel.value, spanName: nameSel.value, remoteServiceName: remoteSel.value,
-      annotationQuery: tags.value(), minDuration: minDur.us(), maxDuration: maxDur.us() });
+      annotationQuery: tags.value(), minDuration, maxDuration: maxDur.us(), minTraceDuration: minTrace.us(), maxTraceDuration: maxTrace.us() });
     mode = 'traceql';
     showMode();
   } }, 'Edit as TraceQL');
@@ -122,6 +141,7 @@ export async function searchPage(nav: Nav) {
     } else {
       set('serviceName', svcSel.value); set('spanName', nameSel.value); set('remoteServiceName', remoteSel.value);
       set('annotationQuery', tags.value()); set('minDuration', minDur.us()); set('maxDuration', maxDur.us());
+      set('minDurationQuantile', quantileSel.value); set('minTraceDuration', minTrace.us()); set('maxTraceDuration', maxTrace.us());
     }
     set('range', rangeSel.value);
     if (rangeSel.value === 'custom') {
@@ -246,7 +266,9 @@ async function runSearch(nav: Nav, out: HTMLElement, p: URLSearchParams, lookbac
     remoteServiceName: p.get('remoteServiceName') ?? undefined, annotationQuery: p.get('annotationQuery') ?? undefined,
     // The API, like Zipkin's, takes maxDuration only with minDuration: a
     // maximum alone means "from 1 µs".
-    minDuration: minDuration ?? (maxDuration ? '1' : undefined), maxDuration,
+    minDuration: minDuration ?? (maxDuration && !p.get('minDurationQuantile') ? '1' : undefined), maxDuration,
+    minDurationQuantile: p.get('minDurationQuantile') ?? undefined,
+    minTraceDuration: p.get('minTraceDuration') ?? undefined, maxTraceDuration: p.get('maxTraceDuration') ?? undefined,
     endTs: String(endTs), lookback: String(lookback),
     limit: p.get('limit') ?? defaultLimit,
   };
