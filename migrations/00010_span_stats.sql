@@ -36,7 +36,7 @@ CREATE INDEX span_stats_range ON span_stats (tenant, ts);
 CREATE INDEX span_stats_service ON span_stats (tenant, service_h, ts);
 -- What the stats job has left to fold: rows not merged yet, and minutes
 -- (to become hours after a day).
-CREATE INDEX span_stats_fold ON span_stats (ts) WHERE NOT merged OR res = 60;
+CREATE INDEX span_stats_fold ON span_stats (ts, cell_h) WHERE NOT merged OR res = 60;
 COMMENT ON TABLE span_stats IS
     'RED metrics per tenant, minute (or hour) and cell, appended by writers and folded by the stats job (storage/stats.go)';
 

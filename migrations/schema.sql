@@ -287,7 +287,7 @@ CREATE INDEX span_index_other_ts_max_idx ON zipq.span_index_other USING btree (t
 
 CREATE INDEX span_names_service ON zipq.span_names USING btree (service_h);
 
-CREATE INDEX span_stats_fold ON zipq.span_stats USING btree (ts) WHERE ((NOT merged) OR (res = 60));
+CREATE INDEX span_stats_fold ON zipq.span_stats USING btree (ts, cell_h) WHERE ((NOT merged) OR (res = 60));
 
 CREATE INDEX span_stats_range ON zipq.span_stats USING btree (tenant, ts);
 

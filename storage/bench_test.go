@@ -4,8 +4,10 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"runtime"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -286,4 +288,79 @@ func BenchmarkServicesPage(b *testing.B) {
 	}
 	b.ReportMetric(float64(bytes)/float64(rows), "B/cell-minute")
 	b.ReportMetric(float64(rows), "rows")
+}
+
+// BenchmarkStatsManyOperations is the service metrics' memory with 100,000
+// distinct operations (issue 23: "collector memory bounded with 100k
+// distinct operations"): writing them (one span each, in 10,000-span
+// batches over 5 minutes), folding each minute, and rolling the hour up,
+// with the process's peak heap sampled while writing and while folding.
+func BenchmarkStatsManyOperations(b *testing.B) {
+	const ops, minutes, batchSpans = 100_000, 5, 10_000
+	for range b.N {
+		st, _ := openStore(b, storage.Config{})
+		now := time.Now().UTC().Truncate(time.Hour).Add(-2 * time.Hour)
+		var peak atomic.Uint64
+		stop := make(chan struct{})
+		done := make(chan struct{})
+		runtime.GC()
+		go func() {
+			defer close(done)
+			var ms runtime.MemStats
+			for {
+				runtime.ReadMemStats(&ms)
+				if ms.HeapInuse > peak.Load() {
+					peak.Store(ms.HeapInuse)
+				}
+				select {
+				case <-stop:
+					return
+				case <-time.After(5 * time.Millisecond):
+				}
+			}
+		}()
+		var base runtime.MemStats
+		runtime.ReadMemStats(&base)
+		start := time.Now()
+		batch := make([]zipkin.Span, 0, batchSpans)
+		id := uint64(1)
+		for m := range minutes {
+			at := now.Add(time.Duration(m) * time.Minute)
+			for o := range ops {
+				id++
+				batch = append(batch, zipkin.Span{TraceID: zipkin.TraceID{Low: id}, ID: zipkin.SpanID(id), Name: "op-" + strconv.Itoa(o),
+					Kind: zipkin.KindServer, Timestamp: at.UnixMicro(), Duration: int64(100 + (id*7919)%300_000),
+					LocalEndpoint: &zipkin.Endpoint{ServiceName: "service-" + strconv.Itoa(o%50)}})
+				if len(batch) == batchSpans {
+					if err := st.WriteSpans(context.Background(), batch); err != nil {
+						b.Fatal(err)
+					}
+					batch = batch[:0]
+				}
+			}
+		}
+		wrote := time.Since(start)
+		writePeak := peak.Swap(0)
+		foldAll := func(at time.Time) {
+			for {
+				more, err := st.FoldStats(context.Background(), at)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if !more {
+					return
+				}
+			}
+		}
+		foldAll(now.Add(time.Hour)) // the minutes
+		minutesFolded := time.Since(start) - wrote
+		foldAll(now.Add(26 * time.Hour)) // the hour
+		close(stop)
+		<-done
+		b.ReportMetric(float64(writePeak-base.HeapInuse)/(1<<20), "write-peak-heap-MiB")
+		b.ReportMetric(float64(peak.Load()-base.HeapInuse)/(1<<20), "fold-peak-heap-MiB")
+		b.ReportMetric(wrote.Seconds(), "write-s")
+		b.ReportMetric(minutesFolded.Seconds(), "fold-minutes-s")
+		b.ReportMetric((time.Since(start) - wrote - minutesFolded).Seconds(), "fold-hour-s")
+	}
 }
