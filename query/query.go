@@ -94,6 +94,10 @@ type Config struct {
 	// MaxHeavyReads bounds the reads returning whole traces (search,
 	// trace, traceMany) in progress at once; more are 503 + Retry-After.
 	MaxHeavyReads int
+	// MetricsScanTraces bounds the traces a TraceQL metrics query that the
+	// service metrics cannot answer may scan; a window holding more is a
+	// 400 saying what to narrow.
+	MetricsScanTraces int
 }
 
 // DefaultConfig is Zipkin's defaults where Zipkin has one.
@@ -105,12 +109,13 @@ func DefaultConfig() Config {
 		AllowedOrigins: []string{"*"},
 		UI: UIConfig{QueryLimit: DefaultLimit, DefaultLookback: (15 * time.Minute).Milliseconds(), SearchEnabled: true,
 			Dependency: UIDeps{Enabled: true, LowErrorRate: 0.5, HighErrorRate: 0.75}},
-		ReadTimeout:    30 * time.Second,
-		WriteTimeout:   60 * time.Second,
-		IdleTimeout:    2 * time.Minute,
-		MaxHeaderBytes: 64 << 10,
-		MaxConnections: 1024,
-		MaxHeavyReads:  64,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		MaxConnections:    1024,
+		MaxHeavyReads:     64,
+		MetricsScanTraces: 20_000,
 	}
 }
 
@@ -129,8 +134,9 @@ func (c Config) Validate() error {
 	if c.MaxHeaderBytes <= 0 {
 		errs = append(errs, fmt.Errorf("max header bytes %d: want a positive size", c.MaxHeaderBytes))
 	}
-	if c.MaxConnections <= 0 || c.MaxHeavyReads <= 0 {
-		errs = append(errs, fmt.Errorf("max connections %d, max heavy reads %d: want positive numbers", c.MaxConnections, c.MaxHeavyReads))
+	if c.MaxConnections <= 0 || c.MaxHeavyReads <= 0 || c.MetricsScanTraces <= 0 {
+		errs = append(errs, fmt.Errorf("max connections %d, max heavy reads %d, metrics scan traces %d: want positive numbers",
+			c.MaxConnections, c.MaxHeavyReads, c.MetricsScanTraces))
 	}
 	if c.UI.QueryLimit <= 0 || c.UI.QueryLimit > MaxLimit {
 		errs = append(errs, fmt.Errorf("ui query limit %d: want 1 to %d", c.UI.QueryLimit, MaxLimit))
@@ -241,6 +247,9 @@ func (o *Options) withDefaults() {
 	}
 	if o.MaxHeavyReads <= 0 {
 		o.MaxHeavyReads = d.MaxHeavyReads
+	}
+	if o.MetricsScanTraces <= 0 {
+		o.MetricsScanTraces = d.MetricsScanTraces
 	}
 }
 

@@ -2,11 +2,10 @@ package query
 
 // TraceQL metrics on Tempo's paths (/api/metrics/query_range and
 // /api/metrics/query), answered from the service metrics computed at
-// ingest (storage.Store.Stats): the filter may select the local service,
-// the span name, the kind and status = error, and group by the first
-// three. Other filters would need a scan of the spans themselves, which
-// zipq does not do yet: they are 400 "unsupported", never a different
-// answer.
+// ingest (storage.Store.Stats) when the filter selects only the local
+// service, the span name, the kind and status = error and groups by the
+// first three; any other query by scanning the window's spans
+// (tempometricsscan.go).
 
 import (
 	"cmp"
@@ -38,9 +37,10 @@ type metricsPlan struct {
 	byFields   []storage.StatsBy
 }
 
+// unsupportedMetrics says why the service metrics cannot answer a query
+// (which is then answered by a scan).
 func unsupportedMetrics(format string, args ...any) error {
-	return badf("q: unsupported: "+format+" (TraceQL metrics are answered from the service metrics zipq computes at ingest: "+
-		"filters on resource.service.name, name, kind and status = error, grouped by any of the first three)", args...)
+	return badf("q: unsupported: "+format, args...)
 }
 
 // planMetrics maps a metrics query onto the service metrics, or says
@@ -247,14 +247,23 @@ func (t *tempoAPI) metrics(instant bool) http.HandlerFunc {
 			t.a.fail(w, r, badf("q: %v", err))
 			return
 		}
-		p, err := planMetrics(m)
+		start, end, step, err := metricsWindow(r)
 		if err != nil {
 			t.a.fail(w, r, err)
 			return
 		}
-		start, end, step, err := metricsWindow(r)
-		if err != nil {
-			t.a.fail(w, r, err)
+		p, err := planMetrics(m)
+		if err != nil { // not the service metrics' to answer: scan the spans
+			from, span := start.Truncate(step), step
+			if instant {
+				from, span = start, end.Sub(start)
+			}
+			out, inspected, err := t.scanMetrics(r.Context(), m, from, end, span, instant)
+			if err != nil {
+				t.a.fail(w, r, err)
+				return
+			}
+			writeJSON(w, http.StatusOK, map[string]any{"series": out, "metrics": map[string]any{"inspectedTraces": inspected}})
 			return
 		}
 		// Buckets aligned to the step, as Tempo's.

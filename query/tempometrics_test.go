@@ -2,6 +2,7 @@ package query_test
 
 import (
 	"fmt"
+	"maps"
 	"math"
 	"math/rand/v2"
 	"net/url"
@@ -42,7 +43,8 @@ type tempoMetricsAnswer struct {
 }
 
 // metricsSpans are traces over the last half hour: four services, four
-// names, every kind, ~5 % failed, durations from 1 µs to ~1 s.
+// names, every kind, a region tag, ~5 % failed, durations from 1 µs to
+// ~1 s.
 func metricsSpans(r *rand.Rand, now time.Time) []zipkin.Span {
 	services := []string{"web", "cart", "pay", "ship"}
 	names := []string{"get", "put", "charge", "send"}
@@ -57,8 +59,9 @@ func metricsSpans(r *rand.Rand, now time.Time) []zipkin.Span {
 				Timestamp:     start.Add(time.Duration(s) * time.Millisecond).UnixMicro(),
 				Duration:      1 + int64(math.Exp(r.Float64()*14)),
 				LocalEndpoint: &zipkin.Endpoint{ServiceName: services[r.IntN(4)]}}
+			sp.Tags = map[string]string{"region": []string{"eu", "us"}[r.IntN(2)]}
 			if r.IntN(20) == 0 {
-				sp.Tags = map[string]string{"error": "x"}
+				sp.Tags["error"] = "x"
 			}
 			parent = sp.ID
 			out = append(out, sp)
@@ -133,6 +136,13 @@ func TestTempoMetricsAgainstBruteForce(t *testing.T) {
 		`{ name = "charge" } | avg_over_time(duration) by (kind)`,
 		`{ resource.service.name = "cart" } | max_over_time(duration)`,
 		`{ resource.service.name = "cart" && resource.service.name = "web" } | count_over_time()`,
+		// Answered by scanning the spans: the service metrics do not have these.
+		`{ span.region = "eu" } | count_over_time() by (resource.service.name)`,
+		`{ resource.service.name = "web" } >> { status = error } | rate()`,
+		`{ duration > 10ms } | min_over_time(duration) by (name)`,
+		`{ status = error } | quantile_over_time(duration, .5, .9)`,
+		`{ } | sum_over_time(duration) by (span.region, kind)`,
+		`{ kind = client } | max_over_time(duration) by (span.region)`,
 	} {
 		t.Run(q, func(t *testing.T) {
 			m, _ := traceql.ParseMetrics(q)
@@ -175,6 +185,7 @@ func TestTempoMetricsAgainstBruteForce(t *testing.T) {
 					exact := map[string]float64{
 						"count_over_time": float64(len(d)), "rate": float64(len(d)) / step.Seconds(),
 						"avg_over_time": float64(sum) / float64(len(d)) / 1e6, "max_over_time": float64(d[len(d)-1]) / 1e6,
+						"min_over_time": float64(d[0]) / 1e6, "sum_over_time": float64(sum) / 1e6,
 					}[m.Func]
 					tolerance := 1e-9
 					if m.Func == "quantile_over_time" {
@@ -200,14 +211,8 @@ func TestTempoMetricsRefusals(t *testing.T) {
 	e := newAPI(t, nil)
 	e.h = query.NewRouter(query.Options{Reader: e.st, Stats: e.st, Finder: e.st, Tempo: ingest.TraceQLModel{}})
 	for _, c := range []struct{ q, params, says string }{
-		{`{ span.http.method = "GET" } | rate()`, "", "unsupported: the condition (span.http.method = \"GET\")"},
-		{`{ status = error } | quantile_over_time(duration, .9)`, "", "unsupported: quantile_over_time with status = error"},
-		{`{} | rate() by (span.http.method)`, "", "unsupported: by(span.http.method)"},
-		{`{} | histogram_over_time(duration)`, "", "unsupported: histogram_over_time()"},
-		{`{} | min_over_time(duration)`, "", "unsupported: min_over_time()"},
 		{`{} | rate() | topk(5)`, "", "unsupported: a second stage"},
 		{`{} | compare({status = error})`, "", "unsupported: compare()"},
-		{`{} >> {} | rate()`, "", "unsupported"},
 		{`{ name = "x" }`, "", "a metrics query is a search"},
 		{`{} | quantile_over_time(duration, 1.5)`, "", "at column 35"},
 		{`{} | rate(`, "", "invalid TraceQL"},
@@ -230,5 +235,56 @@ func TestTempoMetricsRefusals(t *testing.T) {
 		fmt.Sprintf("&start=%d&end=%d", now.Add(-time.Hour).Unix(), now.Add(time.Minute).Unix())))
 	if len(got.Series) != 1 || got.Series[0].Value == nil || *got.Series[0].Value != float64(len(spans)) {
 		t.Fatalf("instant count %+v, want %d", got.Series, len(spans))
+	}
+}
+
+// TestTempoMetricsScan: a scanned query's histogram puts every span in
+// one power-of-two bucket, and a window holding more traces than the scan
+// may read is a 400 saying what to narrow, not a partial answer.
+func TestTempoMetricsScan(t *testing.T) {
+	t.Parallel()
+	e := newAPI(t, nil)
+	opts := query.Options{Reader: e.st, Stats: e.st, Finder: e.st, Tempo: ingest.TraceQLModel{}}
+	opts.MetricsScanTraces = 50
+	e.h = query.NewRouter(opts)
+	now := time.Now()
+	spans := metricsSpans(rand.New(rand.NewPCG(11, 12)), now)
+	if err := e.st.WriteSpans(t.Context(), spans); err != nil {
+		t.Fatal(err)
+	}
+	window := fmt.Sprintf("&start=%d&end=%d", now.Add(-time.Hour).Unix(), now.Add(time.Minute).Unix())
+
+	// 400 traces in the window, 50 may be scanned; the aggregates still answer.
+	rec := e.get(t, "/api/metrics/query?q="+url.QueryEscape(`{ span.region = "eu" } | count_over_time()`)+window)
+	if rec.Code != 400 || !strings.Contains(rec.Body.String(), "more than 50 traces: narrow start/end or the filter") {
+		t.Fatalf("scan past the limit: %d %s", rec.Code, rec.Body)
+	}
+	if rec := e.get(t, "/api/metrics/query?q="+url.QueryEscape(`{ } | count_over_time()`)+window); rec.Code != 200 {
+		t.Fatalf("from the aggregates: %d %s", rec.Code, rec.Body)
+	}
+
+	// A narrow window scans few traces: the histogram of the spans in it.
+	from := now.Add(-3 * time.Minute)
+	var inWindow []int64
+	for _, sp := range spans {
+		if sp.Timestamp >= from.UnixMicro() && sp.Timestamp < now.Add(time.Minute).UnixMicro() {
+			inWindow = append(inWindow, sp.Duration)
+		}
+	}
+	got := decodeJSON[tempoMetricsAnswer](t, e.get(t, "/api/metrics/query?q="+url.QueryEscape(`{ } | histogram_over_time(duration)`)+
+		fmt.Sprintf("&start=%d&end=%d", from.Unix(), now.Add(time.Minute).Unix())))
+	want := map[float64]float64{}
+	for _, us := range inWindow {
+		want[math.Pow(2, math.Ceil(math.Log2(float64(us)/1e6)))]++
+	}
+	have := map[float64]float64{}
+	for _, s := range got.Series {
+		if len(s.Labels) != 1 || s.Labels[0].Key != "__bucket" || s.Value == nil {
+			t.Fatalf("series %+v", s)
+		}
+		have[s.Labels[0].Value.DoubleValue] = *s.Value
+	}
+	if len(inWindow) == 0 || !maps.Equal(have, want) {
+		t.Fatalf("histogram %v, want %v (%d spans)", have, want, len(inWindow))
 	}
 }

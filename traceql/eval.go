@@ -143,6 +143,10 @@ func value(s *Static) Value {
 	return Value{t: s.Type, s: s.S}
 }
 
+// Number is v as a number: ints and floats as they are, durations in
+// nanoseconds; false for anything else.
+func (v Value) Number() (float64, bool) { return v.number() }
+
 func (v Value) number() (float64, bool) {
 	switch v.Type() {
 	case TypeInt, TypeDuration:

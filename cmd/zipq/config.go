@@ -226,6 +226,7 @@ func bindAPI(s *settings, c *query.Config) {
 	s.boolean(&c.StrictTraceID, "strict-trace-id", "STRICT_TRACE_ID", "false: find 128-bit traces by their lower 64 bits and merge traces differing only in the high bits")
 	s.millis(&c.Lookback, "query-lookback", "QUERY_LOOKBACK", "default lookback of /api/v2/traces and /dependencies, in milliseconds")
 	integer(s, &c.MaxHeavyReads, "max-heavy-reads", "ZIPQ_MAX_HEAVY_READS", "searches and trace reads (whole traces) answered at once; more are 503 with Retry-After")
+	integer(s, &c.MetricsScanTraces, "metrics-scan-traces", "ZIPQ_METRICS_SCAN_TRACES", "traces a TraceQL metrics query the service metrics cannot answer may scan; a window holding more is refused (400)")
 	s.list(&c.AllowedOrigins, "query-allowed-origins", "QUERY_ALLOWED_ORIGINS", "CORS origins allowed on /api/v2 (comma-separated; README \"CORS\")")
 	s.str(&c.UI.Environment, "ui-environment", "ZIPKIN_UI_ENVIRONMENT", "environment name shown by the UI")
 	integer(s, &c.UI.QueryLimit, "ui-query-limit", "ZIPKIN_UI_QUERY_LIMIT", "default result limit of the UI's search")
