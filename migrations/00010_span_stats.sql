@@ -34,9 +34,12 @@ CREATE TABLE span_stats (
 );
 CREATE INDEX span_stats_range ON span_stats (tenant, ts);
 CREATE INDEX span_stats_service ON span_stats (tenant, service_h, ts);
--- What the stats job has left to fold: rows not merged yet, and minutes
--- (to become hours after a day).
-CREATE INDEX span_stats_fold ON span_stats (ts, cell_h) WHERE NOT merged OR res = 60;
+-- What the stats job has left to fold, by time, then the cell hash it
+-- folds a sixteenth of at a time: the rows not merged yet (into minutes),
+-- and the minutes (into hours after a day). Partial, so that finding the
+-- oldest of them never walks the day of merged minutes before it.
+CREATE INDEX span_stats_unmerged ON span_stats (ts, cell_h) WHERE NOT merged;
+CREATE INDEX span_stats_minutes ON span_stats (ts, cell_h) WHERE res = 60;
 COMMENT ON TABLE span_stats IS
     'RED metrics per tenant, minute (or hour) and cell, appended by writers and folded by the stats job (storage/stats.go)';
 

@@ -287,11 +287,13 @@ CREATE INDEX span_index_other_ts_max_idx ON zipq.span_index_other USING btree (t
 
 CREATE INDEX span_names_service ON zipq.span_names USING btree (service_h);
 
-CREATE INDEX span_stats_fold ON zipq.span_stats USING btree (ts, cell_h) WHERE ((NOT merged) OR (res = 60));
+CREATE INDEX span_stats_minutes ON zipq.span_stats USING btree (ts, cell_h) WHERE (res = 60);
 
 CREATE INDEX span_stats_range ON zipq.span_stats USING btree (tenant, ts);
 
 CREATE INDEX span_stats_service ON zipq.span_stats USING btree (tenant, service_h, ts);
+
+CREATE INDEX span_stats_unmerged ON zipq.span_stats USING btree (ts, cell_h) WHERE (NOT merged);
 
 CREATE INDEX trace_links_hour ON zipq.trace_links USING btree (hour);
 

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -257,15 +258,7 @@ func BenchmarkServicesPage(b *testing.B) {
 		}
 	}
 	flush()
-	for {
-		more, err := st.FoldStats(context.Background(), now.Add(2*time.Minute))
-		if err != nil {
-			b.Fatal(err)
-		}
-		if !more {
-			break
-		}
-	}
+	fold(b, st, now.Add(2*time.Minute))
 	conn, err := pgx.Connect(context.Background(), dsn)
 	if err != nil {
 		b.Fatal(err)
@@ -341,20 +334,9 @@ func BenchmarkStatsManyOperations(b *testing.B) {
 		}
 		wrote := time.Since(start)
 		writePeak := peak.Swap(0)
-		foldAll := func(at time.Time) {
-			for {
-				more, err := st.FoldStats(context.Background(), at)
-				if err != nil {
-					b.Fatal(err)
-				}
-				if !more {
-					return
-				}
-			}
-		}
-		foldAll(now.Add(time.Hour)) // the minutes
+		fold(b, st, now.Add(time.Hour)) // the minutes
 		minutesFolded := time.Since(start) - wrote
-		foldAll(now.Add(26 * time.Hour)) // the hour
+		fold(b, st, now.Add(26*time.Hour)) // the hour
 		close(stop)
 		<-done
 		b.ReportMetric(float64(writePeak-base.HeapInuse)/(1<<20), "write-peak-heap-MiB")
@@ -363,4 +345,54 @@ func BenchmarkStatsManyOperations(b *testing.B) {
 		b.ReportMetric(minutesFolded.Seconds(), "fold-minutes-s")
 		b.ReportMetric((time.Since(start) - wrote - minutesFolded).Seconds(), "fold-hour-s")
 	}
+}
+
+// BenchmarkOneOperation30Days is issue 23's long read: one operation's
+// rate, errors and p50/p99 over 30 days at hourly steps (the hourly
+// roll-ups: 720 rows, each with a sketch of a busy hour), as the service
+// page reads it. Target p99 ≤ 100 ms.
+func BenchmarkOneOperation30Days(b *testing.B) {
+	st, dsn := openStore(b, storage.Config{})
+	now := time.Now().UTC().Truncate(time.Hour)
+	// One busy hour of the operation (6,000 spans, durations spread over
+	// four decades so the sketch has many bins), folded...
+	batch := make([]zipkin.Span, 0, 6000)
+	for i := range 6000 {
+		batch = append(batch, zipkin.Span{TraceID: zipkin.TraceID{Low: uint64(i + 1)}, ID: zipkin.SpanID(i + 1), Name: "get /cart",
+			Kind: zipkin.KindServer, Timestamp: now.Add(-30 * time.Minute).Add(time.Duration(i) * 250 * time.Millisecond).UnixMicro(),
+			Duration: int64(100 + (i*7919)%1_000_000), LocalEndpoint: &zipkin.Endpoint{ServiceName: "cart"}})
+	}
+	if err := st.WriteSpans(context.Background(), batch); err != nil {
+		b.Fatal(err)
+	}
+	fold(b, st, now.Add(26*time.Hour))
+	// ...copied to every hour of the 30 days before it.
+	conn, err := pgx.Connect(context.Background(), dsn)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	if _, err := conn.Exec(context.Background(), `INSERT INTO span_stats
+		SELECT tenant, ts - make_interval(hours => h), res, merged, cell_h, service, service_h, name, kind, remote, calls, errors, dur_sum, sketch,
+			slow_trace_high, slow_trace_low, slow_span, slow_us, slow_at, err_trace_high, err_trace_low, err_span, err_us, err_at
+		FROM span_stats, generate_series(1, 719) h`); err != nil {
+		b.Fatal(err)
+	}
+	if _, err := conn.Exec(context.Background(), `VACUUM ANALYZE span_stats`); err != nil {
+		b.Fatal(err)
+	}
+	q := storage.StatsQuery{Service: "cart", Name: "get /cart", Start: now.Add(-30 * 24 * time.Hour), End: now.Add(time.Hour),
+		Step: time.Hour, Quantiles: []float64{0.5, 0.99}}
+	var took []time.Duration
+	b.ResetTimer()
+	for b.Loop() {
+		t0 := time.Now()
+		series, err := st.Stats(context.Background(), q)
+		took = append(took, time.Since(t0))
+		if err != nil || len(series) != 1 || len(series[0].Points) != 720 || series[0].Total.Calls != 720*6000 {
+			b.Fatalf("%d series, %v", len(series), err)
+		}
+	}
+	slices.Sort(took)
+	b.ReportMetric(float64(took[len(took)*99/100].Microseconds())/1000, "p99-ms")
 }

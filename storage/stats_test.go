@@ -213,7 +213,7 @@ func TestStatsCountEverySpanOnce(t *testing.T) {
 	}
 }
 
-func fold(t *testing.T, st *storage.Store, now time.Time) {
+func fold(t testing.TB, st *storage.Store, now time.Time) {
 	t.Helper()
 	for range 10_000 {
 		more, err := st.FoldStats(ctx(t), now)

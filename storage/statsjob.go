@@ -34,7 +34,7 @@ func (s *Store) FoldStats(ctx context.Context, now time.Time) (more bool, err er
 		}
 		hourly := now.Add(-statsHourlyAfter).UTC().Truncate(time.Hour)
 		var oldest *time.Time
-		if err := tx.QueryRow(ctx, `SELECT min(ts) FROM span_stats WHERE (NOT merged OR res = 60) AND ts < $1`, hourly).Scan(&oldest); err != nil {
+		if err := tx.QueryRow(ctx, `SELECT min(ts) FROM span_stats WHERE res = 60 AND ts < $1`, hourly).Scan(&oldest); err != nil {
 			return fmt.Errorf("stats: find hours to fold: %w", err)
 		}
 		if oldest != nil {
@@ -64,6 +64,10 @@ const foldChunks = 16
 // slice of their hash space at a time; the totals (one per service) are
 // summed across slices and written last.
 func fold(ctx context.Context, tx pgx.Tx, from time.Time, res time.Duration) error {
+	left := "NOT merged"
+	if res == time.Hour {
+		left = "res = 60"
+	}
 	totals := map[string]statTally{}
 	add := func(byTenant map[string]statTally, tenant string, k statKey, a *statAgg) error {
 		t := byTenant[tenant]
@@ -81,7 +85,12 @@ func fold(ctx context.Context, tx pgx.Tx, from time.Time, res time.Duration) err
 	for c := range uint64(foldChunks) {
 		lo := int64(c*width + 1<<63) // wraps: chunk 0 starts at math.MinInt64
 		hi := lo + int64(width-1)
-		rows, err := tx.Query(ctx, `DELETE FROM span_stats WHERE ts >= $1 AND ts < $2 AND cell_h BETWEEN $3 AND $4 RETURNING tenant, `+statsColumns,
+		// The rows left to fold, through their partial index: a minute's
+		// unmerged rows, an hour's minutes. A minute (or hour) folded again
+		// for late spans gets a second merged row, which reads add up like
+		// any other.
+		rows, err := tx.Query(ctx, `DELETE FROM span_stats WHERE ts >= $1 AND ts < $2 AND cell_h BETWEEN $3 AND $4 AND `+left+`
+			RETURNING tenant, `+statsColumns,
 			from, from.Add(res), lo, hi)
 		if err != nil {
 			return fmt.Errorf("stats: take %v from %v: %w", res, from, err)

@@ -325,7 +325,7 @@ func TestSchemaIsCitusLegal(t *testing.T) {
 	}
 }
 
-func ctx(t *testing.T) context.Context { return t.Context() }
+func ctx(t testing.TB) context.Context { return t.Context() }
 
 func itoa(v int64) string { return strconv.FormatInt(v, 10) }
 
