@@ -18,7 +18,9 @@ import (
 	"fmt"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
+	"unicode/utf8"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -143,7 +145,7 @@ func (m *Metrics) SpansCounted(spans []*zipkin.Span) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for _, sp := range spans {
-		k := spanKey{sp.LocalServiceName(), sp.Name, SpanKind(sp), StatusCode(sp)}
+		k := spanKey{label(sp.LocalServiceName()), label(sp.Name), SpanKind(sp), StatusCode(sp)}
 		s := m.spans[k]
 		if s == nil {
 			if len(m.spans) >= m.max {
@@ -164,6 +166,16 @@ func (m *Metrics) SpansCounted(spans []*zipkin.Span) {
 	}
 }
 
+// label is a label value Prometheus accepts: valid UTF-8 (a span decoded
+// from protobuf or Thrift may carry any bytes, and a constant metric with
+// an invalid label value would panic the scrape).
+func label(s string) string {
+	if utf8.ValidString(s) {
+		return s
+	}
+	return strings.ToValidUTF8(s, "\uFFFD")
+}
+
 func newSpanSeries() *spanSeries { return &spanSeries{buckets: make([]uint64, len(BucketsMs)+1)} }
 
 // LinksAdded counts dependency calls (storage.Observer).
@@ -171,7 +183,7 @@ func (m *Metrics) LinksAdded(links []zipkin.DependencyLink) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for _, l := range links {
-		k := edgeKey{l.Parent, l.Child}
+		k := edgeKey{label(l.Parent), label(l.Child)}
 		e := m.edges[k]
 		if e == nil {
 			if len(m.edges) >= m.max {

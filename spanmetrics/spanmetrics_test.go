@@ -163,3 +163,16 @@ func TestValidate(t *testing.T) {
 		t.Fatalf("MaxSeries 0: %v", err)
 	}
 }
+
+// TestInvalidUTF8: a name that is not UTF-8 (a protobuf or Thrift span
+// may carry any bytes) is a valid label value, not a panic at scrape.
+func TestInvalidUTF8(t *testing.T) {
+	m := New(Config{Enabled: true, MaxSeries: 10})
+	m.SpansCounted([]*zipkin.Span{{Name: "get \xff", Duration: 1, LocalEndpoint: &zipkin.Endpoint{ServiceName: "svc\xc3"}}})
+	m.LinksAdded([]zipkin.DependencyLink{{Parent: "a\xff", Child: "b", CallCount: 1}})
+	got := gather(t, m)
+	if got["traces_span_metrics_calls_total{otel_metric_overflow=,service_name=svc\ufffd,span_kind=SPAN_KIND_UNSPECIFIED,span_name=get \ufffd,status_code=STATUS_CODE_UNSET}"] != 1 ||
+		got["traces_service_graph_request_total{client=a\ufffd,connection_type=,otel_metric_overflow=,server=b}"] != 1 {
+		t.Fatalf("%v", got)
+	}
+}
