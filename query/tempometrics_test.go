@@ -143,6 +143,7 @@ func TestTempoMetricsAgainstBruteForce(t *testing.T) {
 		`{ status = error } | quantile_over_time(duration, .5, .9)`,
 		`{ } | sum_over_time(duration) by (span.region, kind)`,
 		`{ kind = client } | max_over_time(duration) by (span.region)`,
+		`{nestedSetParent<0 && true} | rate() by (resource.service.name)`, // Traces Drilldown's root spans
 	} {
 		t.Run(q, func(t *testing.T) {
 			m, _ := traceql.ParseMetrics(q)

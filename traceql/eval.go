@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"math"
 	"regexp"
+	"slices"
 	"strconv"
 )
 
@@ -27,6 +28,10 @@ type Span struct {
 	idx      int // position in its trace
 	parent   *Span
 	children []*Span
+	// Tempo's nested set model of the tree: left and right numbers of a
+	// depth-first walk from the roots, and the parent's left (-1 for a
+	// root); all 0 for a span no root reaches (its parent is missing).
+	nsLeft, nsRight, nsParent int64
 }
 
 // Event is a span event (a Zipkin annotation).
@@ -65,6 +70,7 @@ func NewTrace(id string, spans []*Span) *Trace {
 		t.End = max(t.End, s.End)
 	}
 	for _, s := range spans {
+		s.nsLeft, s.nsRight, s.nsParent = 0, 0, 0
 		if p := byID[s.ParentID]; s.ParentID != "" && p != nil && p != s {
 			s.parent = p
 			p.children = append(p.children, s)
@@ -72,7 +78,39 @@ func NewTrace(id string, spans []*Span) *Trace {
 			t.Root = s
 		}
 	}
+	t.numberNestedSets()
 	return t
+}
+
+// numberNestedSets gives each span reached from a root (a span without a
+// parent ID) its nested set numbers, one counter over all roots in start
+// order; a span visited once only, whatever cycles of parent IDs exist.
+func (t *Trace) numberNestedSets() {
+	roots := make([]*Span, 0, 1)
+	for _, s := range t.Spans {
+		if s.ParentID == "" {
+			roots = append(roots, s)
+		}
+	}
+	slices.SortStableFunc(roots, func(a, b *Span) int { return cmp.Compare(a.Start, b.Start) })
+	n := int64(0)
+	var walk func(s *Span, parent int64)
+	walk = func(s *Span, parent int64) {
+		n++
+		s.nsLeft, s.nsParent = n, parent
+		for _, c := range s.children {
+			if c.nsLeft == 0 {
+				walk(c, s.nsLeft)
+			}
+		}
+		n++
+		s.nsRight = n
+	}
+	for _, r := range roots {
+		if r.nsLeft == 0 {
+			walk(r, -1)
+		}
+	}
 }
 
 // Value is a field's value on one span; its zero value is nil.

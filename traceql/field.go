@@ -149,6 +149,12 @@ func intrinsic(name string, t *Trace, s *Span, e *Event, l *Link) Value {
 		return duration(s.End - s.Start)
 	case "span:childCount":
 		return Int(int64(len(s.children)))
+	case "nestedSetLeft":
+		return Int(s.nsLeft)
+	case "nestedSetRight":
+		return Int(s.nsRight)
+	case "nestedSetParent":
+		return Int(s.nsParent)
 	case "span:id":
 		return Str(s.ID)
 	case "span:parentID":

@@ -570,8 +570,6 @@ func (p *parser) primary() (Field, error) {
 			return &Static{Type: TypeKind, S: t.text}, nil
 		case t.text == "parent":
 			return nil, &Error{Pos: t.pos, Unsupported: true, Msg: "the parent intrinsic"}
-		case strings.HasPrefix(t.text, "nestedSet"):
-			return nil, &Error{Pos: t.pos, Unsupported: true, Msg: "the nested set intrinsics (" + t.text + ")"}
 		}
 		if in, ok := intrinsics[t.text]; ok {
 			return &Intrinsic{Name: in.canon}, nil

@@ -24,7 +24,7 @@ var (
 		`{ span:duration > 2s }`, `{ span:status = error }`, `{ span:kind = client }`, `{ span:id = "0000000000000001" }`,
 		`{ span:parentID = "01" }`, `{ event:name = "exception" }`, `{ event:timeSinceStart > 1ms }`,
 		`{ link:traceID = "01" }`, `{ link:spanID = "01" }`, `{ instrumentation:name = "grpc" }`, `{ instrumentation:version = "1" }`,
-		`{ span:childCount > 0 }`, `{ 1 + 1 = 2 }`, `{ .a * 2 ^ 2 = 8 }`, `{ duration > 1s * 2 }`, `{ .http.status >= "200" }`,
+		`{ span:childCount > 0 }`, `{ nestedSetLeft > 3 }`, `{ nestedSetParent < 0 }`, `{ nestedSetRight = 2 }`, `{ 1 + 1 = 2 }`, `{ .a * 2 ^ 2 = 8 }`, `{ duration > 1s * 2 }`, `{ .http.status >= "200" }`,
 		`{ span.http.request_content_length > 10 * 1024 * 1024 }`, `{ .a = nil }`, `{ .a != nil }`, `{ nil = nil }`, `{ name != nil }`,
 		`{ span.value != minInt && span.value != maxInt }`, "{ name = `raw\\string` }",
 		`{ true } && { true }`, `{ true } || { true }`, `{ true } >> { true }`, `{ true } << { true }`, `{ true } > { true }`,
@@ -55,7 +55,7 @@ var (
 	}
 	unsupportedQueries = []string{
 		`min(.field) < max(duration)`, `{ parent.a != 3 }`, `{ parent }`, `{ true } | max(parent.a) = 1`,
-		`{ true } | count() + count() = 1`, `{} | rate()`, `{} | count_over_time() by (name)`, `{ nestedSetLeft > 3 }`,
+		`{ true } | count() + count() = 1`, `{} | rate()`, `{} | count_over_time() by (name)`,
 	}
 )
 
