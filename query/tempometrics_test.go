@@ -257,7 +257,7 @@ func TestTempoMetricsScan(t *testing.T) {
 
 	// 400 traces in the window, 50 may be scanned; the aggregates still answer.
 	rec := e.get(t, "/api/metrics/query?q="+url.QueryEscape(`{ span.region = "eu" } | count_over_time()`)+window)
-	if rec.Code != 400 || !strings.Contains(rec.Body.String(), "more than 50 traces: narrow start/end or the filter") {
+	if rec.Code != 400 || !strings.Contains(rec.Body.String(), "more than 50 traces (or 2500 matching spans): narrow start/end or the filter") {
 		t.Fatalf("scan past the limit: %d %s", rec.Code, rec.Body)
 	}
 	if rec := e.get(t, "/api/metrics/query?q="+url.QueryEscape(`{ } | count_over_time()`)+window); rec.Code != 200 {

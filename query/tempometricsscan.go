@@ -25,6 +25,11 @@ import (
 // scanChunk is how many traces the scan reads from storage at a time.
 const scanChunk = 100
 
+// scanSpansPerTrace bounds the matched spans a scan counts, per trace it
+// may read: the values a quantile needs are kept, so a few huge traces
+// must not hold what 20,000 ordinary ones would not.
+const scanSpansPerTrace = 50
+
 // scanSeries is one series of a scanned metrics query: a group of by()
 // values (and, for histogram_over_time, a duration bucket).
 type scanSeries struct {
@@ -52,7 +57,7 @@ func (t *tempoAPI) scanMetrics(ctx context.Context, m *traceql.Metrics, start, e
 	groups := map[string]*scanSeries{}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	inspected, tooLarge := 0, false
+	inspected, counted, tooLarge := 0, 0, false
 	from, to := start.UnixNano(), end.UnixNano()
 	_, err := t.walk(ctx, zipkin.QueryRequest{ServiceName: hints.Service, SpanName: hints.SpanName, AnnotationQuery: hints.Terms,
 		EndTs: end, Lookback: end.Sub(start), Limit: scanChunk}, func(tr *traceql.Trace, _ []zipkin.Span) bool {
@@ -83,6 +88,11 @@ func (t *tempoAPI) scanMetrics(ctx context.Context, m *traceql.Metrics, start, e
 				if !instant {
 					idx = (sp.Start - from) / step.Nanoseconds()
 				}
+				if counted++; counted > scanSpansPerTrace*t.a.o.MetricsScanTraces {
+					tooLarge = true // the values kept for quantiles are bounded too
+					cancel()
+					return false
+				}
 				b := g.buckets[idx]
 				if b == nil {
 					b = &scanBucket{}
@@ -102,7 +112,8 @@ func (t *tempoAPI) scanMetrics(ctx context.Context, m *traceql.Metrics, start, e
 	switch {
 	case tooLarge:
 		return nil, inspected - 1, badf("q: this query needs a scan of the stored spans (only filters on resource.service.name, name, kind and status = error, "+
-			"grouped by those, are answered from the service metrics), and the window holds more than %d traces: narrow start/end or the filter", t.a.o.MetricsScanTraces)
+			"grouped by those, are answered from the service metrics), and the window holds more than %d traces (or %d matching spans): narrow start/end or the filter",
+			t.a.o.MetricsScanTraces, scanSpansPerTrace*t.a.o.MetricsScanTraces)
 	case err != nil:
 		return nil, inspected, err
 	}
