@@ -332,8 +332,11 @@ await step('percentile and trace-duration search: the builder sends them, the fo
   await page.waitForSelector('li.result');
   const all = await page.locator('li.result').count();
   await page.selectOption('select[name=minDurationQuantile]', '0.99');
+  // The page builds a new results section per navigation: wait for the new
+  // one's answer, not the old one's rows or an instant before the search.
+  await page.evaluate(() => document.querySelector('#results').setAttribute('data-stale', ''));
   await submit(/minDurationQuantile=0\.99/);
-  await page.waitForFunction(() => !document.querySelector('#results p.muted'));
+  await page.waitForSelector('#results:not([data-stale]) li.result, #results:not([data-stale]) .empty');
   const slow = await page.locator('li.result').count();
   assert.ok(slow >= 1 && slow <= all, `${slow} of ${all} traces slower than payments' p99`);
   assert.equal(await page.inputValue('select[name=minDurationQuantile]'), '0.99', 'kept from the URL');
