@@ -668,6 +668,12 @@ await step('services: rate, errors and latency per service; a service page with 
   assert.deepEqual(ops, ['charge (client)', 'post /cart (server)', 'reserve (client)']);
   const callees = await page.locator('table.health').nth(1).locator('tbody tr').evaluateAll((rs) => rs.map((r) => r.dataset.key).sort());
   assert.deepEqual(callees, ['inventory', 'payments']);
+  // Callers and callees from the dependency links (both sides paired):
+  // frontend called checkout twice in the hour; checkout's call to
+  // payments failed, and its p99 is the client span's 400 ms (within 1 %).
+  assert.match(await text('.service-edges .callers li[data-service="frontend"]'), /^frontend 2\/h · 0% err/);
+  assert.match(await text('.service-edges .callees li[data-service="payments"]'), /^payments 1\/h · 100% err · p99 (39[6-9]|40[0-4])ms$/);
+  assert.equal(await page.locator('.service-edges .callees li').count(), 2);
   // Percentile search: charge's spans at or above its p99 (400 ms, less
   // the sketch's 1 %) finds the failing trace.
   const slower = await page.locator('table.health tr[data-key="charge (client)"] a.slower').getAttribute('href');

@@ -1,6 +1,6 @@
-import { api } from '../api';
+import { api, type DependencyLink } from '../api';
 import { errorBox, formatDuration, h, s } from '../dom';
-import { QUANTILES, exemplarMarks, fmtPct, fmtRate, healthRows, sparkPath, type HealthRow, type StatsAnswer, type StatsSeries } from '../health';
+import { QUANTILES, edgeHealth, edgeKey, edgeText, exemplarMarks, fmtPct, fmtRate, healthRows, sparkPath, type HealthRow, type StatsAnswer, type StatsSeries } from '../health';
 import { navigate, withParams, type Nav } from '../router';
 import { RANGES, rangeOf, windowOf } from '../timerange';
 
@@ -90,12 +90,14 @@ export async function servicePage(nav: Nav) {
   const sel = rangeSelect(nav, path, st);
   const title = h('h1', null, h('a', { href: `/services?${withParams(nav.params, {})}`, 'data-link': true }, 'Services'), ' / ', service);
   nav.show(title, h('p', null, 'Time: ', sel), h('p', { class: 'muted' }, 'Loading…'));
-  let total: StatsAnswer, ops: StatsAnswer, calls: StatsAnswer;
+  let total: StatsAnswer, ops: StatsAnswer, calls: StatsAnswer, links: DependencyLink[];
   try {
-    [total, ops, calls] = await Promise.all([
+    [total, ops, calls, links] = await Promise.all([
       stats(st, { serviceName: service, by: '' }, nav.signal),
       stats(st, { serviceName: service, by: 'spanName,kind' }, nav.signal),
-      stats(st, { serviceName: service, by: 'remoteService', kind: 'CLIENT,PRODUCER' }, nav.signal),
+      stats(st, { serviceName: service, by: 'service,remoteService', kind: 'CLIENT,PRODUCER' }, nav.signal),
+      // Both sides of each call paired (the linker's), for callers too.
+      api.dependencies(st.endTs, st.lookback, nav.signal).catch(() => [] as DependencyLink[]),
     ]);
   } catch (e) {
     nav.show(title, h('p', null, 'Time: ', sel), errorBox(e));
@@ -116,7 +118,26 @@ export async function servicePage(nav: Nav) {
     table(ops, healthRows(ops, (x) => `${x.spanName ?? ''}${x.kind ? ` (${x.kind.toLowerCase()})` : ''}`), 'span name', (r) => search(r.series.spanName), slower),
     calledBy.length ? h('h2', null, 'Calls to', h('span', { class: 'muted' }, ' (its client and producer spans, by remote service)')) : null,
     calledBy.length ? table(calls, healthRows({ ...calls, series: calledBy }, (x) => x.remoteServiceName ?? ''), 'remote service',
-      (r) => `/services/${encodeURIComponent(r.key)}?${withParams(nav.params, {})}`) : null);
+      (r) => `/services/${encodeURIComponent(r.key)}?${withParams(nav.params, {})}`) : null,
+    edges(service, links, calls, st, nav));
+}
+
+// edges lists the service's callers and callees from the dependency links
+// (the two sides of each call paired), with rate, errors and, for its
+// callees, the p99 of its client spans to them.
+function edges(service: string, links: DependencyLink[], calls: StatsAnswer, st: State, nav: Nav) {
+  const mine = links.filter((l) => l.parent !== l.child && (l.parent === service || l.child === service));
+  if (!mine.length) return null;
+  const health = edgeHealth(mine, calls, st.lookback);
+  const list = (items: DependencyLink[], other: (l: DependencyLink) => string, cls: string) => items.length
+    ? h('ul', { class: `edges ${cls}` }, ...items.sort((a, b) => b.callCount - a.callCount).map((l) => h('li', { 'data-service': other(l) },
+      h('a', { href: `/services/${encodeURIComponent(other(l))}?${withParams(nav.params, {})}`, 'data-link': true }, other(l)),
+      ` ${edgeText(health.get(edgeKey(l.parent, l.child))!)}`)))
+    : h('p', { class: 'muted' }, 'none');
+  return h('section', { class: 'service-edges' },
+    h('h2', null, 'Dependencies', h('span', { class: 'muted' }, ' (both sides of each call paired, as the dependency graph)')),
+    h('h3', null, 'Called by'), list(mine.filter((l) => l.child === service), (l) => l.parent, 'callers'),
+    h('h3', null, 'Calls'), list(mine.filter((l) => l.parent === service), (l) => l.child, 'callees'));
 }
 
 // chart is a service's p50 and p99 over the range, with its exemplars as
