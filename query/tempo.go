@@ -263,11 +263,9 @@ func (t *tempoAPI) search(w http.ResponseWriter, r *http.Request) {
 		t.a.fail(w, r, err)
 		return
 	}
-	hints := q.Hints()
 	results := map[string]tempoTrace{}
 	inspected := 0
-	traces, err := t.walk(r.Context(), zipkin.QueryRequest{ServiceName: hints.Service, SpanName: hints.SpanName,
-		AnnotationQuery: hints.Terms, EndTs: end, Lookback: end.Sub(start), Limit: limit}, func(tr *traceql.Trace, spans []zipkin.Span) bool {
+	traces, err := t.walk(r.Context(), hinted(q, start, end, limit), func(tr *traceql.Trace, spans []zipkin.Span) bool {
 		inspected++
 		sets := q.Run(tr)
 		if len(sets) > 0 {
@@ -439,6 +437,14 @@ func (t *tempoAPI) scan(r *http.Request, filter *traceql.Query, fn func(q *trace
 			return true
 		})
 	return err
+}
+
+// hinted is the index walk's request for q's traces in [start, end]: the
+// window, the limit, and the equalities q's hints say every match has.
+func hinted(q *traceql.Query, start, end time.Time, limit int) zipkin.QueryRequest {
+	h := q.Hints()
+	return zipkin.QueryRequest{ServiceName: h.Service, SpanName: h.SpanName, AnnotationQuery: h.Terms,
+		EndTs: end, Lookback: end.Sub(start), Limit: limit}
 }
 
 // walk reads stored traces newest first through the index walk (q's

@@ -252,13 +252,15 @@ func (t *tempoAPI) metrics(instant bool) http.HandlerFunc {
 			t.a.fail(w, r, err)
 			return
 		}
+		// Buckets aligned to the step, as Tempo's; an instant query is one
+		// bucket of the whole range.
+		from := start.Truncate(step)
+		if instant {
+			from, step = start, end.Sub(start)
+		}
 		p, err := planMetrics(m)
 		if err != nil { // not the service metrics' to answer: scan the spans
-			from, span := start.Truncate(step), step
-			if instant {
-				from, span = start, end.Sub(start)
-			}
-			out, inspected, err := t.scanMetrics(r.Context(), m, from, end, span, instant)
+			out, inspected, err := t.scanMetrics(r.Context(), m, from, end, step, instant)
 			if err != nil {
 				t.a.fail(w, r, err)
 				return
@@ -266,11 +268,7 @@ func (t *tempoAPI) metrics(instant bool) http.HandlerFunc {
 			writeJSON(w, http.StatusOK, map[string]any{"series": out, "metrics": map[string]any{"inspectedTraces": inspected}})
 			return
 		}
-		// Buckets aligned to the step, as Tempo's.
-		p.q.Start, p.q.End, p.q.Step = start.Truncate(step), end, step
-		if instant {
-			p.q.Start, p.q.Step = start, end.Sub(start)
-		}
+		p.q.Start, p.q.End, p.q.Step = from, end, step
 		var series []storage.StatsSeries
 		if !p.none {
 			if series, err = t.stats.Stats(r.Context(), p.q); err != nil {
@@ -316,10 +314,8 @@ func (p *metricsPlan) series(groups []storage.StatsSeries, instant bool) []tempo
 					e = pt.Failed
 				}
 				if e != nil && qi == len(qs)-1 {
-					s.Exemplars = append(s.Exemplars, tempoExemplar{
-						Labels: []tempoKeyValue{{Key: "trace:id", Value: map[string]any{"stringValue": e.TraceID.String()}},
-							{Key: "span:id", Value: map[string]any{"stringValue": e.SpanID.String()}}},
-						Value: exemplarValue(p.fn, v, e), TimestampMs: strconv.FormatInt(e.Time.UnixMilli(), 10)})
+					s.Exemplars = append(s.Exemplars, newExemplar(p.fn, v, e.TraceID.String(), e.SpanID.String(),
+						float64(e.DurationMic)/1e6, e.Time.UnixMilli()))
 				}
 			}
 			if s.Samples == nil && s.Value == nil {
@@ -332,13 +328,23 @@ func (p *metricsPlan) series(groups []storage.StatsSeries, instant bool) []tempo
 	return out
 }
 
-// exemplarValue is what Tempo gives an exemplar: the span's duration (s)
-// for functions of duration, the sample's value for counts and rates.
-func exemplarValue(fn string, sample float64, e *storage.StatsExemplar) float64 {
+// newExemplar is a span as Tempo gives it beside a sample: its trace and
+// span IDs, its start, and as value its duration (s) for functions of a
+// field, the sample's value for counts and rates.
+func newExemplar(fn string, sample float64, traceID, spanID string, seconds float64, startMs int64) tempoExemplar {
+	v := seconds
 	if fn == "rate" || fn == "count_over_time" {
-		return sample
+		v = sample
 	}
-	return float64(e.DurationMic) / 1e6
+	return tempoExemplar{
+		Labels: []tempoKeyValue{{Key: "trace:id", Value: map[string]any{"stringValue": traceID}},
+			{Key: "span:id", Value: map[string]any{"stringValue": spanID}}},
+		Value: v, TimestampMs: strconv.FormatInt(startMs, 10)}
+}
+
+// quantileLabel is the p label of a quantile's series and its sort key.
+func quantileLabel(q float64) (tempoKeyValue, string) {
+	return tempoKeyValue{Key: "p", Value: map[string]any{"doubleValue": q}}, fmt.Sprintf("%020.6f", q)
 }
 
 func (p *metricsPlan) labels(g storage.StatsSeries, q float64) ([]tempoKeyValue, string) {
@@ -361,8 +367,9 @@ func (p *metricsPlan) labels(g storage.StatsSeries, q float64) ([]tempoKeyValue,
 		labels = append(labels, tempoKeyValue{Key: "__name__", Value: map[string]any{"stringValue": p.fn}})
 	}
 	if !math.IsNaN(q) {
-		labels = append(labels, tempoKeyValue{Key: "p", Value: map[string]any{"doubleValue": q}})
-		fmt.Fprintf(&key, "%020.6f", q)
+		l, k := quantileLabel(q)
+		labels = append(labels, l)
+		key.WriteString(k)
 	}
 	return labels, key.String()
 }

@@ -49,18 +49,13 @@ type scanBucket struct {
 // scanMetrics answers m over [start, end) in steps of step (one bucket
 // when instant) from the spans the search part of m matches.
 func (t *tempoAPI) scanMetrics(ctx context.Context, m *traceql.Metrics, start, end time.Time, step time.Duration, instant bool) ([]tempoMetricsSeries, int, error) {
-	if m.Func != "rate" && m.Func != "count_over_time" && m.Of == nil {
-		return nil, 0, badf("q: %s needs a field", m.Func)
-	}
 	q := traceql.New(m.Search)
-	hints := q.Hints()
 	groups := map[string]*scanSeries{}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	inspected, counted, tooLarge := 0, 0, false
 	from, to := start.UnixNano(), end.UnixNano()
-	_, err := t.walk(ctx, zipkin.QueryRequest{ServiceName: hints.Service, SpanName: hints.SpanName, AnnotationQuery: hints.Terms,
-		EndTs: end, Lookback: end.Sub(start), Limit: scanChunk}, func(tr *traceql.Trace, _ []zipkin.Span) bool {
+	_, err := t.walk(ctx, hinted(q, start, end, scanChunk), func(tr *traceql.Trace, _ []zipkin.Span) bool {
 		if inspected++; inspected > t.a.o.MetricsScanTraces {
 			tooLarge = true
 			cancel()
@@ -169,8 +164,8 @@ func scanSeriesOut(groups map[string]*scanSeries, m *traceql.Metrics, start time
 		for qi, quant := range qs {
 			s := tempoMetricsSeries{Labels: g.labels, key: g.key}
 			if !math.IsNaN(quant) {
-				s.Labels = append(slices.Clone(g.labels), tempoKeyValue{Key: "p", Value: map[string]any{"doubleValue": quant}})
-				s.key += fmt.Sprintf("%020.6f", quant)
+				l, k := quantileLabel(quant)
+				s.Labels, s.key = append(slices.Clone(g.labels), l), s.key+k
 			}
 			for _, i := range idxs {
 				b := g.buckets[i]
@@ -182,14 +177,7 @@ func scanSeriesOut(groups map[string]*scanSeries, m *traceql.Metrics, start time
 				at := start.Add(time.Duration(i) * step).UnixMilli()
 				s.Samples = append(s.Samples, tempoSample{TimestampMs: strconv.FormatInt(at, 10), Value: v})
 				if qi == len(qs)-1 {
-					ev := v
-					if m.Func != "rate" && m.Func != "count_over_time" {
-						ev = float64(b.exDur) / 1e9
-					}
-					s.Exemplars = append(s.Exemplars, tempoExemplar{
-						Labels: []tempoKeyValue{{Key: "trace:id", Value: map[string]any{"stringValue": b.exTrace}},
-							{Key: "span:id", Value: map[string]any{"stringValue": b.exSpan}}},
-						Value: ev, TimestampMs: strconv.FormatInt(b.exAt/1e6, 10)})
+					s.Exemplars = append(s.Exemplars, newExemplar(m.Func, v, b.exTrace, b.exSpan, float64(b.exDur)/1e9, b.exAt/1e6))
 				}
 			}
 			out = append(out, s)
