@@ -72,6 +72,13 @@ export function exemplarMarks(a: StatsAnswer, points: StatsPoint[], w: number, h
   return marks;
 }
 
+// minDurationAt is the minimum duration (µs) that finds the spans at or
+// above a quantile read from the sketches: the value less their relative
+// accuracy, since it may be that much above the true quantile; at least
+// 1 µs, the least minimum the search takes.
+export const minDurationAt = (quantileUs: number, relativeAccuracy: number) =>
+  Math.max(1, Math.floor(quantileUs / (1 + relativeAccuracy)));
+
 // fmtRate renders calls per second the way a person reads them.
 export function fmtRate(r: number): string {
   if (r === 0) return '0/s';

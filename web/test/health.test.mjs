@@ -2,7 +2,7 @@
 // and exemplar marks from an /api/zipq/stats answer.
 import { test } from 'node:test';
 import { strict as assert } from 'node:assert';
-import { healthRows, sparkPath, exemplarMarks, fmtRate, fmtPct, buckets, edgeHealth, edgeKey, edgeText, fmtUs } from '../.test-build/health.js';
+import { healthRows, sparkPath, exemplarMarks, fmtRate, fmtPct, buckets, edgeHealth, edgeKey, edgeText, fmtUs, minDurationAt } from '../.test-build/health.js';
 
 const point = (i, calls, errors, p50, p99, extra = {}) => ({
   timestamp: 1_000_000 + i * 60_000, calls, errors, rate: calls / 60, errorRatio: calls ? errors / calls : 0,
@@ -60,4 +60,9 @@ test('edges: rate and errors from the paired links, p99 from the caller\'s clien
   assert.equal(edgeText(e.get(edgeKey('web', 'cache'))), '6/min · 0% err');
   assert.deepEqual([447_031, 56_972, 999, 1_234_567, 12_968].map(fmtUs), ['447ms', '57ms', '999µs', '1.23s', '13ms']);
   assert.equal(edgeHealth(links, undefined, 600_000).get(edgeKey('web', 'db')).p99, undefined); // no metrics: counts only
+});
+
+test('the minimum duration of a percentile search: the quantile less the sketch accuracy, at least 1 µs', () => {
+  assert.equal(minDurationAt(400_000, 0.01), 396_039);
+  assert.equal(minDurationAt(0.5, 0.01), 1);
 });

@@ -6,6 +6,7 @@ import { ERROR_COLOR, palette } from '../palette';
 import { navigate, withParams, type Nav } from '../router';
 import { CUSTOM, RANGES, rangeOf, windowOf } from '../timerange';
 import { completion, errorColumn, fieldNames, formToTraceQL } from '../traceql';
+import { minDurationAt } from '../health';
 
 // The search page: a form whose state lives in the URL (deep links and the
 // back button work, and a submitted search pins its end time, so a shared
@@ -118,7 +119,7 @@ export async function searchPage(nav: Nav) {
       const a = await api.stats({ serviceName: svcSel.value, spanName: nameSel.value || undefined, endTs: w.endTs, lookback: w.lookback,
         step: w.lookback, by: '', quantile: quantileSel.value }, nav.signal).catch(() => undefined);
       const q = a?.series[0]?.total.quantiles[0];
-      if (q !== undefined) minDuration = Math.max(1, Math.floor(q / (1 + a!.relativeAccuracy)));
+      if (a && q !== undefined) minDuration = minDurationAt(q, a.relativeAccuracy);
     }
     traceql.input.value = formToTraceQL({ serviceName: svcSel.value, spanName: nameSel.value, remoteServiceName: remoteSel.value,
       annotationQuery: tags.value(), minDuration, maxDuration: maxDur.us(), minTraceDuration: minTrace.us(), maxTraceDuration: maxTrace.us() });

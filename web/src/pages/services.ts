@@ -1,6 +1,6 @@
 import { api, type DependencyLink } from '../api';
 import { errorBox, formatDuration, h, s } from '../dom';
-import { QUANTILES, edgeHealth, edgeKey, edgeText, exemplarMarks, fmtPct, fmtRate, healthRows, sparkPath, type HealthRow, type StatsAnswer, type StatsSeries } from '../health';
+import { QUANTILES, edgeHealth, minDurationAt, edgeKey, edgeText, exemplarMarks, fmtPct, fmtRate, healthRows, sparkPath, type HealthRow, type StatsAnswer, type StatsSeries } from '../health';
 import { navigate, withParams, type Nav } from '../router';
 import { RANGES, rangeOf, windowOf } from '../timerange';
 
@@ -110,7 +110,7 @@ export async function servicePage(nav: Nav) {
   // sketch's p99 may be up to its relative accuracy above the true one:
   // the minimum is lowered by that, so the spans at the true p99 are in.
   const slower = { head: 'traces', cell: (r: HealthRow) => r.p99 === undefined || !r.series.spanName ? null
-    : h('a', { href: search(r.series.spanName, Math.floor(r.p99 / (1 + ops.relativeAccuracy))), 'data-link': true, class: 'slower' }, 'slower than p99') };
+    : h('a', { href: search(r.series.spanName, minDurationAt(r.p99, ops.relativeAccuracy)), 'data-link': true, class: 'slower' }, 'slower than p99') };
   const calledBy = calls.series.filter((x) => x.remoteServiceName);
   nav.show(title, h('p', null, 'Time: ', sel, ' · ', h('a', { href: search(), 'data-link': true }, `search traces of ${service}`)),
     total.series.length ? chart(total, total.series[0]) : h('div', { class: 'empty' }, 'No spans of this service in this time range.'),
