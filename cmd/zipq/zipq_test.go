@@ -137,19 +137,11 @@ func tail(s string, n int) string {
 // metric reads one unlabelled sample from a process's /metrics.
 func (p *proc) metric(t *testing.T, name string) float64 {
 	t.Helper()
-	resp, err := http.Get("http://" + p.addr + "/metrics")
-	testenv.Must(t, err)
-	defer resp.Body.Close()
-	sc := bufio.NewScanner(resp.Body)
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), name+" "); ok {
-			f, err := strconv.ParseFloat(v, 64)
-			testenv.Must(t, err)
-			return f
-		}
+	v, ok := p.metrics(t)[name]
+	if !ok {
+		t.Fatalf("metric %s not found", name)
 	}
-	t.Fatalf("metric %s not found", name)
-	return 0
+	return v
 }
 
 // metrics is every sample of /metrics by its name and labels as
