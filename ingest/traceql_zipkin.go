@@ -370,29 +370,27 @@ func knownKind(k zipkin.Kind) bool {
 // port as a uint16, which is what zipkin-go's model holds.
 func endpointAttrs(s *zipkin.Span, attrs map[string]traceql.Value) {
 	if e := s.LocalEndpoint; endpointPresent(e) {
-		if e.IPv4.IsValid() {
-			attrs["network.local.address"] = traceql.Str(net.IP(e.IPv4.AsSlice()).String())
-		}
-		if e.IPv6.IsValid() {
-			attrs["network.local.address"] = traceql.Str(net.IP(e.IPv6.AsSlice()).String())
-		}
-		if p := uint16(e.Port); p > 0 {
-			attrs["net.host.port"] = traceql.Int(int64(p))
-		}
+		address(attrs, e, "network.local.address", "net.host.port")
 	}
 	if e := s.RemoteEndpoint; endpointPresent(e) {
 		if e.ServiceName != "" {
 			attrs["service.peer.name"] = traceql.Str(e.ServiceName)
 		}
-		if e.IPv4.IsValid() {
-			attrs["network.peer.address"] = traceql.Str(net.IP(e.IPv4.AsSlice()).String())
-		}
-		if e.IPv6.IsValid() {
-			attrs["network.peer.address"] = traceql.Str(net.IP(e.IPv6.AsSlice()).String())
-		}
-		if p := uint16(e.Port); p > 0 {
-			attrs["net.peer.port"] = traceql.Int(int64(p))
-		}
+		address(attrs, e, "network.peer.address", "net.peer.port")
+	}
+}
+
+// address sets an endpoint's address (IPv6 over IPv4 when both are set,
+// as the translator does) and port under these keys.
+func address(attrs map[string]traceql.Value, e *zipkin.Endpoint, addrKey, portKey string) {
+	if e.IPv4.IsValid() {
+		attrs[addrKey] = traceql.Str(net.IP(e.IPv4.AsSlice()).String())
+	}
+	if e.IPv6.IsValid() {
+		attrs[addrKey] = traceql.Str(net.IP(e.IPv6.AsSlice()).String())
+	}
+	if p := uint16(e.Port); p > 0 {
+		attrs[portKey] = traceql.Int(int64(p))
 	}
 }
 
