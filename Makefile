@@ -65,9 +65,10 @@ bench: services build ## benchmarks (not part of test): Go benchmarks, then zipq
 	$(GO) test -run '^$$' -bench . -benchmem -count 1 -timeout 60m ./...
 	$(GO) run ./cmd/zipq-bench -zipq $(BIN) $(BENCHFLAGS)
 
-fuzz: ## run each fuzz target (decoders incl. OTLP, canonical encoding, annotationQuery, TraceQL search and metrics, linker, stored segments, marks and sketches) for FUZZTIME (default 30s)
+fuzz: ## run each fuzz target (decoders incl. OTLP, canonical encoding, annotationQuery, TraceQL search and metrics, linker, stored segments, marks and sketches, auth headers) for FUZZTIME (default 30s)
 	@for t in zipkin:FuzzDecode zipkin:FuzzDecodeJSON zipkin:FuzzDecodeProto zipkin:FuzzDecodeJSONLikeEncodingJSON \
-		zipkin:FuzzUnmarshalCanonical ingest:FuzzDecodeOTLP zipkin:FuzzParseAnnotationQuery zipkin:FuzzLink storage:FuzzSegment storage:FuzzNamedEdges storage:FuzzSketch traceql:FuzzParse traceql:FuzzParseMetrics; do \
+		zipkin:FuzzUnmarshalCanonical ingest:FuzzDecodeOTLP zipkin:FuzzParseAnnotationQuery zipkin:FuzzLink storage:FuzzSegment storage:FuzzNamedEdges storage:FuzzSketch traceql:FuzzParse traceql:FuzzParseMetrics \
+		auth:FuzzCredential auth:FuzzTenant; do \
 		$(GO) test -run '^$$' -fuzz "^$${t#*:}$$" -fuzztime $${FUZZTIME:-30s} ./$${t%%:*} || exit 1; done
 
 clean:

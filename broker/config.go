@@ -8,11 +8,15 @@
 package broker
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net/url"
+	"strings"
 
 	amqp "github.com/rabbitmq/amqp091-go"
+
+	"github.com/zipq/zipq/internal/certs"
 )
 
 // Config says where the span queue is. Zero fields take DefaultConfig's
@@ -33,6 +37,21 @@ type Config struct {
 	// DeliveryLimit is the span queue policy's delivery-limit, set when no
 	// policy applies to the queue.
 	DeliveryLimit int
+	// UseSSL (Zipkin's RABBIT_USE_SSL) connects with TLS: an amqp:// URL
+	// is dialled as amqps:// (default port 5671). CAFile is the CA that
+	// signed the broker's certificate (empty: the system's); CertFile and
+	// KeyFile a client certificate, for brokers that verify peers. An
+	// amqps:// URL uses TLS whatever UseSSL says.
+	UseSSL                    bool
+	CAFile, CertFile, KeyFile string
+}
+
+// TLS is the client TLS configuration, nil when the URL is not amqps.
+func (c Config) TLS() (*tls.Config, error) {
+	if !strings.HasPrefix(c.WithDefaults().URL, "amqps://") {
+		return nil, nil
+	}
+	return certs.Client(c.CAFile, c.CertFile, c.KeyFile)
 }
 
 // ManagementOff as ManagementURL turns off zipq's use of the management API.
@@ -72,6 +91,13 @@ func (c Config) WithDefaults() Config {
 	if c.DeliveryLimit == 0 {
 		c.DeliveryLimit = d.DeliveryLimit
 	}
+	if c.UseSSL && strings.HasPrefix(c.URL, "amqp://") {
+		c.URL = "amqps://" + strings.TrimPrefix(c.URL, "amqp://")
+		if u, err := url.Parse(c.URL); err == nil && u.Port() == "5672" {
+			u.Host = u.Hostname() + ":5671"
+			c.URL = u.String()
+		}
+	}
 	return c
 }
 
@@ -97,6 +123,9 @@ func (c Config) Validate() error {
 		if u, err := url.Parse(c.ManagementURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			errs = append(errs, fmt.Errorf("rabbit management url %q: want http(s)://host:port, or %q", c.ManagementURL, ManagementOff))
 		}
+	}
+	if _, err := c.TLS(); err != nil {
+		errs = append(errs, fmt.Errorf("rabbit %w", err))
 	}
 	if c.ParkedQueueType != "quorum" && c.ParkedQueueType != "classic" {
 		errs = append(errs, fmt.Errorf("parked queue type %q: want quorum or classic", c.ParkedQueueType))

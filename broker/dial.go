@@ -47,9 +47,13 @@ func Dial(cfg Config, name string) (*amqp.Connection, error) {
 	if err != nil {
 		return nil, err
 	}
+	tc, err := cfg.TLS()
+	if err != nil {
+		return nil, err
+	}
 	var errs []error
 	for _, u := range urls {
-		conn, err := amqp.DialConfig(u, amqp.Config{Dial: amqp.DefaultDial(5 * time.Second),
+		conn, err := amqp.DialConfig(u, amqp.Config{Dial: amqp.DefaultDial(5 * time.Second), TLSClientConfig: tc,
 			Properties: amqp.Table{"connection_name": name}})
 		if err == nil {
 			return conn, nil

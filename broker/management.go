@@ -66,11 +66,18 @@ func NewManagement(cfg Config) (*Management, error) {
 	if err != nil {
 		return nil, fmt.Errorf("rabbit uri: %w", err)
 	}
+	// The management API of a broker spoken to over TLS is trusted with
+	// the same CA and client certificate.
+	tc, err := cfg.TLS()
+	if err != nil {
+		return nil, err
+	}
 	m := &Management{base: &url.URL{Scheme: u.Scheme, Host: u.Host}, user: amqpURI.Username, pass: amqpURI.Password,
 		vhost: amqpURI.Vhost, cfg: cfg,
 		// No keep-alive: calls are rare (a session start, a poison
 		// message), and an idle connection would outlive the collector.
-		client: &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DisableKeepAlives: true, Proxy: http.ProxyFromEnvironment}}}
+		client: &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DisableKeepAlives: true,
+			Proxy: http.ProxyFromEnvironment, TLSClientConfig: tc}}}
 	if u.User != nil {
 		m.user = u.User.Username()
 		m.pass, _ = u.User.Password()

@@ -38,12 +38,18 @@ func (r *Receiver) GRPCServer(opts ...grpc.ServerOption) *grpc.Server {
 	s.RegisterService(&grpc.ServiceDesc{
 		ServiceName: "opentelemetry.proto.collector.trace.v1.TraceService",
 		HandlerType: (*any)(nil),
-		Methods: []grpc.MethodDesc{{MethodName: "Export", Handler: func(_ any, ctx context.Context, dec func(any) error, _ grpc.UnaryServerInterceptor) (any, error) {
+		Methods: []grpc.MethodDesc{{MethodName: "Export", Handler: func(srv any, ctx context.Context, dec func(any) error, ic grpc.UnaryServerInterceptor) (any, error) {
 			var body []byte
 			if err := dec(&body); err != nil {
 				return nil, err
 			}
-			return r.exportGRPC(ctx, body)
+			if ic == nil {
+				return r.exportGRPC(ctx, body)
+			}
+			// The server's interceptors (access control) run around the
+			// export, as in generated service code.
+			info := &grpc.UnaryServerInfo{Server: srv, FullMethod: "/opentelemetry.proto.collector.trace.v1.TraceService/Export"}
+			return ic(ctx, &body, info, func(ctx context.Context, req any) (any, error) { return r.exportGRPC(ctx, *req.(*[]byte)) })
 		}}},
 		Metadata: "opentelemetry/proto/collector/trace/v1/trace_service.proto",
 	}, r)

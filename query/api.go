@@ -17,6 +17,7 @@ import (
 	"github.com/go-chi/chi/v5"
 	"github.com/go-chi/chi/v5/middleware"
 
+	"github.com/zipq/zipq/auth"
 	"github.com/zipq/zipq/storage"
 	"github.com/zipq/zipq/zipkin"
 )
@@ -47,7 +48,7 @@ type api struct {
 
 func (a *api) routes(r chi.Router) {
 	if a.o.Reader != nil {
-		r := r.With(a.readerReady)
+		r := r.With(a.o.Auth.Require(auth.Read), a.readerReady)
 		r.Get("/services", a.services)
 		r.Get("/spans", a.byService(a.o.Reader.SpanNames))
 		r.Get("/remoteServices", a.byService(a.o.Reader.RemoteServiceNames))
@@ -62,7 +63,7 @@ func (a *api) routes(r chi.Router) {
 		r.Get("/autocompleteValues", a.autocompleteValues)
 	}
 	if a.o.Ingest != nil {
-		r.With(a.sameOriginWrites).Method(http.MethodPost, "/spans", a.o.Ingest)
+		r.With(a.o.Auth.Require(auth.Write), a.sameOriginWrites).Method(http.MethodPost, "/spans", a.o.Ingest)
 	}
 }
 

@@ -6,7 +6,6 @@ package query
 
 import (
 	"context"
-	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -27,6 +26,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"golang.org/x/net/netutil"
+
+	"github.com/zipq/zipq/auth"
 )
 
 // HealthCheck is one dependency /health reports on. Check returns nil when
@@ -64,8 +65,6 @@ type Replayer interface {
 type Config struct {
 	// Addr is where the API, UI, /health and /metrics listen.
 	Addr string
-	// AdminToken protects /admin/*; empty disables those routes entirely.
-	AdminToken string
 	// Pprof mounts net/http/pprof at /debug (ZIPQ_PPROF), for profiling a
 	// running collector; off by default.
 	Pprof bool
@@ -175,6 +174,9 @@ type Options struct {
 	Health     []HealthCheck
 	Version    string
 	Replayer   Replayer
+	// Auth says who may read, write and administer; nil serves reads and
+	// writes openly with the admin actions off.
+	Auth *auth.Authenticator
 
 	// Reader serves the Zipkin read API (/api/v2/...); nil switches it off.
 	Reader SpanReader
@@ -202,7 +204,7 @@ type Options struct {
 	// page (a JSON-encodable snapshot); peek also lists parked messages.
 	Pipeline func(ctx context.Context, peek bool) (any, error)
 	// Discard drops one parked message by its ID (broker.Monitor.Discard),
-	// behind AdminToken.
+	// for admin tokens only.
 	Discard func(ctx context.Context, id string) (int, error)
 }
 
@@ -251,6 +253,9 @@ func (o *Options) withDefaults() {
 	if o.MetricsScanTraces <= 0 {
 		o.MetricsScanTraces = d.MetricsScanTraces
 	}
+	if o.Auth == nil {
+		o.Auth, _ = auth.New(auth.DefaultConfig(), nil, nil) // no tokens: cannot fail
+	}
 }
 
 // NewRouter builds the HTTP handler.
@@ -283,14 +288,16 @@ func NewRouter(o Options) http.Handler {
 			})
 		})
 	}
-	r.Get("/health", health(o.Health, o.AdminToken, o.Logger))
+	read, admin := o.Auth.Require(auth.Read), o.Auth.Require(auth.Admin)
+	r.Get("/health", health(o.Health, o.Auth, o.Logger))
 	r.Get("/info", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]any{"zipkin": map[string]string{"version": o.Version}, "zipq": map[string]string{"version": o.Version}})
 	})
 	if o.Gatherer != nil {
 		h := promhttp.HandlerFor(o.Gatherer, promhttp.HandlerOpts{})
-		r.Method(http.MethodGet, "/metrics", h)
-		r.Method(http.MethodGet, "/prometheus", h)
+		// Metrics carry service and span names: read scope.
+		r.With(read).Method(http.MethodGet, "/metrics", h)
+		r.With(read).Method(http.MethodGet, "/prometheus", h)
 	}
 	if o.Reader != nil || o.Ingest != nil {
 		a := &api{o: o, log: o.Logger, heavy: make(chan struct{}, o.MaxHeavyReads)}
@@ -299,7 +306,7 @@ func NewRouter(o Options) http.Handler {
 			tempo = &tempoAPI{a: a, model: o.Tempo, finder: o.Finder, stats: o.Stats}
 			r.Group(func(r chi.Router) {
 				r.Use(cors.Handler(cors.Options{AllowedOrigins: o.AllowedOrigins, AllowedMethods: []string{http.MethodGet, http.MethodOptions},
-					AllowedHeaders: []string{"Accept", "Authorization", "X-Scope-OrgID"}, MaxAge: 600}))
+					AllowedHeaders: []string{"Accept", "Authorization", auth.TenantHeader}, MaxAge: 600}))
 				r.Use(middleware.Compress(5, "application/json", "application/protobuf"))
 				if o.Tracer != nil {
 					r.Use(traced(o.Tracer))
@@ -311,7 +318,7 @@ func NewRouter(o Options) http.Handler {
 			r.Use(cors.Handler(cors.Options{
 				AllowedOrigins: o.AllowedOrigins,
 				AllowedMethods: []string{http.MethodGet, http.MethodPost, http.MethodOptions},
-				AllowedHeaders: []string{"Content-Type", "Content-Encoding", "Authorization"},
+				AllowedHeaders: []string{"Content-Type", "Content-Encoding", "Authorization", auth.TenantHeader},
 				MaxAge:         600,
 			}))
 			// Answers are JSON that compresses ~15× (a 10,000-span trace:
@@ -331,25 +338,29 @@ func NewRouter(o Options) http.Handler {
 				if o.Tracer != nil {
 					r.Use(traced(o.Tracer))
 				}
-				r.With(a.readerReady).Get("/api/zipq/stats", a.stats)
+				r.With(read, a.readerReady).Get("/api/zipq/stats", a.stats)
 			})
 		}
 		uiConfig := func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, http.StatusOK, o.UI) }
 		r.Get("/config.json", uiConfig)
 		r.Get("/zipkin/config.json", uiConfig)
 	}
-	adminEnabled := o.AdminToken != "" && o.Replayer != nil
+	// The admin actions always need an admin token, enforced or not; with
+	// no admin token configured they are not served at all.
+	adminEnabled := o.Auth.HasAdmin() && o.Replayer != nil
 	if adminEnabled {
-		r.With(requireToken(o.AdminToken)).Post("/admin/replay", replay(o.Replayer, o.Logger))
+		action := o.Auth.RequireToken(auth.Admin)
+		r.With(action).Post("/admin/replay", replay(o.Replayer, o.Logger))
 		if o.Discard != nil {
-			r.With(requireToken(o.AdminToken)).Post("/admin/parked/discard", discard(o.Discard, o.Logger))
+			r.With(action).Post("/admin/parked/discard", discard(o.Discard, o.Logger))
 		}
 	}
 	if o.Pprof {
-		r.Mount("/debug/pprof", profiler())
+		r.Route("/debug/pprof", func(r chi.Router) { r.Use(admin); r.Mount("/", profiler()) })
 	}
 	if o.Pipeline != nil {
-		r.Get("/api/zipq/pipeline", pipeline(o.Pipeline, adminEnabled))
+		// Parked messages are other services' span data: admin.
+		r.With(admin).Get("/api/zipq/pipeline", pipeline(o.Pipeline, adminEnabled))
 	}
 	if o.Assets != nil {
 		r.Handle("/*", o.Assets)
@@ -361,7 +372,7 @@ func NewRouter(o Options) http.Handler {
 // host and message) goes to the log when its status changes, and into the
 // answer only for a caller with the admin token: anyone else sees the
 // status and zipq's own words.
-func health(checks []HealthCheck, adminToken string, log *slog.Logger) http.HandlerFunc {
+func health(checks []HealthCheck, access *auth.Authenticator, log *slog.Logger) http.HandlerFunc {
 	var mu sync.Mutex
 	last := map[string]string{}
 	logChange := func(name, status string, err error) {
@@ -378,7 +389,7 @@ func health(checks []HealthCheck, adminToken string, log *slog.Logger) http.Hand
 		}
 	}
 	return func(w http.ResponseWriter, r *http.Request) {
-		detailed := adminToken != "" && bearer(r, adminToken)
+		detailed := access.Has(r, auth.Admin)
 		// The checks answer for the dependencies, not for this client: one
 		// that goes away mid-check must not turn them DOWN (in the log,
 		// the metrics or a proxy's view).
@@ -421,20 +432,6 @@ func health(checks []HealthCheck, adminToken string, log *slog.Logger) http.Hand
 		out["status"] = overall
 		out["zipkin"] = map[string]any{"status": overall, "details": deps}
 		writeJSON(w, code, out)
-	}
-}
-
-// requireToken compares in constant time so the token cannot be guessed by
-// timing.
-func requireToken(token string) func(http.Handler) http.Handler {
-	return func(next http.Handler) http.Handler {
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if !bearer(r, token) {
-				httpError(w, http.StatusUnauthorized, "admin token required: Authorization: Bearer <ZIPQ_ADMIN_TOKEN>")
-				return
-			}
-			next.ServeHTTP(w, r)
-		})
 	}
 }
 
@@ -566,11 +563,4 @@ func profiler() http.Handler {
 		pprof.Handler(name).ServeHTTP(w, r)
 	})
 	return r
-}
-
-// bearer reports whether r carries token as its bearer token; the scheme is
-// case-insensitive (RFC 9110 §11.1).
-func bearer(r *http.Request, token string) bool {
-	scheme, got, ok := strings.Cut(r.Header.Get("Authorization"), " ")
-	return ok && strings.EqualFold(scheme, "Bearer") && subtle.ConstantTimeCompare([]byte(got), []byte(token)) == 1
 }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/zipq/zipq/auth"
 	"github.com/zipq/zipq/internal/testenv"
 
 	"github.com/zipq/zipq/query"
@@ -69,16 +70,16 @@ func TestHealthReportsEachDependency(t *testing.T) {
 
 func TestAdminReplay(t *testing.T) {
 	rp := &fakeReplayer{}
-	h := query.NewRouter(query.Options{Config: query.Config{AdminToken: "s3cret"}, Replayer: rp})
+	h := query.NewRouter(query.Options{Auth: adminAuth(t, "s3cret-0123456789"), Replayer: rp})
 	cases := []struct {
 		name, target, token string
 		code                int
 	}{
 		{"no token", "/admin/replay", "", http.StatusUnauthorized},
 		{"wrong token", "/admin/replay", "guess", http.StatusUnauthorized},
-		{"bad limit", "/admin/replay?limit=-1", "s3cret", http.StatusBadRequest},
-		{"garbage limit", "/admin/replay?limit=ten", "s3cret", http.StatusBadRequest},
-		{"ok", "/admin/replay?limit=5&reason=too_large", "s3cret", http.StatusOK},
+		{"bad limit", "/admin/replay?limit=-1", "s3cret-0123456789", http.StatusBadRequest},
+		{"garbage limit", "/admin/replay?limit=ten", "s3cret-0123456789", http.StatusBadRequest},
+		{"ok", "/admin/replay?limit=5&reason=too_large", "s3cret-0123456789", http.StatusOK},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -92,7 +93,7 @@ func TestAdminReplay(t *testing.T) {
 		t.Fatalf("replayer got %d %q", rp.limit, rp.reason)
 	}
 	// The Bearer scheme is case-insensitive (RFC 9110); the token is not.
-	for auth, code := range map[string]int{"bearer s3cret": 200, "BEARER s3cret": 200, "Bearer S3CRET": 401, "Basic s3cret": 401, "Bearers3cret": 401} {
+	for auth, code := range map[string]int{"bearer s3cret-0123456789": 200, "BEARER s3cret-0123456789": 200, "Bearer S3CRET-0123456789": 401, "Basic s3cret-0123456789": 401, "Bearers3cret-0123456789": 401} {
 		req := httptest.NewRequest(http.MethodPost, "/admin/replay", nil)
 		req.Header.Set("Authorization", auth)
 		rec := httptest.NewRecorder()
@@ -114,17 +115,17 @@ func TestAdminDiscard(t *testing.T) {
 		}
 		return 0, nil
 	}
-	h := query.NewRouter(query.Options{Config: query.Config{AdminToken: "s3cret"}, Replayer: &fakeReplayer{}, Discard: drop})
+	h := query.NewRouter(query.Options{Auth: adminAuth(t, "s3cret-0123456789"), Replayer: &fakeReplayer{}, Discard: drop})
 	for _, c := range []struct {
 		target, token string
 		code          int
 	}{
 		{"/admin/parked/discard?id=00000000000000aa", "", http.StatusUnauthorized},
-		{"/admin/parked/discard", "s3cret", http.StatusBadRequest},
-		{"/admin/parked/discard?id=00000000000000AA", "s3cret", http.StatusBadRequest},
-		{"/admin/parked/discard?id=0aa", "s3cret", http.StatusBadRequest},
-		{"/admin/parked/discard?id=00000000000000bb", "s3cret", http.StatusNotFound},
-		{"/admin/parked/discard?id=00000000000000aa", "s3cret", http.StatusOK},
+		{"/admin/parked/discard", "s3cret-0123456789", http.StatusBadRequest},
+		{"/admin/parked/discard?id=00000000000000AA", "s3cret-0123456789", http.StatusBadRequest},
+		{"/admin/parked/discard?id=0aa", "s3cret-0123456789", http.StatusBadRequest},
+		{"/admin/parked/discard?id=00000000000000bb", "s3cret-0123456789", http.StatusNotFound},
+		{"/admin/parked/discard?id=00000000000000aa", "s3cret-0123456789", http.StatusOK},
 	} {
 		if rec := do(t, h, http.MethodPost, c.target, c.token); rec.Code != c.code {
 			t.Errorf("%s: %d, want %d: %s", c.target, rec.Code, c.code, rec.Body)
@@ -195,7 +196,7 @@ func TestHealthDetailsNeedTheAdminToken(t *testing.T) {
 	t.Parallel()
 	secret := errors.New(`failed to connect to user=zipq database=zipq host=10.1.2.3:5432: password authentication failed`)
 	o := query.Options{Health: []query.HealthCheck{{Name: "postgres", Check: func(context.Context) error { return secret }}}}
-	o.AdminToken = "tok"
+	o.Auth = adminAuth(t, "tok-0123456789abcdef")
 	h := query.NewRouter(o)
 	get := func(auth string) (int, string) {
 		req := httptest.NewRequest(http.MethodGet, "/health", nil)
@@ -211,7 +212,7 @@ func TestHealthDetailsNeedTheAdminToken(t *testing.T) {
 			t.Fatalf("%q: %d %s", auth, code, body)
 		}
 	}
-	if code, body := get("bearer tok"); code != 503 || !strings.Contains(body, "10.1.2.3") {
+	if code, body := get("bearer tok-0123456789abcdef"); code != 503 || !strings.Contains(body, "10.1.2.3") {
 		t.Fatalf("admin: %d %s", code, body)
 	}
 }
@@ -296,4 +297,17 @@ func TestHeavyReadsAreBounded(t *testing.T) {
 	if rec := get("/api/v2/trace/000000000000000c"); rec.Code == 503 {
 		t.Fatalf("after the first finished: %d", rec.Code)
 	}
+}
+
+// adminAuth is access control with one admin token (reads and writes open,
+// as on loopback).
+func adminAuth(t testing.TB, token string) *auth.Authenticator {
+	t.Helper()
+	c := auth.DefaultConfig()
+	c.AdminToken = token
+	a, err := auth.New(c, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
 }

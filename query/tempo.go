@@ -21,6 +21,7 @@ import (
 	"github.com/go-chi/chi/v5"
 	"google.golang.org/protobuf/encoding/protowire"
 
+	"github.com/zipq/zipq/auth"
 	"github.com/zipq/zipq/traceql"
 	"github.com/zipq/zipq/zipkin"
 )
@@ -77,7 +78,7 @@ func (t *tempoAPI) routes(r chi.Router, version string) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = w.Write([]byte("ready"))
 	})
-	rr := r.With(t.a.readerReady)
+	rr := r.With(t.a.o.Auth.Require(auth.Read), t.a.readerReady)
 	heavy := rr.With(t.a.heavyRead)
 	heavy.Get("/api/search", t.search)
 	heavy.Get("/api/traces/{traceId}", t.traceByID(1))
@@ -91,7 +92,7 @@ func (t *tempoAPI) routes(r chi.Router, version string) {
 
 // v2Routes are Tempo's /api/v2 paths, inside Zipkin's /api/v2 group.
 func (t *tempoAPI) v2Routes(r chi.Router) {
-	rr := r.With(t.a.readerReady)
+	rr := r.With(t.a.o.Auth.Require(auth.Read), t.a.readerReady)
 	heavy := rr.With(t.a.heavyRead)
 	heavy.Get("/traces/{traceId}", t.traceByID(2))
 	heavy.Get("/search/tags", t.tags(2))

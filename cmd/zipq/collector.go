@@ -5,6 +5,7 @@ import (
 
 	"github.com/oklog/run"
 
+	"github.com/zipq/zipq/auth"
 	"github.com/zipq/zipq/broker"
 	"github.com/zipq/zipq/collector"
 	"github.com/zipq/zipq/ingest"
@@ -23,11 +24,13 @@ func runCollector(ctx context.Context, args []string) error {
 func runIngest(ctx context.Context, name string, args []string, withAPI bool) error {
 	cc, qc, ic, mc := collector.DefaultConfig(), query.DefaultConfig(), ingest.DefaultConfig(), spanmetrics.DefaultConfig()
 	var selfTrace bool
+	ac, tf := auth.DefaultConfig(), tlsFiles{}
 	log, st, db, err := bootServer(name, args, func(s *settings) {
 		bindRabbit(s, &cc.Broker)
 		bindCollector(s, &cc)
 		bindIngest(s, &ic, withAPI)
 		bindHTTP(s, &qc)
+		bindAccess(s, &ac, &tf)
 		if withAPI {
 			bindAPI(s, &qc)
 		}
@@ -46,6 +49,14 @@ func runIngest(ctx context.Context, name string, args []string, withAPI bool) er
 	}
 
 	reg := newRegistry()
+	listens := []string{qc.Addr}
+	if withAPI {
+		listens = append(listens, ic.OTLPHTTPAddr, ic.OTLPGRPCAddr)
+	}
+	acc, err := newAccess(ac, tf, reg, log, listens...)
+	if err != nil {
+		return err
+	}
 	if mc.Enabled { // counted where spans are written and links made
 		m := spanmetrics.New(mc)
 		reg.MustRegister(m)
@@ -56,7 +67,7 @@ func runIngest(ctx context.Context, name string, args []string, withAPI bool) er
 		return err
 	}
 	opts := query.Options{
-		Config: qc, Logger: log.With("component", "http"), Registerer: reg, Gatherer: reg, Version: version,
+		Config: qc, Logger: log.With("component", "http"), Registerer: reg, Gatherer: reg, Version: version, Auth: acc.auth,
 		Health: []query.HealthCheck{postgresCheck(db), collectorCheck(c, db, pub), spanQueueCheck(pub, cc.Broker.Queue),
 			writerCheck(c)},
 		Replayer: replayer{cc.Broker},
@@ -71,13 +82,14 @@ func runIngest(ctx context.Context, name string, args []string, withAPI bool) er
 
 	var g run.Group
 	addSignals(&g, ctx)     // first: a signal starts the shutdown
+	acc.add(&g)             // tokens reloaded on SIGHUP
 	addCollector(&g, c, db) // stop consuming, commit and ack in-flight batches
 	// HTTP keeps serving /health while the collector drains.
-	if err := addHTTP(&g, qc, query.NewRouter(opts), log); err != nil {
+	if err := addHTTP(&g, qc, acc, query.NewRouter(opts), log); err != nil {
 		return err
 	}
 	if withAPI {
-		if err := addOTLP(&g, rcv, ic, qc, self, log); err != nil {
+		if err := addOTLP(&g, rcv, ic, qc, acc, self, log); err != nil {
 			return err
 		}
 	}

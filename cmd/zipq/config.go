@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/zipq/zipq/auth"
 	"github.com/zipq/zipq/broker"
 	"github.com/zipq/zipq/collector"
 	"github.com/zipq/zipq/ingest"
@@ -178,6 +179,10 @@ func bindRabbit(s *settings, c *broker.Config) {
 	s.str(&c.ParkedQueueType, "rabbit-parked-queue-type", "RABBIT_PARKED_QUEUE_TYPE", "x-queue-type of the parking queue: quorum or classic")
 	s.str(&c.ManagementURL, "rabbit-management-url", "RABBIT_MANAGEMENT_URL", "RabbitMQ management API, for the span queue's delivery-limit policy and the poison queue (default: first node, port 15672, RABBIT_URI's credentials; off: not used)")
 	integer(s, &c.DeliveryLimit, "span-queue-delivery-limit", "ZIPQ_SPAN_QUEUE_DELIVERY_LIMIT", "delivery-limit of the policy collectors set on the span queue when none applies (dead-letters to <queue>.poison)")
+	s.boolean(&c.UseSSL, "rabbit-use-ssl", "RABBIT_USE_SSL", "connect to RabbitMQ with TLS (amqp:// is dialled as amqps://, port 5671)")
+	s.str(&c.CAFile, "rabbit-ca-file", "ZIPQ_RABBIT_CA_FILE", "PEM CA that signed RabbitMQ's certificate, for amqps (default: the system's)")
+	s.str(&c.CertFile, "rabbit-cert-file", "ZIPQ_RABBIT_CERT_FILE", "PEM client certificate for amqps, when RabbitMQ verifies peers")
+	s.str(&c.KeyFile, "rabbit-key-file", "ZIPQ_RABBIT_KEY_FILE", "its PEM key")
 	s.check(func() error { return c.Validate() })
 }
 
@@ -211,7 +216,6 @@ func bindHTTP(s *settings, c *query.Config) {
 		c.Addr = "127.0.0.1:" + p
 	}
 	s.str(&c.Addr, "http-addr", "ZIPQ_HTTP_ADDR", "listen address of the API, UI, /health and /metrics (QUERY_PORT sets the port alone)")
-	s.str(&c.AdminToken, "admin-token", "ZIPQ_ADMIN_TOKEN", "bearer token for /admin/replay and /admin/parked/discard; empty disables admin endpoints")
 	s.boolean(&c.Pprof, "pprof", "ZIPQ_PPROF", "serve Go profiles at /debug/pprof (for benchmarks; do not expose)")
 	s.duration(&c.ReadTimeout, "http-read-timeout", "ZIPQ_HTTP_READ_TIMEOUT", "longest time to read a whole request, body included")
 	s.duration(&c.WriteTimeout, "http-write-timeout", "ZIPQ_HTTP_WRITE_TIMEOUT", "longest time to answer a request, writing included: a client reading slower is cut off")
@@ -220,6 +224,29 @@ func bindHTTP(s *settings, c *query.Config) {
 	integer(s, &c.MaxConnections, "max-connections", "ZIPQ_MAX_CONNECTIONS", "connections each listener (HTTP API, OTLP/HTTP, OTLP/gRPC) serves at once; more wait")
 	s.check(func() error { return c.Validate() })
 }
+
+// bindAccess binds who may call the process (tokens) and over what (TLS on
+// every listener).
+func bindAccess(s *settings, c *auth.Config, t *tlsFiles) {
+	s.str(&c.Mode, "auth", "ZIPQ_AUTH", "auto: tokens are required once any read or write token is configured, and without tokens zipq listens on loopback only; tokens: always required; none: reads and writes open to anyone on any address (admin actions still need an admin token)")
+	s.str(&c.TokensFile, "tokens-file", "ZIPQ_TOKENS_FILE", "file of tokens, one per line (name scopes tenant expires bcrypt-hash; `zipq token` makes them); reloaded on SIGHUP")
+	s.str(&c.ReadToken, "read-token", "ZIPQ_READ_TOKEN", "a bearer token with the read scope (APIs, UI, /metrics)")
+	s.str(&c.WriteToken, "write-token", "ZIPQ_WRITE_TOKEN", "a bearer token with the write scope (HTTP, OTLP/HTTP and OTLP/gRPC ingest)")
+	s.str(&c.AdminToken, "admin-token", "ZIPQ_ADMIN_TOKEN", "a bearer token with every scope, admin included (replay, discard, the pipeline page); with no admin token the admin actions are off")
+	integer(s, &c.FailureBurst, "auth-failure-burst", "ZIPQ_AUTH_FAILURE_BURST", "failed token checks an address may make at once, and then per minute; beyond that it is answered 429")
+	s.str(&t.cert, "tls-cert-file", "ZIPQ_TLS_CERT_FILE", "PEM certificate (chain) for HTTPS and gRPC over TLS on every listener; reloaded when the file changes")
+	s.str(&t.key, "tls-key-file", "ZIPQ_TLS_KEY_FILE", "its PEM key")
+	s.check(func() error { return c.Validate() })
+	s.check(func() error {
+		if (t.cert == "") != (t.key == "") {
+			return errors.New("tls: set both ZIPQ_TLS_CERT_FILE and ZIPQ_TLS_KEY_FILE, or neither")
+		}
+		return nil
+	})
+}
+
+// tlsFiles are the server certificate and key; empty: plain TCP.
+type tlsFiles struct{ cert, key string }
 
 // bindAPI binds the query API's settings.
 func bindAPI(s *settings, c *query.Config) {
@@ -266,7 +293,7 @@ func bindSelfTracing(s *settings, enabled *bool) {
 }
 
 // secretFlags are masked when the effective configuration is logged.
-var secretFlags = map[string]bool{"admin-token": true}
+var secretFlags = map[string]bool{"admin-token": true, "read-token": true, "write-token": true}
 
 // effective is every bound setting's current value for the start-up log,
 // with passwords in URLs and tokens masked.

@@ -6,6 +6,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/zipq/zipq/auth"
 	"github.com/zipq/zipq/collector"
 	"github.com/zipq/zipq/ingest"
 	"github.com/zipq/zipq/query"
@@ -21,6 +22,8 @@ func runConfig(context.Context, []string) error {
 	var self bool
 	s := newSettings("config")
 	bindHTTP(s, &qc)
+	ac, tf := auth.DefaultConfig(), tlsFiles{}
+	bindAccess(s, &ac, &tf)
 	bindAPI(s, &qc)
 	bindIngest(s, &ic, true)
 	bindRabbit(s, &cc.Broker)

@@ -191,7 +191,7 @@ func TestSlowClientsAreCutOff(t *testing.T) {
 func TestHealthReportsAStalledWriter(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
-	p := startZipq(t, append(f.env, "COLLECTOR_STALL_AFTER=2s", "ZIPQ_ADMIN_TOKEN=s3cret"), "serve")
+	p := startZipq(t, append(f.env, "COLLECTOR_STALL_AFTER=2s", "ZIPQ_ADMIN_TOKEN=s3cret-0123456789"), "serve")
 	conn, err := pgx.Connect(context.Background(), f.dsn)
 	testenv.Must(t, err)
 	defer conn.Close(context.Background())
@@ -202,7 +202,7 @@ func TestHealthReportsAStalledWriter(t *testing.T) {
 	testenv.Must(t, err)
 	f.publish(t, 1000, 100)
 	testenv.Eventually(t, 30*time.Second, "writer reported degraded", func() bool {
-		code, h, _ := getHealth(t, p.addr, "s3cret")
+		code, h, _ := getHealth(t, p.addr, "s3cret-0123456789")
 		w := h.Zipkin.Details["writer"]
 		return code == 200 && h.Status == "DEGRADED" && w.Status == "DEGRADED" && strings.Contains(w.Error, "permission denied")
 	})
@@ -228,7 +228,7 @@ func TestEffectiveConfigurationIsLoggedMasked(t *testing.T) {
 	if !strings.Contains(f.dsn, "postgres:postgres@") || !strings.Contains(testenv.AMQPURL(), "guest:guest@") {
 		t.Skip("the test services' URLs carry no password to mask")
 	}
-	p := startZipq(t, append(f.env, "ZIPQ_LOG_LEVEL=info", "ZIPQ_ADMIN_TOKEN=admin-secret", "COLLECTOR_BATCH_SPANS=1234"), "serve")
+	p := startZipq(t, append(f.env, "ZIPQ_LOG_LEVEL=info", "ZIPQ_ADMIN_TOKEN=admin-secret-0123456789", "COLLECTOR_BATCH_SPANS=1234"), "serve")
 	out := p.output()
 	for _, secret := range []string{"admin-secret", "postgres:postgres@", "guest:guest@"} {
 		if strings.Contains(out, secret) {

@@ -21,6 +21,7 @@ var commands = map[string]func(ctx context.Context, args []string) error{
 	"migrate":   runMigrate,
 	"replay":    runReplay,
 	"config":    runConfig,
+	"token":     runToken,
 }
 
 const usage = `zipq: a Zipkin-compatible tracing backend on RabbitMQ and PostgreSQL.
@@ -34,6 +35,7 @@ Commands:
   migrate    apply database migrations and create partitions, then exit
   replay     move parked messages back to the span queue
   config     print every setting with its flag, environment variable and default
+  token      make a bearer token and its line for ZIPQ_TOKENS_FILE
 
 Run 'zipq <command> -h' for a command's flags.
 `

@@ -5,6 +5,7 @@ import (
 
 	"github.com/oklog/run"
 
+	"github.com/zipq/zipq/auth"
 	"github.com/zipq/zipq/broker"
 	"github.com/zipq/zipq/ingest"
 	"github.com/zipq/zipq/query"
@@ -15,10 +16,12 @@ import (
 func runQuery(ctx context.Context, args []string) error {
 	bc, qc, ic := broker.DefaultConfig(), query.DefaultConfig(), ingest.DefaultConfig()
 	var selfTrace bool
+	ac, tf := auth.DefaultConfig(), tlsFiles{}
 	log, st, db, err := bootServer("query", args, func(s *settings) {
 		bindRabbit(s, &bc)
 		bindIngest(s, &ic, true)
 		bindHTTP(s, &qc)
+		bindAccess(s, &ac, &tf)
 		bindAPI(s, &qc)
 		bindSelfTracing(s, &selfTrace)
 	})
@@ -33,8 +36,12 @@ func runQuery(ctx context.Context, args []string) error {
 		return err
 	}
 	reg := newRegistry()
+	acc, err := newAccess(ac, tf, reg, log, qc.Addr, ic.OTLPHTTPAddr, ic.OTLPGRPCAddr)
+	if err != nil {
+		return err
+	}
 	opts := query.Options{
-		Config: qc, Logger: log.With("component", "http"), Registerer: reg, Gatherer: reg, Version: version,
+		Config: qc, Logger: log.With("component", "http"), Registerer: reg, Gatherer: reg, Version: version, Auth: acc.auth,
 		Health:   []query.HealthCheck{postgresCheck(db), {Name: "rabbitmq", Check: pub.Ping}, spanQueueCheck(pub, bc.Queue)},
 		Replayer: replayer{bc},
 	}
@@ -43,10 +50,11 @@ func runQuery(ctx context.Context, args []string) error {
 	sample := monitor(&opts, bc, nil, reg) // no collector here: rates from queue depth only
 	var g run.Group
 	addSignals(&g, ctx)
-	if err := addHTTP(&g, qc, query.NewRouter(opts), log); err != nil {
+	acc.add(&g)
+	if err := addHTTP(&g, qc, acc, query.NewRouter(opts), log); err != nil {
 		return err
 	}
-	if err := addOTLP(&g, rcv, ic, qc, self, log); err != nil {
+	if err := addOTLP(&g, rcv, ic, qc, acc, self, log); err != nil {
 		return err
 	}
 	self.add(&g)

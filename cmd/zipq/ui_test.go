@@ -73,7 +73,7 @@ func TestUIInBrowser(t *testing.T) {
 	t.Parallel()
 	node, chromium := requireBrowser(t)
 	f := newFixture(t)
-	const token = "ui-test-token"
+	const token = "ui-test-token-0123456789"
 	p := startZipq(t, append(f.env, "ZIPQ_ADMIN_TOKEN="+token, "ZIPQ_LINK_INTERVAL=100ms",
 		"COLLECTOR_BATCH_INTERVAL=50ms", "AUTOCOMPLETE_KEYS=http.method"), "serve")
 	base := "http://" + p.addr

@@ -190,7 +190,7 @@ func TestUIScreenshots(t *testing.T) {
 	t.Parallel()
 	node, chromium := requireBrowser(t)
 	f := newFixture(t)
-	p := startZipq(t, append(f.env, "ZIPQ_ADMIN_TOKEN=shots", "ZIPQ_LINK_INTERVAL=100ms", "COLLECTOR_BATCH_INTERVAL=50ms",
+	p := startZipq(t, append(f.env, "ZIPQ_ADMIN_TOKEN=shots-0123456789ab", "ZIPQ_LINK_INTERVAL=100ms", "COLLECTOR_BATCH_INTERVAL=50ms",
 		"AUTOCOMPLETE_KEYS=http.method,http.path,error"), "serve")
 	base := "http://" + p.addr
 	traces := demoTraces(time.Now(), 360, 13)
@@ -230,7 +230,7 @@ func TestUIScreenshots(t *testing.T) {
 		shots, _ = filepath.Abs("../../docs/img")
 		testenv.Must(t, os.MkdirAll(shots, 0o755))
 	}
-	out := runUIScript(t, node, chromium, base, []string{"SCREENSHOTS=" + shots, "ADMIN_TOKEN=shots"}, "shots", skewedFailed, ok)
+	out := runUIScript(t, node, chromium, base, []string{"SCREENSHOTS=" + shots, "ADMIN_TOKEN=shots-0123456789ab"}, "shots", skewedFailed, ok)
 	t.Log(out)
 	if !strings.Contains(out, "all UI checks passed") {
 		t.Fatalf("screenshots failed (in %s)", shots)

@@ -20,10 +20,13 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 
+	"github.com/zipq/zipq/auth"
 	"github.com/zipq/zipq/broker"
 	"github.com/zipq/zipq/collector"
 	"github.com/zipq/zipq/ingest"
+	"github.com/zipq/zipq/internal/certs"
 	"github.com/zipq/zipq/query"
 	"github.com/zipq/zipq/storage"
 	"github.com/zipq/zipq/web"
@@ -284,17 +287,71 @@ func addSignals(g *run.Group, ctx context.Context) {
 	g.Add(run.SignalHandler(ctx, os.Interrupt, syscall.SIGTERM))
 }
 
+// access is who may call this process (tokens) and over what (TLS).
+type access struct {
+	auth  *auth.Authenticator
+	certs *certs.Server // nil: plain TCP
+}
+
+// newAccess loads the tokens and the certificate, and refuses to serve
+// openly on any of addrs that is not a loopback address.
+func newAccess(ac auth.Config, tf tlsFiles, reg prometheus.Registerer, log *slog.Logger, addrs ...string) (access, error) {
+	var open []string
+	for _, a := range addrs {
+		if ingest.Enabled(a) {
+			open = append(open, a)
+		}
+	}
+	if err := ac.CheckExposure(open...); err != nil {
+		return access{}, err
+	}
+	a, err := auth.New(ac, reg, log.With("component", "auth"))
+	if err != nil {
+		return access{}, err
+	}
+	acc := access{auth: a}
+	if tf.cert != "" {
+		if acc.certs, err = certs.LoadServer(tf.cert, tf.key, log.With("component", "tls")); err != nil {
+			return access{}, err
+		}
+	}
+	return acc, nil
+}
+
+// add reloads the tokens file on SIGHUP (connections and requests in
+// progress are untouched; a bad file keeps the tokens in use).
+func (a access) add(g *run.Group) {
+	addBackground(g, func(ctx context.Context) error {
+		hup := make(chan os.Signal, 1)
+		signal.Notify(hup, syscall.SIGHUP)
+		defer signal.Stop(hup)
+		for {
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-hup:
+				_ = a.auth.Reload() // logged there
+			}
+		}
+	})
+}
+
 // addHTTP serves h with qc's address and limits until interrupted, then
-// shuts down gracefully.
-func addHTTP(g *run.Group, qc query.Config, h http.Handler, log *slog.Logger) error {
+// shuts down gracefully; over TLS when acc has a certificate.
+func addHTTP(g *run.Group, qc query.Config, acc access, h http.Handler, log *slog.Logger) error {
 	ln, err := qc.Listen(qc.Addr)
 	if err != nil {
 		return fmt.Errorf("listen %s: %w", qc.Addr, err)
 	}
 	srv := qc.Server(h)
-	log.Info("listening", slog.String("addr", ln.Addr().String()))
+	log.Info("listening", slog.String("addr", ln.Addr().String()), slog.Bool("tls", acc.certs != nil))
 	g.Add(func() error {
-		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+		serve := func() error { return srv.Serve(ln) }
+		if acc.certs != nil {
+			srv.TLSConfig = acc.certs.Config()
+			serve = func() error { return srv.ServeTLS(ln, "", "") }
+		}
+		if err := serve(); !errors.Is(err, http.ErrServerClosed) {
 			return fmt.Errorf("http: %w", err)
 		}
 		return nil
@@ -307,19 +364,24 @@ func addHTTP(g *run.Group, qc query.Config, h http.Handler, log *slog.Logger) er
 }
 
 // addOTLP serves rcv's OTLP/HTTP and OTLP/gRPC (each unless "off") until
-// interrupted; the HTTP receiver has the API server's timeouts. With
-// self-tracing on, export requests are traced like API requests.
-func addOTLP(g *run.Group, rcv *ingest.Receiver, ic ingest.Config, qc query.Config, self selfTracing, log *slog.Logger) error {
+// interrupted, to callers with the write scope; the HTTP receiver has the
+// API server's timeouts. With self-tracing on, export requests are traced
+// like API requests.
+func addOTLP(g *run.Group, rcv *ingest.Receiver, ic ingest.Config, qc query.Config, acc access, self selfTracing, log *slog.Logger) error {
 	log = log.With("component", "otlp")
-	var grpcOpts []grpc.ServerOption
-	h := rcv.OTLPHandler()
+	grpcOpts := []grpc.ServerOption{grpc.ChainUnaryInterceptor(acc.auth.UnaryInterceptor(auth.Write)),
+		grpc.ChainStreamInterceptor(acc.auth.StreamInterceptor(auth.Write))}
+	if acc.certs != nil {
+		grpcOpts = append(grpcOpts, grpc.Creds(credentials.NewTLS(acc.certs.Config())))
+	}
+	h := acc.auth.Require(auth.Write)(rcv.OTLPHandler())
 	if self.tracer != nil {
 		h = zipkinhttp.NewServerMiddleware(self.tracer, zipkinhttp.SpanName("post /v1/traces"))(h)
 		grpcOpts = append(grpcOpts, grpc.StatsHandler(zipkingrpc.NewServerHandler(self.tracer)))
 	}
 	if ingest.Enabled(ic.OTLPHTTPAddr) {
 		qc.Addr = ic.OTLPHTTPAddr
-		if err := addHTTP(g, qc, h, log); err != nil {
+		if err := addHTTP(g, qc, acc, h, log); err != nil {
 			return err
 		}
 	}
@@ -331,7 +393,7 @@ func addOTLP(g *run.Group, rcv *ingest.Receiver, ic ingest.Config, qc query.Conf
 		return fmt.Errorf("listen %s: %w", ic.OTLPGRPCAddr, err)
 	}
 	srv := rcv.GRPCServer(grpcOpts...)
-	log.Info("listening", slog.String("addr", ln.Addr().String()), slog.String("protocol", "otlp-grpc"))
+	log.Info("listening", slog.String("addr", ln.Addr().String()), slog.String("protocol", "otlp-grpc"), slog.Bool("tls", acc.certs != nil))
 	g.Add(func() error {
 		if err := srv.Serve(ln); err != nil {
 			return fmt.Errorf("otlp grpc: %w", err)
