@@ -203,6 +203,31 @@ func TestUIEmptyState(t *testing.T) {
 	}
 }
 
+// TestUISignIn: against a zipq that enforces tokens, the UI asks for one,
+// says when it is refused or lacks a scope, keeps it for the tab, and
+// forgets it on request.
+func TestUISignIn(t *testing.T) {
+	t.Parallel()
+	node, chromium := requireBrowser(t)
+	const read, write = "zq_ui-reader-0123456789", "zq_ui-writer-0123456789"
+	p := startZipq(t, append(newFixture(t).env, "ZIPQ_READ_TOKEN="+read, "ZIPQ_WRITE_TOKEN="+write), "serve")
+	base := "http://" + p.addr
+	body := fmt.Sprintf(`[{"traceId":"000000000000000000000000000051a1","id":"0000000000000001","name":"get","kind":"SERVER","timestamp":%d,"duration":10,"localEndpoint":{"serviceName":"signed-in"}}]`,
+		time.Now().Add(-time.Minute).UnixMicro())
+	c := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+	if resp, text := call(t, c, "POST", base+"/api/v2/spans", write, body); resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("post: %d %s", resp.StatusCode, text)
+	}
+	testenv.Eventually(t, 30*time.Second, "the span stored", func() bool {
+		resp, text := call(t, c, "GET", base+"/api/v2/services", read, "")
+		return resp.StatusCode == 200 && strings.Contains(text, "signed-in")
+	})
+	out := runUIScript(t, node, chromium, base, []string{"READ_TOKEN=" + read}, "signin")
+	if !strings.Contains(out, "all UI checks passed") {
+		t.Fatalf("UI sign-in:\n%s", out)
+	}
+}
+
 // BenchmarkUITrace10k measures, in headless Chromium, the time from
 // navigating to a trace of 10,000 spans to its first rendered rows, find
 // ("error": 28 matches) and a time zoom on it, frame times while scrolling

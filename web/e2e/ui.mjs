@@ -223,6 +223,41 @@ if (mode === 'empty') {
   process.exit(problems.length ? 1 : 0);
 }
 
+if (mode === 'signin') {
+  // A zipq that enforces tokens (TestUISignIn): READ_TOKEN reads.
+  await step('a page asks for a token, refuses a wrong one, and works with the right one for the tab', async () => {
+    await page.goto(`${base}/services`);
+    await page.waitForSelector('.signin');
+    assert.match(await text('.signin h2'), /zipq needs a token/);
+    await page.fill('.signin input[name=token]', 'zq_wrong-0123456789abcdef');
+    await page.click('.signin button[type=submit]');
+    await page.waitForFunction(() => /was refused/.test(document.querySelector('.signin h2')?.textContent ?? ''));
+    await page.fill('.signin input[name=token]', 'with "quotes"');
+    await page.click('.signin button[type=submit]');
+    assert.match(await text('.signin .form-error'), /letters, digits/);
+    await page.fill('.signin input[name=token]', process.env.READ_TOKEN);
+    await page.click('.signin button[type=submit]');
+    await page.waitForSelector('a[href="/services/signed-in"]');
+    await page.goto(`${base}/`); // a new page load: the tab keeps the token
+    await page.waitForSelector('select[name=serviceName] option[value=signed-in]', { state: 'attached' });
+  });
+  await step('the pipeline page needs admin: the read token is told so', async () => {
+    await page.goto(`${base}/pipeline`);
+    await page.waitForSelector('.signin');
+    assert.match(await text('.signin h2'), /may not do that/);
+    assert.match(await text('.signin'), /needs "admin"/);
+  });
+  await step('forgetting the token asks again', async () => {
+    await page.goto(`${base}/`);
+    await page.click('button.signout');
+    await page.waitForSelector('.signin');
+    assert.equal(await page.evaluate(() => sessionStorage.getItem('zipq-token')), null);
+  });
+  await browser.close();
+  console.log(problems.length ? `FAIL ${problems.join('; ')}` : 'all UI checks passed');
+  process.exit(problems.length ? 1 : 0);
+}
+
 const T1 = '1111111111111111', T2 = '2222222222222222';
 const row = (id) => `.tl-row[data-span-id="${id}"]`;
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));

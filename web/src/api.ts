@@ -1,6 +1,7 @@
 // Typed calls to zipq's Zipkin API v2 and its own pipeline endpoint.
 import type { ParkedMessage, Snapshot } from './pipeline.gen';
 import type { StatsAnswer } from './health';
+import { savedToken, withToken } from './session';
 
 export interface Endpoint { serviceName?: string; ipv4?: string; ipv6?: string; port?: number }
 export interface Annotation { timestamp: number; value: string }
@@ -29,15 +30,17 @@ export type ParkedDetail = ParkedMessage;
 // server's own text for a JSON API error, what a proxy's HTML page means,
 // or that zipq could not be reached at all.
 export class ApiError extends Error {
-  constructor(message: string, readonly status: number, readonly kind: 'network' | 'proxy' | 'api') {
+  constructor(message: string, readonly status: number, readonly kind: 'network' | 'proxy' | 'api',
+    readonly serverText = '', readonly hadToken = false) {
     super(message);
   }
 }
 
 async function call(url: string, init: RequestInit = {}): Promise<Response> {
   let res: Response;
+  const token = savedToken(sessionStorage);
   try {
-    res = await fetch(url, init);
+    res = await fetch(url, withToken(init, token));
   } catch (e) {
     if (init.signal?.aborted) throw e;
     throw new ApiError(`Could not reach zipq at ${location.origin} (${e instanceof Error ? e.message : e}). Is it running, and is the network up?`, 0, 'network');
@@ -50,7 +53,8 @@ async function call(url: string, init: RequestInit = {}): Promise<Response> {
   }
   let msg = text;
   try { msg = (JSON.parse(text) as { error?: string; message?: string }).error ?? (JSON.parse(text) as { message?: string }).message ?? text; } catch { /* plain text */ }
-  throw new ApiError(`${res.status} ${res.statusText}${msg ? ': ' + msg.slice(0, 500) : ''}`, res.status, 'api');
+  throw new ApiError(`${res.status} ${res.statusText}${msg ? ': ' + msg.slice(0, 500) : ''}`, res.status, 'api', msg.slice(0, 500),
+    token !== '' || new Headers(init.headers).has('Authorization'));
 }
 
 type Params = Record<string, string | number | undefined>;
@@ -66,9 +70,11 @@ async function get<T>(path: string, params?: Params, signal?: AbortSignal): Prom
   return (await call(withQuery(path, params), { signal })).json() as Promise<T>;
 }
 
-// admin POSTs to an /admin endpoint with the operator's token.
+// admin POSTs to an /admin endpoint with the operator's token (empty: the
+// session's token, which then needs the admin scope).
 async function admin<T>(path: string, token: string, params: Params): Promise<T> {
-  return (await call(withQuery(path, params), { method: 'POST', headers: { Authorization: `Bearer ${token}` } })).json() as Promise<T>;
+  const headers: Record<string, string> = token ? { Authorization: `Bearer ${token}` } : {};
+  return (await call(withQuery(path, params), { method: 'POST', headers })).json() as Promise<T>;
 }
 
 let config: Promise<UIConfig> | null = null;

@@ -2,6 +2,9 @@
 // textContent or setAttribute: span-provided strings can never become
 // markup. There is no innerHTML anywhere in the UI.
 
+import { navigate } from './router';
+import { authProblem, saveToken } from './session';
+
 type Child = Node | string | number | null | undefined | false;
 type Attrs = Record<string, string | number | boolean | EventListener | undefined | null>;
 
@@ -62,7 +65,30 @@ export function formatTime(us: number | undefined): string {
   return d.toLocaleString(undefined, { hour12: false }) + '.' + String(d.getMilliseconds()).padStart(3, '0');
 }
 
+// errorBox shows what went wrong; a call refused for want of a token (or
+// of a strong enough one) asks for a token instead, wherever it happened.
 export function errorBox(err: unknown, hint?: string): HTMLElement {
+  const form = tokenForm(err);
+  if (form) return form;
   const msg = err instanceof Error ? err.message : String(err);
   return h('div', { class: 'error-box', role: 'alert' }, h('strong', null, 'Something went wrong: '), msg, hint ? h('p', null, hint) : null);
+}
+
+// tokenForm asks for a bearer token after a 401 or 403 from zipq (an
+// ApiError: status, serverText, hadToken), keeps it for the tab and
+// renders the page again with it. null for any other error.
+function tokenForm(err: unknown): HTMLElement | null {
+  const e = err as { status?: unknown; hadToken?: unknown; serverText?: unknown } | null;
+  if (!e || typeof e.status !== 'number' || typeof e.serverText !== 'string') return null;
+  const problem = authProblem(e.status, e.hadToken === true, e.serverText);
+  if (!problem) return null;
+  const input = h('input', { type: 'password', name: 'token', autocomplete: 'off', 'aria-label': 'token', placeholder: 'token', size: 40 });
+  const note = h('p', { class: 'form-error', role: 'alert' });
+  return h('div', { class: 'signin' }, h('h2', null, problem.title), h('p', null, problem.detail),
+    h('form', { onsubmit: (ev: Event) => {
+      ev.preventDefault();
+      const bad = saveToken(sessionStorage, input.value);
+      if (bad) { note.textContent = bad; return; }
+      navigate(location.pathname + location.search, { replace: true });
+    } }, input, ' ', h('button', { type: 'submit' }, 'Use token')), note);
 }
