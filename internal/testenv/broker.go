@@ -18,14 +18,37 @@ import (
 // 127.0.0.1, so a test may stop and restart it (never the machine's shared
 // broker). It is stopped and removed at cleanup.
 type Broker struct {
-	Node string // Erlang node name, e.g. zqt1a2b3c@localhost
-	Port int    // AMQP port
-	dir  string
-	env  []string
+	Node    string // Erlang node name, e.g. zqt1a2b3c@localhost
+	Port    int    // AMQP port
+	TLSPort int    // AMQPS port (StartTLSBroker), else 0
+	dir     string
+	env     []string
 }
 
 // StartBroker starts a single-node broker and waits until it runs.
-func StartBroker(t testing.TB) *Broker {
+func StartBroker(t testing.TB) *Broker { return startBroker(t, nil) }
+
+// StartTLSBroker starts a broker that also listens for AMQPS on TLSPort
+// with pki's server certificate, and accepts only clients presenting a
+// certificate signed by pki's CA there.
+func StartTLSBroker(t testing.TB, pki *PKI) *Broker {
+	return startBroker(t, func(dir string, b *Broker) string {
+		b.TLSPort = freePort(t)
+		conf := fmt.Sprintf("listeners.ssl.default = 127.0.0.1:%d\n", b.TLSPort)
+		for key, src := range map[string]string{"cacertfile": pki.CA, "certfile": pki.ServerCert, "keyfile": pki.ServerKey} {
+			pem, err := os.ReadFile(src)
+			Must(t, err)
+			dst := filepath.Join(dir, key+".pem")
+			Must(t, os.WriteFile(dst, pem, 0o600)) // chowned with the directory
+			conf += fmt.Sprintf("ssl_options.%s = %s\n", key, dst)
+		}
+		return conf + "ssl_options.verify = verify_peer\nssl_options.fail_if_no_peer_cert = true\n"
+	})
+}
+
+// startBroker starts a node; extra (optional) writes files into its
+// directory and returns more rabbitmq.conf lines.
+func startBroker(t testing.TB, extra func(dir string, b *Broker) string) *Broker {
 	t.Helper()
 	if _, err := exec.LookPath("rabbitmq-server"); err != nil {
 		t.Fatalf("testenv: rabbitmq-server is not installed (run `make services`): %v", err)
@@ -36,8 +59,11 @@ func StartBroker(t testing.TB) *Broker {
 	for _, f := range []string{"enabled_plugins", "env.conf"} {
 		Must(t, os.WriteFile(filepath.Join(dir, f), nil, 0o644))
 	}
-	Must(t, os.WriteFile(filepath.Join(dir, "rabbitmq.conf"),
-		fmt.Appendf(nil, "listeners.tcp.default = 127.0.0.1:%d\n", b.Port), 0o644))
+	conf := fmt.Sprintf("listeners.tcp.default = 127.0.0.1:%d\n", b.Port)
+	if extra != nil {
+		conf += extra(dir, b)
+	}
+	Must(t, os.WriteFile(filepath.Join(dir, "rabbitmq.conf"), []byte(conf), 0o644))
 	// Debian's wrapper runs the node as user rabbitmq (when started as
 	// root), keeping the environment: the directory must be its.
 	if u, err := user.Lookup("rabbitmq"); err == nil && os.Geteuid() == 0 {

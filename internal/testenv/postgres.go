@@ -18,56 +18,101 @@ type Replica struct {
 	PrimaryURL, StandbyURL string
 }
 
-// StartReplica starts a primary and a standby replicating from it.
-func StartReplica(t testing.TB) Replica {
+// pgEnv runs the machine's PostgreSQL server binaries as the postgres
+// user in a temporary directory of the test's own, removed at cleanup
+// (after the cleanups registered later, which stop the servers).
+type pgEnv struct {
+	base       string
+	bin        func(name string) string
+	asPostgres func(args ...string) *exec.Cmd
+	t          testing.TB
+}
+
+func newPGEnv(t testing.TB, prefix string) *pgEnv {
 	t.Helper()
 	bin, err := exec.Command("sh", "-c", "ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1").Output()
 	if err != nil || len(bin) == 0 {
 		t.Fatalf("testenv: PostgreSQL's server binaries are not installed (run `make services`): %v", err)
 	}
 	dir := string(bin[:len(bin)-1])
-	pg := func(name string) string { return filepath.Join(dir, name) }
-	base, err := os.MkdirTemp("", "zipq-replica-")
+	e := &pgEnv{t: t, bin: func(name string) string { return filepath.Join(dir, name) }}
+	e.base, err = os.MkdirTemp("", prefix)
 	Must(t, err)
-	Must(t, os.Chmod(base, 0o755))
-	var asPostgres func(args ...string) *exec.Cmd
+	Must(t, os.Chmod(e.base, 0o755))
+	t.Cleanup(func() { _ = os.RemoveAll(e.base) })
 	if os.Geteuid() == 0 {
 		u, err := user.Lookup("postgres")
 		Must(t, err)
 		uid, _ := strconv.Atoi(u.Uid)
 		gid, _ := strconv.Atoi(u.Gid)
-		Must(t, os.Chown(base, uid, gid))
-		asPostgres = func(args ...string) *exec.Cmd {
+		Must(t, os.Chown(e.base, uid, gid))
+		e.asPostgres = func(args ...string) *exec.Cmd {
 			return exec.Command("runuser", append([]string{"-u", "postgres", "--"}, args...)...)
 		}
 	} else {
-		asPostgres = func(args ...string) *exec.Cmd { return exec.Command(args[0], args[1:]...) }
+		e.asPostgres = func(args ...string) *exec.Cmd { return exec.Command(args[0], args[1:]...) }
 	}
-	run := func(args ...string) {
-		t.Helper()
-		if out, err := asPostgres(args...).CombinedOutput(); err != nil {
-			t.Fatalf("testenv: %v: %v\n%s", args, err, out)
-		}
+	return e
+}
+
+func (e *pgEnv) run(args ...string) {
+	e.t.Helper()
+	if out, err := e.asPostgres(args...).CombinedOutput(); err != nil {
+		e.t.Fatalf("testenv: %v: %v\n%s", args, err, out)
 	}
-	primary, standby := filepath.Join(base, "primary"), filepath.Join(base, "standby")
+}
+
+// appendConf appends text to data's file name, as the postgres user.
+func (e *pgEnv) appendConf(data, name, text string) {
+	e.run("sh", "-c", fmt.Sprintf("printf %%s \"$1\" >> %s/%s", data, name), "_", text)
+}
+
+// server initialises a data directory with conf and starts it on port;
+// it is stopped at cleanup.
+func (e *pgEnv) server(name string, port int, conf string) string {
+	data := filepath.Join(e.base, name)
+	e.t.Cleanup(func() { _ = e.asPostgres(e.bin("pg_ctl"), "-D", data, "-m", "immediate", "-w", "stop").Run() })
+	e.run(e.bin("initdb"), "-D", data, "-A", "trust", "-U", "postgres", "--no-sync")
+	e.appendConf(data, "postgresql.conf", fmt.Sprintf("port = %d\nlisten_addresses = '127.0.0.1'\nunix_socket_directories = '%s'\nfsync = off\n", port, e.base)+conf)
+	return data
+}
+
+func (e *pgEnv) start(data string) {
+	e.run(e.bin("pg_ctl"), "-D", data, "-l", data+".log", "-w", "start")
+}
+
+// StartReplica starts a primary and a standby replicating from it.
+func StartReplica(t testing.TB) Replica {
+	t.Helper()
+	e := newPGEnv(t, "zipq-replica-")
 	pport, sport := freePort(t), freePort(t)
-	conf := func(port int) string {
-		return fmt.Sprintf("port = %d\nlisten_addresses = '127.0.0.1'\nunix_socket_directories = '%s'\nfsync = off\nmax_wal_senders = 4\nwal_level = replica\nhot_standby = on\n", port, base)
-	}
-	t.Cleanup(func() {
-		for _, d := range []string{standby, primary} {
-			_ = asPostgres(pg("pg_ctl"), "-D", d, "-m", "immediate", "-w", "stop").Run()
-		}
-		_ = os.RemoveAll(base)
-	})
-	run(pg("initdb"), "-D", primary, "-A", "trust", "-U", "postgres", "--no-sync")
-	run("sh", "-c", fmt.Sprintf("printf %%s \"$1\" >> %s/postgresql.conf", primary), "_", conf(pport))
-	run(pg("pg_ctl"), "-D", primary, "-l", filepath.Join(base, "primary.log"), "-w", "start")
-	run(pg("pg_basebackup"), "-h", "127.0.0.1", "-p", strconv.Itoa(pport), "-U", "postgres", "-D", standby, "-R", "-X", "stream")
-	run("sh", "-c", fmt.Sprintf("printf %%s \"$1\" >> %s/postgresql.conf", standby), "_", fmt.Sprintf("port = %d\n", sport))
-	run(pg("pg_ctl"), "-D", standby, "-l", filepath.Join(base, "standby.log"), "-w", "start")
+	primary := e.server("primary", pport, "max_wal_senders = 4\nwal_level = replica\nhot_standby = on\n")
+	e.start(primary)
+	standby := filepath.Join(e.base, "standby")
+	t.Cleanup(func() { _ = e.asPostgres(e.bin("pg_ctl"), "-D", standby, "-m", "immediate", "-w", "stop").Run() })
+	e.run(e.bin("pg_basebackup"), "-h", "127.0.0.1", "-p", strconv.Itoa(pport), "-U", "postgres", "-D", standby, "-R", "-X", "stream")
+	e.appendConf(standby, "postgresql.conf", fmt.Sprintf("port = %d\n", sport))
+	e.start(standby)
 	url := func(port int) string {
 		return fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?sslmode=disable", port)
 	}
 	return Replica{PrimaryURL: url(pport), StandbyURL: url(sport)}
+}
+
+// StartTLSPostgres starts a server that accepts only TLS connections
+// presenting a client certificate signed by pki's CA, for user postgres
+// (pg_hba "cert"). It returns its URL without any ssl parameters.
+func StartTLSPostgres(t testing.TB, pki *PKI) string {
+	t.Helper()
+	e := newPGEnv(t, "zipq-pgtls-")
+	port := freePort(t)
+	data := e.server("data", port, "ssl = on\nssl_cert_file = 'server.pem'\nssl_key_file = 'server.key'\nssl_ca_file = 'ca.pem'\n")
+	for src, dst := range map[string]string{pki.ServerCert: "server.pem", pki.ServerKey: "server.key", pki.CA: "ca.pem"} {
+		b, err := os.ReadFile(src)
+		Must(t, err)
+		e.run("sh", "-c", fmt.Sprintf("umask 077; printf %%s \"$1\" > %s/%s", data, dst), "_", string(b))
+	}
+	e.run("sh", "-c", fmt.Sprintf("printf 'local all all trust\\nhostssl all postgres 127.0.0.1/32 cert\\n' > %s/pg_hba.conf", data))
+	e.start(data)
+	return fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres", port)
 }
