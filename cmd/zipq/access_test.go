@@ -325,3 +325,55 @@ func TestTLSToRabbitMQAndPostgres(t *testing.T) {
 		return getJSON(t, "http://"+p.addr+"/api/v2/trace/0000000000000000000000000000715a", &spans) == 200 && len(spans) == 1
 	})
 }
+
+// TestInitSecretsThenServeOnANetwork is docker-compose.yml's path without
+// Docker: `zipq init-secrets` makes the CA, certificate and tokens; zipq
+// bound to every interface with them serves HTTPS, and its printed reader
+// token reads while no token is refused. A second run changes nothing.
+func TestInitSecretsThenServeOnANetwork(t *testing.T) {
+	t.Parallel()
+	dir := filepath.Join(t.TempDir(), "secrets")
+	out, err := exec.Command(binary, "init-secrets", "-dir", dir).CombinedOutput()
+	testenv.Must(t, err)
+	tokens := map[string]string{}
+	for _, line := range strings.Split(string(out), "\n") {
+		if f := strings.Fields(line); len(f) == 3 && strings.HasPrefix(f[2], "zq_") {
+			tokens[f[0]] = f[2]
+		}
+	}
+	if len(tokens) != 3 {
+		t.Fatalf("want the ingest, reader and admin tokens printed:\n%s", out)
+	}
+	before, _ := os.ReadFile(filepath.Join(dir, "tokens"))
+	if again, err := exec.Command(binary, "init-secrets", "-dir", dir).CombinedOutput(); err != nil || !strings.Contains(string(again), "nothing made") {
+		t.Fatalf("a second run must leave the secrets alone: %v %s", err, again)
+	}
+	if after, _ := os.ReadFile(filepath.Join(dir, "tokens")); string(after) != string(before) {
+		t.Fatal("the tokens file changed on the second run")
+	}
+
+	f := newFixture(t)
+	port := strings.TrimPrefix(freeAddr(t), "127.0.0.1:")
+	spawnZipq(t, append(f.env, "ZIPQ_TOKENS_FILE="+filepath.Join(dir, "tokens"), "ZIPQ_TLS_CERT_FILE="+filepath.Join(dir, "server.pem"),
+		"ZIPQ_TLS_KEY_FILE="+filepath.Join(dir, "server.key"), "ZIPQ_OTLP_HTTP_ADDR=0.0.0.0:0", "ZIPQ_OTLP_GRPC_ADDR=off"), "serve", "-http-addr", "0.0.0.0:"+port)
+	pem, err := os.ReadFile(filepath.Join(dir, "ca.pem"))
+	testenv.Must(t, err)
+	roots := x509.NewCertPool()
+	roots.AppendCertsFromPEM(pem)
+	c := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots}, DisableKeepAlives: true}}
+	base := "https://localhost:" + port
+	testenv.Eventually(t, 30*time.Second, "zipq on 0.0.0.0 over HTTPS", func() bool {
+		r, err := c.Get(base + "/health")
+		if err != nil {
+			return false
+		}
+		r.Body.Close()
+		return r.StatusCode == 200
+	})
+	if resp, body := call(t, c, "GET", base+"/api/v2/services", tokens["reader"], ""); resp.StatusCode != 200 {
+		t.Fatalf("reader token: %d %s", resp.StatusCode, body)
+	}
+	if resp, _ := call(t, c, "GET", base+"/api/v2/services", "", ""); resp.StatusCode != 401 {
+		t.Fatalf("no token: %d", resp.StatusCode)
+	}
+}

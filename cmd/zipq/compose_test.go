@@ -79,4 +79,18 @@ func TestComposeFileNamesItsServices(t *testing.T) {
 	if q := f.Services["query"]; !slices.Equal(q.Command, []string{"query"}) {
 		t.Errorf("query must run `zipq query`: %+v", q)
 	}
+	// Tokens and TLS as shipped: every zipq process that listens reads the
+	// files init-secrets makes (TestInitSecretsThenServeOnANetwork runs
+	// that path), from the volume it writes.
+	if s := f.Services["init-secrets"]; len(s.Command) == 0 || s.Command[0] != "init-secrets" || !slices.Contains(s.Volumes, "zipq-secrets:/secrets") {
+		t.Errorf("init-secrets must run `zipq init-secrets` into the zipq-secrets volume: %+v", s)
+	}
+	for _, n := range []string{"collector", "query", "collector-cluster", "query-cluster"} {
+		s := f.Services[n]
+		e := s.Environment
+		if e["ZIPQ_TOKENS_FILE"] != "/secrets/tokens" || e["ZIPQ_TLS_CERT_FILE"] != "/secrets/server.pem" ||
+			e["ZIPQ_TLS_KEY_FILE"] != "/secrets/server.key" || !slices.Contains(s.Volumes, "zipq-secrets:/secrets:ro") {
+			t.Errorf("%s must serve with the tokens and certificate of init-secrets: %+v", n, s)
+		}
+	}
 }

@@ -15,13 +15,14 @@ import (
 var version = "dev" // set with -ldflags "-X main.version=..."
 
 var commands = map[string]func(ctx context.Context, args []string) error{
-	"serve":     runServe,
-	"collector": runCollector,
-	"query":     runQuery,
-	"migrate":   runMigrate,
-	"replay":    runReplay,
-	"config":    runConfig,
-	"token":     runToken,
+	"serve":        runServe,
+	"collector":    runCollector,
+	"query":        runQuery,
+	"migrate":      runMigrate,
+	"replay":       runReplay,
+	"config":       runConfig,
+	"token":        runToken,
+	"init-secrets": runInitSecrets,
 }
 
 const usage = `zipq: a Zipkin-compatible tracing backend on RabbitMQ and PostgreSQL.
@@ -36,6 +37,7 @@ Commands:
   replay     move parked messages back to the span queue
   config     print every setting with its flag, environment variable and default
   token      make a bearer token and its line for ZIPQ_TOKENS_FILE
+  init-secrets  make a CA, a server certificate and three tokens, once (docker-compose.yml)
 
 Run 'zipq <command> -h' for a command's flags.
 `

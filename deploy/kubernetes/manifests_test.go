@@ -150,8 +150,25 @@ func TestKubernetesManifests(t *testing.T) {
 		if cmd == "migrate" {
 			continue
 		}
-		if p := c.ReadinessProbe; p == nil || p.HTTPGet == nil || p.HTTPGet.Path != "/health" {
-			t.Errorf("%s: readiness probe must be GET /health", name)
+		if p := c.ReadinessProbe; p == nil || p.HTTPGet == nil || p.HTTPGet.Path != "/health" || p.HTTPGet.Scheme != corev1.URISchemeHTTPS {
+			t.Errorf("%s: readiness probe must be GET /health over HTTPS", name)
+		}
+		// Tokens and TLS as shipped: the files the config names are the
+		// Secrets mounted where it says.
+		cfg := o.configs["zipq"].Data
+		mounted := map[string]string{}
+		for _, m := range c.VolumeMounts {
+			for _, v := range o.deployments[name].Spec.Template.Spec.Volumes {
+				if v.Name == m.Name && v.Secret != nil {
+					mounted[m.MountPath] = v.Secret.SecretName
+				}
+			}
+		}
+		for key, secret := range map[string]string{"ZIPQ_TOKENS_FILE": "zipq-tokens", "ZIPQ_TLS_CERT_FILE": "zipq-tls", "ZIPQ_TLS_KEY_FILE": "zipq-tls"} {
+			dir := cfg[key][:max(strings.LastIndexByte(cfg[key], '/'), 0)]
+			if cfg[key] == "" || mounted[dir] != secret {
+				t.Errorf("%s: %s=%q must be in the mounted Secret %s (mounts: %v)", name, key, cfg[key], secret, mounted)
+			}
 		}
 		if p := c.LivenessProbe; p == nil || p.HTTPGet != nil && p.HTTPGet.Path == "/health" {
 			t.Errorf("%s: needs a liveness probe that is not /health", name)
@@ -160,6 +177,11 @@ func TestKubernetesManifests(t *testing.T) {
 	if cfg := o.configs["zipq"]; cfg == nil || cfg.Data["ZIPQ_HTTP_ADDR"] != "0.0.0.0:9411" || cfg.Data["RABBIT_QUEUE"] != "zipkin" ||
 		len(strings.Split(cfg.Data["RABBIT_ADDRESSES"], ",")) != 3 {
 		t.Errorf("config: HTTP on all interfaces, queue zipkin, three RabbitMQ nodes: %+v", cfg)
+	}
+	if tok := o.secrets["zipq-tokens"]; tok == nil || !strings.HasSuffix(o.configs["zipq"].Data["ZIPQ_TOKENS_FILE"], "/tokens") {
+		t.Error("the Secret zipq-tokens must hold the tokens file under the key tokens")
+	} else if _, ok := tok.StringData["tokens"]; !ok {
+		t.Error("the Secret zipq-tokens must hold the key tokens")
 	}
 	// The query Service reaches the query pods.
 	if len(o.services) != 1 || !equalLabels(o.services[0].Spec.Selector, o.deployments["zipq-query"].Spec.Template.Labels) {
