@@ -15,6 +15,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/openzipkin/zipkin-go/model"
+	zipkinamqp "github.com/openzipkin/zipkin-go/reporter/amqp"
+	amqp "github.com/rabbitmq/amqp091-go"
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracegrpc"
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
@@ -375,5 +378,73 @@ func TestInitSecretsThenServeOnANetwork(t *testing.T) {
 	}
 	if resp, _ := call(t, c, "GET", base+"/api/v2/services", "", ""); resp.StatusCode != 401 {
 		t.Fatalf("no token: %d", resp.StatusCode)
+	}
+}
+
+// TestLeastPrivilegeRabbitMQUsers gives each party the permissions the
+// README's table lists, on a broker of the test's own: a service's
+// zipkin-go AMQP reporter publishes, a `zipq collector` stores and parks,
+// a `zipq query` reads, shows the parked message and replays it — and no
+// AMQP operation is refused.
+func TestLeastPrivilegeRabbitMQUsers(t *testing.T) {
+	t.Parallel()
+	b := testenv.StartBroker(t)
+	const vhost = "team-a"
+	b.Ctl(t, "add_vhost", vhost, "--default-queue-type", "quorum")
+	// The table of README "Running zipq on a network", as rabbitmqctl takes it.
+	perms := map[string][3]string{
+		"service":   {`^zipkin$`, `^(amq\.default|zipkin)$`, `^zipkin$`},
+		"collector": {`^zipkin(\.parked|\.poison)?$`, `^(amq\.default|zipkin(\.parked|\.poison)?)$`, `^zipkin(\.parked|\.poison)?$`},
+		"query":     {`^zipkin(\.parked)?$`, `^(amq\.default|zipkin)$`, `^zipkin(\.parked)?$`},
+	}
+	readme, err := os.ReadFile("../../README.md")
+	testenv.Must(t, err)
+	for user, p := range perms {
+		b.Ctl(t, "add_user", user, user+"-pw")
+		b.Ctl(t, "set_permissions", "-p", vhost, user, p[0], p[1], p[2])
+		for _, re := range p {
+			if !strings.Contains(string(readme), "`"+strings.ReplaceAll(re, "|", `\|`)+"`") {
+				t.Errorf("README's permission table lacks %s's %s", user, re)
+			}
+		}
+	}
+	uri := func(user string) string { return fmt.Sprintf("amqp://%s:%s-pw@127.0.0.1:%d/%s", user, user, b.Port, vhost) }
+	f := newFixture(t)
+	common := append(f.env, "RABBIT_QUEUE=zipkin", "RABBIT_MANAGEMENT_URL=off", "ZIPQ_LOG_LEVEL=info")
+	// The service declares the queue first, as an unchanged client does.
+	rep, err := zipkinamqp.NewReporter(uri("service"))
+	testenv.Must(t, err)
+	c := startZipq(t, append(common, "RABBIT_URI="+uri("collector")), "collector")
+	q := startZipq(t, append(common, "RABBIT_URI="+uri("query"), "ZIPQ_ADMIN_TOKEN="+adminTok), "query")
+
+	rep.Send(model.SpanModel{SpanContext: model.SpanContext{TraceID: model.TraceID{Low: 0x1ea57}, ID: 1}, Name: "least",
+		Timestamp: time.Now(), Duration: time.Millisecond, LocalEndpoint: &model.Endpoint{ServiceName: "least-privilege"}})
+	testenv.Must(t, rep.Close())
+	testenv.Eventually(t, 30*time.Second, "the span through the service's and collector's users", func() bool {
+		var spans []map[string]any
+		return getJSON(t, "http://"+q.addr+"/api/v2/trace/000000000001ea57", &spans) == 200 && len(spans) == 1
+	})
+	// A message that cannot be stored, published with the service's user,
+	// is parked by the collector, shown by the query process and replayed.
+	conn, err := amqp.Dial(uri("service"))
+	testenv.Must(t, err)
+	ch, err := conn.Channel()
+	testenv.Must(t, err)
+	testenv.Must(t, ch.Publish("", "zipkin", false, false, amqp.Publishing{ContentType: "application/json", Body: []byte("not json")}))
+	testenv.Must(t, conn.Close())
+	var pipe struct {
+		Pipeline struct{ Parked int } `json:"pipeline"`
+	}
+	testenv.Eventually(t, 30*time.Second, "the parked message on the pipeline page", func() bool {
+		return getJSON(t, "http://"+q.addr+"/api/zipq/pipeline", &pipe) == 200 && pipe.Pipeline.Parked == 1
+	})
+	hc := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+	if resp, body := call(t, hc, "POST", "http://"+q.addr+"/admin/replay", adminTok, ""); resp.StatusCode != 200 || !strings.Contains(body, `"replayed":1`) {
+		t.Fatalf("replay with the query's user: %d %s", resp.StatusCode, body)
+	}
+	for name, p := range map[string]*proc{"collector": c, "query": q} {
+		if log := p.output(); strings.Contains(log, "ACCESS_REFUSED") || strings.Contains(log, "access to") {
+			t.Errorf("%s was refused something:\n%s", name, tail(log, 3000))
+		}
 	}
 }
