@@ -64,6 +64,7 @@ bench: services build ## benchmarks (not part of test): Go benchmarks, then zipq
 	@scripts/ui-deps.sh --browser
 	$(GO) test -run '^$$' -bench . -benchmem -count 1 -timeout 60m ./...
 	$(GO) run ./cmd/zipq-bench -zipq $(BIN) $(BENCHFLAGS)
+	$(GO) run ./cmd/zipq-bench -zipq $(BIN) -only auth
 
 fuzz: ## run each fuzz target (decoders incl. OTLP, canonical encoding, annotationQuery, TraceQL search and metrics, linker, stored segments, marks and sketches, auth headers) for FUZZTIME (default 30s)
 	@for t in zipkin:FuzzDecode zipkin:FuzzDecodeJSON zipkin:FuzzDecodeProto zipkin:FuzzDecodeJSONLikeEncodingJSON \

@@ -35,7 +35,7 @@ func (b *bench) afterLoad(n int, idle time.Duration) string {
 	p := b.start("serve-afterload", []string{"POSTGRES_URL=" + dsn, "RABBIT_URI=" + b.amqpURL, "RABBIT_QUEUE=" + queue,
 		"RABBIT_PARKED_QUEUE_TYPE=classic"}, "serve")
 	defer p.stop()
-	send := b.sender("zipkin-json-http", p.addr, "", "")
+	send := b.sender("zipkin-json-http", p.addr, "", "", "")
 	t0 := time.Now()
 	sendAll(send, bodies)
 	for count(b.ctx, dsn) < n {

@@ -31,7 +31,9 @@ func main() {
 	flag.IntVar(&ingestSpans, "ingest-spans", 300_000, "spans per ingest run")
 	flag.IntVar(&drainSpans, "drain-spans", 1_000_000, "backlog size")
 	flag.IntVar(&querySpans, "query-spans", 1_000_000, "spans stored for the query run (10000000 for the 10M figures)")
-	only := flag.String("only", "ingest,drain,query,otlp", "parts to run: ingest (both shapes), ingest100 or ingest1 (one shape), drain, query, otlp (Zipkin JSON, OTLP/HTTP and OTLP/gRPC into zipq serve; printed, not written), afterload (search latency in the two minutes after a load into zipq serve; printed; not in the default set), stats (drain rate with the service metrics on and off; printed; not in the default set)")
+	only := flag.String("only", "ingest,drain,query,otlp", "parts to run: ingest (both shapes), ingest100 or ingest1 (one shape), drain, query, otlp (Zipkin JSON, OTLP/HTTP and OTLP/gRPC into zipq serve; printed, not written), afterload (search latency in the two minutes after a load into zipq serve; printed; not in the default set), stats (drain rate with the service metrics on and off; printed; not in the default set), auth (ingest and reads with tokens enforced and not; printed; not in the default set)")
+	authSpans := flag.Int("auth-spans", 200_000, "spans per ingest run in the auth part")
+	authRounds := flag.Int("auth-rounds", 2, "on/off pairs per protocol in the auth part")
 	otlpSpans := flag.Int("otlp-spans", 200_000, "spans per protocol in the otlp part")
 	afterLoadSpans := flag.Int("afterload-spans", 500_000, "spans loaded before the afterload part's searches")
 	afterLoadIdle := flag.Duration("afterload-idle", 0, "how long the afterload part waits, measuring CPU, before its searches")
@@ -84,6 +86,9 @@ func main() {
 	}
 	if parts["stats"] {
 		fmt.Println(b.statsCost(*statsSpans, *statsRounds, *statsWindow))
+	}
+	if parts["auth"] {
+		fmt.Println(b.authCost(*authSpans, *authRounds))
 	}
 	if parts["afterload"] {
 		logf("afterload: %d spans into zipq serve, then searches", *afterLoadSpans)

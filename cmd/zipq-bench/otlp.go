@@ -15,6 +15,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/metadata"
 
 	"github.com/zipq/zipq/zipkin"
 )
@@ -57,17 +58,9 @@ func sendAll(send func([]byte), bodies [][]byte) {
 // and queue), with the same spans in 100-span requests.
 func (b *bench) otlpIngest(n int) []otlpResult {
 	end := time.Now()
-	var jsonBodies, otlpBodies [][]byte
-	chunks(n, 11, end, time.Hour, func(sp []zipkin.Span) {
-		for _, m := range messages(sp, 100) {
-			jsonBodies = append(jsonBodies, m)
-			td, err := zipkinv2.NewJSONTracesUnmarshaler(false).UnmarshalTraces(m)
-			must(err)
-			pb, err := ptraceotlp.NewExportRequestFromTraces(td).MarshalProto()
-			must(err)
-			otlpBodies = append(otlpBodies, pb)
-		}
-	})
+	var jsonBodies [][]byte
+	chunks(n, 11, end, time.Hour, func(sp []zipkin.Span) { jsonBodies = append(jsonBodies, messages(sp, 100)...) })
+	otlpBodies := otlpOf(jsonBodies)
 	var out []otlpResult
 	for _, run := range []struct{ protocol, sendAs, queueFormat string }{
 		{"zipkin-json-http", "zipkin-json-http", "zipkin"},
@@ -84,7 +77,7 @@ func (b *bench) otlpIngest(n int) []otlpResult {
 		p := b.start("serve-"+name, []string{"POSTGRES_URL=" + dsn, "RABBIT_URI=" + b.amqpURL, "RABBIT_QUEUE=" + queue,
 			"RABBIT_PARKED_QUEUE_TYPE=classic", "ZIPQ_OTLP_HTTP_ADDR=" + httpAddr, "ZIPQ_OTLP_GRPC_ADDR=" + grpcAddr,
 			"ZIPQ_OTLP_QUEUE_FORMAT=" + run.queueFormat}, "serve")
-		send := b.sender(run.sendAs, p.addr, httpAddr, grpcAddr)
+		send := b.sender(run.sendAs, p.addr, httpAddr, grpcAddr, "")
 		bodies := otlpBodies
 		if protocol == "zipkin-json-http" {
 			bodies = jsonBodies
@@ -102,13 +95,34 @@ func (b *bench) otlpIngest(n int) []otlpResult {
 	return out
 }
 
-// sender posts one request body by protocol, retrying what zipq asks to
-// be retried (it never does here unless RabbitMQ is overloaded).
-func (b *bench) sender(protocol, apiAddr, httpAddr, grpcAddr string) func([]byte) {
+// otlpOf is each Zipkin JSON body as an OTLP export request (protobuf),
+// translated as the Collector's Zipkin receiver would.
+func otlpOf(jsonBodies [][]byte) [][]byte {
+	out := make([][]byte, 0, len(jsonBodies))
+	for _, m := range jsonBodies {
+		td, err := zipkinv2.NewJSONTracesUnmarshaler(false).UnmarshalTraces(m)
+		must(err)
+		pb, err := ptraceotlp.NewExportRequestFromTraces(td).MarshalProto()
+		must(err)
+		out = append(out, pb)
+	}
+	return out
+}
+
+// sender posts one request body by protocol, with token as a bearer token
+// unless empty, retrying what zipq asks to be retried (it never does here
+// unless RabbitMQ is overloaded).
+func (b *bench) sender(protocol, apiAddr, httpAddr, grpcAddr, token string) func([]byte) {
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: otlpClients}}
 	post := func(url, contentType string, body []byte) {
 		for {
-			resp, err := client.Post(url, contentType, bytes.NewReader(body))
+			req, err := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
+			must(err)
+			req.Header.Set("Content-Type", contentType)
+			if token != "" {
+				req.Header.Set("Authorization", "Bearer "+token)
+			}
+			resp, err := client.Do(req)
 			must(err)
 			_, _ = io.Copy(io.Discard, resp.Body)
 			resp.Body.Close()
@@ -132,9 +146,13 @@ func (b *bench) sender(protocol, apiAddr, httpAddr, grpcAddr string) func([]byte
 	b.cleanups = append(b.cleanups, func() { conn.Close() })
 	// The request bytes as they are, as an exporter sends what it
 	// encoded (decoding them here would bill the harness to gRPC).
+	ctx := context.Background()
+	if token != "" {
+		ctx = metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+token)
+	}
 	return func(body []byte) {
 		var reply []byte
-		if err := conn.Invoke(context.Background(), "/opentelemetry.proto.collector.trace.v1.TraceService/Export",
+		if err := conn.Invoke(ctx, "/opentelemetry.proto.collector.trace.v1.TraceService/Export",
 			&body, &reply, grpc.ForceCodec(rawBytes{})); err != nil {
 			panic(err)
 		}

@@ -133,7 +133,7 @@ func (b *bench) queries(n int) queryResult {
 				total, warm = max(24, 200*1_000_000/n), 2
 				name = fmt.Sprintf("%s, %d requests", c.name, total)
 			}
-			res.rows = append(res.rows, measure(name, conc, total, warm, c.url))
+			res.rows = append(res.rows, measure(name, conc, total, warm, "", c.url))
 			if cpu != nil {
 				res.scanTop = top(<-cpu, "-top")
 			}
@@ -143,10 +143,11 @@ func (b *bench) queries(n int) queryResult {
 	return res
 }
 
-// measure issues total requests from conc workers and reports p50 and p99.
-func measure(name string, conc, total, warm int, target func(int) string) latency {
+// measure issues total requests from conc workers (with token as a
+// bearer token, unless empty) and reports p50 and p99.
+func measure(name string, conc, total, warm int, token string, target func(int) string) latency {
 	for i := 0; i < warm; i++ { // warm caches and connections
-		get(target(i))
+		getAs(token, target(i))
 	}
 	var mu sync.Mutex
 	var lat []time.Duration
@@ -158,7 +159,7 @@ func measure(name string, conc, total, warm int, target func(int) string) latenc
 			defer wg.Done()
 			for i := 0; i < per; i++ {
 				t := time.Now()
-				get(target(w*per + i))
+				getAs(token, target(w*per + i))
 				d := time.Since(t)
 				mu.Lock()
 				lat = append(lat, d)
@@ -173,9 +174,15 @@ func measure(name string, conc, total, warm int, target func(int) string) latenc
 
 // get fetches u; a #protobuf suffix asks for protobuf (Tempo's trace by
 // ID as Grafana reads it).
-func get(u string) {
+func get(u string) { getAs("", u) }
+
+// getAs is get with token as a bearer token (none when empty).
+func getAs(token, u string) {
 	req, err := http.NewRequest(http.MethodGet, strings.TrimSuffix(u, "#protobuf"), nil)
 	must(err)
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
 	if strings.HasSuffix(u, "#protobuf") {
 		req.Header.Set("Accept", "application/protobuf")
 	}
