@@ -159,7 +159,7 @@ func measure(name string, conc, total, warm int, token string, target func(int) 
 			defer wg.Done()
 			for i := 0; i < per; i++ {
 				t := time.Now()
-				getAs(token, target(w*per + i))
+				getAs(token, target(w*per+i))
 				d := time.Since(t)
 				mu.Lock()
 				lat = append(lat, d)

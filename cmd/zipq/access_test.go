@@ -408,7 +408,9 @@ func TestLeastPrivilegeRabbitMQUsers(t *testing.T) {
 			}
 		}
 	}
-	uri := func(user string) string { return fmt.Sprintf("amqp://%s:%s-pw@127.0.0.1:%d/%s", user, user, b.Port, vhost) }
+	uri := func(user string) string {
+		return fmt.Sprintf("amqp://%s:%s-pw@127.0.0.1:%d/%s", user, user, b.Port, vhost)
+	}
 	f := newFixture(t)
 	common := append(f.env, "RABBIT_QUEUE=zipkin", "RABBIT_MANAGEMENT_URL=off", "ZIPQ_LOG_LEVEL=info")
 	// The service declares the queue first, as an unchanged client does.
