@@ -226,6 +226,16 @@ func (a *Authenticator) authenticate(ctx context.Context, addr, authz, tenant st
 	if p.Scopes&need != need {
 		return Principal{}, &ForbiddenError{Reason: fmt.Sprintf("token %q has scopes %q; this needs %q", tok.Name, p.Scopes, need)}
 	}
+	return a.served(p)
+}
+
+// served refuses a principal of a tenant this zipq does not keep apart
+// (every tenant but the default one, until Config.MultiTenant).
+func (a *Authenticator) served(p Principal) (Principal, error) {
+	if p.Tenant != DefaultTenant && !a.cfg.MultiTenant {
+		return Principal{}, &ForbiddenError{Tenant: true, Reason: fmt.Sprintf("tenant %q: this zipq keeps one tenant's data (%s); "+
+			"send no X-Scope-OrgID, or %q", p.Tenant, DefaultTenant, DefaultTenant)}
+	}
 	return p, nil
 }
 

@@ -57,6 +57,7 @@ const (
 
 func TestAuthenticate(t *testing.T) {
 	cfg := DefaultConfig()
+	cfg.MultiTenant = true
 	cfg.WriteToken = "zq_env-write-0123456789"
 	a := newAuth(t, cfg,
 		"# name scopes tenant expires hash",
@@ -266,7 +267,7 @@ func TestExposure(t *testing.T) {
 }
 
 func TestHTTP(t *testing.T) {
-	a := newAuth(t, DefaultConfig(), tokenLine(t, "r", "read", "team-a", "-", readSecret))
+	a := newAuth(t, Config{Mode: ModeAuto, FailureBurst: 10, MultiTenant: true}, tokenLine(t, "r", "read", "team-a", "-", readSecret))
 	h := a.Require(Read)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p, _ := FromContext(r.Context())
 		_, _ = w.Write([]byte(p.Tenant))
@@ -308,7 +309,7 @@ func TestHTTP(t *testing.T) {
 	}
 
 	// Not enforcing: reads pass with the named tenant; admin needs a token.
-	o := newAuth(t, Config{Mode: ModeAuto, FailureBurst: 1, AdminToken: adminSecret})
+	o := newAuth(t, Config{Mode: ModeAuto, FailureBurst: 1, AdminToken: adminSecret, MultiTenant: true})
 	rec = httptest.NewRecorder()
 	r = httptest.NewRequest(http.MethodGet, "/", nil)
 	r.Header.Set(TenantHeader, "team-b")
@@ -432,5 +433,32 @@ func BenchmarkRequire(b *testing.B) {
 				c.h.ServeHTTP(w, req)
 			}
 		})
+	}
+}
+
+// Until storage keeps tenants apart, any tenant but the default one is
+// refused — named, bound to a token, enforced or not — never answered with
+// the default tenant's data.
+func TestOnlyTheDefaultTenantIsServed(t *testing.T) {
+	a := newAuth(t, DefaultConfig(), tokenLine(t, "bound", "read", "team-a", "-", readSecret), tokenLine(t, "free", "read", "-", "-", adminSecret))
+	ctx := context.Background()
+	var forb *ForbiddenError
+	for _, c := range []struct{ token, tenant string }{{readSecret, ""}, {adminSecret, "team-b"}} {
+		if _, err := a.Authenticate(ctx, "ip", "Bearer "+c.token, c.tenant, Read); !errors.As(err, &forb) || !forb.Tenant {
+			t.Errorf("%q for %q: %v", c.token, c.tenant, err)
+		}
+	}
+	for _, tenant := range []string{"", DefaultTenant} {
+		if p, err := a.Authenticate(ctx, "ip", "Bearer "+adminSecret, tenant, Read); err != nil || p.Tenant != DefaultTenant {
+			t.Errorf("tenant %q: %+v %v", tenant, p, err)
+		}
+	}
+	open := newAuth(t, DefaultConfig())
+	rec := httptest.NewRecorder()
+	r := httptest.NewRequest(http.MethodGet, "/", nil)
+	r.Header.Set(TenantHeader, "team-b")
+	open.Require(Read)(http.NotFoundHandler()).ServeHTTP(rec, r)
+	if rec.Code != http.StatusForbidden {
+		t.Fatalf("open, another tenant named: %d", rec.Code)
 	}
 }

@@ -76,7 +76,11 @@ func (a *Authenticator) open(tenant string) (Principal, error) {
 		}
 		p.Tenant = t
 	}
-	return p, nil
+	p, err := a.served(p)
+	if err != nil {
+		a.failures.WithLabelValues("tenant").Inc()
+	}
+	return p, err
 }
 
 // writeError answers a refused request in plain text (as Zipkin's errors

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -120,6 +121,21 @@ func TestAccessControl(t *testing.T) {
 		resp, text := call(t, c, "GET", base+"/api/v2/trace/00000000000000000000000000acce55", readTok, "")
 		return resp.StatusCode == 200 && strings.Contains(text, "guarded")
 	})
+	// Grafana's Tempo data source with a token and a tenant header (custom
+	// HTTP headers): Save & test's /api/echo, then a TraceQL search.
+	for _, path := range []string{"/api/echo", "/api/search?q=" + url.QueryEscape(`{ resource.service.name = "guarded" }`)} {
+		req, err := http.NewRequest("GET", base+path, nil)
+		testenv.Must(t, err)
+		req.Header.Set("Authorization", "Bearer "+readTok)
+		req.Header.Set("X-Scope-OrgID", "single-tenant")
+		resp, err := c.Do(req)
+		testenv.Must(t, err)
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || (strings.HasPrefix(path, "/api/search") && !strings.Contains(string(b), "acce55")) {
+			t.Errorf("Grafana's %s with a token and a tenant: %d %s", path, resp.StatusCode, b)
+		}
+	}
 
 	// OTLP: both exporters refused without a token, accepted with the
 	// write token in their headers option.
