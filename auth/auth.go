@@ -200,7 +200,7 @@ func (a *Authenticator) authenticate(ctx context.Context, addr, authz, tenant st
 	}
 	var tok *Token
 	if err != nil {
-		err = fmt.Errorf("%w: %v", ErrInvalid, err)
+		err = fmt.Errorf("%w: %w", ErrInvalid, err)
 	} else {
 		tok, err = a.lookup(ctx, secret)
 	}

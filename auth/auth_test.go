@@ -92,23 +92,21 @@ func TestAuthenticate(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			p, err := a.Authenticate(ctx, "192.0.2."+c.name, c.authz, c.tenant, c.need)
-			switch want := c.want.(type) {
-			case nil:
+			switch {
+			case c.want == nil:
 				if err != nil || p.Tenant != c.wantTenant {
 					t.Fatalf("got %+v, %v; want tenant %q", p, err, c.wantTenant)
 				}
-			case *ForbiddenError:
-				if !errors.As(err, &want) {
+			case errors.As(c.want, new(*ForbiddenError)):
+				if !errors.As(err, new(*ForbiddenError)) {
 					t.Fatalf("got %v, want forbidden", err)
 				}
-			case *BadTenantError:
-				if !errors.As(err, &want) {
+			case errors.As(c.want, new(*BadTenantError)):
+				if !errors.As(err, new(*BadTenantError)) {
 					t.Fatalf("got %v, want a bad tenant", err)
 				}
-			default:
-				if !errors.Is(err, c.want) {
-					t.Fatalf("got %v, want %v", err, c.want)
-				}
+			case !errors.Is(err, c.want):
+				t.Fatalf("got %v, want %v", err, c.want)
 			}
 		})
 	}

@@ -186,7 +186,7 @@ func checkTokenText(t string) error {
 	end := len(strings.TrimRight(t, "="))
 	for i := 0; i < end; i++ {
 		c := t[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("-._~+/", c) >= 0) {
+		if !alnum(c) && strings.IndexByte("-._~+/", c) < 0 {
 			return fmt.Errorf("character %q at %d: tokens are letters, digits and -._~+/ (RFC 6750)", c, i)
 		}
 	}
@@ -243,12 +243,14 @@ func ParseTenant(v string) (string, error) {
 	}
 	for i := 0; i < len(v); i++ {
 		c := v[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("!-_.*'()", c) >= 0) {
+		if !alnum(c) && strings.IndexByte("!-_.*'()", c) < 0 {
 			return "", fmt.Errorf("tenant %q: character %q at %d: want letters, digits and !-_.*'()", truncate(v), c, i)
 		}
 	}
 	return v, nil
 }
+
+func alnum(c byte) bool { return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' }
 
 func truncate(s string) string {
 	if len(s) > 64 {

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -141,7 +142,7 @@ func TestAccessControl(t *testing.T) {
 	// write token in their headers option.
 	ctx := context.Background()
 	export := func(e sdktrace.SpanExporter) error {
-		defer e.Shutdown(ctx)
+		defer func() { _ = e.Shutdown(ctx) }()
 		return e.ExportSpans(ctx, stub("op"))
 	}
 	noRetry := otlptracehttp.RetryConfig{Enabled: false}
@@ -428,7 +429,7 @@ func TestLeastPrivilegeRabbitMQUsers(t *testing.T) {
 		return fmt.Sprintf("amqp://%s:%s-pw@127.0.0.1:%d/%s", user, user, b.Port, vhost)
 	}
 	f := newFixture(t)
-	common := append(f.env, "RABBIT_QUEUE=zipkin", "RABBIT_MANAGEMENT_URL=off", "ZIPQ_LOG_LEVEL=info")
+	common := slices.Concat(f.env, []string{"RABBIT_QUEUE=zipkin", "RABBIT_MANAGEMENT_URL=off", "ZIPQ_LOG_LEVEL=info"})
 	// The service declares the queue first, as an unchanged client does.
 	rep, err := zipkinamqp.NewReporter(uri("service"))
 	testenv.Must(t, err)
