@@ -8,12 +8,15 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/crypto/bcrypt"
+
+	"github.com/zipq/zipq/internal/tenant"
 )
 
 // Principal is who a request is: the token's name and scopes, and the
@@ -229,14 +232,16 @@ func (a *Authenticator) authenticate(ctx context.Context, addr, authz, tenant st
 	return a.served(p)
 }
 
-// served refuses a principal of a tenant this zipq does not keep apart
-// (every tenant but the default one, until Config.MultiTenant).
+// served refuses a principal of a tenant this zipq does not serve.
 func (a *Authenticator) served(p Principal) (Principal, error) {
-	if p.Tenant != DefaultTenant && !a.cfg.MultiTenant {
+	switch {
+	case p.Tenant == DefaultTenant || slices.Contains(a.cfg.Tenants, p.Tenant):
+		return p, nil
+	case len(a.cfg.Tenants) == 0:
 		return Principal{}, &ForbiddenError{Tenant: true, Reason: fmt.Sprintf("tenant %q: this zipq keeps one tenant's data (%s); "+
-			"send no X-Scope-OrgID, or %q", p.Tenant, DefaultTenant, DefaultTenant)}
+			"send no X-Scope-OrgID, or list tenants in ZIPQ_TENANTS_FILE", p.Tenant, DefaultTenant)}
 	}
-	return p, nil
+	return Principal{}, &ForbiddenError{Tenant: true, Reason: fmt.Sprintf("tenant %q is not one of this zipq's tenants (ZIPQ_TENANTS_FILE)", p.Tenant)}
 }
 
 // BadTenantError is an X-Scope-OrgID that no tenant can have (400).
@@ -310,9 +315,9 @@ func reason(err error) string {
 
 type principalKey struct{}
 
-// WithPrincipal is ctx carrying p.
+// WithPrincipal is ctx carrying p, acting for p's tenant (tenant.From).
 func WithPrincipal(ctx context.Context, p Principal) context.Context {
-	return context.WithValue(ctx, principalKey{}, p)
+	return tenant.With(context.WithValue(ctx, principalKey{}, p), p.Tenant)
 }
 
 // FromContext is the request's principal; ok is false for a request that

@@ -57,7 +57,7 @@ const (
 
 func TestAuthenticate(t *testing.T) {
 	cfg := DefaultConfig()
-	cfg.MultiTenant = true
+	cfg.Tenants = []string{"team-a", "team-b"}
 	cfg.WriteToken = "zq_env-write-0123456789"
 	a := newAuth(t, cfg,
 		"# name scopes tenant expires hash",
@@ -265,7 +265,7 @@ func TestExposure(t *testing.T) {
 }
 
 func TestHTTP(t *testing.T) {
-	a := newAuth(t, Config{Mode: ModeAuto, FailureBurst: 10, MultiTenant: true}, tokenLine(t, "r", "read", "team-a", "-", readSecret))
+	a := newAuth(t, Config{Mode: ModeAuto, FailureBurst: 10, Tenants: []string{"team-a", "team-b"}}, tokenLine(t, "r", "read", "team-a", "-", readSecret))
 	h := a.Require(Read)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p, _ := FromContext(r.Context())
 		_, _ = w.Write([]byte(p.Tenant))
@@ -307,7 +307,7 @@ func TestHTTP(t *testing.T) {
 	}
 
 	// Not enforcing: reads pass with the named tenant; admin needs a token.
-	o := newAuth(t, Config{Mode: ModeAuto, FailureBurst: 1, AdminToken: adminSecret, MultiTenant: true})
+	o := newAuth(t, Config{Mode: ModeAuto, FailureBurst: 1, AdminToken: adminSecret, Tenants: []string{"team-a", "team-b"}})
 	rec = httptest.NewRecorder()
 	r = httptest.NewRequest(http.MethodGet, "/", nil)
 	r.Header.Set(TenantHeader, "team-b")
@@ -434,9 +434,9 @@ func BenchmarkRequire(b *testing.B) {
 	}
 }
 
-// Until storage keeps tenants apart, any tenant but the default one is
-// refused — named, bound to a token, enforced or not — never answered with
-// the default tenant's data.
+// Without a tenants table, any tenant but the default one is refused —
+// named, bound to a token, enforced or not; with one, any tenant it does
+// not list.
 func TestOnlyTheDefaultTenantIsServed(t *testing.T) {
 	a := newAuth(t, DefaultConfig(), tokenLine(t, "bound", "read", "team-a", "-", readSecret), tokenLine(t, "free", "read", "-", "-", adminSecret))
 	ctx := context.Background()
@@ -458,5 +458,15 @@ func TestOnlyTheDefaultTenantIsServed(t *testing.T) {
 	open.Require(Read)(http.NotFoundHandler()).ServeHTTP(rec, r)
 	if rec.Code != http.StatusForbidden {
 		t.Fatalf("open, another tenant named: %d", rec.Code)
+	}
+	listed := newAuth(t, Config{Mode: ModeAuto, FailureBurst: 1, Tenants: []string{"team-a"}})
+	for tenant, code := range map[string]int{"team-a": 404, "team-b": 403, DefaultTenant: 404} {
+		rec := httptest.NewRecorder()
+		r := httptest.NewRequest(http.MethodGet, "/", nil)
+		r.Header.Set(TenantHeader, tenant)
+		listed.Require(Read)(http.NotFoundHandler()).ServeHTTP(rec, r)
+		if rec.Code != code {
+			t.Errorf("tenants [team-a], %s named: %d, want %d", tenant, rec.Code, code)
+		}
 	}
 }

@@ -36,11 +36,11 @@ type Config struct {
 	// Tokens from the environment, compared in constant time. The admin
 	// token has every scope.
 	ReadToken, WriteToken, AdminToken string
-	// MultiTenant serves tenants other than DefaultTenant. Until storage
-	// keeps tenants apart it is off, and a request for another tenant
-	// (named by X-Scope-OrgID or bound to its token) is refused rather
-	// than answered with the one tenant's data.
-	MultiTenant bool
+	// Tenants are the tenants served besides DefaultTenant (those of
+	// ZIPQ_TENANTS_FILE): a request for any other (named by X-Scope-OrgID
+	// or bound to its token) is refused, never answered with another
+	// tenant's data or stored where no collector reads it.
+	Tenants []string
 	// FailureBurst failed attempts an address may make at once, after
 	// which it may make FailureBurst more per minute; beyond that its
 	// requests are 429 before any token is checked.

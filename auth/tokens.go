@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"golang.org/x/crypto/bcrypt"
+
+	"github.com/zipq/zipq/internal/tenant"
 )
 
 // Scope is a set of permissions.
@@ -230,25 +232,10 @@ func Credential(v string) (token string, ok bool, err error) {
 }
 
 // DefaultTenant is the tenant of requests that name none.
-const DefaultTenant = "single-tenant"
+const DefaultTenant = tenant.Default
 
-// ParseTenant checks an X-Scope-OrgID value as Tempo and Cortex do: at
-// most 150 bytes of letters, digits and !-_.*'(), and not "." or "..".
-func ParseTenant(v string) (string, error) {
-	if v == "" || len(v) > 150 {
-		return "", fmt.Errorf("tenant %q: want 1 to 150 characters", truncate(v))
-	}
-	if v == "." || v == ".." {
-		return "", fmt.Errorf("tenant %q is not allowed", v)
-	}
-	for i := 0; i < len(v); i++ {
-		c := v[i]
-		if !alnum(c) && strings.IndexByte("!-_.*'()", c) < 0 {
-			return "", fmt.Errorf("tenant %q: character %q at %d: want letters, digits and !-_.*'()", truncate(v), c, i)
-		}
-	}
-	return v, nil
-}
+// ParseTenant checks an X-Scope-OrgID value (tenant.Parse).
+func ParseTenant(v string) (string, error) { return tenant.Parse(v) }
 
 func alnum(c byte) bool { return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' }
 

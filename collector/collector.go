@@ -16,17 +16,19 @@ import (
 	amqp "github.com/rabbitmq/amqp091-go"
 
 	"github.com/zipq/zipq/broker"
+	"github.com/zipq/zipq/internal/tenant"
 	"github.com/zipq/zipq/zipkin"
 )
 
 // Collector drains the span queue into a SpanWriter. Run it with Run; Stop
 // drains it.
 type Collector struct {
-	cfg Config
-	dec MessageDecoder
-	w   SpanWriter
-	log *slog.Logger
-	m   *metrics
+	cfg      Config
+	dec      MessageDecoder
+	w        SpanWriter
+	log      *slog.Logger
+	m        *metrics
+	throttle Throttle // nil: as fast as the store takes it
 
 	// cautiousUntil (unix nanoseconds) is set when a session ended on a
 	// message the client library could not decode: consumers started
@@ -78,6 +80,16 @@ func New(cfg Config, dec MessageDecoder, w SpanWriter, logger *slog.Logger, reg 
 		lastProgress: time.Now(),
 	}, nil
 }
+
+// Throttle slows the collector's tenant's consumers to its ingest limit
+// (tenant.Meters): Wait returns once spans and bytes may be taken, or
+// with ctx's error. Messages wait in the queue meanwhile; none is dropped.
+type Throttle interface {
+	Wait(ctx context.Context, spans, bytes int) error
+}
+
+// SetThrottle slows consumption to t (before Run).
+func (c *Collector) SetThrottle(t Throttle) { c.throttle = t }
 
 // SpansReceived is how many spans this collector decoded so far.
 func (c *Collector) SpansReceived() uint64 { return c.m.received.Load() }
@@ -141,6 +153,9 @@ func (c *Collector) Connected() bool {
 // abandons in-flight batches the same way.
 func (c *Collector) Run(ctx context.Context) error {
 	defer close(c.done)
+	if c.cfg.Tenant != "" {
+		ctx = tenant.With(ctx, c.cfg.Tenant)
+	}
 	// Work outlives ctx cancellation only through Stop's drain deadline.
 	work, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelWork()

@@ -55,8 +55,11 @@ type Preparer interface {
 // Config configures a collector. Zero fields take DefaultConfig's values
 // (WithDefaults).
 type Config struct {
-	Broker      broker.Config // where the span and parking queues are
-	Concurrency int           // RABBIT_CONCURRENCY: consumers (channels) per process
+	Broker broker.Config // where the span and parking queues are
+	// Tenant is whose spans the queue holds ("": the default tenant):
+	// every write and read the collector makes acts for it.
+	Tenant      string
+	Concurrency int // RABBIT_CONCURRENCY: consumers (channels) per process
 	// Prefetch is a fixed count of unacked messages per consumer; zero
 	// (the default) sizes it by WindowBytes instead.
 	Prefetch int

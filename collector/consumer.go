@@ -252,6 +252,14 @@ loop:
 				}
 				continue
 			}
+			if c.throttle != nil {
+				// Over the tenant's limit the consumer waits, and RabbitMQ
+				// keeps the rest of the queue (prefetch bounds what waits here).
+				if err := c.throttle.Wait(ctx, len(spans), len(d.Body)); err != nil {
+					loopErr = fmt.Errorf("wait for the tenant's ingest limit: %w", err)
+					break loop
+				}
+			}
 			if len(cur.deliveries) > 0 && cur.redelivered != d.Redelivered {
 				send() // redelivered messages are written apart (flush)
 			}

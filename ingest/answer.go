@@ -3,6 +3,8 @@ package ingest
 import (
 	"errors"
 	"net/http"
+	"strconv"
+	"time"
 
 	"google.golang.org/grpc/codes"
 
@@ -31,6 +33,8 @@ func outcomeOf(err error) outcome {
 		return outcome{http.StatusServiceUnavailable, codes.Unavailable, true}
 	case errors.Is(err, ErrBusy):
 		return outcome{http.StatusTooManyRequests, codes.Unavailable, true}
+	case errors.As(err, new(*LimitedError)):
+		return outcome{http.StatusTooManyRequests, codes.ResourceExhausted, true}
 	}
 	return outcome{http.StatusBadRequest, codes.InvalidArgument, false}
 }
@@ -38,11 +42,28 @@ func outcomeOf(err error) outcome {
 // retryAfterSeconds is what a 503 or UNAVAILABLE asks a client to wait.
 const retryAfterSeconds = 1
 
+// retryDelay is how long a client told to retry should wait: until its
+// tenant's budget allows the request, or retryAfterSeconds.
+func retryDelay(err error) time.Duration {
+	if l := (*LimitedError)(nil); errors.As(err, &l) {
+		return max(l.RetryAfter, time.Second)
+	}
+	return retryAfterSeconds * time.Second
+}
+
+// retryAfter is retryDelay as a Retry-After header value (seconds).
+func retryAfter(err error) string {
+	return strconv.Itoa(int(retryDelay(err).Round(time.Second) / time.Second))
+}
+
 // retryMessage is what a client told to retry reads: why, without the
 // broker's error text (which the log has).
 func retryMessage(err error) string {
 	if errors.Is(err, ErrBusy) {
 		return ErrBusy.Error()
+	}
+	if l := (*LimitedError)(nil); errors.As(err, &l) {
+		return l.Error()
 	}
 	return ErrUnavailable.Error()
 }

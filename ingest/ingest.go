@@ -118,6 +118,21 @@ type Publisher interface {
 	Publish(ctx context.Context, body []byte, contentType string) error
 }
 
+// Limiter meters the ingest of the tenant a request acts for
+// (tenant.Meters): Allow spends spans and bytes of its budget, or says
+// how long until it could.
+type Limiter interface {
+	Allow(ctx context.Context, spans, bytes int) (retryAfter time.Duration, ok bool)
+}
+
+// LimitedError is a request over its tenant's ingest limit: the client
+// should retry after RetryAfter (429, RESOURCE_EXHAUSTED with RetryInfo).
+type LimitedError struct{ RetryAfter time.Duration }
+
+func (e *LimitedError) Error() string {
+	return fmt.Sprintf("the tenant's ingest limit is reached; retry in %s", e.RetryAfter)
+}
+
 // ErrUnavailable is a publish the broker did not confirm: the client
 // should retry (503, UNAVAILABLE).
 var ErrUnavailable = errors.New("the span queue is unavailable; retry")

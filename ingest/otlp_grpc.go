@@ -67,7 +67,7 @@ func (r *Receiver) exportGRPC(ctx context.Context, body []byte) (*[]byte, error)
 		o := outcomeOf(err)
 		if o.retry {
 			st, _ := status.New(o.code, retryMessage(err)).
-				WithDetails(&errdetails.RetryInfo{RetryDelay: durationpb.New(retryAfterSeconds * time.Second)})
+				WithDetails(&errdetails.RetryInfo{RetryDelay: durationpb.New(retryDelay(err))})
 			return nil, st.Err()
 		}
 		return nil, status.Error(o.code, "cannot decode the export request: "+err.Error())

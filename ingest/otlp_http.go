@@ -59,7 +59,7 @@ func (r *Receiver) serveOTLP(w http.ResponseWriter, req *http.Request) {
 		o := outcomeOf(err)
 		msg := "cannot decode the export request: " + err.Error()
 		if o.retry {
-			w.Header().Set("Retry-After", strconv.Itoa(retryAfterSeconds))
+			w.Header().Set("Retry-After", retryAfter(err))
 			msg = retryMessage(err)
 		}
 		writeStatus(w, f, o.status, o.code, msg)

@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sync/semaphore"
 
+	"github.com/zipq/zipq/internal/tenant"
 	"github.com/zipq/zipq/zipkin"
 )
 
@@ -30,6 +31,24 @@ type Receiver struct {
 	log      *slog.Logger
 	spans    *prometheus.CounterVec
 	reqs     *prometheus.CounterVec
+	limiter  Limiter // nil: unlimited
+	limited  *prometheus.CounterVec
+}
+
+// Limit meters every request's spans and bytes with l (before Serve).
+func (r *Receiver) Limit(l Limiter) { r.limiter = l }
+
+// admit spends a request's spans and bytes of its tenant's budget, or is
+// a *LimitedError.
+func (r *Receiver) admit(ctx context.Context, protocol string, spans, bytes int) error {
+	if r.limiter == nil {
+		return nil
+	}
+	if wait, ok := r.limiter.Allow(ctx, spans, bytes); !ok {
+		r.limited.WithLabelValues(tenant.From(ctx), protocol).Inc()
+		return &LimitedError{RetryAfter: wait}
+	}
+	return nil
 }
 
 // New returns a receiver publishing through pub; reg (may be nil) gets
@@ -43,11 +62,14 @@ func New(cfg Config, pub Publisher, log *slog.Logger, reg prometheus.Registerer)
 			Help: "Spans in OTLP export requests, by protocol (http, grpc) and outcome (accepted, rejected, sampled_out)."},
 			[]string{"protocol", "outcome"}),
 		reqs: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "zipq_otlp_requests_total",
-			Help: "OTLP export requests by protocol and result (ok, partial, invalid, too_large, unsupported, unavailable)."},
+			Help: "OTLP export requests by protocol and result (ok, partial, invalid, too_large, unsupported, unavailable, limited)."},
 			[]string{"protocol", "result"}),
+		limited: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "zipq_ingest_limited_total",
+			Help: "HTTP and OTLP requests refused (429) for their tenant's ingest limit, by tenant and protocol (zipkin, http, grpc)."},
+			[]string{"tenant", "protocol"}),
 	}
 	if reg != nil {
-		reg.MustRegister(r.spans, r.reqs)
+		reg.MustRegister(r.spans, r.reqs, r.limited)
 	}
 	return r
 }
@@ -56,6 +78,9 @@ func New(cfg Config, pub Publisher, log *slog.Logger, reg prometheus.Registerer)
 // result; it returns how many spans it rejected (partial success).
 func (r *Receiver) exportOTLP(ctx context.Context, protocol string, body []byte, f OTLPFormat) (int, error) {
 	spans, rejected, err := r.cfg.DecodeOTLP(body, f)
+	if err == nil {
+		err = r.admit(ctx, protocol, len(spans), len(body))
+	}
 	if err == nil {
 		var sampledOut int
 		if r.cfg.QueueFormat == "otlp" {
@@ -77,6 +102,8 @@ func (r *Receiver) exportOTLP(ctx context.Context, protocol string, body []byte,
 		r.log.Warn("otlp export refused: queue unavailable", slog.String("protocol", protocol), slog.Any("err", err))
 	case errors.Is(err, ErrTooLarge):
 		result = "too_large"
+	case errors.As(err, new(*LimitedError)):
+		result = "limited"
 	case err != nil:
 		result = "invalid"
 	case rejected > 0:

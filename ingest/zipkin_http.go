@@ -64,6 +64,11 @@ func (r *Receiver) serveZipkin(w http.ResponseWriter, req *http.Request) {
 	if format == zipkin.FormatProto3 {
 		contentType = "application/x-protobuf"
 	}
+	if err := r.admit(req.Context(), "zipkin", len(spans), len(body)); err != nil {
+		w.Header().Set("Retry-After", retryAfter(err))
+		plainError(w, outcomeOf(err).status, "spans not accepted: "+err.Error())
+		return
+	}
 	if _, err := r.publishSpans(req.Context(), spans, body, contentType); err != nil {
 		id := middleware.GetReqID(req.Context())
 		r.log.Warn("span ingest refused: queue unavailable", slog.String("request_id", id), slog.Any("err", err))

@@ -62,14 +62,16 @@ CREATE TABLE zipq.autocomplete_tags (
     key text NOT NULL,
     value text NOT NULL,
     key_h bigint NOT NULL,
-    pair_h bigint NOT NULL
+    pair_h bigint NOT NULL,
+    tenant smallint DEFAULT 0 NOT NULL
 );
 
 COMMENT ON COLUMN zipq.autocomplete_tags.pair_h IS 'zipq_key(key, value)';
 
 CREATE TABLE zipq.compact_pending (
     trace_id_low bigint NOT NULL,
-    trace_id_high bigint NOT NULL
+    trace_id_high bigint NOT NULL,
+    tenant smallint DEFAULT 0 NOT NULL
 );
 
 COMMENT ON TABLE zipq.compact_pending IS 'traces stored as several segments, queued by the linker for the compactor (storage/compact.go)';
@@ -80,7 +82,8 @@ CREATE TABLE zipq.dependency_links (
     child text NOT NULL,
     calls bigint NOT NULL,
     errors bigint NOT NULL,
-    pair_h bigint NOT NULL
+    pair_h bigint NOT NULL,
+    tenant smallint DEFAULT 0 NOT NULL
 );
 
 COMMENT ON COLUMN zipq.dependency_links.pair_h IS 'zipq_key(parent, child)';
@@ -105,7 +108,8 @@ CREATE TABLE zipq.link_pending (
     trace_id_low bigint NOT NULL,
     trace_id_high bigint NOT NULL,
     hour timestamp with time zone,
-    edges bytea
+    edges bytea,
+    tenant smallint DEFAULT 0 NOT NULL
 );
 
 COMMENT ON COLUMN zipq.link_pending.edges IS 'links the marked segment alone gives (storage/links.go), used when the trace has only that segment; NULL: read the trace';
@@ -115,7 +119,8 @@ CREATE TABLE zipq.remote_services (
     service text NOT NULL,
     remote text NOT NULL,
     service_h bigint NOT NULL,
-    pair_h bigint NOT NULL
+    pair_h bigint NOT NULL,
+    tenant smallint DEFAULT 0 NOT NULL
 );
 
 COMMENT ON COLUMN zipq.remote_services.pair_h IS 'zipq_key(service, remote)';
@@ -128,6 +133,7 @@ CREATE TABLE zipq.segments (
     span_count integer NOT NULL,
     dict smallint NOT NULL,
     data bytea NOT NULL,
+    tenant smallint DEFAULT 0 NOT NULL,
     CONSTRAINT segments_dict_check CHECK ((dict >= 0)),
     CONSTRAINT segments_span_count_check CHECK ((span_count > 0))
 )
@@ -154,6 +160,7 @@ CREATE TABLE zipq.segments_other (
     span_count integer NOT NULL,
     dict smallint NOT NULL,
     data bytea NOT NULL,
+    tenant smallint DEFAULT 0 NOT NULL,
     CONSTRAINT segments_dict_check CHECK ((dict >= 0)),
     CONSTRAINT segments_span_count_check CHECK ((span_count > 0))
 );
@@ -167,6 +174,7 @@ CREATE TABLE zipq.span_index (
     dur_min bigint,
     dur_max bigint,
     keys integer[] NOT NULL,
+    tenant smallint DEFAULT 0 NOT NULL,
     CONSTRAINT span_index_check CHECK (((ts_max >= ts) AND (ts_max < (ts + '00:01:00'::interval)))),
     CONSTRAINT span_index_durations CHECK (((dur_min >= 0) AND (dur_min <= dur_max)))
 )
@@ -188,6 +196,7 @@ CREATE TABLE zipq.span_index_other (
     dur_min bigint,
     dur_max bigint,
     keys integer[] NOT NULL,
+    tenant smallint DEFAULT 0 NOT NULL,
     CONSTRAINT span_index_check CHECK (((ts_max >= ts) AND (ts_max < (ts + '00:01:00'::interval)))),
     CONSTRAINT span_index_durations CHECK (((dur_min >= 0) AND (dur_min <= dur_max)))
 );
@@ -197,13 +206,14 @@ CREATE TABLE zipq.span_names (
     service text NOT NULL,
     name text NOT NULL,
     service_h bigint NOT NULL,
-    pair_h bigint NOT NULL
+    pair_h bigint NOT NULL,
+    tenant smallint DEFAULT 0 NOT NULL
 );
 
 COMMENT ON COLUMN zipq.span_names.pair_h IS 'zipq_key(service, name)';
 
 CREATE TABLE zipq.span_stats (
-    tenant text NOT NULL,
+    tenant smallint NOT NULL,
     ts timestamp with time zone NOT NULL,
     res integer NOT NULL,
     merged boolean NOT NULL,
@@ -231,11 +241,20 @@ CREATE TABLE zipq.span_stats (
 
 COMMENT ON TABLE zipq.span_stats IS 'RED metrics per tenant, minute (or hour) and cell, appended by writers and folded by the stats job (storage/stats.go)';
 
+CREATE TABLE zipq.tenants (
+    id smallint NOT NULL,
+    name text NOT NULL,
+    CONSTRAINT tenants_id_check CHECK ((id >= 0))
+);
+
+COMMENT ON TABLE zipq.tenants IS 'tenant names and the numbers every row stores (storage/tenants.go); 0 is the default tenant';
+
 CREATE TABLE zipq.trace_links (
     trace_id_low bigint NOT NULL,
     trace_id_high bigint NOT NULL,
     hour timestamp with time zone NOT NULL,
     edges bytea NOT NULL,
+    tenant smallint DEFAULT 0 NOT NULL,
     CONSTRAINT trace_links_edges CHECK (((octet_length(edges) % 16) = 0))
 );
 
@@ -246,46 +265,52 @@ ALTER TABLE ONLY zipq.segments ATTACH PARTITION zipq.segments_other DEFAULT;
 ALTER TABLE ONLY zipq.span_index ATTACH PARTITION zipq.span_index_other DEFAULT;
 
 ALTER TABLE ONLY zipq.autocomplete_tags
-    ADD CONSTRAINT autocomplete_tags_pkey PRIMARY KEY (pair_h, day);
+    ADD CONSTRAINT autocomplete_tags_pkey PRIMARY KEY (tenant, pair_h, day);
 
 ALTER TABLE ONLY zipq.compact_pending
-    ADD CONSTRAINT compact_pending_pkey PRIMARY KEY (trace_id_low, trace_id_high);
+    ADD CONSTRAINT compact_pending_pkey PRIMARY KEY (trace_id_low, trace_id_high, tenant);
 
 ALTER TABLE ONLY zipq.dependency_links
-    ADD CONSTRAINT dependency_links_pkey PRIMARY KEY (hour, pair_h);
+    ADD CONSTRAINT dependency_links_pkey PRIMARY KEY (tenant, hour, pair_h);
 
 ALTER TABLE ONLY zipq.goose_db_version
     ADD CONSTRAINT goose_db_version_pkey PRIMARY KEY (id);
 
 ALTER TABLE ONLY zipq.link_pending
-    ADD CONSTRAINT link_pending_pkey PRIMARY KEY (trace_id_low, trace_id_high);
+    ADD CONSTRAINT link_pending_pkey PRIMARY KEY (trace_id_low, trace_id_high, tenant);
 
 ALTER TABLE ONLY zipq.remote_services
-    ADD CONSTRAINT remote_services_pkey PRIMARY KEY (pair_h, day);
+    ADD CONSTRAINT remote_services_pkey PRIMARY KEY (tenant, pair_h, day);
 
 ALTER TABLE ONLY zipq.segments
-    ADD CONSTRAINT segments_pkey PRIMARY KEY (trace_id_low, ts, seg_uid);
+    ADD CONSTRAINT segments_pkey PRIMARY KEY (trace_id_low, tenant, ts, seg_uid);
 
 ALTER TABLE ONLY zipq.segments_other
-    ADD CONSTRAINT segments_other_pkey PRIMARY KEY (trace_id_low, ts, seg_uid);
+    ADD CONSTRAINT segments_other_pkey PRIMARY KEY (trace_id_low, tenant, ts, seg_uid);
 
 ALTER TABLE ONLY zipq.span_names
-    ADD CONSTRAINT span_names_pkey PRIMARY KEY (pair_h, day);
+    ADD CONSTRAINT span_names_pkey PRIMARY KEY (tenant, pair_h, day);
+
+ALTER TABLE ONLY zipq.tenants
+    ADD CONSTRAINT tenants_name_key UNIQUE (name);
+
+ALTER TABLE ONLY zipq.tenants
+    ADD CONSTRAINT tenants_pkey PRIMARY KEY (id);
 
 ALTER TABLE ONLY zipq.trace_links
-    ADD CONSTRAINT trace_links_pkey PRIMARY KEY (trace_id_low, trace_id_high);
+    ADD CONSTRAINT trace_links_pkey PRIMARY KEY (trace_id_low, trace_id_high, tenant);
 
-CREATE INDEX autocomplete_tags_key ON zipq.autocomplete_tags USING btree (key_h);
+CREATE INDEX autocomplete_tags_key ON zipq.autocomplete_tags USING btree (tenant, key_h);
 
-CREATE INDEX remote_services_service ON zipq.remote_services USING btree (service_h);
+CREATE INDEX remote_services_service ON zipq.remote_services USING btree (tenant, service_h);
 
 CREATE INDEX span_index_other_keys ON zipq.span_index_other USING gin (keys);
 
-CREATE INDEX span_index_ts_max ON ONLY zipq.span_index USING btree (ts_max);
+CREATE INDEX span_index_ts_max ON ONLY zipq.span_index USING btree (tenant, ts_max);
 
-CREATE INDEX span_index_other_ts_max_idx ON zipq.span_index_other USING btree (ts_max);
+CREATE INDEX span_index_other_tenant_ts_max_idx ON zipq.span_index_other USING btree (tenant, ts_max);
 
-CREATE INDEX span_names_service ON zipq.span_names USING btree (service_h);
+CREATE INDEX span_names_service ON zipq.span_names USING btree (tenant, service_h);
 
 CREATE INDEX span_stats_minutes ON zipq.span_stats USING btree (ts, cell_h) WHERE (res = 60);
 
@@ -299,4 +324,4 @@ CREATE INDEX trace_links_hour ON zipq.trace_links USING btree (hour);
 
 ALTER INDEX zipq.segments_pkey ATTACH PARTITION zipq.segments_other_pkey;
 
-ALTER INDEX zipq.span_index_ts_max ATTACH PARTITION zipq.span_index_other_ts_max_idx;
+ALTER INDEX zipq.span_index_ts_max ATTACH PARTITION zipq.span_index_other_tenant_ts_max_idx;

@@ -22,20 +22,29 @@ const CompactBatch = 1000
 func (s *Store) Compact(ctx context.Context, limit int) (int, error) {
 	n := 0
 	err := s.job(ctx, "compact", func(tx pgx.Tx) error {
-		var lows []int64
-		ids := map[zipkin.TraceID]bool{}
-		if err := claim(ctx, tx, "compact_pending", nil, limit, nil, func(id zipkin.TraceID) {
-			ids[id] = true
-			lows = append(lows, int64(id.Low))
-		}); err != nil || len(ids) == 0 {
+		n = 0
+		lows := map[int16][]int64{}
+		ids := map[int16]map[zipkin.TraceID]bool{}
+		if err := claim(ctx, tx, "compact_pending", nil, limit, nil, func(tenant int16, id zipkin.TraceID) {
+			if ids[tenant] == nil {
+				ids[tenant] = map[zipkin.TraceID]bool{}
+			}
+			ids[tenant][id] = true
+			lows[tenant] = append(lows[tenant], int64(id.Low))
+			n++
+		}); err != nil {
 			return err
 		}
-		n = len(ids)
-		builders, err := readSegments(ctx, tx, lows, func(id zipkin.TraceID) (zipkin.TraceID, bool) { return id, ids[id] })
-		if err != nil {
-			return fmt.Errorf("read spans: %w", err)
+		for tenant, want := range ids {
+			builders, err := readSegments(ctx, tx, tenant, lows[tenant], func(id zipkin.TraceID) (zipkin.TraceID, bool) { return id, want[id] })
+			if err != nil {
+				return fmt.Errorf("read spans: %w", err)
+			}
+			if err := compact(ctx, tx, tenant, builders); err != nil {
+				return err
+			}
 		}
-		return compact(ctx, tx, builders)
+		return nil
 	})
 	if err != nil {
 		return 0, fmt.Errorf("compact traces: %w", err)
@@ -52,9 +61,9 @@ func (s *Store) RunCompactor(ctx context.Context) error {
 	})
 }
 
-// queueCompaction queues the traces the linker read that are stored as
-// several segments.
-func queueCompaction(ctx context.Context, tx pgx.Tx, builders map[zipkin.TraceID]*traceBuilder) error {
+// queueCompaction queues tenant's traces the linker read that are stored
+// as several segments.
+func queueCompaction(ctx context.Context, tx pgx.Tx, tenant int16, builders map[zipkin.TraceID]*traceBuilder) error {
 	var lows, highs []int64
 	for id, tb := range builders {
 		if len(tb.segments) > 1 && len(tb.spans) <= compactMaxSpans {
@@ -64,8 +73,8 @@ func queueCompaction(ctx context.Context, tx pgx.Tx, builders map[zipkin.TraceID
 	if len(lows) == 0 {
 		return nil
 	}
-	if _, err := tx.Exec(ctx, `INSERT INTO compact_pending (trace_id_low, trace_id_high)
-		SELECT * FROM unnest($1::bigint[], $2::bigint[]) ORDER BY 1, 2 ON CONFLICT DO NOTHING`, lows, highs); err != nil {
+	if _, err := tx.Exec(ctx, `INSERT INTO compact_pending (trace_id_low, trace_id_high, tenant)
+		SELECT u.*, $3::smallint FROM unnest($1::bigint[], $2::bigint[]) AS u ORDER BY 1, 2 ON CONFLICT DO NOTHING`, lows, highs, tenant); err != nil {
 		return fmt.Errorf("queue compaction: %w", err)
 	}
 	return nil
@@ -76,12 +85,13 @@ func queueCompaction(ctx context.Context, tx pgx.Tx, builders map[zipkin.TraceID
 // rewritten whole each time it grows.
 const compactMaxSpans = 10000
 
-// compact replaces each multi-segment trace's segments by their merge.
+// compact replaces each of tenant's multi-segment traces' segments by
+// their merge.
 // Where the segments hold pieces of one span (reported in parts, in
 // different batches), the merged spans get index rows of their own: each
 // segment's rows saw only its pieces, so a search naming the service and
 // the span name could not nominate the trace.
-func compact(ctx context.Context, tx pgx.Tx, builders map[zipkin.TraceID]*traceBuilder) error {
+func compact(ctx context.Context, tx pgx.Tx, tenant int16, builders map[zipkin.TraceID]*traceBuilder) error {
 	b := &pgx.Batch{}
 	var index [][]any
 	for id, tb := range builders {
@@ -93,9 +103,9 @@ func compact(ctx context.Context, tx pgx.Tx, builders map[zipkin.TraceID]*traceB
 			index = appendIndexRows(index, id, whole, seg.ts)
 		}
 		ts := time.UnixMicro(seg.ts).UTC()
-		b.Queue(`INSERT INTO segments (trace_id_low, ts, seg_uid, trace_id_high, span_count, dict, data)
-			VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING`,
-			int64(id.Low), ts, seg.uid, int64(id.High), int32(len(seg.spans)), int16(currentDict), seg.data)
+		b.Queue(`INSERT INTO segments (trace_id_low, ts, seg_uid, trace_id_high, span_count, dict, data, tenant)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING`,
+			int64(id.Low), ts, seg.uid, int64(id.High), int32(len(seg.spans)), int16(currentDict), seg.data, tenant)
 		olds, uids := make([]time.Time, 0, len(tb.segments)), make([]int64, 0, len(tb.segments))
 		for _, k := range tb.segments {
 			if !k.ts.Equal(ts) || k.uid != seg.uid {
@@ -103,7 +113,7 @@ func compact(ctx context.Context, tx pgx.Tx, builders map[zipkin.TraceID]*traceB
 			}
 		}
 		b.Queue(`DELETE FROM segments s USING unnest($2::timestamptz[], $3::bigint[]) AS o(ts, uid)
-			WHERE s.trace_id_low = $1 AND s.ts = o.ts AND s.seg_uid = o.uid`, int64(id.Low), olds, uids)
+			WHERE s.trace_id_low = $1 AND s.tenant = $4 AND s.ts = o.ts AND s.seg_uid = o.uid`, int64(id.Low), olds, uids, tenant)
 		tb.segments = []segKey{{ts, seg.uid}}
 	}
 	if b.Len() == 0 {
@@ -113,6 +123,9 @@ func compact(ctx context.Context, tx pgx.Tx, builders map[zipkin.TraceID]*traceB
 		return fmt.Errorf("compact segments: %w", err)
 	}
 	if len(index) > 0 {
+		for _, row := range index {
+			row[len(row)-1] = tenant
+		}
 		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"span_index"}, indexColumns, pgx.CopyFromRows(index)); err != nil {
 			return fmt.Errorf("compact segments: index merged spans: %w", err)
 		}

@@ -30,3 +30,15 @@ func (s *Store) WalkPlan(ctx context.Context, start, end time.Time, asStep bool)
 	lines, err := pgx.CollectRows(rows, pgx.RowTo[string])
 	return strings.Join(lines, "\n"), err
 }
+
+// WriteBeforeTenants writes spans as the writer did before migration 11
+// (no tenant columns; span_stats' text tenant gets the number's text): to
+// fill a database at version 10 with what that version's writer stored.
+func (s *Store) WriteBeforeTenants(ctx context.Context, spans []zipkin.Span) error {
+	w, err := s.prepare(spans, true)
+	if err != nil {
+		return err
+	}
+	w.beforeTenants = true
+	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error { return w.write(ctx, tx, defaultTenantID) })
+}

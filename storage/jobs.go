@@ -33,21 +33,23 @@ func (s *Store) job(ctx context.Context, name string, fn func(pgx.Tx) error) err
 }
 
 // claim takes up to limit queued traces out of table (its key is the
-// trace ID; cols are its other columns, scanned into dest): rows another
-// process holds are skipped, and a row queued again while claimed waits
-// for this transaction's commit and is then queued anew, so nothing is
-// lost. fn is called with each trace ID once its row is scanned.
-func claim(ctx context.Context, tx pgx.Tx, table string, cols []string, limit int, dest []any, fn func(zipkin.TraceID)) error {
-	ret := strings.Join(append([]string{"trace_id_low", "trace_id_high"}, cols...), ", ")
-	rows, err := tx.Query(ctx, `DELETE FROM `+table+` WHERE (trace_id_low, trace_id_high) IN (
-		SELECT trace_id_low, trace_id_high FROM `+table+` LIMIT $1 FOR UPDATE SKIP LOCKED)
+// trace ID and the tenant; cols are its other columns, scanned into dest):
+// rows another process holds are skipped, and a row queued again while
+// claimed waits for this transaction's commit and is then queued anew, so
+// nothing is lost. fn is called with each tenant and trace ID once its row
+// is scanned.
+func claim(ctx context.Context, tx pgx.Tx, table string, cols []string, limit int, dest []any, fn func(int16, zipkin.TraceID)) error {
+	ret := strings.Join(append([]string{"tenant", "trace_id_low", "trace_id_high"}, cols...), ", ")
+	rows, err := tx.Query(ctx, `DELETE FROM `+table+` WHERE (trace_id_low, trace_id_high, tenant) IN (
+		SELECT trace_id_low, trace_id_high, tenant FROM `+table+` LIMIT $1 FOR UPDATE SKIP LOCKED)
 		RETURNING `+ret, limit)
 	if err != nil {
 		return fmt.Errorf("claim %s: %w", table, err)
 	}
+	var tenant int16
 	var low, high int64
-	_, err = pgx.ForEachRow(rows, append([]any{&low, &high}, dest...), func() error {
-		fn(zipkin.TraceID{High: uint64(high), Low: uint64(low)})
+	_, err = pgx.ForEachRow(rows, append([]any{&tenant, &low, &high}, dest...), func() error {
+		fn(tenant, zipkin.TraceID{High: uint64(high), Low: uint64(low)})
 		return nil
 	})
 	if err != nil {

@@ -29,77 +29,88 @@ const LinkBatch = 1000
 // the next round, never lost.
 func (s *Store) Link(ctx context.Context, limit int) (int, error) {
 	n := 0
-	var delta map[hourEdge]*edgeDelta
+	var added []zipkin.DependencyLink
 	err := s.job(ctx, "link", func(tx pgx.Tx) error {
-		delta = nil
-		ids, err := claimPending(ctx, tx, limit)
-		if err != nil || len(ids) == 0 {
-			return err
-		}
-		n = len(ids)
-		lows := make([]int64, 0, len(ids))
-		for id := range ids {
-			lows = append(lows, int64(id.Low))
-		}
-		slices.Sort(lows)
-		lows = slices.Compact(lows)
-		// A trace still made of the one segment its mark was written for
-		// is linked from the links the writer computed; the others are
-		// read back whole, and queued for compaction.
-		known, readLows, err := knownLinks(ctx, tx, lows, ids)
+		added, n = nil, 0
+		byTenant, err := claimPending(ctx, tx, limit)
 		if err != nil {
 			return err
 		}
-		builders, err := readSegments(ctx, tx, readLows, func(id zipkin.TraceID) (zipkin.TraceID, bool) {
-			_, ok := known[id]
-			return id, ids[id] != nil && !ok
-		})
-		if err != nil {
-			return fmt.Errorf("read spans: %w", err)
-		}
-		if err := queueCompaction(ctx, tx, builders); err != nil {
-			return err
-		}
-		traces := make(map[zipkin.TraceID]*traceBuilder, len(builders))
-		for id, b := range builders {
-			traces[id] = b
-		}
-		old, err := linksOf(ctx, tx, lows, ids)
-		if err != nil {
-			return err
-		}
-		delta = map[hourEdge]*edgeDelta{}
-		for _, tl := range old {
-			addDelta(delta, tl, -1)
-		}
-		fresh := make([]traceLinks, 0, len(traces)+len(known))
-		for id, b := range traces {
-			if tl := linkTrace(id, b.result(), linkHour(b.stored())); len(tl.edges) > 0 {
-				fresh = append(fresh, tl)
+		for tenant, ids := range byTenant {
+			n += len(ids)
+			delta, err := linkTenant(ctx, tx, tenant, ids)
+			if err != nil {
+				return err
 			}
+			added = append(added, addedLinks(delta)...)
 		}
-		for _, tl := range known {
-			if len(tl.edges) > 0 {
-				fresh = append(fresh, tl)
-			}
-		}
-		for _, tl := range fresh {
-			addDelta(delta, tl, 1)
-		}
-		if err := replaceTraceLinks(ctx, tx, ids, fresh); err != nil {
-			return err
-		}
-		return applyDelta(ctx, tx, delta)
+		return nil
 	})
 	if err != nil {
 		return 0, fmt.Errorf("link dependencies: %w", err)
 	}
-	if s.observer != nil {
-		if added := addedLinks(delta); len(added) > 0 {
-			s.observer.LinksAdded(added)
-		}
+	if s.observer != nil && len(added) > 0 {
+		s.observer.LinksAdded(added)
 	}
 	return n, nil
+}
+
+// linkTenant links one tenant's claimed traces and returns what it changed
+// in the tenant's hourly totals.
+func linkTenant(ctx context.Context, tx pgx.Tx, tenant int16, ids map[zipkin.TraceID]*mark) (map[hourEdge]*edgeDelta, error) {
+	lows := make([]int64, 0, len(ids))
+	for id := range ids {
+		lows = append(lows, int64(id.Low))
+	}
+	slices.Sort(lows)
+	lows = slices.Compact(lows)
+	// A trace still made of the one segment its mark was written for
+	// is linked from the links the writer computed; the others are
+	// read back whole, and queued for compaction.
+	known, readLows, err := knownLinks(ctx, tx, tenant, lows, ids)
+	if err != nil {
+		return nil, err
+	}
+	builders, err := readSegments(ctx, tx, tenant, readLows, func(id zipkin.TraceID) (zipkin.TraceID, bool) {
+		_, ok := known[id]
+		return id, ids[id] != nil && !ok
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read spans: %w", err)
+	}
+	if err := queueCompaction(ctx, tx, tenant, builders); err != nil {
+		return nil, err
+	}
+	traces := make(map[zipkin.TraceID]*traceBuilder, len(builders))
+	for id, b := range builders {
+		traces[id] = b
+	}
+	old, err := linksOf(ctx, tx, tenant, lows, ids)
+	if err != nil {
+		return nil, err
+	}
+	delta := map[hourEdge]*edgeDelta{}
+	for _, tl := range old {
+		addDelta(delta, tl, -1)
+	}
+	fresh := make([]traceLinks, 0, len(traces)+len(known))
+	for id, b := range traces {
+		if tl := linkTrace(id, b.result(), linkHour(b.stored())); len(tl.edges) > 0 {
+			fresh = append(fresh, tl)
+		}
+	}
+	for _, tl := range known {
+		if len(tl.edges) > 0 {
+			fresh = append(fresh, tl)
+		}
+	}
+	for _, tl := range fresh {
+		addDelta(delta, tl, 1)
+	}
+	if err := replaceTraceLinks(ctx, tx, tenant, ids, fresh); err != nil {
+		return nil, err
+	}
+	return delta, applyDelta(ctx, tx, tenant, delta)
 }
 
 // addedLinks is what a round's delta added to each edge, over all hours:
@@ -195,11 +206,17 @@ type mark struct {
 	edges []byte // encodeNamedEdges; nil: read the trace
 }
 
-func claimPending(ctx context.Context, tx pgx.Tx, limit int) (map[zipkin.TraceID]*mark, error) {
-	ids := map[zipkin.TraceID]*mark{}
+// claimPending claims marked traces, by tenant.
+func claimPending(ctx context.Context, tx pgx.Tx, limit int) (map[int16]map[zipkin.TraceID]*mark, error) {
+	byTenant := map[int16]map[zipkin.TraceID]*mark{}
 	var hour *time.Time
 	var edges []byte
-	err := claim(ctx, tx, "link_pending", []string{"hour", "edges"}, limit, []any{&hour, &edges}, func(id zipkin.TraceID) {
+	err := claim(ctx, tx, "link_pending", []string{"hour", "edges"}, limit, []any{&hour, &edges}, func(tenant int16, id zipkin.TraceID) {
+		ids := byTenant[tenant]
+		if ids == nil {
+			ids = map[zipkin.TraceID]*mark{}
+			byTenant[tenant] = ids
+		}
 		m := &mark{edges: slices.Clone(edges)} // the scan target is reused row after row
 		if hour != nil {
 			m.hour = hour.UTC()
@@ -208,15 +225,15 @@ func claimPending(ctx context.Context, tx pgx.Tx, limit int) (map[zipkin.TraceID
 		}
 		ids[id] = m
 	})
-	return ids, err
+	return byTenant, err
 }
 
 // knownLinks returns the links of the claimed traces that consist of one
 // segment and whose mark carries that segment's links, and the lower
 // halves of the trace ids to read back.
-func knownLinks(ctx context.Context, tx pgx.Tx, lows []int64, ids map[zipkin.TraceID]*mark) (map[zipkin.TraceID]traceLinks, []int64, error) {
+func knownLinks(ctx context.Context, tx pgx.Tx, tenant int16, lows []int64, ids map[zipkin.TraceID]*mark) (map[zipkin.TraceID]traceLinks, []int64, error) {
 	rows, err := tx.Query(ctx, `SELECT trace_id_low, trace_id_high, count(*) FROM segments
-		WHERE trace_id_low = ANY($1) GROUP BY 1, 2`, lows)
+		WHERE trace_id_low = ANY($1) AND tenant = $2 GROUP BY 1, 2`, lows, tenant)
 	if err != nil {
 		return nil, nil, fmt.Errorf("count segments: %w", err)
 	}
@@ -245,8 +262,9 @@ func knownLinks(ctx context.Context, tx pgx.Tx, lows []int64, ids map[zipkin.Tra
 	return known, slices.Compact(read), nil
 }
 
-func linksOf(ctx context.Context, tx pgx.Tx, lows []int64, want map[zipkin.TraceID]*mark) ([]traceLinks, error) {
-	rows, err := tx.Query(ctx, `SELECT trace_id_low, trace_id_high, hour, edges FROM trace_links WHERE trace_id_low = ANY($1)`, lows)
+func linksOf(ctx context.Context, tx pgx.Tx, tenant int16, lows []int64, want map[zipkin.TraceID]*mark) ([]traceLinks, error) {
+	rows, err := tx.Query(ctx, `SELECT trace_id_low, trace_id_high, hour, edges FROM trace_links
+		WHERE trace_id_low = ANY($1) AND tenant = $2`, lows, tenant)
 	if err != nil {
 		return nil, fmt.Errorf("read trace links: %w", err)
 	}
@@ -273,13 +291,13 @@ func linksOf(ctx context.Context, tx pgx.Tx, lows []int64, want map[zipkin.Trace
 	return out, nil
 }
 
-func replaceTraceLinks(ctx context.Context, tx pgx.Tx, ids map[zipkin.TraceID]*mark, fresh []traceLinks) error {
+func replaceTraceLinks(ctx context.Context, tx pgx.Tx, tenant int16, ids map[zipkin.TraceID]*mark, fresh []traceLinks) error {
 	var lows, highs []int64
 	for id := range ids {
 		lows, highs = append(lows, int64(id.Low)), append(highs, int64(id.High))
 	}
 	if _, err := tx.Exec(ctx, `DELETE FROM trace_links t USING unnest($1::bigint[], $2::bigint[]) AS d(low, high)
-		WHERE t.trace_id_low = d.low AND t.trace_id_high = d.high`, lows, highs); err != nil {
+		WHERE t.trace_id_low = d.low AND t.trace_id_high = d.high AND t.tenant = $3`, lows, highs, tenant); err != nil {
 		return fmt.Errorf("replace trace links: %w", err)
 	}
 	if len(fresh) == 0 {
@@ -292,9 +310,9 @@ func replaceTraceLinks(ctx context.Context, tx pgx.Tx, ids map[zipkin.TraceID]*m
 		lows, highs = append(lows, int64(tl.id.Low)), append(highs, int64(tl.id.High))
 		hours, docs = append(hours, tl.hour), append(docs, encodeEdges(tl.edges))
 	}
-	if _, err := tx.Exec(ctx, `INSERT INTO trace_links (trace_id_low, trace_id_high, hour, edges)
-		SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::timestamptz[], $4::bytea[])`,
-		lows, highs, hours, docs); err != nil {
+	if _, err := tx.Exec(ctx, `INSERT INTO trace_links (trace_id_low, trace_id_high, hour, edges, tenant)
+		SELECT u.*, $5::smallint FROM unnest($1::bigint[], $2::bigint[], $3::timestamptz[], $4::bytea[]) AS u`,
+		lows, highs, hours, docs, tenant); err != nil {
 		return fmt.Errorf("replace trace links: %w", err)
 	}
 	return nil
@@ -304,7 +322,7 @@ func replaceTraceLinks(ctx context.Context, tx pgx.Tx, ids map[zipkin.TraceID]*m
 // runs at a time, but the order keeps it deadlock-free if that changes).
 // An edge this round only subtracts from (a trace lost it) exists already,
 // so it is updated by key; the others are upserted with their names.
-func applyDelta(ctx context.Context, tx pgx.Tx, delta map[hourEdge]*edgeDelta) error {
+func applyDelta(ctx context.Context, tx pgx.Tx, tenant int16, delta map[hourEdge]*edgeDelta) error {
 	keys := make([]hourEdge, 0, len(delta))
 	for k, d := range delta {
 		if d.calls != 0 || d.errors != 0 {
@@ -333,14 +351,14 @@ func applyDelta(ctx context.Context, tx pgx.Tx, delta map[hourEdge]*edgeDelta) e
 	if len(sub.pairs) > 0 {
 		b.Queue(`UPDATE dependency_links l SET calls = l.calls + d.calls, errors = l.errors + d.errors
 			FROM unnest($1::timestamptz[], $2::bigint[], $3::bigint[], $4::bigint[]) AS d(hour, pair, calls, errors)
-			WHERE l.hour = d.hour AND l.pair_h = d.pair`, sub.hours, sub.pairs, sub.calls, sub.errs)
+			WHERE l.tenant = $5 AND l.hour = d.hour AND l.pair_h = d.pair`, sub.hours, sub.pairs, sub.calls, sub.errs, tenant)
 	}
 	if len(up.pairs) > 0 {
-		b.Queue(`INSERT INTO dependency_links (hour, parent, child, calls, errors, pair_h)
-			SELECT * FROM unnest($1::timestamptz[], $2::text[], $3::text[], $4::bigint[], $5::bigint[], $6::bigint[])
-			ON CONFLICT (hour, pair_h) DO UPDATE
+		b.Queue(`INSERT INTO dependency_links (hour, parent, child, calls, errors, pair_h, tenant)
+			SELECT u.*, $7::smallint FROM unnest($1::timestamptz[], $2::text[], $3::text[], $4::bigint[], $5::bigint[], $6::bigint[]) AS u
+			ON CONFLICT (tenant, hour, pair_h) DO UPDATE
 			SET calls = dependency_links.calls + excluded.calls, errors = dependency_links.errors + excluded.errors`,
-			up.hours, up.parents, up.children, up.calls, up.errs, up.pairs)
+			up.hours, up.parents, up.children, up.calls, up.errs, up.pairs, tenant)
 	}
 	if err := tx.SendBatch(ctx, b).Close(); err != nil {
 		return fmt.Errorf("update dependency links: %w", err)
@@ -348,14 +366,18 @@ func applyDelta(ctx context.Context, tx pgx.Tx, delta map[hourEdge]*edgeDelta) e
 	return nil
 }
 
-// Dependencies sums the hourly links of traces that started in
+// Dependencies sums the hourly links, of the tenant ctx acts for, of traces that started in
 // (endTs-lookback, endTs]. Links are bucketed by the hour their trace
 // started, so the window is widened to whole hours at its start.
 func (s *Store) Dependencies(ctx context.Context, endTs time.Time, lookback time.Duration) ([]zipkin.DependencyLink, error) {
+	tenant, ok, err := s.readTenant(ctx)
+	if err != nil || !ok {
+		return []zipkin.DependencyLink{}, err
+	}
 	from := endTs.Add(-lookback).UTC().Truncate(time.Hour)
 	rows, err := s.pool.Query(ctx, `SELECT parent, child, sum(calls)::bigint, sum(errors)::bigint
-		FROM dependency_links WHERE hour >= $1 AND hour <= $2
-		GROUP BY parent, child HAVING sum(calls) > 0 ORDER BY parent, child`, from, endTs.UTC())
+		FROM dependency_links WHERE tenant = $3 AND hour >= $1 AND hour <= $2
+		GROUP BY parent, child HAVING sum(calls) > 0 ORDER BY parent, child`, from, endTs.UTC(), tenant)
 	if err != nil {
 		return nil, fmt.Errorf("dependencies: %w", err)
 	}

@@ -79,8 +79,8 @@ func (s *Store) moveSpans(ctx context.Context, _ *sql.DB) error {
 			}
 			// span_stats comes later (migration 10): spans stored before
 			// it have no service metrics.
-			w.stats, w.uncounted = nil, true
-			return w.write(ctx, tx)
+			w.stats, w.uncounted, w.beforeTenants = nil, true, true
+			return w.write(ctx, tx, defaultTenantID)
 		})
 		if err != nil {
 			return fmt.Errorf("move spans: %w", err)

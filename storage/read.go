@@ -11,12 +11,13 @@ import (
 	"github.com/zipq/zipq/zipkin"
 )
 
-// Traces returns the traces with these IDs, in the order asked, leaving out
-// those with no spans. With strict false, IDs are compared on their lower
+// Traces returns the traces with these IDs of the tenant ctx acts for, in
+// the order asked, leaving out those with no spans. With strict false, IDs are compared on their lower
 // 64 bits and a trace holds every span sharing them.
 func (s *Store) Traces(ctx context.Context, ids []zipkin.TraceID, strict bool) ([][]zipkin.Span, error) {
-	if len(ids) == 0 {
-		return nil, nil
+	tenant, ok, err := s.readTenant(ctx)
+	if len(ids) == 0 || !ok || err != nil {
+		return nil, err
 	}
 	key := func(id zipkin.TraceID) zipkin.TraceID {
 		if !strict {
@@ -36,7 +37,7 @@ func (s *Store) Traces(ctx context.Context, ids []zipkin.TraceID, strict bool) (
 	case <-ctx.Done():
 		return nil, fmt.Errorf("read traces: %w", ctx.Err())
 	}
-	byID, err := spansByTrace(ctx, s.pool, lows, func(id zipkin.TraceID) (zipkin.TraceID, bool) {
+	byID, err := spansByTrace(ctx, s.pool, tenant, lows, func(id zipkin.TraceID) (zipkin.TraceID, bool) {
 		k := key(id)
 		return k, want[k]
 	})
@@ -63,9 +64,9 @@ type querier interface {
 // and groups their spans under the key group gives their trace ID, each
 // distinct span once, in compareCanonical order; segments group refuses
 // are skipped undecoded.
-func spansByTrace(ctx context.Context, q querier, lows []int64,
+func spansByTrace(ctx context.Context, q querier, tenant int16, lows []int64,
 	group func(zipkin.TraceID) (zipkin.TraceID, bool)) (map[zipkin.TraceID][]zipkin.Span, error) {
-	builders, err := readSegments(ctx, q, lows, group)
+	builders, err := readSegments(ctx, q, tenant, lows, group)
 	if err != nil {
 		return nil, err
 	}
@@ -82,13 +83,13 @@ type segKey struct {
 	uid int64
 }
 
-// readSegments reads and merges the segments of the traces whose ID's
-// lower half is in lows, keyed as group says; each builder also lists the
+// readSegments reads and merges the segments of tenant's traces whose
+// ID's lower half is in lows, keyed as group says; each builder also lists the
 // keys of the segments it merged.
-func readSegments(ctx context.Context, q querier, lows []int64,
+func readSegments(ctx context.Context, q querier, tenant int16, lows []int64,
 	group func(zipkin.TraceID) (zipkin.TraceID, bool)) (map[zipkin.TraceID]*traceBuilder, error) {
 	builders := map[zipkin.TraceID]*traceBuilder{}
-	err := eachSegment(ctx, q, lows, func(id zipkin.TraceID, key segKey) func([]byte) error {
+	err := eachSegment(ctx, q, tenant, lows, func(id zipkin.TraceID, key segKey) func([]byte) error {
 		k, ok := group(id)
 		if !ok {
 			return nil
@@ -107,11 +108,12 @@ func readSegments(ctx context.Context, q querier, lows []int64,
 	return builders, nil
 }
 
-// eachSegment reads the segments of the traces whose ID's lower half is
-// in lows: for each, visit says what to call with each of its spans'
+// eachSegment reads the segments of tenant's traces whose ID's lower half
+// is in lows: for each, visit says what to call with each of its spans'
 // canonical bytes (nil: skip the segment undecoded).
-func eachSegment(ctx context.Context, q querier, lows []int64, visit func(zipkin.TraceID, segKey) func(canonical []byte) error) error {
-	rows, err := q.Query(ctx, `SELECT trace_id_low, trace_id_high, ts, seg_uid, data FROM segments WHERE trace_id_low = ANY($1)`, lows)
+func eachSegment(ctx context.Context, q querier, tenant int16, lows []int64, visit func(zipkin.TraceID, segKey) func(canonical []byte) error) error {
+	rows, err := q.Query(ctx, `SELECT trace_id_low, trace_id_high, ts, seg_uid, data FROM segments
+		WHERE trace_id_low = ANY($1) AND tenant = $2`, lows, tenant)
 	if err != nil {
 		return err
 	}
@@ -131,30 +133,39 @@ func eachSegment(ctx context.Context, q querier, lows []int64, visit func(zipkin
 }
 
 // ServiceNames lists local service names seen within retention, sorted.
+// The name reads are the tenant's that ctx acts for.
 func (s *Store) ServiceNames(ctx context.Context) ([]string, error) {
-	return s.names(ctx, `SELECT DISTINCT service FROM span_names ORDER BY 1`)
+	return s.names(ctx, `SELECT DISTINCT service FROM span_names WHERE tenant = $1 ORDER BY 1`)
 }
 
 // SpanNames lists the span names recorded by a service, sorted.
 func (s *Store) SpanNames(ctx context.Context, service string) ([]string, error) {
-	return s.names(ctx, `SELECT DISTINCT name FROM span_names WHERE service_h = $1 AND service = $2 ORDER BY 1`,
+	return s.names(ctx, `SELECT DISTINCT name FROM span_names WHERE tenant = $1 AND service_h = $2 AND service = $3 ORDER BY 1`,
 		nameKey(pgText(service), ""), pgText(service))
 }
 
 // RemoteServiceNames lists the services a service called, sorted.
 func (s *Store) RemoteServiceNames(ctx context.Context, service string) ([]string, error) {
-	return s.names(ctx, `SELECT DISTINCT remote FROM remote_services WHERE service_h = $1 AND service = $2 ORDER BY 1`,
+	return s.names(ctx, `SELECT DISTINCT remote FROM remote_services WHERE tenant = $1 AND service_h = $2 AND service = $3 ORDER BY 1`,
 		nameKey(pgText(service), ""), pgText(service))
 }
 
 // AutocompleteValues lists the values seen for an autocomplete tag key.
 func (s *Store) AutocompleteValues(ctx context.Context, key string) ([]string, error) {
-	return s.names(ctx, `SELECT DISTINCT value FROM autocomplete_tags WHERE key_h = $1 AND key = $2 ORDER BY 1`,
+	return s.names(ctx, `SELECT DISTINCT value FROM autocomplete_tags WHERE tenant = $1 AND key_h = $2 AND key = $3 ORDER BY 1`,
 		nameKey(pgText(key), ""), pgText(key))
 }
 
+// names runs q with the tenant's number as $1, then args.
 func (s *Store) names(ctx context.Context, q string, args ...any) ([]string, error) {
-	rows, err := s.pool.Query(ctx, q, args...)
+	tenant, ok, err := s.readTenant(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list names: %w", err)
+	}
+	if !ok {
+		return []string{}, nil
+	}
+	rows, err := s.pool.Query(ctx, q, append([]any{tenant}, args...)...)
 	if err != nil {
 		return nil, fmt.Errorf("list names: %w", err)
 	}
@@ -168,20 +179,25 @@ func (s *Store) names(ctx context.Context, q string, args ...any) ([]string, err
 	return names, nil
 }
 
-// CountSpans reads every segment and reports how many spans they hold and
+// CountSpans reads every segment (of every tenant) and reports how many spans they hold and
 // how many distinct spans readers see (a span stored twice by a
 // redelivered message counts once there, as in every read). It reads
 // everything: for tests, benchmarks and spot checks, never a hot path.
 func (s *Store) CountSpans(ctx context.Context) (stored, distinct int, err error) {
-	rows, err := s.pool.Query(ctx, `SELECT trace_id_low, trace_id_high, data FROM segments`)
+	rows, err := s.pool.Query(ctx, `SELECT tenant, trace_id_low, trace_id_high, data FROM segments`)
 	if err != nil {
 		return 0, 0, fmt.Errorf("count spans: %w", err)
 	}
-	seen := map[zipkin.TraceID]map[uint64]bool{}
+	type trace struct {
+		tenant int16
+		id     zipkin.TraceID
+	}
+	seen := map[trace]map[uint64]bool{}
+	var tenant int16
 	var low, high int64
 	var data, buf []byte
-	_, err = pgx.ForEachRow(rows, []any{&low, &high, &data}, func() error {
-		id := zipkin.TraceID{High: uint64(high), Low: uint64(low)}
+	_, err = pgx.ForEachRow(rows, []any{&tenant, &low, &high, &data}, func() error {
+		id := trace{tenant, zipkin.TraceID{High: uint64(high), Low: uint64(low)}}
 		if seen[id] == nil {
 			seen[id] = map[uint64]bool{}
 		}

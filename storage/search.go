@@ -14,7 +14,7 @@ import (
 	"github.com/zipq/zipq/zipkin"
 )
 
-// FindTraces returns whole traces having a span that matches every
+// FindTraces returns whole traces, of the tenant ctx acts for, having a span that matches every
 // criterion of q within [EndTs-Lookback, EndTs], the trace with the newest
 // matching span first, at most q.Limit. With strict false, traces are
 // grouped by the lower 64 bits of their ID.
@@ -44,8 +44,9 @@ func (s *Store) FindTraces(ctx context.Context, q zipkin.QueryRequest, strict bo
 // are walked newest first as in FindTraces; match decides exactly.
 func (s *Store) FindTracesMatching(ctx context.Context, q zipkin.QueryRequest, strict bool,
 	match func(spans []zipkin.Span, from, to int64) (at int64, ok bool)) ([][]zipkin.Span, error) {
-	if q.Limit <= 0 {
-		return nil, nil
+	tenant, ok, err := s.readTenant(ctx)
+	if q.Limit <= 0 || !ok || err != nil {
+		return nil, err
 	}
 	start, end := q.EndTs.Add(-q.Lookback), q.EndTs
 	var keys []int32
@@ -61,7 +62,7 @@ func (s *Store) FindTracesMatching(ctx context.Context, q zipkin.QueryRequest, s
 	for _, t := range q.AnnotationQuery {
 		keys = append(keys, key(keyTerm, t))
 	}
-	w := &walk{s: s, q: q, match: match, strict: strict, keys: keys, start: start, end: end, cursor: end, seen: map[zipkin.TraceID]bool{}}
+	w := &walk{s: s, tenant: tenant, q: q, match: match, strict: strict, keys: keys, start: start, end: end, cursor: end, seen: map[zipkin.TraceID]bool{}}
 	if err := w.run(ctx); err != nil {
 		return nil, fmt.Errorf("find traces: %w", err)
 	}
@@ -81,6 +82,7 @@ const walkScan = 2000
 
 type walk struct {
 	s          *Store
+	tenant     int16
 	q          zipkin.QueryRequest
 	match      func(spans []zipkin.Span, from, to int64) (int64, bool)
 	strict     bool
@@ -159,7 +161,7 @@ func (w *walk) query() (string, []any, int) {
 		return "$" + strconv.Itoa(len(args))
 	}
 	// ts bounds prune partitions: a row's spans start within a minute.
-	where := []string{"ts > " + arg(w.start.Add(-indexBucket)), "ts <= " + arg(w.end),
+	where := []string{"tenant = " + arg(w.tenant), "ts > " + arg(w.start.Add(-indexBucket)), "ts <= " + arg(w.end),
 		"ts_max >= " + arg(w.start), "ts_max <= " + arg(w.cursor)}
 	hit := "true"
 	if len(w.keys) > 0 {

@@ -24,10 +24,6 @@ import (
 // stored already (Store.WriteRedelivered) are left out. A span is counted
 // in the minute it started (storedAt's date), however late it arrives.
 
-// DefaultTenant is the tenant of an installation without tenants: Tempo's
-// name for it when multi-tenancy is off.
-const DefaultTenant = "single-tenant"
-
 // statCell is what span_stats counts by. A total is a service's cells
 // summed (name, remote and kind empty), written by the stats job beside
 // the folded cells so that a read by service decodes one row per minute
@@ -143,7 +139,7 @@ func (t statTally) add(spans []canonicalSpan, arrival int64) {
 }
 
 // statRows is a tally as insertStats' arguments, in cell order.
-func (t statTally) rows(tenant string, merged bool, res time.Duration) []any {
+func (t statTally) rows(merged bool, res time.Duration) []any {
 	keys := make([]statKey, 0, len(t))
 	for k := range t {
 		keys = append(keys, k)
@@ -154,7 +150,6 @@ func (t statTally) rows(tenant string, merged bool, res time.Duration) []any {
 	})
 	n := len(keys)
 	var (
-		tenants                           = make([]string, n)
 		ts                                = make([]time.Time, n)
 		ress                              = make([]int32, n)
 		mergeds                           = make([]bool, n)
@@ -176,23 +171,23 @@ func (t statTally) rows(tenant string, merged bool, res time.Duration) []any {
 	}
 	for i, k := range keys {
 		a := t[k]
-		tenants[i], ts[i], ress[i], mergeds[i] = tenant, time.UnixMicro(k.ts).UTC(), int32(res/time.Second), merged
+		ts[i], ress[i], mergeds[i] = time.UnixMicro(k.ts).UTC(), int32(res/time.Second), merged
 		cells[i], services[i], names[i], kinds[i], remotes[i] = k.cell.hash(), k.cell.service, k.cell.name, k.cell.storedKind(), k.cell.remote
 		serviceH[i] = nameKey(k.cell.service, "")
 		calls[i], errs[i], sums[i], sketches[i] = a.calls, a.errors, a.durSum, encodeSketch(nil, a.sketch)
 		exemplarCols(a.slow, slowHigh, slowLow, slowSpan, slow, slowAt, i)
 		exemplarCols(a.failed, errHigh, errLow, errSpan, errUs, errAt, i)
 	}
-	return []any{tenants, ts, ress, mergeds, cells, services, serviceH, names, kinds, remotes, calls, errs, sums, sketches,
+	return []any{ts, ress, mergeds, cells, services, serviceH, names, kinds, remotes, calls, errs, sums, sketches,
 		slowHigh, slowLow, slowSpan, slow, slowAt, errHigh, errLow, errSpan, errUs, errAt}
 }
 
 const insertStats = `INSERT INTO span_stats (tenant, ts, res, merged, cell_h, service, service_h, name, kind, remote,
 		calls, errors, dur_sum, sketch,
 		slow_trace_high, slow_trace_low, slow_span, slow_us, slow_at, err_trace_high, err_trace_low, err_span, err_us, err_at)
-	SELECT * FROM unnest($1::text[], $2::timestamptz[], $3::int[], $4::bool[], $5::bigint[], $6::text[], $7::bigint[], $8::text[], $9::smallint[], $10::text[],
+	SELECT $1::smallint, u.* FROM unnest($2::timestamptz[], $3::int[], $4::bool[], $5::bigint[], $6::text[], $7::bigint[], $8::text[], $9::smallint[], $10::text[],
 		$11::bigint[], $12::bigint[], $13::bigint[], $14::bytea[],
-		$15::bigint[], $16::bigint[], $17::bigint[], $18::bigint[], $19::timestamptz[], $20::bigint[], $21::bigint[], $22::bigint[], $23::bigint[], $24::timestamptz[])`
+		$15::bigint[], $16::bigint[], $17::bigint[], $18::bigint[], $19::timestamptz[], $20::bigint[], $21::bigint[], $22::bigint[], $23::bigint[], $24::timestamptz[]) AS u`
 
 // statsColumns is span_stats' columns as insertStats and the readers list them.
 const statsColumns = `ts, res, service, name, kind, remote, calls, errors, dur_sum, sketch,
@@ -201,7 +196,7 @@ const statsColumns = `ts, res, service, name, kind, remote, calls, errors, dur_s
 // storedSpans is the canonical bytes of the spans already stored for the
 // traces of segs, in segments other than segs themselves: what a
 // redelivered message's spans are checked against before being counted.
-func storedSpans(ctx context.Context, tx pgx.Tx, segs []*segment) (map[zipkin.TraceID]map[string]bool, error) {
+func storedSpans(ctx context.Context, tx pgx.Tx, tenant int16, segs []*segment) (map[zipkin.TraceID]map[string]bool, error) {
 	type key struct{ ts, uid int64 }
 	ours := map[key]bool{}
 	lows := make([]int64, 0, len(segs))
@@ -210,7 +205,7 @@ func storedSpans(ctx context.Context, tx pgx.Tx, segs []*segment) (map[zipkin.Tr
 		lows = append(lows, int64(seg.id.Low))
 	}
 	out := map[zipkin.TraceID]map[string]bool{}
-	err := eachSegment(ctx, tx, lows, func(id zipkin.TraceID, seg segKey) func([]byte) error {
+	err := eachSegment(ctx, tx, tenant, lows, func(id zipkin.TraceID, seg segKey) func([]byte) error {
 		if ours[key{seg.ts.UnixMicro(), seg.uid}] {
 			return nil
 		}

@@ -68,8 +68,8 @@ func fold(ctx context.Context, tx pgx.Tx, from time.Time, res time.Duration) err
 	if res == time.Hour {
 		left = "res = 60"
 	}
-	totals := map[string]statTally{}
-	add := func(byTenant map[string]statTally, tenant string, k statKey, a *statAgg) error {
+	totals := map[int16]statTally{}
+	add := func(byTenant map[int16]statTally, tenant int16, k statKey, a *statAgg) error {
 		t := byTenant[tenant]
 		if t == nil {
 			t = statTally{}
@@ -95,8 +95,8 @@ func fold(ctx context.Context, tx pgx.Tx, from time.Time, res time.Duration) err
 		if err != nil {
 			return fmt.Errorf("stats: take %v from %v: %w", res, from, err)
 		}
-		cells := map[string]statTally{}
-		var tenant string
+		cells := map[int16]statTally{}
+		var tenant int16
 		err = scanStats(rows, []any{&tenant}, func(k statKey, a *statAgg) error {
 			if k.cell.total {
 				return nil // recomputed from the cells
@@ -119,7 +119,7 @@ func fold(ctx context.Context, tx pgx.Tx, from time.Time, res time.Duration) err
 					return fmt.Errorf("stats: total %v from %v: %w", res, from, err)
 				}
 			}
-			b.Queue(insertStats, t.rows(tenant, true, res)...)
+			b.Queue(insertStats, append([]any{tenant}, t.rows(true, res)...)...)
 		}
 		if err := tx.SendBatch(ctx, b).Close(); err != nil {
 			return fmt.Errorf("stats: write folded %v from %v: %w", res, from, err)
@@ -127,7 +127,7 @@ func fold(ctx context.Context, tx pgx.Tx, from time.Time, res time.Duration) err
 	}
 	b := &pgx.Batch{}
 	for tenant, t := range totals {
-		b.Queue(insertStats, t.rows(tenant, true, res)...)
+		b.Queue(insertStats, append([]any{tenant}, t.rows(true, res)...)...)
 	}
 	if err := tx.SendBatch(ctx, b).Close(); err != nil {
 		return fmt.Errorf("stats: write totals %v from %v: %w", res, from, err)

@@ -21,9 +21,9 @@ const (
 	ByRemote
 )
 
-// StatsQuery selects service metrics (span_stats).
+// StatsQuery selects service metrics (span_stats) of the tenant the
+// read's context acts for.
 type StatsQuery struct {
-	Tenant string
 	// Service, Name and Remote select cells ("" is any); Kinds too (none
 	// is any).
 	Service, Name, Remote string
@@ -73,6 +73,10 @@ func (s *Store) Stats(ctx context.Context, q StatsQuery) ([]StatsSeries, error) 
 	if q.Step <= 0 || !q.End.After(q.Start) {
 		return nil, fmt.Errorf("stats: want a positive step and start before end, got %v, [%v, %v)", q.Step, q.Start, q.End)
 	}
+	tenant, ok, err := s.readTenant(ctx)
+	if err != nil || !ok {
+		return nil, err
+	}
 	kinds := make([]int16, len(q.Kinds))
 	for i, k := range q.Kinds {
 		kinds[i] = int16(k)
@@ -85,7 +89,7 @@ func (s *Store) Stats(ctx context.Context, q StatsQuery) ([]StatsSeries, error) 
 		WHERE tenant = $1 AND ts >= $2 AND ts < $3 AND ($4 = '' OR service_h = $8 AND service = $4) AND ($5 = '' OR name = $5)
 		AND ($6 = '' OR remote = $6) AND (cardinality($7::smallint[]) = 0 OR kind = ANY($7))
 		AND CASE WHEN $9 THEN kind = -1 OR NOT merged ELSE kind >= 0 END`,
-		cmp.Or(q.Tenant, DefaultTenant), q.Start, q.End, q.Service, q.Name, q.Remote, kinds, nameKey(q.Service, ""), totals)
+		tenant, q.Start, q.End, q.Service, q.Name, q.Remote, kinds, nameKey(q.Service, ""), totals)
 	if err != nil {
 		return nil, fmt.Errorf("stats: %w", err)
 	}

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
@@ -114,6 +115,7 @@ type Store struct {
 	// seconds for a connection.
 	traceReads chan struct{}
 	observer   Observer
+	tenantIDs  sync.Map // tenant name → its number (tenants.go)
 }
 
 // Observer is told, after each commit, what it added: the spans a write

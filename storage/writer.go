@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -17,13 +18,13 @@ import (
 // search window a row can begin and still hold a match.
 const indexBucket = time.Minute
 
-var indexColumns = []string{"trace_id_low", "ts", "ts_max", "trace_id_high", "dur_min", "dur_max", "keys"}
+var indexColumns = []string{"trace_id_low", "ts", "ts_max", "trace_id_high", "dur_min", "dur_max", "keys", "tenant"}
 
 // No conflict target: the targetless form also works on Citus columnar and
 // postgres_fdw partitions, where a targeted ON CONFLICT fails. RETURNING
 // names the segments that were new, whose index rows are then written.
-const insertSegments = `INSERT INTO segments (trace_id_low, ts, seg_uid, trace_id_high, span_count, dict, data)
-	SELECT * FROM unnest($1::bigint[], $2::timestamptz[], $3::bigint[], $4::bigint[], $5::int[], $6::smallint[], $7::bytea[])
+const insertSegments = `INSERT INTO segments (trace_id_low, ts, seg_uid, trace_id_high, span_count, dict, data, tenant)
+	SELECT u.*, $8::smallint FROM unnest($1::bigint[], $2::timestamptz[], $3::bigint[], $4::bigint[], $5::int[], $6::smallint[], $7::bytea[]) AS u
 	ORDER BY 1, 2, 3
 	ON CONFLICT DO NOTHING
 	RETURNING trace_id_low, ts, seg_uid`
@@ -31,23 +32,28 @@ const insertSegments = `INSERT INTO segments (trace_id_low, ts, seg_uid, trace_i
 // The name tables and the linker's marks are written in key order so
 // concurrent collectors writing the same names cannot deadlock. Names are
 // stored whole and keyed by zipq_key (namePair), so no length breaks them.
-const insertNames = `INSERT INTO span_names (day, service, name, service_h, pair_h)
-	SELECT * FROM unnest($1::date[], $2::text[], $3::text[], $4::bigint[], $5::bigint[]) ORDER BY 5, 1 ON CONFLICT DO NOTHING`
+const insertNames = `INSERT INTO span_names (day, service, name, service_h, pair_h, tenant)
+	SELECT u.*, $6::smallint FROM unnest($1::date[], $2::text[], $3::text[], $4::bigint[], $5::bigint[]) AS u ORDER BY 5, 1 ON CONFLICT DO NOTHING`
 
-const insertRemotes = `INSERT INTO remote_services (day, service, remote, service_h, pair_h)
-	SELECT * FROM unnest($1::date[], $2::text[], $3::text[], $4::bigint[], $5::bigint[]) ORDER BY 5, 1 ON CONFLICT DO NOTHING`
+const insertRemotes = `INSERT INTO remote_services (day, service, remote, service_h, pair_h, tenant)
+	SELECT u.*, $6::smallint FROM unnest($1::date[], $2::text[], $3::text[], $4::bigint[], $5::bigint[]) AS u ORDER BY 5, 1 ON CONFLICT DO NOTHING`
 
-const insertAutocomplete = `INSERT INTO autocomplete_tags (day, key, value, key_h, pair_h)
-	SELECT * FROM unnest($1::date[], $2::text[], $3::text[], $4::bigint[], $5::bigint[]) ORDER BY 5, 1 ON CONFLICT DO NOTHING`
+const insertAutocomplete = `INSERT INTO autocomplete_tags (day, key, value, key_h, pair_h, tenant)
+	SELECT u.*, $6::smallint FROM unnest($1::date[], $2::text[], $3::text[], $4::bigint[], $5::bigint[]) AS u ORDER BY 5, 1 ON CONFLICT DO NOTHING`
 
 // markPending marks traces for the linker with the links of the segment
 // just stored; a trace already marked keeps its mark (and, having two
 // segments by then, is read back whole).
-const markPending = `INSERT INTO link_pending (trace_id_low, trace_id_high, hour, edges)
-	SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::timestamptz[], $4::bytea[]) ORDER BY 1, 2 ON CONFLICT DO NOTHING`
+const markPending = `INSERT INTO link_pending (trace_id_low, trace_id_high, hour, edges, tenant)
+	SELECT u.*, $5::smallint FROM unnest($1::bigint[], $2::bigint[], $3::timestamptz[], $4::bytea[]) AS u ORDER BY 1, 2 ON CONFLICT DO NOTHING`
 
-// WriteSpans stores a batch in one transaction and returns nil only after
-// it committed: one segment per trace, its search rows, the name tables and
+// withoutTenant is the writer's statements as migration 6 runs them,
+// before migration 11 added the tenant columns.
+var withoutTenant = strings.NewReplacer(", tenant)", ")", "u.*, $8::smallint FROM", "u.* FROM", "u.*, $6::smallint FROM", "u.* FROM",
+	"u.*, $5::smallint FROM", "u.* FROM")
+
+// WriteSpans stores a batch, for the tenant ctx acts for (tenant.From), in
+// one transaction and returns nil only after it committed: one segment per trace, its search rows, the name tables and
 // the linker's marks. It is idempotent: a redelivered message stores no
 // span twice as far as any read can tell (an identical segment inserts
 // nothing; a differently cut one is merged by span identity when read, and
@@ -91,12 +97,17 @@ func (s *Store) PrepareWrite(spans []zipkin.Span) (func(context.Context) error, 
 	return func(ctx context.Context) error { return s.commit(ctx, w, len(spans)) }, nil
 }
 
-// commit writes a prepared batch of n spans in one transaction.
+// commit writes a prepared batch of n spans in one transaction, for the
+// tenant ctx acts for.
 func (s *Store) commit(ctx context.Context, w *write, n int) error {
 	if n == 0 {
 		return nil
 	}
-	if err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error { return w.write(ctx, tx) }); err != nil {
+	tenant, err := s.tenantOf(ctx, true)
+	if err != nil {
+		return classify(fmt.Errorf("write %d spans: %w", n, err))
+	}
+	if err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error { return w.write(ctx, tx, tenant) }); err != nil {
 		return classify(fmt.Errorf("write %d spans: %w", n, err))
 	}
 	if s.observer != nil && len(w.counted) > 0 {
@@ -115,12 +126,16 @@ type write struct {
 	names   nameRows
 	remotes nameRows
 	tags    nameRows
-	// stats is insertStats' arguments for all of segs (nil: none counted).
+	// stats is insertStats' arguments but the tenant for all of segs
+	// (nil: none counted).
 	stats   []any
 	arrival int64 // µs
 	// redelivered: the spans may have been stored (and counted) already.
 	redelivered bool
-	uncounted   bool // not counted in span_stats at all
+	// beforeTenants: written by migration 6, before the tables had a
+	// tenant column (migration 11); the rows are the default tenant's.
+	beforeTenants bool
+	uncounted     bool // not counted in span_stats at all
 	// merged[i]: the spans of segs[i] as counted (indexSpans).
 	merged [][]canonicalSpan
 	// counted is what the last transaction counted, for the observer
@@ -175,7 +190,7 @@ func (s *Store) prepare(spans []zipkin.Span, marks bool) (*write, error) {
 		}
 	}
 	if len(tally) > 0 {
-		w.stats = tally.rows(DefaultTenant, false, time.Minute)
+		w.stats = tally.rows(false, time.Minute)
 	}
 	if marks {
 		w.marks = make([]mark, len(segs))
@@ -206,7 +221,7 @@ func (s *Store) prepare(spans []zipkin.Span, marks bool) (*write, error) {
 	return w, nil
 }
 
-func (w *write) write(ctx context.Context, tx pgx.Tx) error {
+func (w *write) write(ctx context.Context, tx pgx.Tx, tenant int16) error {
 	w.counted = w.counted[:0]
 	n := len(w.segs)
 	lows, highs, uids := make([]int64, n), make([]int64, n), make([]int64, n)
@@ -216,13 +231,19 @@ func (w *write) write(ctx context.Context, tx pgx.Tx) error {
 		ts[i], counts[i], dicts[i], data[i] = time.UnixMicro(seg.ts).UTC(), int32(len(seg.spans)), currentDict, seg.data
 	}
 	b := &pgx.Batch{}
-	b.Queue(insertSegments, lows, ts, uids, highs, counts, dicts, data)
+	queue := func(sql string, args ...any) { // the tenant last
+		if w.beforeTenants {
+			sql, args = withoutTenant.Replace(sql), args[:len(args)-1]
+		}
+		b.Queue(sql, args...)
+	}
+	queue(insertSegments, lows, ts, uids, highs, counts, dicts, data, tenant)
 	for _, n := range []struct {
 		sql  string
 		rows *nameRows
 	}{{insertNames, &w.names}, {insertRemotes, &w.remotes}, {insertAutocomplete, &w.tags}} {
 		if len(n.rows.keys) > 0 {
-			b.Queue(n.sql, n.rows.days, n.rows.keys, n.rows.value, n.rows.keyH, n.rows.pairH)
+			queue(n.sql, n.rows.days, n.rows.keys, n.rows.value, n.rows.keyH, n.rows.pairH, tenant)
 		}
 	}
 	br := tx.SendBatch(ctx, b)
@@ -252,6 +273,9 @@ func (w *write) write(ctx context.Context, tx pgx.Tx) error {
 	var marked []int
 	for i, seg := range w.segs {
 		if fresh[segID{int64(seg.id.Low), seg.ts, seg.uid}] {
+			for _, row := range w.index[i] {
+				row[len(row)-1] = tenant
+			}
 			idx = append(idx, w.index[i]...)
 			marked = append(marked, i)
 		}
@@ -259,19 +283,26 @@ func (w *write) write(ctx context.Context, tx pgx.Tx) error {
 	if len(idx) == 0 {
 		return nil
 	}
-	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"span_index"}, indexColumns, pgx.CopyFromRows(idx)); err != nil {
+	cols := indexColumns
+	if w.beforeTenants {
+		cols = cols[:len(cols)-1]
+		for i, row := range idx {
+			idx[i] = row[:len(row)-1]
+		}
+	}
+	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"span_index"}, cols, pgx.CopyFromRows(idx)); err != nil {
 		return fmt.Errorf("copy span index: %w", err)
 	}
-	stats, err := w.freshStats(ctx, tx, marked)
+	stats, err := w.freshStats(ctx, tx, tenant, marked)
 	if err != nil {
 		return fmt.Errorf("count spans: %w", err)
 	}
 	b = &pgx.Batch{}
 	if w.marks != nil {
-		b.Queue(markPending, w.pendingMarks(marked)...)
+		queue(markPending, append(w.pendingMarks(marked), tenant)...)
 	}
 	if len(stats) > 0 {
-		b.Queue(insertStats, stats...)
+		b.Queue(insertStats, append([]any{tenant}, stats...)...)
 	}
 	if err := tx.SendBatch(ctx, b).Close(); err != nil {
 		return fmt.Errorf("mark traces for the linker, count spans: %w", err)
@@ -279,12 +310,12 @@ func (w *write) write(ctx context.Context, tx pgx.Tx) error {
 	return nil
 }
 
-// freshStats is insertStats' arguments for the segments at these indexes,
+// freshStats is insertStats' arguments but the tenant for the segments at these indexes,
 // the ones this transaction stored: prepare's tally when that is all of
 // them and none may have been stored before, else counted again from them
 // alone, without the spans found stored already. The spans it counts are
 // w.counted.
-func (w *write) freshStats(ctx context.Context, tx pgx.Tx, fresh []int) ([]any, error) {
+func (w *write) freshStats(ctx context.Context, tx pgx.Tx, tenant int16, fresh []int) ([]any, error) {
 	if w.uncounted {
 		return nil, nil
 	}
@@ -301,7 +332,7 @@ func (w *write) freshStats(ctx context.Context, tx pgx.Tx, fresh []int) ([]any, 
 	var stored map[zipkin.TraceID]map[string]bool
 	if w.redelivered {
 		var err error
-		if stored, err = storedSpans(ctx, tx, segs); err != nil {
+		if stored, err = storedSpans(ctx, tx, tenant, segs); err != nil {
 			return nil, err
 		}
 	}
@@ -318,7 +349,7 @@ func (w *write) freshStats(ctx context.Context, tx pgx.Tx, fresh []int) ([]any, 
 	if len(t) == 0 {
 		return nil, nil
 	}
-	return t.rows(DefaultTenant, false, time.Minute), nil
+	return t.rows(false, time.Minute), nil
 }
 
 // count adds spans to w.counted, leaving out those without a local
@@ -409,7 +440,7 @@ func appendIndexRows(rows [][]any, id zipkin.TraceID, spans []canonicalSpan, arr
 		}
 		rows = append(rows, []any{
 			int64(id.Low), time.UnixMicro(ts).UTC(), time.UnixMicro(tsMax).UTC(),
-			int64(id.High), dmin, dmax, sortedSet(keys),
+			int64(id.High), dmin, dmax, sortedSet(keys), defaultTenantID, // the tenant: set by write
 		})
 	}
 	first, bucket := 0, int64(0)

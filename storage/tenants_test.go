@@ -1,0 +1,193 @@
+package storage_test
+
+import (
+	"context"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/zipq/zipq/internal/tenant"
+	"github.com/zipq/zipq/storage"
+	"github.com/zipq/zipq/zipkin"
+)
+
+// tenantTrace is one call from frontend to backend, trace 0x7e, with the
+// span name and tag value of its tenant: every tenant sends the same trace
+// ID and service names.
+func tenantTrace(who string, at time.Time) []zipkin.Span {
+	id := zipkin.TraceID{Low: 0x7e}
+	return []zipkin.Span{
+		{TraceID: id, ID: 1, Name: "op-" + who, Kind: zipkin.KindClient, Timestamp: at.UnixMicro(), Duration: 100,
+			LocalEndpoint: &zipkin.Endpoint{ServiceName: "frontend"}, RemoteEndpoint: &zipkin.Endpoint{ServiceName: "backend"},
+			Tags: map[string]string{"who": who}},
+		{TraceID: id, ParentID: 1, ID: 2, Name: "op-" + who, Kind: zipkin.KindServer, Timestamp: at.UnixMicro() + 10, Duration: 80,
+			LocalEndpoint: &zipkin.Endpoint{ServiceName: "backend"}, Tags: map[string]string{"who": who}},
+	}
+}
+
+// TestTenantsAreApart stores the same trace ID and service names for two
+// tenants and the default one, and reads each back through every read the
+// store has: each sees only its own spans, names, tag values, links and
+// metrics; a tenant that stored nothing sees nothing (and is not
+// numbered). Byte-identical spans of two tenants are both stored.
+func TestTenantsAreApart(t *testing.T) {
+	t.Parallel()
+	st, dsn := openStore(t, storage.Config{AutocompleteKeys: []string{"who"}})
+	if err := st.Migrate(ctx(t)); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now().Add(-time.Minute)
+	as := func(who string) context.Context {
+		if who == "default" {
+			return ctx(t)
+		}
+		return tenant.With(ctx(t), "team-"+who)
+	}
+	for _, who := range []string{"a", "b", "default"} {
+		if err := st.WriteSpans(as(who), tenantTrace(who, now)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The same bytes for two tenants: two rows, not one.
+	same := []zipkin.Span{{TraceID: zipkin.TraceID{Low: 0x5a3e}, ID: 9, Name: "same", Timestamp: now.UnixMicro(),
+		LocalEndpoint: &zipkin.Endpoint{ServiceName: "frontend"}}}
+	for _, who := range []string{"a", "b"} {
+		if err := st.WriteSpans(as(who), same); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := st.Link(ctx(t), storage.LinkBatch); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.FoldStats(ctx(t), time.Now().Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+
+	for _, who := range []string{"a", "b", "default"} {
+		c := as(who)
+		traces, err := st.Traces(c, []zipkin.TraceID{{Low: 0x7e}}, true)
+		if err != nil || len(traces) != 1 || len(traces[0]) != 2 {
+			t.Fatalf("%s: trace: %v %v", who, traces, err)
+		}
+		for _, sp := range traces[0] {
+			if sp.Tags["who"] != who {
+				t.Errorf("%s reads another tenant's span: %+v", who, sp)
+			}
+		}
+		if names, err := st.SpanNames(c, "frontend"); err != nil || !slices.Equal(names, []string{"op-" + who}) && !slices.Equal(names, []string{"op-" + who, "same"}) {
+			t.Errorf("%s: span names %v %v", who, names, err)
+		}
+		if v, err := st.AutocompleteValues(c, "who"); err != nil || !slices.Equal(v, []string{who}) {
+			t.Errorf("%s: tag values %v %v", who, v, err)
+		}
+		if r, err := st.RemoteServiceNames(c, "frontend"); err != nil || !slices.Equal(r, []string{"backend"}) {
+			t.Errorf("%s: remote services %v %v", who, r, err)
+		}
+		found, err := st.FindTraces(c, zipkin.QueryRequest{ServiceName: "frontend", EndTs: time.Now(), Lookback: time.Hour, Limit: 10}, true)
+		if err != nil || len(found) == 0 {
+			t.Fatalf("%s: search %v", who, err)
+		}
+		for _, tr := range found {
+			for _, sp := range tr {
+				if w, ok := sp.Tags["who"]; ok && w != who {
+					t.Errorf("%s's search returns another tenant's span: %+v", who, sp)
+				}
+			}
+		}
+		for _, other := range []string{"a", "b", "default"} {
+			if other == who {
+				continue
+			}
+			if f, err := st.FindTraces(c, zipkin.QueryRequest{SpanName: "op-" + other, EndTs: time.Now(), Lookback: time.Hour, Limit: 10}, true); err != nil || len(f) != 0 {
+				t.Errorf("%s finds %s's span name: %d traces, %v", who, other, len(f), err)
+			}
+		}
+		if links, err := st.Dependencies(c, time.Now().Add(time.Hour), 3*time.Hour); err != nil || len(links) != 1 || links[0].CallCount != 1 {
+			t.Errorf("%s: dependencies %+v %v (one call each)", who, links, err)
+		}
+		series, err := st.Stats(c, storage.StatsQuery{Start: now.Add(-time.Hour), End: time.Now().Add(time.Hour), Step: time.Hour, By: storage.ByService})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var calls int64
+		for _, sr := range series {
+			calls += sr.Total.Calls
+		}
+		if want := map[bool]int64{true: 2, false: 3}[who == "default"]; calls != want {
+			t.Errorf("%s: %d calls in the service metrics, want %d", who, calls, want)
+		}
+	}
+	for _, who := range []string{"a", "b"} {
+		if got, err := st.Traces(as(who), []zipkin.TraceID{{Low: 0x5a3e}}, true); err != nil || len(got) != 1 {
+			t.Errorf("%s: the byte-identical span: %v %v", who, got, err)
+		}
+	}
+
+	nobody := tenant.With(ctx(t), "team-c")
+	if tr, err := st.Traces(nobody, []zipkin.TraceID{{Low: 0x7e}}, true); err != nil || len(tr) != 0 {
+		t.Errorf("a tenant that stored nothing reads %v %v", tr, err)
+	}
+	if s, err := st.ServiceNames(nobody); err != nil || len(s) != 0 {
+		t.Errorf("a tenant that stored nothing lists %v %v", s, err)
+	}
+	if l, err := st.Dependencies(nobody, time.Now(), time.Hour); err != nil || len(l) != 0 {
+		t.Errorf("a tenant that stored nothing links %v %v", l, err)
+	}
+	if n := count(t, dsn, `SELECT count(*) FROM tenants`); n != 3 {
+		t.Errorf("%d tenants numbered, want 3 (the default, team-a, team-b): reads number none", n)
+	}
+}
+
+// TestMigrationKeepsDataInTheDefaultTenant fills a database as the version
+// before tenants stored it (segments, index, names, marks, links, service
+// metrics, a links row), migrates it, and reads everything back as the default tenant
+// (and nothing as another).
+func TestMigrationKeepsDataInTheDefaultTenant(t *testing.T) {
+	t.Parallel()
+	st, dsn := openStore(t, storage.Config{AutocompleteKeys: []string{"who"}})
+	if err := st.MigrateTo(ctx(t), 10); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now().Add(-time.Minute)
+	if err := st.WriteBeforeTenants(ctx(t), tenantTrace("old", now)); err != nil {
+		t.Fatal(err)
+	}
+	conn, err := pgx.Connect(ctx(t), dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx(t))
+	if _, err := conn.Exec(ctx(t), `INSERT INTO dependency_links VALUES (date_trunc('hour', now()), 'old-a', 'old-b', 4, 1, zipq_key('old-a', 'old-b'))`); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Migrate(ctx(t)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Link(ctx(t), storage.LinkBatch); err != nil { // the mark written before the migration
+		t.Fatal(err)
+	}
+	c := ctx(t)
+	if tr, err := st.Traces(c, []zipkin.TraceID{{Low: 0x7e}}, true); err != nil || len(tr) != 1 || len(tr[0]) != 2 {
+		t.Fatalf("trace after the migration: %v %v", tr, err)
+	}
+	if v, err := st.AutocompleteValues(c, "who"); err != nil || !slices.Equal(v, []string{"old"}) {
+		t.Errorf("tag values after the migration: %v %v", v, err)
+	}
+	if f, err := st.FindTraces(c, zipkin.QueryRequest{SpanName: "op-old", EndTs: time.Now(), Lookback: time.Hour, Limit: 10}, true); err != nil || len(f) != 1 {
+		t.Errorf("search after the migration: %d %v", len(f), err)
+	}
+	links, err := st.Dependencies(c, time.Now().Add(time.Hour), 3*time.Hour)
+	if err != nil || len(links) != 2 {
+		t.Errorf("links after the migration (the old row and the marked trace's): %+v %v", links, err)
+	}
+	series, err := st.Stats(c, storage.StatsQuery{Service: "frontend", Start: now.Add(-time.Hour), End: time.Now().Add(time.Hour), Step: time.Hour})
+	if err != nil || len(series) != 1 || series[0].Total.Calls != 1 {
+		t.Errorf("service metrics after the migration: %+v %v", series, err)
+	}
+	other := tenant.With(ctx(t), "team-a")
+	if tr, err := st.Traces(other, []zipkin.TraceID{{Low: 0x7e}}, true); err != nil || len(tr) != 0 {
+		t.Errorf("another tenant reads the migrated trace: %v %v", tr, err)
+	}
+}
