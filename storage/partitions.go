@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/zipq/zipq/internal/tenant"
 )
 
 const day = 24 * time.Hour
@@ -38,12 +40,46 @@ func (s *Store) Maintain(ctx context.Context, now time.Time) error {
 				return err
 			}
 		}
-		return s.applyRetention(ctx, tx, cutoff)
+		if err := s.applyRetention(ctx, tx, cutoff); err != nil {
+			return err
+		}
+		return s.applyTenantRetention(ctx, tx, now)
 	})
 	if err != nil {
 		return err
 	}
 	return s.tidy(ctx)
+}
+
+// applyTenantRetention deletes, row by row, the spans (and their index,
+// name, link and dependency rows) of each tenant whose retention is
+// shorter than the installation's: their days' partitions also hold other
+// tenants' rows, so they cannot be dropped.
+func (s *Store) applyTenantRetention(ctx context.Context, tx pgx.Tx, now time.Time) error {
+	for name, keep := range s.tenantRetention {
+		if keep >= s.cfg.Retention {
+			continue
+		}
+		id, ok, err := s.readTenant(tenant.With(ctx, name))
+		if err != nil || !ok {
+			return err // !ok: it stored nothing
+		}
+		cutoff := now.Add(-keep).UTC()
+		for _, q := range []string{
+			`DELETE FROM segments WHERE tenant = $1 AND ts < $2 AND ts > 'epoch'`,
+			`DELETE FROM span_index WHERE tenant = $1 AND ts < $2 AND ts > 'epoch'`,
+			`DELETE FROM span_names WHERE tenant = $1 AND day < $2::timestamptz::date`,
+			`DELETE FROM remote_services WHERE tenant = $1 AND day < $2::timestamptz::date`,
+			`DELETE FROM autocomplete_tags WHERE tenant = $1 AND day < $2::timestamptz::date`,
+			`DELETE FROM trace_links WHERE tenant = $1 AND hour < $2`,
+			`DELETE FROM dependency_links WHERE tenant = $1 AND hour < $2`,
+		} {
+			if _, err := tx.Exec(ctx, q, id, cutoff); err != nil {
+				return fmt.Errorf("maintain: retention of tenant %q: %w", name, err)
+			}
+		}
+	}
+	return nil
 }
 
 // tidy analyzes zipq's tables whose statistics are missing or stale, and

@@ -116,6 +116,8 @@ type Store struct {
 	traceReads chan struct{}
 	observer   Observer
 	tenantIDs  sync.Map // tenant name → its number (tenants.go)
+	// tenantRetention keeps named tenants' spans for less than Retention.
+	tenantRetention map[string]time.Duration
 }
 
 // Observer is told, after each commit, what it added: the spans a write
@@ -128,6 +130,11 @@ type Observer interface {
 	SpansCounted(spans []*zipkin.Span)
 	LinksAdded(links []zipkin.DependencyLink)
 }
+
+// SetTenantRetention keeps the named tenants' spans only this long
+// (ZIPQ_TENANTS_FILE's retention=), when shorter than Retention; call it
+// before RunMaintenance.
+func (s *Store) SetTenantRetention(keep map[string]time.Duration) { s.tenantRetention = keep }
 
 // SetObserver sets o as the store's observer; call it before any write.
 func (s *Store) SetObserver(o Observer) { s.observer = o }

@@ -191,3 +191,42 @@ func TestMigrationKeepsDataInTheDefaultTenant(t *testing.T) {
 		t.Errorf("another tenant reads the migrated trace: %v %v", tr, err)
 	}
 }
+
+// TestTenantRetention: a tenant kept shorter than the installation loses
+// its older spans (and their names and links) at maintenance; the others
+// keep theirs.
+func TestTenantRetention(t *testing.T) {
+	t.Parallel()
+	st, _ := openStore(t, storage.Config{})
+	st.SetTenantRetention(map[string]time.Duration{"team-a": 48 * time.Hour})
+	if err := st.Migrate(ctx(t)); err != nil {
+		t.Fatal(err)
+	}
+	old := time.Now().Add(-72 * time.Hour)
+	a := tenant.With(ctx(t), "team-a")
+	for _, c := range []context.Context{a, ctx(t)} {
+		if err := st.WriteSpans(c, tenantTrace("x", old)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := st.Link(ctx(t), storage.LinkBatch); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Maintain(ctx(t), time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	for c, want := range map[context.Context]int{a: 0, ctx(t): 1} {
+		tr, err := st.Traces(c, []zipkin.TraceID{{Low: 0x7e}}, true)
+		if err != nil || len(tr) != want {
+			t.Errorf("%s: %d traces, want %d (%v)", tenant.From(c), len(tr), want, err)
+		}
+		names, err := st.ServiceNames(c)
+		if err != nil || len(names) != 2*want {
+			t.Errorf("%s: services %v, want %d", tenant.From(c), names, 2*want)
+		}
+		links, err := st.Dependencies(c, time.Now(), 96*time.Hour)
+		if err != nil || len(links) != want {
+			t.Errorf("%s: links %v, want %d", tenant.From(c), links, want)
+		}
+	}
+}

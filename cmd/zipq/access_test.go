@@ -467,3 +467,137 @@ func TestLeastPrivilegeRabbitMQUsers(t *testing.T) {
 		}
 	}
 }
+
+// TestTenantsEndToEnd runs zipq serve with two tenants besides the
+// default one, whose spans share a trace ID and service names. Each
+// tenant's spans come in both ways — HTTP with its bound token, and its
+// own queue, as an unchanged AMQP client sends them — and every read
+// route, walked as the other tenant (its bound token, or a free token
+// with X-Scope-OrgID), shows nothing of them; a tenant over its ingest
+// limit is answered 429 with Retry-After, counted per tenant.
+func TestTenantsEndToEnd(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	dir := t.TempDir()
+	tenants := filepath.Join(dir, "tenants")
+	testenv.Must(t, os.WriteFile(tenants, []byte("# name settings\nteam-a\nteam-b spans_per_second=4\n"), 0o600))
+	tokens := filepath.Join(dir, "tokens")
+	var lines strings.Builder
+	for _, tok := range [][4]string{{"a", "read,write", "team-a", "zq_team-a-0123456789"}, {"b", "read,write", "team-b", "zq_team-b-0123456789"},
+		{"free", "read,write,admin", "-", "zq_free-0123456789ab"}} {
+		h, err := bcrypt.GenerateFromPassword([]byte(tok[3]), bcrypt.MinCost)
+		testenv.Must(t, err)
+		fmt.Fprintf(&lines, "%s %s %s - %s\n", tok[0], tok[1], tok[2], h)
+	}
+	testenv.Must(t, os.WriteFile(tokens, []byte(lines.String()), 0o600))
+	t.Cleanup(func() { // the tenants' queues, which zipq declared beside the fixture's
+		ch, err := testenv.Dial(t).Channel()
+		if err != nil {
+			return
+		}
+		defer ch.Close()
+		for _, name := range []string{"team-a", "team-b"} {
+			for _, suffix := range []string{"", ".parked", ".poison"} {
+				_, _ = ch.QueueDelete(f.queue+"."+name+suffix, false, false, false)
+			}
+		}
+	})
+	p := startZipq(t, append(f.env, "ZIPQ_TENANTS_FILE="+tenants, "ZIPQ_TOKENS_FILE="+tokens, "ZIPQ_LINK_INTERVAL=100ms"), "serve")
+	base := "http://" + p.addr
+	c := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+	do := func(method, path, token, tenant, body string) (int, string, http.Header) {
+		req, err := http.NewRequest(method, base+path, strings.NewReader(body))
+		testenv.Must(t, err)
+		req.Header.Set("Authorization", "Bearer "+token)
+		if tenant != "" {
+			req.Header.Set("X-Scope-OrgID", tenant)
+		}
+		if body != "" {
+			req.Header.Set("Content-Type", "application/json")
+		}
+		resp, err := c.Do(req)
+		testenv.Must(t, err)
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b), resp.Header
+	}
+	now := time.Now().Add(-time.Minute).UnixMicro()
+	trace := func(who string, id int) string {
+		return fmt.Sprintf(`[{"traceId":"000000000000000000000000000007e0","id":"%016x","name":"only-in-%s-op","kind":"CLIENT","timestamp":%d,"duration":100,
+			"localEndpoint":{"serviceName":"frontend"},"remoteEndpoint":{"serviceName":"backend"},"tags":{"owner":"only-in-%s-tag"}}]`, id, who, now, who)
+	}
+	// team-a over HTTP with its token; team-b through its queue, as a
+	// client publishing straight to RabbitMQ does (no token, no header).
+	if code, body, _ := do("POST", "/api/v2/spans", "zq_team-a-0123456789", "", trace("a", 1)); code != 202 {
+		t.Fatalf("team-a's post: %d %s", code, body)
+	}
+	publishRaw(t, f.queue+".team-b", []byte(trace("b", 2)))
+	for who, token := range map[string]string{"a": "zq_team-a-0123456789", "b": "zq_team-b-0123456789"} {
+		testenv.Eventually(t, 30*time.Second, who+"'s trace stored", func() bool {
+			code, body, _ := do("GET", "/api/v2/trace/000000000000000000000000000007e0", token, "", "")
+			return code == 200 && strings.Contains(body, "only-in-"+who)
+		})
+	}
+	time.Sleep(time.Second) // the linker's and the service metrics' rounds
+
+	// Every read route, as each other tenant, two ways.
+	end := time.Now().Add(time.Minute)
+	q := url.Values{"start": {fmt.Sprint(end.Add(-time.Hour).Unix())}, "end": {fmt.Sprint(end.Unix())}}
+	routes := []string{"/api/v2/services", "/api/v2/spans?serviceName=frontend", "/api/v2/remoteServices?serviceName=frontend",
+		"/api/v2/traces?serviceName=frontend&lookback=3600000&endTs=" + fmt.Sprint(end.UnixMilli()),
+		"/api/v2/trace/000000000000000000000000000007e0", "/api/v2/traceMany?traceIds=000000000000000000000000000007e0",
+		"/api/v2/dependencies?lookback=3600000&endTs=" + fmt.Sprint(end.UnixMilli()),
+		"/api/v2/autocompleteKeys", "/api/v2/autocompleteValues?key=owner",
+		"/api/search?" + q.Encode() + "&q=" + url.QueryEscape("{}"), "/api/search?" + q.Encode() + "&tags=owner%3Donly-in-a-tag",
+		"/api/traces/000000000000000000000000000007e0", "/api/v2/traces/000000000000000000000000000007e0",
+		"/api/search/tags", "/api/v2/search/tags", "/api/v2/search/tag/span.owner/values", "/api/search/tag/owner/values",
+		"/api/metrics/query_range?" + q.Encode() + "&step=60&q=" + url.QueryEscape("{} | count_over_time() by (name)"),
+		"/api/metrics/query_range?" + q.Encode() + "&step=60&q=" + url.QueryEscape(`{ span.owner != "x" } | count_over_time() by (name)`),
+		"/api/zipq/stats?lookback=3600000&endTs=" + fmt.Sprint(end.UnixMilli()) + "&step=60000&by=spanName",
+		"/api/zipq/pipeline?parked=1"}
+	for _, viewer := range []struct{ who, token, tenant, other string }{
+		{"b", "zq_team-b-0123456789", "", "a"}, {"b", "zq_free-0123456789ab", "team-b", "a"},
+		{"a", "zq_team-a-0123456789", "", "b"}, {"a", "zq_free-0123456789ab", "team-a", "b"},
+		{"default", "zq_free-0123456789ab", "", "a"}, {"default", "zq_free-0123456789ab", "", "b"},
+	} {
+		seenOwn := false
+		for _, path := range routes {
+			code, body, _ := do("GET", path, viewer.token, viewer.tenant, "")
+			if strings.Contains(body, "only-in-"+viewer.other) {
+				t.Errorf("%s (token %s, header %q) sees %s's data on %s: %d %s", viewer.who, viewer.token[:8], viewer.tenant, viewer.other, path, code, tail(body, 300))
+			}
+			if code >= 500 {
+				t.Errorf("%s on %s: %d %s", viewer.who, path, code, body)
+			}
+			seenOwn = seenOwn || strings.Contains(body, "only-in-"+viewer.who)
+		}
+		if viewer.who != "default" && !seenOwn {
+			t.Errorf("%s saw none of its own data: the walk proves nothing", viewer.who)
+		}
+	}
+	// A token bound to one tenant cannot name another.
+	if code, _, _ := do("GET", "/api/v2/services", "zq_team-a-0123456789", "team-b", ""); code != 403 {
+		t.Errorf("team-a's token naming team-b: %d", code)
+	}
+	if code, _, _ := do("GET", "/api/v2/services", "zq_free-0123456789ab", "team-c", ""); code != 403 {
+		t.Errorf("a tenant not in the tenants file: %d", code)
+	}
+	// team-b's limit, 4 spans a second: a 5-span request passes on a whole
+	// budget, the next is told when to retry.
+	five := "[" + strings.Repeat(strings.TrimSuffix(strings.TrimPrefix(trace("b", 3), "["), "]")+",", 4) + strings.TrimSuffix(strings.TrimPrefix(trace("b", 4), "["), "]") + "]"
+	if code, body, _ := do("POST", "/api/v2/spans", "zq_team-b-0123456789", "", five); code != 202 {
+		t.Fatalf("team-b's first post: %d %s", code, body)
+	}
+	code, body, h := do("POST", "/api/v2/spans", "zq_team-b-0123456789", "", five)
+	if code != 429 || h.Get("Retry-After") == "" || !strings.Contains(body, "ingest limit") {
+		t.Fatalf("team-b over its limit: %d %v %s", code, h, body)
+	}
+	if code, body, _ := do("POST", "/api/v2/spans", "zq_team-a-0123456789", "", five); code != 202 {
+		t.Fatalf("team-a has no limit: %d %s", code, body)
+	}
+	_, metrics, _ := do("GET", "/metrics", "zq_free-0123456789ab", "", "")
+	if !strings.Contains(metrics, `zipq_ingest_limited_total{protocol="zipkin",tenant="team-b"} 1`) ||
+		!strings.Contains(metrics, `zipq_collector_spans_stored_total{tenant="team-a"}`) {
+		t.Errorf("per-tenant metrics missing:\n%s", tail(metrics, 2000))
+	}
+}

@@ -24,13 +24,14 @@ func runCollector(ctx context.Context, args []string) error {
 func runIngest(ctx context.Context, name string, args []string, withAPI bool) error {
 	cc, qc, ic, mc := collector.DefaultConfig(), query.DefaultConfig(), ingest.DefaultConfig(), spanmetrics.DefaultConfig()
 	var selfTrace bool
-	ac, tf := auth.DefaultConfig(), tlsFiles{}
+	ac, tf, ten := auth.DefaultConfig(), tlsFiles{}, tenancy{}
 	log, st, db, err := bootServer(name, args, func(s *settings) {
 		bindRabbit(s, &cc.Broker)
 		bindCollector(s, &cc)
 		bindIngest(s, &ic, withAPI)
 		bindHTTP(s, &qc)
 		bindAccess(s, &ac, &tf)
+		bindTenants(s, &ten, &cc.Broker)
 		if withAPI {
 			bindAPI(s, &qc)
 		}
@@ -41,6 +42,8 @@ func runIngest(ctx context.Context, name string, args []string, withAPI bool) er
 		return err
 	}
 	defer st.Close() // after the group: the collector's last commit needs the pool
+	st.SetTenantRetention(ten.retention())
+	ac.Tenants = ten.names()
 	pub := broker.NewPublisher(cc.Broker)
 	defer pub.Close()
 	self, err := newSelfTracing(selfTrace, pub, log)
@@ -62,28 +65,31 @@ func runIngest(ctx context.Context, name string, args []string, withAPI bool) er
 		reg.MustRegister(m)
 		st.SetObserver(m)
 	}
-	c, err := collector.New(cc, ic.Limits, self.writer(st), log.With("component", "collector"), reg)
+	cs, checks, err := ten.collectors(cc, ic.Limits, self.writer(st), db, pub, reg, log)
 	if err != nil {
 		return err
 	}
 	opts := query.Options{
 		Config: qc, Logger: log.With("component", "http"), Registerer: reg, Gatherer: reg, Version: version, Auth: acc.auth,
-		Health: []query.HealthCheck{postgresCheck(db), collectorCheck(c, db, pub), spanQueueCheck(pub, cc.Broker.Queue),
-			writerCheck(c)},
-		Replayer: replayer{cc.Broker},
+		Health: append([]query.HealthCheck{postgresCheck(db), spanQueueCheck(pub, cc.Broker.Queue)}, checks...),
 	}
-	var sample func(context.Context) error
+	var samples []func(context.Context) error
 	var rcv *ingest.Receiver
 	if withAPI {
-		rcv = ingest.New(ic, pub, log.With("component", "ingest"), reg)
+		ipub, closePubs := ten.publisher(pub, cc.Broker)
+		defer closePubs()
+		rcv = ingest.New(ic, ipub, log.With("component", "ingest"), reg)
+		rcv.Limit(ten.meters)
 		apiOptions(&opts, rcv, st, db, self)
-		sample = monitor(&opts, cc.Broker, c, reg)
+		samples = ten.monitor(&opts, cc.Broker, cs, reg)
 	}
 
 	var g run.Group
-	addSignals(&g, ctx)     // first: a signal starts the shutdown
-	acc.add(&g)             // tokens reloaded on SIGHUP
-	addCollector(&g, c, db) // stop consuming, commit and ack in-flight batches
+	addSignals(&g, ctx) // first: a signal starts the shutdown
+	acc.add(&g)         // tokens reloaded on SIGHUP
+	for _, c := range cs {
+		addCollector(&g, c, db) // stop consuming, commit and ack in-flight batches
+	}
 	// HTTP keeps serving /health while the collector drains.
 	if err := addHTTP(&g, qc, acc, query.NewRouter(opts), log); err != nil {
 		return err
@@ -94,7 +100,7 @@ func runIngest(ctx context.Context, name string, args []string, withAPI bool) er
 		}
 	}
 	self.add(&g) // flush zipq's own spans after the last request
-	if sample != nil {
+	for _, sample := range samples {
 		addBackground(&g, sample) // pipeline page samples
 	}
 	addBackground(&g, db.after(st.RunLinker))      // dependency links
@@ -102,6 +108,6 @@ func runIngest(ctx context.Context, name string, args []string, withAPI bool) er
 	addBackground(&g, db.after(st.RunStats))       // service metrics folded to minutes and hours
 	addBackground(&g, db.Run)                      // migrate once PostgreSQL answers
 	addBackground(&g, db.after(st.RunMaintenance)) // partitions and retention; last to stop
-	log.Info("zipq started", "command", name, "version", version, "queue", cc.Broker.Queue, "concurrency", cc.Concurrency)
+	log.Info("zipq started", "command", name, "version", version, "queue", cc.Broker.Queue, "concurrency", cc.Concurrency, "tenants", len(ten.list))
 	return runGroup(&g, log)
 }

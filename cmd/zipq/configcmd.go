@@ -22,8 +22,9 @@ func runConfig(context.Context, []string) error {
 	var self bool
 	s := newSettings("config")
 	bindHTTP(s, &qc)
-	ac, tf := auth.DefaultConfig(), tlsFiles{}
+	ac, tf, ten := auth.DefaultConfig(), tlsFiles{}, tenancy{}
 	bindAccess(s, &ac, &tf)
+	bindTenants(s, &ten, &cc.Broker)
 	bindAPI(s, &qc)
 	bindIngest(s, &ic, true)
 	bindRabbit(s, &cc.Broker)

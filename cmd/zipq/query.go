@@ -16,12 +16,13 @@ import (
 func runQuery(ctx context.Context, args []string) error {
 	bc, qc, ic := broker.DefaultConfig(), query.DefaultConfig(), ingest.DefaultConfig()
 	var selfTrace bool
-	ac, tf := auth.DefaultConfig(), tlsFiles{}
+	ac, tf, ten := auth.DefaultConfig(), tlsFiles{}, tenancy{}
 	log, st, db, err := bootServer("query", args, func(s *settings) {
 		bindRabbit(s, &bc)
 		bindIngest(s, &ic, true)
 		bindHTTP(s, &qc)
 		bindAccess(s, &ac, &tf)
+		bindTenants(s, &ten, &bc)
 		bindAPI(s, &qc)
 		bindSelfTracing(s, &selfTrace)
 	})
@@ -29,6 +30,7 @@ func runQuery(ctx context.Context, args []string) error {
 		return err
 	}
 	defer st.Close()
+	ac.Tenants = ten.names()
 	pub := broker.NewPublisher(bc)
 	defer pub.Close()
 	self, err := newSelfTracing(selfTrace, pub, log)
@@ -42,12 +44,14 @@ func runQuery(ctx context.Context, args []string) error {
 	}
 	opts := query.Options{
 		Config: qc, Logger: log.With("component", "http"), Registerer: reg, Gatherer: reg, Version: version, Auth: acc.auth,
-		Health:   []query.HealthCheck{postgresCheck(db), {Name: "rabbitmq", Check: pub.Ping}, spanQueueCheck(pub, bc.Queue)},
-		Replayer: replayer{bc},
+		Health: []query.HealthCheck{postgresCheck(db), {Name: "rabbitmq", Check: pub.Ping}, spanQueueCheck(pub, bc.Queue)},
 	}
-	rcv := ingest.New(ic, pub, log.With("component", "ingest"), reg)
+	ipub, closePubs := ten.publisher(pub, bc)
+	defer closePubs()
+	rcv := ingest.New(ic, ipub, log.With("component", "ingest"), reg)
+	rcv.Limit(ten.meters)
 	apiOptions(&opts, rcv, st, db, self)
-	sample := monitor(&opts, bc, nil, reg) // no collector here: rates from queue depth only
+	samples := ten.monitor(&opts, bc, nil, reg) // no collector here: rates from queue depth only
 	var g run.Group
 	addSignals(&g, ctx)
 	acc.add(&g)
@@ -58,7 +62,9 @@ func runQuery(ctx context.Context, args []string) error {
 		return err
 	}
 	self.add(&g)
-	addBackground(&g, sample)
+	for _, sample := range samples {
+		addBackground(&g, sample)
+	}
 	addBackground(&g, db.Run) // wait for the (replica's) schema
 	log.Info("zipq started", "command", "query", "version", version)
 	return runGroup(&g, log)

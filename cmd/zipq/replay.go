@@ -8,6 +8,7 @@ import (
 	"slices"
 
 	"github.com/zipq/zipq/broker"
+	"github.com/zipq/zipq/internal/tenant"
 	"github.com/zipq/zipq/zipkin"
 )
 
@@ -39,7 +40,7 @@ func runReplay(ctx context.Context, args []string) error {
 	ctx, cancel := startupContext(ctx)
 	defer cancel()
 	bc = bc.WithDefaults()
-	n, err := replayer{bc}.Replay(ctx, limit, reason)
+	n, err := replayer{cfgs: map[string]broker.Config{tenant.Default: bc}}.Replay(ctx, limit, reason)
 	fmt.Fprintf(os.Stdout, "replayed %d message(s) from %s\n", n, bc.ParkedQueue)
 	return err
 }

@@ -27,6 +27,7 @@ import (
 	"github.com/zipq/zipq/collector"
 	"github.com/zipq/zipq/ingest"
 	"github.com/zipq/zipq/internal/certs"
+	"github.com/zipq/zipq/internal/tenant"
 	"github.com/zipq/zipq/query"
 	"github.com/zipq/zipq/storage"
 	"github.com/zipq/zipq/web"
@@ -58,13 +59,162 @@ func apiOptions(o *query.Options, rcv *ingest.Receiver, st *storage.Store, db *d
 	o.Assets = web.Handler()
 }
 
-// monitor serves the UI's pipeline page from o and returns the sampling
-// loop to run; local is this process's collector (nil when it runs none).
-func monitor(o *query.Options, bc broker.Config, local broker.Throughput, reg prometheus.Registerer) func(context.Context) error {
-	mon := broker.NewMonitor(bc, local, 2*time.Second, reg)
-	o.Pipeline = func(ctx context.Context, peek bool) (any, error) { return mon.Snapshot(ctx, peek) }
-	o.Discard = mon.Discard
-	return mon.Run
+// tenancy is the installation's tenants: the default one, always, on
+// RABBIT_QUEUE, and those of ZIPQ_TENANTS_FILE, each with a span queue of
+// its own (and its parking queue beside it).
+type tenancy struct {
+	list   []tenant.Tenant // the default tenant first
+	meters *tenant.Meters
+}
+
+// loadTenancy reads the tenants file (if any) for span queue bc.Queue.
+func loadTenancy(file string, bc broker.Config) (tenancy, error) {
+	queue := bc.WithDefaults().Queue
+	list := []tenant.Tenant{{Name: tenant.Default, Queue: queue}}
+	if file != "" {
+		f, err := os.Open(file)
+		if err != nil {
+			return tenancy{}, fmt.Errorf("tenants file: %w", err)
+		}
+		defer f.Close()
+		table, err := tenant.ParseTable(f, queue)
+		if err != nil {
+			return tenancy{}, fmt.Errorf("tenants file %s: %w", file, err)
+		}
+		for _, t := range table {
+			if t.Name == tenant.Default {
+				list[0] = t
+			} else {
+				list = append(list, t)
+			}
+		}
+	}
+	// One queue holds one tenant's spans: no tenant's queue may be
+	// another's span, parking or poison queue.
+	owner := map[string]string{}
+	for _, x := range list {
+		q := bc
+		q.Queue, q.ParkedQueue = x.Queue, ""
+		if x.Name == tenant.Default {
+			q = bc
+		}
+		q = q.WithDefaults()
+		for _, name := range []string{q.Queue, q.ParkedQueue, q.PoisonQueue()} {
+			if other, taken := owner[name]; taken {
+				return tenancy{}, fmt.Errorf("tenants file %s: queue %q is tenant %q's and %q's", file, name, other, x.Name)
+			}
+			owner[name] = x.Name
+		}
+	}
+	return tenancy{list: list, meters: tenant.NewMeters(list)}, nil
+}
+
+func (t tenancy) multi() bool { return len(t.list) > 1 }
+
+// names are the tenants served besides the default one.
+func (t tenancy) names() []string {
+	var out []string
+	for _, x := range t.list[1:] {
+		out = append(out, x.Name)
+	}
+	return out
+}
+
+// retention is each tenant's own retention, where it has one.
+func (t tenancy) retention() map[string]time.Duration {
+	out := map[string]time.Duration{}
+	for _, x := range t.list {
+		if x.Retention > 0 {
+			out[x.Name] = x.Retention
+		}
+	}
+	return out
+}
+
+// broker is bc for tenant x's span queue: the default tenant's parking
+// queue is RABBIT_PARKED_QUEUE, the others' <queue>.parked.
+func (t tenancy) broker(bc broker.Config, x tenant.Tenant) broker.Config {
+	if x.Name != tenant.Default {
+		bc.Queue, bc.ParkedQueue = x.Queue, ""
+	}
+	return bc
+}
+
+// registerer labels one tenant's metrics with it, when there are several
+// (every series of a name then has the label, as Prometheus requires).
+func (t tenancy) registerer(reg prometheus.Registerer, name string) prometheus.Registerer {
+	if !t.multi() {
+		return reg
+	}
+	return prometheus.WrapRegistererWith(prometheus.Labels{"tenant": name}, reg)
+}
+
+// checkName is a health check's name for tenant name: the plain name for
+// the default tenant, name:tenant for the others.
+func (t tenancy) checkName(check, name string) string {
+	if name == tenant.Default {
+		return check
+	}
+	return check + ":" + name
+}
+
+// collectors makes one collector per tenant, consuming its queue as that
+// tenant at most at its ingest limit, and their health checks.
+func (t tenancy) collectors(cc collector.Config, dec collector.MessageDecoder, w collector.SpanWriter, db *database,
+	pub *broker.Publisher, reg prometheus.Registerer, log *slog.Logger) ([]*collector.Collector, []query.HealthCheck, error) {
+	var cs []*collector.Collector
+	var checks []query.HealthCheck
+	for _, x := range t.list {
+		cfg := cc
+		cfg.Broker, cfg.Tenant = t.broker(cc.Broker, x), x.Name
+		c, err := collector.New(cfg, dec, w, log.With("component", "collector", "tenant", x.Name), t.registerer(reg, x.Name))
+		if err != nil {
+			return nil, nil, err
+		}
+		c.SetThrottle(t.meters)
+		cs = append(cs, c)
+		rc, wc := collectorCheck(c, db, pub), writerCheck(c)
+		rc.Name, wc.Name = t.checkName(rc.Name, x.Name), t.checkName(wc.Name, x.Name)
+		checks = append(checks, rc, wc)
+	}
+	return cs, checks, nil
+}
+
+// publisher is what HTTP and OTLP ingest publish through: pub, or with
+// several tenants each request's tenant's queue.
+func (t tenancy) publisher(pub *broker.Publisher, bc broker.Config) (ingest.Publisher, func()) {
+	if !t.multi() {
+		return pub, func() {}
+	}
+	cfgs := map[string]broker.Config{}
+	for _, x := range t.list {
+		cfgs[x.Name] = t.broker(bc, x)
+	}
+	tp := broker.NewTenantPublisher(cfgs)
+	return tp, tp.Close
+}
+
+// monitor serves the UI's pipeline page, replay and discard from o, each
+// for the tenant the request acts for, and returns the sampling loops to
+// run; local has this process's collectors (none for zipq query).
+func (t tenancy) monitor(o *query.Options, bc broker.Config, local []*collector.Collector, reg prometheus.Registerer) []func(context.Context) error {
+	mons := map[string]*broker.Monitor{}
+	cfgs := map[string]broker.Config{}
+	var loops []func(context.Context) error
+	for i, x := range t.list {
+		var th broker.Throughput
+		if i < len(local) {
+			th = local[i]
+		}
+		cfgs[x.Name] = t.broker(bc, x)
+		mons[x.Name] = broker.NewMonitor(cfgs[x.Name], th, 2*time.Second, t.registerer(reg, x.Name))
+		loops = append(loops, mons[x.Name].Run)
+	}
+	of := func(ctx context.Context) *broker.Monitor { return mons[tenant.From(ctx)] } // auth admits only these tenants
+	o.Pipeline = func(ctx context.Context, peek bool) (any, error) { return of(ctx).Snapshot(ctx, peek) }
+	o.Discard = func(ctx context.Context, id string) (int, error) { return of(ctx).Discard(ctx, id) }
+	o.Replayer = replayer{cfgs: cfgs}
+	return loops
 }
 
 // selfTracing is zipq tracing its own requests and batch writes into its
@@ -448,17 +598,22 @@ func runGroup(g *run.Group, log *slog.Logger) error {
 	return err
 }
 
-// replayer dials RabbitMQ per request: replay is rare, and a fresh
+// replayer replays the parked messages of the tenant the request acts
+// for, dialling RabbitMQ per request: replay is rare, and a fresh
 // connection keeps it independent of the collector's.
-type replayer struct{ cfg broker.Config }
+type replayer struct{ cfgs map[string]broker.Config }
 
 func (r replayer) Replay(ctx context.Context, limit int, reason string) (int, error) {
-	conn, err := broker.Dial(r.cfg, "zipq replay")
+	cfg, ok := r.cfgs[tenant.From(ctx)]
+	if !ok {
+		return 0, fmt.Errorf("tenant %q has no span queue", tenant.From(ctx))
+	}
+	conn, err := broker.Dial(cfg, "zipq replay")
 	if err != nil {
 		return 0, fmt.Errorf("dial rabbitmq: %w", err)
 	}
 	defer conn.Close()
-	return broker.Replay(ctx, conn, r.cfg, broker.ReplayOptions{Limit: limit, Reason: zipkin.Reason(reason)})
+	return broker.Replay(ctx, conn, cfg, broker.ReplayOptions{Limit: limit, Reason: zipkin.Reason(reason)})
 }
 
 func postgresCheck(db *database) query.HealthCheck {
