@@ -78,6 +78,12 @@ type Snapshot struct {
 	StoredPerSecond   *float64        `json:"storedPerSecond"`          // spans/s committed here; null without a local collector
 	DrainPerSecond    *float64        `json:"drainPerSecond"`           // messages/s the queue shrinks by (negative: grows)
 	DrainSeconds      *float64        `json:"drainSeconds"`             // queue depth / drain rate; null when not draining
+	// The tenant whose queue this is, and its limits (ZIPQ_TENANTS_FILE;
+	// zero: none), filled in by whoever knows the tenants.
+	Tenant              string  `json:"tenant,omitempty"`
+	LimitSpansPerSecond float64 `json:"limitSpansPerSecond,omitempty"`
+	LimitBytesPerSecond float64 `json:"limitBytesPerSecond,omitempty"`
+	RetentionHours      float64 `json:"retentionHours,omitempty"`
 }
 
 // The parked sample is bounded and cached: RabbitMQ hands out whole

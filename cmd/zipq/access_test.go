@@ -595,6 +595,12 @@ func TestTenantsEndToEnd(t *testing.T) {
 	if code, body, _ := do("POST", "/api/v2/spans", "zq_team-a-0123456789", "", five); code != 202 {
 		t.Fatalf("team-a has no limit: %d %s", code, body)
 	}
+	// The pipeline page shows the tenant's own queue and limits.
+	if code, body, _ := do("GET", "/api/zipq/pipeline", "zq_free-0123456789ab", "team-b", ""); code != 200 ||
+		!strings.Contains(body, `"tenant":"team-b"`) || !strings.Contains(body, `"limitSpansPerSecond":4`) ||
+		!strings.Contains(body, `"queue":"`+f.queue+`.team-b"`) {
+		t.Errorf("team-b's pipeline: %d %s", code, body)
+	}
 	_, metrics, _ := do("GET", "/metrics", "zq_free-0123456789ab", "", "")
 	if !strings.Contains(metrics, `zipq_ingest_limited_total{protocol="zipkin",tenant="team-b"} 1`) ||
 		!strings.Contains(metrics, `zipq_collector_spans_stored_total{tenant="team-a"}`) {

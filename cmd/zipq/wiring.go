@@ -200,18 +200,27 @@ func (t tenancy) publisher(pub *broker.Publisher, bc broker.Config) (ingest.Publ
 func (t tenancy) monitor(o *query.Options, bc broker.Config, local []*collector.Collector, reg prometheus.Registerer) []func(context.Context) error {
 	mons := map[string]*broker.Monitor{}
 	cfgs := map[string]broker.Config{}
+	limits := map[string]tenant.Limits{}
 	var loops []func(context.Context) error
 	for i, x := range t.list {
 		var th broker.Throughput
 		if i < len(local) {
 			th = local[i]
 		}
-		cfgs[x.Name] = t.broker(bc, x)
+		cfgs[x.Name], limits[x.Name] = t.broker(bc, x), x.Limits
 		mons[x.Name] = broker.NewMonitor(cfgs[x.Name], th, 2*time.Second, t.registerer(reg, x.Name))
 		loops = append(loops, mons[x.Name].Run)
 	}
 	of := func(ctx context.Context) *broker.Monitor { return mons[tenant.From(ctx)] } // auth admits only these tenants
-	o.Pipeline = func(ctx context.Context, peek bool) (any, error) { return of(ctx).Snapshot(ctx, peek) }
+	o.Pipeline = func(ctx context.Context, peek bool) (any, error) {
+		s, err := of(ctx).Snapshot(ctx, peek)
+		if err != nil {
+			return nil, err
+		}
+		l := limits[tenant.From(ctx)]
+		s.Tenant, s.LimitSpansPerSecond, s.LimitBytesPerSecond, s.RetentionHours = tenant.From(ctx), l.SpansPerSecond, l.BytesPerSecond, l.Retention.Hours()
+		return s, nil
+	}
 	o.Discard = func(ctx context.Context, id string) (int, error) { return of(ctx).Discard(ctx, id) }
 	o.Replayer = replayer{cfgs: cfgs}
 	return loops

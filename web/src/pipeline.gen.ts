@@ -25,5 +25,9 @@ export interface Snapshot {
   storedPerSecond: number | null;
   drainPerSecond: number | null;
   drainSeconds: number | null;
+  tenant?: string;
+  limitSpansPerSecond?: number;
+  limitBytesPerSecond?: number;
+  retentionHours?: number;
 }
 

@@ -60,7 +60,19 @@ function renderStats(el: HTMLElement, p: Pipeline) {
     card('stored', q.storedPerSecond === null ? 'n/a' : `${num(q.storedPerSecond)} spans/s`, 'committed by this process', 'stored'),
     card('drain', q.drainPerSecond === null ? 'measuring…' : `${num(q.drainPerSecond, 1)} msg/s`, 'queue shrink rate', 'drain'),
     card('time to drain', q.messages === 0 ? 'empty' : eta(q.drainSeconds), 'at the current rate', 'eta'),
-    card('parked', num(q.parked), `in ${q.parkedQueue}`, 'parked'));
+    card('parked', num(q.parked), `in ${q.parkedQueue}`, 'parked'),
+    card('tenant', q.tenant ?? 'single-tenant', limitsText(q), 'tenant'));
+}
+
+// limitsText is the tenant's ingest limits and retention, as set in
+// ZIPQ_TENANTS_FILE.
+export function limitsText(q: { limitSpansPerSecond?: number; limitBytesPerSecond?: number; retentionHours?: number }): string {
+  const parts = [
+    q.limitSpansPerSecond ? `${num(q.limitSpansPerSecond)} spans/s` : '',
+    q.limitBytesPerSecond ? `${num(q.limitBytesPerSecond)} bytes/s` : '',
+    q.retentionHours ? `kept ${num(q.retentionHours)} h` : '',
+  ].filter(Boolean);
+  return parts.length ? `limits: ${parts.join(', ')}` : 'no ingest limits';
 }
 
 function renderParked(el: HTMLElement, p: Pipeline, out: HTMLElement, refresh: () => Promise<void>) {
