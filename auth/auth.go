@@ -176,21 +176,21 @@ func (a *Authenticator) Reload() error {
 }
 
 // Authenticate checks the credential of a request from addr (its client
-// IP) with Authorization value authz and X-Scope-OrgID value tenant, for
+// IP) with Authorization value authz and X-Scope-OrgID value named, for
 // scope need. The error is ErrMissing, ErrInvalid, ErrExpired, a
 // *LimitedError or a *ForbiddenError, or a bad tenant (a 400).
-func (a *Authenticator) Authenticate(ctx context.Context, addr, authz, tenant string, need Scope) (Principal, error) {
-	p, err := a.authenticate(ctx, addr, authz, tenant, need)
+func (a *Authenticator) Authenticate(ctx context.Context, addr, authz, named string, need Scope) (Principal, error) {
+	p, err := a.authenticate(ctx, addr, authz, named, need)
 	if err != nil {
 		a.failures.WithLabelValues(reason(err)).Inc()
 	}
 	return p, err
 }
 
-func (a *Authenticator) authenticate(ctx context.Context, addr, authz, tenant string, need Scope) (Principal, error) {
-	if tenant != "" {
+func (a *Authenticator) authenticate(ctx context.Context, addr, authz, named string, need Scope) (Principal, error) {
+	if named != "" {
 		var err error
-		if tenant, err = ParseTenant(tenant); err != nil {
+		if named, err = tenant.Parse(named); err != nil {
 			return Principal{}, &BadTenantError{err}
 		}
 	}
@@ -219,12 +219,12 @@ func (a *Authenticator) authenticate(ctx context.Context, addr, authz, tenant st
 	}
 	p := Principal{Name: tok.Name, Scopes: tok.Scopes, Tenant: tok.Tenant}
 	switch {
-	case p.Tenant == "" && tenant != "":
-		p.Tenant = tenant
+	case p.Tenant == "" && named != "":
+		p.Tenant = named
 	case p.Tenant == "":
 		p.Tenant = DefaultTenant
-	case tenant != "" && tenant != p.Tenant:
-		return Principal{}, &ForbiddenError{Reason: fmt.Sprintf("token %q acts for another tenant than X-Scope-OrgID %q", tok.Name, tenant), Tenant: true}
+	case named != "" && named != p.Tenant:
+		return Principal{}, &ForbiddenError{Reason: fmt.Sprintf("token %q acts for another named than X-Scope-OrgID %q", tok.Name, named), Tenant: true}
 	}
 	if p.Scopes&need != need {
 		return Principal{}, &ForbiddenError{Reason: fmt.Sprintf("token %q has scopes %q; this needs %q", tok.Name, p.Scopes, need)}

@@ -13,6 +13,8 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
+
+	"github.com/zipq/zipq/internal/tenant"
 )
 
 // TenantHeader names the tenant, as in Tempo, Mimir and Loki.
@@ -66,19 +68,19 @@ func (a *Authenticator) check(r *http.Request, need Scope, always bool) (Princip
 
 // open is the principal of a request when tokens are not enforced: anyone,
 // for the tenant it names.
-func (a *Authenticator) open(tenant string) (Principal, error) {
+func (a *Authenticator) open(named string) (Principal, error) {
 	p := Principal{Name: "anonymous", Scopes: Read | Write, Tenant: DefaultTenant}
-	if tenant != "" {
-		t, err := ParseTenant(tenant)
+	if named != "" {
+		t, err := tenant.Parse(named)
 		if err != nil {
-			a.failures.WithLabelValues("tenant").Inc()
+			a.failures.WithLabelValues("named").Inc()
 			return Principal{}, &BadTenantError{err}
 		}
 		p.Tenant = t
 	}
 	p, err := a.served(p)
 	if err != nil {
-		a.failures.WithLabelValues("tenant").Inc()
+		a.failures.WithLabelValues("named").Inc()
 	}
 	return p, err
 }

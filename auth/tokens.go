@@ -127,7 +127,7 @@ func parseTokenLine(line string) (Token, error) {
 		return Token{}, err
 	}
 	if f[2] != "-" {
-		if t.Tenant, err = ParseTenant(f[2]); err != nil {
+		if t.Tenant, err = tenant.Parse(f[2]); err != nil {
 			return Token{}, err
 		}
 	}
@@ -155,13 +155,14 @@ func ParseExpiry(v string) (time.Time, error) {
 	return t, nil
 }
 
-// NewToken makes a random token and its tokens-file line (bcrypt at cost).
-func NewToken(name string, scopes Scope, tenant string, expires time.Time, cost int) (secret, line string, err error) {
+// NewToken makes a random token and its tokens-file line (bcrypt at cost),
+// bound to tenant bound unless it is empty.
+func NewToken(name string, scopes Scope, bound string, expires time.Time, cost int) (secret, line string, err error) {
 	if name == "" || strings.ContainsAny(name, " \t\r\n#") {
 		return "", "", fmt.Errorf("name %q: want one word", name)
 	}
-	if tenant != "" {
-		if _, err := ParseTenant(tenant); err != nil {
+	if bound != "" {
+		if _, err := tenant.Parse(bound); err != nil {
 			return "", "", err
 		}
 	}
@@ -173,8 +174,8 @@ func NewToken(name string, scopes Scope, tenant string, expires time.Time, cost 
 		return "", "", err
 	}
 	ten, exp := "-", "-"
-	if tenant != "" {
-		ten = tenant
+	if bound != "" {
+		ten = bound
 	}
 	if !expires.IsZero() {
 		exp = expires.UTC().Format(time.RFC3339)
@@ -234,14 +235,4 @@ func Credential(v string) (token string, ok bool, err error) {
 // DefaultTenant is the tenant of requests that name none.
 const DefaultTenant = tenant.Default
 
-// ParseTenant checks an X-Scope-OrgID value (tenant.Parse).
-func ParseTenant(v string) (string, error) { return tenant.Parse(v) }
-
 func alnum(c byte) bool { return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' }
-
-func truncate(s string) string {
-	if len(s) > 64 {
-		return s[:64] + "…"
-	}
-	return s
-}
