@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -10,22 +11,32 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/zipq/zipq/auth"
+	"github.com/zipq/zipq/internal/tenant"
+	"github.com/zipq/zipq/storage"
 	"github.com/zipq/zipq/zipkin"
 )
 
-// authCost measures what access control costs, on and off in the same
-// run, alternating: HTTP and OTLP/gRPC ingest end to end into zipq serve
-// (spans/s until stored), and reads (p50/p99 of trace by ID and of
-// /api/v2/services) from two zipq query processes on the same stored
-// data, one enforcing a bcrypt-hashed token (cost 10, as `zipq token`
-// makes it) and one open. Issue 24's targets: ingest >= 0.95x off, read
-// p99 within 5 % of off.
+// authCost measures what access control and tenancy cost, on and off in
+// the same run, alternating: HTTP and OTLP/gRPC ingest end to end into
+// zipq serve (spans/s until stored), and reads (p50/p99 of trace by ID and
+// of /api/v2/services) from two zipq query processes on the same spans,
+// stored for the default tenant and for tenant "bench". On: a bcrypt
+// token (cost 10, as `zipq token` makes it) bound to tenant "bench" of a
+// tenants file, so every request is authenticated and acts for that
+// tenant (its own queue, its rows); off: neither. Issue 24's targets:
+// ingest >= 0.95x off, read p99 within 5 % of off.
 func (b *bench) authCost(n, rounds int) string {
-	secret, line, err := auth.NewToken("bench", auth.Read|auth.Write, "", time.Time{}, bcrypt.DefaultCost)
+	secret, line, err := auth.NewToken("bench", auth.Read|auth.Write, "bench", time.Time{}, bcrypt.DefaultCost)
 	must(err)
 	file := filepath.Join(b.work, "tokens")
 	must(os.WriteFile(file, []byte(line+"\n"), 0o600))
-	on := []string{"ZIPQ_TOKENS_FILE=" + file}
+	// on is the environment of a process with tokens and the tenant, whose
+	// span queue is queue (deleted with the run's queues).
+	on := func(queue string) []string {
+		tenants := filepath.Join(b.work, "tenants-"+randomID())
+		must(os.WriteFile(tenants, []byte("bench queue="+queue+"\n"), 0o600))
+		return []string{"ZIPQ_TOKENS_FILE=" + file, "ZIPQ_TENANTS_FILE=" + tenants}
+	}
 
 	end := time.Now()
 	var bodies [][]byte
@@ -40,7 +51,6 @@ func (b *bench) authCost(n, rounds int) string {
 	})
 	out := "| part | auth | round | spans/s or latency |\n|---|---|---|---|\n"
 	rate := map[string]map[bool][]float64{}
-	var dsn string
 	for _, protocol := range []string{"zipkin-json-http", "otlp-grpc"} {
 		rate[protocol] = map[bool][]float64{}
 		send := bodies
@@ -56,7 +66,7 @@ func (b *bench) authCost(n, rounds int) string {
 				env := []string{"POSTGRES_URL=" + d, "RABBIT_URI=" + b.amqpURL, "RABBIT_QUEUE=" + b.queue(name), "RABBIT_PARKED_QUEUE_TYPE=classic"}
 				token := ""
 				if enforce {
-					env, token = append(env, on...), secret
+					env, token = append(env, on(b.queue(name+"t"))...), secret
 				}
 				httpAddr, grpcAddr := freePort(), freePort()
 				p := b.start(name, append(env, "ZIPQ_OTLP_HTTP_ADDR="+httpAddr, "ZIPQ_OTLP_GRPC_ADDR="+grpcAddr), "serve")
@@ -69,14 +79,18 @@ func (b *bench) authCost(n, rounds int) string {
 				p.stop()
 				rate[protocol][enforce] = append(rate[protocol][enforce], sps)
 				out += fmt.Sprintf("| ingest %s | %s | %d | %.0f spans/s |\n", protocol, label, r+1, sps)
-				dsn = d
 			}
 		}
 	}
-	// Reads: the last run's data, through an open and an enforcing query
-	// process side by side, measured alternately.
-	open := b.start("authreadoff", []string{"POSTGRES_URL=" + dsn, "RABBIT_URI=" + b.amqpURL}, "query")
-	closed := b.start("authreadon", append([]string{"POSTGRES_URL=" + dsn, "RABBIT_URI=" + b.amqpURL}, on...), "query")
+	// Reads: the same spans stored for both tenants, through an open and
+	// an enforcing query process side by side, measured alternately.
+	dsn, st := b.schema("authread")
+	for _, c := range []context.Context{b.ctx, tenant.With(b.ctx, "bench")} {
+		b.direct(st, n, 17, end, time.Hour, func(st *storage.Store, _ context.Context, sp []zipkin.Span) error { return st.WriteSpans(c, sp) })
+	}
+	env := []string{"POSTGRES_URL=" + dsn, "RABBIT_URI=" + b.amqpURL, "RABBIT_QUEUE=" + b.queue("authread")}
+	open := b.start("authreadoff", env, "query")
+	closed := b.start("authreadon", append(env, on(b.queue("authreadt"))...), "query")
 	lat := map[string]map[bool][]time.Duration{"trace": {}, "services": {}}
 	for r := range rounds * 2 {
 		for _, enforce := range []bool{r%2 == 0, r%2 != 0} {

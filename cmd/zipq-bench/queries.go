@@ -63,7 +63,9 @@ func (b *bench) queries(n int) queryResult {
 	res.seed = time.Since(t)
 	res.bytesPerSpan, res.bytesPerSpanDB, res.heapPerSpan, res.indexPerSpan = sizes(b, dsn, n)
 
-	p := b.start(fmt.Sprintf("query-%d", n), []string{"POSTGRES_URL=" + dsn, "RABBIT_URI=" + b.amqpURL}, "query")
+	// A queue of its own: zipq query declares its span queue, and the
+	// shared broker's "zipkin" is not the benchmark's to create.
+	p := b.start(fmt.Sprintf("query-%d", n), []string{"POSTGRES_URL=" + dsn, "RABBIT_URI=" + b.amqpURL, "RABBIT_QUEUE=" + b.queue("query")}, "query")
 	base := "http://" + p.addr
 	endMs := fmt.Sprint(end.UnixMilli())
 	hour := url.Values{"endTs": {endMs}, "lookback": {"3600000"}, "limit": {"10"}}
