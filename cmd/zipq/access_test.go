@@ -469,9 +469,10 @@ func TestLeastPrivilegeRabbitMQUsers(t *testing.T) {
 }
 
 // TestTenantsEndToEnd runs zipq serve with two tenants besides the
-// default one, whose spans share a trace ID and service names. Each
-// tenant's spans come in both ways — HTTP with its bound token, and its
-// own queue, as an unchanged AMQP client sends them — and every read
+// default one, whose spans share a trace ID and service names: team-a
+// with a queue beside the default one's, team-b in a vhost of its own.
+// Their spans come both ways — HTTP with a bound token, and the tenant's
+// queue, as an unchanged AMQP client sends them — and every read
 // route, walked as the other tenant (its bound token, or a free token
 // with X-Scope-OrgID), shows nothing of them; a tenant over its ingest
 // limit is answered 429 with Retry-After, counted per tenant.
@@ -480,7 +481,9 @@ func TestTenantsEndToEnd(t *testing.T) {
 	f := newFixture(t)
 	dir := t.TempDir()
 	tenants := filepath.Join(dir, "tenants")
-	testenv.Must(t, os.WriteFile(tenants, []byte("# name settings\nteam-a\nteam-b spans_per_second=4\n"), 0o600))
+	// team-a's queue beside the fixture's; team-b's in a vhost of its own.
+	vhostB := testenv.VHost(t)
+	testenv.Must(t, os.WriteFile(tenants, []byte("# name settings\nteam-a\nteam-b uri="+vhostB+" spans_per_second=4\n"), 0o600))
 	tokens := filepath.Join(dir, "tokens")
 	var lines strings.Builder
 	for _, tok := range [][4]string{{"a", "read,write", "team-a", "zq_team-a-0123456789"}, {"b", "read,write", "team-b", "zq_team-b-0123456789"},
@@ -496,10 +499,8 @@ func TestTenantsEndToEnd(t *testing.T) {
 			return
 		}
 		defer ch.Close()
-		for _, name := range []string{"team-a", "team-b"} {
-			for _, suffix := range []string{"", ".parked", ".poison"} {
-				_, _ = ch.QueueDelete(f.queue+"."+name+suffix, false, false, false)
-			}
+		for _, suffix := range []string{"", ".parked", ".poison"} { // team-b's go with its vhost
+			_, _ = ch.QueueDelete(f.queue+".team-a"+suffix, false, false, false)
 		}
 	})
 	p := startZipq(t, append(f.env, "ZIPQ_TENANTS_FILE="+tenants, "ZIPQ_TOKENS_FILE="+tokens, "ZIPQ_LINK_INTERVAL=100ms"), "serve")
@@ -531,7 +532,14 @@ func TestTenantsEndToEnd(t *testing.T) {
 	if code, body, _ := do("POST", "/api/v2/spans", "zq_team-a-0123456789", "", trace("a", 1)); code != 202 {
 		t.Fatalf("team-a's post: %d %s", code, body)
 	}
-	publishRaw(t, f.queue+".team-b", []byte(trace("b", 2)))
+	// team-b's service publishes to the queue it always used (RABBIT_QUEUE's
+	// name), in its own vhost.
+	conn, err := amqp.Dial(vhostB)
+	testenv.Must(t, err)
+	ch, err := conn.Channel()
+	testenv.Must(t, err)
+	testenv.Must(t, ch.Publish("", f.queue, false, false, amqp.Publishing{ContentType: "application/json", Body: []byte(trace("b", 2))}))
+	testenv.Must(t, conn.Close())
 	for who, token := range map[string]string{"a": "zq_team-a-0123456789", "b": "zq_team-b-0123456789"} {
 		testenv.Eventually(t, 30*time.Second, who+"'s trace stored", func() bool {
 			code, body, _ := do("GET", "/api/v2/trace/000000000000000000000000000007e0", token, "", "")
@@ -598,7 +606,7 @@ func TestTenantsEndToEnd(t *testing.T) {
 	// The pipeline page shows the tenant's own queue and limits.
 	if code, body, _ := do("GET", "/api/zipq/pipeline", "zq_free-0123456789ab", "team-b", ""); code != 200 ||
 		!strings.Contains(body, `"tenant":"team-b"`) || !strings.Contains(body, `"limitSpansPerSecond":4`) ||
-		!strings.Contains(body, `"queue":"`+f.queue+`.team-b"`) {
+		!strings.Contains(body, `"queue":"`+f.queue+`"`) {
 		t.Errorf("team-b's pipeline: %d %s", code, body)
 	}
 	_, metrics, _ := do("GET", "/metrics", "zq_free-0123456789ab", "", "")

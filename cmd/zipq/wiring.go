@@ -90,23 +90,21 @@ func loadTenancy(file string, bc broker.Config) (tenancy, error) {
 		}
 	}
 	// One queue holds one tenant's spans: no tenant's queue may be
-	// another's span, parking or poison queue.
+	// another's span, parking or poison queue on the same broker.
 	owner := map[string]string{}
+	t := tenancy{list: list}
 	for _, x := range list {
-		q := bc
-		q.Queue, q.ParkedQueue = x.Queue, ""
-		if x.Name == tenant.Default {
-			q = bc
-		}
-		q = q.WithDefaults()
+		q := t.broker(bc, x).WithDefaults()
 		for _, name := range []string{q.Queue, q.ParkedQueue, q.PoisonQueue()} {
+			name = q.URL + " " + name
 			if other, taken := owner[name]; taken {
 				return tenancy{}, fmt.Errorf("tenants file %s: queue %q is tenant %q's and %q's", file, name, other, x.Name)
 			}
 			owner[name] = x.Name
 		}
 	}
-	return tenancy{list: list, meters: tenant.NewMeters(list)}, nil
+	t.meters = tenant.NewMeters(list)
+	return t, nil
 }
 
 func (t tenancy) multi() bool { return len(t.list) > 1 }
@@ -131,11 +129,16 @@ func (t tenancy) retention() map[string]time.Duration {
 	return out
 }
 
-// broker is bc for tenant x's span queue: the default tenant's parking
-// queue is RABBIT_PARKED_QUEUE, the others' <queue>.parked.
+// broker is bc for tenant x's span queue, on its own broker URI if it
+// has one (then through that URI's host alone: RABBIT_ADDRESSES are
+// RABBIT_URI's nodes): the default tenant's parking queue is
+// RABBIT_PARKED_QUEUE, the others' <queue>.parked.
 func (t tenancy) broker(bc broker.Config, x tenant.Tenant) broker.Config {
 	if x.Name != tenant.Default {
 		bc.Queue, bc.ParkedQueue = x.Queue, ""
+	}
+	if x.URI != "" {
+		bc.URL, bc.Addresses = x.URI, nil
 	}
 	return bc
 }

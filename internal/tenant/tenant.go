@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -63,10 +64,12 @@ func truncate(s string) string {
 }
 
 // Tenant is one tenant's settings: its span queue (collectors consume it,
-// HTTP and OTLP ingest publish a request for the tenant to it) and its
-// limits.
+// HTTP and OTLP ingest publish a request for the tenant to it), on the
+// broker of RABBIT_URI or of a URI of its own (a vhost and user per
+// tenant), and its limits.
 type Tenant struct {
 	Name  string
+	URI   string // "": RABBIT_URI
 	Queue string
 	Limits
 }
@@ -87,8 +90,10 @@ type Limits struct {
 // key=value settings, e.g.
 //
 //	team-a queue=zipkin.team-a spans_per_second=20000 bytes_per_second=10000000 retention=72h
+//	team-b uri=amqp://team-b:secret@rabbitmq:5672/team-b
 //
-// A tenant's queue defaults to <defaultQueue>.<name>; the default tenant
+// A tenant's queue defaults to <defaultQueue>.<name>, or, with a uri of
+// its own (another vhost), to defaultQueue there; the default tenant
 // (Default) may be listed for its limits, and its queue is always
 // defaultQueue. Blank lines and # comments are skipped. Errors name the
 // line; a table with any bad line is refused whole.
@@ -113,11 +118,12 @@ func ParseTable(r io.Reader, defaultQueue string) ([]Tenant, error) {
 			errs = append(errs, fmt.Errorf("line %d: tenant %q is also on line %d", n, t.Name, prev))
 			continue
 		}
-		if other, taken := queues[t.Queue]; taken {
+		where := t.URI + " " + t.Queue
+		if other, taken := queues[where]; taken {
 			errs = append(errs, fmt.Errorf("line %d: queue %q is also tenant %q's: one queue holds one tenant's spans", n, t.Queue, other))
 			continue
 		}
-		seen[t.Name], queues[t.Queue] = n, t.Name
+		seen[t.Name], queues[where] = n, t.Name
 		out = append(out, t)
 	}
 	if err := sc.Err(); err != nil {
@@ -136,13 +142,24 @@ func parseLine(line, defaultQueue string) (Tenant, error) {
 	if name == Default {
 		t.Queue = defaultQueue
 	}
+	queued := false
 	for _, kv := range f[1:] {
 		k, v, ok := strings.Cut(kv, "=")
 		if !ok || v == "" {
 			return Tenant{}, fmt.Errorf("%q: want key=value", kv)
 		}
 		switch k {
+		case "uri":
+			u, err := url.Parse(v)
+			if err != nil || (u.Scheme != "amqp" && u.Scheme != "amqps") || u.Host == "" || name == Default {
+				return Tenant{}, fmt.Errorf("uri: want amqp:// or amqps://user:password@host:port/vhost (not for the default tenant, whose is RABBIT_URI)")
+			}
+			t.URI = v
+			if !queued {
+				t.Queue = defaultQueue // a vhost of its own: the queue name its services already use
+			}
 		case "queue":
+			queued = true
 			if name == Default && v != defaultQueue {
 				return Tenant{}, fmt.Errorf("queue %q: the default tenant's queue is RABBIT_QUEUE (%q)", v, defaultQueue)
 			}
@@ -164,7 +181,7 @@ func parseLine(line, defaultQueue string) (Tenant, error) {
 			}
 			t.Retention = d
 		default:
-			return Tenant{}, fmt.Errorf("%q: unknown setting (queue, spans_per_second, bytes_per_second, retention)", k)
+			return Tenant{}, fmt.Errorf("%q: unknown setting (uri, queue, spans_per_second, bytes_per_second, retention)", k)
 		}
 	}
 	return t, nil

@@ -25,11 +25,15 @@ func TestParseTable(t *testing.T) {
 	got, err := ParseTable(strings.NewReader(`# tenants
 team-a
 team-b queue=spans-b spans_per_second=100 bytes_per_second=1e6 retention=48h
+team-c uri=amqp://c:pw@rabbit:5672/team-c
+team-d uri=amqps://d:pw@rabbit/team-d queue=spans
 
 single-tenant spans_per_second=5
 `), "zipkin")
 	want := []Tenant{{Name: "team-a", Queue: "zipkin.team-a"},
 		{Name: "team-b", Queue: "spans-b", Limits: Limits{SpansPerSecond: 100, BytesPerSecond: 1e6, Retention: 48 * time.Hour}},
+		{Name: "team-c", URI: "amqp://c:pw@rabbit:5672/team-c", Queue: "zipkin"},
+		{Name: "team-d", URI: "amqps://d:pw@rabbit/team-d", Queue: "spans"},
 		{Name: Default, Queue: "zipkin", Limits: Limits{SpansPerSecond: 5}}}
 	if err != nil || !reflect.DeepEqual(got, want) {
 		t.Fatalf("%+v %v", got, err)
@@ -47,7 +51,12 @@ single-tenant spans_per_second=5
 func render(ts []Tenant) string {
 	var b strings.Builder
 	for _, x := range ts {
-		fmt.Fprintf(&b, "%s queue=%s spans_per_second=%v bytes_per_second=%v", x.Name, x.Queue, x.SpansPerSecond, x.BytesPerSecond)
+		if x.URI != "" {
+			fmt.Fprintf(&b, "%s uri=%s ", x.Name, x.URI)
+		} else {
+			fmt.Fprintf(&b, "%s ", x.Name)
+		}
+		fmt.Fprintf(&b, "queue=%s spans_per_second=%v bytes_per_second=%v", x.Queue, x.SpansPerSecond, x.BytesPerSecond)
 		if x.Retention > 0 {
 			fmt.Fprintf(&b, " retention=%s", x.Retention)
 		}
@@ -60,6 +69,7 @@ func render(ts []Tenant) string {
 // and limits in range, and written back out it reads as the same table.
 func FuzzParseTable(f *testing.F) {
 	for _, s := range []string{"team-a\n", "a queue=q spans_per_second=1.5 retention=25h\n# x\nb\n", "single-tenant bytes_per_second=9\n",
+		"a uri=amqp://u:p@h/v\nb uri=amqp://u:p@h/w\n", "a uri=amqp://h/v queue=zipkin\n",
 		"a\na\n", "a queue=\n", "a retention=1h\n", "x spans_per_second=NaN\n", "a q\n"} {
 		f.Add(s)
 	}
@@ -70,11 +80,12 @@ func FuzzParseTable(f *testing.F) {
 		}
 		names, queues := map[string]bool{}, map[string]bool{}
 		for _, x := range ts {
-			if _, err := Parse(x.Name); err != nil || names[x.Name] || queues[x.Queue] || x.Queue == "" ||
+			where := x.URI + " " + x.Queue
+			if _, err := Parse(x.Name); err != nil || names[x.Name] || queues[where] || x.Queue == "" ||
 				x.SpansPerSecond < 0 || x.BytesPerSecond < 0 || (x.Retention != 0 && x.Retention < 24*time.Hour) {
 				t.Fatalf("accepted %+v from %q", x, table)
 			}
-			names[x.Name], queues[x.Queue] = true, true
+			names[x.Name], queues[where] = true, true
 		}
 		again, err := ParseTable(strings.NewReader(render(ts)), "zipkin")
 		if err != nil || !reflect.DeepEqual(again, ts) && len(ts) > 0 {
