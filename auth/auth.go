@@ -116,6 +116,9 @@ func New(cfg Config, reg prometheus.Registerer, log *slog.Logger) (*Authenticato
 // Enforcing reports whether reads and writes need a token.
 func (a *Authenticator) Enforcing() bool { return a.cfg.Enforcing() }
 
+// MultiTenant reports whether tenants besides the default one are served.
+func (a *Authenticator) MultiTenant() bool { return len(a.cfg.Tenants) > 0 }
+
 // HasAdmin reports whether any token may administer (admin routes are
 // mounted only then).
 func (a *Authenticator) HasAdmin() bool {

@@ -295,9 +295,14 @@ func NewRouter(o Options) http.Handler {
 	})
 	if o.Gatherer != nil {
 		h := promhttp.HandlerFor(o.Gatherer, promhttp.HandlerOpts{})
-		// Metrics carry service and span names: read scope.
-		r.With(read).Method(http.MethodGet, "/metrics", h)
-		r.With(read).Method(http.MethodGet, "/prometheus", h)
+		// Metrics carry service and span names: read scope; with several
+		// tenants admin, as the series are every tenant's.
+		scrape := read
+		if o.Auth.MultiTenant() {
+			scrape = admin
+		}
+		r.With(scrape).Method(http.MethodGet, "/metrics", h)
+		r.With(scrape).Method(http.MethodGet, "/prometheus", h)
 	}
 	if o.Reader != nil || o.Ingest != nil {
 		a := &api{o: o, log: o.Logger, heavy: make(chan struct{}, o.MaxHeavyReads)}

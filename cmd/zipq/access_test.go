@@ -609,6 +609,9 @@ func TestTenantsEndToEnd(t *testing.T) {
 		!strings.Contains(body, `"queue":"`+f.queue+`"`) {
 		t.Errorf("team-b's pipeline: %d %s", code, body)
 	}
+	if code, _, _ := do("GET", "/metrics", "zq_team-a-0123456789", "", ""); code != 403 {
+		t.Errorf("/metrics holds every tenant's series: a tenant's read token gets %d, want 403", code)
+	}
 	_, metrics, _ := do("GET", "/metrics", "zq_free-0123456789ab", "", "")
 	if !strings.Contains(metrics, `zipq_ingest_limited_total{protocol="zipkin",tenant="team-b"} 1`) ||
 		!strings.Contains(metrics, `zipq_collector_spans_stored_total{tenant="team-a"}`) {
