@@ -253,6 +253,16 @@ if (mode === 'signin') {
     await page.waitForSelector('.signin');
     assert.equal(await page.evaluate(() => sessionStorage.getItem('zipq-token')), null);
   });
+  await step('a token with a tenant reads that tenant only, named in the header', async () => {
+    await page.goto(`${base}/services`);
+    await page.waitForSelector('.signin');
+    await page.fill('.signin input[name=token]', process.env.READ_TOKEN);
+    await page.fill('.signin input[name=tenant]', 'team-a');
+    await page.click('.signin button[type=submit]');
+    await page.waitForSelector('a[href="/services/team-a-only"]');
+    assert.equal(await page.locator('a[href="/services/signed-in"]').count(), 0, "the default tenant's service is not listed");
+    assert.match(await text('#nav'), /team-a/);
+  });
   await browser.close();
   console.log(problems.length ? `FAIL ${problems.join('; ')}` : 'all UI checks passed');
   process.exit(problems.length ? 1 : 0);

@@ -1,7 +1,7 @@
 // Typed calls to zipq's Zipkin API v2 and its own pipeline endpoint.
 import type { ParkedMessage, Snapshot } from './pipeline.gen';
 import type { StatsAnswer } from './health';
-import { savedToken, withToken } from './session';
+import { savedTenant, savedToken, withToken } from './session';
 
 export interface Endpoint { serviceName?: string; ipv4?: string; ipv6?: string; port?: number }
 export interface Annotation { timestamp: number; value: string }
@@ -40,7 +40,7 @@ async function call(url: string, init: RequestInit = {}): Promise<Response> {
   let res: Response;
   const token = savedToken(sessionStorage);
   try {
-    res = await fetch(url, withToken(init, token));
+    res = await fetch(url, withToken(init, token, savedTenant(sessionStorage)));
   } catch (e) {
     if (init.signal?.aborted) throw e;
     throw new ApiError(`Could not reach zipq at ${location.origin} (${e instanceof Error ? e.message : e}). Is it running, and is the network up?`, 0, 'network');

@@ -3,7 +3,7 @@
 // markup. There is no innerHTML anywhere in the UI.
 
 import { navigate } from './router';
-import { authProblem, saveToken } from './session';
+import { authProblem, saveTenant, savedTenant, saveToken } from './session';
 
 type Child = Node | string | number | null | undefined | false;
 type Attrs = Record<string, string | number | boolean | EventListener | undefined | null>;
@@ -83,12 +83,14 @@ function tokenForm(err: unknown): HTMLElement | null {
   const problem = authProblem(e.status, e.hadToken === true, e.serverText);
   if (!problem) return null;
   const input = h('input', { type: 'password', name: 'token', autocomplete: 'off', 'aria-label': 'token', placeholder: 'token', size: 40 });
+  const tenant = h('input', { name: 'tenant', autocomplete: 'off', 'aria-label': 'tenant', placeholder: 'tenant (optional)', size: 16, value: savedTenant(sessionStorage) });
   const note = h('p', { class: 'form-error', role: 'alert' });
   return h('div', { class: 'signin' }, h('h2', null, problem.title), h('p', null, problem.detail),
     h('form', { onsubmit: (ev: Event) => {
       ev.preventDefault();
-      const bad = saveToken(sessionStorage, input.value);
+      const bad = saveToken(sessionStorage, input.value) ?? saveTenant(sessionStorage, tenant.value);
       if (bad) { note.textContent = bad; return; }
       navigate(location.pathname + location.search, { replace: true });
-    } }, input, ' ', h('button', { type: 'submit' }, 'Use token')), note);
+    } }, input, ' ', tenant, ' ', h('button', { type: 'submit' }, 'Use token')),
+    h('p', { class: 'muted' }, 'The tenant is for a token that may read several (X-Scope-OrgID); leave it empty for your token\'s own, or the default one.'), note);
 }

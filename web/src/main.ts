@@ -1,7 +1,7 @@
 import './style.css';
 import { api, type Span } from './api';
 import { clear, errorBox, h } from './dom';
-import { forgetToken, savedToken } from './session';
+import { forgetToken, savedTenant, savedToken } from './session';
 import { navigate, startRouter, type Route } from './router';
 import { searchPage } from './pages/search';
 import { tracePage } from './pages/trace/index';
@@ -62,6 +62,7 @@ function header(path: string) {
     } }, h('input', { name: 'traceId', placeholder: 'trace ID', 'aria-label': 'trace ID', size: 20 })),
     h('label', { for: 'open-json', class: 'button' }, 'Open JSON'), file,
     environment ? h('span', { class: 'env', title: 'environment (/config.json)' }, environment) : null,
+    savedTenant(sessionStorage) ? h('span', { class: 'env', title: 'tenant this tab reads (X-Scope-OrgID)' }, savedTenant(sessionStorage)) : null,
     savedToken(sessionStorage) ? h('button', { type: 'button', class: 'signout', title: 'forget the token this tab sends',
       onclick: () => { forgetToken(sessionStorage); navigate(location.pathname + location.search, { replace: true }); } }, 'Forget token') : null));
 }

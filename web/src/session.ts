@@ -10,6 +10,7 @@ export interface TokenStore {
 }
 
 const KEY = 'zipq-token';
+const TENANT = 'zipq-tenant';
 
 export function savedToken(store: TokenStore): string {
   return store.getItem(KEY) ?? '';
@@ -26,14 +27,33 @@ export function saveToken(store: TokenStore, token: string): string | null {
   return null;
 }
 
-export function forgetToken(store: TokenStore) { store.removeItem(KEY); }
+export function forgetToken(store: TokenStore) { store.removeItem(KEY); store.removeItem(TENANT); }
+
+// The tenant this tab reads (X-Scope-OrgID), for a token not bound to one;
+// '' is the default tenant (or the token's own).
+export function savedTenant(store: TokenStore): string {
+  return store.getItem(TENANT) ?? '';
+}
+
+// saveTenant keeps a tenant name as Tempo accepts them (letters, digits
+// and !-_.*'(), at most 150), or forgets it when empty; it returns an
+// error message for any other name.
+export function saveTenant(store: TokenStore, tenant: string): string | null {
+  const t = tenant.trim();
+  if (t === '') { store.removeItem(TENANT); return null; }
+  if (!/^[A-Za-z0-9!\-_.*'()]{1,150}$/.test(t) || t === '.' || t === '..') return 'A tenant is letters, digits and !-_.*\'() only, at most 150.';
+  store.setItem(TENANT, t);
+  return null;
+}
 
 // withToken is init with the bearer token added, unless it carries its own
-// Authorization (the pipeline page's admin token) or there is none.
-export function withToken(init: RequestInit, token: string): RequestInit {
-  if (!token) return init;
+// Authorization (the pipeline page's admin token) or there is none, and
+// the tenant named (X-Scope-OrgID) when one is chosen.
+export function withToken(init: RequestInit, token: string, tenant = ''): RequestInit {
+  if (!token && !tenant) return init;
   const headers = new Headers(init.headers);
-  if (!headers.has('Authorization')) headers.set('Authorization', `Bearer ${token}`);
+  if (token && !headers.has('Authorization')) headers.set('Authorization', `Bearer ${token}`);
+  if (tenant) headers.set('X-Scope-OrgID', tenant);
   return { ...init, headers };
 }
 

@@ -1,7 +1,7 @@
 // Unit tests of the session token rules (session.ts).
 import { test } from 'node:test';
 import { strict as assert } from 'node:assert';
-import { savedToken, saveToken, forgetToken, withToken, authProblem } from '../.test-build/session.js';
+import { savedToken, saveToken, forgetToken, withToken, authProblem, savedTenant, saveTenant } from '../.test-build/session.js';
 
 const memory = () => {
   const m = new Map();
@@ -30,6 +30,23 @@ test('withToken adds a bearer header without replacing one the call carries', ()
   assert.equal(h.get('Accept'), 'application/json');
   const own = new Headers(withToken({ headers: { Authorization: 'Bearer admin' } }, 'zq_t').headers);
   assert.equal(own.get('Authorization'), 'Bearer admin');
+});
+
+test('a tenant is kept as Tempo accepts it, forgotten when empty or with the token, and sent as X-Scope-OrgID', () => {
+  const s = memory();
+  assert.equal(saveTenant(s, ' team-a '), null);
+  assert.equal(savedTenant(s), 'team-a');
+  assert.match(saveTenant(s, 'team/a'), /letters, digits/);
+  assert.match(saveTenant(s, '..'), /letters, digits/);
+  assert.match(saveTenant(s, 'x'.repeat(151)), /letters, digits/);
+  assert.equal(savedTenant(s), 'team-a', 'a refused tenant leaves the old one');
+  const h = new Headers(withToken({}, '', savedTenant(s)).headers);
+  assert.equal(h.get('X-Scope-OrgID'), 'team-a');
+  assert.equal(h.get('Authorization'), null);
+  saveToken(s, 'zq_t');
+  forgetToken(s);
+  assert.equal(savedTenant(s), '');
+  assert.equal(saveTenant(s, ''), null);
 });
 
 test('authProblem tells asking for a token, a valid one, and a stronger one apart', () => {
