@@ -49,10 +49,19 @@ func tokensFile(t *testing.T, path string, tokens ...[3]string) {
 // call makes one request with an optional bearer token.
 func call(t *testing.T, c *http.Client, method, url, token, body string) (*http.Response, string) {
 	t.Helper()
+	return callAs(t, c, method, url, token, "", body)
+}
+
+// callAs is call naming a tenant (X-Scope-OrgID) unless it is empty.
+func callAs(t *testing.T, c *http.Client, method, url, token, tenant, body string) (*http.Response, string) {
+	t.Helper()
 	req, err := http.NewRequest(method, url, strings.NewReader(body))
 	testenv.Must(t, err)
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	if tenant != "" {
+		req.Header.Set("X-Scope-OrgID", tenant)
 	}
 	if body != "" {
 		req.Header.Set("Content-Type", "application/json")
@@ -125,15 +134,8 @@ func TestAccessControl(t *testing.T) {
 	// Grafana's Tempo data source with a token and a tenant header (custom
 	// HTTP headers): Save & test's /api/echo, then a TraceQL search.
 	for _, path := range []string{"/api/echo", "/api/search?q=" + url.QueryEscape(`{ resource.service.name = "guarded" }`)} {
-		req, err := http.NewRequest("GET", base+path, nil)
-		testenv.Must(t, err)
-		req.Header.Set("Authorization", "Bearer "+readTok)
-		req.Header.Set("X-Scope-OrgID", "single-tenant")
-		resp, err := c.Do(req)
-		testenv.Must(t, err)
-		b, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != 200 || (strings.HasPrefix(path, "/api/search") && !strings.Contains(string(b), "acce55")) {
+		resp, b := callAs(t, c, "GET", base+path, readTok, "single-tenant", "")
+		if resp.StatusCode != 200 || (strings.HasPrefix(path, "/api/search") && !strings.Contains(b, "acce55")) {
 			t.Errorf("Grafana's %s with a token and a tenant: %d %s", path, resp.StatusCode, b)
 		}
 	}
@@ -493,34 +495,13 @@ func TestTenantsEndToEnd(t *testing.T) {
 		fmt.Fprintf(&lines, "%s %s %s - %s\n", tok[0], tok[1], tok[2], h)
 	}
 	testenv.Must(t, os.WriteFile(tokens, []byte(lines.String()), 0o600))
-	t.Cleanup(func() { // the tenants' queues, which zipq declared beside the fixture's
-		ch, err := testenv.Dial(t).Channel()
-		if err != nil {
-			return
-		}
-		defer ch.Close()
-		for _, suffix := range []string{"", ".parked", ".poison"} { // team-b's go with its vhost
-			_, _ = ch.QueueDelete(f.queue+".team-a"+suffix, false, false, false)
-		}
-	})
+	testenv.DeleteQueues(t, f.queue+".team-a") // team-b's go with its vhost
 	p := startZipq(t, append(f.env, "ZIPQ_TENANTS_FILE="+tenants, "ZIPQ_TOKENS_FILE="+tokens, "ZIPQ_LINK_INTERVAL=100ms"), "serve")
 	base := "http://" + p.addr
 	c := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
 	do := func(method, path, token, tenant, body string) (int, string, http.Header) {
-		req, err := http.NewRequest(method, base+path, strings.NewReader(body))
-		testenv.Must(t, err)
-		req.Header.Set("Authorization", "Bearer "+token)
-		if tenant != "" {
-			req.Header.Set("X-Scope-OrgID", tenant)
-		}
-		if body != "" {
-			req.Header.Set("Content-Type", "application/json")
-		}
-		resp, err := c.Do(req)
-		testenv.Must(t, err)
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(b), resp.Header
+		resp, text := callAs(t, c, method, base+path, token, tenant, body)
+		return resp.StatusCode, text, resp.Header
 	}
 	now := time.Now().Add(-time.Minute).UnixMicro()
 	trace := func(who string, id int) string {

@@ -214,14 +214,7 @@ func TestUISignIn(t *testing.T) {
 	f := newFixture(t)
 	tenants := filepath.Join(t.TempDir(), "tenants")
 	testenv.Must(t, os.WriteFile(tenants, []byte("team-a\n"), 0o600))
-	t.Cleanup(func() {
-		if ch, err := testenv.Dial(t).Channel(); err == nil {
-			for _, q := range []string{".team-a", ".team-a.parked", ".team-a.poison"} {
-				_, _ = ch.QueueDelete(f.queue+q, false, false, false)
-			}
-			_ = ch.Close()
-		}
-	})
+	testenv.DeleteQueues(t, f.queue+".team-a")
 	p := startZipq(t, append(f.env, "ZIPQ_READ_TOKEN="+read, "ZIPQ_WRITE_TOKEN="+write, "ZIPQ_TENANTS_FILE="+tenants), "serve")
 	base := "http://" + p.addr
 	body := fmt.Sprintf(`[{"traceId":"000000000000000000000000000051a1","id":"0000000000000001","name":"get","kind":"SERVER","timestamp":%d,"duration":10,"localEndpoint":{"serviceName":"signed-in"}}]`,
@@ -231,16 +224,8 @@ func TestUISignIn(t *testing.T) {
 		t.Fatalf("post: %d %s", resp.StatusCode, text)
 	}
 	// team-a's span, through the header a free token may send.
-	req, err := http.NewRequest("POST", base+"/api/v2/spans", strings.NewReader(strings.ReplaceAll(body, "signed-in", "team-a-only")))
-	testenv.Must(t, err)
-	req.Header.Set("Authorization", "Bearer "+write)
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("X-Scope-OrgID", "team-a")
-	resp, err := c.Do(req)
-	testenv.Must(t, err)
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusAccepted {
-		t.Fatalf("team-a's post: %d", resp.StatusCode)
+	if resp, text := callAs(t, c, "POST", base+"/api/v2/spans", write, "team-a", strings.ReplaceAll(body, "signed-in", "team-a-only")); resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("team-a's post: %d %s", resp.StatusCode, text)
 	}
 	testenv.Eventually(t, 30*time.Second, "the span stored", func() bool {
 		resp, text := call(t, c, "GET", base+"/api/v2/services", read, "")

@@ -138,26 +138,36 @@ func Queue(t testing.TB) string {
 	conn := Dial(t)
 	conn.Close()
 	name := "zipkin.test." + ID()
+	DeleteQueues(t, name)
+	return name
+}
+
+// DeleteQueues deletes these span queues, with their parking and poison
+// queues, from the test broker's default vhost when the test ends: the
+// ones Queue names, and those a test's zipq declares beside it (a
+// tenant's).
+func DeleteQueues(t testing.TB, names ...string) {
 	t.Cleanup(func() {
 		c, err := amqp.Dial(AMQPURL())
 		if err != nil {
-			t.Errorf("testenv: delete queue %s: %v", name, err)
+			t.Errorf("testenv: delete queues %v: %v", names, err)
 			return
 		}
 		defer c.Close()
 		// The collector under test may have declared the poison queue its
 		// delivery-limit policy dead-letters to (broker.Config.PoisonQueue).
-		for _, q := range []string{name, name + ".parked", name + ".poison"} {
-			ch, err := c.Channel()
-			if err != nil {
-				t.Errorf("testenv: %v", err)
-				return
+		for _, name := range names {
+			for _, q := range []string{name, name + ".parked", name + ".poison"} {
+				ch, err := c.Channel()
+				if err != nil {
+					t.Errorf("testenv: %v", err)
+					return
+				}
+				_, _ = ch.QueueDelete(q, false, false, false)
+				_ = ch.Close()
 			}
-			_, _ = ch.QueueDelete(q, false, false, false)
-			_ = ch.Close()
 		}
 	})
-	return name
 }
 
 // Dial connects to RabbitMQ, failing the test when it does not answer. The
