@@ -30,16 +30,16 @@ func BenchmarkSpansCounted(b *testing.B) {
 			runtime.ReadMemStats(&before)
 			m := New(DefaultConfig())
 			for _, batch := range batches { // every operation seen
-				m.SpansCounted(batch)
+				m.SpansCounted("t", batch)
 			}
 			runtime.GC()
 			runtime.ReadMemStats(&after)
 			b.ResetTimer()
 			for i := range b.N {
-				m.SpansCounted(batches[i%len(batches)])
+				m.SpansCounted("t", batches[i%len(batches)])
 			}
 			b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/(1<<20), "MiB-held")
-			b.ReportMetric(float64(len(m.spans)), "series")
+			b.ReportMetric(float64(len(m.byTenant["t"].spans)), "series")
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(spans)), "ns/span")
 		})
 	}

@@ -24,6 +24,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/zipq/zipq/internal/tenant"
 	"github.com/zipq/zipq/zipkin"
 )
 
@@ -34,8 +35,13 @@ type Config struct {
 	// read the same figures from zipq's own Services page.
 	Enabled bool
 	// MaxSeries bounds the distinct (service, span name, kind, status)
-	// label sets, and separately the (client, server) edges.
+	// label sets, and separately the (client, server) edges, of each
+	// tenant.
 	MaxSeries int
+	// Tenanted labels every series with its tenant (an installation with
+	// several); MaxSeriesOf gives a tenant a bound of its own.
+	Tenanted    bool
+	MaxSeriesOf map[string]int
 }
 
 // DefaultConfig is off, with the connector's default cardinality limit
@@ -74,17 +80,23 @@ type edgeSeries struct{ calls, failed uint64 }
 
 // Metrics is a prometheus.Collector of the span and service graph series.
 type Metrics struct {
-	max int
+	cfg Config
 
 	mu       sync.Mutex
+	byTenant map[string]*series
+
+	calls, duration, requests, failed, overflow *prometheus.Desc
+}
+
+// series are one tenant's.
+type series struct {
+	max      int
 	spans    map[spanKey]*spanSeries
 	spanOver *spanSeries
 	edges    map[edgeKey]*edgeSeries
 	edgeOver *edgeSeries
 	// spans and edge calls counted in the overflow series
 	overSpans, overEdges uint64
-
-	calls, duration, requests, failed, overflow *prometheus.Desc
 }
 
 // New returns an empty collector; register it and pass it to
@@ -92,10 +104,13 @@ type Metrics struct {
 func New(cfg Config) *Metrics {
 	labels := []string{"service_name", "span_name", "span_kind", "status_code", overflowLabel}
 	edge := []string{"client", "server", "connection_type", overflowLabel}
+	over := []string{"what"}
+	if cfg.Tenanted {
+		labels, edge, over = append(labels, "tenant"), append(edge, "tenant"), append(over, "tenant")
+	}
 	return &Metrics{
-		max:   cfg.MaxSeries,
-		spans: map[spanKey]*spanSeries{},
-		edges: map[edgeKey]*edgeSeries{},
+		cfg:      cfg,
+		byTenant: map[string]*series{},
 		calls: prometheus.NewDesc("traces_span_metrics_calls_total",
 			"Spans stored, by service, span name, kind and status (as the OpenTelemetry Collector's spanmetrics connector counts them).", labels, nil),
 		duration: prometheus.NewDesc("traces_span_metrics_duration_milliseconds",
@@ -105,7 +120,7 @@ func New(cfg Config) *Metrics {
 		failed: prometheus.NewDesc("traces_service_graph_request_failed_total",
 			"Failed calls between services.", edge, nil),
 		overflow: prometheus.NewDesc("zipq_span_metrics_overflow_total",
-			"Spans (what=spans) and edge calls (what=edges) counted in an overflow series because MaxSeries label sets existed already.", []string{"what"}, nil),
+			"Spans (what=spans) and edge calls (what=edges) counted in an overflow series because MaxSeries label sets existed already.", over, nil),
 	}
 }
 
@@ -140,23 +155,37 @@ func StatusCode(sp *zipkin.Span) string {
 	return "STATUS_CODE_UNSET"
 }
 
-// SpansCounted counts spans (storage.Observer).
-func (m *Metrics) SpansCounted(spans []*zipkin.Span) {
+// of is tenant's series (the caller holds the lock).
+func (m *Metrics) of(tenant string) *series {
+	t := m.byTenant[tenant]
+	if t == nil {
+		t = &series{max: m.cfg.MaxSeries, spans: map[spanKey]*spanSeries{}, edges: map[edgeKey]*edgeSeries{}}
+		if n := m.cfg.MaxSeriesOf[tenant]; n > 0 {
+			t.max = n
+		}
+		m.byTenant[tenant] = t
+	}
+	return t
+}
+
+// SpansCounted counts a tenant's spans (storage.Observer).
+func (m *Metrics) SpansCounted(tenant string, spans []*zipkin.Span) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	t := m.of(tenant)
 	for _, sp := range spans {
 		k := spanKey{label(sp.LocalServiceName()), label(sp.Name), SpanKind(sp), StatusCode(sp)}
-		s := m.spans[k]
+		s := t.spans[k]
 		if s == nil {
-			if len(m.spans) >= m.max {
-				if m.spanOver == nil {
-					m.spanOver = newSpanSeries()
+			if len(t.spans) >= t.max {
+				if t.spanOver == nil {
+					t.spanOver = newSpanSeries()
 				}
-				s = m.spanOver
-				m.overSpans++
+				s = t.spanOver
+				t.overSpans++
 			} else {
 				s = newSpanSeries()
-				m.spans[k] = s
+				t.spans[k] = s
 			}
 		}
 		ms := float64(sp.Duration) / 1000
@@ -178,23 +207,24 @@ func label(s string) string {
 
 func newSpanSeries() *spanSeries { return &spanSeries{buckets: make([]uint64, len(BucketsMs)+1)} }
 
-// LinksAdded counts dependency calls (storage.Observer).
-func (m *Metrics) LinksAdded(links []zipkin.DependencyLink) {
+// LinksAdded counts a tenant's dependency calls (storage.Observer).
+func (m *Metrics) LinksAdded(tenant string, links []zipkin.DependencyLink) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	t := m.of(tenant)
 	for _, l := range links {
 		k := edgeKey{label(l.Parent), label(l.Child)}
-		e := m.edges[k]
+		e := t.edges[k]
 		if e == nil {
-			if len(m.edges) >= m.max {
-				if m.edgeOver == nil {
-					m.edgeOver = &edgeSeries{}
+			if len(t.edges) >= t.max {
+				if t.edgeOver == nil {
+					t.edgeOver = &edgeSeries{}
 				}
-				e = m.edgeOver
-				m.overEdges += uint64(l.CallCount)
+				e = t.edgeOver
+				t.overEdges += uint64(l.CallCount)
 			} else {
 				e = &edgeSeries{}
-				m.edges[k] = e
+				t.edges[k] = e
 			}
 		}
 		e.calls += uint64(l.CallCount)
@@ -220,22 +250,38 @@ func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
 		labels []string
 		e      edgeSeries
 	}
+	type overRow struct {
+		labels      []string
+		spans, edge uint64
+	}
+	var spans []spanRow
+	var edges []edgeRow
+	var overs []overRow
 	m.mu.Lock()
-	spans := make([]spanRow, 0, len(m.spans)+1)
-	for k, s := range m.spans {
-		spans = append(spans, spanRow{[]string{k.service, k.name, k.kind, k.status, ""}, copySeries(s)})
+	if len(m.byTenant) == 0 {
+		m.of(tenant.Default) // the overflow counters from the start, at 0
 	}
-	if m.spanOver != nil {
-		spans = append(spans, spanRow{[]string{"", "", "", "", "true"}, copySeries(m.spanOver)})
+	for name, t := range m.byTenant {
+		with := func(l ...string) []string {
+			if m.cfg.Tenanted {
+				return append(l, name)
+			}
+			return l
+		}
+		for k, s := range t.spans {
+			spans = append(spans, spanRow{with(k.service, k.name, k.kind, k.status, ""), copySeries(s)})
+		}
+		if t.spanOver != nil {
+			spans = append(spans, spanRow{with("", "", "", "", "true"), copySeries(t.spanOver)})
+		}
+		for k, e := range t.edges {
+			edges = append(edges, edgeRow{with(k.client, k.server, "", ""), *e})
+		}
+		if t.edgeOver != nil {
+			edges = append(edges, edgeRow{with("", "", "", "true"), *t.edgeOver})
+		}
+		overs = append(overs, overRow{with(), t.overSpans, t.overEdges})
 	}
-	edges := make([]edgeRow, 0, len(m.edges)+1)
-	for k, e := range m.edges {
-		edges = append(edges, edgeRow{[]string{k.client, k.server, "", ""}, *e})
-	}
-	if m.edgeOver != nil {
-		edges = append(edges, edgeRow{[]string{"", "", "", "true"}, *m.edgeOver})
-	}
-	overSpans, overEdges := m.overSpans, m.overEdges
 	m.mu.Unlock()
 
 	for _, r := range spans {
@@ -251,8 +297,10 @@ func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(m.requests, prometheus.CounterValue, float64(r.e.calls), r.labels...)
 		ch <- prometheus.MustNewConstMetric(m.failed, prometheus.CounterValue, float64(r.e.failed), r.labels...)
 	}
-	ch <- prometheus.MustNewConstMetric(m.overflow, prometheus.CounterValue, float64(overSpans), "spans")
-	ch <- prometheus.MustNewConstMetric(m.overflow, prometheus.CounterValue, float64(overEdges), "edges")
+	for _, o := range overs {
+		ch <- prometheus.MustNewConstMetric(m.overflow, prometheus.CounterValue, float64(o.spans), append([]string{"spans"}, o.labels...)...)
+		ch <- prometheus.MustNewConstMetric(m.overflow, prometheus.CounterValue, float64(o.edge), append([]string{"edges"}, o.labels...)...)
+	}
 }
 
 func copySeries(s *spanSeries) spanSeries {

@@ -86,7 +86,7 @@ func TestSpanSeriesAgainstBruteForce(t *testing.T) {
 	m := New(Config{Enabled: true, MaxSeries: 1000})
 	for i := 0; i < len(spans); {
 		j := min(len(spans), i+1+r.IntN(200))
-		m.SpansCounted(spans[i:j])
+		m.SpansCounted("t", spans[i:j])
 		i = j
 	}
 	got := gather(t, m)
@@ -128,10 +128,10 @@ func TestOverflow(t *testing.T) {
 	span := func(name string) *zipkin.Span {
 		return &zipkin.Span{Name: name, Kind: zipkin.KindServer, Duration: 5000, LocalEndpoint: &zipkin.Endpoint{ServiceName: "a"}}
 	}
-	m.SpansCounted([]*zipkin.Span{span("x"), span("y"), span("z"), span("w"), span("x")})
-	m.LinksAdded([]zipkin.DependencyLink{{Parent: "a", Child: "b", CallCount: 3, ErrorCount: 1},
+	m.SpansCounted("t", []*zipkin.Span{span("x"), span("y"), span("z"), span("w"), span("x")})
+	m.LinksAdded("t", []zipkin.DependencyLink{{Parent: "a", Child: "b", CallCount: 3, ErrorCount: 1},
 		{Parent: "a", Child: "c", CallCount: 2}, {Parent: "b", Child: "c", CallCount: 4, ErrorCount: 4}})
-	m.LinksAdded([]zipkin.DependencyLink{{Parent: "a", Child: "b", CallCount: 1}})
+	m.LinksAdded("t", []zipkin.DependencyLink{{Parent: "a", Child: "b", CallCount: 1}})
 	got := gather(t, m)
 	for k, w := range map[string]float64{
 		`traces_span_metrics_calls_total{otel_metric_overflow=,service_name=a,span_kind=SPAN_KIND_SERVER,span_name=x,status_code=STATUS_CODE_UNSET}`:                       2,
@@ -168,11 +168,38 @@ func TestValidate(t *testing.T) {
 // may carry any bytes) is a valid label value, not a panic at scrape.
 func TestInvalidUTF8(t *testing.T) {
 	m := New(Config{Enabled: true, MaxSeries: 10})
-	m.SpansCounted([]*zipkin.Span{{Name: "get \xff", Duration: 1, LocalEndpoint: &zipkin.Endpoint{ServiceName: "svc\xc3"}}})
-	m.LinksAdded([]zipkin.DependencyLink{{Parent: "a\xff", Child: "b", CallCount: 1}})
+	m.SpansCounted("t", []*zipkin.Span{{Name: "get \xff", Duration: 1, LocalEndpoint: &zipkin.Endpoint{ServiceName: "svc\xc3"}}})
+	m.LinksAdded("t", []zipkin.DependencyLink{{Parent: "a\xff", Child: "b", CallCount: 1}})
 	got := gather(t, m)
 	if got["traces_span_metrics_calls_total{otel_metric_overflow=,service_name=svc\ufffd,span_kind=SPAN_KIND_UNSPECIFIED,span_name=get \ufffd,status_code=STATUS_CODE_UNSET}"] != 1 ||
 		got["traces_service_graph_request_total{client=a\ufffd,connection_type=,otel_metric_overflow=,server=b}"] != 1 {
 		t.Fatalf("%v", got)
+	}
+}
+
+// TestTenants: with several tenants every series carries its tenant, each
+// tenant has its own bound (MaxSeriesOf, else MaxSeries), and one
+// tenant's overflow never takes another's room.
+func TestTenants(t *testing.T) {
+	m := New(Config{Enabled: true, MaxSeries: 2, Tenanted: true, MaxSeriesOf: map[string]int{"small": 1}})
+	span := func(name string) *zipkin.Span {
+		return &zipkin.Span{Name: name, Kind: zipkin.KindServer, Duration: 5000, LocalEndpoint: &zipkin.Endpoint{ServiceName: "a"}}
+	}
+	m.SpansCounted("small", []*zipkin.Span{span("x"), span("y"), span("z")})
+	m.SpansCounted("big", []*zipkin.Span{span("x"), span("y"), span("z")})
+	m.LinksAdded("big", []zipkin.DependencyLink{{Parent: "a", Child: "b", CallCount: 3}})
+	got := gather(t, m)
+	for k, w := range map[string]float64{
+		`traces_span_metrics_calls_total{otel_metric_overflow=,service_name=a,span_kind=SPAN_KIND_SERVER,span_name=x,status_code=STATUS_CODE_UNSET,tenant=small}`: 1,
+		`traces_span_metrics_calls_total{otel_metric_overflow=true,service_name=,span_kind=,span_name=,status_code=,tenant=small}`:                              2,
+		`traces_span_metrics_calls_total{otel_metric_overflow=,service_name=a,span_kind=SPAN_KIND_SERVER,span_name=y,status_code=STATUS_CODE_UNSET,tenant=big}`:   1,
+		`traces_span_metrics_calls_total{otel_metric_overflow=true,service_name=,span_kind=,span_name=,status_code=,tenant=big}`:                                1,
+		`zipq_span_metrics_overflow_total{tenant=small,what=spans}`:                                                                                             2,
+		`zipq_span_metrics_overflow_total{tenant=big,what=spans}`:                                                                                               1,
+		`traces_service_graph_request_total{client=a,connection_type=,otel_metric_overflow=,server=b,tenant=big}`:                                               3,
+	} {
+		if got[k] != w {
+			t.Errorf("%s = %v, want %v", k, got[k], w)
+		}
 	}
 }

@@ -29,9 +29,10 @@ const LinkBatch = 1000
 // the next round, never lost.
 func (s *Store) Link(ctx context.Context, limit int) (int, error) {
 	n := 0
-	var added []zipkin.DependencyLink
+	added := map[int16][]zipkin.DependencyLink{}
 	err := s.job(ctx, "link", func(tx pgx.Tx) error {
-		added, n = nil, 0
+		clear(added)
+		n = 0
 		byTenant, err := claimPending(ctx, tx, limit)
 		if err != nil {
 			return err
@@ -42,15 +43,22 @@ func (s *Store) Link(ctx context.Context, limit int) (int, error) {
 			if err != nil {
 				return err
 			}
-			added = append(added, addedLinks(delta)...)
+			added[tenant] = addedLinks(delta)
 		}
 		return nil
 	})
 	if err != nil {
 		return 0, fmt.Errorf("link dependencies: %w", err)
 	}
-	if s.observer != nil && len(added) > 0 {
-		s.observer.LinksAdded(added)
+	for id, links := range added {
+		if s.observer == nil || len(links) == 0 {
+			continue
+		}
+		name, err := s.tenantName(ctx, id)
+		if err != nil {
+			return n, fmt.Errorf("link dependencies: %w", err)
+		}
+		s.observer.LinksAdded(name, links)
 	}
 	return n, nil
 }

@@ -275,7 +275,7 @@ type spanObserver struct {
 	total int
 }
 
-func (o *spanObserver) SpansCounted(spans []*zipkin.Span) {
+func (o *spanObserver) SpansCounted(_ string, spans []*zipkin.Span) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	for _, sp := range spans {
@@ -284,4 +284,4 @@ func (o *spanObserver) SpansCounted(spans []*zipkin.Span) {
 	}
 }
 
-func (o *spanObserver) LinksAdded([]zipkin.DependencyLink) {} // this test writes, links nothing
+func (o *spanObserver) LinksAdded(string, []zipkin.DependencyLink) {} // this test writes, links nothing

@@ -113,9 +113,10 @@ type Store struct {
 	// first served, so without it 30 concurrent large searches queue ahead
 	// of every cheap read and of the collector's writes, which then wait
 	// seconds for a connection.
-	traceReads chan struct{}
-	observer   Observer
-	tenantIDs  sync.Map // tenant name → its number (tenants.go)
+	traceReads  chan struct{}
+	observer    Observer
+	tenantIDs   sync.Map // tenant name → its number (tenants.go)
+	tenantNames sync.Map // and back
 	// tenantRetention keeps named tenants' spans for less than Retention.
 	tenantRetention map[string]time.Duration
 }
@@ -127,8 +128,8 @@ type Store struct {
 // left out). Both are called from the committing goroutine and must not
 // block.
 type Observer interface {
-	SpansCounted(spans []*zipkin.Span)
-	LinksAdded(links []zipkin.DependencyLink)
+	SpansCounted(tenant string, spans []*zipkin.Span)
+	LinksAdded(tenant string, links []zipkin.DependencyLink)
 }
 
 // SetTenantRetention keeps the named tenants' spans only this long

@@ -53,6 +53,22 @@ func (s *Store) tenantOf(ctx context.Context, create bool) (int16, error) {
 	return 0, fmt.Errorf("number tenant %q: lost the race three times", name)
 }
 
+// tenantName is the name of tenant number id.
+func (s *Store) tenantName(ctx context.Context, id int16) (string, error) {
+	if id == defaultTenantID {
+		return tenant.Default, nil
+	}
+	if name, ok := s.tenantNames.Load(id); ok {
+		return name.(string), nil
+	}
+	var name string
+	if err := s.pool.QueryRow(ctx, `SELECT name FROM tenants WHERE id = $1`, id).Scan(&name); err != nil {
+		return "", fmt.Errorf("tenant %d: %w", id, err)
+	}
+	s.tenantNames.Store(id, name)
+	return name, nil
+}
+
 // readTenant is tenantOf for a read: ok is false when the tenant has
 // stored nothing (the read's answer is then empty).
 func (s *Store) readTenant(ctx context.Context) (id int16, ok bool, err error) {

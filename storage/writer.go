@@ -10,6 +10,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/zipq/zipq/internal/tenant"
 	"github.com/zipq/zipq/zipkin"
 )
 
@@ -103,15 +104,15 @@ func (s *Store) commit(ctx context.Context, w *write, n int) error {
 	if n == 0 {
 		return nil
 	}
-	tenant, err := s.tenantOf(ctx, true)
+	id, err := s.tenantOf(ctx, true)
 	if err != nil {
 		return classify(fmt.Errorf("write %d spans: %w", n, err))
 	}
-	if err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error { return w.write(ctx, tx, tenant) }); err != nil {
+	if err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error { return w.write(ctx, tx, id) }); err != nil {
 		return classify(fmt.Errorf("write %d spans: %w", n, err))
 	}
 	if s.observer != nil && len(w.counted) > 0 {
-		s.observer.SpansCounted(w.counted)
+		s.observer.SpansCounted(tenant.From(ctx), w.counted)
 	}
 	return nil
 }

@@ -61,7 +61,7 @@ func runIngest(ctx context.Context, name string, args []string, withAPI bool) er
 		return err
 	}
 	if mc.Enabled { // counted where spans are written and links made
-		m := spanmetrics.New(mc)
+		m := spanmetrics.New(ten.spanMetrics(mc))
 		reg.MustRegister(m)
 		st.SetObserver(m)
 	}

@@ -29,6 +29,7 @@ import (
 	"github.com/zipq/zipq/internal/certs"
 	"github.com/zipq/zipq/internal/tenant"
 	"github.com/zipq/zipq/query"
+	"github.com/zipq/zipq/spanmetrics"
 	"github.com/zipq/zipq/storage"
 	"github.com/zipq/zipq/web"
 	"github.com/zipq/zipq/zipkin"
@@ -116,6 +117,18 @@ func (t tenancy) names() []string {
 		out = append(out, x.Name)
 	}
 	return out
+}
+
+// spanMetrics is mc for the tenants: series labelled with their tenant
+// when there are several, each with its own bound if it has one.
+func (t tenancy) spanMetrics(mc spanmetrics.Config) spanmetrics.Config {
+	mc.Tenanted, mc.MaxSeriesOf = t.multi(), map[string]int{}
+	for _, x := range t.list {
+		if x.MaxSeries > 0 {
+			mc.MaxSeriesOf[x.Name] = x.MaxSeries
+		}
+	}
+	return mc
 }
 
 // retention is each tenant's own retention, where it has one.

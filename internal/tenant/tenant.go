@@ -84,12 +84,15 @@ type Limits struct {
 	// Retention keeps the tenant's spans this long, when shorter than the
 	// installation's retention.
 	Retention time.Duration
+	// MaxSeries bounds the tenant's span metrics label sets (and edges),
+	// instead of ZIPQ_SPAN_METRICS_MAX_SERIES.
+	MaxSeries int
 }
 
 // ParseTable reads ZIPQ_TENANTS_FILE: one tenant per line, its name then
 // key=value settings, e.g.
 //
-//	team-a queue=zipkin.team-a spans_per_second=20000 bytes_per_second=10000000 retention=72h
+//	team-a queue=zipkin.team-a spans_per_second=20000 bytes_per_second=10000000 retention=72h max_series=2000
 //	team-b uri=amqp://team-b:secret@rabbitmq:5672/team-b
 //
 // A tenant's queue defaults to <defaultQueue>.<name>, or, with a uri of
@@ -174,6 +177,12 @@ func parseLine(line, defaultQueue string) (Tenant, error) {
 			} else {
 				t.BytesPerSecond = x
 			}
+		case "max_series":
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 1 {
+				return Tenant{}, fmt.Errorf("max_series %q: want a positive integer", v)
+			}
+			t.MaxSeries = n
 		case "retention":
 			d, err := time.ParseDuration(v)
 			if err != nil || d < 24*time.Hour {
@@ -181,7 +190,7 @@ func parseLine(line, defaultQueue string) (Tenant, error) {
 			}
 			t.Retention = d
 		default:
-			return Tenant{}, fmt.Errorf("%q: unknown setting (uri, queue, spans_per_second, bytes_per_second, retention)", k)
+			return Tenant{}, fmt.Errorf("%q: unknown setting (uri, queue, spans_per_second, bytes_per_second, retention, max_series)", k)
 		}
 	}
 	return t, nil
