@@ -191,12 +191,12 @@ func TestTenants(t *testing.T) {
 	got := gather(t, m)
 	for k, w := range map[string]float64{
 		`traces_span_metrics_calls_total{otel_metric_overflow=,service_name=a,span_kind=SPAN_KIND_SERVER,span_name=x,status_code=STATUS_CODE_UNSET,tenant=small}`: 1,
-		`traces_span_metrics_calls_total{otel_metric_overflow=true,service_name=,span_kind=,span_name=,status_code=,tenant=small}`:                              2,
+		`traces_span_metrics_calls_total{otel_metric_overflow=true,service_name=,span_kind=,span_name=,status_code=,tenant=small}`:                                2,
 		`traces_span_metrics_calls_total{otel_metric_overflow=,service_name=a,span_kind=SPAN_KIND_SERVER,span_name=y,status_code=STATUS_CODE_UNSET,tenant=big}`:   1,
-		`traces_span_metrics_calls_total{otel_metric_overflow=true,service_name=,span_kind=,span_name=,status_code=,tenant=big}`:                                1,
-		`zipq_span_metrics_overflow_total{tenant=small,what=spans}`:                                                                                             2,
-		`zipq_span_metrics_overflow_total{tenant=big,what=spans}`:                                                                                               1,
-		`traces_service_graph_request_total{client=a,connection_type=,otel_metric_overflow=,server=b,tenant=big}`:                                               3,
+		`traces_span_metrics_calls_total{otel_metric_overflow=true,service_name=,span_kind=,span_name=,status_code=,tenant=big}`:                                  1,
+		`zipq_span_metrics_overflow_total{tenant=small,what=spans}`:                                                                                               2,
+		`zipq_span_metrics_overflow_total{tenant=big,what=spans}`:                                                                                                 1,
+		`traces_service_graph_request_total{client=a,connection_type=,otel_metric_overflow=,server=b,tenant=big}`:                                                 3,
 	} {
 		if got[k] != w {
 			t.Errorf("%s = %v, want %v", k, got[k], w)
