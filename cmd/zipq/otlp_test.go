@@ -256,9 +256,16 @@ func TestOTLPBrokerDownRetriesThenStoresOnce(t *testing.T) {
 		}
 		readTrace(t, p.addr, id, 3)
 	}
-	if d, phys := f.stored(t); d != 6 || phys != 6 {
-		t.Fatalf("%d distinct, %d stored spans; want 6 exactly once", d, phys)
+	if d, _ := f.stored(t); d != 6 {
+		t.Fatalf("%d distinct spans; want 6", d)
 	}
+	// A publish whose confirm the cut lost is retried by the exporter and
+	// may be stored twice, cut into another segment; the compactor folds
+	// it into one (what readers see was exactly once all along).
+	testenv.Eventually(t, 30*time.Second, "6 spans stored, each once", func() bool {
+		d, phys := f.stored(t)
+		return d == 6 && phys == 6
+	})
 	resp, err := http.Get("http://" + p.addr + "/metrics")
 	testenv.Must(t, err)
 	metrics, _ := io.ReadAll(resp.Body)
