@@ -71,7 +71,8 @@ func runIngest(ctx context.Context, name string, args []string, withAPI bool) er
 	}
 	opts := query.Options{
 		Config: qc, Logger: log.With("component", "http"), Registerer: reg, Gatherer: reg, Version: version, Auth: acc.auth,
-		Health: append([]query.HealthCheck{postgresCheck(db), spanQueueCheck(pub, cc.Broker.Queue)}, checks...),
+		Health:   append([]query.HealthCheck{postgresCheck(db), spanQueueCheck(pub, cc.Broker.Queue)}, checks...),
+		Replayer: ten.replayer(cc.Broker),
 	}
 	var samples []func(context.Context) error
 	var rcv *ingest.Receiver

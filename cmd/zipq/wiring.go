@@ -238,8 +238,17 @@ func (t tenancy) monitor(o *query.Options, bc broker.Config, local []*collector.
 		return s, nil
 	}
 	o.Discard = func(ctx context.Context, id string) (int, error) { return of(ctx).Discard(ctx, id) }
-	o.Replayer = replayer{cfgs: cfgs}
+	o.Replayer = t.replayer(bc)
 	return loops
+}
+
+// replayer replays the parked messages of the tenant a request acts for.
+func (t tenancy) replayer(bc broker.Config) replayer {
+	cfgs := map[string]broker.Config{}
+	for _, x := range t.list {
+		cfgs[x.Name] = t.broker(bc, x)
+	}
+	return replayer{cfgs: cfgs}
 }
 
 // selfTracing is zipq tracing its own requests and batch writes into its
