@@ -485,7 +485,7 @@ func TestTenantsEndToEnd(t *testing.T) {
 	tenants := filepath.Join(dir, "tenants")
 	// team-a's queue beside the fixture's; team-b's in a vhost of its own.
 	vhostB := testenv.VHost(t)
-	testenv.Must(t, os.WriteFile(tenants, []byte("# name settings\nteam-a\nteam-b uri="+vhostB+" spans_per_second=4\n"), 0o600))
+	testenv.Must(t, os.WriteFile(tenants, []byte("# name settings\nteam-a\nteam-b uri="+vhostB+" spans_per_second=4\nteam-c spans_per_second=2\n"), 0o600))
 	tokens := filepath.Join(dir, "tokens")
 	var lines strings.Builder
 	for _, tok := range [][4]string{{"a", "read,write", "team-a", "zq_team-a-0123456789"}, {"b", "read,write", "team-b", "zq_team-b-0123456789"},
@@ -495,7 +495,7 @@ func TestTenantsEndToEnd(t *testing.T) {
 		fmt.Fprintf(&lines, "%s %s %s - %s\n", tok[0], tok[1], tok[2], h)
 	}
 	testenv.Must(t, os.WriteFile(tokens, []byte(lines.String()), 0o600))
-	testenv.DeleteQueues(t, f.queue+".team-a") // team-b's go with its vhost
+	testenv.DeleteQueues(t, f.queue+".team-a", f.queue+".team-c") // team-b's go with its vhost
 	p := startZipq(t, append(f.env, "ZIPQ_TENANTS_FILE="+tenants, "ZIPQ_TOKENS_FILE="+tokens, "ZIPQ_LINK_INTERVAL=100ms"), "serve")
 	base := "http://" + p.addr
 	c := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
@@ -568,7 +568,7 @@ func TestTenantsEndToEnd(t *testing.T) {
 	if code, _, _ := do("GET", "/api/v2/services", "zq_team-a-0123456789", "team-b", ""); code != 403 {
 		t.Errorf("team-a's token naming team-b: %d", code)
 	}
-	if code, _, _ := do("GET", "/api/v2/services", "zq_free-0123456789ab", "team-c", ""); code != 403 {
+	if code, _, _ := do("GET", "/api/v2/services", "zq_free-0123456789ab", "team-z", ""); code != 403 {
 		t.Errorf("a tenant not in the tenants file: %d", code)
 	}
 	// team-b's limit, 4 spans a second: a 5-span request passes on a whole
@@ -583,6 +583,21 @@ func TestTenantsEndToEnd(t *testing.T) {
 	}
 	if code, body, _ := do("POST", "/api/v2/spans", "zq_team-a-0123456789", "", five); code != 202 {
 		t.Fatalf("team-a has no limit: %d %s", code, body)
+	}
+	// team-c's queue is consumed at its limit, 2 spans a second, and
+	// nothing is dropped: 8 one-span messages take 3 s or more.
+	var msgs [][]byte
+	for i := range 8 {
+		msgs = append(msgs, []byte(trace("c", 10+i)))
+	}
+	began := time.Now()
+	publishRaw(t, f.queue+".team-c", msgs...)
+	testenv.Eventually(t, 30*time.Second, "team-c's 8 spans stored", func() bool {
+		code, body, _ := do("GET", "/api/v2/trace/000000000000000000000000000007e0", "zq_free-0123456789ab", "team-c", "")
+		return code == 200 && strings.Count(body, `"only-in-c-op"`) == 8
+	})
+	if took := time.Since(began); took < 2500*time.Millisecond {
+		t.Errorf("team-c's 8 spans stored in %v: its consumer did not slow to 2 spans/s", took)
 	}
 	// The pipeline page shows the tenant's own queue and limits.
 	if code, body, _ := do("GET", "/api/zipq/pipeline", "zq_free-0123456789ab", "team-b", ""); code != 200 ||
