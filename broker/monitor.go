@@ -84,6 +84,7 @@ type Snapshot struct {
 	LimitSpansPerSecond float64 `json:"limitSpansPerSecond,omitempty"`
 	LimitBytesPerSecond float64 `json:"limitBytesPerSecond,omitempty"`
 	RetentionHours      float64 `json:"retentionHours,omitempty"`
+	MaxTraceSpans       int     `json:"maxTraceSpans,omitempty"`
 }
 
 // The parked sample is bounded and cached: RabbitMQ hands out whole

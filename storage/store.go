@@ -119,6 +119,8 @@ type Store struct {
 	tenantNames sync.Map // and back
 	// tenantRetention keeps named tenants' spans for less than Retention.
 	tenantRetention map[string]time.Duration
+	// traceLimits bounds the spans of one trace, by tenant name.
+	traceLimits map[string]int
 }
 
 // Observer is told, after each commit, what it added: the spans a write
@@ -136,6 +138,10 @@ type Observer interface {
 // (ZIPQ_TENANTS_FILE's retention=), when shorter than Retention; call it
 // before RunMaintenance.
 func (s *Store) SetTenantRetention(keep map[string]time.Duration) { s.tenantRetention = keep }
+
+// SetTraceLimits bounds the spans one trace of the named tenants may hold
+// (ZIPQ_TENANTS_FILE's max_trace_spans); call it before any write.
+func (s *Store) SetTraceLimits(spans map[string]int) { s.traceLimits = spans }
 
 // SetObserver sets o as the store's observer; call it before any write.
 func (s *Store) SetObserver(o Observer) { s.observer = o }

@@ -2,7 +2,9 @@ package storage_test
 
 import (
 	"context"
+	"errors"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -227,6 +229,46 @@ func TestTenantRetention(t *testing.T) {
 		links, err := st.Dependencies(c, time.Now(), 96*time.Hour)
 		if err != nil || len(links) != want {
 			t.Errorf("%s: links %v, want %d", tenant.From(c), links, want)
+		}
+	}
+}
+
+// TestTenantTraceLimit: a tenant's trace never holds more than its limit;
+// a batch that would pass it is refused whole as data (the collector then
+// stores what fits, span by span, and parks the rest), and other tenants
+// are not bound by it.
+func TestTenantTraceLimit(t *testing.T) {
+	t.Parallel()
+	st, _ := openStore(t, storage.Config{})
+	st.SetTraceLimits(map[string]int{"team-a": 3})
+	if err := st.Migrate(ctx(t)); err != nil {
+		t.Fatal(err)
+	}
+	a := tenant.With(ctx(t), "team-a")
+	span := func(id zipkin.SpanID) []zipkin.Span {
+		return []zipkin.Span{{TraceID: zipkin.TraceID{Low: 0x11}, ID: id, Name: "op", Timestamp: time.Now().UnixMicro(),
+			LocalEndpoint: &zipkin.Endpoint{ServiceName: "svc"}}}
+	}
+	two := append(span(1), span(2)...)
+	if err := st.WriteSpans(a, two); err != nil {
+		t.Fatal(err)
+	}
+	var de *storage.DataError
+	if err := st.WriteSpans(a, append(span(3), span(4)...)); !errors.As(err, &de) || !strings.Contains(err.Error(), "at most 3") {
+		t.Fatalf("a batch past the limit: %v", err)
+	}
+	if err := st.WriteSpans(a, span(3)); err != nil {
+		t.Fatalf("up to the limit: %v", err)
+	}
+	if err := st.WriteSpans(a, span(4)); !errors.As(err, &de) {
+		t.Fatalf("one more: %v", err)
+	}
+	if tr, err := st.Traces(a, []zipkin.TraceID{{Low: 0x11}}, true); err != nil || len(tr) != 1 || len(tr[0]) != 3 {
+		t.Fatalf("the trace holds %v %v, want 3 spans", tr, err)
+	}
+	for i := range 5 { // the default tenant has no limit
+		if err := st.WriteSpans(ctx(t), span(zipkin.SpanID(10+i))); err != nil {
+			t.Fatal(err)
 		}
 	}
 }

@@ -108,7 +108,13 @@ func (s *Store) commit(ctx context.Context, w *write, n int) error {
 	if err != nil {
 		return classify(fmt.Errorf("write %d spans: %w", n, err))
 	}
-	if err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error { return w.write(ctx, tx, id) }); err != nil {
+	limit := s.traceLimits[tenant.From(ctx)]
+	if err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if err := w.checkTraceLimit(ctx, tx, id, limit); err != nil {
+			return err
+		}
+		return w.write(ctx, tx, id)
+	}); err != nil {
 		return classify(fmt.Errorf("write %d spans: %w", n, err))
 	}
 	if s.observer != nil && len(w.counted) > 0 {
@@ -307,6 +313,43 @@ func (w *write) write(ctx context.Context, tx pgx.Tx, tenant int16) error {
 	}
 	if err := tx.SendBatch(ctx, b).Close(); err != nil {
 		return fmt.Errorf("mark traces for the linker, count spans: %w", err)
+	}
+	return nil
+}
+
+// checkTraceLimit refuses a batch that would make one of its traces hold
+// more than limit spans (0: no limit), counting the spans stored already
+// (each stored copy of a redelivered span too). The refusal is a
+// *DataError: the collector writes the batch's messages, then their
+// spans, one by one, stores those that fit and parks the rest with the
+// reason, for a replay once the limit is raised. Two collectors writing
+// one trace at the same moment may both fit: the bound is approximate by
+// a batch.
+func (w *write) checkTraceLimit(ctx context.Context, tx pgx.Tx, tenant int16, limit int) error {
+	if limit <= 0 {
+		return nil
+	}
+	lows := make([]int64, len(w.segs))
+	for i, seg := range w.segs {
+		lows[i] = int64(seg.id.Low)
+	}
+	rows, err := tx.Query(ctx, `SELECT trace_id_low, trace_id_high, sum(span_count)::bigint FROM segments
+		WHERE trace_id_low = ANY($1) AND tenant = $2 GROUP BY 1, 2`, lows, tenant)
+	if err != nil {
+		return fmt.Errorf("trace sizes: %w", err)
+	}
+	stored := map[zipkin.TraceID]int64{}
+	var low, high, n int64
+	if _, err := pgx.ForEachRow(rows, []any{&low, &high, &n}, func() error {
+		stored[zipkin.TraceID{High: uint64(high), Low: uint64(low)}] = n
+		return nil
+	}); err != nil {
+		return fmt.Errorf("trace sizes: %w", err)
+	}
+	for _, seg := range w.segs {
+		if total := stored[seg.id] + int64(len(seg.spans)); total > int64(limit) {
+			return &DataError{Err: fmt.Errorf("trace %s would hold %d spans: its tenant keeps at most %d a trace (max_trace_spans)", seg.id, total, limit)}
+		}
 	}
 	return nil
 }

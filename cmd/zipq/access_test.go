@@ -485,7 +485,7 @@ func TestTenantsEndToEnd(t *testing.T) {
 	tenants := filepath.Join(dir, "tenants")
 	// team-a's queue beside the fixture's; team-b's in a vhost of its own.
 	vhostB := testenv.VHost(t)
-	testenv.Must(t, os.WriteFile(tenants, []byte("# name settings\nteam-a\nteam-b uri="+vhostB+" spans_per_second=4\nteam-c spans_per_second=2\n"), 0o600))
+	testenv.Must(t, os.WriteFile(tenants, []byte("# name settings\nteam-a max_trace_spans=3\nteam-b uri="+vhostB+" spans_per_second=4\nteam-c spans_per_second=2\n"), 0o600))
 	tokens := filepath.Join(dir, "tokens")
 	var lines strings.Builder
 	for _, tok := range [][4]string{{"a", "read,write", "team-a", "zq_team-a-0123456789"}, {"b", "read,write", "team-b", "zq_team-b-0123456789"},
@@ -599,6 +599,20 @@ func TestTenantsEndToEnd(t *testing.T) {
 	if took := time.Since(began); took < 2500*time.Millisecond {
 		t.Errorf("team-c's 8 spans stored in %v: its consumer did not slow to 2 spans/s", took)
 	}
+	// team-a keeps at most 3 spans a trace: a message of 4 more spans of a
+	// new trace stores 3 and parks 1 with the reason, for a replay once the
+	// limit is raised.
+	var four []string
+	for i := range 4 {
+		four = append(four, fmt.Sprintf(`{"traceId":"0000000000000000000000000000a11a","id":"%016x","name":"capped","timestamp":%d,"localEndpoint":{"serviceName":"capped"}}`, 100+i, now))
+	}
+	publishRaw(t, f.queue+".team-a", []byte("["+strings.Join(four, ",")+"]"))
+	testenv.Eventually(t, 30*time.Second, "3 spans stored, 1 parked", func() bool {
+		code, body, _ := do("GET", "/api/zipq/pipeline?parked=1", "zq_free-0123456789ab", "team-a", "")
+		code2, trace, _ := do("GET", "/api/v2/trace/0000000000000000000000000000a11a", "zq_team-a-0123456789", "", "")
+		return code == 200 && strings.Contains(body, `"parked":1`) && strings.Contains(body, "max_trace_spans") &&
+			code2 == 200 && strings.Count(trace, `"capped"`) == 3*2 // name and service of each
+	})
 	// The pipeline page shows the tenant's own queue and limits.
 	if code, body, _ := do("GET", "/api/zipq/pipeline", "zq_free-0123456789ab", "team-b", ""); code != 200 ||
 		!strings.Contains(body, `"tenant":"team-b"`) || !strings.Contains(body, `"limitSpansPerSecond":4`) ||

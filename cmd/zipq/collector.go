@@ -43,6 +43,7 @@ func runIngest(ctx context.Context, name string, args []string, withAPI bool) er
 	}
 	defer st.Close() // after the group: the collector's last commit needs the pool
 	st.SetTenantRetention(ten.retention())
+	st.SetTraceLimits(ten.traceLimits())
 	ac.Tenants = ten.names()
 	pub := broker.NewPublisher(cc.Broker)
 	defer pub.Close()

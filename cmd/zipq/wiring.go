@@ -131,6 +131,17 @@ func (t tenancy) spanMetrics(mc spanmetrics.Config) spanmetrics.Config {
 	return mc
 }
 
+// traceLimits is each tenant's largest trace, where it has one.
+func (t tenancy) traceLimits() map[string]int {
+	out := map[string]int{}
+	for _, x := range t.list {
+		if x.MaxTraceSpans > 0 {
+			out[x.Name] = x.MaxTraceSpans
+		}
+	}
+	return out
+}
+
 // retention is each tenant's own retention, where it has one.
 func (t tenancy) retention() map[string]time.Duration {
 	out := map[string]time.Duration{}
@@ -234,7 +245,8 @@ func (t tenancy) monitor(o *query.Options, bc broker.Config, local []*collector.
 			return nil, err
 		}
 		l := limits[tenant.From(ctx)]
-		s.Tenant, s.LimitSpansPerSecond, s.LimitBytesPerSecond, s.RetentionHours = tenant.From(ctx), l.SpansPerSecond, l.BytesPerSecond, l.Retention.Hours()
+		s.Tenant, s.LimitSpansPerSecond, s.LimitBytesPerSecond = tenant.From(ctx), l.SpansPerSecond, l.BytesPerSecond
+		s.RetentionHours, s.MaxTraceSpans = l.Retention.Hours(), l.MaxTraceSpans
 		return s, nil
 	}
 	o.Discard = func(ctx context.Context, id string) (int, error) { return of(ctx).Discard(ctx, id) }

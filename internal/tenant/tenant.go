@@ -87,6 +87,9 @@ type Limits struct {
 	// MaxSeries bounds the tenant's span metrics label sets (and edges),
 	// instead of ZIPQ_SPAN_METRICS_MAX_SERIES.
 	MaxSeries int
+	// MaxTraceSpans bounds the spans of one of its traces: what would
+	// exceed it is parked (store_rejected), for a replay once raised.
+	MaxTraceSpans int
 }
 
 // ParseTable reads ZIPQ_TENANTS_FILE: one tenant per line, its name then
@@ -177,12 +180,16 @@ func parseLine(line, defaultQueue string) (Tenant, error) {
 			} else {
 				t.BytesPerSecond = x
 			}
-		case "max_series":
+		case "max_series", "max_trace_spans":
 			n, err := strconv.Atoi(v)
 			if err != nil || n < 1 {
-				return Tenant{}, fmt.Errorf("max_series %q: want a positive integer", v)
+				return Tenant{}, fmt.Errorf("%s %q: want a positive integer", k, v)
 			}
-			t.MaxSeries = n
+			if k == "max_series" {
+				t.MaxSeries = n
+			} else {
+				t.MaxTraceSpans = n
+			}
 		case "retention":
 			d, err := time.ParseDuration(v)
 			if err != nil || d < 24*time.Hour {
@@ -190,7 +197,7 @@ func parseLine(line, defaultQueue string) (Tenant, error) {
 			}
 			t.Retention = d
 		default:
-			return Tenant{}, fmt.Errorf("%q: unknown setting (uri, queue, spans_per_second, bytes_per_second, retention, max_series)", k)
+			return Tenant{}, fmt.Errorf("%q: unknown setting (uri, queue, spans_per_second, bytes_per_second, retention, max_series, max_trace_spans)", k)
 		}
 	}
 	return t, nil

@@ -24,14 +24,14 @@ func TestContext(t *testing.T) {
 func TestParseTable(t *testing.T) {
 	got, err := ParseTable(strings.NewReader(`# tenants
 team-a
-team-b queue=spans-b spans_per_second=100 bytes_per_second=1e6 retention=48h max_series=50
+team-b queue=spans-b spans_per_second=100 bytes_per_second=1e6 retention=48h max_series=50 max_trace_spans=1000
 team-c uri=amqp://c:pw@rabbit:5672/team-c
 team-d uri=amqps://d:pw@rabbit/team-d queue=spans
 
 single-tenant spans_per_second=5
 `), "zipkin")
 	want := []Tenant{{Name: "team-a", Queue: "zipkin.team-a"},
-		{Name: "team-b", Queue: "spans-b", Limits: Limits{SpansPerSecond: 100, BytesPerSecond: 1e6, Retention: 48 * time.Hour, MaxSeries: 50}},
+		{Name: "team-b", Queue: "spans-b", Limits: Limits{SpansPerSecond: 100, BytesPerSecond: 1e6, Retention: 48 * time.Hour, MaxSeries: 50, MaxTraceSpans: 1000}},
 		{Name: "team-c", URI: "amqp://c:pw@rabbit:5672/team-c", Queue: "zipkin"},
 		{Name: "team-d", URI: "amqps://d:pw@rabbit/team-d", Queue: "spans"},
 		{Name: Default, Queue: "zipkin", Limits: Limits{SpansPerSecond: 5}}}
@@ -63,6 +63,9 @@ func render(ts []Tenant) string {
 		if x.MaxSeries > 0 {
 			fmt.Fprintf(&b, " max_series=%d", x.MaxSeries)
 		}
+		if x.MaxTraceSpans > 0 {
+			fmt.Fprintf(&b, " max_trace_spans=%d", x.MaxTraceSpans)
+		}
 		b.WriteString("\n")
 	}
 	return b.String()
@@ -85,7 +88,7 @@ func FuzzParseTable(f *testing.F) {
 		for _, x := range ts {
 			where := x.URI + " " + x.Queue
 			if _, err := Parse(x.Name); err != nil || names[x.Name] || queues[where] || x.Queue == "" ||
-				x.SpansPerSecond < 0 || x.BytesPerSecond < 0 || (x.Retention != 0 && x.Retention < 24*time.Hour) || x.MaxSeries < 0 {
+				x.SpansPerSecond < 0 || x.BytesPerSecond < 0 || (x.Retention != 0 && x.Retention < 24*time.Hour) || x.MaxSeries < 0 || x.MaxTraceSpans < 0 {
 				t.Fatalf("accepted %+v from %q", x, table)
 			}
 			names[x.Name], queues[where] = true, true

@@ -29,5 +29,6 @@ export interface Snapshot {
   limitSpansPerSecond?: number;
   limitBytesPerSecond?: number;
   retentionHours?: number;
+  maxTraceSpans?: number;
 }
 

@@ -66,11 +66,12 @@ function renderStats(el: HTMLElement, p: Pipeline) {
 
 // limitsText is the tenant's ingest limits and retention, as set in
 // ZIPQ_TENANTS_FILE.
-export function limitsText(q: { limitSpansPerSecond?: number; limitBytesPerSecond?: number; retentionHours?: number }): string {
+export function limitsText(q: { limitSpansPerSecond?: number; limitBytesPerSecond?: number; retentionHours?: number; maxTraceSpans?: number }): string {
   const parts = [
     q.limitSpansPerSecond ? `${num(q.limitSpansPerSecond)} spans/s` : '',
     q.limitBytesPerSecond ? `${num(q.limitBytesPerSecond)} bytes/s` : '',
     q.retentionHours ? `kept ${num(q.retentionHours)} h` : '',
+    q.maxTraceSpans ? `${num(q.maxTraceSpans)} spans a trace` : '',
   ].filter(Boolean);
   return parts.length ? `limits: ${parts.join(', ')}` : 'no ingest limits';
 }
