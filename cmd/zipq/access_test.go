@@ -17,8 +17,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-chi/chi/v5"
 	"github.com/openzipkin/zipkin-go/model"
 	zipkinamqp "github.com/openzipkin/zipkin-go/reporter/amqp"
+	"github.com/prometheus/client_golang/prometheus"
 	amqp "github.com/rabbitmq/amqp091-go"
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracegrpc"
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
@@ -31,6 +33,7 @@ import (
 
 	"github.com/zipq/zipq/broker"
 	"github.com/zipq/zipq/internal/testenv"
+	"github.com/zipq/zipq/query"
 )
 
 // tokensFile writes a tokens file with one line per token (name scopes
@@ -532,18 +535,39 @@ func TestTenantsEndToEnd(t *testing.T) {
 	// Every read route, as each other tenant, two ways.
 	end := time.Now().Add(time.Minute)
 	q := url.Values{"start": {fmt.Sprint(end.Add(-time.Hour).Unix())}, "end": {fmt.Sprint(end.Unix())}}
-	routes := []string{"/api/v2/services", "/api/v2/spans?serviceName=frontend", "/api/v2/remoteServices?serviceName=frontend",
-		"/api/v2/traces?serviceName=frontend&lookback=3600000&endTs=" + fmt.Sprint(end.UnixMilli()),
-		"/api/v2/trace/000000000000000000000000000007e0", "/api/v2/traceMany?traceIds=000000000000000000000000000007e0",
-		"/api/v2/dependencies?lookback=3600000&endTs=" + fmt.Sprint(end.UnixMilli()),
-		"/api/v2/autocompleteKeys", "/api/v2/autocompleteValues?key=owner",
-		"/api/search?" + q.Encode() + "&q=" + url.QueryEscape("{}"), "/api/search?" + q.Encode() + "&tags=owner%3Donly-in-a-tag",
-		"/api/traces/000000000000000000000000000007e0", "/api/v2/traces/000000000000000000000000000007e0",
-		"/api/search/tags", "/api/v2/search/tags", "/api/v2/search/tag/span.owner/values", "/api/search/tag/owner/values",
-		"/api/metrics/query_range?" + q.Encode() + "&step=60&q=" + url.QueryEscape("{} | count_over_time() by (name)"),
-		"/api/metrics/query_range?" + q.Encode() + "&step=60&q=" + url.QueryEscape(`{ span.owner != "x" } | count_over_time() by (name)`),
-		"/api/zipq/stats?lookback=3600000&endTs=" + fmt.Sprint(end.UnixMilli()) + "&step=60000&by=spanName",
-		"/api/zipq/pipeline?parked=1"}
+	// Each GET route of the route table (walked from a router with every
+	// part on, so a route added later is walked too), with a query that
+	// finds the shared trace.
+	window := "lookback=3600000&endTs=" + fmt.Sprint(end.UnixMilli())
+	const id = "000000000000000000000000000007e0"
+	queries := map[string][]string{
+		"/api/v2/services": {""}, "/api/v2/spans": {"serviceName=frontend"}, "/api/v2/remoteServices": {"serviceName=frontend"},
+		"/api/v2/traces": {"serviceName=frontend&" + window}, "/api/v2/trace/{traceId}": {""}, "/api/v2/traceMany": {"traceIds=" + id},
+		"/api/v2/dependencies": {window}, "/api/v2/autocompleteKeys": {""}, "/api/v2/autocompleteValues": {"key=owner"},
+		"/api/search":           {q.Encode() + "&q=" + url.QueryEscape("{}"), q.Encode() + "&tags=owner%3Donly-in-a-tag"},
+		"/api/traces/{traceId}": {""}, "/api/v2/traces/{traceId}": {""}, "/api/search/tags": {""}, "/api/v2/search/tags": {""},
+		"/api/v2/search/tag/{tag}/values": {""}, "/api/search/tag/{tag}/values": {""},
+		"/api/metrics/query_range": {q.Encode() + "&step=60&q=" + url.QueryEscape("{} | count_over_time() by (name)"),
+			q.Encode() + "&step=60&q=" + url.QueryEscape(`{ span.owner != "x" } | count_over_time() by (name)`)},
+		"/api/metrics/query": {q.Encode() + "&q=" + url.QueryEscape("{} | count_over_time() by (name)")},
+		"/api/zipq/stats":    {window + "&step=60000&by=spanName"}, "/api/zipq/pipeline": {"parked=1"},
+		"/metrics": {""}, "/prometheus": {""},
+	}
+	var routes []string
+	for _, r := range getRoutes(t) {
+		qs, ok := queries[r]
+		if !ok {
+			t.Errorf("route %s is not in the isolation walk: give it a query that would find the shared trace", r)
+		}
+		tag := "span.owner"
+		if !strings.HasPrefix(r, "/api/v2/") {
+			tag = "owner"
+		}
+		path := strings.NewReplacer("{traceId}", id, "{tag}", tag).Replace(r)
+		for _, qs := range qs {
+			routes = append(routes, path+"?"+qs)
+		}
+	}
 	for _, viewer := range []struct{ who, token, tenant, other string }{
 		{"b", "zq_team-b-0123456789", "", "a"}, {"b", "zq_free-0123456789ab", "team-b", "a"},
 		{"a", "zq_team-a-0123456789", "", "b"}, {"a", "zq_free-0123456789ab", "team-a", "b"},
@@ -627,4 +651,32 @@ func TestTenantsEndToEnd(t *testing.T) {
 		!strings.Contains(metrics, `zipq_collector_spans_stored_total{tenant="team-a"}`) {
 		t.Errorf("per-tenant metrics missing:\n%s", tail(metrics, 2000))
 	}
+}
+
+// getRoutes is every GET route of zipq's route table that needs a token,
+// from a router with every part switched on (the parts are never called).
+func getRoutes(t *testing.T) []string {
+	type everything struct {
+		query.SpanReader
+		query.TraceFinder
+		query.TempoModel
+		query.StatsReader
+	}
+	reg := prometheus.NewRegistry()
+	all := everything{}
+	h := query.NewRouter(query.Options{Reader: all, Finder: all, Tempo: all, Stats: all, Registerer: reg, Gatherer: reg,
+		Ingest: http.NotFoundHandler(), Assets: http.NotFoundHandler(), Pipeline: func(context.Context, bool) (any, error) { return nil, nil }})
+	public := map[string]bool{"/health": true, "/info": true, "/config.json": true, "/zipkin/config.json": true, "/api/echo": true,
+		"/api/status/buildinfo": true, "/ready": true, "/*": true}
+	var out []string
+	testenv.Must(t, chi.Walk(h.(chi.Routes), func(method, route string, _ http.Handler, _ ...func(http.Handler) http.Handler) error {
+		if method == http.MethodGet && !public[route] {
+			out = append(out, route)
+		}
+		return nil
+	}))
+	if len(out) < 20 {
+		t.Fatalf("%d GET routes: the router did not switch everything on", len(out))
+	}
+	return out
 }
