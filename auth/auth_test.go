@@ -21,6 +21,8 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
+
+	"github.com/zipq/zipq/internal/tenant"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -356,6 +358,33 @@ func TestGRPC(t *testing.T) {
 		if got := call(c.md); got != c.want {
 			t.Errorf("%v: %v, want %v", c.md, got, c.want)
 		}
+	}
+}
+
+// fakeStream is a server stream with only a context.
+type fakeStream struct {
+	grpc.ServerStream
+	ctx context.Context
+}
+
+func (s fakeStream) Context() context.Context { return s.ctx }
+
+// TestGRPCStream: a stream's handler sees the principal and its tenant.
+func TestGRPCStream(t *testing.T) {
+	a := newAuth(t, Config{Mode: ModeAuto, FailureBurst: 10, Tenants: []string{"team-a"}}, tokenLine(t, "w", "write", "team-a", "-", readSecret))
+	ctx := metadata.NewIncomingContext(context.Background(), metadata.Pairs("authorization", "Bearer "+readSecret))
+	err := a.StreamInterceptor(Write)(nil, fakeStream{ctx: ctx}, &grpc.StreamServerInfo{}, func(_ any, ss grpc.ServerStream) error {
+		if p, ok := FromContext(ss.Context()); !ok || p.Tenant != "team-a" || tenant.From(ss.Context()) != "team-a" {
+			t.Errorf("the stream's context: %+v", p)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.StreamInterceptor(Write)(nil, fakeStream{ctx: context.Background()}, &grpc.StreamServerInfo{},
+		func(any, grpc.ServerStream) error { return nil }); status.Code(err) != codes.Unauthenticated {
+		t.Fatalf("no token: %v", err)
 	}
 }
 

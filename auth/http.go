@@ -137,15 +137,25 @@ func (a *Authenticator) UnaryInterceptor(need Scope) grpc.UnaryServerInterceptor
 	}
 }
 
-// StreamInterceptor is UnaryInterceptor for streams.
+// StreamInterceptor is UnaryInterceptor for streams: the handler's
+// stream context carries the principal and its tenant.
 func (a *Authenticator) StreamInterceptor(need Scope) grpc.StreamServerInterceptor {
 	return func(srv any, ss grpc.ServerStream, _ *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
-		if _, err := a.grpcCheck(ss.Context(), need); err != nil {
+		ctx, err := a.grpcCheck(ss.Context(), need)
+		if err != nil {
 			return err
 		}
-		return handler(srv, ss)
+		return handler(srv, principalStream{ss, ctx})
 	}
 }
+
+// principalStream is a server stream whose context carries the principal.
+type principalStream struct {
+	grpc.ServerStream
+	ctx context.Context
+}
+
+func (s principalStream) Context() context.Context { return s.ctx }
 
 func (a *Authenticator) grpcCheck(ctx context.Context, need Scope) (context.Context, error) {
 	md, _ := metadata.FromIncomingContext(ctx)
