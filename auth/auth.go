@@ -78,6 +78,9 @@ type state struct {
 	verified map[[sha256.Size]byte]*Token
 }
 
+// size is how many tokens s holds.
+func (s *state) size() int { return len(s.hashed) + len(s.env) }
+
 type envToken struct {
 	digest [sha256.Size]byte
 	tok    Token
@@ -109,7 +112,7 @@ func New(cfg Config, reg prometheus.Registerer, log *slog.Logger) (*Authenticato
 		return nil, err
 	}
 	a.state.Store(s)
-	a.tokens.Set(float64(len(s.hashed) + len(s.env)))
+	a.tokens.Set(float64(s.size()))
 	return a, nil
 }
 
@@ -172,9 +175,9 @@ func (a *Authenticator) Reload() error {
 		return err
 	}
 	a.state.Store(s)
-	a.tokens.Set(float64(len(s.hashed) + len(s.env)))
+	a.tokens.Set(float64(s.size()))
 	a.reloads.WithLabelValues("ok").Inc()
-	a.log.Info("tokens reloaded", slog.Int("tokens", len(s.hashed)+len(s.env)))
+	a.log.Info("tokens reloaded", slog.Int("tokens", s.size()))
 	return nil
 }
 
@@ -227,7 +230,7 @@ func (a *Authenticator) authenticate(ctx context.Context, addr, authz, named str
 	case p.Tenant == "":
 		p.Tenant = DefaultTenant
 	case named != "" && named != p.Tenant:
-		return Principal{}, &ForbiddenError{Reason: fmt.Sprintf("token %q acts for another named than X-Scope-OrgID %q", tok.Name, named), Tenant: true}
+		return Principal{}, &ForbiddenError{Reason: fmt.Sprintf("token %q acts for another tenant than X-Scope-OrgID %q", tok.Name, named), Tenant: true}
 	}
 	if p.Scopes&need != need {
 		return Principal{}, &ForbiddenError{Reason: fmt.Sprintf("token %q has scopes %q; this needs %q", tok.Name, p.Scopes, need)}

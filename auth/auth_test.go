@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"go.uber.org/goleak"
 	"golang.org/x/crypto/bcrypt"
 	"google.golang.org/grpc"
@@ -470,6 +471,9 @@ func TestOnlyTheDefaultTenantIsServed(t *testing.T) {
 	open.Require(Read)(http.NotFoundHandler()).ServeHTTP(rec, r)
 	if rec.Code != http.StatusForbidden {
 		t.Fatalf("open, another tenant named: %d", rec.Code)
+	}
+	if n := testutil.ToFloat64(open.failures.WithLabelValues("tenant")); n != 1 {
+		t.Fatalf("the refusal is counted as reason tenant: %v", n)
 	}
 	listed := newAuth(t, Config{Mode: ModeAuto, FailureBurst: 1, Tenants: []string{"team-a"}})
 	for tenant, code := range map[string]int{"team-a": 404, "team-b": 403, DefaultTenant: 404} {

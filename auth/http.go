@@ -60,10 +60,21 @@ func (a *Authenticator) Has(r *http.Request, need Scope) bool {
 }
 
 func (a *Authenticator) check(r *http.Request, need Scope, always bool) (Principal, error) {
-	if !a.Enforcing() && !always {
-		return a.open(r.Header.Get(TenantHeader))
+	return a.principal(r.Context(), clientIP(r.RemoteAddr), r.Header.Get("Authorization"), r.Header.Get(TenantHeader), need, always)
+}
+
+// principal is who a request or call is, HTTP and gRPC alike: with tokens
+// enforced (or always), Authenticate's answer; else anyone, for the tenant
+// it names.
+func (a *Authenticator) principal(ctx context.Context, addr, authz, named string, need Scope, always bool) (Principal, error) {
+	if a.Enforcing() || always {
+		return a.Authenticate(ctx, addr, authz, named, need)
 	}
-	return a.Authenticate(r.Context(), clientIP(r.RemoteAddr), r.Header.Get("Authorization"), r.Header.Get(TenantHeader), need)
+	p, err := a.open(named)
+	if err != nil {
+		a.failures.WithLabelValues(reason(err)).Inc()
+	}
+	return p, err
 }
 
 // open is the principal of a request when tokens are not enforced: anyone,
@@ -73,16 +84,11 @@ func (a *Authenticator) open(named string) (Principal, error) {
 	if named != "" {
 		t, err := tenant.Parse(named)
 		if err != nil {
-			a.failures.WithLabelValues("named").Inc()
 			return Principal{}, &BadTenantError{err}
 		}
 		p.Tenant = t
 	}
-	p, err := a.served(p)
-	if err != nil {
-		a.failures.WithLabelValues("named").Inc()
-	}
-	return p, err
+	return a.served(p)
 }
 
 // writeError answers a refused request in plain text (as Zipkin's errors
@@ -165,17 +171,11 @@ func (a *Authenticator) grpcCheck(ctx context.Context, need Scope) (context.Cont
 		}
 		return ""
 	}
-	var p Principal
-	var err error
-	if !a.Enforcing() {
-		p, err = a.open(first("x-scope-orgid"))
-	} else {
-		addr := ""
-		if pr, ok := peer.FromContext(ctx); ok && pr.Addr != nil {
-			addr = clientIP(pr.Addr.String())
-		}
-		p, err = a.Authenticate(ctx, addr, first("authorization"), first("x-scope-orgid"), need)
+	addr := ""
+	if pr, ok := peer.FromContext(ctx); ok && pr.Addr != nil {
+		addr = clientIP(pr.Addr.String())
 	}
+	p, err := a.principal(ctx, addr, first("authorization"), first("x-scope-orgid"), need, false)
 	if err == nil {
 		return WithPrincipal(ctx, p), nil
 	}

@@ -119,38 +119,35 @@ func (t tenancy) names() []string {
 	return out
 }
 
+// perTenant is one setting of every tenant that has it (not zero), by
+// tenant name.
+func perTenant[V comparable](t tenancy, setting func(tenant.Tenant) V) map[string]V {
+	var zero V
+	out := map[string]V{}
+	for _, x := range t.list {
+		if v := setting(x); v != zero {
+			out[x.Name] = v
+		}
+	}
+	return out
+}
+
 // spanMetrics is mc for the tenants: series labelled with their tenant
 // when there are several, each with its own bound if it has one.
 func (t tenancy) spanMetrics(mc spanmetrics.Config) spanmetrics.Config {
-	mc.Tenanted, mc.MaxSeriesOf = t.multi(), map[string]int{}
-	for _, x := range t.list {
-		if x.MaxSeries > 0 {
-			mc.MaxSeriesOf[x.Name] = x.MaxSeries
-		}
-	}
+	mc.Tenanted = t.multi()
+	mc.MaxSeriesOf = perTenant(t, func(x tenant.Tenant) int { return x.MaxSeries })
 	return mc
 }
 
 // traceLimits is each tenant's largest trace, where it has one.
 func (t tenancy) traceLimits() map[string]int {
-	out := map[string]int{}
-	for _, x := range t.list {
-		if x.MaxTraceSpans > 0 {
-			out[x.Name] = x.MaxTraceSpans
-		}
-	}
-	return out
+	return perTenant(t, func(x tenant.Tenant) int { return x.MaxTraceSpans })
 }
 
 // retention is each tenant's own retention, where it has one.
 func (t tenancy) retention() map[string]time.Duration {
-	out := map[string]time.Duration{}
-	for _, x := range t.list {
-		if x.Retention > 0 {
-			out[x.Name] = x.Retention
-		}
-	}
-	return out
+	return perTenant(t, func(x tenant.Tenant) time.Duration { return x.Retention })
 }
 
 // broker is bc for tenant x's span queue, on its own broker URI if it
@@ -165,6 +162,15 @@ func (t tenancy) broker(bc broker.Config, x tenant.Tenant) broker.Config {
 		bc.URL, bc.Addresses = x.URI, nil
 	}
 	return bc
+}
+
+// brokers is every tenant's broker config (broker), by tenant name.
+func (t tenancy) brokers(bc broker.Config) map[string]broker.Config {
+	cfgs := make(map[string]broker.Config, len(t.list))
+	for _, x := range t.list {
+		cfgs[x.Name] = t.broker(bc, x)
+	}
+	return cfgs
 }
 
 // registerer labels one tenant's metrics with it, when there are several
@@ -213,11 +219,7 @@ func (t tenancy) publisher(pub *broker.Publisher, bc broker.Config) (ingest.Publ
 	if !t.multi() {
 		return pub, func() {}
 	}
-	cfgs := map[string]broker.Config{}
-	for _, x := range t.list {
-		cfgs[x.Name] = t.broker(bc, x)
-	}
-	tp := broker.NewTenantPublisher(cfgs)
+	tp := broker.NewTenantPublisher(t.brokers(bc))
 	return tp, tp.Close
 }
 
@@ -226,7 +228,7 @@ func (t tenancy) publisher(pub *broker.Publisher, bc broker.Config) (ingest.Publ
 // run; local has this process's collectors (none for zipq query).
 func (t tenancy) monitor(o *query.Options, bc broker.Config, local []*collector.Collector, reg prometheus.Registerer) []func(context.Context) error {
 	mons := map[string]*broker.Monitor{}
-	cfgs := map[string]broker.Config{}
+	cfgs := t.brokers(bc)
 	limits := map[string]tenant.Limits{}
 	var loops []func(context.Context) error
 	for i, x := range t.list {
@@ -234,7 +236,7 @@ func (t tenancy) monitor(o *query.Options, bc broker.Config, local []*collector.
 		if i < len(local) {
 			th = local[i]
 		}
-		cfgs[x.Name], limits[x.Name] = t.broker(bc, x), x.Limits
+		limits[x.Name] = x.Limits
 		mons[x.Name] = broker.NewMonitor(cfgs[x.Name], th, 2*time.Second, t.registerer(reg, x.Name))
 		loops = append(loops, mons[x.Name].Run)
 	}
@@ -256,11 +258,7 @@ func (t tenancy) monitor(o *query.Options, bc broker.Config, local []*collector.
 
 // replayer replays the parked messages of the tenant a request acts for.
 func (t tenancy) replayer(bc broker.Config) replayer {
-	cfgs := map[string]broker.Config{}
-	for _, x := range t.list {
-		cfgs[x.Name] = t.broker(bc, x)
-	}
-	return replayer{cfgs: cfgs}
+	return replayer{cfgs: t.brokers(bc)}
 }
 
 // selfTracing is zipq tracing its own requests and batch writes into its
