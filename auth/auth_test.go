@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -485,4 +486,55 @@ func TestOnlyTheDefaultTenantIsServed(t *testing.T) {
 			t.Errorf("tenants [team-a], %s named: %d, want %d", tenant, rec.Code, code)
 		}
 	}
+}
+
+// FuzzParseTokens: an accepted tokens file has one-word unique names,
+// known scopes, valid tenants and bcrypt hashes, and written back out it
+// reads as the same tokens.
+func FuzzParseTokens(f *testing.F) {
+	h := "$2a$04$" + strings.Repeat("a", 53)
+	for _, s := range []string{"a read - - " + h + "\n", "# c\n\nb read,write,admin team-a 2027-06-30 " + h + "\n",
+		"a read - 2027-06-30T10:00:00Z " + h + "\na write - - " + h + "\n", "a reed - - x\n", "a read -\n", "a read ../x - " + h + "\n"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, file string) {
+		toks, err := ParseTokens(strings.NewReader(file))
+		if err != nil {
+			return
+		}
+		names := map[string]bool{}
+		var out strings.Builder
+		for _, tok := range toks {
+			if tok.Name == "" || strings.ContainsAny(tok.Name, " \t\r\n") || names[tok.Name] || tok.Scopes == 0 || tok.Scopes&^(Read|Write|Admin) != 0 {
+				t.Fatalf("accepted %+v from %q", tok, file)
+			}
+			if tok.Tenant != "" {
+				if _, err := tenant.Parse(tok.Tenant); err != nil {
+					t.Fatalf("accepted tenant %q: %v", tok.Tenant, err)
+				}
+			}
+			if _, err := bcrypt.Cost(tok.hash); err != nil {
+				t.Fatalf("accepted hash %q: %v", tok.hash, err)
+			}
+			names[tok.Name] = true
+			ten, exp := "-", "-"
+			if tok.Tenant != "" {
+				ten = tok.Tenant
+			}
+			if !tok.Expires.IsZero() {
+				exp = tok.Expires.Format(time.RFC3339Nano)
+			}
+			fmt.Fprintf(&out, "%s %s %s %s %s\n", tok.Name, tok.Scopes, ten, exp, tok.hash)
+		}
+		again, err := ParseTokens(strings.NewReader(out.String()))
+		if err != nil || len(again) != len(toks) {
+			t.Fatalf("%q read as %+v, written back as %q: %+v %v", file, toks, out.String(), again, err)
+		}
+		for i := range toks {
+			if again[i].Name != toks[i].Name || again[i].Scopes != toks[i].Scopes || again[i].Tenant != toks[i].Tenant ||
+				!again[i].Expires.Equal(toks[i].Expires) || string(again[i].hash) != string(toks[i].hash) {
+				t.Fatalf("%+v written back reads as %+v", toks[i], again[i])
+			}
+		}
+	})
 }
