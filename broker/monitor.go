@@ -85,6 +85,12 @@ type Snapshot struct {
 	LimitBytesPerSecond float64 `json:"limitBytesPerSecond,omitempty"`
 	RetentionHours      float64 `json:"retentionHours,omitempty"`
 	MaxTraceSpans       int     `json:"maxTraceSpans,omitempty"`
+	// What the store takes on disk against ZIPQ_RETENTION_BYTES, filled
+	// in by whoever has the store.
+	StorageBytes       int64  `json:"storageBytes,omitempty"`
+	StorageBudgetBytes int64  `json:"storageBudgetBytes,omitempty"`
+	OldestDay          string `json:"oldestDay,omitempty"` // YYYY-MM-DD: the oldest day of spans kept
+	OverBudget         bool   `json:"overBudget,omitempty"`
 }
 
 // The parked sample is bounded and cached: RabbitMQ hands out whole

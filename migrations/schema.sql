@@ -236,10 +236,28 @@ CREATE TABLE zipq.span_stats (
     err_trace_low bigint,
     err_span bigint,
     err_us bigint,
-    err_at timestamp with time zone
+    err_at timestamp with time zone,
+    bytes bigint DEFAULT 0 NOT NULL
 );
 
 COMMENT ON TABLE zipq.span_stats IS 'RED metrics per tenant, minute (or hour) and cell, appended by writers and folded by the stats job (storage/stats.go)';
+
+CREATE TABLE zipq.span_strips (
+    tenant smallint NOT NULL,
+    service_h bigint NOT NULL,
+    service text NOT NULL,
+    hour timestamp with time zone NOT NULL,
+    points bytea NOT NULL,
+    sketch bytea NOT NULL
+);
+
+COMMENT ON TABLE zipq.span_strips IS 'one service''s minute totals of an hour with their quantiles, written by the stats job (storage/strip.go)';
+
+CREATE TABLE zipq.span_strips_backfill (
+    before timestamp with time zone NOT NULL
+);
+
+COMMENT ON TABLE zipq.span_strips_backfill IS 'the hour before which minutes folded before strips existed may have none yet (storage/statsjob.go)';
 
 CREATE TABLE zipq.tenants (
     id smallint NOT NULL,
@@ -291,6 +309,9 @@ ALTER TABLE ONLY zipq.segments_other
 ALTER TABLE ONLY zipq.span_names
     ADD CONSTRAINT span_names_pkey PRIMARY KEY (tenant, pair_h, day);
 
+ALTER TABLE ONLY zipq.span_strips
+    ADD CONSTRAINT span_strips_pkey PRIMARY KEY (tenant, service_h, service, hour);
+
 ALTER TABLE ONLY zipq.tenants
     ADD CONSTRAINT tenants_name_key UNIQUE (name);
 
@@ -317,6 +338,8 @@ CREATE INDEX span_stats_minutes ON zipq.span_stats USING btree (ts, cell_h) WHER
 CREATE INDEX span_stats_range ON zipq.span_stats USING btree (tenant, ts);
 
 CREATE INDEX span_stats_service ON zipq.span_stats USING btree (tenant, service_h, ts);
+
+CREATE INDEX span_stats_totals ON zipq.span_stats USING btree (tenant, res, ts) WHERE (kind = '-1'::integer);
 
 CREATE INDEX span_stats_unmerged ON zipq.span_stats USING btree (ts, cell_h) WHERE (NOT merged);
 

@@ -344,6 +344,7 @@ func NewRouter(o Options) http.Handler {
 					r.Use(traced(o.Tracer))
 				}
 				r.With(read, a.readerReady).Get("/api/zipq/stats", a.stats)
+				r.With(read, a.readerReady).Get("/api/zipq/usage", a.usage)
 			})
 		}
 		uiConfig := func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, http.StatusOK, o.UI) }

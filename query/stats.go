@@ -8,6 +8,7 @@ import (
 	"cmp"
 	"context"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -121,6 +122,59 @@ func (a *api) stats(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, out)
 }
 
+// usage answers "whose spans take the disk": per service (by=service,
+// the default) or per operation (by=service,spanName), the spans stored in
+// the window and their segments' bytes, most bytes first: whom to ask to
+// sample. The same parameters as /api/zipq/stats but step and quantile.
+func (a *api) usage(w http.ResponseWriter, r *http.Request) {
+	q, err := a.statsRequest(r)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	_, lookback, _ := a.window(r) // statsRequest checked it
+	q.Start, q.Step, q.Quantiles = q.End.Add(-lookback), lookback, nil // one bucket: the window
+	series, err := a.o.Stats.Stats(r.Context(), q)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	out := usageAnswer{Start: q.Start.UnixMilli(), End: q.End.UnixMilli(), Rows: make([]usageRow, len(series))}
+	for i, s := range series {
+		out.Rows[i] = usageRow{Service: s.Service, SpanName: s.Name, Spans: s.Total.Calls, Bytes: s.Total.Bytes}
+		out.Spans += s.Total.Calls
+		out.Bytes += s.Total.Bytes
+	}
+	for i := range out.Rows {
+		row := &out.Rows[i]
+		if row.Spans > 0 {
+			row.BytesPerSpan = float64(row.Bytes) / float64(row.Spans)
+		}
+		if out.Bytes > 0 {
+			row.Share = float64(row.Bytes) / float64(out.Bytes)
+		}
+	}
+	slices.SortStableFunc(out.Rows, func(a, b usageRow) int { return cmp.Compare(b.Bytes, a.Bytes) })
+	writeJSON(w, http.StatusOK, out)
+}
+
+type usageAnswer struct {
+	Start int64      `json:"start"` // epoch ms
+	End   int64      `json:"end"`
+	Spans int64      `json:"spans"`
+	Bytes int64      `json:"bytes"`
+	Rows  []usageRow `json:"rows"`
+}
+
+type usageRow struct {
+	Service      string  `json:"serviceName"`
+	SpanName     string  `json:"spanName,omitempty"`
+	Spans        int64   `json:"spans"`
+	Bytes        int64   `json:"bytes"`
+	BytesPerSpan float64 `json:"bytesPerSpan"`
+	Share        float64 `json:"share"` // of the window's bytes, in [0, 1]
+}
+
 // statsStep is the step a read of the service metrics uses: at least the
 // minute they are kept at, and at least an hour when the range reaches
 // back beyond the day after which they are kept by the hour (a smaller
@@ -167,6 +221,7 @@ type statsPointJSON struct {
 	ErrorRatio float64        `json:"errorRatio"`
 	Quantiles  []int64        `json:"quantiles"` // µs, one per quantile asked
 	AvgUs      int64          `json:"avg"`       // µs
+	Bytes      int64          `json:"bytes"`     // stored segments' bytes of these spans (storage.StatsPoint.Bytes)
 	Slowest    *statsExemplar `json:"slowest,omitempty"`
 	Failed     *statsExemplar `json:"failed,omitempty"`
 }
@@ -179,7 +234,7 @@ type statsExemplar struct {
 }
 
 func statsPoint(p storage.StatsPoint, over time.Duration) statsPointJSON {
-	o := statsPointJSON{Timestamp: p.Time.UnixMilli(), Calls: p.Calls, Errors: p.Errors,
+	o := statsPointJSON{Timestamp: p.Time.UnixMilli(), Calls: p.Calls, Errors: p.Errors, Bytes: p.Bytes,
 		Rate: float64(p.Calls) / over.Seconds(), Quantiles: make([]int64, len(p.Quantiles)),
 		Slowest: exemplarJSON(p.Slowest), Failed: exemplarJSON(p.Failed)}
 	if p.Calls > 0 {

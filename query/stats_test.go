@@ -182,3 +182,44 @@ func TestPercentileAndTraceDurationSearch(t *testing.T) {
 		}
 	}
 }
+
+// TestUsageAPI: /api/zipq/usage lists whose spans the disk holds, most
+// bytes first, per service or per operation, adding up to the window's
+// total; a bad parameter is a 400 naming it.
+func TestUsageAPI(t *testing.T) {
+	t.Parallel()
+	e := newAPI(t, nil)
+	e.h = query.NewRouter(query.Options{Reader: e.st, Stats: e.st})
+	e.seed(t, apiSeed)
+	type answer struct {
+		Spans, Bytes int64
+		Rows         []struct {
+			Service      string `json:"serviceName"`
+			SpanName     string
+			Spans, Bytes int64
+			BytesPerSpan float64
+			Share        float64
+		}
+	}
+	base := "/api/zipq/usage?lookback=600000&endTs=" + strconv.FormatInt(now.UnixMilli(), 10)
+	for _, by := range []string{"", "&by=service,spanName"} {
+		a := decodeJSON[answer](t, e.get(t, base+by))
+		if len(a.Rows) < 3 || a.Spans != 4 || a.Bytes <= 0 {
+			t.Fatalf("by %q: %+v", by, a)
+		}
+		var spans, bytes int64
+		var share float64
+		for i, r := range a.Rows {
+			if i > 0 && r.Bytes > a.Rows[i-1].Bytes || r.Spans == 0 || r.BytesPerSpan != float64(r.Bytes)/float64(r.Spans) || (by != "") != (r.SpanName != "") {
+				t.Fatalf("by %q: row %d %+v of %+v", by, i, r, a.Rows)
+			}
+			spans, bytes, share = spans+r.Spans, bytes+r.Bytes, share+r.Share
+		}
+		if spans != a.Spans || bytes != a.Bytes || math.Abs(share-1) > 1e-9 {
+			t.Fatalf("by %q: rows add up to %d spans, %d bytes, %v of the total; answer %d, %d", by, spans, bytes, share, a.Spans, a.Bytes)
+		}
+	}
+	if rec := e.get(t, base+"&by=colour"); rec.Code != http.StatusBadRequest || !strings.Contains(rec.Body.String(), "by") {
+		t.Fatalf("%d %s", rec.Code, rec.Body)
+	}
+}

@@ -43,7 +43,10 @@ func (s *Store) Maintain(ctx context.Context, now time.Time) error {
 		if err := s.applyRetention(ctx, tx, cutoff); err != nil {
 			return err
 		}
-		return s.applyTenantRetention(ctx, tx, now)
+		if err := s.applyTenantRetention(ctx, tx, now); err != nil {
+			return err
+		}
+		return s.applyBudget(ctx, tx, today)
 	})
 	if err != nil {
 		return err
@@ -178,6 +181,80 @@ func (s *Store) RunMaintenance(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case <-t.C:
+		}
+	}
+}
+
+// Usage is what the schema takes on disk, against RetentionBytes.
+type Usage struct {
+	Bytes  int64 // every table, index and TOAST table of the schema
+	Budget int64 // Config.RetentionBytes; 0: none
+	// OldestDay is the oldest daily partition of spans kept (UTC
+	// midnight); zero when there is none.
+	OldestDay time.Time
+	// OverBudget: the budget is exceeded with only today's spans (and
+	// what is not spans) left to drop.
+	OverBudget bool
+}
+
+// Usage measures the schema now.
+func (s *Store) Usage(ctx context.Context) (Usage, error) {
+	return usage(ctx, s.pool, s.cfg.RetentionBytes)
+}
+
+// LastUsage is what the last maintenance round of this process measured
+// (zero before one ran here).
+func (s *Store) LastUsage() Usage {
+	if u := s.usage.Load(); u != nil {
+		return *u
+	}
+	return Usage{Budget: s.cfg.RetentionBytes}
+}
+
+func usage(ctx context.Context, db interface {
+	QueryRow(context.Context, string, ...any) pgx.Row
+}, budget int64) (Usage, error) {
+	u := Usage{Budget: budget}
+	var oldest *time.Time
+	err := db.QueryRow(ctx, `SELECT
+		(SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0)::bigint FROM pg_class c
+			WHERE c.relnamespace = current_schema()::regnamespace AND c.relkind IN ('r', 'm')),
+		(SELECT min(to_date(right(c.relname, 8), 'YYYYMMDD'))::timestamp AT TIME ZONE 'UTC'
+			FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+			WHERE i.inhparent = 'segments'::regclass AND c.relname ~ '^segments_p[0-9]{8}$')`).Scan(&u.Bytes, &oldest)
+	if err != nil {
+		return u, fmt.Errorf("storage usage: %w", err)
+	}
+	if oldest != nil {
+		u.OldestDay = oldest.UTC()
+	}
+	return u, nil
+}
+
+// applyBudget drops the oldest days' partitions (and their days' names,
+// links and dependency rows, as retention does) while the schema takes
+// more than RetentionBytes, never today's; DROP returns the files to the
+// file system at commit, where DELETE would leave them to vacuum.
+func (s *Store) applyBudget(ctx context.Context, tx pgx.Tx, today time.Time) error {
+	for {
+		u, err := usage(ctx, tx, s.cfg.RetentionBytes)
+		if err != nil {
+			return err
+		}
+		over := u.Budget > 0 && u.Bytes > u.Budget
+		if !over || u.OldestDay.IsZero() || !u.OldestDay.Before(today) {
+			u.OverBudget = over
+			if over {
+				s.logger.Warn("over the storage budget with only today's spans left to drop",
+					slog.Int64("bytes", u.Bytes), slog.Int64("budget", u.Budget))
+			}
+			s.usage.Store(&u)
+			return nil
+		}
+		s.logger.Info("over the storage budget: dropping the oldest day", slog.Int64("bytes", u.Bytes),
+			slog.Int64("budget", u.Budget), slog.String("day", u.OldestDay.Format(time.DateOnly)))
+		if err := s.applyRetention(ctx, tx, u.OldestDay.Add(day)); err != nil {
+			return err
 		}
 	}
 }

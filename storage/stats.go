@@ -74,8 +74,11 @@ type exemplar struct {
 // statAgg is one cell's totals over a minute or an hour.
 type statAgg struct {
 	calls, errors, durSum int64
-	sketch                *ddsketch.DDSketch
-	slow, failed          *exemplar
+	// bytes is the stored segments' bytes attributed to these spans
+	// (statTally.add): what they cost on disk.
+	bytes        int64
+	sketch       *ddsketch.DDSketch
+	slow, failed *exemplar
 }
 
 func (a *statAgg) addSpan(sp *zipkin.Span, start int64) {
@@ -83,14 +86,10 @@ func (a *statAgg) addSpan(sp *zipkin.Span, start int64) {
 	a.durSum += sp.Duration
 	_ = a.sketch.Add(float64(sp.Duration)) // only a negative value errs
 	e := &exemplar{trace: sp.TraceID, span: sp.ID, us: sp.Duration, at: start}
-	if a.slow == nil || e.us > a.slow.us {
-		a.slow = e
-	}
+	a.slow = slowest(a.slow, e)
 	if sp.Failed() {
 		a.errors++
-		if a.failed == nil || e.us > a.failed.us {
-			a.failed = e
-		}
+		a.failed = slowest(a.failed, e)
 	}
 }
 
@@ -99,26 +98,38 @@ func (a *statAgg) merge(b *statAgg) error {
 	a.calls += b.calls
 	a.errors += b.errors
 	a.durSum += b.durSum
+	a.bytes += b.bytes
 	if err := a.sketch.MergeWith(b.sketch); err != nil {
 		return err
 	}
-	if b.slow != nil && (a.slow == nil || b.slow.us > a.slow.us) {
-		a.slow = b.slow
-	}
-	if b.failed != nil && (a.failed == nil || b.failed.us > a.failed.us) {
-		a.failed = b.failed
-	}
+	a.slow, a.failed = slowest(a.slow, b.slow), slowest(a.failed, b.failed)
 	return nil
+}
+
+// slowest is the longer of two exemplars, a when as long; nil is none.
+func slowest(a, b *exemplar) *exemplar {
+	if b != nil && (a == nil || b.us > a.us) {
+		return b
+	}
+	return a
 }
 
 // statTally is the span_stats rows of some spans, keyed by cell and minute.
 type statTally map[statKey]*statAgg
 
 // add counts spans (a segment's, with the pieces of one span reported
-// apart already merged: indexSpans), dated as stored for arrival (µs).
-// Spans without a local service have no cell and are not counted.
-func (t statTally) add(spans []canonicalSpan, arrival int64) {
+// apart already merged: indexSpans), dated as stored for arrival (µs),
+// and gives each a share of segBytes, the segment's stored size, by its
+// share of the segment's uncompressed bytes (equal shares for merged
+// pieces, which have none). Spans without a local service have no cell
+// and are not counted.
+func (t statTally) add(spans []canonicalSpan, arrival, segBytes int64) {
 	minute := time.Minute.Microseconds()
+	weight := func(cs canonicalSpan) int64 { return max(int64(len(cs.bytes)), 1) }
+	var total int64
+	for _, cs := range spans {
+		total += weight(cs)
+	}
 	for _, cs := range spans {
 		sp := cs.span
 		service := pgText(sp.LocalServiceName())
@@ -135,6 +146,7 @@ func (t statTally) add(spans []canonicalSpan, arrival int64) {
 			t[k] = a
 		}
 		a.addSpan(sp, cs.start)
+		a.bytes += segBytes * weight(cs) / total
 	}
 }
 
@@ -153,7 +165,7 @@ func (t statTally) rows(merged bool, res time.Duration) []any {
 		ts                                = make([]time.Time, n)
 		ress                              = make([]int32, n)
 		mergeds                           = make([]bool, n)
-		cells, calls, errs, sums          = make([]int64, n), make([]int64, n), make([]int64, n), make([]int64, n)
+		cells, calls, errs, sums, bytes   = make([]int64, n), make([]int64, n), make([]int64, n), make([]int64, n), make([]int64, n)
 		serviceH                          = make([]int64, n)
 		services, names, remotes          = make([]string, n), make([]string, n), make([]string, n)
 		kinds                             = make([]int16, n)
@@ -174,23 +186,23 @@ func (t statTally) rows(merged bool, res time.Duration) []any {
 		ts[i], ress[i], mergeds[i] = time.UnixMicro(k.ts).UTC(), int32(res/time.Second), merged
 		cells[i], services[i], names[i], kinds[i], remotes[i] = k.cell.hash(), k.cell.service, k.cell.name, k.cell.storedKind(), k.cell.remote
 		serviceH[i] = nameKey(k.cell.service, "")
-		calls[i], errs[i], sums[i], sketches[i] = a.calls, a.errors, a.durSum, encodeSketch(nil, a.sketch)
+		calls[i], errs[i], sums[i], bytes[i], sketches[i] = a.calls, a.errors, a.durSum, a.bytes, encodeSketch(nil, a.sketch)
 		exemplarCols(a.slow, slowHigh, slowLow, slowSpan, slow, slowAt, i)
 		exemplarCols(a.failed, errHigh, errLow, errSpan, errUs, errAt, i)
 	}
-	return []any{ts, ress, mergeds, cells, services, serviceH, names, kinds, remotes, calls, errs, sums, sketches,
+	return []any{ts, ress, mergeds, cells, services, serviceH, names, kinds, remotes, calls, errs, sums, bytes, sketches,
 		slowHigh, slowLow, slowSpan, slow, slowAt, errHigh, errLow, errSpan, errUs, errAt}
 }
 
 const insertStats = `INSERT INTO span_stats (tenant, ts, res, merged, cell_h, service, service_h, name, kind, remote,
-		calls, errors, dur_sum, sketch,
+		calls, errors, dur_sum, bytes, sketch,
 		slow_trace_high, slow_trace_low, slow_span, slow_us, slow_at, err_trace_high, err_trace_low, err_span, err_us, err_at)
 	SELECT $1::smallint, u.* FROM unnest($2::timestamptz[], $3::int[], $4::bool[], $5::bigint[], $6::text[], $7::bigint[], $8::text[], $9::smallint[], $10::text[],
-		$11::bigint[], $12::bigint[], $13::bigint[], $14::bytea[],
-		$15::bigint[], $16::bigint[], $17::bigint[], $18::bigint[], $19::timestamptz[], $20::bigint[], $21::bigint[], $22::bigint[], $23::bigint[], $24::timestamptz[]) AS u`
+		$11::bigint[], $12::bigint[], $13::bigint[], $14::bigint[], $15::bytea[],
+		$16::bigint[], $17::bigint[], $18::bigint[], $19::bigint[], $20::timestamptz[], $21::bigint[], $22::bigint[], $23::bigint[], $24::bigint[], $25::timestamptz[]) AS u`
 
 // statsColumns is span_stats' columns as insertStats and the readers list them.
-const statsColumns = `ts, res, service, name, kind, remote, calls, errors, dur_sum, sketch,
+const statsColumns = `ts, res, service, name, kind, remote, calls, errors, dur_sum, bytes, sketch,
 	slow_trace_high, slow_trace_low, slow_span, slow_us, slow_at, err_trace_high, err_trace_low, err_span, err_us, err_at`
 
 // storedSpans is the canonical bytes of the spans already stored for the

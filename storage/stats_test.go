@@ -2,13 +2,18 @@ package storage_test
 
 import (
 	"cmp"
+	"context"
+	"encoding/hex"
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"reflect"
 	"slices"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/zipq/zipq/storage"
 	"github.com/zipq/zipq/zipkin"
@@ -285,3 +290,185 @@ func (o *spanObserver) SpansCounted(_ string, spans []*zipkin.Span) {
 }
 
 func (o *spanObserver) LinksAdded(string, []zipkin.DependencyLink) {} // this test writes, links nothing
+
+// TestStripsReadAsRows: a read of services' totals at one-minute steps or
+// at hours (strips for the whole hours) answers as the same read from span_stats
+// alone: counts and exemplars equal, quantiles the same up to the strips'
+// float32; over ranges of whole and partial hours, with minutes folded
+// twice, late rows not folded yet, hours rolled up, and hours folded
+// before strips existed (backfilled by the job).
+func TestStripsReadAsRows(t *testing.T) {
+	t.Parallel()
+	st, dsn := openStore(t, storage.Config{})
+	oracle, err := storage.Open(ctx(t), storage.Config{URL: dsn}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(oracle.Close)
+	oracle.ReadWithoutStrips()
+	now := time.Now().UTC()
+	r := rand.New(rand.NewPCG(5, 6))
+	// Spans over the last 30 hours, so that the job rolls the oldest up,
+	// and around three hours ago, where late ones will come.
+	spans := statSpans(r, 400, now.Add(-3*time.Hour))
+	for range 5 {
+		spans = append(spans, statSpans(r, 400, now.Add(-time.Duration(r.Int64N(int64(30*time.Hour)))))...)
+	}
+	if err := st.WriteSpans(ctx(t), spans); err != nil {
+		t.Fatal(err)
+	}
+	fold(t, st, now.Add(2*time.Minute))
+	compare := func(step string) {
+		t.Helper()
+		for _, rg := range []struct{ start, end time.Time }{
+			{now.Add(-31 * time.Hour), now.Add(time.Minute)},
+			{now.Add(-5 * time.Hour).Truncate(time.Hour), now.Add(-time.Hour).Truncate(time.Hour)},
+			{now.Add(-30 * time.Hour).Truncate(time.Hour), now.Add(time.Hour)},
+			{now.Add(-5*time.Hour - 17*time.Second), now.Add(-2*time.Hour + 41*time.Minute)},
+			{now.Add(-20 * time.Minute), now.Add(time.Minute)},
+		} {
+			for _, v := range []struct {
+				service string
+				step    time.Duration
+				qs      []float64
+			}{{"", time.Minute, statQuantiles}, {"cart", time.Minute, statQuantiles}, {"", time.Hour, []float64{0.42, 0.99}}, {"payments", 2 * time.Hour, statQuantiles}} {
+				q := storage.StatsQuery{Service: v.service, Start: rg.start, End: rg.end, Step: v.step, By: storage.ByService, Quantiles: v.qs}
+				got, err := st.Stats(ctx(t), q)
+				if err != nil {
+					t.Fatal(err)
+				}
+				want, err := oracle.Stats(ctx(t), q)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !sameSeries(got, want) {
+					summary := func(ss []storage.StatsSeries) (out []string) {
+						for _, s := range ss {
+							out = append(out, fmt.Sprintf("%s: %d points, total %+v", s.Service, len(s.Points), s.Total))
+						}
+						return out
+					}
+					t.Fatalf("%s, [%v, %v) of %q at %v: strips read\n%v\nrows read\n%v", step, rg.start, rg.end, v.service, v.step, summary(got), summary(want))
+				}
+			}
+		}
+	}
+	compare("folded")
+	if n := count(t, dsn, `SELECT count(*) FROM span_strips`); n == 0 {
+		t.Fatal("the job wrote no strips")
+	}
+	// Late spans, some in minutes folded already: first not folded, then
+	// folded a second time.
+	late := statSpans(r, 300, now.Add(-3*time.Hour))
+	if err := st.WriteSpans(ctx(t), late); err != nil {
+		t.Fatal(err)
+	}
+	compare("late rows not folded")
+	fold(t, st, now.Add(2*time.Minute))
+	compare("late rows folded")
+	// As if the minutes had been folded before strips existed: none, and
+	// the migration's mark; reads take span_stats until the job has
+	// built them again.
+	execSQL(t, dsn, `DELETE FROM span_strips`)
+	execSQL(t, dsn, `INSERT INTO span_strips_backfill VALUES (date_trunc('hour', now()) + interval '1 hour')`)
+	compare("strips to backfill")
+	fold(t, st, now.Add(2*time.Minute))
+	if n := count(t, dsn, `SELECT count(*) FROM span_strips_backfill`); n != 0 {
+		t.Fatal("the backfill never finished")
+	}
+	compare("backfilled")
+	// A day later, the minutes are hours and the strips gone.
+	fold(t, st, now.Add(26*time.Hour))
+	if n := count(t, dsn, `SELECT count(*) FROM span_strips`); n != 0 {
+		t.Fatalf("%d strips outlived their minutes", n)
+	}
+	compare("rolled up")
+}
+
+// sameSeries is equality with quantiles to a float32's precision.
+func sameSeries(a, b []storage.StatsSeries) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	near := func(x, y storage.StatsPoint) bool {
+		if len(x.Quantiles) != len(y.Quantiles) {
+			return false
+		}
+		for i := range x.Quantiles {
+			if math.Abs(x.Quantiles[i]-y.Quantiles[i]) > 1e-6*math.Abs(y.Quantiles[i]) {
+				return false
+			}
+		}
+		x.Quantiles, y.Quantiles = nil, nil
+		return reflect.DeepEqual(x, y)
+	}
+	for i := range a {
+		x, y := a[i], b[i]
+		if x.Service != y.Service || len(x.Points) != len(y.Points) || !near(x.Total, y.Total) {
+			return false
+		}
+		for j := range x.Points {
+			if !near(x.Points[j], y.Points[j]) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+func execSQL(t *testing.T, dsn, q string) {
+	t.Helper()
+	conn, err := pgx.Connect(context.Background(), dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	if _, err := conn.Exec(context.Background(), q); err != nil {
+		t.Fatalf("%s: %v", q, err)
+	}
+}
+
+// TestStatsBytesAreTheSegments: the bytes the service metrics attribute
+// to spans add up to the stored segments' bytes (less at most a byte a
+// span, rounding down each share), before and after folding, by service
+// and by operation alike; a segment's big span gets the big share.
+func TestStatsBytesAreTheSegments(t *testing.T) {
+	t.Parallel()
+	st, dsn := openStore(t, storage.Config{})
+	now := time.Now().UTC()
+	spans := statSpans(rand.New(rand.NewPCG(10, 11)), 800, now)
+	big := spans[0]
+	big.ID, big.LocalEndpoint, big.Name = 12345, &zipkin.Endpoint{ServiceName: "big"}, "upload"
+	payload := make([]byte, 10_000) // incompressible: 20 kB stored as about 10
+	for i := range payload {
+		payload[i] = byte(rand.Uint32())
+	}
+	big.Tags = map[string]string{"payload": hex.EncodeToString(payload)}
+	spans = append(spans, big)
+	if err := st.WriteSpans(ctx(t), spans); err != nil {
+		t.Fatal(err)
+	}
+	stored := count(t, dsn, `SELECT sum(length(data))::int FROM segments`)
+	check := func(when string) {
+		t.Helper()
+		for _, by := range []storage.StatsBy{storage.ByService, storage.ByService | storage.ByName} {
+			series, err := st.Stats(ctx(t), storage.StatsQuery{Start: now.Add(-3 * time.Hour), End: now.Add(time.Minute), Step: 4 * time.Hour, By: by})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var sum int64
+			for _, s := range series {
+				sum += s.Total.Bytes
+				if s.Service == "big" && s.Total.Bytes < 1000 {
+					t.Fatalf("%s: the 20 kB span's share is %d bytes", when, s.Total.Bytes)
+				}
+			}
+			if sum > int64(stored) || sum < int64(stored-len(spans)) {
+				t.Fatalf("%s, by %v: %d bytes attributed, segments hold %d", when, by, sum, stored)
+			}
+		}
+	}
+	check("as written")
+	fold(t, st, now.Add(2*time.Minute))
+	check("folded")
+}

@@ -2,7 +2,9 @@ package storage
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"time"
 
@@ -29,7 +31,13 @@ const statsFoldDelay = time.Minute
 // lock); others return false.
 func (s *Store) FoldStats(ctx context.Context, now time.Time) (more bool, err error) {
 	err = s.job(ctx, "stats", func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `DELETE FROM span_stats WHERE ts < $1`, now.Add(-s.cfg.StatsRetention)); err != nil {
+		// By whole hours, so that no strip is left with minutes cut from
+		// under it.
+		cutoff := now.Add(-s.cfg.StatsRetention).UTC().Truncate(time.Hour)
+		if _, err := tx.Exec(ctx, `DELETE FROM span_stats WHERE ts < $1`, cutoff); err != nil {
+			return fmt.Errorf("stats retention: %w", err)
+		}
+		if _, err := tx.Exec(ctx, `DELETE FROM span_strips WHERE hour < $1`, cutoff); err != nil {
 			return fmt.Errorf("stats retention: %w", err)
 		}
 		hourly := now.Add(-statsHourlyAfter).UTC().Truncate(time.Hour)
@@ -48,7 +56,8 @@ func (s *Store) FoldStats(ctx context.Context, now time.Time) (more bool, err er
 			more = true
 			return fold(ctx, tx, oldest.UTC().Truncate(time.Minute), time.Minute)
 		}
-		return nil
+		more, err = backfillStrips(ctx, tx)
+		return err
 	})
 	return more, err
 }
@@ -129,10 +138,148 @@ func fold(ctx context.Context, tx pgx.Tx, from time.Time, res time.Duration) err
 	for tenant, t := range totals {
 		b.Queue(insertStats, append([]any{tenant}, t.rows(true, res)...)...)
 	}
+	if res == time.Hour {
+		// The hour's minutes are gone: reads take its hourly total.
+		b.Queue(`DELETE FROM span_strips WHERE hour = $1`, from)
+	}
 	if err := tx.SendBatch(ctx, b).Close(); err != nil {
 		return fmt.Errorf("stats: write totals %v from %v: %w", res, from, err)
 	}
+	if res == time.Hour {
+		return nil
+	}
+	services := map[int16]map[string]bool{}
+	for tenant, t := range totals {
+		services[tenant] = map[string]bool{}
+		for k := range t {
+			services[tenant][k.cell.service] = true
+		}
+	}
+	return buildStrips(ctx, tx, from.Truncate(time.Hour), services)
+}
+
+// buildStrips writes the strips (strip.go) of an hour anew from its
+// services' minute totals: of the given tenants' services, or of every
+// service when only is nil. Rebuilt whole rather than patched, so a
+// minute folded a second time for late spans reads its two totals merged.
+func buildStrips(ctx context.Context, tx pgx.Tx, hour time.Time, only map[int16]map[string]bool) error {
+	var tenants []int16
+	var hashes []int64
+	for t, services := range only {
+		for s := range services {
+			tenants, hashes = append(tenants, t), append(hashes, nameKey(s, ""))
+		}
+	}
+	rows, err := tx.Query(ctx, `SELECT tenant, `+statsColumns+` FROM span_stats
+		WHERE ts >= $1 AND ts < $2 AND res = 60 AND kind = $3 AND merged
+		AND ($6 OR (tenant, service_h) IN (SELECT * FROM unnest($4::smallint[], $5::bigint[])))`,
+		hour, hour.Add(time.Hour), totalKind, tenants, hashes, only == nil)
+	if err != nil {
+		return fmt.Errorf("stats: read the minutes of %v: %w", hour, err)
+	}
+	type key struct {
+		tenant  int16
+		service string
+	}
+	minutes := map[key]map[int64]*statAgg{}
+	var tenant int16
+	err = scanStats(rows, []any{&tenant}, func(k statKey, a *statAgg) error {
+		if only != nil && !only[tenant][k.cell.service] {
+			return nil // another service of the same hash
+		}
+		m := minutes[key{tenant, k.cell.service}]
+		if m == nil {
+			m = map[int64]*statAgg{}
+			minutes[key{tenant, k.cell.service}] = m
+		}
+		if have := m[k.ts]; have != nil {
+			return have.merge(a)
+		}
+		m[k.ts] = a
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("stats: read the minutes of %v: %w", hour, err)
+	}
+	n := len(minutes)
+	var (
+		ts       = make([]int16, 0, n)
+		hs       = make([]int64, 0, n)
+		names    = make([]string, 0, n)
+		points   = make([][]byte, 0, n)
+		sketches = make([][]byte, 0, n)
+	)
+	h := hour.UnixMicro()
+	for k, m := range minutes {
+		at := make([]int64, 0, len(m))
+		for t := range m {
+			at = append(at, t)
+		}
+		slices.Sort(at)
+		all := newSketch()
+		strip := make([]stripPoint, len(at))
+		for i, t := range at {
+			a := m[t]
+			strip[i] = a.stripPoint(uint8((t - h) / time.Minute.Microseconds()))
+			if err := all.MergeWith(a.sketch); err != nil {
+				return fmt.Errorf("stats: strip of %v: %w", hour, err)
+			}
+		}
+		ts, hs, names = append(ts, k.tenant), append(hs, nameKey(k.service, "")), append(names, k.service)
+		points, sketches = append(points, encodeStrip(nil, h, strip)), append(sketches, encodeSketch(nil, all))
+	}
+	if _, err := tx.Exec(ctx, `INSERT INTO span_strips (tenant, service_h, service, hour, points, sketch)
+		SELECT u.t, u.h, u.s, $1, u.p, u.k FROM unnest($2::smallint[], $3::bigint[], $4::text[], $5::bytea[], $6::bytea[]) AS u (t, h, s, p, k)
+		ON CONFLICT (tenant, service_h, service, hour) DO UPDATE SET points = excluded.points, sketch = excluded.sketch`,
+		hour, ts, hs, names, points, sketches); err != nil {
+		return fmt.Errorf("stats: write the strips of %v: %w", hour, err)
+	}
 	return nil
+}
+
+// stripPoint is a minute's totals as a strip keeps them.
+func (a *statAgg) stripPoint(minute uint8) stripPoint {
+	p := stripPoint{minute: minute, calls: a.calls, errors: a.errors, durSum: a.durSum, bytes: a.bytes, slow: a.slow, failed: a.failed}
+	if a.sketch.IsEmpty() {
+		for i := range p.quantiles {
+			p.quantiles[i] = float32(math.NaN()) // none, as point() reads none
+		}
+		return p
+	}
+	qs, _ := a.sketch.GetValuesAtQuantiles(stripQuantiles[:]) // errs only on an empty sketch or a quantile outside [0, 1]
+	for i, q := range qs {
+		p.quantiles[i] = float32(q)
+	}
+	return p
+}
+
+// backfillStrips builds the strips of one hour whose minutes were folded
+// before strips existed (migration 12 records up to when), newest hour
+// first; reads take such hours from span_stats until then. It reports
+// whether any hour was left.
+func backfillStrips(ctx context.Context, tx pgx.Tx) (bool, error) {
+	var before *time.Time
+	err := tx.QueryRow(ctx, `SELECT before FROM span_strips_backfill`).Scan(&before)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("stats: strips to backfill: %w", err)
+	}
+	var last *time.Time
+	if err := tx.QueryRow(ctx, `SELECT max(ts) FROM span_stats WHERE res = 60 AND kind = $1 AND merged AND ts < $2`, totalKind, before).Scan(&last); err != nil {
+		return false, fmt.Errorf("stats: strips to backfill: %w", err)
+	}
+	if last == nil {
+		_, err := tx.Exec(ctx, `DELETE FROM span_strips_backfill`)
+		return false, err
+	}
+	hour := last.UTC().Truncate(time.Hour)
+	if err := buildStrips(ctx, tx, hour, nil); err != nil {
+		return false, err
+	}
+	_, err = tx.Exec(ctx, `UPDATE span_strips_backfill SET before = $1`, hour)
+	return true, err
 }
 
 // cloneAgg is a copy of a with a sketch of its own, for a total that
@@ -151,18 +298,18 @@ func scanStats(rows pgx.Rows, extra []any, fn func(statKey, *statAgg) error) err
 		res                     int32
 		k                       statKey
 		kind                    int16
-		calls, errs, sum        int64
+		calls, errs, sum, bytes int64
 		sketch                  []byte
 		sHigh, sLow, sSpan, sUs *int64
 		eHigh, eLow, eSpan, eUs *int64
 		sAt, eAt                *time.Time
 	)
-	dest := append(slices.Clip(extra), &ts, &res, &k.cell.service, &k.cell.name, &kind, &k.cell.remote, &calls, &errs, &sum, &sketch,
+	dest := append(slices.Clip(extra), &ts, &res, &k.cell.service, &k.cell.name, &kind, &k.cell.remote, &calls, &errs, &sum, &bytes, &sketch,
 		&sHigh, &sLow, &sSpan, &sUs, &sAt, &eHigh, &eLow, &eSpan, &eUs, &eAt)
 	_, err := pgx.ForEachRow(rows, dest, func() error {
 		k.cell.kind, k.cell.total = zipkin.Kind(max(kind, 0)), kind == totalKind
 		k.ts = ts.UnixMicro()
-		a := &statAgg{calls: calls, errors: errs, durSum: sum, sketch: newSketch(),
+		a := &statAgg{calls: calls, errors: errs, durSum: sum, bytes: bytes, sketch: newSketch(),
 			slow: exemplarOf(sHigh, sLow, sSpan, sUs, sAt), failed: exemplarOf(eHigh, eLow, eSpan, eUs, eAt)}
 		if err := mergeSketch(a.sketch, sketch); err != nil {
 			return err

@@ -2,6 +2,7 @@ package storage_test
 
 import (
 	"context"
+	"math/rand/v2"
 	"reflect"
 	"sort"
 	"strconv"
@@ -700,5 +701,88 @@ func TestWalkReadsNewestFirstWithStaleStatistics(t *testing.T) {
 	}
 	if strings.Contains(step, "Sort") || !strings.Contains(step, "Index Scan Backward") {
 		t.Fatalf("the walk's step does not read the ts_max index newest first:\n%s", step)
+	}
+}
+
+// TestRetentionBudget: past ZIPQ_RETENTION_BYTES, whole days are dropped
+// oldest first until the schema fits (the bytes it takes fall by what the
+// dropped partitions took), the days kept stay readable, and today's
+// partition is never dropped: a budget it alone exceeds is reported.
+func TestRetentionBudget(t *testing.T) {
+	t.Parallel()
+	st, dsn := openStore(t, storage.Config{})
+	now := time.Now().UTC()
+	if err := st.Maintain(ctx(t), now.Add(-3*24*time.Hour)); err != nil { // the partitions of three days ago on
+		t.Fatal(err)
+	}
+	if err := st.Maintain(ctx(t), now); err != nil {
+		t.Fatal(err)
+	}
+	r := rand.New(rand.NewPCG(8, 9))
+	first := map[int]zipkin.TraceID{}
+	for d := range 4 {
+		spans := statSpans(r, 1500, now.Add(-time.Duration(d)*24*time.Hour))
+		for i := range spans { // within the day, whatever the generator's late tenth
+			spans[i].Timestamp = max(spans[i].Timestamp, now.Add(-time.Duration(d)*24*time.Hour).Truncate(24*time.Hour).UnixMicro())
+		}
+		first[d] = spans[0].TraceID
+		if err := st.WriteSpans(ctx(t), spans); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before, err := st.Usage(ctx(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	oldest := now.Add(-3 * 24 * time.Hour).Truncate(24 * time.Hour)
+	if !before.OldestDay.Equal(oldest.Add(-24 * time.Hour)) { // Maintain made the day before too
+		t.Fatalf("oldest day %v, want %v", before.OldestDay, oldest.Add(-24*time.Hour))
+	}
+	partBytes := func(d time.Time) int64 {
+		return int64(count(t, dsn, `SELECT (pg_total_relation_size($1::regclass) + pg_total_relation_size($2::regclass))::int`,
+			"segments_p"+d.Format("20060102"), "span_index_p"+d.Format("20060102")))
+	}
+	dropped := partBytes(oldest.Add(-24*time.Hour)) + partBytes(oldest)
+	// A budget the two oldest days' partitions must go for.
+	budget := before.Bytes - dropped + 8192
+	tight, err := storage.Open(ctx(t), storage.Config{URL: dsn, RetentionBytes: budget}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(tight.Close)
+	if err := tight.Maintain(ctx(t), now); err != nil {
+		t.Fatal(err)
+	}
+	after := tight.LastUsage()
+	if after.Bytes > budget || after.Bytes > before.Bytes-dropped+8192 || after.OverBudget {
+		t.Fatalf("%d bytes after, %d before, %d in the dropped days, budget %d (over: %v)", after.Bytes, before.Bytes, dropped, budget, after.OverBudget)
+	}
+	if want := oldest.Add(24 * time.Hour); !after.OldestDay.Equal(want) {
+		t.Fatalf("oldest day kept %v, want %v", after.OldestDay, want)
+	}
+	for d, id := range first {
+		got, err := oneTrace(tight, ctx(t), id, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if (len(got) > 0) != (d < 3) {
+			t.Fatalf("day -%d: %d spans of its first trace readable", d, len(got))
+		}
+	}
+	// A budget below today's spans: everything before today goes, today's
+	// stays, and the report says so.
+	tiny, err := storage.Open(ctx(t), storage.Config{URL: dsn, RetentionBytes: 1}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(tiny.Close)
+	if err := tiny.Maintain(ctx(t), now); err != nil {
+		t.Fatal(err)
+	}
+	if u := tiny.LastUsage(); !u.OverBudget || !u.OldestDay.Equal(now.Truncate(24*time.Hour)) {
+		t.Fatalf("usage %+v: want over budget with today's partition the oldest", u)
+	}
+	if got, _ := oneTrace(tiny, ctx(t), first[0], true); len(got) == 0 {
+		t.Fatal("today's spans were dropped")
 	}
 }

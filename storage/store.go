@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
@@ -31,6 +32,10 @@ type Config struct {
 	// Retention is how long spans are kept: whole daily partitions older
 	// than this are dropped.
 	Retention time.Duration
+	// RetentionBytes, when positive, bounds the bytes the schema takes:
+	// past it, whole daily partitions are dropped oldest first (never
+	// today's), whatever Retention allows.
+	RetentionBytes int64
 	// PartitionsAhead is how many future daily partitions are kept ready,
 	// so a collector never waits on DDL at midnight.
 	PartitionsAhead int
@@ -91,6 +96,9 @@ func (c Config) Validate() error {
 	if c.Retention < 24*time.Hour {
 		errs = append(errs, fmt.Errorf("retention %v: want at least 24h (spans are kept in daily partitions)", c.Retention))
 	}
+	if c.RetentionBytes < 0 {
+		errs = append(errs, fmt.Errorf("retention bytes %d: want 0 (no budget) or more", c.RetentionBytes))
+	}
 	if c.StatsRetention < statsHourlyAfter {
 		errs = append(errs, fmt.Errorf("stats retention %v: want at least %v (minutes are rolled up to hours after that)", c.StatsRetention, statsHourlyAfter))
 	}
@@ -121,6 +129,11 @@ type Store struct {
 	tenantRetention map[string]time.Duration
 	// traceLimits bounds the spans of one trace, by tenant name.
 	traceLimits map[string]int
+	// usage is what the last maintenance round measured (partitions.go).
+	usage atomic.Pointer[Usage]
+	// noStrips reads service totals from span_stats alone: the oracle
+	// the strips' reads are tested against.
+	noStrips bool
 }
 
 // Observer is told, after each commit, what it added: the spans a write

@@ -193,7 +193,7 @@ func (s *Store) prepare(spans []zipkin.Span, marks bool) (*write, error) {
 		w.merged[i] = merged
 		w.index[i] = appendIndexRows(nil, seg.id, merged, arrival)
 		if !w.uncounted {
-			tally.add(merged, arrival)
+			tally.add(merged, arrival, int64(len(seg.data)))
 		}
 	}
 	if len(tally) > 0 {
@@ -387,7 +387,7 @@ func (w *write) freshStats(ctx context.Context, tx pgx.Tx, tenant int16, fresh [
 			spans = slices.DeleteFunc(slices.Clone(spans), func(cs canonicalSpan) bool { return skip[string(cs.bytes)] })
 		}
 		merged := indexSpans(spans)
-		t.add(merged, w.arrival)
+		t.add(merged, w.arrival, int64(len(seg.data)))
 		w.count(merged)
 	}
 	if len(t) == 0 {

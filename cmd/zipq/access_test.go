@@ -551,7 +551,8 @@ func TestTenantsEndToEnd(t *testing.T) {
 			q.Encode() + "&step=60&q=" + url.QueryEscape(`{ span.owner != "x" } | count_over_time() by (name)`)},
 		"/api/metrics/query": {q.Encode() + "&q=" + url.QueryEscape("{} | count_over_time() by (name)")},
 		"/api/zipq/stats":    {window + "&step=60000&by=spanName"}, "/api/zipq/pipeline": {"parked=1"},
-		"/metrics": {""}, "/prometheus": {""},
+		"/api/zipq/usage": {window + "&by=service,spanName"},
+		"/metrics":        {""}, "/prometheus": {""},
 	}
 	var routes []string
 	for _, r := range getRoutes(t) {

@@ -53,6 +53,7 @@ func runIngest(ctx context.Context, name string, args []string, withAPI bool) er
 	}
 
 	reg := newRegistry()
+	reg.MustRegister(usageMetrics(st)...) // measured by this process's maintenance
 	listens := []string{qc.Addr}
 	if withAPI {
 		listens = append(listens, ic.OTLPHTTPAddr, ic.OTLPGRPCAddr)
@@ -84,6 +85,7 @@ func runIngest(ctx context.Context, name string, args []string, withAPI bool) er
 		rcv.Limit(ten.meters)
 		apiOptions(&opts, rcv, st, db, self)
 		samples = ten.monitor(&opts, cc.Broker, cs, reg)
+		withUsage(&opts, st)
 	}
 
 	var g run.Group

@@ -23,6 +23,7 @@ var commands = map[string]func(ctx context.Context, args []string) error{
 	"config":       runConfig,
 	"token":        runToken,
 	"init-secrets": runInitSecrets,
+	"usage":        runUsage,
 }
 
 const usage = `zipq: a Zipkin-compatible tracing backend on RabbitMQ and PostgreSQL.
@@ -38,6 +39,7 @@ Commands:
   config     print every setting with its flag, environment variable and default
   token      make a bearer token and its line for ZIPQ_TOKENS_FILE
   init-secrets  make a CA, a server certificate and three tokens, once (docker-compose.yml)
+  usage      what the disk holds: the schema's bytes, and whose spans take them
 
 Run 'zipq <command> -h' for a command's flags.
 `

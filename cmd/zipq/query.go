@@ -52,6 +52,7 @@ func runQuery(ctx context.Context, args []string) error {
 	rcv.Limit(ten.meters)
 	apiOptions(&opts, rcv, st, db, self)
 	samples := ten.monitor(&opts, bc, nil, reg) // no collector here: rates from queue depth only
+	withUsage(&opts, st)
 	var g run.Group
 	addSignals(&g, ctx)
 	acc.add(&g)

@@ -256,6 +256,49 @@ func (t tenancy) monitor(o *query.Options, bc broker.Config, local []*collector.
 	return loops
 }
 
+// withUsage adds to the pipeline page what the store takes on disk,
+// measured at each look (a catalog query).
+func withUsage(o *query.Options, st *storage.Store) {
+	pipeline := o.Pipeline
+	o.Pipeline = func(ctx context.Context, peek bool) (any, error) {
+		v, err := pipeline(ctx, peek)
+		s, ok := v.(broker.Snapshot)
+		if err != nil || !ok {
+			return v, err
+		}
+		u, err := st.Usage(ctx)
+		if err != nil {
+			return s, nil // the queue's figures still stand; /health reports PostgreSQL
+		}
+		s.StorageBytes, s.StorageBudgetBytes, s.OverBudget = u.Bytes, u.Budget, u.OverBudget
+		if !u.OldestDay.IsZero() {
+			s.OldestDay = u.OldestDay.Format(time.DateOnly)
+		}
+		return s, nil
+	}
+}
+
+// usageMetrics are the bytes the store takes, its budget and the oldest
+// day kept, as this process's last maintenance round measured them.
+func usageMetrics(st *storage.Store) []prometheus.Collector {
+	gauge := func(name, help string, f func(storage.Usage) float64) prometheus.Collector {
+		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, func() float64 { return f(st.LastUsage()) })
+	}
+	return []prometheus.Collector{
+		gauge("zipq_storage_bytes", "Bytes the schema takes (tables, indexes, TOAST), at the last maintenance round.",
+			func(u storage.Usage) float64 { return float64(u.Bytes) }),
+		gauge("zipq_storage_budget_bytes", "ZIPQ_RETENTION_BYTES; 0: no budget.",
+			func(u storage.Usage) float64 { return float64(u.Budget) }),
+		gauge("zipq_storage_oldest_day_timestamp_seconds", "Start (UTC) of the oldest day of spans kept; 0: none.",
+			func(u storage.Usage) float64 {
+				if u.OldestDay.IsZero() {
+					return 0
+				}
+				return float64(u.OldestDay.Unix())
+			}),
+	}
+}
+
 // replayer replays the parked messages of the tenant a request acts for.
 func (t tenancy) replayer(bc broker.Config) replayer {
 	return replayer{cfgs: t.brokers(bc)}

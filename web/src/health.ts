@@ -6,6 +6,7 @@ export interface Exemplar { traceId: string; id: string; duration: number; times
 export interface StatsPoint {
   timestamp: number; calls: number; errors: number; rate: number; errorRatio: number;
   quantiles: number[]; avg: number; slowest?: Exemplar; failed?: Exemplar;
+  bytes?: number; // the stored segments' bytes of these spans
 }
 export interface StatsSeries {
   serviceName?: string; spanName?: string; kind?: string; remoteServiceName?: string;
@@ -29,6 +30,18 @@ export function healthRows(a: StatsAnswer, label: (s: StatsSeries) => string): H
     errorPct: s.total.calls ? (100 * s.total.errors) / s.total.calls : 0,
     p50: s.total.quantiles[qi(0.5)], p99: s.total.quantiles[qi(0.99)],
   })).sort((x, y) => y.calls - x.calls || x.key.localeCompare(y.key));
+}
+
+// statsStep is the step a Services page asks for: about `points` steps,
+// and steps the server answers from one row per service and hour (its
+// strips) rather than a row per service and minute: one minute up to an
+// hour's window, whole hours from a day's (the server starts steps on a
+// multiple of the step, so on the hour). Between, whole minutes.
+export function statsStep(lookback: number, points: number): number {
+  const MINUTE = 60_000, HOUR = 3_600_000;
+  if (lookback <= HOUR) return MINUTE;
+  if (lookback < 24 * HOUR) return Math.max(MINUTE, Math.round(lookback / points / MINUTE) * MINUTE);
+  return Math.ceil(lookback / points / HOUR) * HOUR;
 }
 
 // buckets is how many steps the answer's range has.

@@ -30,5 +30,9 @@ export interface Snapshot {
   limitBytesPerSecond?: number;
   retentionHours?: number;
   maxTraceSpans?: number;
+  storageBytes?: number;
+  storageBudgetBytes?: number;
+  oldestDay?: string;
+  overBudget?: boolean;
 }
 

@@ -2,7 +2,7 @@
 // and exemplar marks from an /api/zipq/stats answer.
 import { test } from 'node:test';
 import { strict as assert } from 'node:assert';
-import { healthRows, sparkPath, exemplarMarks, fmtRate, fmtPct, buckets, edgeHealth, edgeKey, edgeText, fmtUs, minDurationAt } from '../.test-build/health.js';
+import { healthRows, sparkPath, exemplarMarks, fmtRate, fmtPct, buckets, edgeHealth, edgeKey, edgeText, fmtUs, minDurationAt, statsStep } from '../.test-build/health.js';
 
 const point = (i, calls, errors, p50, p99, extra = {}) => ({
   timestamp: 1_000_000 + i * 60_000, calls, errors, rate: calls / 60, errorRatio: calls ? errors / calls : 0,
@@ -65,4 +65,14 @@ test('edges: rate and errors from the paired links, p99 from the caller\'s clien
 test('the minimum duration of a percentile search: the quantile less the sketch accuracy, at least 1 µs', () => {
   assert.equal(minDurationAt(400_000, 0.01), 396_039);
   assert.equal(minDurationAt(0.5, 0.01), 1);
+});
+
+test('stats step: minutes up to an hour, whole minutes below a day, whole hours from a day', () => {
+  const HOUR = 3_600_000;
+  assert.equal(statsStep(15 * 60_000, 60), 60_000);
+  assert.equal(statsStep(HOUR, 60), 60_000);
+  assert.equal(statsStep(6 * HOUR, 60), 6 * 60_000);
+  assert.equal(statsStep(24 * HOUR, 60), HOUR);
+  assert.equal(statsStep(2 * 24 * HOUR, 60), HOUR);
+  assert.equal(statsStep(7 * 24 * HOUR, 60), 3 * HOUR);
 });

@@ -1,8 +1,9 @@
 import { api, type DependencyLink } from '../api';
 import { errorBox, formatDuration, h, s } from '../dom';
-import { QUANTILES, edgeHealth, minDurationAt, edgeKey, edgeText, exemplarMarks, fmtPct, fmtRate, healthRows, sparkPath, type HealthRow, type StatsAnswer, type StatsSeries } from '../health';
+import { QUANTILES, edgeHealth, statsStep, minDurationAt, edgeKey, edgeText, exemplarMarks, fmtPct, fmtRate, healthRows, sparkPath, type HealthRow, type StatsAnswer, type StatsSeries } from '../health';
 import { navigate, withParams, type Nav } from '../router';
 import { RANGES, rangeOf, windowOf } from '../timerange';
+import { bytesText } from '../usage';
 
 // Service health from the RED metrics computed at ingest: /services has
 // one row per service (rate, errors, p50, p99 with sparklines); a
@@ -10,7 +11,7 @@ import { RANGES, rangeOf, windowOf } from '../timerange';
 // slowest span of each step, red when it failed) that opens its trace,
 // and the same rows per operation and per called service.
 
-const POINTS = 60; // steps a range is cut into (never under a minute)
+const POINTS = 60; // about how many steps a range is cut into (statsStep)
 const SPARK_W = 120, SPARK_H = 24;
 
 interface State { range: string; endTs: number; lookback: number; step: number }
@@ -18,7 +19,7 @@ interface State { range: string; endTs: number; lookback: number; step: number }
 function stateOf(nav: Nav): State {
   const range = rangeOf(nav.params, '1h');
   const win = windowOf(nav.params, '1h');
-  return { range: range.key, ...win, step: Math.max(60_000, Math.round(win.lookback / POINTS)) };
+  return { range: range.key, ...win, step: statsStep(win.lookback, POINTS) };
 }
 
 function rangeSelect(nav: Nav, path: string, st: State) {
@@ -46,6 +47,7 @@ function table(a: StatsAnswer, rows: HealthRow[], head: string, href: (r: Health
   return h('table', { class: 'health' },
     h('thead', null, h('tr', null, h('th', null, head), h('th', { class: 'num' }, 'rate'), h('th', { class: 'num' }, 'errors'),
       h('th', { class: 'num' }, 'p50'), h('th', { class: 'num' }, 'p99'), h('th', null, 'rate over time'), h('th', null, 'p99 over time'),
+      h('th', { class: 'num', title: 'bytes their stored spans take (zipq usage)' }, 'stored'),
       extra ? h('th', null, extra.head) : null)),
     h('tbody', null, ...rows.map((r) => {
       const link = href(r);
@@ -57,6 +59,7 @@ function table(a: StatsAnswer, rows: HealthRow[], head: string, href: (r: Health
         h('td', { class: 'num' }, formatDuration(r.p99 === undefined ? undefined : Math.round(r.p99))),
         h('td', null, spark(a, r.series, 'rate', maxRate, r.errorPct > 0)),
         h('td', null, spark(a, r.series, 'p99', maxP99, false)),
+        h('td', { class: 'num', title: r.calls ? `${Math.round((r.series.total.bytes ?? 0) / r.calls)} bytes a span` : '' }, bytesText(r.series.total.bytes ?? 0)),
         extra ? h('td', null, extra.cell(r)) : null);
     })));
 }

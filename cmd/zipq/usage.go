@@ -1,0 +1,102 @@
+package main
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/zipq/zipq/internal/tenant"
+	"github.com/zipq/zipq/storage"
+)
+
+// runUsage prints what the disk holds and whose spans take it: the
+// schema's bytes against the budget, then per service (or operation) the
+// spans stored over a window and their segments' bytes, most first, so an
+// operator knows whom to ask to sample. GET /api/zipq/usage is the same.
+func runUsage(ctx context.Context, args []string) error {
+	var (
+		lookback = 24 * time.Hour
+		by       = "service"
+		limit    = 20
+		name     string
+	)
+	_, st, err := boot(ctx, "usage", args, func(s *settings) {
+		s.duration(&lookback, "lookback", "", "the window, ending now")
+		s.str(&by, "by", "", "service, or spanName for one row per operation")
+		integer(s, &limit, "limit", "", "rows printed (the largest)")
+		s.str(&name, "tenant", "", "the tenant to report on (default: the default tenant)")
+		s.check(func() error {
+			if by != "service" && by != "spanName" {
+				return fmt.Errorf("-by %q: want service or spanName", by)
+			}
+			if _, err := tenant.Parse(name); name != "" && err != nil {
+				return err
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+
+	ctx = tenant.With(ctx, name)
+	u, err := st.Usage(ctx)
+	if err != nil {
+		return err
+	}
+	group := storage.ByService
+	if by == "spanName" {
+		group |= storage.ByName
+	}
+	end := time.Now()
+	series, err := st.Stats(ctx, storage.StatsQuery{Start: end.Add(-lookback), End: end, Step: lookback, By: group})
+	if err != nil {
+		return err
+	}
+	slices.SortStableFunc(series, func(a, b storage.StatsSeries) int { return cmp.Compare(b.Total.Bytes, a.Total.Bytes) })
+	fmt.Print(usageReport(u, series, lookback, limit))
+	return nil
+}
+
+// usageReport is runUsage's text: the schema's size, then a table.
+func usageReport(u storage.Usage, series []storage.StatsSeries, lookback time.Duration, limit int) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "schema: %d bytes", u.Bytes)
+	if u.Budget > 0 {
+		fmt.Fprintf(&b, ", %.0f%% of the %d-byte budget (ZIPQ_RETENTION_BYTES)", 100*float64(u.Bytes)/float64(u.Budget), u.Budget)
+		if u.OverBudget {
+			b.WriteString(", over it with only today's spans left")
+		}
+	}
+	if !u.OldestDay.IsZero() {
+		fmt.Fprintf(&b, "; spans kept since %s", u.OldestDay.Format(time.DateOnly))
+	}
+	var spans, bytes int64
+	for _, s := range series {
+		spans, bytes = spans+s.Total.Calls, bytes+s.Total.Bytes
+	}
+	fmt.Fprintf(&b, "\nlast %v: %d spans, %d bytes of segments (each span's share of its segment by size)\n\n", lookback, spans, bytes)
+	w := tabwriter.NewWriter(&b, 0, 8, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(w, "service\tspan name\tspans\tbytes\tbytes/span\tshare\t")
+	for i, s := range series {
+		if i == limit {
+			fmt.Fprintf(w, "(%d more)\t\t\t\t\t\t\n", len(series)-limit)
+			break
+		}
+		perSpan, share := 0.0, 0.0
+		if s.Total.Calls > 0 {
+			perSpan = float64(s.Total.Bytes) / float64(s.Total.Calls)
+		}
+		if bytes > 0 {
+			share = 100 * float64(s.Total.Bytes) / float64(bytes)
+		}
+		fmt.Fprintf(w, "%s\t%s\t%d\t%d\t%.0f\t%.1f%%\t\n", s.Service, s.Name, s.Total.Calls, s.Total.Bytes, perSpan, share)
+	}
+	_ = w.Flush()
+	return b.String()
+}

@@ -1,0 +1,191 @@
+package storage
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math"
+
+	"github.com/zipq/zipq/zipkin"
+)
+
+// span_strips.points: one service's totals for each minute of an hour,
+// with the quantiles a Services page asks for already read from the
+// minute's sketch, so that a day of 50 services at one-minute steps is
+// 1,200 rows and no sketch decoded per point instead of 72,000 rows and
+// a sketch each (docs/BENCHMARKS.md, "The Services page's read").
+//
+// v1: a version byte, the number of points (uvarint), then per point in
+// minute order: the minute (one byte, 0–59), calls and errors (uvarints),
+// the duration sum (zigzag varint, µs), the bytes (uvarint, statAgg.bytes),
+// one float32 per stripQuantiles (little
+// endian: the sketch's answer is within SketchAccuracy of the truth, far
+// coarser than a float32's 6e-8), and a byte of flags saying which of the
+// slowest and the slowest failed exemplar follow, each as trace id high,
+// low and span id (8 bytes each), duration and start (zigzag varints, µs;
+// the start after the hour).
+const stripV1 = 1
+
+// stripQuantiles are the quantiles a strip keeps per minute: the
+// Services page's, the API's default and the usual others. A read that
+// asks for any other is answered from the sketches.
+var stripQuantiles = [...]float64{0.5, 0.75, 0.9, 0.95, 0.99, 0.999}
+
+// stripPoint is one minute of a strip.
+type stripPoint struct {
+	minute                uint8
+	calls, errors, durSum int64
+	bytes                 int64
+	quantiles             [len(stripQuantiles)]float32
+	slow, failed          *exemplar
+}
+
+var errBadStrip = errors.New("stored strip is corrupt")
+
+// encodeStrip appends points (in minute order) to b; exemplar times are
+// kept relative to hour (µs).
+func encodeStrip(b []byte, hour int64, points []stripPoint) []byte {
+	b = append(b, stripV1)
+	b = binary.AppendUvarint(b, uint64(len(points)))
+	for _, p := range points {
+		b = append(b, p.minute)
+		b = binary.AppendUvarint(b, uint64(p.calls))
+		b = binary.AppendUvarint(b, uint64(p.errors))
+		b = binary.AppendVarint(b, p.durSum)
+		b = binary.AppendUvarint(b, uint64(p.bytes))
+		for _, q := range p.quantiles {
+			b = binary.LittleEndian.AppendUint32(b, math.Float32bits(q))
+		}
+		var flags byte
+		if p.slow != nil {
+			flags |= 1
+		}
+		if p.failed != nil {
+			flags |= 2
+		}
+		b = append(b, flags)
+		for _, e := range []*exemplar{p.slow, p.failed} {
+			if e == nil {
+				continue
+			}
+			b = binary.LittleEndian.AppendUint64(b, e.trace.High)
+			b = binary.LittleEndian.AppendUint64(b, e.trace.Low)
+			b = binary.LittleEndian.AppendUint64(b, uint64(e.span))
+			b = binary.AppendVarint(b, e.us)
+			b = binary.AppendVarint(b, e.at-hour)
+		}
+	}
+	return b
+}
+
+// decodeStrip reads a stored strip of the hour starting at hour (µs).
+// Counts beyond int64, minutes out of order and trailing bytes are
+// refused, so what it accepts encodes back to bytes that read the same.
+func decodeStrip(b []byte, hour int64) ([]stripPoint, error) {
+	if len(b) == 0 || b[0] != stripV1 {
+		return nil, fmt.Errorf("%w: version %v", errBadStrip, b[:min(len(b), 1)])
+	}
+	d := stripReader{b: b[1:]}
+	n := d.uvarint()
+	if d.err == nil && n > 60 {
+		d.fail("%d points in an hour", n)
+	}
+	points := make([]stripPoint, 0, min(n, 60))
+	exemplars := make([]exemplar, 0, 2*min(n, 60)) // one allocation for the strip's
+	for i := uint64(0); i < n && d.err == nil; i++ {
+		var p stripPoint
+		p.minute = d.byte()
+		if p.minute >= 60 || i > 0 && p.minute <= points[i-1].minute {
+			d.fail("minute %d after %d points", p.minute, i)
+		}
+		p.calls, p.errors, p.durSum, p.bytes = d.count(), d.count(), d.varint(), d.count()
+		for j := range p.quantiles {
+			p.quantiles[j] = math.Float32frombits(d.uint32())
+		}
+		flags := d.byte()
+		if flags&^3 != 0 {
+			d.fail("flags %#x", flags)
+		}
+		for bit, e := range []**exemplar{&p.slow, &p.failed} {
+			if flags&(1<<bit) == 0 {
+				continue
+			}
+			exemplars = append(exemplars, exemplar{})
+			x := &exemplars[len(exemplars)-1]
+			x.trace.High, x.trace.Low = d.uint64(), d.uint64()
+			x.span = zipkin.SpanID(d.uint64())
+			x.us = d.varint()
+			x.at = hour + d.varint()
+			*e = x
+		}
+		points = append(points, p)
+	}
+	if d.err == nil && len(d.b) > 0 {
+		d.fail("%d bytes after the points", len(d.b))
+	}
+	if d.err != nil {
+		return nil, d.err
+	}
+	return points, nil
+}
+
+// stripReader reads a strip's fields, keeping the first error.
+type stripReader struct {
+	b   []byte
+	err error
+}
+
+func (d *stripReader) fail(format string, args ...any) {
+	if d.err == nil {
+		d.err = fmt.Errorf("%w: "+format, append([]any{errBadStrip}, args...)...)
+	}
+}
+
+func (d *stripReader) take(n int) []byte {
+	if d.err != nil || len(d.b) < n {
+		d.fail("truncated")
+		return make([]byte, n)
+	}
+	out := d.b[:n]
+	d.b = d.b[n:]
+	return out
+}
+
+func (d *stripReader) byte() byte     { return d.take(1)[0] }
+func (d *stripReader) uint32() uint32 { return binary.LittleEndian.Uint32(d.take(4)) }
+func (d *stripReader) uint64() uint64 { return binary.LittleEndian.Uint64(d.take(8)) }
+
+func (d *stripReader) uvarint() uint64 {
+	if d.err != nil {
+		return 0
+	}
+	v, n := binary.Uvarint(d.b)
+	if n <= 0 {
+		d.fail("bad varint")
+		return 0
+	}
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *stripReader) varint() int64 {
+	if d.err != nil {
+		return 0
+	}
+	v, n := binary.Varint(d.b)
+	if n <= 0 {
+		d.fail("bad varint")
+		return 0
+	}
+	d.b = d.b[n:]
+	return v
+}
+
+// count is a uvarint that fits an int64.
+func (d *stripReader) count() int64 {
+	v := d.uvarint()
+	if v > math.MaxInt64 {
+		d.fail("count %d", v)
+	}
+	return int64(v)
+}
