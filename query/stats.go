@@ -132,7 +132,7 @@ func (a *api) usage(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err)
 		return
 	}
-	_, lookback, _ := a.window(r) // statsRequest checked it
+	_, lookback, _ := a.window(r)                                      // statsRequest checked it
 	q.Start, q.Step, q.Quantiles = q.End.Add(-lookback), lookback, nil // one bucket: the window
 	series, err := a.o.Stats.Stats(r.Context(), q)
 	if err != nil {
