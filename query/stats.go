@@ -132,8 +132,9 @@ func (a *api) usage(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err)
 		return
 	}
-	_, lookback, _ := a.window(r)                                      // statsRequest checked it
-	q.Start, q.Step, q.Quantiles = q.End.Add(-lookback), lookback, nil // one bucket: the window
+	// One bucket, the window (statsRequest checked it).
+	_, lookback, _ := a.window(r)
+	q.Start, q.Step, q.Quantiles = q.End.Add(-lookback), lookback, nil
 	series, err := a.o.Stats.Stats(r.Context(), q)
 	if err != nil {
 		a.fail(w, r, err)
