@@ -278,6 +278,20 @@ CREATE TABLE zipq.trace_links (
 
 COMMENT ON COLUMN zipq.trace_links.edges IS 'per edge: zipq_key(parent, child) int8, calls int4, errors int4, big-endian';
 
+CREATE TABLE zipq.zstd_dicts (
+    id smallint NOT NULL,
+    zstd_id bigint NOT NULL,
+    dict bytea NOT NULL,
+    trained_at timestamp with time zone NOT NULL,
+    sample_bytes bigint NOT NULL,
+    held_out_bytes bigint NOT NULL,
+    bytes_before bigint NOT NULL,
+    bytes_after bigint NOT NULL,
+    CONSTRAINT zstd_dicts_id_check CHECK ((id >= 2))
+);
+
+COMMENT ON TABLE zipq.zstd_dicts IS 'zstd dictionaries learned from stored segments; segments.dict refers to id (storage/dicts.go)';
+
 ALTER TABLE ONLY zipq.segments ATTACH PARTITION zipq.segments_other DEFAULT;
 
 ALTER TABLE ONLY zipq.span_index ATTACH PARTITION zipq.span_index_other DEFAULT;
@@ -320,6 +334,12 @@ ALTER TABLE ONLY zipq.tenants
 
 ALTER TABLE ONLY zipq.trace_links
     ADD CONSTRAINT trace_links_pkey PRIMARY KEY (trace_id_low, trace_id_high, tenant);
+
+ALTER TABLE ONLY zipq.zstd_dicts
+    ADD CONSTRAINT zstd_dicts_pkey PRIMARY KEY (id);
+
+ALTER TABLE ONLY zipq.zstd_dicts
+    ADD CONSTRAINT zstd_dicts_zstd_id_key UNIQUE (zstd_id);
 
 CREATE INDEX autocomplete_tags_key ON zipq.autocomplete_tags USING btree (tenant, key_h);
 

@@ -1,9 +1,12 @@
 package storage_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"os"
+	"os/exec"
 	"runtime"
 	"slices"
 	"strconv"
@@ -427,4 +430,167 @@ func BenchmarkOneOperation30Days(b *testing.B) {
 	}
 	slices.Sort(took)
 	b.ReportMetric(float64(took[len(took)*99/100].Microseconds())/1000, "p99-ms")
+}
+
+// BenchmarkDensity is what a span costs on disk, all-in (the schema's
+// growth: tables, indexes, TOAST) and in segments alone, on three shapes
+// of spans: the benchmark generator the shipped dictionary was trained on,
+// the stats tests' generator (other services, names, tag sets), and
+// OpenTelemetry-demo-like spans (resource attributes, URLs, SQL); each
+// written into an empty schema with the shipped dictionary, then, after
+// maintenance learned one from them, into another empty schema given that
+// dictionary (same shape, other spans: both halves pay for new names and
+// index pages alike). The floor is the second half's canonical bytes as
+// one `zstd -19 --long` stream.
+func BenchmarkDensity(b *testing.B) {
+	const n = 60_000
+	shapes := []struct {
+		name string
+		gen  func(seed uint64) []zipkin.Span
+	}{
+		{"bench-generator", func(seed uint64) []zipkin.Span { return benchSpans(n, seed) }},
+		{"stats-generator", func(seed uint64) []zipkin.Span {
+			return statSpans(rand.New(rand.NewPCG(seed, 1)), n/3, time.Now()) // 3.5 spans a trace
+		}},
+		{"otel-demo-like", func(seed uint64) []zipkin.Span { return otelLikeSpans(rand.New(rand.NewPCG(seed, 2)), n/8, time.Now()) }},
+	}
+	for _, shape := range shapes {
+		b.Run(shape.name, func(b *testing.B) {
+			for range b.N {
+				fresh := func() (*storage.Store, *pgx.Conn) {
+					st, dsn := openStore(b, storage.Config{})
+					if err := st.Maintain(context.Background(), time.Now()); err != nil {
+						b.Fatal(err)
+					}
+					conn, err := pgx.Connect(context.Background(), dsn)
+					if err != nil {
+						b.Fatal(err)
+					}
+					b.Cleanup(func() { conn.Close(context.Background()) })
+					return st, conn
+				}
+				st, conn := fresh()
+				// The schema's bytes by table (partitions summed), after the
+				// linker, the compactor and the stats job have done what they
+				// do within seconds of a write in a running zipq, and a
+				// VACUUM (autovacuum's reuse of what they deleted).
+				sizes := func() map[string]int64 {
+					ctx := context.Background()
+					for {
+						n, err := st.Link(ctx, storage.LinkBatch)
+						if err != nil {
+							b.Fatal(err)
+						}
+						m, err := st.Compact(ctx, storage.LinkBatch)
+						if err != nil {
+							b.Fatal(err)
+						}
+						if n == 0 && m == 0 {
+							break
+						}
+					}
+					for more := true; more; {
+						var err error
+						if more, err = st.FoldStats(ctx, time.Now().Add(2*time.Minute)); err != nil {
+							b.Fatal(err)
+						}
+					}
+					if _, err := conn.Exec(ctx, `VACUUM`); err != nil {
+						b.Fatal(err)
+					}
+					rows, err := conn.Query(ctx, `SELECT coalesce(i.inhparent::regclass::text, c.relname), sum(pg_total_relation_size(c.oid))::bigint
+						FROM pg_class c LEFT JOIN pg_inherits i ON i.inhrelid = c.oid
+						WHERE c.relnamespace = current_schema()::regnamespace AND c.relkind IN ('r', 'm') GROUP BY 1`)
+					if err != nil {
+						b.Fatal(err)
+					}
+					out := map[string]int64{}
+					var name string
+					var n int64
+					if _, err := pgx.ForEachRow(rows, []any{&name, &n}, func() error { out[name] += n; return nil }); err != nil {
+						b.Fatal(err)
+					}
+					return out
+				}
+				var split map[string]float64 // of the first half, bytes a span by table
+				measure := func(spans []zipkin.Span) (all, segs float64) {
+					var s0, s1 int64
+					if err := conn.QueryRow(context.Background(), `SELECT coalesce(sum(length(data)), 0)::bigint FROM segments`).Scan(&s0); err != nil {
+						b.Fatal(err)
+					}
+					before := sizes()
+					for i := 0; i < len(spans); i += 500 {
+						if err := st.WriteSpans(context.Background(), spans[i:min(i+500, len(spans))]); err != nil {
+							b.Fatal(err)
+						}
+					}
+					after := sizes()
+					if err := conn.QueryRow(context.Background(), `SELECT coalesce(sum(length(data)), 0)::bigint FROM segments`).Scan(&s1); err != nil {
+						b.Fatal(err)
+					}
+					var total int64
+					grown := map[string]float64{}
+					for t, n := range after {
+						total += n - before[t]
+						grown[t] = float64(n-before[t]) / float64(len(spans))
+					}
+					if split == nil {
+						split = grown
+					}
+					return float64(total) / float64(len(spans)), float64(s1-s0) / float64(len(spans))
+				}
+				first := shape.gen(1)
+				allShipped, segShipped := measure(first)
+				if err := st.Maintain(context.Background(), time.Now()); err != nil {
+					b.Fatal(err)
+				}
+				var learned []byte
+				if err := conn.QueryRow(context.Background(), `SELECT dict FROM zstd_dicts`).Scan(&learned); err != nil {
+					b.Fatalf("no dictionary learned: %v", err)
+				}
+				st, conn = fresh()
+				if _, err := conn.Exec(context.Background(), `INSERT INTO zstd_dicts VALUES (2, 0, $1, now() - interval '1 hour', 0, 0, 0, 0)`, learned); err != nil {
+					b.Fatal(err)
+				}
+				if err := st.LoadDicts(context.Background()); err != nil {
+					b.Fatal(err)
+				}
+				second := shape.gen(2)
+				allLearned, segLearned := measure(second)
+				b.ReportMetric(allShipped, "B/span-shipped")
+				b.ReportMetric(allLearned, "B/span-learned")
+				b.ReportMetric(segShipped, "seg-B/span-shipped")
+				b.ReportMetric(segLearned, "seg-B/span-learned")
+				if f := zstdFloor(b, second); f > 0 {
+					b.ReportMetric(f, "floor-B/span")
+				}
+				for _, t := range []string{"segments", "span_index", "span_stats", "span_strips", "trace_links"} {
+					b.ReportMetric(split[t], t+"-B/span")
+				}
+			}
+		})
+	}
+}
+
+// zstdFloor is spans' canonical bytes as one `zstd -19 --long` stream,
+// per span; 0 when the zstd command is missing.
+func zstdFloor(b *testing.B, spans []zipkin.Span) float64 {
+	path, err := exec.LookPath("zstd")
+	if err != nil {
+		return 0
+	}
+	var raw, one []byte
+	for i := range spans {
+		if one, err = spans[i].MarshalCanonical(one); err != nil {
+			b.Fatal(err)
+		}
+		raw = append(raw, one...)
+	}
+	cmd := exec.Command(path, "-19", "--long=27", "-c", "-q")
+	cmd.Stdin = bytes.NewReader(raw)
+	out, err := cmd.Output()
+	if err != nil {
+		b.Fatal(err)
+	}
+	return float64(len(out)) / float64(len(spans))
 }

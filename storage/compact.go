@@ -40,7 +40,11 @@ func (s *Store) Compact(ctx context.Context, limit int) (int, error) {
 			if err != nil {
 				return fmt.Errorf("read spans: %w", err)
 			}
-			if err := compact(ctx, tx, tenant, builders); err != nil {
+			c, err := s.segmentCodec()
+			if err != nil {
+				return err
+			}
+			if err := compact(ctx, tx, tenant, builders, c); err != nil {
 				return err
 			}
 		}
@@ -91,21 +95,21 @@ const compactMaxSpans = 10000
 // different batches), the merged spans get index rows of their own: each
 // segment's rows saw only its pieces, so a search naming the service and
 // the span name could not nominate the trace.
-func compact(ctx context.Context, tx pgx.Tx, tenant int16, builders map[zipkin.TraceID]*traceBuilder) error {
+func compact(ctx context.Context, tx pgx.Tx, tenant int16, builders map[zipkin.TraceID]*traceBuilder, c *segmentCodec) error {
 	b := &pgx.Batch{}
 	var index [][]any
 	for id, tb := range builders {
 		if len(tb.segments) < 2 || len(tb.spans) > compactMaxSpans {
 			continue
 		}
-		seg := tb.merged(id)
+		seg := tb.merged(id, c)
 		if whole := indexSpans(seg.spans); len(whole) < len(seg.spans) {
 			index = appendIndexRows(index, id, whole, seg.ts)
 		}
 		ts := time.UnixMicro(seg.ts).UTC()
 		b.Queue(`INSERT INTO segments (trace_id_low, ts, seg_uid, trace_id_high, span_count, dict, data, tenant)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING`,
-			int64(id.Low), ts, seg.uid, int64(id.High), int32(len(seg.spans)), int16(currentDict), seg.data, tenant)
+			int64(id.Low), ts, seg.uid, int64(id.High), int32(len(seg.spans)), seg.dict, seg.data, tenant)
 		olds, uids := make([]time.Time, 0, len(tb.segments)), make([]int64, 0, len(tb.segments))
 		for _, k := range tb.segments {
 			if !k.ts.Equal(ts) || k.uid != seg.uid {

@@ -46,3 +46,11 @@ func (s *Store) WriteBeforeTenants(ctx context.Context, spans []zipkin.Span) err
 // ReadWithoutStrips makes Stats read services' totals from span_stats
 // alone, as before strips: the oracle the strips' reads are tested against.
 func (s *Store) ReadWithoutStrips() { s.noStrips = true }
+
+// ForgetDicts makes the process's decoder forget every learned dictionary,
+// as a process started before they were trained.
+func ForgetDicts() {
+	dictionaries.Lock()
+	defer dictionaries.Unlock()
+	dictionaries.known, dictionaries.dec = nil, nil
+}

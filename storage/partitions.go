@@ -46,9 +46,15 @@ func (s *Store) Maintain(ctx context.Context, now time.Time) error {
 		if err := s.applyTenantRetention(ctx, tx, now); err != nil {
 			return err
 		}
-		return s.applyBudget(ctx, tx, today)
+		if err := s.applyBudget(ctx, tx, today); err != nil {
+			return err
+		}
+		return s.trainDict(ctx, tx, now)
 	})
 	if err != nil {
+		return err
+	}
+	if err := s.LoadDicts(ctx); err != nil {
 		return err
 	}
 	return s.tidy(ctx)

@@ -33,27 +33,25 @@ const currentDict = 1
 
 var (
 	codecOnce sync.Once
-	encoder   *zstd.Encoder
-	decoder   *zstd.Decoder
+	encoderV1 *zstd.Encoder
+	decoderV1 *zstd.Decoder
 	codecErr  error
 )
 
+// codec is the shipped dictionary's encoder and decoder; learned ones are
+// added by dicts.go.
 func codec() (*zstd.Encoder, *zstd.Decoder, error) {
 	codecOnce.Do(func() {
-		// The fastest level: with a dictionary it compresses nearly as well
-		// as the slower ones at a fraction of their CPU
-		// (docs/BENCHMARKS.md, storage layouts).
-		encoder, codecErr = zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest),
-			zstd.WithEncoderDict(dictV1), zstd.WithEncoderConcurrency(1), zstd.WithLowerEncoderMem(true))
+		encoderV1, codecErr = newEncoder(dictV1)
 		if codecErr != nil {
 			return
 		}
 		// The frame header names its dictionary; a frame without one
 		// decodes without.
-		decoder, codecErr = zstd.NewReader(nil, zstd.WithDecoderDicts(dictV1), zstd.WithDecoderConcurrency(0),
+		decoderV1, codecErr = zstd.NewReader(nil, zstd.WithDecoderDicts(dictV1), zstd.WithDecoderConcurrency(0),
 			zstd.WithDecoderMaxMemory(1<<30))
 	})
-	return encoder, decoder, codecErr
+	return encoderV1, decoderV1, codecErr
 }
 
 // canonicalSpan is one span with its canonical encoding.
@@ -70,17 +68,14 @@ type segment struct {
 	uid   int64
 	spans []canonicalSpan
 	data  []byte // compressed
+	dict  int16  // zstd_dicts id of the dictionary data was compressed with
 }
 
 // buildSegments groups a batch's spans by trace ID and encodes each group
 // as a segment. Spans are ordered by start time, then ID and kind, so the
 // same spans always give the same bytes (and seg_uid); a span given twice
 // in a batch is kept once.
-func buildSegments(spans []zipkin.Span, arrival int64) ([]*segment, error) {
-	_, _, err := codec()
-	if err != nil {
-		return nil, err
-	}
+func buildSegments(spans []zipkin.Span, arrival int64, c *segmentCodec) ([]*segment, error) {
 	byTrace := map[zipkin.TraceID]*segment{}
 	var order []*segment
 	for i := range spans {
@@ -100,16 +95,15 @@ func buildSegments(spans []zipkin.Span, arrival int64) ([]*segment, error) {
 	for _, seg := range order {
 		slices.SortFunc(seg.spans, compareCanonical)
 		seg.spans = slices.CompactFunc(seg.spans, func(a, b canonicalSpan) bool { return string(a.bytes) == string(b.bytes) })
-		encodeSegment(seg, arrival)
+		encodeSegment(seg, arrival, c)
 	}
 	return order, nil
 }
 
 // encodeSegment fills in a segment's date, identity and compressed bytes
 // from its spans, which are in compareCanonical order without repeats;
-// arrival (µs) is when they were received (storedAt).
-func encodeSegment(seg *segment, arrival int64) *segment {
-	enc, _, _ := codec() // buildSegments or a read already checked it
+// arrival (µs) is when they were received (storedAt); c compresses.
+func encodeSegment(seg *segment, arrival int64, c *segmentCodec) *segment {
 	// Dated by its earliest dated span: an undated piece (a late "finish"
 	// without timestamp) must not pin the segment to the epoch. Then
 	// storedAt keeps every date retention can reach.
@@ -131,7 +125,7 @@ func encodeSegment(seg *segment, arrival int64) *segment {
 		raw = protowire.AppendBytes(raw, cs.bytes)
 	}
 	seg.uid = int64(xxhash.Sum64(raw))
-	seg.data = enc.EncodeAll(raw, make([]byte, 0, len(raw)/3))
+	seg.data, seg.dict = c.enc.EncodeAll(raw, make([]byte, 0, len(raw)/3)), c.id
 	return seg
 }
 
@@ -155,7 +149,7 @@ var errCorruptSegment = errors.New("stored segment is corrupt")
 // splitSegment decompresses a segment and calls fn with each span's
 // canonical bytes (valid until the next segment is split).
 func splitSegment(data []byte, buf []byte, fn func(canonical []byte) error) ([]byte, error) {
-	_, dec, err := codec()
+	dec, err := decoder()
 	if err != nil {
 		return buf, err
 	}
@@ -221,9 +215,9 @@ func (t *traceBuilder) stored() int64 {
 // merged is the trace's spans as one segment (what compaction stores),
 // dated by the same rule as its parts, with their earliest date standing
 // for the arrival: a rewrite never moves a trace to a later day.
-func (t *traceBuilder) merged(id zipkin.TraceID) *segment {
+func (t *traceBuilder) merged(id zipkin.TraceID, c *segmentCodec) *segment {
 	slices.SortFunc(t.spans, compareCanonical)
-	return encodeSegment(&segment{id: id, spans: t.spans}, t.stored())
+	return encodeSegment(&segment{id: id, spans: t.spans}, t.stored(), c)
 }
 
 func (t *traceBuilder) result() []zipkin.Span {

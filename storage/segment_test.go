@@ -15,8 +15,13 @@ func FuzzSegment(f *testing.F) {
 	span := zipkin.Span{TraceID: zipkin.TraceID{Low: 1}, ID: 2, Name: "get", Tags: map[string]string{"k": "v"}}
 	canonical, _ := span.MarshalCanonical(nil)
 	f.Add(canonical, []byte("x"), []byte{})
+	enc, _, err := codec()
+	if err != nil {
+		f.Fatal(err)
+	}
+	c := &segmentCodec{enc: enc, id: currentDict}
 	f.Fuzz(func(t *testing.T, a, b, garbage []byte) {
-		seg := encodeSegment(&segment{id: zipkin.TraceID{Low: 1}, spans: []canonicalSpan{{bytes: a}, {bytes: b}}}, 1)
+		seg := encodeSegment(&segment{id: zipkin.TraceID{Low: 1}, spans: []canonicalSpan{{bytes: a}, {bytes: b}}}, 1, c)
 		var got [][]byte
 		if _, err := splitSegment(seg.data, nil, func(c []byte) error { got = append(got, slices.Clone(c)); return nil }); err != nil {
 			t.Fatalf("own segment unreadable: %v", err)

@@ -263,13 +263,29 @@ func (p stripPoint) point(t time.Time, quantiles, qs []float64, ex []StatsExempl
 // minute a strip holds that also has rows not folded yet (late spans) is
 // read from span_stats whole, since a strip's quantiles cannot be merged;
 // at hours, a strip is its hour's row (the hour's sketch) like any other.
+//
+// Its queries share one snapshot: a fold committed between them would
+// otherwise be read both as the rows it took and as the strip it wrote.
 func (s *Store) statsFromStrips(ctx context.Context, tenant int16, q StatsQuery) ([]StatsSeries, error) {
+	var out []StatsSeries
+	err := pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
+		var err error
+		out, err = statsFromStrips(ctx, tx, tenant, q)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("stats: %w", err)
+	}
+	return out, nil
+}
+
+func statsFromStrips(ctx context.Context, tx pgx.Tx, tenant int16, q StatsQuery) ([]StatsSeries, error) {
 	hour := time.Hour.Microseconds()
 	from := (q.Start.UnixMicro() + hour - 1) / hour * hour // the first whole hour
 	to := q.End.UnixMicro() / hour * hour
 	var before *time.Time
-	if err := s.pool.QueryRow(ctx, `SELECT before FROM span_strips_backfill`).Scan(&before); err != nil && !errors.Is(err, pgx.ErrNoRows) {
-		return nil, fmt.Errorf("stats: %w", err)
+	if err := tx.QueryRow(ctx, `SELECT before FROM span_strips_backfill`).Scan(&before); err != nil && !errors.Is(err, pgx.ErrNoRows) {
+		return nil, err
 	}
 	if before != nil {
 		from = max(from, before.UnixMicro())
@@ -315,23 +331,23 @@ func (s *Store) statsFromStrips(ctx context.Context, tenant int16, q StatsQuery)
 		})
 		return err
 	})
-	if err := s.pool.SendBatch(ctx, b).Close(); err != nil {
-		return nil, fmt.Errorf("stats: %w", err)
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		return nil, err
 	}
 	// Those minutes' folded totals, counted in their buckets but not in
 	// the total, which their strip's hour sketch holds.
 	if len(unfolded) > 0 {
-		rows, err := s.pool.Query(ctx, `SELECT `+statsColumns+` FROM span_stats WHERE tenant = $1 AND ts = ANY($2)
+		rows, err := tx.Query(ctx, `SELECT `+statsColumns+` FROM span_stats WHERE tenant = $1 AND ts = ANY($2)
 			AND ($3 = '' OR service_h = $4 AND service = $3) AND kind = $5 AND merged AND res = 60`,
 			tenant, unfolded, q.Service, nameKey(q.Service, ""), totalKind)
 		if err != nil {
-			return nil, fmt.Errorf("stats: %w", err)
+			return nil, err
 		}
 		err = scanStats(rows, nil, func(k statKey, a *statAgg) error {
 			return groupOf(groups, k.cell, q.By).add(q, k.ts, a, false)
 		})
 		if err != nil {
-			return nil, fmt.Errorf("stats: %w", err)
+			return nil, err
 		}
 	}
 	start := q.Start.UnixMicro()
@@ -339,12 +355,12 @@ func (s *Store) statsFromStrips(ctx context.Context, tenant int16, q StatsQuery)
 		h := st.hour.UnixMicro()
 		points, err := decodeStrip(st.points, h)
 		if err != nil {
-			return nil, fmt.Errorf("stats: strip of %s at %v: %w", st.service, st.hour, err)
+			return nil, fmt.Errorf("strip of %s at %v: %w", st.service, st.hour, err)
 		}
 		g := groupOf(groups, statCell{service: st.service}, q.By)
 		agg := &statAgg{sketch: newSketch()} // the hour
 		if err := mergeSketch(agg.sketch, st.sketch); err != nil {
-			return nil, fmt.Errorf("stats: strip of %s at %v: %w", st.service, st.hour, err)
+			return nil, fmt.Errorf("strip of %s at %v: %w", st.service, st.hour, err)
 		}
 		if perMinute && g.stripped == nil {
 			n := (q.End.UnixMicro() - start + q.Step.Microseconds() - 1) / q.Step.Microseconds()
@@ -368,7 +384,7 @@ func (s *Store) statsFromStrips(ctx context.Context, tenant int16, q StatsQuery)
 			err = g.add(q, h, agg, true)
 		}
 		if err != nil {
-			return nil, fmt.Errorf("stats: strip of %s at %v: %w", st.service, st.hour, err)
+			return nil, fmt.Errorf("strip of %s at %v: %w", st.service, st.hour, err)
 		}
 	}
 	return seriesOf(groups, q), nil

@@ -129,6 +129,8 @@ type Store struct {
 	tenantRetention map[string]time.Duration
 	// traceLimits bounds the spans of one trace, by tenant name.
 	traceLimits map[string]int
+	// codec writes new segments (dicts.go); nil: the shipped dictionary.
+	codec atomic.Pointer[segmentCodec]
 	// usage is what the last maintenance round measured (partitions.go).
 	usage atomic.Pointer[Usage]
 	// noStrips reads service totals from span_stats alone: the oracle

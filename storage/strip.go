@@ -155,24 +155,15 @@ func (d *stripReader) byte() byte     { return d.take(1)[0] }
 func (d *stripReader) uint32() uint32 { return binary.LittleEndian.Uint32(d.take(4)) }
 func (d *stripReader) uint64() uint64 { return binary.LittleEndian.Uint64(d.take(8)) }
 
-func (d *stripReader) uvarint() uint64 {
-	if d.err != nil {
-		return 0
-	}
-	v, n := binary.Uvarint(d.b)
-	if n <= 0 {
-		d.fail("bad varint")
-		return 0
-	}
-	d.b = d.b[n:]
-	return v
-}
+func (d *stripReader) uvarint() uint64 { return varint(d, binary.Uvarint) }
+func (d *stripReader) varint() int64   { return varint(d, binary.Varint) }
 
-func (d *stripReader) varint() int64 {
+// varint reads one varint with read (binary.Uvarint or binary.Varint).
+func varint[T uint64 | int64](d *stripReader, read func([]byte) (T, int)) T {
 	if d.err != nil {
 		return 0
 	}
-	v, n := binary.Varint(d.b)
+	v, n := read(d.b)
 	if n <= 0 {
 		d.fail("bad varint")
 		return 0

@@ -181,7 +181,11 @@ func (n *nameRows) fill(set map[namePair]bool) {
 // mark for the linker (the links that segment alone gives).
 func (s *Store) prepare(spans []zipkin.Span, marks bool) (*write, error) {
 	arrival := time.Now().UnixMicro()
-	segs, err := buildSegments(spans, arrival)
+	c, err := s.segmentCodec()
+	if err != nil {
+		return nil, err
+	}
+	segs, err := buildSegments(spans, arrival, c)
 	if err != nil {
 		return nil, err
 	}
@@ -235,7 +239,7 @@ func (w *write) write(ctx context.Context, tx pgx.Tx, tenant int16) error {
 	ts, counts, dicts, data := make([]time.Time, n), make([]int32, n), make([]int16, n), make([][]byte, n)
 	for i, seg := range w.segs {
 		lows[i], highs[i], uids[i] = int64(seg.id.Low), int64(seg.id.High), seg.uid
-		ts[i], counts[i], dicts[i], data[i] = time.UnixMicro(seg.ts).UTC(), int32(len(seg.spans)), currentDict, seg.data
+		ts[i], counts[i], dicts[i], data[i] = time.UnixMicro(seg.ts).UTC(), int32(len(seg.spans)), seg.dict, seg.data
 	}
 	b := &pgx.Batch{}
 	queue := func(sql string, args ...any) { // the tenant last

@@ -66,7 +66,8 @@ func runQuery(ctx context.Context, args []string) error {
 	for _, sample := range samples {
 		addBackground(&g, sample)
 	}
-	addBackground(&g, db.Run) // wait for the (replica's) schema
+	addBackground(&g, db.Run)                // wait for the (replica's) schema
+	addBackground(&g, db.after(st.RunDicts)) // learned dictionaries, to read what collectors write with them
 	log.Info("zipq started", "command", "query", "version", version)
 	return runGroup(&g, log)
 }
