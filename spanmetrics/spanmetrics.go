@@ -20,6 +20,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"time"
 	"unicode/utf8"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -76,7 +77,14 @@ type spanSeries struct {
 
 type edgeKey struct{ client, server string }
 
-type edgeSeries struct{ calls, failed uint64 }
+type edgeSeries struct {
+	calls, failed uint64
+	// The paired calls' durations (pairs.go), per BucketsMs bound and
+	// +Inf, not cumulative; sums in seconds.
+	paired                       uint64
+	clientBuckets, serverBuckets []uint64
+	clientSum, serverSum         float64
+}
 
 // Metrics is a prometheus.Collector of the span and service graph series.
 type Metrics struct {
@@ -86,6 +94,8 @@ type Metrics struct {
 	byTenant map[string]*series
 
 	calls, duration, requests, failed, overflow *prometheus.Desc
+	clientSeconds, serverSeconds, unpaired      *prometheus.Desc
+	now                                         func() time.Time
 }
 
 // series are one tenant's.
@@ -97,6 +107,10 @@ type series struct {
 	edgeOver *edgeSeries
 	// spans and edge calls counted in the overflow series
 	overSpans, overEdges uint64
+	// halves of calls waiting for the other (pairs.go), and how many
+	// never met it
+	pairs    pairs
+	unpaired uint64
 }
 
 // New returns an empty collector; register it and pass it to
@@ -121,6 +135,13 @@ func New(cfg Config) *Metrics {
 			"Failed calls between services.", edge, nil),
 		overflow: prometheus.NewDesc("zipq_span_metrics_overflow_total",
 			"Spans (what=spans) and edge calls (what=edges) counted in an overflow series because MaxSeries label sets existed already.", over, nil),
+		clientSeconds: prometheus.NewDesc("traces_service_graph_request_client_seconds",
+			"Durations of calls between services as their clients saw them, in seconds, from the client and server spans of a call paired as they were stored.", edge, nil),
+		serverSeconds: prometheus.NewDesc("traces_service_graph_request_server_seconds",
+			"Durations of calls between services as their servers saw them, in seconds.", edge, nil),
+		unpaired: prometheus.NewDesc("zipq_span_metrics_unpaired_total",
+			"Client or server halves of calls whose other half was not stored by this process within 10 s (or that waited among 10,000 others): in no latency histogram.", over[1:], nil),
+		now: time.Now,
 	}
 }
 
@@ -159,7 +180,8 @@ func StatusCode(sp *zipkin.Span) string {
 func (m *Metrics) of(tenant string) *series {
 	t := m.byTenant[tenant]
 	if t == nil {
-		t = &series{max: m.cfg.MaxSeries, spans: map[spanKey]*spanSeries{}, edges: map[edgeKey]*edgeSeries{}}
+		t = &series{max: m.cfg.MaxSeries, spans: map[spanKey]*spanSeries{}, edges: map[edgeKey]*edgeSeries{},
+			pairs: pairs{waiting: map[callKey]half{}}}
 		if n := m.cfg.MaxSeriesOf[tenant]; n > 0 {
 			t.max = n
 		}
@@ -193,6 +215,48 @@ func (m *Metrics) SpansCounted(tenant string, spans []*zipkin.Span) {
 		s.sumMs += ms
 		s.buckets[sort.SearchFloat64s(BucketsMs, ms)]++
 	}
+	now := m.now()
+	t.unpaired += uint64(t.pairs.expire(now, pairWait, maxUnpaired))
+	for _, sp := range spans {
+		client, server, ok := t.pairs.pair(sp, now)
+		if !ok {
+			continue
+		}
+		e := t.edge(edgeKey{label(client.service), label(server.service)}, 0)
+		if e.paired == 0 {
+			e.clientBuckets, e.serverBuckets = make([]uint64, len(BucketsMs)+1), make([]uint64, len(BucketsMs)+1)
+		}
+		e.paired++
+		for _, x := range []struct {
+			us      int64
+			buckets []uint64
+			sum     *float64
+		}{{client.us, e.clientBuckets, &e.clientSum}, {server.us, e.serverBuckets, &e.serverSum}} {
+			ms := float64(x.us) / 1000
+			x.buckets[sort.SearchFloat64s(BucketsMs, ms)]++
+			*x.sum += ms / 1000
+		}
+	}
+	t.unpaired += uint64(t.pairs.expire(now, pairWait, maxUnpaired))
+}
+
+// edge is the series of an edge, or the overflow series when MaxSeries
+// edges exist already (calls counted there are added to overEdges).
+func (t *series) edge(k edgeKey, calls int64) *edgeSeries {
+	e := t.edges[k]
+	if e != nil {
+		return e
+	}
+	if len(t.edges) >= t.max {
+		if t.edgeOver == nil {
+			t.edgeOver = &edgeSeries{}
+		}
+		t.overEdges += uint64(calls)
+		return t.edgeOver
+	}
+	e = &edgeSeries{}
+	t.edges[k] = e
+	return e
 }
 
 // label is a label value Prometheus accepts: valid UTF-8 (a span decoded
@@ -213,20 +277,7 @@ func (m *Metrics) LinksAdded(tenant string, links []zipkin.DependencyLink) {
 	defer m.mu.Unlock()
 	t := m.of(tenant)
 	for _, l := range links {
-		k := edgeKey{label(l.Parent), label(l.Child)}
-		e := t.edges[k]
-		if e == nil {
-			if len(t.edges) >= t.max {
-				if t.edgeOver == nil {
-					t.edgeOver = &edgeSeries{}
-				}
-				e = t.edgeOver
-				t.overEdges += uint64(l.CallCount)
-			} else {
-				e = &edgeSeries{}
-				t.edges[k] = e
-			}
-		}
+		e := t.edge(edgeKey{label(l.Parent), label(l.Child)}, l.CallCount)
 		e.calls += uint64(l.CallCount)
 		e.failed += uint64(l.ErrorCount)
 	}
@@ -234,7 +285,7 @@ func (m *Metrics) LinksAdded(tenant string, links []zipkin.DependencyLink) {
 
 // Describe implements prometheus.Collector.
 func (m *Metrics) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{m.calls, m.duration, m.requests, m.failed, m.overflow} {
+	for _, d := range []*prometheus.Desc{m.calls, m.duration, m.requests, m.failed, m.overflow, m.clientSeconds, m.serverSeconds, m.unpaired} {
 		ch <- d
 	}
 }
@@ -251,8 +302,8 @@ func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
 		e      edgeSeries
 	}
 	type overRow struct {
-		labels      []string
-		spans, edge uint64
+		labels                []string
+		spans, edge, unpaired uint64
 	}
 	var spans []spanRow
 	var edges []edgeRow
@@ -275,32 +326,49 @@ func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
 			spans = append(spans, spanRow{with("", "", "", "", "true"), copySeries(t.spanOver)})
 		}
 		for k, e := range t.edges {
-			edges = append(edges, edgeRow{with(k.client, k.server, "", ""), *e})
+			edges = append(edges, edgeRow{with(k.client, k.server, "", ""), copyEdge(e)})
 		}
 		if t.edgeOver != nil {
-			edges = append(edges, edgeRow{with("", "", "", "true"), *t.edgeOver})
+			edges = append(edges, edgeRow{with("", "", "", "true"), copyEdge(t.edgeOver)})
 		}
-		overs = append(overs, overRow{with(), t.overSpans, t.overEdges})
+		overs = append(overs, overRow{with(), t.overSpans, t.overEdges, t.unpaired})
 	}
 	m.mu.Unlock()
 
 	for _, r := range spans {
 		ch <- prometheus.MustNewConstMetric(m.calls, prometheus.CounterValue, float64(r.s.calls), r.labels...)
-		cum, buckets := uint64(0), make(map[float64]uint64, len(BucketsMs))
-		for i, b := range BucketsMs {
-			cum += r.s.buckets[i]
-			buckets[b] = cum
-		}
-		ch <- prometheus.MustNewConstHistogram(m.duration, r.s.calls, r.s.sumMs, buckets, r.labels...)
+		ch <- prometheus.MustNewConstHistogram(m.duration, r.s.calls, r.s.sumMs, cumulative(r.s.buckets, 1), r.labels...)
 	}
 	for _, r := range edges {
 		ch <- prometheus.MustNewConstMetric(m.requests, prometheus.CounterValue, float64(r.e.calls), r.labels...)
 		ch <- prometheus.MustNewConstMetric(m.failed, prometheus.CounterValue, float64(r.e.failed), r.labels...)
+		if r.e.paired > 0 {
+			ch <- prometheus.MustNewConstHistogram(m.clientSeconds, r.e.paired, r.e.clientSum, cumulative(r.e.clientBuckets, 1000), r.labels...)
+			ch <- prometheus.MustNewConstHistogram(m.serverSeconds, r.e.paired, r.e.serverSum, cumulative(r.e.serverBuckets, 1000), r.labels...)
+		}
 	}
 	for _, o := range overs {
 		ch <- prometheus.MustNewConstMetric(m.overflow, prometheus.CounterValue, float64(o.spans), append([]string{"spans"}, o.labels...)...)
 		ch <- prometheus.MustNewConstMetric(m.overflow, prometheus.CounterValue, float64(o.edge), append([]string{"edges"}, o.labels...)...)
+		ch <- prometheus.MustNewConstMetric(m.unpaired, prometheus.CounterValue, float64(o.unpaired), o.labels...)
 	}
+}
+
+// cumulative is per-bucket counts (BucketsMs, then +Inf) as Prometheus'
+// cumulative buckets, their bounds divided by unit (1000: seconds).
+func cumulative(counts []uint64, unit float64) map[float64]uint64 {
+	cum, out := uint64(0), make(map[float64]uint64, len(BucketsMs))
+	for i, b := range BucketsMs {
+		cum += counts[i]
+		out[b/unit] = cum
+	}
+	return out
+}
+
+func copyEdge(e *edgeSeries) edgeSeries {
+	c := *e
+	c.clientBuckets, c.serverBuckets = slices.Clone(e.clientBuckets), slices.Clone(e.serverBuckets)
+	return c
 }
 
 func copySeries(s *spanSeries) spanSeries {

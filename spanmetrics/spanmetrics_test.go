@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
@@ -108,6 +109,7 @@ func TestSpanSeriesAgainstBruteForce(t *testing.T) {
 	}
 	want["zipq_span_metrics_overflow_total{what=spans}"] = 0
 	want["zipq_span_metrics_overflow_total{what=edges}"] = 0
+	want["zipq_span_metrics_unpaired_total{}"] = 0 // random IDs: no halves match, none waited 10 s
 	if len(got) != len(want) {
 		t.Errorf("%d samples, want %d", len(got), len(want))
 	}
@@ -201,5 +203,105 @@ func TestTenants(t *testing.T) {
 		if got[k] != w {
 			t.Errorf("%s = %v, want %v", k, got[k], w)
 		}
+	}
+}
+
+// TestServiceGraphLatencies: the client and server halves of calls are
+// paired whichever batch and order they come in — Zipkin's shared span
+// IDs, and OpenTelemetry's server span a child of its client — and each
+// paired call's two durations land in the edge's histograms, counted as a
+// brute force over the calls counts them; halves whose other side never
+// comes are dropped after the wait and counted, and the store of waiting
+// halves stays bounded.
+func TestServiceGraphLatencies(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	at := time.Unix(1_700_000_000, 0)
+	m := New(Config{Enabled: true, MaxSeries: 1000})
+	m.now = func() time.Time { return at }
+	type call struct{ client, server *zipkin.Span }
+	var calls []call
+	var spans []*zipkin.Span
+	services := []string{"web", "cart", "db-proxy"}
+	for i := range 2000 {
+		id := zipkin.TraceID{Low: r.Uint64()}
+		caller, callee := services[r.IntN(3)], services[r.IntN(3)]
+		c := &zipkin.Span{TraceID: id, ID: zipkin.SpanID(i + 1), Kind: zipkin.KindClient, Duration: 1 + r.Int64N(20_000_000),
+			LocalEndpoint: &zipkin.Endpoint{ServiceName: caller}}
+		s := &zipkin.Span{TraceID: id, Kind: zipkin.KindServer, Duration: 1 + r.Int64N(20_000_000),
+			LocalEndpoint: &zipkin.Endpoint{ServiceName: callee}}
+		if i%2 == 0 { // Zipkin: both halves under the client's ID
+			s.ID, s.Shared = c.ID, true
+		} else { // OpenTelemetry, B3 multi: the server is the client's child
+			s.ID, s.ParentID = zipkin.SpanID(1_000_000+i), c.ID
+		}
+		if i%5 == 0 {
+			c.Kind, s.Kind = zipkin.KindProducer, zipkin.KindConsumer
+		}
+		calls = append(calls, call{c, s})
+		spans = append(spans, c, s)
+	}
+	// Halves that never meet their other side: a client nobody served,
+	// a server whose client was not instrumented.
+	orphans := []*zipkin.Span{
+		{TraceID: zipkin.TraceID{Low: 7}, ID: 77, Kind: zipkin.KindClient, Duration: 5, LocalEndpoint: &zipkin.Endpoint{ServiceName: "web"}},
+		{TraceID: zipkin.TraceID{Low: 8}, ID: 88, ParentID: 87, Kind: zipkin.KindServer, Duration: 5, LocalEndpoint: &zipkin.Endpoint{ServiceName: "cart"}},
+	}
+	spans = append(spans, orphans...)
+	r.Shuffle(len(spans), func(i, j int) { spans[i], spans[j] = spans[j], spans[i] })
+	for i := 0; i < len(spans); {
+		j := min(len(spans), i+1+r.IntN(300))
+		m.SpansCounted("t", spans[i:j])
+		at = at.Add(100 * time.Millisecond) // all within the wait
+		i = j
+	}
+	at = at.Add(pairWait) // the orphans expire at the next batch
+	m.SpansCounted("t", nil)
+
+	got := gather(t, m)
+	want := map[string]float64{}
+	for _, c := range calls {
+		l := fmt.Sprintf("client=%s,connection_type=,otel_metric_overflow=,server=%s", c.client.LocalServiceName(), c.server.LocalServiceName())
+		for _, side := range []struct {
+			name string
+			us   int64
+		}{{"client", c.client.Duration}, {"server", c.server.Duration}} {
+			name := "traces_service_graph_request_" + side.name + "_seconds"
+			want[name+"_count{"+l+"}"]++
+			want[name+"_sum{"+l+"}"] += float64(side.us) / 1e6
+			for _, b := range BucketsMs {
+				k := fmt.Sprintf("%s_bucket{%s,le=%g}", name, l, b/1000)
+				if float64(side.us)/1000 <= b {
+					want[k]++
+				} else {
+					want[k] += 0
+				}
+			}
+		}
+	}
+	for k, w := range want {
+		if g, ok := got[k]; !ok || math.Abs(g-w) > 1e-6*math.Max(1, w) {
+			t.Errorf("%s = %v (present %v), want %v", k, g, ok, w)
+		}
+	}
+	if u := got["zipq_span_metrics_unpaired_total{}"]; u != 2 {
+		t.Errorf("%v halves counted unpaired, want the 2 orphans", u)
+	}
+	m.mu.Lock()
+	if n := len(m.byTenant["t"].pairs.waiting); n != 0 {
+		t.Errorf("%d halves still waiting", n)
+	}
+	m.mu.Unlock()
+
+	// Bounded: a flood of halves that never pair keeps maxUnpaired.
+	flood := make([]*zipkin.Span, 3*maxUnpaired)
+	for i := range flood {
+		flood[i] = &zipkin.Span{TraceID: zipkin.TraceID{Low: uint64(i + 100)}, ID: zipkin.SpanID(i + 1), Kind: zipkin.KindClient,
+			LocalEndpoint: &zipkin.Endpoint{ServiceName: "web"}}
+	}
+	m.SpansCounted("t", flood)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if n := len(m.byTenant["t"].pairs.waiting); n > maxUnpaired {
+		t.Errorf("%d halves waiting, bound %d", n, maxUnpaired)
 	}
 }
