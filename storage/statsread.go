@@ -316,17 +316,16 @@ func statsFromStrips(ctx context.Context, tx pgx.Tx, tenant int16, q StatsQuery)
 			return groupOf(groups, k.cell, q.By).add(q, k.ts, a, true)
 		})
 	})
-	type strip struct {
-		service        string
-		hour           time.Time
-		points, sketch []byte
-	}
-	var strips []strip
+	// Each strip is counted as it arrives, while PostgreSQL sends the next.
 	b.Queue(`SELECT service, hour, points, sketch FROM span_strips WHERE tenant = $1 AND hour >= $2 AND hour < $3 AND `+service,
 		tenant, sa, sb, q.Service, nameKey(q.Service, "")).Query(func(rows pgx.Rows) error {
-		var st strip
-		_, err := pgx.ForEachRow(rows, []any{&st.service, &st.hour, &st.points, &st.sketch}, func() error {
-			strips = append(strips, st)
+		var service string
+		var hour time.Time
+		var points, sketch []byte
+		_, err := pgx.ForEachRow(rows, []any{&service, &hour, &points, &sketch}, func() error {
+			if err := addStrip(groups, q, service, hour.UnixMicro(), points, sketch); err != nil {
+				return fmt.Errorf("strip of %s at %v: %w", service, hour, err)
+			}
 			return nil
 		})
 		return err
@@ -350,42 +349,41 @@ func statsFromStrips(ctx context.Context, tx pgx.Tx, tenant int16, q StatsQuery)
 			return nil, err
 		}
 	}
-	start := q.Start.UnixMicro()
-	for _, st := range strips {
-		h := st.hour.UnixMicro()
-		points, err := decodeStrip(st.points, h)
-		if err != nil {
-			return nil, fmt.Errorf("strip of %s at %v: %w", st.service, st.hour, err)
-		}
-		g := groupOf(groups, statCell{service: st.service}, q.By)
-		agg := &statAgg{sketch: newSketch()} // the hour
-		if err := mergeSketch(agg.sketch, st.sketch); err != nil {
-			return nil, fmt.Errorf("strip of %s at %v: %w", st.service, st.hour, err)
-		}
-		if perMinute && g.stripped == nil {
-			n := (q.End.UnixMicro() - start + q.Step.Microseconds() - 1) / q.Step.Microseconds()
-			g.stripped, g.has = make([]stripPoint, n), make([]bool, n)
-		}
-		for _, p := range points {
-			if perMinute {
-				ts := h + int64(p.minute)*time.Minute.Microseconds()
-				b := (ts - start) / q.Step.Microseconds()
-				g.stripped[b], g.has[b] = p, true
-			}
-			agg.calls += p.calls
-			agg.errors += p.errors
-			agg.durSum += p.durSum
-			agg.bytes += p.bytes
-			agg.slow, agg.failed = slowest(agg.slow, p.slow), slowest(agg.failed, p.failed)
-		}
-		if perMinute {
-			err = g.total.merge(agg) // its minutes are points already
-		} else {
-			err = g.add(q, h, agg, true)
-		}
-		if err != nil {
-			return nil, fmt.Errorf("strip of %s at %v: %w", st.service, st.hour, err)
-		}
-	}
 	return seriesOf(groups, q), nil
+}
+
+// addStrip counts a strip of the hour starting at h (µs): at one-minute
+// steps its minutes as points, at hours as its hour's row; in the total
+// either way.
+func addStrip(groups map[statCell]*statGroup, q StatsQuery, service string, h int64, stored, sketch []byte) error {
+	points, err := decodeStrip(stored, h)
+	if err != nil {
+		return err
+	}
+	g := groupOf(groups, statCell{service: service}, q.By)
+	agg := &statAgg{sketch: newSketch()} // the hour
+	if err := mergeSketch(agg.sketch, sketch); err != nil {
+		return err
+	}
+	start, step := q.Start.UnixMicro(), q.Step.Microseconds()
+	perMinute := q.Step == time.Minute
+	if perMinute && g.stripped == nil {
+		n := (q.End.UnixMicro() - start + step - 1) / step
+		g.stripped, g.has = make([]stripPoint, n), make([]bool, n)
+	}
+	for _, p := range points {
+		if perMinute {
+			b := (h + int64(p.minute)*time.Minute.Microseconds() - start) / step
+			g.stripped[b], g.has[b] = p, true
+		}
+		agg.calls += p.calls
+		agg.errors += p.errors
+		agg.durSum += p.durSum
+		agg.bytes += p.bytes
+		agg.slow, agg.failed = slowest(agg.slow, p.slow), slowest(agg.failed, p.failed)
+	}
+	if perMinute {
+		return g.total.merge(agg) // its minutes are points already
+	}
+	return g.add(q, h, agg, true)
 }
