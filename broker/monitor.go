@@ -91,6 +91,10 @@ type Snapshot struct {
 	StorageBudgetBytes int64  `json:"storageBudgetBytes,omitempty"`
 	OldestDay          string `json:"oldestDay,omitempty"` // YYYY-MM-DD: the oldest day of spans kept
 	OverBudget         bool   `json:"overBudget,omitempty"`
+	// The newest learned compression dictionary and what it saved on
+	// held-out segments (0.33: a third smaller); none: the shipped one.
+	Dictionary     int     `json:"dictionary,omitempty"`
+	DictionaryGain float64 `json:"dictionaryGain,omitempty"`
 }
 
 // The parked sample is bounded and cached: RabbitMQ hands out whole

@@ -84,6 +84,9 @@ func TestLearnedDictionary(t *testing.T) {
 		t.Fatalf("%.1f bytes a span with the learned dictionary, %.1f with the shipped one", learned, shipped)
 	}
 	t.Logf("%.1f bytes a span of segments with the learned dictionary, %.1f with the shipped one", learned, shipped)
+	if u, err := st.Usage(ctx(t)); err != nil || u.Dictionary != 2 || u.DictionaryGain < 0.05 {
+		t.Fatalf("usage %+v, %v: want dictionary 2 and its gain", u, err)
+	}
 	// A process that never saw the dictionary loads it from the database.
 	storage.ForgetDicts()
 	other, err := storage.Open(ctx(t), storage.Config{URL: dsn}, nil)

@@ -201,6 +201,11 @@ type Usage struct {
 	// OverBudget: the budget is exceeded with only today's spans (and
 	// what is not spans) left to drop.
 	OverBudget bool
+	// Dictionary is the newest learned zstd dictionary (dicts.go; 0:
+	// none, segments use the shipped one) and DictionaryGain what it
+	// saved on its held-out segments (0.33: a third smaller).
+	Dictionary     int16
+	DictionaryGain float64
 }
 
 // Usage measures the schema now.
@@ -227,7 +232,10 @@ func usage(ctx context.Context, db interface {
 			WHERE c.relnamespace = current_schema()::regnamespace AND c.relkind IN ('r', 'm')),
 		(SELECT min(to_date(right(c.relname, 8), 'YYYYMMDD'))::timestamp AT TIME ZONE 'UTC'
 			FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
-			WHERE i.inhparent = 'segments'::regclass AND c.relname ~ '^segments_p[0-9]{8}$')`).Scan(&u.Bytes, &oldest)
+			WHERE i.inhparent = 'segments'::regclass AND c.relname ~ '^segments_p[0-9]{8}$'),
+		coalesce((SELECT id FROM zstd_dicts ORDER BY id DESC LIMIT 1), 0),
+		coalesce((SELECT 1 - bytes_after::float8 / greatest(bytes_before, 1) FROM zstd_dicts ORDER BY id DESC LIMIT 1), 0)`).Scan(
+		&u.Bytes, &oldest, &u.Dictionary, &u.DictionaryGain)
 	if err != nil {
 		return u, fmt.Errorf("storage usage: %w", err)
 	}

@@ -76,6 +76,9 @@ func usageReport(u storage.Usage, series []storage.StatsSeries, lookback time.Du
 	if !u.OldestDay.IsZero() {
 		fmt.Fprintf(&b, "; spans kept since %s", u.OldestDay.Format(time.DateOnly))
 	}
+	if u.Dictionary > 0 {
+		fmt.Fprintf(&b, "; segments compressed with learned dictionary %d (%.0f%% smaller than before on held-out segments)", u.Dictionary, 100*u.DictionaryGain)
+	}
 	var spans, bytes int64
 	for _, s := range series {
 		spans, bytes = spans+s.Total.Calls, bytes+s.Total.Bytes

@@ -271,6 +271,7 @@ func withUsage(o *query.Options, st *storage.Store) {
 			return s, nil // the queue's figures still stand; /health reports PostgreSQL
 		}
 		s.StorageBytes, s.StorageBudgetBytes, s.OverBudget = u.Bytes, u.Budget, u.OverBudget
+		s.Dictionary, s.DictionaryGain = int(u.Dictionary), u.DictionaryGain
 		if !u.OldestDay.IsZero() {
 			s.OldestDay = u.OldestDay.Format(time.DateOnly)
 		}

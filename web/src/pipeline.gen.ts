@@ -34,5 +34,7 @@ export interface Snapshot {
   storageBudgetBytes?: number;
   oldestDay?: string;
   overBudget?: boolean;
+  dictionary?: number;
+  dictionaryGain?: number;
 }
 

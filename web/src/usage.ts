@@ -10,8 +10,9 @@ export function bytesText(n: number): string {
 
 // budgetText is the store's budget (ZIPQ_RETENTION_BYTES) and the oldest
 // day it keeps.
-export function budgetText(q: { storageBytes?: number; storageBudgetBytes?: number; oldestDay?: string; overBudget?: boolean }): string {
-  const since = q.oldestDay ? `spans since ${q.oldestDay}` : 'no spans kept';
+export function budgetText(q: { storageBytes?: number; storageBudgetBytes?: number; oldestDay?: string; overBudget?: boolean; dictionary?: number; dictionaryGain?: number }): string {
+  const dict = q.dictionary ? `; learned dictionary ${q.dictionary} (${Math.round(100 * (q.dictionaryGain ?? 0))}% smaller)` : '';
+  const since = (q.oldestDay ? `spans since ${q.oldestDay}` : 'no spans kept') + dict;
   if (!q.storageBudgetBytes) return `${since}; no budget`;
   const pct = Math.round((100 * (q.storageBytes ?? 0)) / q.storageBudgetBytes);
   return `${pct}% of ${bytesText(q.storageBudgetBytes)}${q.overBudget ? ' (over, with only today left)' : ''}; ${since}`;

@@ -17,4 +17,6 @@ test('budget: share used, over budget said, the oldest day kept', () => {
   assert.equal(budgetText({ storageBytes: 5 * 2 ** 30, storageBudgetBytes: 4 * 2 ** 30, oldestDay: '2026-12-03', overBudget: true }),
     '125% of 4.0 GiB (over, with only today left); spans since 2026-12-03');
   assert.equal(budgetText({ storageBytes: 0, storageBudgetBytes: 1024 }), '0% of 1.0 KiB; no spans kept');
+  assert.equal(budgetText({ storageBytes: 1024, oldestDay: '2026-12-01', dictionary: 2, dictionaryGain: 0.334 }),
+    'spans since 2026-12-01; learned dictionary 2 (33% smaller); no budget');
 });
