@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -41,26 +42,32 @@ const (
 	dictMaxSize     = 112 << 10 // zstd's default dictionary size
 )
 
-// dictionaries is the process's decoder, knowing every dictionary any
-// store of the process loaded (zstd dictionary ids are random 32-bit
-// numbers, so schemas do not collide), and the shipped one.
-var dictionaries struct {
-	sync.Mutex
-	known map[uint32][]byte
-	dec   *zstd.Decoder
-}
+// dictionaries are every dictionary any store of the process loaded (zstd
+// dictionary ids are random 32-bit numbers, so schemas do not collide) and
+// the shipped one; learnedDecoder knows them all (nil: none learned yet).
+// Reads load the decoder without a lock: it is on every segment read.
+var (
+	dictionaries struct {
+		sync.Mutex
+		known map[uint32][]byte
+	}
+	learnedDecoder atomic.Pointer[zstd.Decoder]
+)
 
 // decoder is the process's decoder.
 func decoder() (*zstd.Decoder, error) {
-	if _, _, err := codec(); err != nil {
-		return nil, err
+	if dec := learnedDecoder.Load(); dec != nil {
+		return dec, nil
 	}
-	dictionaries.Lock()
-	defer dictionaries.Unlock()
-	if dictionaries.dec == nil {
-		return decoderV1, nil
-	}
-	return dictionaries.dec, nil
+	_, dec, err := codec()
+	return dec, err
+}
+
+// newDecoder is a decoder of segments compressed with any of dicts.
+func newDecoder(dicts ...[]byte) (*zstd.Decoder, error) {
+	// The frame header names its dictionary; a frame without one decodes
+	// without.
+	return zstd.NewReader(nil, zstd.WithDecoderDicts(dicts...), zstd.WithDecoderConcurrency(0), zstd.WithDecoderMaxMemory(1<<30))
 }
 
 // learnDicts adds dictionaries to the process's decoder.
@@ -83,11 +90,11 @@ func learnDicts(dicts [][]byte) error {
 	for _, d := range dictionaries.known {
 		all = append(all, d)
 	}
-	dec, err := zstd.NewReader(nil, zstd.WithDecoderDicts(all...), zstd.WithDecoderConcurrency(0), zstd.WithDecoderMaxMemory(1<<30))
+	dec, err := newDecoder(all...)
 	if err != nil {
 		return fmt.Errorf("dictionaries: %w", err)
 	}
-	dictionaries.dec = dec // the old one is left to the garbage collector: reads may be using it
+	learnedDecoder.Store(dec) // the old one is left to the garbage collector: reads may be using it
 	return nil
 }
 

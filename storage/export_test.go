@@ -52,5 +52,6 @@ func (s *Store) ReadWithoutStrips() { s.noStrips = true }
 func ForgetDicts() {
 	dictionaries.Lock()
 	defer dictionaries.Unlock()
-	dictionaries.known, dictionaries.dec = nil, nil
+	dictionaries.known = nil
+	learnedDecoder.Store(nil)
 }

@@ -54,9 +54,6 @@ func (s *Store) Maintain(ctx context.Context, now time.Time) error {
 	if err != nil {
 		return err
 	}
-	if err := s.LoadDicts(ctx); err != nil {
-		return err
-	}
 	return s.tidy(ctx)
 }
 

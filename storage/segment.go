@@ -46,10 +46,7 @@ func codec() (*zstd.Encoder, *zstd.Decoder, error) {
 		if codecErr != nil {
 			return
 		}
-		// The frame header names its dictionary; a frame without one
-		// decodes without.
-		decoderV1, codecErr = zstd.NewReader(nil, zstd.WithDecoderDicts(dictV1), zstd.WithDecoderConcurrency(0),
-			zstd.WithDecoderMaxMemory(1<<30))
+		decoderV1, codecErr = newDecoder(dictV1)
 	})
 	return encoderV1, decoderV1, codecErr
 }
