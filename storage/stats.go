@@ -95,15 +95,18 @@ func (a *statAgg) addSpan(sp *zipkin.Span, start int64) {
 
 // merge adds b into a (b's sketch is left as it was).
 func (a *statAgg) merge(b *statAgg) error {
-	a.calls += b.calls
-	a.errors += b.errors
-	a.durSum += b.durSum
-	a.bytes += b.bytes
-	if err := a.sketch.MergeWith(b.sketch); err != nil {
-		return err
-	}
-	a.slow, a.failed = slowest(a.slow, b.slow), slowest(a.failed, b.failed)
-	return nil
+	a.addCounts(b.calls, b.errors, b.durSum, b.bytes, b.slow, b.failed)
+	return a.sketch.MergeWith(b.sketch)
+}
+
+// addCounts adds everything of other totals but their sketch: merge's
+// rule, for a strip's minutes too (they keep no sketch).
+func (a *statAgg) addCounts(calls, errors, durSum, bytes int64, slow, failed *exemplar) {
+	a.calls += calls
+	a.errors += errors
+	a.durSum += durSum
+	a.bytes += bytes
+	a.slow, a.failed = slowest(a.slow, slow), slowest(a.failed, failed)
 }
 
 // slowest is the longer of two exemplars, a when as long; nil is none.

@@ -376,14 +376,39 @@ func addStrip(groups map[statCell]*statGroup, q StatsQuery, service string, h in
 			b := (h + int64(p.minute)*time.Minute.Microseconds() - start) / step
 			g.stripped[b], g.has[b] = p, true
 		}
-		agg.calls += p.calls
-		agg.errors += p.errors
-		agg.durSum += p.durSum
-		agg.bytes += p.bytes
-		agg.slow, agg.failed = slowest(agg.slow, p.slow), slowest(agg.failed, p.failed)
+		agg.addCounts(p.calls, p.errors, p.durSum, p.bytes, p.slow, p.failed)
 	}
 	if perMinute {
 		return g.total.merge(agg) // its minutes are points already
 	}
 	return g.add(q, h, agg, true)
+}
+
+// UsageRow is what one series' spans cost on disk over a read's range.
+type UsageRow struct {
+	Service, Name string
+	Spans, Bytes  int64
+	BytesPerSpan  float64
+	Share         float64 // of the rows' bytes, in [0, 1]
+}
+
+// UsageRows is a one-bucket read's series as "whose spans take the disk",
+// most bytes first, with the rows' total spans and bytes: what
+// /api/zipq/usage and zipq usage both show.
+func UsageRows(series []StatsSeries) (rows []UsageRow, spans, bytes int64) {
+	rows = make([]UsageRow, len(series))
+	for i, s := range series {
+		rows[i] = UsageRow{Service: s.Service, Name: s.Name, Spans: s.Total.Calls, Bytes: s.Total.Bytes}
+		spans, bytes = spans+s.Total.Calls, bytes+s.Total.Bytes
+	}
+	for i := range rows {
+		if rows[i].Spans > 0 {
+			rows[i].BytesPerSpan = float64(rows[i].Bytes) / float64(rows[i].Spans)
+		}
+		if bytes > 0 {
+			rows[i].Share = float64(rows[i].Bytes) / float64(bytes)
+		}
+	}
+	slices.SortStableFunc(rows, func(a, b UsageRow) int { return cmp.Compare(b.Bytes, a.Bytes) })
+	return rows, spans, bytes
 }
