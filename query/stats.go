@@ -8,7 +8,6 @@ import (
 	"cmp"
 	"context"
 	"net/http"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -140,22 +139,11 @@ func (a *api) usage(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err)
 		return
 	}
-	out := usageAnswer{Start: q.Start.UnixMilli(), End: q.End.UnixMilli(), Rows: make([]usageRow, len(series))}
-	for i, s := range series {
-		out.Rows[i] = usageRow{Service: s.Service, SpanName: s.Name, Spans: s.Total.Calls, Bytes: s.Total.Bytes}
-		out.Spans += s.Total.Calls
-		out.Bytes += s.Total.Bytes
+	rows, spans, bytes := storage.UsageRows(series)
+	out := usageAnswer{Start: q.Start.UnixMilli(), End: q.End.UnixMilli(), Spans: spans, Bytes: bytes, Rows: make([]usageRow, len(rows))}
+	for i, r := range rows {
+		out.Rows[i] = usageRow{Service: r.Service, SpanName: r.Name, Spans: r.Spans, Bytes: r.Bytes, BytesPerSpan: r.BytesPerSpan, Share: r.Share}
 	}
-	for i := range out.Rows {
-		row := &out.Rows[i]
-		if row.Spans > 0 {
-			row.BytesPerSpan = float64(row.Bytes) / float64(row.Spans)
-		}
-		if out.Bytes > 0 {
-			row.Share = float64(row.Bytes) / float64(out.Bytes)
-		}
-	}
-	slices.SortStableFunc(out.Rows, func(a, b usageRow) int { return cmp.Compare(b.Bytes, a.Bytes) })
 	writeJSON(w, http.StatusOK, out)
 }
 

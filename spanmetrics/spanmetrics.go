@@ -69,21 +69,49 @@ type spanKey struct {
 	service, name, kind, status string
 }
 
-type spanSeries struct {
-	calls   uint64
+// histogram is durations counted in BucketsMs: a span series', and each
+// side of an edge's paired calls.
+type histogram struct {
+	count   uint64
 	sumMs   float64
 	buckets []uint64 // per BucketsMs bound, not cumulative; the last is +Inf
+}
+
+func newHistogram() *histogram { return &histogram{buckets: make([]uint64, len(BucketsMs)+1)} }
+
+func (h *histogram) observe(us int64) {
+	ms := float64(us) / 1000
+	h.count++
+	h.sumMs += ms
+	h.buckets[sort.SearchFloat64s(BucketsMs, ms)]++
+}
+
+// clone is a copy for Collect to send without the lock; nil stays nil.
+func (h *histogram) clone() *histogram {
+	if h == nil {
+		return nil
+	}
+	c := *h
+	c.buckets = slices.Clone(h.buckets)
+	return &c
+}
+
+// metric is h as a Prometheus histogram in ms (unit 1) or seconds (1000).
+func (h *histogram) metric(d *prometheus.Desc, unit float64, labels []string) prometheus.Metric {
+	cum, buckets := uint64(0), make(map[float64]uint64, len(BucketsMs))
+	for i, b := range BucketsMs {
+		cum += h.buckets[i]
+		buckets[b/unit] = cum
+	}
+	return prometheus.MustNewConstHistogram(d, h.count, h.sumMs/unit, buckets, labels...)
 }
 
 type edgeKey struct{ client, server string }
 
 type edgeSeries struct {
 	calls, failed uint64
-	// The paired calls' durations (pairs.go), per BucketsMs bound and
-	// +Inf, not cumulative; sums in seconds.
-	paired                       uint64
-	clientBuckets, serverBuckets []uint64
-	clientSum, serverSum         float64
+	// The paired calls' durations (pairs.go); nil until a call is paired.
+	client, server *histogram
 }
 
 // Metrics is a prometheus.Collector of the span and service graph series.
@@ -101,8 +129,8 @@ type Metrics struct {
 // series are one tenant's.
 type series struct {
 	max      int
-	spans    map[spanKey]*spanSeries
-	spanOver *spanSeries
+	spans    map[spanKey]*histogram
+	spanOver *histogram
 	edges    map[edgeKey]*edgeSeries
 	edgeOver *edgeSeries
 	// spans and edge calls counted in the overflow series
@@ -180,7 +208,7 @@ func StatusCode(sp *zipkin.Span) string {
 func (m *Metrics) of(tenant string) *series {
 	t := m.byTenant[tenant]
 	if t == nil {
-		t = &series{max: m.cfg.MaxSeries, spans: map[spanKey]*spanSeries{}, edges: map[edgeKey]*edgeSeries{},
+		t = &series{max: m.cfg.MaxSeries, spans: map[spanKey]*histogram{}, edges: map[edgeKey]*edgeSeries{},
 			pairs: pairs{waiting: map[callKey]half{}}}
 		if n := m.cfg.MaxSeriesOf[tenant]; n > 0 {
 			t.max = n
@@ -201,19 +229,16 @@ func (m *Metrics) SpansCounted(tenant string, spans []*zipkin.Span) {
 		if s == nil {
 			if len(t.spans) >= t.max {
 				if t.spanOver == nil {
-					t.spanOver = newSpanSeries()
+					t.spanOver = newHistogram()
 				}
 				s = t.spanOver
 				t.overSpans++
 			} else {
-				s = newSpanSeries()
+				s = newHistogram()
 				t.spans[k] = s
 			}
 		}
-		ms := float64(sp.Duration) / 1000
-		s.calls++
-		s.sumMs += ms
-		s.buckets[sort.SearchFloat64s(BucketsMs, ms)]++
+		s.observe(sp.Duration)
 	}
 	now := m.now()
 	t.unpaired += uint64(t.pairs.expire(now, pairWait, maxUnpaired))
@@ -223,19 +248,11 @@ func (m *Metrics) SpansCounted(tenant string, spans []*zipkin.Span) {
 			continue
 		}
 		e := t.edge(edgeKey{label(client.service), label(server.service)}, 0)
-		if e.paired == 0 {
-			e.clientBuckets, e.serverBuckets = make([]uint64, len(BucketsMs)+1), make([]uint64, len(BucketsMs)+1)
+		if e.client == nil {
+			e.client, e.server = newHistogram(), newHistogram()
 		}
-		e.paired++
-		for _, x := range []struct {
-			us      int64
-			buckets []uint64
-			sum     *float64
-		}{{client.us, e.clientBuckets, &e.clientSum}, {server.us, e.serverBuckets, &e.serverSum}} {
-			ms := float64(x.us) / 1000
-			x.buckets[sort.SearchFloat64s(BucketsMs, ms)]++
-			*x.sum += ms / 1000
-		}
+		e.client.observe(client.us)
+		e.server.observe(server.us)
 	}
 	t.unpaired += uint64(t.pairs.expire(now, pairWait, maxUnpaired))
 }
@@ -269,8 +286,6 @@ func label(s string) string {
 	return strings.ToValidUTF8(s, "\uFFFD")
 }
 
-func newSpanSeries() *spanSeries { return &spanSeries{buckets: make([]uint64, len(BucketsMs)+1)} }
-
 // LinksAdded counts a tenant's dependency calls (storage.Observer).
 func (m *Metrics) LinksAdded(tenant string, links []zipkin.DependencyLink) {
 	m.mu.Lock()
@@ -295,7 +310,7 @@ func (m *Metrics) Describe(ch chan<- *prometheus.Desc) {
 func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
 	type spanRow struct {
 		labels []string
-		s      spanSeries
+		s      *histogram
 	}
 	type edgeRow struct {
 		labels []string
@@ -320,10 +335,10 @@ func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
 			return l
 		}
 		for k, s := range t.spans {
-			spans = append(spans, spanRow{with(k.service, k.name, k.kind, k.status, ""), copySeries(s)})
+			spans = append(spans, spanRow{with(k.service, k.name, k.kind, k.status, ""), s.clone()})
 		}
 		if t.spanOver != nil {
-			spans = append(spans, spanRow{with("", "", "", "", "true"), copySeries(t.spanOver)})
+			spans = append(spans, spanRow{with("", "", "", "", "true"), t.spanOver.clone()})
 		}
 		for k, e := range t.edges {
 			edges = append(edges, edgeRow{with(k.client, k.server, "", ""), copyEdge(e)})
@@ -336,15 +351,15 @@ func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
 	m.mu.Unlock()
 
 	for _, r := range spans {
-		ch <- prometheus.MustNewConstMetric(m.calls, prometheus.CounterValue, float64(r.s.calls), r.labels...)
-		ch <- prometheus.MustNewConstHistogram(m.duration, r.s.calls, r.s.sumMs, cumulative(r.s.buckets, 1), r.labels...)
+		ch <- prometheus.MustNewConstMetric(m.calls, prometheus.CounterValue, float64(r.s.count), r.labels...)
+		ch <- r.s.metric(m.duration, 1, r.labels)
 	}
 	for _, r := range edges {
 		ch <- prometheus.MustNewConstMetric(m.requests, prometheus.CounterValue, float64(r.e.calls), r.labels...)
 		ch <- prometheus.MustNewConstMetric(m.failed, prometheus.CounterValue, float64(r.e.failed), r.labels...)
-		if r.e.paired > 0 {
-			ch <- prometheus.MustNewConstHistogram(m.clientSeconds, r.e.paired, r.e.clientSum, cumulative(r.e.clientBuckets, 1000), r.labels...)
-			ch <- prometheus.MustNewConstHistogram(m.serverSeconds, r.e.paired, r.e.serverSum, cumulative(r.e.serverBuckets, 1000), r.labels...)
+		if r.e.client != nil {
+			ch <- r.e.client.metric(m.clientSeconds, 1000, r.labels)
+			ch <- r.e.server.metric(m.serverSeconds, 1000, r.labels)
 		}
 	}
 	for _, o := range overs {
@@ -354,25 +369,8 @@ func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
 	}
 }
 
-// cumulative is per-bucket counts (BucketsMs, then +Inf) as Prometheus'
-// cumulative buckets, their bounds divided by unit (1000: seconds).
-func cumulative(counts []uint64, unit float64) map[float64]uint64 {
-	cum, out := uint64(0), make(map[float64]uint64, len(BucketsMs))
-	for i, b := range BucketsMs {
-		cum += counts[i]
-		out[b/unit] = cum
-	}
-	return out
-}
-
 func copyEdge(e *edgeSeries) edgeSeries {
 	c := *e
-	c.clientBuckets, c.serverBuckets = slices.Clone(e.clientBuckets), slices.Clone(e.serverBuckets)
-	return c
-}
-
-func copySeries(s *spanSeries) spanSeries {
-	c := *s
-	c.buckets = slices.Clone(s.buckets)
+	c.client, c.server = e.client.clone(), e.server.clone()
 	return c
 }

@@ -1,10 +1,8 @@
 package main
 
 import (
-	"cmp"
 	"context"
 	"fmt"
-	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -58,7 +56,6 @@ func runUsage(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	slices.SortStableFunc(series, func(a, b storage.StatsSeries) int { return cmp.Compare(b.Total.Bytes, a.Total.Bytes) })
 	fmt.Print(usageReport(u, series, lookback, limit))
 	return nil
 }
@@ -79,26 +76,16 @@ func usageReport(u storage.Usage, series []storage.StatsSeries, lookback time.Du
 	if u.Dictionary > 0 {
 		fmt.Fprintf(&b, "; segments compressed with learned dictionary %d (%.0f%% smaller than before on held-out segments)", u.Dictionary, 100*u.DictionaryGain)
 	}
-	var spans, bytes int64
-	for _, s := range series {
-		spans, bytes = spans+s.Total.Calls, bytes+s.Total.Bytes
-	}
+	rows, spans, bytes := storage.UsageRows(series)
 	fmt.Fprintf(&b, "\nlast %v: %d spans, %d bytes of segments (each span's share of its segment by size)\n\n", lookback, spans, bytes)
 	w := tabwriter.NewWriter(&b, 0, 8, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(w, "service\tspan name\tspans\tbytes\tbytes/span\tshare\t")
-	for i, s := range series {
+	for i, r := range rows {
 		if i == limit {
-			fmt.Fprintf(w, "(%d more)\t\t\t\t\t\t\n", len(series)-limit)
+			fmt.Fprintf(w, "(%d more)\t\t\t\t\t\t\n", len(rows)-limit)
 			break
 		}
-		perSpan, share := 0.0, 0.0
-		if s.Total.Calls > 0 {
-			perSpan = float64(s.Total.Bytes) / float64(s.Total.Calls)
-		}
-		if bytes > 0 {
-			share = 100 * float64(s.Total.Bytes) / float64(bytes)
-		}
-		fmt.Fprintf(w, "%s\t%s\t%d\t%d\t%.0f\t%.1f%%\t\n", s.Service, s.Name, s.Total.Calls, s.Total.Bytes, perSpan, share)
+		fmt.Fprintf(w, "%s\t%s\t%d\t%d\t%.0f\t%.1f%%\t\n", r.Service, r.Name, r.Spans, r.Bytes, r.BytesPerSpan, 100*r.Share)
 	}
 	_ = w.Flush()
 	return b.String()
