@@ -2,6 +2,7 @@ package testenv
 
 import (
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -38,7 +39,14 @@ func vhost(t testing.TB, queueType string) string {
 		body = `{"defaultqueuetype":"` + queueType + `","default_queue_type":"` + queueType + `"}`
 	}
 	mgmt(t, http.MethodPut, path, body)
-	t.Cleanup(func() { mgmt(t, http.MethodDelete, path, "") })
+	t.Cleanup(func() {
+		if t.Failed() {
+			// What the broker still held says whether spans were lost
+			// before the queue or stuck after it.
+			t.Logf("testenv: queues of vhost %s at the failure: %s", name, mgmt(t, http.MethodGet, "/api/queues/"+url.PathEscape(name)+"?columns=name,type,messages_ready,messages_unacknowledged,consumers", ""))
+		}
+		mgmt(t, http.MethodDelete, path, "")
+	})
 	mgmt(t, http.MethodPut, "/api/permissions/"+url.PathEscape(name)+"/guest",
 		`{"configure":".*","write":".*","read":".*"}`)
 	return amqpURLFor(t, name)
@@ -55,7 +63,8 @@ func amqpURLFor(t testing.TB, vhost string) string {
 	return u.String()
 }
 
-func mgmt(t testing.TB, method, path, body string) {
+// mgmt calls the management API and returns the answer's body.
+func mgmt(t testing.TB, method, path, body string) string {
 	t.Helper()
 	u, err := url.Parse(ManagementURL())
 	if err != nil {
@@ -73,10 +82,12 @@ func mgmt(t testing.TB, method, path, body string) {
 	if err != nil {
 		t.Fatalf("testenv: RabbitMQ management API at %s is not answering (run `make services`): %v", u.Host, err)
 	}
-	resp.Body.Close()
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
 	if resp.StatusCode >= 300 {
 		t.Fatalf("testenv: %s %s: %s", method, path, resp.Status)
 	}
+	return string(b)
 }
 
 // Eventually polls cond every 20ms until it holds or timeout passes. It is
