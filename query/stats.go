@@ -105,6 +105,11 @@ func (a *api) stats(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err)
 		return
 	}
+	writeJSON(w, http.StatusOK, statsAnswerOf(q, series))
+}
+
+// statsAnswerOf is a read's series as the API's JSON answer.
+func statsAnswerOf(q storage.StatsQuery, series []storage.StatsSeries) statsAnswer {
 	out := statsAnswer{Start: q.Start.UnixMilli(), End: q.End.UnixMilli(), Step: q.Step.Milliseconds(),
 		Quantiles: q.Quantiles, Accuracy: storage.SketchAccuracy, Series: make([]statsSeries, len(series))}
 	for i, s := range series {
@@ -118,7 +123,7 @@ func (a *api) stats(w http.ResponseWriter, r *http.Request) {
 		}
 		out.Series[i] = o
 	}
-	writeJSON(w, http.StatusOK, out)
+	return out
 }
 
 // usage answers "whose spans take the disk": per service (by=service,

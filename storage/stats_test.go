@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"reflect"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -377,6 +378,15 @@ func TestStripsReadAsRows(t *testing.T) {
 		t.Fatal("the backfill never finished")
 	}
 	compare("backfilled")
+	// A corrupt strip fails the read, naming it, whichever worker decodes
+	// it and whatever the others were still sent (goleak: none left).
+	execSQL(t, dsn, `UPDATE span_strips SET points = '\x02' WHERE ctid = (SELECT min(ctid) FROM span_strips)`)
+	for _, step := range []time.Duration{time.Minute, time.Hour} {
+		_, err := st.Stats(ctx(t), storage.StatsQuery{Start: now.Add(-31 * time.Hour).Truncate(time.Hour), End: now.Add(time.Minute), Step: step, By: storage.ByService})
+		if err == nil || !strings.Contains(err.Error(), "stored strip is corrupt: version [2]") || !strings.Contains(err.Error(), "strip of ") {
+			t.Fatalf("a corrupt strip read at %v: %v", step, err)
+		}
+	}
 	// A day later, the minutes are hours and the strips gone.
 	fold(t, st, now.Add(26*time.Hour))
 	if n := count(t, dsn, `SELECT count(*) FROM span_strips`); n != 0 {

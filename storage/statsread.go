@@ -6,10 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"runtime"
 	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/zipq/zipq/zipkin"
 )
@@ -119,10 +121,14 @@ func (s *Store) Stats(ctx context.Context, q StatsQuery) ([]StatsSeries, error) 
 type statGroup struct {
 	cell    statCell
 	buckets map[int64]*statAgg
-	// stripped is a strip's minute per bucket (one-minute steps), where
-	// has says so: dense, a day's 1,440 buckets per service.
-	stripped []stripPoint
+	// stripped is a strip's minute per bucket (one-minute steps) as the
+	// answer's point, where has says so: dense, a day's 1,440 buckets per
+	// service, their quantiles and exemplars in slabs of their own (an
+	// allocation each per service, not per point).
+	stripped []StatsPoint
 	has      []bool
+	qs       []float64
+	ex       []StatsExemplar
 	total    *statAgg
 }
 
@@ -173,29 +179,19 @@ func seriesOf(groups map[statCell]*statGroup, q StatsQuery) []StatsSeries {
 	for _, g := range groups {
 		sr := StatsSeries{Service: g.cell.service, Name: g.cell.name, Remote: g.cell.remote, Kind: g.cell.kind,
 			Total: g.total.point(q.Start, q.Quantiles)}
-		at := make([]int64, 0, len(g.buckets)+len(g.stripped))
+		if g.has != nil {
+			sr.Points = g.points(q)
+			out = append(out, sr)
+			continue
+		}
+		at := make([]int64, 0, len(g.buckets))
 		for b := range g.buckets {
 			at = append(at, b)
 		}
-		for b, ok := range g.has {
-			if ok && g.buckets[int64(b)] == nil {
-				at = append(at, int64(b))
-			}
-		}
 		slices.Sort(at)
 		sr.Points = make([]StatsPoint, len(at))
-		var qs []float64 // the strip points' quantiles and exemplars, an allocation each
-		var ex []StatsExemplar
-		if g.has != nil {
-			qs, ex = make([]float64, 0, len(at)*len(q.Quantiles)), make([]StatsExemplar, 0, 2*len(at))
-		}
 		for i, b := range at {
-			t := time.UnixMicro(start + b*step).UTC()
-			if a := g.buckets[b]; a != nil {
-				sr.Points[i] = a.point(t, q.Quantiles)
-			} else {
-				sr.Points[i], qs, ex = g.stripped[b].point(t, q.Quantiles, qs, ex)
-			}
+			sr.Points[i] = g.buckets[b].point(time.UnixMicro(start+b*step).UTC(), q.Quantiles)
 		}
 		out = append(out, sr)
 	}
@@ -218,7 +214,13 @@ func (e *exemplar) public() *StatsExemplar {
 	if e == nil {
 		return nil
 	}
-	return &StatsExemplar{TraceID: e.trace, SpanID: e.span, DurationMic: e.us, Time: time.UnixMicro(e.at).UTC()}
+	x := e.value()
+	return &x
+}
+
+// value is e as a read's exemplar, written in place by strips' points.
+func (e *exemplar) value() StatsExemplar {
+	return StatsExemplar{TraceID: e.trace, SpanID: e.span, DurationMic: e.us, Time: time.UnixMicro(e.at).UTC()}
 }
 
 // stripped reports whether strips keep every quantile of qs.
@@ -231,28 +233,53 @@ func stripped(qs []float64) bool {
 	return true
 }
 
-// point is a strip's minute as a read's point, its quantiles and
-// exemplars appended to qs and ex (returned grown, never beyond their
-// capacity: the points keep pointers into them).
-func (p stripPoint) point(t time.Time, quantiles, qs []float64, ex []StatsExemplar) (StatsPoint, []float64, []StatsExemplar) {
-	out := StatsPoint{Time: t, Calls: p.calls, Errors: p.errors, DurationSumMic: p.durSum, Bytes: p.bytes}
-	for _, e := range []struct {
-		from *exemplar
-		to   **StatsExemplar
-	}{{p.slow, &out.Slowest}, {p.failed, &out.Failed}} {
-		if e.from != nil {
-			ex = append(ex, *e.from.public())
-			*e.to = &ex[len(ex)-1]
+// points is a group read with strips as its answer's points in time
+// order: the strips' minutes, where no row's bucket replaces them,
+// compacted in place (a point's index is never after its bucket's).
+func (g *statGroup) points(q StatsQuery) []StatsPoint {
+	rows := make([]int64, 0, len(g.buckets))
+	for b := range g.buckets {
+		rows = append(rows, b)
+	}
+	slices.Sort(rows)
+	start, step := q.Start.UnixMicro(), q.Step.Microseconds()
+	n := 0
+	for b := range g.has {
+		if len(rows) > 0 && rows[0] == int64(b) {
+			g.stripped[n] = g.buckets[rows[0]].point(time.UnixMicro(start+int64(b)*step).UTC(), q.Quantiles)
+			rows = rows[1:]
+			n++
+		} else if g.has[b] {
+			g.stripped[n] = g.stripped[b]
+			n++
 		}
+	}
+	for _, b := range rows { // beyond the strips' buckets: none in a read's range, kept for safety
+		g.stripped = append(g.stripped[:n], g.buckets[b].point(time.UnixMicro(start+b*step).UTC(), q.Quantiles))
+		n++
+	}
+	return g.stripped[:n:n]
+}
+
+// point is a strip's minute as a read's point, its quantiles and
+// exemplars written to qs (one per quantile) and ex (two).
+func (p *stripPoint) point(t time.Time, quantiles, qs []float64, ex []StatsExemplar) StatsPoint {
+	out := StatsPoint{Time: t, Calls: p.calls, Errors: p.errors, DurationSumMic: p.durSum, Bytes: p.bytes}
+	if p.slow != nil {
+		ex[0] = p.slow.value()
+		out.Slowest = &ex[0]
+	}
+	if p.failed != nil {
+		ex[1] = p.failed.value()
+		out.Failed = &ex[1]
 	}
 	if len(quantiles) > 0 && !math.IsNaN(float64(p.quantiles[0])) {
-		n := len(qs)
-		for _, q := range quantiles {
-			qs = append(qs, float64(p.quantiles[slices.Index(stripQuantiles[:], q)]))
+		for i, q := range quantiles {
+			qs[i] = float64(p.quantiles[slices.Index(stripQuantiles[:], q)])
 		}
-		out.Quantiles = qs[n:len(qs):len(qs)]
+		out.Quantiles = qs
 	}
-	return out, qs, ex
+	return out
 }
 
 // statsFromStrips answers a read of services' totals at one-minute steps,
@@ -317,20 +344,22 @@ func statsFromStrips(ctx context.Context, tx pgx.Tx, tenant int16, q StatsQuery)
 		})
 	})
 	// Each strip is counted as it arrives, while PostgreSQL sends the next.
+	w := newStripWorkers(ctx, q)
 	b.Queue(`SELECT service, hour, points, sketch FROM span_strips WHERE tenant = $1 AND hour >= $2 AND hour < $3 AND `+service,
 		tenant, sa, sb, q.Service, nameKey(q.Service, "")).Query(func(rows pgx.Rows) error {
-		var service string
-		var hour time.Time
-		var points, sketch []byte
-		_, err := pgx.ForEachRow(rows, []any{&service, &hour, &points, &sketch}, func() error {
-			if err := addStrip(groups, q, service, hour.UnixMicro(), points, sketch); err != nil {
-				return fmt.Errorf("strip of %s at %v: %w", service, hour, err)
-			}
-			return nil
+		var r stripRow
+		_, err := pgx.ForEachRow(rows, []any{&r.service, &r.hour, &r.points, &r.sketch}, func() error {
+			r.group = groupOf(groups, statCell{service: r.service}, q.By)
+			return w.send(r)
 		})
 		return err
 	})
-	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+	err := tx.SendBatch(ctx, b).Close()
+	// A worker's error first: the batch's is then only its consequence.
+	if werr := w.close(); werr != nil {
+		return nil, werr
+	}
+	if err != nil {
 		return nil, err
 	}
 	// Those minutes' folded totals, counted in their buckets but not in
@@ -352,31 +381,100 @@ func statsFromStrips(ctx context.Context, tx pgx.Tx, tenant int16, q StatsQuery)
 	return seriesOf(groups, q), nil
 }
 
-// addStrip counts a strip of the hour starting at h (µs): at one-minute
-// steps its minutes as points, at hours as its hour's row; in the total
-// either way.
-func addStrip(groups map[statCell]*statGroup, q StatsQuery, service string, h int64, stored, sketch []byte) error {
-	points, err := decodeStrip(stored, h)
-	if err != nil {
-		return err
+// stripRow is a strip as read, and the group it counts in.
+type stripRow struct {
+	service        string
+	hour           time.Time
+	points, sketch []byte
+	group          *statGroup
+}
+
+// stripWorkers decode a read's strips on every core: decoding them and
+// merging their sketches is most of a Services page read's CPU, and the
+// page waits for it. Each group is counted by one worker only (the one
+// it was first given to), so groups need no lock.
+type stripWorkers struct {
+	ctx   context.Context
+	eg    *errgroup.Group
+	in    []chan stripRow
+	owner map[*statGroup]int
+}
+
+func newStripWorkers(ctx context.Context, q StatsQuery) *stripWorkers {
+	w := &stripWorkers{in: make([]chan stripRow, runtime.GOMAXPROCS(0)), owner: map[*statGroup]int{}}
+	w.eg, w.ctx = errgroup.WithContext(ctx)
+	for i := range w.in {
+		in := make(chan stripRow, 16)
+		w.in[i] = in
+		w.eg.Go(func() error {
+			for r := range in {
+				if err := addStrip(r.group, q, r.hour.UnixMicro(), r.points, r.sketch); err != nil {
+					return fmt.Errorf("strip of %s at %v: %w", r.service, r.hour, err)
+				}
+			}
+			return nil
+		})
 	}
-	g := groupOf(groups, statCell{service: service}, q.By)
+	return w
+}
+
+// send hands r to its group's worker; it fails once a worker has.
+func (w *stripWorkers) send(r stripRow) error {
+	i, ok := w.owner[r.group]
+	if !ok {
+		i = len(w.owner) % len(w.in)
+		w.owner[r.group] = i
+	}
+	select {
+	case w.in[i] <- r:
+		return nil
+	case <-w.ctx.Done():
+		return w.ctx.Err()
+	}
+}
+
+// close waits for the workers to count what they were sent and returns
+// the first one's error.
+func (w *stripWorkers) close() error {
+	for _, in := range w.in {
+		close(in)
+	}
+	return w.eg.Wait()
+}
+
+// addStrip counts a strip of the hour starting at h (µs) in g: at
+// one-minute steps its minutes as points, at hours as its hour's row; in
+// the total either way.
+func addStrip(g *statGroup, q StatsQuery, h int64, stored, sketch []byte) error {
 	agg := &statAgg{sketch: newSketch()} // the hour
 	if err := mergeSketch(agg.sketch, sketch); err != nil {
 		return err
 	}
 	start, step := q.Start.UnixMicro(), q.Step.Microseconds()
 	perMinute := q.Step == time.Minute
+	k := len(q.Quantiles)
 	if perMinute && g.stripped == nil {
 		n := (q.End.UnixMicro() - start + step - 1) / step
-		g.stripped, g.has = make([]stripPoint, n), make([]bool, n)
+		g.stripped, g.has = make([]StatsPoint, n), make([]bool, n)
+		g.qs, g.ex = make([]float64, n*int64(k)), make([]StatsExemplar, 2*n)
 	}
-	for _, p := range points {
+	err := readStrip(stored, h, func(int) {}, func(p *stripPoint) {
 		if perMinute {
 			b := (h + int64(p.minute)*time.Minute.Microseconds() - start) / step
-			g.stripped[b], g.has[b] = p, true
+			g.stripped[b] = p.point(time.UnixMicro(start+b*step).UTC(), q.Quantiles, g.qs[b*int64(k):(b+1)*int64(k):(b+1)*int64(k)], g.ex[2*b:2*b+2])
+			g.has[b] = true
 		}
-		agg.addCounts(p.calls, p.errors, p.durSum, p.bytes, p.slow, p.failed)
+		// p's exemplars live only during this call: the hour keeps copies.
+		agg.addCounts(p.calls, p.errors, p.durSum, p.bytes, nil, nil)
+		for _, e := range [...]struct{ have, from **exemplar }{{&agg.slow, &p.slow}, {&agg.failed, &p.failed}} {
+			if x := *e.from; x != nil && slowest(*e.have, x) == x {
+				c := *x
+				*e.have = &c
+			}
+		}
+	})
+	if err != nil {
+		return err
 	}
 	if perMinute {
 		return g.total.merge(agg) // its minutes are points already

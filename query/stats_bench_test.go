@@ -1,0 +1,71 @@
+package query
+
+import (
+	"compress/gzip"
+	"encoding/json"
+	"io"
+	"testing"
+	"time"
+
+	"github.com/zipq/zipq/storage"
+	"github.com/zipq/zipq/zipkin"
+)
+
+// BenchmarkStatsAnswer is what /api/zipq/stats adds to the storage read
+// (storage's BenchmarkServicesPage) for the Services page's day of 50
+// services: building the answer and encoding it as JSON, plain and as
+// the gzip level the route's middleware uses for browsers. Each point has
+// the two quantiles and a slowest exemplar, one in ten a failed one, as
+// in a day of real calls.
+func BenchmarkStatsAnswer(b *testing.B) {
+	day := time.Now().UTC().Truncate(time.Hour).Add(-24 * time.Hour)
+	for _, c := range []struct {
+		name string
+		step time.Duration
+	}{{"minutes", time.Minute}, {"hours", time.Hour}} {
+		q := storage.StatsQuery{Start: day, End: day.Add(24 * time.Hour), Step: c.step, By: storage.ByService, Quantiles: []float64{0.5, 0.99}}
+		series := make([]storage.StatsSeries, 50)
+		for s := range series {
+			series[s].Service = "service-" + string(rune('a'+s%26)) + string(rune('a'+s/26))
+			for at := q.Start; at.Before(q.End); at = at.Add(c.step) {
+				n := int64(len(series[s].Points))
+				slow := &storage.StatsExemplar{TraceID: zipkin.TraceID{Low: uint64(n)*7919 + 1}, SpanID: zipkin.SpanID(n + 3), DurationMic: 300_000 + n, Time: at.Add(17 * time.Second)}
+				p := storage.StatsPoint{Time: at, Calls: 20 + n%7, Errors: n % 3, DurationSumMic: 2_000_000 + n, Bytes: 4_000 + n,
+					Quantiles: []float64{1_234.5 + float64(n), 234_567.8}, Slowest: slow}
+				if n%10 == 0 {
+					p.Failed = slow
+				}
+				series[s].Points = append(series[s].Points, p)
+			}
+		}
+		for _, gz := range []bool{false, true} {
+			name := c.name + "/json"
+			if gz {
+				name += "+gzip"
+			}
+			b.Run(name, func(b *testing.B) {
+				var bytes counter
+				for b.Loop() {
+					bytes = 0
+					var w io.Writer = &bytes
+					var zw *gzip.Writer
+					if gz {
+						zw, _ = gzip.NewWriterLevel(w, 5)
+						w = zw
+					}
+					if err := json.NewEncoder(w).Encode(statsAnswerOf(q, series)); err != nil {
+						b.Fatal(err)
+					}
+					if zw != nil {
+						_ = zw.Close()
+					}
+				}
+				b.ReportMetric(float64(bytes), "B/answer")
+			})
+		}
+	}
+}
+
+type counter int64
+
+func (c *counter) Write(p []byte) (int, error) { *c += counter(len(p)); return len(p), nil }
