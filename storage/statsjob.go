@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"slices"
 	"time"
@@ -211,11 +212,7 @@ func buildStrips(ctx context.Context, tx pgx.Tx, hour time.Time, only map[int16]
 	)
 	h := hour.UnixMicro()
 	for k, m := range minutes {
-		at := make([]int64, 0, len(m))
-		for t := range m {
-			at = append(at, t)
-		}
-		slices.Sort(at)
+		at := slices.Sorted(maps.Keys(m))
 		all := newSketch()
 		strip := make([]stripPoint, len(at))
 		for i, t := range at {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"runtime"
 	"slices"
@@ -184,11 +185,7 @@ func seriesOf(groups map[statCell]*statGroup, q StatsQuery) []StatsSeries {
 			out = append(out, sr)
 			continue
 		}
-		at := make([]int64, 0, len(g.buckets))
-		for b := range g.buckets {
-			at = append(at, b)
-		}
-		slices.Sort(at)
+		at := slices.Sorted(maps.Keys(g.buckets))
 		sr.Points = make([]StatsPoint, len(at))
 		for i, b := range at {
 			sr.Points[i] = g.buckets[b].point(time.UnixMicro(start+b*step).UTC(), q.Quantiles)
@@ -237,11 +234,7 @@ func stripped(qs []float64) bool {
 // order: the strips' minutes, where no row's bucket replaces them,
 // compacted in place (a point's index is never after its bucket's).
 func (g *statGroup) points(q StatsQuery) []StatsPoint {
-	rows := make([]int64, 0, len(g.buckets))
-	for b := range g.buckets {
-		rows = append(rows, b)
-	}
-	slices.Sort(rows)
+	rows := slices.Sorted(maps.Keys(g.buckets))
 	start, step := q.Start.UnixMicro(), q.Step.Microseconds()
 	n := 0
 	for b := range g.has {
@@ -366,8 +359,8 @@ func statsFromStrips(ctx context.Context, tx pgx.Tx, tenant int16, q StatsQuery)
 	// the total, which their strip's hour sketch holds.
 	if len(unfolded) > 0 {
 		rows, err := tx.Query(ctx, `SELECT `+statsColumns+` FROM span_stats WHERE tenant = $1 AND ts = ANY($2)
-			AND ($3 = '' OR service_h = $4 AND service = $3) AND kind = $5 AND merged AND res = 60`,
-			tenant, unfolded, q.Service, nameKey(q.Service, ""), totalKind)
+			AND kind = $3 AND `+service+` AND merged AND res = 60`,
+			tenant, unfolded, totalKind, q.Service, nameKey(q.Service, ""))
 		if err != nil {
 			return nil, err
 		}
@@ -466,12 +459,7 @@ func addStrip(g *statGroup, q StatsQuery, h int64, stored, sketch []byte) error 
 		}
 		// p's exemplars live only during this call: the hour keeps copies.
 		agg.addCounts(p.calls, p.errors, p.durSum, p.bytes, nil, nil)
-		for _, e := range [...]struct{ have, from **exemplar }{{&agg.slow, &p.slow}, {&agg.failed, &p.failed}} {
-			if x := *e.from; x != nil && slowest(*e.have, x) == x {
-				c := *x
-				*e.have = &c
-			}
-		}
+		agg.slow, agg.failed = slowestCopy(agg.slow, p.slow), slowestCopy(agg.failed, p.failed)
 	})
 	if err != nil {
 		return err
@@ -480,6 +468,16 @@ func addStrip(g *statGroup, q StatsQuery, h int64, stored, sketch []byte) error 
 		return g.total.merge(agg) // its minutes are points already
 	}
 	return g.add(q, h, agg, true)
+}
+
+// slowestCopy is slowest(have, e), e copied where it wins: for an e
+// that does not outlive the call.
+func slowestCopy(have, e *exemplar) *exemplar {
+	if e == nil || slowest(have, e) != e {
+		return have
+	}
+	c := *e
+	return &c
 }
 
 // UsageRow is what one series' spans cost on disk over a read's range.
