@@ -57,6 +57,46 @@ BEGIN
     END IF;
 END $$;
 
+CREATE FUNCTION zipq.zipq_thin_partition(parent text, d date, OUT bytes_before bigint, OUT bytes_after bigint) RETURNS record
+    LANGUAGE plpgsql
+    AS $_$
+DECLARE
+    part text := parent || '_p' || to_char(d, 'YYYYMMDD');
+    fresh text := part || '_thin';
+    lo timestamptz := d::timestamp AT TIME ZONE 'UTC';
+    hi timestamptz := (d + 1)::timestamp AT TIME ZONE 'UTC';
+    idx text;
+BEGIN
+    bytes_before := pg_total_relation_size(quote_ident(part)::regclass);
+    EXECUTE format('CREATE TABLE %I (LIKE %I INCLUDING DEFAULTS INCLUDING CONSTRAINTS INCLUDING STORAGE)', fresh, parent);
+    EXECUTE format('INSERT INTO %I SELECT p.* FROM %I p WHERE NOT EXISTS (SELECT 1 FROM thinned_traces t
+        WHERE t.day = $1 AND t.trace_id_low = p.trace_id_low AND t.trace_id_high = p.trace_id_high AND t.tenant = p.tenant)
+        ORDER BY p.trace_id_low', fresh, part) USING d;
+    -- Indexes are built before the swap, on the new table alone; ATTACH
+    -- adopts the ones matching the parent's, so the parent is locked only
+    -- for the catalog changes.
+    IF parent = 'segments' THEN
+        EXECUTE format('ALTER TABLE %I ADD CONSTRAINT %I PRIMARY KEY (trace_id_low, tenant, ts, seg_uid)', fresh, fresh || '_pkey');
+    ELSIF parent = 'span_index' THEN
+        EXECUTE format('CREATE INDEX %I ON %I (tenant, ts_max)', fresh || '_tenant_ts_max_idx', fresh);
+    END IF;
+    PERFORM zipq_prepare_partition(parent, fresh);
+    -- The time range as a constraint spares ATTACH its scan of the rows.
+    EXECUTE format('ALTER TABLE %I ADD CONSTRAINT %I CHECK (ts >= %L AND ts < %L)', fresh, fresh || '_range', lo, hi);
+    EXECUTE format('DROP TABLE %I', part);
+    EXECUTE format('ALTER TABLE %I RENAME TO %I', fresh, part);
+    -- The indexes take the names a partition made by zipq_ensure_partition
+    -- has (renaming a key's index renames the key).
+    FOR idx IN SELECT c.relname FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+        WHERE i.indrelid = quote_ident(part)::regclass AND starts_with(c.relname::text, fresh)
+    LOOP
+        EXECUTE format('ALTER INDEX %I RENAME TO %I', idx, part || substr(idx, length(fresh) + 1));
+    END LOOP;
+    EXECUTE format('ALTER TABLE %I ATTACH PARTITION %I FOR VALUES FROM (%L) TO (%L)', parent, part, lo, hi);
+    EXECUTE format('ALTER TABLE %I DROP CONSTRAINT %I', part, fresh || '_range');
+    bytes_after := pg_total_relation_size(quote_ident(part)::regclass);
+END $_$;
+
 CREATE TABLE zipq.autocomplete_tags (
     day date NOT NULL,
     key text NOT NULL,
@@ -267,6 +307,37 @@ CREATE TABLE zipq.tenants (
 
 COMMENT ON TABLE zipq.tenants IS 'tenant names and the numbers every row stores (storage/tenants.go); 0 is the default tenant';
 
+CREATE TABLE zipq.thin_counts (
+    tenant smallint NOT NULL,
+    day date NOT NULL,
+    service text NOT NULL,
+    reason text NOT NULL,
+    traces bigint NOT NULL,
+    spans bigint NOT NULL,
+    CONSTRAINT thin_counts_reason_check CHECK ((reason = ANY (ARRAY['error'::text, 'slow'::text, 'rare'::text, 'sampled'::text, 'thinned'::text])))
+);
+
+COMMENT ON TABLE zipq.thin_counts IS 'traces judged by the keep-by-value policy, by root service and reason (storage/thin.go)';
+
+CREATE TABLE zipq.thin_days (
+    day date NOT NULL,
+    policy text NOT NULL,
+    thinned_at timestamp with time zone NOT NULL,
+    bytes_before bigint NOT NULL,
+    bytes_after bigint NOT NULL
+);
+
+COMMENT ON TABLE zipq.thin_days IS 'days of spans thinned by the keep-by-value policy (storage/thin.go)';
+
+CREATE TABLE zipq.thinned_traces (
+    trace_id_low bigint NOT NULL,
+    trace_id_high bigint NOT NULL,
+    tenant smallint NOT NULL,
+    day date NOT NULL
+);
+
+COMMENT ON TABLE zipq.thinned_traces IS 'trace IDs the keep-by-value policy took out, so a read of one says so (storage/thin.go)';
+
 CREATE TABLE zipq.trace_links (
     trace_id_low bigint NOT NULL,
     trace_id_high bigint NOT NULL,
@@ -331,6 +402,15 @@ ALTER TABLE ONLY zipq.tenants
 
 ALTER TABLE ONLY zipq.tenants
     ADD CONSTRAINT tenants_pkey PRIMARY KEY (id);
+
+ALTER TABLE ONLY zipq.thin_counts
+    ADD CONSTRAINT thin_counts_pkey PRIMARY KEY (tenant, day, service, reason);
+
+ALTER TABLE ONLY zipq.thin_days
+    ADD CONSTRAINT thin_days_pkey PRIMARY KEY (day);
+
+ALTER TABLE ONLY zipq.thinned_traces
+    ADD CONSTRAINT thinned_traces_pkey PRIMARY KEY (trace_id_low, trace_id_high, tenant, day);
 
 ALTER TABLE ONLY zipq.trace_links
     ADD CONSTRAINT trace_links_pkey PRIMARY KEY (trace_id_low, trace_id_high, tenant);

@@ -370,11 +370,36 @@ func (a *api) trace(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if len(traces) == 0 {
-		httpError(w, http.StatusNotFound, id.String()+" not found")
+		a.notFound(w, r, id)
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")
 	_, _ = w.Write(zipkin.EncodeJSON(traces[0]))
+}
+
+// ThinnedReader says whether keep by value took a trace out, and when
+// (storage.Store.Thinned).
+type ThinnedReader interface {
+	Thinned(ctx context.Context, id zipkin.TraceID, strict bool) (storage.Thinning, bool, error)
+}
+
+// notFound answers a trace read by ID that found no spans: 404, saying
+// so when the keep-by-value policy thinned it rather than leaving the
+// reader to guess at retention or a wrong ID.
+func (a *api) notFound(w http.ResponseWriter, r *http.Request, id zipkin.TraceID) {
+	msg := "trace " + id.String() + " not found"
+	if a.o.Thinned != nil {
+		th, ok, err := a.o.Thinned.Thinned(r.Context(), id, a.o.StrictTraceID)
+		if err != nil {
+			a.fail(w, r, err)
+			return
+		}
+		if ok {
+			msg = fmt.Sprintf("trace %s was thinned by keep-by-value policy %q on %s: only traces the policy keeps are stored past then",
+				id, th.Policy, th.Day.Format(time.DateOnly))
+		}
+	}
+	httpError(w, http.StatusNotFound, msg)
 }
 
 // parseTraceID reads a trace ID parameter; surrounding whitespace (a

@@ -188,6 +188,9 @@ type Options struct {
 	// Stats serves the service metrics at /api/zipq/stats; nil switches
 	// it off.
 	Stats StatsReader
+	// Thinned, when set, says why a trace read by ID is gone: its 404
+	// names the keep-by-value policy and the day that thinned it.
+	Thinned ThinnedReader
 	// ReaderReady, when set, gates the read API: while it returns an error
 	// (the database is still unreachable or being migrated at start),
 	// reads are 503 with Retry-After. HTTP ingest never waits on it.

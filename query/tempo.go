@@ -383,7 +383,7 @@ func (t *tempoAPI) traceByID(version int) http.HandlerFunc {
 			return
 		}
 		if len(traces) == 0 {
-			httpError(w, http.StatusNotFound, "trace "+id.String()+" not found")
+			t.a.notFound(w, r, id)
 			return
 		}
 		proto := strings.Contains(r.Header.Get("Accept"), "application/protobuf") || strings.Contains(r.Header.Get("Accept"), "application/x-protobuf")

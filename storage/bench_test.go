@@ -606,3 +606,81 @@ func zstdFloor(b *testing.B, spans []zipkin.Span) float64 {
 	}
 	return float64(len(out)) / float64(len(spans))
 }
+
+// BenchmarkThin is keep by value on a filled day: two shapes of spans the
+// policy was not written for (OpenTelemetry-demo-like, and the stats
+// tests' generator with its errors and slow tail), written into a day
+// three days old and thinned by "errors,slow=p99,rare=100,sample=10%".
+// It reports the day's bytes a span (segments and span_index partitions)
+// before and after, after counting the thinned IDs kept to answer for
+// them, the share of traces kept, and the spans judged a second.
+func BenchmarkThin(b *testing.B) {
+	shapes := []struct {
+		name string
+		gen  func(r *rand.Rand, at time.Time) []zipkin.Span
+	}{
+		{"otel-demo-like", func(r *rand.Rand, at time.Time) []zipkin.Span { return otelLikeSpans(r, 8_000, at) }},
+		{"stats-generator", func(r *rand.Rand, at time.Time) []zipkin.Span { return statSpans(r, 20_000, at) }},
+	}
+	for _, shape := range shapes {
+		b.Run(shape.name, func(b *testing.B) {
+			for range b.N {
+				st, dsn := openStore(b, storage.Config{Keep: "errors,slow=p99,rare=100,sample=10%"})
+				ctx := context.Background()
+				d := time.Now().UTC().Add(-3 * 24 * time.Hour).Truncate(24 * time.Hour)
+				if err := st.Maintain(ctx, d); err != nil {
+					b.Fatal(err)
+				}
+				spans := shape.gen(rand.New(rand.NewPCG(3, 4)), d.Add(12*time.Hour))
+				for i := 0; i < len(spans); i += 500 {
+					if err := st.WriteSpans(ctx, spans[i:min(i+500, len(spans))]); err != nil {
+						b.Fatal(err)
+					}
+				}
+				for n := 1; n > 0; {
+					var err error
+					if n, err = st.Link(ctx, storage.LinkBatch); err != nil {
+						b.Fatal(err)
+					}
+				}
+				conn, err := pgx.Connect(ctx, dsn)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if _, err := conn.Exec(ctx, `VACUUM`); err != nil {
+					b.Fatal(err)
+				}
+				var res storage.ThinResult
+				var took time.Duration
+				for range 3 { // the empty day before d, then d
+					t0 := time.Now()
+					if res, err = st.Thin(ctx, d.Add(48*time.Hour+time.Minute)); err != nil {
+						b.Fatal(err)
+					}
+					took = time.Since(t0)
+					if res.Day.Equal(d) {
+						break
+					}
+				}
+				var ids int64
+				if err := conn.QueryRow(ctx, `SELECT pg_total_relation_size('thinned_traces')`).Scan(&ids); err != nil {
+					b.Fatal(err)
+				}
+				conn.Close(ctx)
+				var kept, all int64
+				for _, c := range res.Counts {
+					all += c.Traces
+					if c.Reason != "thinned" {
+						kept += c.Traces
+					}
+				}
+				n := float64(len(spans))
+				b.ReportMetric(float64(res.BytesBefore)/n, "before-B/span")
+				b.ReportMetric(float64(res.BytesAfter+ids)/n, "after-B/span")
+				b.ReportMetric(float64(ids)/float64(all-kept), "id-B/thinned-trace")
+				b.ReportMetric(100*float64(kept)/float64(all), "kept-%")
+				b.ReportMetric(n/took.Seconds(), "spans-judged/s")
+			}
+		})
+	}
+}

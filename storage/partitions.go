@@ -79,6 +79,8 @@ func (s *Store) applyTenantRetention(ctx context.Context, tx pgx.Tx, now time.Ti
 			`DELETE FROM autocomplete_tags WHERE tenant = $1 AND day < $2::timestamptz::date`,
 			`DELETE FROM trace_links WHERE tenant = $1 AND hour < $2`,
 			`DELETE FROM dependency_links WHERE tenant = $1 AND hour < $2`,
+			`DELETE FROM thinned_traces WHERE tenant = $1 AND day < $2::timestamptz::date`,
+			`DELETE FROM thin_counts WHERE tenant = $1 AND day < $2::timestamptz::date`,
 		} {
 			if _, err := tx.Exec(ctx, q, id, cutoff); err != nil {
 				return fmt.Errorf("maintain: retention of tenant %q: %w", name, err)
@@ -161,6 +163,9 @@ func (s *Store) applyRetention(ctx context.Context, tx pgx.Tx, cutoff time.Time)
 		`DELETE FROM autocomplete_tags WHERE day < $1::timestamptz::date`,
 		`DELETE FROM trace_links WHERE hour < $1`,
 		`DELETE FROM dependency_links WHERE hour < $1`,
+		`DELETE FROM thinned_traces WHERE day < $1::timestamptz::date`,
+		`DELETE FROM thin_counts WHERE day < $1::timestamptz::date`,
+		`DELETE FROM thin_days WHERE day < $1::timestamptz::date`,
 	} {
 		if _, err := tx.Exec(ctx, q, cutoff); err != nil {
 			return fmt.Errorf("maintain: retention: %w", err)

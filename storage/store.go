@@ -48,6 +48,13 @@ type Config struct {
 	// StatsRetention is how long the service metrics (span_stats) are
 	// kept: longer than the spans, at hourly resolution after a day.
 	StatsRetention time.Duration
+	// Keep is the keep-by-value policy (ParseThinPolicy: "errors,
+	// slow=p99,rare=100,sample=10%"); empty: every trace is kept for the
+	// whole Retention.
+	Keep string
+	// KeepAfter is how long past the end of its day every trace is kept
+	// whole before Keep thins the day.
+	KeepAfter time.Duration
 	// NoStats turns off counting the service metrics as spans are
 	// written (benchmarks compare the two).
 	NoStats bool
@@ -62,6 +69,7 @@ func DefaultConfig() Config {
 		PartitionsAhead: 2,
 		LinkInterval:    time.Second,
 		StatsRetention:  30 * 24 * time.Hour,
+		KeepAfter:       24 * time.Hour,
 	}
 }
 
@@ -81,6 +89,9 @@ func (c *Config) withDefaults() {
 	}
 	if c.StatsRetention == 0 {
 		c.StatsRetention = d.StatsRetention
+	}
+	if c.KeepAfter == 0 {
+		c.KeepAfter = d.KeepAfter
 	}
 }
 
@@ -104,6 +115,11 @@ func (c Config) Validate() error {
 	}
 	if c.PartitionsAhead < 1 {
 		errs = append(errs, fmt.Errorf("partitions ahead %d: want at least 1", c.PartitionsAhead))
+	}
+	if _, on, err := ParseThinPolicy(c.Keep); err != nil {
+		errs = append(errs, err)
+	} else if on && (c.KeepAfter < time.Hour || c.KeepAfter+24*time.Hour >= c.Retention) {
+		errs = append(errs, fmt.Errorf("keep after %v: want at least 1h, and less than the retention (%v) less a day, or no day is ever thinned", c.KeepAfter, c.Retention))
 	}
 	if c.LinkInterval <= 0 {
 		errs = append(errs, fmt.Errorf("link interval %v: want a positive duration", c.LinkInterval))
@@ -133,6 +149,9 @@ type Store struct {
 	codec atomic.Pointer[segmentCodec]
 	// usage is what the last maintenance round measured (partitions.go).
 	usage atomic.Pointer[Usage]
+	// keep is Config.Keep parsed; nil: off (thin.go).
+	keep      *ThinPolicy
+	onThinned func([]ThinCount)
 	// noStrips reads service totals from span_stats alone: the oracle
 	// the strips' reads are tested against.
 	noStrips bool
@@ -171,12 +190,20 @@ func Open(ctx context.Context, cfg Config, logger *slog.Logger) (*Store, error) 
 	if err != nil {
 		return nil, fmt.Errorf("parse postgres url: %w", err)
 	}
+	keep, on, err := ParseThinPolicy(cfg.Keep)
+	if err != nil {
+		return nil, err
+	}
 	pc.MaxConns = cfg.MaxConns
 	pool, err := pgxpool.NewWithConfig(ctx, pc)
 	if err != nil {
 		return nil, fmt.Errorf("open postgres pool: %w", err)
 	}
-	return &Store{pool: pool, cfg: cfg, logger: logger, traceReads: make(chan struct{}, max(1, cfg.MaxConns/2))}, nil
+	s := &Store{pool: pool, cfg: cfg, logger: logger, traceReads: make(chan struct{}, max(1, cfg.MaxConns/2))}
+	if on {
+		s.keep = &keep
+	}
+	return s, nil
 }
 
 // AutocompleteKeys are the tag keys whose values are recorded.

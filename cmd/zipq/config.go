@@ -202,6 +202,8 @@ func bindPostgres(s *settings, c *storage.Config) {
 	integer(s, &c.MaxConns, "postgres-max-conns", "POSTGRES_MAX_CONNS", "connection pool size")
 	s.duration(&c.Retention, "retention", "ZIPQ_RETENTION", "keep spans this long; older daily partitions are dropped")
 	integer(s, &c.RetentionBytes, "retention-bytes", "ZIPQ_RETENTION_BYTES", "when above 0, a budget in bytes for the whole schema: past it, the oldest daily partitions are dropped first (never today's), checked every five minutes")
+	s.str(&c.Keep, "keep", "ZIPQ_KEEP", "keep by value: once a day is ZIPQ_KEEP_AFTER old, keep only the traces this policy names and thin the rest, e.g. errors,slow=p99,rare=100,sample=10% (README \"Keep by value\"); empty: keep every trace for the whole retention")
+	s.duration(&c.KeepAfter, "keep-after", "ZIPQ_KEEP_AFTER", "with ZIPQ_KEEP, how long past the end of its day every trace is kept whole before the day is thinned")
 	s.boolean(&c.NoStats, "no-service-metrics", "ZIPQ_NO_SERVICE_METRICS", "do not count the service metrics as spans are stored (benchmarks compare the two; the Services page and TraceQL metrics then miss those spans)")
 	s.duration(&c.StatsRetention, "stats-retention", "ZIPQ_STATS_RETENTION", "keep the service metrics (rates, errors, latency sketches) this long; hourly after a day")
 	integer(s, &c.PartitionsAhead, "partitions-ahead", "ZIPQ_PARTITIONS_AHEAD", "daily partitions created ahead of time")

@@ -54,7 +54,7 @@ var (
 // router's options.
 func apiOptions(o *query.Options, rcv *ingest.Receiver, st *storage.Store, db *database, self selfTracing) {
 	o.Reader, o.ReaderReady, o.Ingest = st, db.Ready, rcv.ZipkinHandler()
-	o.Finder, o.Tempo, o.Stats = st, ingest.TraceQLModel{}, st
+	o.Finder, o.Tempo, o.Stats, o.Thinned = st, ingest.TraceQLModel{}, st, st
 	o.AutocompleteKeys = st.AutocompleteKeys()
 	o.Tracer = self.tracer
 	o.Assets = web.Handler()
@@ -298,6 +298,30 @@ func usageMetrics(st *storage.Store) []prometheus.Collector {
 				return float64(u.OldestDay.Unix())
 			}),
 	}
+}
+
+// thinMetrics counts the traces keep by value judged, by tenant, root
+// service and reason (kept for one, or thinned), as thin_counts does.
+// Services past the first maxThinServices are counted as "_other", so a
+// flood of service names cannot grow the series without bound.
+func thinMetrics(st *storage.Store) prometheus.Collector {
+	const maxThinServices = 1000
+	c := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "zipq_keep_by_value_traces_total",
+		Help: "Traces of days thinned by ZIPQ_KEEP, by tenant, root service and reason: error, slow, rare or sampled (kept), or thinned.",
+	}, []string{"tenant", "service", "reason"})
+	seen := map[[2]string]bool{} // only RunThinning's goroutine calls back
+	st.OnThinned(func(counts []storage.ThinCount) {
+		for _, n := range counts {
+			k := [2]string{n.Tenant, n.Service}
+			if !seen[k] && len(seen) >= maxThinServices {
+				k[1] = "_other"
+			}
+			seen[k] = true
+			c.WithLabelValues(k[0], k[1], n.Reason).Add(float64(n.Traces))
+		}
+	})
+	return c
 }
 
 // replayer replays the parked messages of the tenant a request acts for.

@@ -98,7 +98,9 @@ export const api = {
     try {
       return await get<Span[]>(`/api/v2/trace/${encodeURIComponent(id)}`, undefined, signal);
     } catch (e) {
-      if (e instanceof ApiError && e.status === 404) return null;
+      // A trace keep by value thinned is an answer, not an absence: its
+      // 404 says by which policy and on which day, and the page shows it.
+      if (e instanceof ApiError && e.status === 404 && !e.serverText.includes('thinned by')) return null;
       throw e;
     }
   },
