@@ -226,7 +226,7 @@ COMMENT ON COLUMN zipq.span_index.dur_min IS 'shortest duration (µs) among the 
 
 COMMENT ON COLUMN zipq.span_index.dur_max IS 'longest duration (µs) among the row''s spans; NULL when none has one';
 
-COMMENT ON COLUMN zipq.span_index.keys IS 'sorted 32-bit hashes of what search matches on (storage/text.go): service, remote service, span name and annotationQuery terms, each with its own prefix';
+COMMENT ON COLUMN zipq.span_index.keys IS 'sorted 32-bit hashes of what search matches on (storage/indexkeys.go): service, remote service, span name and annotationQuery terms, each with its own prefix; a key=value term''s high 18 bits hash its key (since migration 00015)';
 
 CREATE TABLE zipq.span_index_other (
     trace_id_low bigint NOT NULL,

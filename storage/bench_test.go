@@ -684,3 +684,92 @@ func BenchmarkThin(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkValueKeys measures span_index with whole-term keys for tag
+// values (as before migration 00015) beside folded ones (termKey), in the
+// same run: 450k OpenTelemetry-demo-like spans (a new URL, SQL statement,
+// product ID and pod name on every span) written in 500-span batches into
+// an empty schema each, then the GIN index's and the table's bytes a span,
+// the write time, and searches over the last hour at 1 in flight (limit
+// 20): a value that occurs once (url.full), a short unique value
+// (app.product.id), a common one (rpc.method), and a service with a
+// common value. Both sets are searched by today's code, which asks for
+// either key of a term.
+func BenchmarkValueKeys(b *testing.B) {
+	const traces = 60_000 // 7.5 spans a trace
+	spans := otelLikeSpans(rand.New(rand.NewPCG(7, 8)), traces, time.Now())
+	picks := rand.New(rand.NewPCG(9, 10))
+	for _, fold := range []bool{false, true} {
+		b.Run(map[bool]string{false: "whole-term", true: "folded"}[fold], func(b *testing.B) {
+			defer storage.FoldValues(fold)()
+			for range b.N {
+				st, dsn := openStore(b, storage.Config{})
+				ctx := context.Background()
+				if err := st.Maintain(ctx, time.Now()); err != nil {
+					b.Fatal(err)
+				}
+				// A parent benchmark's own metrics are not printed: the
+				// write reports in a sub-benchmark of its own.
+				b.Run("write", func(b *testing.B) {
+					t0 := time.Now()
+					for i := 0; i < len(spans); i += 500 {
+						if err := st.WriteSpans(ctx, spans[i:min(i+500, len(spans))]); err != nil {
+							b.Fatal(err)
+						}
+					}
+					b.ReportMetric(time.Since(t0).Seconds(), "write-s")
+					conn, err := pgx.Connect(ctx, dsn)
+					if err != nil {
+						b.Fatal(err)
+					}
+					defer conn.Close(ctx)
+					if _, err := conn.Exec(ctx, `VACUUM ANALYZE`); err != nil {
+						b.Fatal(err)
+					}
+					var gin, heap int64
+					if err := conn.QueryRow(ctx, `SELECT
+						coalesce(sum(pg_relation_size(c.oid)) FILTER (WHERE c.relkind = 'i'), 0)::bigint,
+						coalesce(sum(pg_relation_size(c.oid)) FILTER (WHERE c.relkind = 'r'), 0)::bigint
+						FROM pg_class c LEFT JOIN pg_index x ON x.indexrelid = c.oid
+						JOIN pg_inherits i ON i.inhrelid = coalesce(x.indrelid, c.oid)
+						WHERE i.inhparent = 'span_index'::regclass AND (c.relkind = 'r' OR c.relname LIKE '%keys_idx')`).Scan(&gin, &heap); err != nil {
+						b.Fatal(err)
+					}
+					b.ReportMetric(float64(gin)/float64(len(spans)), "gin-B/span")
+					b.ReportMetric(float64(heap)/float64(len(spans)), "rows-B/span")
+				})
+				search := func(name string, q func() zipkin.QueryRequest) {
+					b.Run(name, func(b *testing.B) {
+						var took []time.Duration
+						for range 200 {
+							r := q()
+							r.EndTs, r.Lookback, r.Limit = time.Now(), time.Hour, 20
+							t := time.Now()
+							found, err := st.FindTraces(ctx, r, true)
+							if err != nil {
+								b.Fatal(err)
+							}
+							took = append(took, time.Since(t))
+							if len(found) == 0 {
+								b.Fatalf("%+v found nothing", r)
+							}
+						}
+						reportLatencies(b, took)
+					})
+				}
+				tag := func(k string) func() zipkin.QueryRequest {
+					return func() zipkin.QueryRequest {
+						sp := spans[picks.IntN(len(spans))]
+						return zipkin.QueryRequest{AnnotationQuery: []string{k + "=" + sp.Tags[k]}}
+					}
+				}
+				search("unique-url", tag("url.full"))
+				search("unique-product", tag("app.product.id"))
+				search("common-value", tag("rpc.method"))
+				search("service-and-common-value", func() zipkin.QueryRequest {
+					return zipkin.QueryRequest{ServiceName: "currencyservice", AnnotationQuery: []string{"rpc.grpc.status_code=0"}}
+				})
+			}
+		})
+	}
+}

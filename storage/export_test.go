@@ -55,3 +55,15 @@ func ForgetDicts() {
 	dictionaries.known = nil
 	learnedDecoder.Store(nil)
 }
+
+// FoldValues sets whether key=value terms get folded keys (termKey) or
+// whole-term ones (legacyTermKey), as rows written before migration 00015
+// have; it returns the undo. Not for parallel tests.
+func FoldValues(on bool) (undo func()) {
+	was := foldValues
+	foldValues = on
+	return func() { foldValues = was }
+}
+
+// TermKey is termKey, for tests that need two values sharing a key.
+func TermKey(t string) int32 { return termKey(t) }

@@ -79,6 +79,43 @@ func key(kind byte, s string) int32 {
 	return int32(d.Sum64())
 }
 
+// valueBits is how many low bits of a key=value term's key come from the
+// whole term; the high bits come from the tag key alone, so a tag's values
+// share 2^14 keys. A tag with a new value on every span (a URL, a SQL
+// statement, an ID) then no longer makes a GIN entry per span, each about
+// 57 bytes, but adds a few bytes to a shared entry's posting list: on
+// 450k OpenTelemetry-demo-like spans the GIN index fell from 166 to 37
+// B/span (docs/BENCHMARKS.md, "A smaller search index"). The price is
+// candidates: a search for one such value also nominates the rows of the
+// others in its bucket (at 10M spans a day, about 25 an hour of window),
+// which the exact check on the spans removes. Two values of one tag share a
+// key with odds 1 in 16,384, so a rare value is rarely searched through a
+// common one's rows.
+const valueBits = 14
+
+// foldValues is off only in a benchmark measuring the whole-term keys
+// beside the folded ones in the same run.
+var foldValues = true
+
+// termKey is the key of an annotationQuery term (migration 00015). A
+// key=value term is split at its first '=' — the query's term and the
+// span's "key=value" are split by the same rule, so a tag key holding '='
+// still finds itself. Other terms (a bare tag key, an annotation's value)
+// keep their whole key.
+func termKey(t string) int32 {
+	k, _, ok := strings.Cut(t, "=")
+	if !ok || !foldValues {
+		return key(keyTerm, t)
+	}
+	const low = int32(1)<<valueBits - 1
+	return key(keyTerm, k)&^low | key(keyTerm, t)&low
+}
+
+// legacyTermKey is the key rows written before migration 00015 hold for
+// a term: the whole term hashed. Search asks for either, so those rows are
+// found until retention drops them.
+func legacyTermKey(t string) int32 { return key(keyTerm, t) }
+
 // appendSpanKeys adds the keys a span answers to: its local service, span
 // name, remote service (when set) and annotationQuery terms.
 func appendSpanKeys(keys []int32, sp *zipkin.Span) []int32 {
@@ -86,7 +123,7 @@ func appendSpanKeys(keys []int32, sp *zipkin.Span) []int32 {
 	if r := sp.RemoteServiceName(); r != "" {
 		keys = append(keys, key(keyRemote, r))
 	}
-	forEachTerm(sp, func(t string) { keys = append(keys, key(keyTerm, t)) })
+	forEachTerm(sp, func(t string) { keys = append(keys, termKey(t)) })
 	return keys
 }
 

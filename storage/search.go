@@ -59,10 +59,16 @@ func (s *Store) FindTracesMatching(ctx context.Context, q zipkin.QueryRequest, s
 	if q.SpanName != "" {
 		keys = append(keys, key(keyName, q.SpanName))
 	}
+	var either [][]int32
 	for _, t := range q.AnnotationQuery {
-		keys = append(keys, key(keyTerm, t))
+		if k, old := termKey(t), legacyTermKey(t); k == old {
+			keys = append(keys, k)
+		} else {
+			either = append(either, []int32{k, old})
+		}
 	}
-	w := &walk{s: s, tenant: tenant, q: q, match: match, strict: strict, keys: keys, start: start, end: end, cursor: end, seen: map[zipkin.TraceID]bool{}}
+	w := &walk{s: s, tenant: tenant, q: q, match: match, strict: strict, keys: keys, either: either,
+		start: start, end: end, cursor: end, seen: map[zipkin.TraceID]bool{}}
 	if err := w.run(ctx); err != nil {
 		return nil, fmt.Errorf("find traces: %w", err)
 	}
@@ -86,7 +92,8 @@ type walk struct {
 	q          zipkin.QueryRequest
 	match      func(spans []zipkin.Span, from, to int64) (int64, bool)
 	strict     bool
-	keys       []int32
+	keys       []int32   // a row must hold every one
+	either     [][]int32 // and one of each: a term's key and its key before migration 00015
 	start, end time.Time
 	cursor     time.Time // rows with ts_max <= cursor are unread
 	rare       bool      // use the GIN index
@@ -163,12 +170,22 @@ func (w *walk) query() (string, []any, int) {
 	// ts bounds prune partitions: a row's spans start within a minute.
 	where := []string{"tenant = " + arg(w.tenant), "ts > " + arg(w.start.Add(-indexBucket)), "ts <= " + arg(w.end),
 		"ts_max >= " + arg(w.start), "ts_max <= " + arg(w.cursor)}
-	hit := "true"
+	// The key conditions: in the WHERE when the GIN index serves the step,
+	// else computed per row read down the ts_max B-tree. Both GIN operators
+	// combine in one index scan.
+	var conds []string
 	if len(w.keys) > 0 {
+		conds = append(conds, "keys @> "+arg(w.keys))
+	}
+	for _, e := range w.either {
+		conds = append(conds, "keys && "+arg(e))
+	}
+	hit := "true"
+	if len(conds) > 0 {
 		if w.rare {
-			where = append(where, "keys @> "+arg(w.keys))
+			where = append(where, conds...)
 		} else {
-			hit = "keys @> " + arg(w.keys)
+			hit = strings.Join(conds, " AND ")
 		}
 	}
 	if w.q.MinDuration > 0 {
