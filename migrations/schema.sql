@@ -53,7 +53,8 @@ CREATE FUNCTION zipq.zipq_prepare_partition(parent text, part text) RETURNS void
     AS $$
 BEGIN
     IF parent = 'span_index' THEN
-        EXECUTE format('CREATE INDEX IF NOT EXISTS %I ON %I USING gin (keys)', part || '_keys_idx', part);
+        EXECUTE format('CREATE INDEX IF NOT EXISTS %I ON %I USING gin (keys) WITH (gin_pending_list_limit = 256)', part || '_keys_idx', part);
+        EXECUTE format('ALTER INDEX %I SET (gin_pending_list_limit = 256)', part || '_keys_idx');
     END IF;
 END $$;
 
@@ -425,7 +426,7 @@ CREATE INDEX autocomplete_tags_key ON zipq.autocomplete_tags USING btree (tenant
 
 CREATE INDEX remote_services_service ON zipq.remote_services USING btree (tenant, service_h);
 
-CREATE INDEX span_index_other_keys ON zipq.span_index_other USING gin (keys);
+CREATE INDEX span_index_other_keys ON zipq.span_index_other USING gin (keys) WITH (gin_pending_list_limit='256');
 
 CREATE INDEX span_index_ts_max ON ONLY zipq.span_index USING btree (tenant, ts_max);
 

@@ -139,3 +139,30 @@ func TestLatestMigrationIsKnown(t *testing.T) {
 		t.Fatalf("a schema at version 3 must be refused: %v", err)
 	}
 }
+
+// TestSearchIndexPendingList: migration 00015 gives the GIN index of every
+// span_index partition made before it (and the default partition's) the
+// small pending list, and partitions made after get it at creation.
+func TestSearchIndexPendingList(t *testing.T) {
+	t.Parallel()
+	st, dsn := openStore(t, storage.Config{})
+	if err := st.MigrateTo(ctx(t), 14); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Maintain(ctx(t), time.Now()); err != nil { // today's and the days ahead
+		t.Fatal(err)
+	}
+	if err := st.Migrate(ctx(t)); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Maintain(ctx(t), time.Now().Add(72*time.Hour)); err != nil { // more days, made since
+		t.Fatal(err)
+	}
+	const gins = `SELECT count(*) FROM pg_index x JOIN pg_class c ON c.oid = x.indexrelid JOIN pg_am a ON a.oid = c.relam
+		JOIN pg_inherits i ON i.inhrelid = x.indrelid WHERE i.inhparent = 'span_index'::regclass AND a.amname = 'gin'`
+	all := count(t, dsn, gins)
+	small := count(t, dsn, gins+` AND 'gin_pending_list_limit=256' = ANY(c.reloptions)`)
+	if all < 5 || small != all {
+		t.Fatalf("%d of %d span_index GIN indexes have the 256 kB pending list", small, all)
+	}
+}
