@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -666,20 +667,37 @@ func TestPostSpansRefusesCrossOriginSimpleRequests(t *testing.T) {
 }
 
 // TestAPIAnswersAreCompressed: a client that accepts gzip gets the JSON
-// answers gzipped; one that does not gets them plain.
+// answers gzipped, the same bytes once gunzipped by the standard library;
+// one that does not gets them plain.
 func TestAPIAnswersAreCompressed(t *testing.T) {
 	t.Parallel()
 	e := newAPI(t, nil)
-	e.seed(t, `[{"traceId":"a","id":"b","name":"n","timestamp":1,"localEndpoint":{"serviceName":"s"}}]`)
-	for _, accept := range []string{"gzip", ""} {
-		req := httptest.NewRequest(http.MethodGet, "/api/v2/trace/000000000000000a", nil)
-		if accept != "" {
-			req.Header.Set("Accept-Encoding", accept)
-		}
-		rec := httptest.NewRecorder()
-		e.h.ServeHTTP(rec, req)
-		if got := rec.Header().Get("Content-Encoding"); got != accept || rec.Code != 200 {
-			t.Fatalf("Accept-Encoding %q: %d, Content-Encoding %q", accept, rec.Code, got)
+	e.h = query.NewRouter(query.Options{Reader: e.st, Stats: e.st})
+	e.seed(t, apiSeed)
+	for _, path := range []string{"/api/v2/trace/" + traceID, "/api/zipq/stats?lookback=600000&endTs=" + strconv.FormatInt(now.UnixMilli(), 10)} {
+		var plain []byte
+		for _, accept := range []string{"", "gzip"} {
+			req := httptest.NewRequest(http.MethodGet, path, nil)
+			if accept != "" {
+				req.Header.Set("Accept-Encoding", accept)
+			}
+			rec := httptest.NewRecorder()
+			e.h.ServeHTTP(rec, req)
+			if got := rec.Header().Get("Content-Encoding"); got != accept || rec.Code != 200 {
+				t.Fatalf("%s, Accept-Encoding %q: %d, Content-Encoding %q", path, accept, rec.Code, got)
+			}
+			if accept == "" {
+				plain = rec.Body.Bytes()
+				continue
+			}
+			zr, err := gzip.NewReader(rec.Body)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := io.ReadAll(zr)
+			if err != nil || !bytes.Equal(got, plain) || len(plain) < 100 {
+				t.Fatalf("%s gunzipped: %v, %q; plain %q", path, err, got, plain)
+			}
 		}
 	}
 }

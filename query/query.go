@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -21,6 +22,7 @@ import (
 	"github.com/go-chi/chi/v5"
 	"github.com/go-chi/chi/v5/middleware"
 	"github.com/go-chi/cors"
+	kgzip "github.com/klauspost/compress/gzip"
 	zipkingo "github.com/openzipkin/zipkin-go"
 	zipkinmw "github.com/openzipkin/zipkin-go/middleware/http"
 	"github.com/prometheus/client_golang/prometheus"
@@ -315,7 +317,7 @@ func NewRouter(o Options) http.Handler {
 			r.Group(func(r chi.Router) {
 				r.Use(cors.Handler(cors.Options{AllowedOrigins: o.AllowedOrigins, AllowedMethods: []string{http.MethodGet, http.MethodOptions},
 					AllowedHeaders: []string{"Accept", "Authorization", auth.TenantHeader}, MaxAge: 600}))
-				r.Use(middleware.Compress(5, "application/json", "application/protobuf"))
+				r.Use(compress("application/json", "application/protobuf"))
 				if o.Tracer != nil {
 					r.Use(traced(o.Tracer))
 				}
@@ -331,7 +333,7 @@ func NewRouter(o Options) http.Handler {
 			}))
 			// Answers are JSON that compresses ~15× (a 10,000-span trace:
 			// 4.1 MB, 267 kB gzipped), as Zipkin's server compresses them.
-			r.Use(middleware.Compress(5, "application/json"))
+			r.Use(compress("application/json"))
 			if o.Tracer != nil {
 				r.Use(traced(o.Tracer))
 			}
@@ -342,7 +344,7 @@ func NewRouter(o Options) http.Handler {
 		})
 		if o.Stats != nil {
 			r.Group(func(r chi.Router) {
-				r.Use(middleware.Compress(5, "application/json"))
+				r.Use(compress("application/json"))
 				if o.Tracer != nil {
 					r.Use(traced(o.Tracer))
 				}
@@ -502,6 +504,24 @@ func pipeline(snapshot func(context.Context, bool) (any, error), adminEnabled bo
 		}
 		writeJSON(w, http.StatusOK, map[string]any{"adminEnabled": adminEnabled, "pipeline": p})
 	}
+}
+
+// compress gzips (or deflates) answers of these types for clients that
+// accept it, at level 5, with klauspost/compress's gzip rather than the
+// standard library's: answers about a tenth larger, made 1.4–1.8× faster
+// (BenchmarkStatsAnswer: a day of 50 services' minutes in columns, 34 ms
+// encoded and gzipped instead of 53), and the gzip is most of what a
+// large answer adds to its read.
+func compress(types ...string) func(http.Handler) http.Handler {
+	c := middleware.NewCompressor(5, types...)
+	c.SetEncoder("gzip", func(w io.Writer, level int) io.Writer {
+		gw, err := kgzip.NewWriterLevel(w, level)
+		if err != nil {
+			panic(err) // level is the constant above: a valid one
+		}
+		return gw
+	})
+	return c.Handler
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {

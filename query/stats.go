@@ -8,6 +8,7 @@ import (
 	"cmp"
 	"context"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -94,8 +95,46 @@ func (a *api) statsRequest(r *http.Request) (storage.StatsQuery, error) {
 	return q, nil
 }
 
+// statsShape is how an answer is laid out, beyond what it holds: a JSON
+// object per point, or (columns=true) per series one array per field,
+// a fifth of the bytes, for ranges of thousands of steps; and exemplars
+// from at most how many slices of the range (exemplars=N; every point's
+// when not given).
+type statsShape struct {
+	columns bool
+	slices  int // 0: every point's exemplars (not given); -1: none (exemplars=0)
+}
+
+func statsShapeOf(r *http.Request) (statsShape, error) {
+	v := r.URL.Query()
+	var sh statsShape
+	if s := v.Get("columns"); s != "" {
+		b, err := strconv.ParseBool(s)
+		if err != nil {
+			return sh, badf("columns must be true or false, got %q", truncate(s))
+		}
+		sh.columns = b
+	}
+	if s := v.Get("exemplars"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 0 || n > maxStatsPoints {
+			return sh, badf("exemplars must be a number of slices from 0 to %d, got %q", maxStatsPoints, truncate(s))
+		}
+		sh.slices = n
+		if n == 0 {
+			sh.slices = -1 // none
+		}
+	}
+	return sh, nil
+}
+
 func (a *api) stats(w http.ResponseWriter, r *http.Request) {
 	q, err := a.statsRequest(r)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	sh, err := statsShapeOf(r)
 	if err != nil {
 		a.fail(w, r, err)
 		return
@@ -105,25 +144,130 @@ func (a *api) stats(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err)
 		return
 	}
+	for i := range series {
+		series[i].Points = pickExemplars(series[i].Points, sh.slices, q)
+	}
+	if sh.columns {
+		writeJSON(w, http.StatusOK, statsColumnsOf(q, series))
+		return
+	}
 	writeJSON(w, http.StatusOK, statsAnswerOf(q, series))
 }
 
-// statsAnswerOf is a read's series as the API's JSON answer.
-func statsAnswerOf(q storage.StatsQuery, series []storage.StatsSeries) statsAnswer {
-	out := statsAnswer{Start: q.Start.UnixMilli(), End: q.End.UnixMilli(), Step: q.Step.Milliseconds(),
-		Quantiles: q.Quantiles, Accuracy: storage.SketchAccuracy, Series: make([]statsSeries, len(series))}
-	for i, s := range series {
-		o := statsSeries{Service: s.Service, SpanName: s.Name, RemoteService: s.Remote,
-			Total: statsPoint(s.Total, q.End.Sub(q.Start)), Points: make([]statsPointJSON, len(s.Points))}
-		if q.By&storage.ByKind != 0 {
-			o.Kind = kindName(s.Kind)
+// pickExemplars keeps, of a series' exemplars, each slice's slowest span
+// and slowest failed span when the range is cut into n equal slices (by
+// bucket); n < 0 keeps none, 0 every point's. A chart has room for a few
+// hundred marks, not one per minute of a day, and exemplars are half the
+// bytes of an answer that has one a point; the slowest of each slice are
+// the ones a person looks for, spread over the range. The points are
+// copied, not changed.
+func pickExemplars(points []storage.StatsPoint, n int, q storage.StatsQuery) []storage.StatsPoint {
+	if n == 0 {
+		return points
+	}
+	out := slices.Clone(points)
+	if n < 0 {
+		for i := range out {
+			out[i].Slowest, out[i].Failed = nil, nil
 		}
+		return out
+	}
+	buckets := int(max(1, (q.End.Sub(q.Start)+q.Step-1)/q.Step))
+	type best struct{ slow, failed int }
+	keep := make([]best, min(n, buckets))
+	for i := range keep {
+		keep[i] = best{-1, -1}
+	}
+	slower := func(a, b *storage.StatsExemplar) bool { return a != nil && (b == nil || a.DurationMic > b.DurationMic) }
+	for i, p := range out {
+		at := min(buckets-1, max(0, int(p.Time.Sub(q.Start)/q.Step)))
+		b := &keep[at*len(keep)/buckets]
+		if b.slow < 0 || slower(p.Slowest, out[b.slow].Slowest) {
+			b.slow = i
+		}
+		if p.Failed != nil && (b.failed < 0 || slower(p.Failed, out[b.failed].Failed)) {
+			b.failed = i
+		}
+	}
+	slow, failed := make([]bool, len(out)), make([]bool, len(out))
+	for _, b := range keep {
+		if b.slow < 0 {
+			continue // a slice without points
+		}
+		slow[b.slow] = true
+		if b.failed >= 0 {
+			failed[b.failed] = true
+		}
+	}
+	for i := range out {
+		if !slow[i] {
+			out[i].Slowest = nil
+		}
+		if !failed[i] {
+			out[i].Failed = nil
+		}
+	}
+	return out
+}
+
+// statsAnswerOf is a read's series as the API's JSON answer.
+func statsAnswerOf(q storage.StatsQuery, series []storage.StatsSeries) statsAnswer[statsSeries] {
+	out := statsAnswer[statsSeries]{statsAnswerHead: statsHead(q), Series: make([]statsSeries, len(series))}
+	for i, s := range series {
+		o := statsSeries{statsSeriesName: seriesName(q, s), Total: statsPoint(s.Total, q.End.Sub(q.Start)),
+			Points: make([]statsPointJSON, len(s.Points))}
 		for j, p := range s.Points {
 			o.Points[j] = statsPoint(p, q.Step)
 		}
 		out.Series[i] = o
 	}
 	return out
+}
+
+// statsColumnsOf is the same answer in columns: a point is its bucket's
+// index and one number in each column (rate and error ratio follow from
+// calls, errors and the step); exemplars are listed apart with their
+// bucket, only where a point has one.
+func statsColumnsOf(q storage.StatsQuery, series []storage.StatsSeries) statsAnswer[statsColumnSeries] {
+	out := statsAnswer[statsColumnSeries]{statsAnswerHead: statsHead(q), Series: make([]statsColumnSeries, len(series))}
+	for i, s := range series {
+		n := len(s.Points)
+		c := statsColumns{Bucket: make([]int64, n), Calls: make([]int64, n), Errors: make([]int64, n),
+			Avg: make([]int64, n), Bytes: make([]int64, n), Quantiles: make([][]int64, len(q.Quantiles))}
+		for k := range c.Quantiles {
+			c.Quantiles[k] = make([]int64, n)
+		}
+		var ex []statsExemplarAt
+		for j, p := range s.Points {
+			c.Bucket[j] = int64(p.Time.Sub(q.Start) / q.Step)
+			c.Calls[j], c.Errors[j], c.Avg[j], c.Bytes[j] = p.Calls, p.Errors, avgUs(p), p.Bytes
+			for k, v := range p.Quantiles {
+				c.Quantiles[k][j] = roundUs(v)
+			}
+			if p.Slowest != nil || p.Failed != nil {
+				ex = append(ex, statsExemplarAt{Bucket: c.Bucket[j], Slowest: exemplarJSON(p.Slowest), Failed: exemplarJSON(p.Failed)})
+			}
+		}
+		out.Series[i] = statsColumnSeries{statsSeriesName: seriesName(q, s), Total: statsPoint(s.Total, q.End.Sub(q.Start)),
+			Columns: c, Exemplars: ex}
+		if ex == nil {
+			out.Series[i].Exemplars = []statsExemplarAt{}
+		}
+	}
+	return out
+}
+
+func statsHead(q storage.StatsQuery) statsAnswerHead {
+	return statsAnswerHead{Start: q.Start.UnixMilli(), End: q.End.UnixMilli(), Step: q.Step.Milliseconds(),
+		Quantiles: q.Quantiles, Accuracy: storage.SketchAccuracy}
+}
+
+func seriesName(q storage.StatsQuery, s storage.StatsSeries) statsSeriesName {
+	o := statsSeriesName{Service: s.Service, SpanName: s.Name, RemoteService: s.Remote}
+	if q.By&storage.ByKind != 0 {
+		o.Kind = kindName(s.Kind)
+	}
+	return o
 }
 
 // usage answers "whose spans take the disk": per service (by=service,
@@ -189,22 +333,54 @@ func kindName(k zipkin.Kind) string {
 	return ""
 }
 
-type statsAnswer struct {
-	Start     int64         `json:"start"` // epoch ms
-	End       int64         `json:"end"`
-	Step      int64         `json:"step"` // ms
-	Quantiles []float64     `json:"quantiles"`
-	Accuracy  float64       `json:"relativeAccuracy"` // of every quantile
-	Series    []statsSeries `json:"series"`
+type statsAnswer[S any] struct {
+	statsAnswerHead
+	Series []S `json:"series"`
+}
+
+type statsAnswerHead struct {
+	Start     int64     `json:"start"` // epoch ms
+	End       int64     `json:"end"`
+	Step      int64     `json:"step"` // ms
+	Quantiles []float64 `json:"quantiles"`
+	Accuracy  float64   `json:"relativeAccuracy"` // of every quantile
+}
+
+type statsSeriesName struct {
+	Service       string `json:"serviceName,omitempty"`
+	SpanName      string `json:"spanName,omitempty"`
+	Kind          string `json:"kind,omitempty"`
+	RemoteService string `json:"remoteServiceName,omitempty"`
 }
 
 type statsSeries struct {
-	Service       string           `json:"serviceName,omitempty"`
-	SpanName      string           `json:"spanName,omitempty"`
-	Kind          string           `json:"kind,omitempty"`
-	RemoteService string           `json:"remoteServiceName,omitempty"`
-	Total         statsPointJSON   `json:"total"`
-	Points        []statsPointJSON `json:"points"`
+	statsSeriesName
+	Total  statsPointJSON   `json:"total"`
+	Points []statsPointJSON `json:"points"`
+}
+
+type statsColumnSeries struct {
+	statsSeriesName
+	Total     statsPointJSON    `json:"total"`
+	Columns   statsColumns      `json:"columns"`
+	Exemplars []statsExemplarAt `json:"exemplars"`
+}
+
+// statsColumns are a series' points, one array per field, in the order
+// of the points; quantiles has one array per quantile asked.
+type statsColumns struct {
+	Bucket    []int64   `json:"bucket"` // the point's step: its start is start + bucket × step
+	Calls     []int64   `json:"calls"`
+	Errors    []int64   `json:"errors"`
+	Avg       []int64   `json:"avg"` // µs
+	Bytes     []int64   `json:"bytes"`
+	Quantiles [][]int64 `json:"quantiles"` // µs
+}
+
+type statsExemplarAt struct {
+	Bucket  int64          `json:"bucket"`
+	Slowest *statsExemplar `json:"slowest,omitempty"`
+	Failed  *statsExemplar `json:"failed,omitempty"`
 }
 
 type statsPointJSON struct {
@@ -233,13 +409,24 @@ func statsPoint(p storage.StatsPoint, over time.Duration) statsPointJSON {
 		Slowest: exemplarJSON(p.Slowest), Failed: exemplarJSON(p.Failed)}
 	if p.Calls > 0 {
 		o.ErrorRatio = float64(p.Errors) / float64(p.Calls)
-		o.AvgUs = p.DurationSumMic / p.Calls
 	}
+	o.AvgUs = avgUs(p)
 	for i, v := range p.Quantiles {
-		o.Quantiles[i] = int64(v + 0.5)
+		o.Quantiles[i] = roundUs(v)
 	}
 	return o
 }
+
+func avgUs(p storage.StatsPoint) int64 {
+	if p.Calls == 0 {
+		return 0
+	}
+	return p.DurationSumMic / p.Calls
+}
+
+// roundUs is a quantile in whole µs: the sketch's value is within 1 %,
+// its fraction says nothing.
+func roundUs(v float64) int64 { return int64(v + 0.5) }
 
 func exemplarJSON(e *storage.StatsExemplar) *statsExemplar {
 	if e == nil {

@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	kgzip "github.com/klauspost/compress/gzip"
+
 	"github.com/zipq/zipq/storage"
 	"github.com/zipq/zipq/zipkin"
 )
@@ -14,7 +16,8 @@ import (
 // BenchmarkStatsAnswer is what /api/zipq/stats adds to the storage read
 // (storage's BenchmarkServicesPage) for the Services page's day of 50
 // services: building the answer and encoding it as JSON, plain and as
-// the gzip level the route's middleware uses for browsers. Each point has
+// the gzip level the route's middleware uses for browsers, a JSON object
+// a point beside columns in the same run. Each point has
 // the two quantiles and a slowest exemplar, one in ten a failed one, as
 // in a day of real calls.
 func BenchmarkStatsAnswer(b *testing.B) {
@@ -38,30 +41,55 @@ func BenchmarkStatsAnswer(b *testing.B) {
 				series[s].Points = append(series[s].Points, p)
 			}
 		}
-		for _, gz := range []bool{false, true} {
-			name := c.name + "/json"
-			if gz {
-				name += "+gzip"
-			}
-			b.Run(name, func(b *testing.B) {
-				var bytes counter
-				for b.Loop() {
-					bytes = 0
-					var w io.Writer = &bytes
-					var zw *gzip.Writer
-					if gz {
-						zw, _ = gzip.NewWriterLevel(w, 5)
-						w = zw
-					}
-					if err := json.NewEncoder(w).Encode(statsAnswerOf(q, series)); err != nil {
-						b.Fatal(err)
-					}
-					if zw != nil {
-						_ = zw.Close()
-					}
+		// The answers: a JSON object per point with every point's
+		// exemplars (as before columns=true), and columns with exemplars
+		// from 100 slices (columns=true&exemplars=100, what the UI asks).
+		shapes := []struct {
+			name   string
+			answer func() any
+		}{
+			{"json", func() any { return statsAnswerOf(q, series) }},
+			{"columns", func() any {
+				picked := make([]storage.StatsSeries, len(series))
+				for i, s := range series {
+					picked[i] = s
+					picked[i].Points = pickExemplars(s.Points, 100, q)
 				}
-				b.ReportMetric(float64(bytes), "B/answer")
-			})
+				return statsColumnsOf(q, picked)
+			}},
+		}
+		// Compressed as the route's middleware does (compress: klauspost's
+		// gzip) and as it did before with the standard library's.
+		encodings := []struct {
+			name string
+			wrap func(io.Writer) io.WriteCloser
+		}{
+			{"", nil},
+			{"+gzip", func(w io.Writer) io.WriteCloser { zw, _ := kgzip.NewWriterLevel(w, 5); return zw }},
+			{"+stdgzip", func(w io.Writer) io.WriteCloser { zw, _ := gzip.NewWriterLevel(w, 5); return zw }},
+		}
+		for _, sh := range shapes {
+			for _, enc := range encodings {
+				b.Run(c.name+"/"+sh.name+enc.name, func(b *testing.B) {
+					var bytes counter
+					for b.Loop() {
+						bytes = 0
+						var w io.Writer = &bytes
+						var zw io.WriteCloser
+						if enc.wrap != nil {
+							zw = enc.wrap(w)
+							w = zw
+						}
+						if err := json.NewEncoder(w).Encode(sh.answer()); err != nil {
+							b.Fatal(err)
+						}
+						if zw != nil {
+							_ = zw.Close()
+						}
+					}
+					b.ReportMetric(float64(bytes), "B/answer")
+				})
+			}
 		}
 	}
 }

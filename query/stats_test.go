@@ -106,6 +106,112 @@ func TestStatsAPI(t *testing.T) {
 	}
 }
 
+type statsExemplarJSON struct {
+	TraceID  string `json:"traceId"`
+	ID       string `json:"id"`
+	Duration int64  `json:"duration"`
+}
+
+// TestStatsColumns: columns=true answers the same points as the answer of
+// a JSON object per point, one array per field, exemplars apart with their
+// bucket; exemplars=N keeps each of N slices' slowest (N=1: the series'
+// slowest, the total's), exemplars=0 none; bad values are 400s.
+func TestStatsColumns(t *testing.T) {
+	t.Parallel()
+	e := newAPI(t, nil)
+	e.h = query.NewRouter(query.Options{Reader: e.st, Stats: e.st})
+	e.seed(t, apiSeed)
+	base := "/api/zipq/stats?endTs=" + strconv.FormatInt(now.UnixMilli(), 10) + "&lookback=600000&step=60000"
+	type columnsAnswer struct {
+		Start, Step int64
+		Series      []struct {
+			Service  string `json:"serviceName"`
+			SpanName string
+			Total    statsPoint
+			Columns  struct {
+				Bucket, Calls, Errors, Avg []int64
+				Quantiles                  [][]int64
+			}
+			Exemplars []struct {
+				Bucket          int64
+				Slowest, Failed *statsExemplarJSON
+			}
+		}
+	}
+	for _, by := range []string{"service", "service,spanName,kind"} {
+		points := decodeJSON[statsAnswer](t, e.get(t, base+"&by="+by))
+		cols := decodeJSON[columnsAnswer](t, e.get(t, base+"&by="+by+"&columns=true"))
+		if len(points.Series) == 0 || len(cols.Series) != len(points.Series) || cols.Start != points.Start {
+			t.Fatalf("by %s: %d series in columns, %d in points", by, len(cols.Series), len(points.Series))
+		}
+		exemplars := 0
+		for i, ps := range points.Series {
+			cs := cols.Series[i]
+			c := cs.Columns
+			if cs.Service != ps.Service || cs.SpanName != ps.SpanName || cs.Total.Calls != ps.Total.Calls || len(c.Bucket) != len(ps.Points) {
+				t.Fatalf("by %s, series %d: %+v against %+v", by, i, cs, ps)
+			}
+			ex := 0
+			for j, p := range ps.Points {
+				if cols.Start+c.Bucket[j]*cols.Step != p.Timestamp || c.Calls[j] != p.Calls || c.Errors[j] != p.Errors || c.Quantiles[2][j] != p.Quantiles[2] {
+					t.Fatalf("by %s, %s point %d: columns %+v, point %+v", by, ps.Service, j, c, p)
+				}
+				if p.Slowest == nil && p.Failed == nil {
+					continue
+				}
+				x := cs.Exemplars[ex]
+				ex++
+				if x.Bucket != c.Bucket[j] || (x.Slowest == nil) != (p.Slowest == nil) || (x.Failed == nil) != (p.Failed == nil) ||
+					x.Slowest != nil && x.Slowest.TraceID != p.Slowest.TraceID {
+					t.Fatalf("by %s, %s point %d: exemplars %+v, point %+v", by, ps.Service, j, x, p)
+				}
+			}
+			if ex != len(cs.Exemplars) {
+				t.Fatalf("by %s, %s: %d exemplars listed, %d in points", by, ps.Service, len(cs.Exemplars), ex)
+			}
+			exemplars += ex
+		}
+		if exemplars == 0 {
+			t.Fatalf("by %s: no exemplars to compare", by)
+		}
+
+		one := decodeJSON[columnsAnswer](t, e.get(t, base+"&by="+by+"&columns=true&exemplars=1"))
+		for _, s := range one.Series {
+			var slowest []*statsExemplarJSON
+			for _, x := range s.Exemplars {
+				if x.Slowest != nil {
+					slowest = append(slowest, x.Slowest)
+				}
+			}
+			if len(slowest) != 1 || s.Total.Slowest == nil || slowest[0].ID != s.Total.Slowest.ID || slowest[0].Duration != s.Total.Slowest.Duration {
+				t.Fatalf("by %s, %s, exemplars=1: slowest %+v, total's %+v", by, s.Service, slowest, s.Total.Slowest)
+			}
+		}
+		if body := e.get(t, base+"&by="+by+"&columns=true&exemplars=0").Body.String(); strings.Contains(body, "null") || !strings.Contains(body, `"exemplars":[]`) {
+			t.Fatalf("by %s, columns without exemplars: want every list empty, not null: %s", by, body)
+		}
+		none := decodeJSON[statsAnswer](t, e.get(t, base+"&by="+by+"&exemplars=0"))
+		for _, s := range none.Series {
+			for _, p := range s.Points {
+				if p.Slowest != nil || p.Failed != nil {
+					t.Fatalf("by %s, exemplars=0: %+v", by, p)
+				}
+			}
+		}
+	}
+	for _, c := range []struct{ query, says string }{
+		{"&columns=maybe", "columns"},
+		{"&exemplars=-1", "exemplars"},
+		{"&exemplars=x", "exemplars"},
+		{"&exemplars=99999", "exemplars"},
+	} {
+		rec := e.get(t, base+c.query)
+		if rec.Code != http.StatusBadRequest || !strings.Contains(rec.Body.String(), c.says) {
+			t.Errorf("%s: %d %s; want 400 naming %s", c.query, rec.Code, rec.Body.String(), c.says)
+		}
+	}
+}
+
 // TestPercentileAndTraceDurationSearch: /api/v2/traces finds the traces of
 // an operation slower than its quantile (minDurationQuantile, from the
 // service metrics) and bounds the whole trace's duration apart from a

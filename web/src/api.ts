@@ -1,6 +1,6 @@
 // Typed calls to zipq's Zipkin API v2 and its own pipeline endpoint.
 import type { ParkedMessage, Snapshot } from './pipeline.gen';
-import type { StatsAnswer } from './health';
+import { EXEMPLAR_SLICES, fromColumns, type StatsAnswer, type StatsColumnsAnswer } from './health';
 import { savedTenant, savedToken, withToken } from './session';
 
 export interface Endpoint { serviceName?: string; ipv4?: string; ipv6?: string; port?: number }
@@ -105,8 +105,9 @@ export const api = {
     }
   },
   dependencies: (endTs: number, lookback: number, signal?: AbortSignal) => get<DependencyLink[]>('/api/v2/dependencies', { endTs, lookback }, signal),
-  // Service health: the RED metrics computed at ingest.
-  stats: (params: Params, signal?: AbortSignal) => get<StatsAnswer>('/api/zipq/stats', params, signal),
+  // Service health: the RED metrics computed at ingest, asked in columns.
+  stats: async (params: Params, signal?: AbortSignal): Promise<StatsAnswer> =>
+    fromColumns(await get<StatsColumnsAnswer>('/api/zipq/stats', { columns: 'true', exemplars: EXEMPLAR_SLICES, ...params }, signal)),
   pipeline: (parked: boolean, signal?: AbortSignal) => get<Pipeline>('/api/zipq/pipeline', { parked: parked ? 1 : undefined }, signal),
   replay: async (token: string, reason: string): Promise<number> =>
     (await admin<{ replayed: number }>('/admin/replay', token, { reason })).replayed,

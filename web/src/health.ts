@@ -14,6 +14,43 @@ export interface StatsSeries {
 }
 export interface StatsAnswer { start: number; end: number; step: number; quantiles: number[]; relativeAccuracy: number; series: StatsSeries[] }
 
+// The columns=true answer: per series one array per field (a few numbers a
+// point, about 50 bytes where an object a point takes 270), exemplars apart.
+export interface StatsColumns { bucket: number[]; calls: number[]; errors: number[]; avg: number[]; bytes: number[]; quantiles: number[][] }
+export interface StatsColumnSeries {
+  serviceName?: string; spanName?: string; kind?: string; remoteServiceName?: string;
+  total: StatsPoint; columns: StatsColumns; exemplars: { bucket: number; slowest?: Exemplar; failed?: Exemplar }[];
+}
+export type StatsColumnsAnswer = Omit<StatsAnswer, 'series'> & { series: StatsColumnSeries[] };
+
+// EXEMPLAR_SLICES is how many slices of a range the UI asks exemplars
+// from (each slice's slowest span and slowest failed one): more than the
+// steps it asks (statsStep), so a chart has every step's.
+export const EXEMPLAR_SLICES = 240;
+
+// fromColumns is a columns=true answer as points, the shape the views
+// read: rate and error ratio from calls, errors and the step.
+export function fromColumns(a: StatsColumnsAnswer): StatsAnswer {
+  const { series, ...head } = a;
+  return {
+    ...head, series: series.map(({ columns: c, exemplars, ...name }) => {
+      const ex = new Map(exemplars.map((e) => [e.bucket, e]));
+      return {
+        ...name, points: c.bucket.map((b, i) => {
+          const e = ex.get(b);
+          const p: StatsPoint = {
+            timestamp: a.start + b * a.step, calls: c.calls[i], errors: c.errors[i], rate: c.calls[i] / (a.step / 1000),
+            errorRatio: c.calls[i] ? c.errors[i] / c.calls[i] : 0, quantiles: c.quantiles.map((q) => q[i]), avg: c.avg[i], bytes: c.bytes[i],
+          };
+          if (e?.slowest) p.slowest = e.slowest;
+          if (e?.failed) p.failed = e.failed;
+          return p;
+        }),
+      };
+    }),
+  };
+}
+
 // The quantiles every health view asks for: the median and the tail.
 export const QUANTILES = [0.5, 0.99];
 

@@ -2,7 +2,7 @@
 // and exemplar marks from an /api/zipq/stats answer.
 import { test } from 'node:test';
 import { strict as assert } from 'node:assert';
-import { healthRows, sparkPath, exemplarMarks, fmtRate, fmtPct, buckets, edgeHealth, edgeKey, edgeText, fmtUs, minDurationAt, statsStep } from '../.test-build/health.js';
+import { fromColumns, healthRows, sparkPath, exemplarMarks, fmtRate, fmtPct, buckets, edgeHealth, edgeKey, edgeText, fmtUs, minDurationAt, statsStep } from '../.test-build/health.js';
 
 const point = (i, calls, errors, p50, p99, extra = {}) => ({
   timestamp: 1_000_000 + i * 60_000, calls, errors, rate: calls / 60, errorRatio: calls ? errors / calls : 0,
@@ -75,4 +75,26 @@ test('stats step: minutes up to an hour, whole minutes below a day, whole hours 
   assert.equal(statsStep(24 * HOUR, 60), HOUR);
   assert.equal(statsStep(2 * 24 * HOUR, 60), HOUR);
   assert.equal(statsStep(7 * 24 * HOUR, 60), 3 * HOUR);
+});
+
+test('columns: the same points as an object a point, exemplars at their bucket', () => {
+  const slow = { traceId: 'a'.repeat(32), id: '1'.repeat(16), duration: 9000, timestamp: 1_000_000_000 };
+  const failed = { traceId: 'b'.repeat(32), id: '2'.repeat(16), duration: 800, timestamp: 1_060_000_000 };
+  const cols = {
+    start: 1_000_000, end: 1_000_000 + 5 * 60_000, step: 60_000, quantiles: [0.5, 0.99], relativeAccuracy: 0.01,
+    series: [{
+      serviceName: 'web', total: total(9, 1, 100, 9000),
+      columns: { bucket: [0, 3], calls: [6, 3], errors: [0, 1], avg: [100, 90], bytes: [600, 300], quantiles: [[100, 80], [9000, 700]] },
+      exemplars: [{ bucket: 3, failed }, { bucket: 0, slowest: slow }],
+    }],
+  };
+  assert.deepEqual(fromColumns(cols), answer([{
+    serviceName: 'web', total: total(9, 1, 100, 9000),
+    points: [
+      { ...point(0, 6, 0, 100, 9000), bytes: 600, slowest: slow },
+      { ...point(3, 3, 1, 80, 700), avg: 90, bytes: 300, failed },
+    ],
+  }]));
+  const none = fromColumns({ ...cols, series: [{ ...cols.series[0], exemplars: [] }] });
+  assert.ok(none.series[0].points.every((p) => !('slowest' in p) && !('failed' in p)));
 });
