@@ -671,9 +671,7 @@ func TestPostSpansRefusesCrossOriginSimpleRequests(t *testing.T) {
 // one that does not gets them plain.
 func TestAPIAnswersAreCompressed(t *testing.T) {
 	t.Parallel()
-	e := newAPI(t, nil)
-	e.h = query.NewRouter(query.Options{Reader: e.st, Stats: e.st})
-	e.seed(t, apiSeed)
+	e := newStatsAPI(t)
 	for _, path := range []string{"/api/v2/trace/" + traceID, "/api/zipq/stats?lookback=600000&endTs=" + strconv.FormatInt(now.UnixMilli(), 10)} {
 		var plain []byte
 		for _, accept := range []string{"", "gzip"} {
