@@ -14,7 +14,7 @@ require (
 	github.com/kedacore/keda/v2 v2.21.0
 	github.com/klauspost/compress v1.20.3
 	github.com/oklog/run v1.2.0
-	github.com/open-telemetry/opentelemetry-collector-contrib/pkg/translator/zipkin v0.165.1
+	github.com/open-telemetry/opentelemetry-collector-contrib/pkg/translator/zipkin v0.150.0 // the version released Tempo (2.10, 3.0) builds in: keep them equal (README, "TraceQL")
 	github.com/openzipkin/zipkin-go v0.4.3
 	github.com/pressly/goose/v3 v3.29.0
 	github.com/prometheus/client_golang v1.25.0

@@ -13,10 +13,9 @@ import (
 // records what each of their tags was there, where the Zipkin form would
 // read otherwise (zipkin.TagOrigin): a typed value, an attribute of the
 // resource or scope that the zipkin translator would make a span
-// attribute, or a tag the translation made up (the http.status_code copy
-// of http.response.status_code; a scope attribute or name another scope
-// of the resource left behind, since the translator copies them into one
-// map per resource). TraceQL then sees the span's attributes as they were
+// attribute, or a tag the translation made up (a scope attribute or name
+// another scope of the resource left behind, since the translator copies
+// them into one map per resource). TraceQL then sees the span's attributes as they were
 // sent (otlpReading), as Tempo would. spans[i] must be the translation of
 // td's i-th span, as FromTraces orders them.
 func recordOrigins(td ptrace.Traces, spans []zipkin.Span) {
@@ -57,7 +56,7 @@ func recordOrigins(td ptrace.Traces, spans []zipkin.Span) {
 						recs = append(recs, zipkin.TagOrigin{Key: key, From: from, Type: typ})
 					}
 				}
-				for _, kv := range [...][2]string{{tagScopeName, scope.Name()}, {tagScopeVersion, scope.Version()}} {
+				for _, kv := range [...][2]string{{tagLibraryName, scope.Name()}, {tagLibraryVersion, scope.Version()}} {
 					if _, ok := s.Tags[kv[0]]; ok && kv[1] == "" {
 						recs = append(recs, zipkin.TagOrigin{Key: kv[0], From: zipkin.FromNone, Type: zipkin.TypeString})
 					}
@@ -79,7 +78,7 @@ func otlpDefault(key string) byte {
 }
 
 func isScopeTag(k string) bool {
-	return k == tagScopeName || k == tagScopeVersion || k == tagLibraryName || k == tagLibraryVersion
+	return k == tagLibraryName || k == tagLibraryVersion
 }
 
 // valueType is the type TraceQL gives an OTLP value: arrays, maps and

@@ -95,7 +95,7 @@ func TestDecodeOTLPAsTheCollectorTranslates(t *testing.T) {
 		t.Fatalf("server span: %+v", server)
 	}
 	for k, want := range map[string]string{"s": "v", "i": "42", "d": "1.5", "b": "true", "arr": `["x"]`, "m": `{"k":"v"}`,
-		"otel.scope.name": "zipq-test", "host.name": "h1"} {
+		"otel.library.name": "zipq-test", "host.name": "h1"} {
 		if got := client.Tags[k]; got != want {
 			t.Errorf("tag %s = %q, want %q", k, got, want)
 		}

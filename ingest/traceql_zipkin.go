@@ -29,7 +29,11 @@ import (
 // that is what Tempo stores when sent the same spans. Local service →
 // resource service.name, tags → span attributes that stay strings, the
 // error tag → status error, annotations → events, remote endpoint →
-// service.peer.name and network.peer.*. (README, "TraceQL".)
+// peer.service and net.peer.*. (README, "TraceQL".) go.mod pins the
+// translator at the version released Tempo (2.10, 3.0) builds in: later
+// ones rename http.status_code and peer.service by default, and Tempo
+// fed the same spans must find what zipq finds (docs/BENCHMARKS.md,
+// "Tempo side by side").
 //
 // It is built directly rather than through the translator's OTLP
 // (receiverTraces, now the tests' oracle), because a TraceQL scan does this for every stored
@@ -95,8 +99,6 @@ const (
 	tagStatusMessage  = "otel.status_description"
 	tagTraceState     = "w3c.tracestate"
 	tagServiceSource  = "otlp.service.name.source"
-	tagScopeName      = "otel.scope.name"
-	tagScopeVersion   = "otel.scope.version"
 	tagLibraryName    = "otel.library.name"
 	tagLibraryVersion = "otel.library.version"
 	tagLinkPrefix     = "otlp.link."
@@ -129,12 +131,9 @@ func localService(s *zipkin.Span) string {
 	return s.LocalEndpoint.ServiceName
 }
 
-func scopeName(s *zipkin.Span) string {
-	if v, ok := s.Tags[tagScopeName]; ok {
-		return v
-	}
-	return s.Tags[tagLibraryName]
-}
+// scopeName is the span's instrumentation scope: the translator Tempo
+// builds in reads otel.library.name (otel.scope.name is a plain tag).
+func scopeName(s *zipkin.Span) string { return s.Tags[tagLibraryName] }
 
 // resourceOf is the resource of g's group, made from its first span.
 func resourceOf(g grouped) map[string]traceql.Value {
@@ -162,14 +161,7 @@ func scopeOf(g grouped) (name, version string) {
 	if g.scope == "" {
 		return "", ""
 	}
-	name, version = g.Tags[tagLibraryName], g.Tags[tagLibraryVersion]
-	if v, ok := g.Tags[tagScopeName]; ok {
-		name = v
-	}
-	if v, ok := g.Tags[tagScopeVersion]; ok {
-		version = v
-	}
-	return name, version
+	return g.Tags[tagLibraryName], g.Tags[tagLibraryVersion]
 }
 
 // spanOf is s without its resource and scope.
@@ -258,12 +250,12 @@ func otlpScope(s *zipkin.Span, sp *traceql.Span) {
 		}
 		sp.Resource = map[string]traceql.Value{key: traceql.Str(svc)}
 	}
-	for _, k := range [...]string{tagScopeName, tagScopeVersion} {
+	for _, k := range [...]string{tagLibraryName, tagLibraryVersion} {
 		v, ok := s.Tags[k]
 		if o, recorded := s.Origin(k); !ok || recorded && o.From == zipkin.FromNone {
 			continue
 		}
-		if k == tagScopeName {
+		if k == tagLibraryName {
 			sp.ScopeName = v
 		} else {
 			sp.ScopeVersion = v
@@ -370,13 +362,13 @@ func knownKind(k zipkin.Kind) bool {
 // port as a uint16, which is what zipkin-go's model holds.
 func endpointAttrs(s *zipkin.Span, attrs map[string]traceql.Value) {
 	if e := s.LocalEndpoint; endpointPresent(e) {
-		address(attrs, e, "network.local.address", "net.host.port")
+		address(attrs, e, "net.host.ip", "net.host.port")
 	}
 	if e := s.RemoteEndpoint; endpointPresent(e) {
 		if e.ServiceName != "" {
-			attrs["service.peer.name"] = traceql.Str(e.ServiceName)
+			attrs["peer.service"] = traceql.Str(e.ServiceName)
 		}
-		address(attrs, e, "network.peer.address", "net.peer.port")
+		address(attrs, e, "net.peer.ip", "net.peer.port")
 	}
 }
 

@@ -108,10 +108,10 @@ func required(e Element) []*Filter {
 }
 
 // synthesized are span attributes the zipkin receiver's translator makes
-// from something other than a tag of the same name (endpoints, the
-// renamed http.status_code): no tag term finds them.
-var synthesized = map[string]bool{"service.peer.name": true, "network.peer.address": true, "network.local.address": true,
-	"net.peer.port": true, "net.host.port": true, "http.response.status_code": true, "otel.zipkin.absentField.startTime": true}
+// from something other than a tag of the same name (the endpoints): no
+// tag term finds them.
+var synthesized = map[string]bool{"peer.service": true, "net.peer.ip": true, "net.host.ip": true,
+	"net.peer.port": true, "net.host.port": true, "otel.zipkin.absentField.startTime": true}
 
 // filterHints reads the equalities ANDed at the top of a filter. A span
 // attribute equal to a string is its tag's term. An unscoped or resource

@@ -175,17 +175,17 @@ func FuzzParse(f *testing.F) {
 // TestHints: what an index may use is what every answer has on one span.
 func TestHints(t *testing.T) {
 	for q, want := range map[string]Hints{
-		`{ resource.service.name = "a" && name = "b" && span.k = "v" }`:               {Service: "a", SpanName: "b", Terms: []string{"k=v"}},
-		`{ resource.service.name = "a" || name = "b" }`:                               {},
-		`{ span.service.peer.name = "db" && span.http.response.status_code = "503" }`: {},
-		`{ .k = "v" && span.j = "w" }`:                                                {Terms: []string{"j=w"}},
-		`{ .k = "v" }`:                                                                {Terms: []string{"k=v"}},
-		`{ resource.host.name = "h" && name = "x" }`:                                  {SpanName: "x"},
-		`{ span.k != "v" } && { name = "x" }`:                                         {SpanName: "x"},
-		`{ name = "x" } || { name = "y" }`:                                            {},
-		`{ name = "x" } !> { resource.service.name = "a" }`:                           {Service: "a"},
-		`{ span.k = 5 }`:                  {},
-		`{ } | by(name) | { "b" = name }`: {SpanName: "b"},
+		`{ resource.service.name = "a" && name = "b" && span.k = "v" }`: {Service: "a", SpanName: "b", Terms: []string{"k=v"}},
+		`{ resource.service.name = "a" || name = "b" }`:                 {},
+		`{ span.peer.service = "db" && span.net.peer.ip = "10.0.0.1" }`: {},
+		`{ .k = "v" && span.j = "w" }`:                                  {Terms: []string{"j=w"}},
+		`{ .k = "v" }`:                                                  {Terms: []string{"k=v"}},
+		`{ resource.host.name = "h" && name = "x" }`:                    {SpanName: "x"},
+		`{ span.k != "v" } && { name = "x" }`:                           {SpanName: "x"},
+		`{ name = "x" } || { name = "y" }`:                              {},
+		`{ name = "x" } !> { resource.service.name = "a" }`:             {Service: "a"},
+		`{ span.k = 5 }`:                                                {},
+		`{ } | by(name) | { "b" = name }`:                               {SpanName: "b"},
 	} {
 		c, err := Compile(q)
 		if err != nil {

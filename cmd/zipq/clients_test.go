@@ -238,7 +238,7 @@ func TestRealClientsEndToEnd(t *testing.T) {
 		`{ resource.service.name =~ "[ah]-frontend" } >> { status = error }`:          {a, h},
 		`{ span.http.method = "GET" && kind = server }`:                               {a, h},
 		`{ event:name = "retry" }`:                                                    {a, h},
-		`{ span.service.peer.name = "h-payments" }`:                                   {h},
+		`{ span.peer.service = "h-payments" }`:                                        {h},
 		`{ resource.service.name = "o-gateway" && span.http.request.method = "GET" }`: {o},
 		`{ kind = client } > { resource.service.name = "o-catalog" }`:                 {o},
 		`{ rootServiceName = "o-gateway" } | count() = 3`:                             {o},

@@ -142,7 +142,7 @@ func TestOTLPEndToEnd(t *testing.T) {
 	}
 	tags := root["tags"].(map[string]any)
 	for k, want := range map[string]string{"b": "true", "i": "42", "f": "1.5", "ss": `["a","b"]`, "is": "[1,2]", "bs": "[true]",
-		"fs": "[0.5]", "http.request.method": "POST", "otel.scope.name": "checkout"} {
+		"fs": "[0.5]", "http.request.method": "POST", "otel.library.name": "checkout"} {
 		if tags[k] != want {
 			t.Errorf("tag %s = %v, want %s", k, tags[k], want)
 		}

@@ -81,11 +81,11 @@ func genQuery(rng *rand.Rand) string {
 		case 4:
 			return fmt.Sprintf(`duration %s %dms`, pick(">", "<", ">=", "<="), rng.IntN(200))
 		case 5:
-			return fmt.Sprintf(`span.http.response.status_code %s %q`, pick("=", "!=", "=~", ">="), pick("503", "5..", "200", "4.*"))
+			return fmt.Sprintf(`span.http.status_code %s %q`, pick("=", "!=", "=~", ">="), pick("503", "5..", "200", "4.*"))
 		case 6:
 			return `event:name = "retry"`
 		case 7:
-			return fmt.Sprintf(`span.service.peer.name = %q`, pick("db", "queue", "cart"))
+			return fmt.Sprintf(`span.peer.service = %q`, pick("db", "queue", "cart"))
 		default:
 			return fmt.Sprintf(`traceDuration > %dms`, rng.IntN(250))
 		}
@@ -291,7 +291,7 @@ func TestTempoAPIShapes(t *testing.T) {
 			t.Errorf("%s: %d %s, want no trace read", q, code, body)
 		}
 	}
-	if code, body := get("/api/v2/search/tags?scope=span", ""); code != 200 || !strings.Contains(body, `{"scopes":[{"name":"span","tags":[`) || !strings.Contains(body, `"http.response.status_code"`) {
+	if code, body := get("/api/v2/search/tags?scope=span", ""); code != 200 || !strings.Contains(body, `{"scopes":[{"name":"span","tags":[`) || !strings.Contains(body, `"http.status_code"`) {
 		t.Fatalf("tags v2: %d %s", code, body)
 	}
 	if code, body := get("/api/v2/search/tag/resource.service.name/values", ""); code != 200 ||

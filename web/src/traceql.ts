@@ -28,18 +28,18 @@ export function duration(us: number): string {
 // formToTraceQL writes the Zipkin form as one spanset filter, as TraceQL
 // sees Zipkin spans (README, "How Zipkin spans look to TraceQL"): the
 // service is resource.service.name, the remote service
-// span.service.peer.name, a tag k=v span.k = "v", `error` the error status,
+// span.peer.service, a tag k=v span.k = "v", `error` the error status,
 // another bare word an event (annotation) name.
 export function formToTraceQL(f: SearchForm): string {
   const conds: string[] = [];
   if (f.serviceName) conds.push(`resource.service.name = ${quote(f.serviceName)}`);
   if (f.spanName) conds.push(`name = ${quote(f.spanName)}`);
-  if (f.remoteServiceName) conds.push(`span.service.peer.name = ${quote(f.remoteServiceName)}`);
+  if (f.remoteServiceName) conds.push(`span.peer.service = ${quote(f.remoteServiceName)}`);
   for (const term of (f.annotationQuery ?? '').split(/\s+and\s+/i).map((t) => t.trim()).filter(Boolean)) {
     const eq = term.indexOf('=');
     if (eq > 0) {
       const key = term.slice(0, eq);
-      conds.push(`${attr('span', key === 'http.status_code' ? 'http.response.status_code' : key)} = ${quote(term.slice(eq + 1))}`);
+      conds.push(`${attr('span', key)} = ${quote(term.slice(eq + 1))}`);
     } else if (term === 'error') {
       conds.push('status = error');
     } else {

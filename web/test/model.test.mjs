@@ -263,8 +263,8 @@ test('the search form is written as one TraceQL spanset filter', async () => {
   assert.equal(formToTraceQL({}), '{ }');
   assert.equal(formToTraceQL({ serviceName: 'checkout', spanName: 'post /cart', remoteServiceName: 'db',
     annotationQuery: 'error and http.status_code=503 and retry and my key=a"b', minDuration: 250_000, maxDuration: 2_000_000 }),
-    '{ resource.service.name = "checkout" && name = "post /cart" && span.service.peer.name = "db" && status = error'
-    + ' && span.http.response.status_code = "503" && event:name = "retry" && span."my key" = "a\\"b" && duration >= 250ms && duration <= 2s }');
+    '{ resource.service.name = "checkout" && name = "post /cart" && span.peer.service = "db" && status = error'
+    + ' && span.http.status_code = "503" && event:name = "retry" && span."my key" = "a\\"b" && duration >= 250ms && duration <= 2s }');
   assert.equal(duration(1500), '1500us');
   assert.equal(formToTraceQL({ serviceName: 'a', minDuration: 1000, minTraceDuration: 2_000_000, maxTraceDuration: 3_000_000 }),
     '{ resource.service.name = "a" && duration >= 1ms && trace:duration >= 2s && trace:duration <= 3s }');
