@@ -52,7 +52,10 @@ func recordOrigins(td ptrace.Traces, spans []zipkin.Span) {
 					} else if t, ok := resource[key]; ok {
 						from, typ = zipkin.FromResource, t
 					}
-					if from != otlpDefault(key) || typ != zipkin.TypeString {
+					// An otel.scope.* tag is always recorded: one without a
+					// record is a scope stored before the pin (scopeTagsOf).
+					legacy := key == tagLegacyScopeName || key == tagLegacyScopeVersion
+					if from != otlpDefault(key) || typ != zipkin.TypeString || legacy {
 						recs = append(recs, zipkin.TagOrigin{Key: key, From: from, Type: typ})
 					}
 				}

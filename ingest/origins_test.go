@@ -81,7 +81,7 @@ func randomOTLP(rng *rand.Rand) ptrace.Traces {
 						s.Status().SetMessage("boom")
 					}
 				}
-				for _, k := range []string{"http.response.status_code", "http.status_code", "http.request.method", "retries", "ratio", "cached", "host.name", "custom"} {
+				for _, k := range []string{"http.response.status_code", "http.status_code", "http.request.method", "retries", "ratio", "cached", "host.name", "custom", "otel.scope.name"} {
 					if rng.IntN(3) == 0 && (k != "host.name" || rs.Resource().Attributes().Len() == 0) {
 						put(s.Attributes(), k)
 					}
@@ -200,5 +200,32 @@ func TestOTLPTracesReverseTheModel(t *testing.T) {
 			js, _ := (&ptrace.JSONMarshaler{}).MarshalTraces(otlpTraces(model))
 			t.Fatalf("spans %s\nOTLP %s", zipkin.EncodeJSON(spans), js)
 		}
+	}
+}
+
+// A span from OTLP stored before the translator's pin carries its scope
+// in otel.scope.* with no origin recorded: TraceQL still reads it as the
+// scope, not as span attributes.
+func TestOTLPScopeStoredBeforeThePin(t *testing.T) {
+	t.Parallel()
+	s := zipkin.Span{TraceID: zipkin.TraceID{Low: 1}, ID: 2, Name: "op", FromOTLP: true, Timestamp: 1_700_000_000_000_000, Duration: 5,
+		LocalEndpoint: &zipkin.Endpoint{ServiceName: "svc"}, Tags: map[string]string{"otel.scope.name": "lib", "otel.scope.version": "1.2", "k": "v"}}
+	tr, err := TraceQLTrace([]zipkin.Span{s})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sp := tr.Spans[0]
+	_, attr := sp.Attrs["otel.scope.name"]
+	if _, k := sp.Attrs["k"]; sp.ScopeName != "lib" || sp.ScopeVersion != "1.2" || attr || !k {
+		t.Fatalf("scope %q %q, attributes %v: want scope lib 1.2 and only k", sp.ScopeName, sp.ScopeVersion, sp.Attrs)
+	}
+	// Stored since: the tag has an origin, so it is the attribute it was.
+	s.SetOrigins([]zipkin.TagOrigin{{Key: "otel.scope.name", From: zipkin.FromSpan, Type: zipkin.TypeString},
+		{Key: "otel.scope.version", From: zipkin.FromSpan, Type: zipkin.TypeString}})
+	if tr, err = TraceQLTrace([]zipkin.Span{s}); err != nil {
+		t.Fatal(err)
+	}
+	if _, attr := tr.Spans[0].Attrs["otel.scope.name"]; tr.Spans[0].ScopeName != "" || !attr {
+		t.Fatalf("scope %q, attributes %v: want no scope and the attribute", tr.Spans[0].ScopeName, tr.Spans[0].Attrs)
 	}
 }

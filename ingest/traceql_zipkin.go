@@ -101,9 +101,13 @@ const (
 	tagServiceSource  = "otlp.service.name.source"
 	tagLibraryName    = "otel.library.name"
 	tagLibraryVersion = "otel.library.version"
-	tagLinkPrefix     = "otlp.link."
-	attrStartAbsent   = "otel.zipkin.absentField.startTime"
-	noService         = "OTLPResourceNoServiceName"
+	// Where the translator zipq used before the pin (v0.165) wrote a
+	// scope from OTLP; spans stored then still carry it there.
+	tagLegacyScopeName    = "otel.scope.name"
+	tagLegacyScopeVersion = "otel.scope.version"
+	tagLinkPrefix         = "otlp.link."
+	attrStartAbsent       = "otel.zipkin.absentField.startTime"
+	noService             = "OTLPResourceNoServiceName"
 )
 
 type grouped struct {
@@ -250,12 +254,13 @@ func otlpScope(s *zipkin.Span, sp *traceql.Span) {
 		}
 		sp.Resource = map[string]traceql.Value{key: traceql.Str(svc)}
 	}
-	for _, k := range [...]string{tagLibraryName, tagLibraryVersion} {
+	name, version := scopeTagsOf(s)
+	for _, k := range [...]string{name, version} {
 		v, ok := s.Tags[k]
 		if o, recorded := s.Origin(k); !ok || recorded && o.From == zipkin.FromNone {
 			continue
 		}
-		if k == tagLibraryName {
+		if k == name {
 			sp.ScopeName = v
 		} else {
 			sp.ScopeVersion = v
@@ -264,10 +269,31 @@ func otlpScope(s *zipkin.Span, sp *traceql.Span) {
 	sp.ScopeAttrs = map[string]traceql.Value{}
 }
 
+// scopeTagsOf are the tags that hold the scope of s, a span from OTLP:
+// otel.library.*, as the pinned translator writes it, unless s was stored
+// before the pin with its scope in otel.scope.*. recordOrigins records an
+// origin for every otel.scope.* tag of a span stored since, so a tag there
+// without one is such a scope.
+func scopeTagsOf(s *zipkin.Span) (name, version string) {
+	if _, ok := s.Tags[tagLibraryName]; !ok {
+		for _, k := range [...]string{tagLegacyScopeName, tagLegacyScopeVersion} {
+			if _, tagged := s.Tags[k]; tagged {
+				if _, recorded := s.Origin(k); !recorded {
+					return tagLegacyScopeName, tagLegacyScopeVersion
+				}
+			}
+		}
+	}
+	return tagLibraryName, tagLibraryVersion
+}
+
 // otlpTag places tag k=v of a span from OTLP where its origin says, with
 // its type; a tag without one is otlpDefault's, a string.
 func otlpTag(s *zipkin.Span, sp *traceql.Span, k, v string) {
 	if isScopeTag(k) || k == tagServiceSource {
+		return
+	}
+	if name, version := scopeTagsOf(s); k == name || k == version {
 		return
 	}
 	o, ok := s.Origin(k)
