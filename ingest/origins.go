@@ -15,9 +15,9 @@ import (
 // resource or scope that the zipkin translator would make a span
 // attribute, or a tag the translation made up (a scope attribute or name
 // another scope of the resource left behind, since the translator copies
-// them into one map per resource). TraceQL then sees the span's attributes as they were
-// sent (otlpReading), as Tempo would. spans[i] must be the translation of
-// td's i-th span, as FromTraces orders them.
+// them into one map per resource). TraceQL then sees the span's
+// attributes as they were sent (otlpReading), as Tempo would. spans[i]
+// must be the translation of td's i-th span, as FromTraces orders them.
 func recordOrigins(td ptrace.Traces, spans []zipkin.Span) {
 	i := 0
 	var recs []zipkin.TagOrigin

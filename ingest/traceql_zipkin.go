@@ -198,8 +198,10 @@ func spanOf(s *zipkin.Span) (*traceql.Span, error) {
 	sp.Links = links.links
 
 	sp.Attrs = make(map[string]traceql.Value, len(s.Tags)+5)
+	var scope scopeTags
 	if s.FromOTLP {
-		otlpScope(s, sp)
+		scope = scopeTagsOf(s)
+		otlpScope(s, sp, scope)
 	}
 	for k, v := range s.Tags {
 		switch {
@@ -208,7 +210,7 @@ func spanOf(s *zipkin.Span) (*traceql.Span, error) {
 				sp.Attrs[k] = traceql.Str(v)
 			}
 		case s.FromOTLP:
-			otlpTag(s, sp, k, v)
+			otlpTag(s, sp, scope, k, v)
 		default:
 			for _, ak := range tagRolesOf(k).span {
 				sp.Attrs[ak] = traceql.Str(v)
@@ -246,7 +248,7 @@ func spanOf(s *zipkin.Span) (*traceql.Span, error) {
 // exporter sent. The local service is the resource's service.name, or
 // the attribute otlp.service.name.source names; none is the translator's
 // "OTLPResourceNoServiceName" (lower-cased, as zipq stores service names).
-func otlpScope(s *zipkin.Span, sp *traceql.Span) {
+func otlpScope(s *zipkin.Span, sp *traceql.Span, scope scopeTags) {
 	if svc := s.LocalServiceName(); svc != "" && svc != strings.ToLower(noService) {
 		key := "service.name"
 		if src := s.Tags[tagServiceSource]; src != "" {
@@ -254,13 +256,12 @@ func otlpScope(s *zipkin.Span, sp *traceql.Span) {
 		}
 		sp.Resource = map[string]traceql.Value{key: traceql.Str(svc)}
 	}
-	name, version := scopeTagsOf(s)
-	for _, k := range [...]string{name, version} {
+	for _, k := range scope {
 		v, ok := s.Tags[k]
 		if o, recorded := s.Origin(k); !ok || recorded && o.From == zipkin.FromNone {
 			continue
 		}
-		if k == name {
+		if k == scope[0] {
 			sp.ScopeName = v
 		} else {
 			sp.ScopeVersion = v
@@ -269,31 +270,31 @@ func otlpScope(s *zipkin.Span, sp *traceql.Span) {
 	sp.ScopeAttrs = map[string]traceql.Value{}
 }
 
+// scopeTags are the keys of the tags that hold a span's scope: name, version.
+type scopeTags [2]string
+
 // scopeTagsOf are the tags that hold the scope of s, a span from OTLP:
 // otel.library.*, as the pinned translator writes it, unless s was stored
 // before the pin with its scope in otel.scope.*. recordOrigins records an
 // origin for every otel.scope.* tag of a span stored since, so a tag there
 // without one is such a scope.
-func scopeTagsOf(s *zipkin.Span) (name, version string) {
+func scopeTagsOf(s *zipkin.Span) scopeTags {
 	if _, ok := s.Tags[tagLibraryName]; !ok {
 		for _, k := range [...]string{tagLegacyScopeName, tagLegacyScopeVersion} {
 			if _, tagged := s.Tags[k]; tagged {
 				if _, recorded := s.Origin(k); !recorded {
-					return tagLegacyScopeName, tagLegacyScopeVersion
+					return scopeTags{tagLegacyScopeName, tagLegacyScopeVersion}
 				}
 			}
 		}
 	}
-	return tagLibraryName, tagLibraryVersion
+	return scopeTags{tagLibraryName, tagLibraryVersion}
 }
 
 // otlpTag places tag k=v of a span from OTLP where its origin says, with
 // its type; a tag without one is otlpDefault's, a string.
-func otlpTag(s *zipkin.Span, sp *traceql.Span, k, v string) {
-	if isScopeTag(k) || k == tagServiceSource {
-		return
-	}
-	if name, version := scopeTagsOf(s); k == name || k == version {
+func otlpTag(s *zipkin.Span, sp *traceql.Span, scope scopeTags, k, v string) {
+	if isScopeTag(k) || k == scope[0] || k == scope[1] || k == tagServiceSource {
 		return
 	}
 	o, ok := s.Origin(k)

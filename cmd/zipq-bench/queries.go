@@ -180,21 +180,33 @@ func get(u string) { getAs("", u) }
 
 // getAs is get with token as a bearer token (none when empty).
 func getAs(token, u string) {
-	req, err := http.NewRequest(http.MethodGet, strings.TrimSuffix(u, "#protobuf"), nil)
+	accept := ""
+	if strings.HasSuffix(u, "#protobuf") {
+		accept = "application/protobuf"
+	}
+	fetch(token, accept, strings.TrimSuffix(u, "#protobuf"))
+}
+
+// fetch GETs u with a bearer token and an Accept header (none when
+// empty) and returns the body of its 200 answer.
+func fetch(token, accept, u string) []byte {
+	req, err := http.NewRequest(http.MethodGet, u, nil)
 	must(err)
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
-	if strings.HasSuffix(u, "#protobuf") {
-		req.Header.Set("Accept", "application/protobuf")
+	if accept != "" {
+		req.Header.Set("Accept", accept)
 	}
 	resp, err := http.DefaultClient.Do(req)
 	must(err)
-	_, _ = io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	must(err)
 	if resp.StatusCode != http.StatusOK {
-		panic(fmt.Sprintf("GET %s: %d", u, resp.StatusCode))
+		panic(fmt.Sprintf("GET %s: %s: %s", u, resp.Status, body))
 	}
+	return body
 }
 
 // sizes reports bytes per span after VACUUM ANALYZE: the segments

@@ -5,9 +5,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"io"
 	"maps"
-	"net/http"
 	"net/url"
 	"slices"
 	"strings"
@@ -126,20 +124,16 @@ func (b *bench) tempoCompare(n int, t tempoTarget) string {
 	for _, id := range sample {
 		tt, zt := traceByID(t.api, id), traceByID(zq, id)
 		spansCompared += len(zt)
-		for _, k := range slices.Sorted(maps.Keys(zt)) {
+		both := maps.Clone(tt)
+		maps.Copy(both, zt)
+		for _, k := range slices.Sorted(maps.Keys(both)) {
 			if d := diffSpan(tt[k], zt[k]); d != "" {
 				diffs++
 				fields[d]++
-				if _, ok := example[d]; !ok && tt[k] != nil {
+				if _, ok := example[d]; !ok && tt[k] != nil && zt[k] != nil {
 					f := strings.TrimSuffix(d, " (only zipq)")
 					example[d] = fmt.Sprintf("Tempo `%s`, zipq `%s`", tt[k][f], zt[k][f])
 				}
-			}
-		}
-		for k := range tt {
-			if _, ok := zt[k]; !ok {
-				diffs++
-				fields["span only in Tempo"]++
 			}
 		}
 	}
@@ -223,7 +217,7 @@ func searchAnswer(u string) map[string]hit {
 			} `json:"spanSets"`
 		} `json:"traces"`
 	}
-	must(json.Unmarshal(fetchBody(u, ""), &r))
+	must(json.Unmarshal(fetch("", "", u), &r))
 	out := map[string]hit{}
 	for _, t := range r.Traces {
 		h := hit{root: t.RootServiceName, rootName: t.RootTraceName, spans: map[string]bool{}}
@@ -293,7 +287,7 @@ func traceByID(base string, id zipkin.TraceID) map[string]otlpSpan {
 			} `json:"resourceSpans"`
 		} `json:"trace"`
 	}
-	must(json.Unmarshal(fetchBody(base+"/api/v2/traces/"+id.String(), "application/json"), &r))
+	must(json.Unmarshal(fetch("", "application/json", base+"/api/v2/traces/"+id.String()), &r))
 	out := map[string]otlpSpan{}
 	for _, rs := range r.Trace.ResourceSpans {
 		res := attrs(rs.Resource.Attributes)
@@ -313,21 +307,21 @@ func traceByID(base string, id zipkin.TraceID) map[string]otlpSpan {
 					case "kind": // OTLP JSON's number, or gogo-protobuf's enum name
 						var k any
 						must(json.Unmarshal(v, &k))
-						f["kind"] = spanKind(k)
+						f["kind"] = enumName(k, spanKinds...)
 					case "status":
 						var st struct {
 							Code    any    `json:"code"`
 							Message string `json:"message"`
 						}
 						must(json.Unmarshal(v, &st))
-						f["status.code"] = statusCode(st.Code)
+						f["status.code"] = enumName(st.Code, statusCodes...)
 						f["status.message"] = st.Message
 					default:
 						f[k] = strings.Trim(string(v), `"`)
 					}
 				}
 				if f["kind"] == "" {
-					f["kind"] = spanKind(nil)
+					f["kind"] = spanKinds[0]
 				}
 				out[f["spanId"]] = f
 			}
@@ -364,36 +358,33 @@ func hexID(s string) string {
 	return s
 }
 
-// statusCode accepts the enum by number or by name.
-func statusCode(c any) string {
-	switch c := c.(type) {
+// enumName is an OTLP enum as OTLP JSON's number or gogo-protobuf's name,
+// given the names in number order; names[0] when absent or unknown.
+func enumName(v any, names ...string) string {
+	switch v := v.(type) {
 	case float64:
-		return []string{"STATUS_CODE_UNSET", "STATUS_CODE_OK", "STATUS_CODE_ERROR"}[int(c)%3]
-	case string:
-		return c
-	}
-	return "STATUS_CODE_UNSET"
-}
-
-// spanKind accepts the enum by number or by name.
-func spanKind(k any) string {
-	names := []string{"SPAN_KIND_UNSPECIFIED", "SPAN_KIND_INTERNAL", "SPAN_KIND_SERVER", "SPAN_KIND_CLIENT", "SPAN_KIND_PRODUCER", "SPAN_KIND_CONSUMER"}
-	switch k := k.(type) {
-	case float64:
-		if int(k) >= 0 && int(k) < len(names) {
-			return names[int(k)]
+		if int(v) >= 0 && int(v) < len(names) {
+			return names[int(v)]
 		}
 	case string:
-		return k
+		return v
 	}
 	return names[0]
 }
 
+var (
+	statusCodes = []string{"STATUS_CODE_UNSET", "STATUS_CODE_OK", "STATUS_CODE_ERROR"}
+	spanKinds   = []string{"SPAN_KIND_UNSPECIFIED", "SPAN_KIND_INTERNAL", "SPAN_KIND_SERVER", "SPAN_KIND_CLIENT", "SPAN_KIND_PRODUCER", "SPAN_KIND_CONSUMER"}
+)
+
 // diffSpan names the first field in which zipq's span (b) differs from
 // Tempo's (a), "" when none does.
 func diffSpan(a, b otlpSpan) string {
-	if a == nil {
+	switch {
+	case a == nil:
 		return "span only in zipq"
+	case b == nil:
+		return "span only in Tempo"
 	}
 	for _, k := range slices.Sorted(maps.Keys(a)) {
 		if b[k] != a[k] {
@@ -406,22 +397,4 @@ func diffSpan(a, b otlpSpan) string {
 		}
 	}
 	return ""
-}
-
-// fetchBody GETs u with an Accept header (none when empty), wanting 200.
-func fetchBody(u, accept string) []byte {
-	req, err := http.NewRequest(http.MethodGet, u, nil)
-	must(err)
-	if accept != "" {
-		req.Header.Set("Accept", accept)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	must(err)
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	must(err)
-	if resp.StatusCode != http.StatusOK {
-		panic(fmt.Sprintf("GET %s: %s: %s", u, resp.Status, body))
-	}
-	return body
 }
