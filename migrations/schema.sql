@@ -283,16 +283,26 @@ CREATE TABLE zipq.span_stats (
 
 COMMENT ON TABLE zipq.span_stats IS 'RED metrics per tenant, minute (or hour) and cell, appended by writers and folded by the stats job (storage/stats.go)';
 
+CREATE SEQUENCE zipq.span_strips_rev
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1;
+
 CREATE TABLE zipq.span_strips (
     tenant smallint NOT NULL,
     service_h bigint NOT NULL,
     service text NOT NULL,
     hour timestamp with time zone NOT NULL,
     points bytea NOT NULL,
-    sketch bytea NOT NULL
+    sketch bytea NOT NULL,
+    rev bigint DEFAULT nextval('zipq.span_strips_rev'::regclass) NOT NULL
 );
 
 COMMENT ON TABLE zipq.span_strips IS 'one service''s minute totals of an hour with their quantiles, written by the stats job (storage/strip.go)';
+
+COMMENT ON COLUMN zipq.span_strips.rev IS 'the strip''s revision, new on every write (storage/stripcache.go)';
 
 CREATE TABLE zipq.span_strips_backfill (
     before timestamp with time zone NOT NULL

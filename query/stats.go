@@ -7,6 +7,8 @@ package query
 import (
 	"cmp"
 	"context"
+	"encoding/json"
+	"io"
 	"net/http"
 	"slices"
 	"strconv"
@@ -144,12 +146,14 @@ func (a *api) stats(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err)
 		return
 	}
+	if sh.columns {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusOK)
+		_ = writeStatsColumns(w, q, series, sh.slices)
+		return
+	}
 	for i := range series {
 		series[i].Points = pickExemplars(series[i].Points, sh.slices, q)
-	}
-	if sh.columns {
-		writeJSON(w, http.StatusOK, statsColumnsOf(q, series))
-		return
 	}
 	writeJSON(w, http.StatusOK, statsAnswerOf(q, series))
 }
@@ -166,39 +170,7 @@ func pickExemplars(points []storage.StatsPoint, n int, q storage.StatsQuery) []s
 		return points
 	}
 	out := slices.Clone(points)
-	if n < 0 {
-		for i := range out {
-			out[i].Slowest, out[i].Failed = nil, nil
-		}
-		return out
-	}
-	buckets := int(max(1, (q.End.Sub(q.Start)+q.Step-1)/q.Step))
-	type best struct{ slow, failed int }
-	keep := make([]best, min(n, buckets))
-	for i := range keep {
-		keep[i] = best{-1, -1}
-	}
-	slower := func(a, b *storage.StatsExemplar) bool { return a != nil && (b == nil || a.DurationMic > b.DurationMic) }
-	for i, p := range out {
-		at := min(buckets-1, max(0, int(p.Time.Sub(q.Start)/q.Step)))
-		b := &keep[at*len(keep)/buckets]
-		if b.slow < 0 || slower(p.Slowest, out[b.slow].Slowest) {
-			b.slow = i
-		}
-		if p.Failed != nil && (b.failed < 0 || slower(p.Failed, out[b.failed].Failed)) {
-			b.failed = i
-		}
-	}
-	slow, failed := make([]bool, len(out)), make([]bool, len(out))
-	for _, b := range keep {
-		if b.slow < 0 {
-			continue // a slice without points
-		}
-		slow[b.slow] = true
-		if b.failed >= 0 {
-			failed[b.failed] = true
-		}
-	}
+	slow, failed := exemplarPicks(points, n, q)
 	for i := range out {
 		if !slow[i] {
 			out[i].Slowest = nil
@@ -208,6 +180,45 @@ func pickExemplars(points []storage.StatsPoint, n int, q storage.StatsQuery) []s
 		}
 	}
 	return out
+}
+
+// exemplarPicks is pickExemplars' choice, without copying the points:
+// whether each point keeps its slowest and its failed exemplar.
+func exemplarPicks(points []storage.StatsPoint, n int, q storage.StatsQuery) (slow, failed []bool) {
+	slow, failed = make([]bool, len(points)), make([]bool, len(points))
+	if n <= 0 {
+		for i := range points {
+			slow[i], failed[i] = n == 0, n == 0
+		}
+		return slow, failed
+	}
+	buckets := int(max(1, (q.End.Sub(q.Start)+q.Step-1)/q.Step))
+	type best struct{ slow, failed int }
+	keep := make([]best, min(n, buckets))
+	for i := range keep {
+		keep[i] = best{-1, -1}
+	}
+	slower := func(a, b *storage.StatsExemplar) bool { return a != nil && (b == nil || a.DurationMic > b.DurationMic) }
+	for i, p := range points {
+		at := min(buckets-1, max(0, int(p.Time.Sub(q.Start)/q.Step)))
+		b := &keep[at*len(keep)/buckets]
+		if b.slow < 0 || slower(p.Slowest, points[b.slow].Slowest) {
+			b.slow = i
+		}
+		if p.Failed != nil && (b.failed < 0 || slower(p.Failed, points[b.failed].Failed)) {
+			b.failed = i
+		}
+	}
+	for _, b := range keep {
+		if b.slow < 0 {
+			continue // a slice without points
+		}
+		slow[b.slow] = true
+		if b.failed >= 0 {
+			failed[b.failed] = true
+		}
+	}
+	return slow, failed
 }
 
 // statsAnswerOf is a read's series as the API's JSON answer.
@@ -224,37 +235,94 @@ func statsAnswerOf(q storage.StatsQuery, series []storage.StatsSeries) statsAnsw
 	return out
 }
 
-// statsColumnsOf is the same answer in columns: a point is its bucket's
-// index and one number in each column (rate and error ratio follow from
-// calls, errors and the step); exemplars are listed apart with their
-// bucket, only where a point has one.
-func statsColumnsOf(q storage.StatsQuery, series []storage.StatsSeries) statsAnswer[statsColumnSeries] {
-	out := statsAnswer[statsColumnSeries]{statsAnswerHead: statsHead(q), Series: make([]statsColumnSeries, len(series))}
+// writeStatsColumns writes the answer in columns (columns=true): a point
+// is its bucket's index and one number in each column (rate and error
+// ratio follow from calls, errors and the step); exemplars are listed
+// apart with their bucket, only where a point keeps one (exemplarPicks
+// with slices). Written by hand around encoding/json's pieces, with the
+// same bytes as encoding/json gives the statsColumnSeries form
+// (TestStatsColumnsWritten): a day of 50 services at one-minute steps is
+// 500,000 numbers, and encoding/json's reflected call per number and
+// buffering of the whole answer were most of the request's time beside
+// the storage read (docs/BENCHMARKS.md).
+func writeStatsColumns(w io.Writer, q storage.StatsQuery, series []storage.StatsSeries, exemplarSlices int) error {
+	head, err := json.Marshal(statsHead(q))
+	if err != nil {
+		return err
+	}
+	b := append(make([]byte, 0, 64<<10), head[:len(head)-1]...)
+	b = append(b, `,"series":[`...)
 	for i, s := range series {
-		n := len(s.Points)
-		c := statsColumns{Bucket: make([]int64, n), Calls: make([]int64, n), Errors: make([]int64, n),
-			Avg: make([]int64, n), Bytes: make([]int64, n), Quantiles: make([][]int64, len(q.Quantiles))}
-		for k := range c.Quantiles {
-			c.Quantiles[k] = make([]int64, n)
+		if i > 0 {
+			b = append(b, ',')
 		}
-		var ex []statsExemplarAt
-		for j, p := range s.Points {
-			c.Bucket[j] = int64(p.Time.Sub(q.Start) / q.Step)
-			c.Calls[j], c.Errors[j], c.Avg[j], c.Bytes[j] = p.Calls, p.Errors, avgUs(p), p.Bytes
-			for k, v := range p.Quantiles {
-				c.Quantiles[k][j] = roundUs(v)
+		name, err := json.Marshal(struct {
+			statsSeriesName
+			Total statsPointJSON `json:"total"`
+		}{seriesName(q, s), statsPoint(s.Total, q.End.Sub(q.Start))})
+		if err != nil {
+			return err
+		}
+		b = append(b, name[:len(name)-1]...)
+		ps := s.Points
+		b = appendColumn(append(b, `,"columns":{"bucket":`...), ps, func(p *storage.StatsPoint) int64 { return int64(p.Time.Sub(q.Start) / q.Step) })
+		b = appendColumn(append(b, `,"calls":`...), ps, func(p *storage.StatsPoint) int64 { return p.Calls })
+		b = appendColumn(append(b, `,"errors":`...), ps, func(p *storage.StatsPoint) int64 { return p.Errors })
+		b = appendColumn(append(b, `,"avg":`...), ps, func(p *storage.StatsPoint) int64 { return avgUs(*p) })
+		b = appendColumn(append(b, `,"bytes":`...), ps, func(p *storage.StatsPoint) int64 { return p.Bytes })
+		b = append(b, `,"quantiles":[`...)
+		for k := range q.Quantiles {
+			if k > 0 {
+				b = append(b, ',')
 			}
-			if p.Slowest != nil || p.Failed != nil {
-				ex = append(ex, statsExemplarAt{Bucket: c.Bucket[j], Slowest: exemplarJSON(p.Slowest), Failed: exemplarJSON(p.Failed)})
+			b = appendColumn(b, ps, func(p *storage.StatsPoint) int64 {
+				if k < len(p.Quantiles) {
+					return roundUs(p.Quantiles[k])
+				}
+				return 0
+			})
+		}
+		ex := []statsExemplarAt{}
+		slow, failed := exemplarPicks(ps, exemplarSlices, q)
+		for j := range ps {
+			p := &ps[j]
+			e := statsExemplarAt{Bucket: int64(p.Time.Sub(q.Start) / q.Step)}
+			if slow[j] {
+				e.Slowest = exemplarJSON(p.Slowest)
+			}
+			if failed[j] {
+				e.Failed = exemplarJSON(p.Failed)
+			}
+			if e.Slowest != nil || e.Failed != nil {
+				ex = append(ex, e)
 			}
 		}
-		out.Series[i] = statsColumnSeries{statsSeriesName: seriesName(q, s), Total: statsPoint(s.Total, q.End.Sub(q.Start)),
-			Columns: c, Exemplars: ex}
-		if ex == nil {
-			out.Series[i].Exemplars = []statsExemplarAt{}
+		exs, err := json.Marshal(ex)
+		if err != nil {
+			return err
+		}
+		b = append(append(append(b, `]},"exemplars":`...), exs...), '}')
+		if len(b) >= 48<<10 {
+			if _, err := w.Write(b); err != nil {
+				return err
+			}
+			b = b[:0]
 		}
 	}
-	return out
+	_, err = w.Write(append(b, "]}\n"...))
+	return err
+}
+
+// appendColumn appends one field of every point as a JSON array.
+func appendColumn(b []byte, points []storage.StatsPoint, field func(*storage.StatsPoint) int64) []byte {
+	b = append(b, '[')
+	for j := range points {
+		if j > 0 {
+			b = append(b, ',')
+		}
+		b = strconv.AppendInt(b, field(&points[j]), 10)
+	}
+	return append(b, ']')
 }
 
 func statsHead(q storage.StatsQuery) statsAnswerHead {
@@ -357,24 +425,6 @@ type statsSeries struct {
 	statsSeriesName
 	Total  statsPointJSON   `json:"total"`
 	Points []statsPointJSON `json:"points"`
-}
-
-type statsColumnSeries struct {
-	statsSeriesName
-	Total     statsPointJSON    `json:"total"`
-	Columns   statsColumns      `json:"columns"`
-	Exemplars []statsExemplarAt `json:"exemplars"`
-}
-
-// statsColumns are a series' points, one array per field, in the order
-// of the points; quantiles has one array per quantile asked.
-type statsColumns struct {
-	Bucket    []int64   `json:"bucket"` // the point's step: its start is start + bucket × step
-	Calls     []int64   `json:"calls"`
-	Errors    []int64   `json:"errors"`
-	Avg       []int64   `json:"avg"` // µs
-	Bytes     []int64   `json:"bytes"`
-	Quantiles [][]int64 `json:"quantiles"` // µs
 }
 
 type statsExemplarAt struct {

@@ -17,6 +17,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/zipq/zipq/internal/testenv"
 	"github.com/zipq/zipq/storage"
 	"github.com/zipq/zipq/zipkin"
 )
@@ -238,33 +239,8 @@ func backendCPU(b *testing.B, pid int) time.Duration {
 func BenchmarkServicesPage(b *testing.B) {
 	st, dsn := openStore(b, storage.Config{})
 	now := time.Now().UTC().Truncate(time.Minute)
-	const services, ops, minutes = 50, 10, 24 * 60
-	batch := make([]zipkin.Span, 0, 50_000)
-	id := uint64(1)
-	flush := func() {
-		if err := st.WriteSpans(context.Background(), batch); err != nil {
-			b.Fatal(err)
-		}
-		batch = batch[:0]
-	}
-	for m := range minutes {
-		at := now.Add(-time.Duration(m) * time.Minute)
-		for s := range services {
-			for o := range ops {
-				for k := range 2 {
-					id++
-					batch = append(batch, zipkin.Span{TraceID: zipkin.TraceID{Low: id}, ID: zipkin.SpanID(id), Name: "op-" + strconv.Itoa(o),
-						Kind: zipkin.KindServer, Timestamp: at.Add(time.Duration(k) * time.Second).UnixMicro(), Duration: int64(100 + (id*7919)%300_000),
-						LocalEndpoint: &zipkin.Endpoint{ServiceName: "service-" + strconv.Itoa(s)}})
-				}
-			}
-		}
-		if len(batch) >= 40_000 {
-			flush()
-		}
-	}
-	flush()
-	fold(b, st, now.Add(2*time.Minute))
+	const services = 50
+	testenv.ServicesDay(b, st, now, services, 10, 2)
 	conn, err := pgx.Connect(context.Background(), dsn)
 	if err != nil {
 		b.Fatal(err)
@@ -292,6 +268,13 @@ func BenchmarkServicesPage(b *testing.B) {
 	}
 	defer rowsOnly.Close()
 	rowsOnly.ReadWithoutStrips()
+	// Strips read without the cache of decoded strips: every read as the
+	// first after a restart, or of strips all rewritten since.
+	cold, err := storage.Open(context.Background(), storage.Config{URL: dsn, StatsCacheBytes: -1}, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer cold.Close()
 	hour := now.Truncate(time.Hour).Add(time.Hour)
 	for _, c := range []struct {
 		name string
@@ -299,14 +282,21 @@ func BenchmarkServicesPage(b *testing.B) {
 		q    storage.StatsQuery
 	}{
 		{"minutes", st, storage.StatsQuery{Start: now.Add(-24 * time.Hour), End: now.Add(time.Minute), Step: time.Minute}},
+		{"minutes-cold", cold, storage.StatsQuery{Start: now.Add(-24 * time.Hour), End: now.Add(time.Minute), Step: time.Minute}},
 		{"minutes-rows", rowsOnly, storage.StatsQuery{Start: now.Add(-24 * time.Hour), End: now.Add(time.Minute), Step: time.Minute}},
 		{"hours", st, storage.StatsQuery{Start: hour.Add(-24 * time.Hour), End: hour, Step: time.Hour}},
+		{"hours-cold", cold, storage.StatsQuery{Start: hour.Add(-24 * time.Hour), End: hour, Step: time.Hour}},
 		{"hours-rows", rowsOnly, storage.StatsQuery{Start: hour.Add(-24 * time.Hour), End: hour, Step: time.Hour}},
 		{"24-minutes-rows", st, storage.StatsQuery{Start: now.Add(-24 * time.Hour), End: now.Add(time.Minute), Step: 24 * time.Minute}},
 	} {
 		b.Run(c.name, func(b *testing.B) {
 			c.q.By, c.q.Quantiles = storage.ByService, []float64{0.5, 0.99}
 			var took []time.Duration
+			// The cache's first read is a cold one: its figure is the
+			// -cold case's; this one's are the reads after it.
+			if _, err := c.st.Stats(context.Background(), c.q); err != nil {
+				b.Fatal(err)
+			}
 			for b.Loop() {
 				t0 := time.Now()
 				series, err := c.st.Stats(context.Background(), c.q)
@@ -318,6 +308,9 @@ func BenchmarkServicesPage(b *testing.B) {
 			reportLatencies(b, took)
 			b.ReportMetric(float64(bytes)/float64(rows), "B/cell-minute")
 			b.ReportMetric(float64(stripBytes)/float64(strips), "B/strip")
+			if n, used := c.st.StripCacheUse(); n > 0 {
+				b.ReportMetric(float64(used)/float64(n), "cached-B/strip")
+			}
 		})
 	}
 }

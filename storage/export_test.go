@@ -67,3 +67,13 @@ func FoldValues(on bool) (undo func()) {
 
 // TermKey is termKey, for tests that need two values sharing a key.
 func TermKey(t string) int32 { return termKey(t) }
+
+// StripCacheUse is the cache's strips and their estimated bytes.
+func (s *Store) StripCacheUse() (strips int, bytes int64) {
+	if s.strips == nil {
+		return 0, 0
+	}
+	s.strips.mu.Lock()
+	defer s.strips.mu.Unlock()
+	return len(s.strips.m), s.strips.used
+}

@@ -227,7 +227,8 @@ func buildStrips(ctx context.Context, tx pgx.Tx, hour time.Time, only map[int16]
 	}
 	if _, err := tx.Exec(ctx, `INSERT INTO span_strips (tenant, service_h, service, hour, points, sketch)
 		SELECT u.t, u.h, u.s, $1, u.p, u.k FROM unnest($2::smallint[], $3::bigint[], $4::text[], $5::bytea[], $6::bytea[]) AS u (t, h, s, p, k)
-		ON CONFLICT (tenant, service_h, service, hour) DO UPDATE SET points = excluded.points, sketch = excluded.sketch`,
+		ON CONFLICT (tenant, service_h, service, hour) DO UPDATE SET points = excluded.points, sketch = excluded.sketch,
+			rev = nextval('span_strips_rev')`,
 		hour, ts, hs, names, points, sketches); err != nil {
 		return fmt.Errorf("stats: write the strips of %v: %w", hour, err)
 	}

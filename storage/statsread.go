@@ -3,7 +3,6 @@ package storage
 import (
 	"cmp"
 	"context"
-	"errors"
 	"fmt"
 	"maps"
 	"math"
@@ -243,7 +242,9 @@ func (g *statGroup) points(q StatsQuery) []StatsPoint {
 			rows = rows[1:]
 			n++
 		} else if g.has[b] {
-			g.stripped[n] = g.stripped[b]
+			if n != b {
+				g.stripped[n] = g.stripped[b]
+			}
 			n++
 		}
 	}
@@ -290,7 +291,7 @@ func (s *Store) statsFromStrips(ctx context.Context, tenant int16, q StatsQuery)
 	var out []StatsSeries
 	err := pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
 		var err error
-		out, err = statsFromStrips(ctx, tx, tenant, q)
+		out, err = statsFromStrips(ctx, tx, s.strips, tenant, q)
 		return err
 	})
 	if err != nil {
@@ -299,16 +300,28 @@ func (s *Store) statsFromStrips(ctx context.Context, tenant int16, q StatsQuery)
 	return out, nil
 }
 
-func statsFromStrips(ctx context.Context, tx pgx.Tx, tenant int16, q StatsQuery) ([]StatsSeries, error) {
+func statsFromStrips(ctx context.Context, tx pgx.Tx, cache *stripCache, tenant int16, q StatsQuery) ([]StatsSeries, error) {
 	hour := time.Hour.Microseconds()
 	from := (q.Start.UnixMicro() + hour - 1) / hour * hour // the first whole hour
-	to := q.End.UnixMicro() / hour * hour
+	end := q.End.UnixMicro()
+	to := end / hour * hour
 	var before *time.Time
-	if err := tx.QueryRow(ctx, `SELECT before FROM span_strips_backfill`).Scan(&before); err != nil && !errors.Is(err, pgx.ErrNoRows) {
+	var after bool // the range's last hour has minutes folded after its end
+	if err := tx.QueryRow(ctx, `SELECT (SELECT before FROM span_strips_backfill), EXISTS (SELECT FROM span_stats
+		WHERE tenant = $1 AND kind = $2 AND res = 60 AND ts >= $3 AND ts < $4 AND ($5 = '' OR service_h = $6 AND service = $5))`,
+		tenant, totalKind, q.End, time.UnixMicro(to+hour).UTC(), q.Service, nameKey(q.Service, "")).Scan(&before, &after); err != nil {
 		return nil, err
 	}
 	if before != nil {
 		from = max(from, before.UnixMicro())
+	}
+	// The range's last, partial hour comes from its strip too when the
+	// strip holds no minute after the range's end (a page up to now, its
+	// last hour still going): the strip's minutes are then the range's,
+	// and its hour's sketch their total. Otherwise its minutes' rows, as
+	// the first partial hour's always.
+	if end > to && !after {
+		to += hour
 	}
 	if from >= to {
 		from, to = q.End.UnixMicro(), q.End.UnixMicro() // no strip read: every row from span_stats
@@ -336,18 +349,49 @@ func statsFromStrips(ctx context.Context, tx pgx.Tx, tenant int16, q StatsQuery)
 			return groupOf(groups, k.cell, q.By).add(q, k.ts, a, true)
 		})
 	})
-	// Each strip is counted as it arrives, while PostgreSQL sends the next.
-	w := newStripWorkers(ctx, q)
-	b.Queue(`SELECT service, hour, points, sketch FROM span_strips WHERE tenant = $1 AND hour >= $2 AND hour < $3 AND `+service,
-		tenant, sa, sb, q.Service, nameKey(q.Service, "")).Query(func(rows pgx.Rows) error {
+	// Each strip is counted as it arrives, while PostgreSQL sends the
+	// next. With strips of the range in the cache, the batch asks only
+	// every strip's revision, and the strips written since are then read
+	// by key: PostgreSQL sends (and reads from TOAST) no strip the cache
+	// holds as stored. A join against the held revisions in one query
+	// was measured slower than reading every strip (a nested loop).
+	held := cache.held(tenant, q.Service, from, to)
+	w := newStripWorkers(ctx, q, cache)
+	var missing []stripKey
+	recv := func(rows pgx.Rows) error {
 		var r stripRow
-		_, err := pgx.ForEachRow(rows, []any{&r.service, &r.hour, &r.points, &r.sketch}, func() error {
-			r.group = groupOf(groups, statCell{service: r.service}, q.By)
+		var hour time.Time
+		_, err := pgx.ForEachRow(rows, []any{&r.key.service, &hour, &r.rev, &r.points, &r.sketch}, func() error {
+			r.key.tenant, r.key.hour = tenant, hour.UnixMicro()
+			r.held = nil
+			if r.points == nil {
+				if r.held = held[r.key]; r.held == nil || r.held.rev != r.rev {
+					missing = append(missing, r.key)
+					return nil
+				}
+			}
+			r.group = groupOf(groups, statCell{service: r.key.service}, q.By)
 			return w.send(r)
 		})
 		return err
-	})
+	}
+	b.Queue(`SELECT service, hour, rev, CASE WHEN $6 THEN points END, CASE WHEN $6 THEN sketch END
+		FROM span_strips WHERE tenant = $1 AND hour >= $2 AND hour < $3 AND `+service,
+		tenant, sa, sb, q.Service, nameKey(q.Service, ""), len(held) == 0).Query(recv)
 	err := tx.SendBatch(ctx, b).Close()
+	if err == nil && len(missing) > 0 {
+		hs, names, hours := make([]int64, len(missing)), make([]string, len(missing)), make([]time.Time, len(missing))
+		for i, k := range missing {
+			hs[i], names[i], hours[i] = nameKey(k.service, ""), k.service, time.UnixMicro(k.hour).UTC()
+		}
+		var rows pgx.Rows
+		rows, err = tx.Query(ctx, `SELECT service, hour, rev, points, sketch FROM span_strips
+			WHERE tenant = $1 AND (service_h, service, hour) IN (SELECT * FROM unnest($2::bigint[], $3::text[], $4::timestamptz[]))`,
+			tenant, hs, names, hours)
+		if err == nil {
+			err = recv(rows)
+		}
+	}
 	// A worker's error first: the batch's is then only its consequence.
 	if werr := w.close(); werr != nil {
 		return nil, werr
@@ -374,11 +418,13 @@ func statsFromStrips(ctx context.Context, tx pgx.Tx, tenant int16, q StatsQuery)
 	return seriesOf(groups, q), nil
 }
 
-// stripRow is a strip as read, and the group it counts in.
+// stripRow is a strip as read: its bytes, or the cache's copy when
+// PostgreSQL sent none; and the group it counts in.
 type stripRow struct {
-	service        string
-	hour           time.Time
+	key            stripKey
+	rev            int64
 	points, sketch []byte
+	held           *cachedStrip
 	group          *statGroup
 }
 
@@ -393,7 +439,7 @@ type stripWorkers struct {
 	owner map[*statGroup]int
 }
 
-func newStripWorkers(ctx context.Context, q StatsQuery) *stripWorkers {
+func newStripWorkers(ctx context.Context, q StatsQuery, cache *stripCache) *stripWorkers {
 	w := &stripWorkers{in: make([]chan stripRow, runtime.GOMAXPROCS(0)), owner: map[*statGroup]int{}}
 	w.eg, w.ctx = errgroup.WithContext(ctx)
 	for i := range w.in {
@@ -401,8 +447,16 @@ func newStripWorkers(ctx context.Context, q StatsQuery) *stripWorkers {
 		w.in[i] = in
 		w.eg.Go(func() error {
 			for r := range in {
-				if err := addStrip(r.group, q, r.hour.UnixMicro(), r.points, r.sketch); err != nil {
-					return fmt.Errorf("strip of %s at %v: %w", r.service, r.hour, err)
+				st := r.held
+				if st == nil {
+					var err error
+					if st, err = decodeCachedStrip(r.key, r.rev, r.points, r.sketch); err != nil {
+						return fmt.Errorf("strip of %s at %v: %w", r.key.service, time.UnixMicro(r.key.hour).UTC(), err)
+					}
+					cache.put(st)
+				}
+				if err := addStrip(r.group, q, st); err != nil {
+					return err
 				}
 			}
 			return nil
@@ -435,49 +489,34 @@ func (w *stripWorkers) close() error {
 	return w.eg.Wait()
 }
 
-// addStrip counts a strip of the hour starting at h (µs) in g: at
-// one-minute steps its minutes as points, at hours as its hour's row; in
-// the total either way.
-func addStrip(g *statGroup, q StatsQuery, h int64, stored, sketch []byte) error {
-	agg := &statAgg{sketch: newSketch()} // the hour
-	if err := mergeSketch(agg.sketch, sketch); err != nil {
-		return err
+// addStrip counts a strip in g: at one-minute steps its minutes as
+// points, at hours as its hour's row; in the total either way. The strip
+// may be shared with other reads (the cache's): it is only read.
+func addStrip(g *statGroup, q StatsQuery, st *cachedStrip) error {
+	if q.Step != time.Minute {
+		hour := &statAgg{sketch: newSketch()} // the bucket's own: later rows merge into it
+		if err := hour.merge(&st.hour); err != nil {
+			return err
+		}
+		return g.add(q, st.key.hour, hour, true)
 	}
 	start, step := q.Start.UnixMicro(), q.Step.Microseconds()
-	perMinute := q.Step == time.Minute
-	k := len(q.Quantiles)
-	if perMinute && g.stripped == nil {
+	k := int64(len(q.Quantiles))
+	if g.stripped == nil {
 		n := (q.End.UnixMicro() - start + step - 1) / step
 		g.stripped, g.has = make([]StatsPoint, n), make([]bool, n)
-		g.qs, g.ex = make([]float64, n*int64(k)), make([]StatsExemplar, 2*n)
+		g.qs, g.ex = make([]float64, n*k), make([]StatsExemplar, 2*n)
 	}
-	err := readStrip(stored, h, func(int) {}, func(p *stripPoint) {
-		if perMinute {
-			b := (h + int64(p.minute)*time.Minute.Microseconds() - start) / step
-			g.stripped[b] = p.point(time.UnixMicro(start+b*step).UTC(), q.Quantiles, g.qs[b*int64(k):(b+1)*int64(k):(b+1)*int64(k)], g.ex[2*b:2*b+2])
-			g.has[b] = true
+	for i := range st.points {
+		p := &st.points[i]
+		b := (st.key.hour + int64(p.minute)*time.Minute.Microseconds() - start) / step
+		if b < 0 || b >= int64(len(g.has)) { // never, as the read chose its strips
+			return fmt.Errorf("strip of %s at %v: minute %d outside the read", st.key.service, time.UnixMicro(st.key.hour).UTC(), p.minute)
 		}
-		// p's exemplars live only during this call: the hour keeps copies.
-		agg.addCounts(p.calls, p.errors, p.durSum, p.bytes, nil, nil)
-		agg.slow, agg.failed = slowestCopy(agg.slow, p.slow), slowestCopy(agg.failed, p.failed)
-	})
-	if err != nil {
-		return err
+		g.stripped[b] = p.point(time.UnixMicro(start+b*step).UTC(), q.Quantiles, g.qs[b*k:(b+1)*k:(b+1)*k], g.ex[2*b:2*b+2])
+		g.has[b] = true
 	}
-	if perMinute {
-		return g.total.merge(agg) // its minutes are points already
-	}
-	return g.add(q, h, agg, true)
-}
-
-// slowestCopy is slowest(have, e), e copied where it wins: for an e
-// that does not outlive the call.
-func slowestCopy(have, e *exemplar) *exemplar {
-	if e == nil || slowest(have, e) != e {
-		return have
-	}
-	c := *e
-	return &c
+	return g.total.merge(&st.hour) // its minutes are points already
 }
 
 // UsageRow is what one series' spans cost on disk over a read's range.

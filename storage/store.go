@@ -58,6 +58,9 @@ type Config struct {
 	// NoStats turns off counting the service metrics as spans are
 	// written (benchmarks compare the two).
 	NoStats bool
+	// StatsCacheBytes bounds the memory of the strips reads keep decoded
+	// (stripcache.go); negative: none kept.
+	StatsCacheBytes int64
 }
 
 // DefaultConfig is the store's defaults.
@@ -70,6 +73,7 @@ func DefaultConfig() Config {
 		LinkInterval:    time.Second,
 		StatsRetention:  30 * 24 * time.Hour,
 		KeepAfter:       24 * time.Hour,
+		StatsCacheBytes: 64 << 20,
 	}
 }
 
@@ -92,6 +96,9 @@ func (c *Config) withDefaults() {
 	}
 	if c.KeepAfter == 0 {
 		c.KeepAfter = d.KeepAfter
+	}
+	if c.StatsCacheBytes == 0 {
+		c.StatsCacheBytes = d.StatsCacheBytes
 	}
 }
 
@@ -155,6 +162,8 @@ type Store struct {
 	// noStrips reads service totals from span_stats alone: the oracle
 	// the strips' reads are tested against.
 	noStrips bool
+	// strips keeps the strips reads decoded; nil: none kept.
+	strips *stripCache
 }
 
 // Observer is told, after each commit, what it added: the spans a write
@@ -199,7 +208,8 @@ func Open(ctx context.Context, cfg Config, logger *slog.Logger) (*Store, error) 
 	if err != nil {
 		return nil, fmt.Errorf("open postgres pool: %w", err)
 	}
-	s := &Store{pool: pool, cfg: cfg, logger: logger, traceReads: make(chan struct{}, max(1, cfg.MaxConns/2))}
+	s := &Store{pool: pool, cfg: cfg, logger: logger, traceReads: make(chan struct{}, max(1, cfg.MaxConns/2)),
+		strips: newStripCache(cfg.StatsCacheBytes)}
 	if on {
 		s.keep = &keep
 	}

@@ -1,0 +1,89 @@
+package query_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/zipq/zipq/internal/testenv"
+	"github.com/zipq/zipq/query"
+	"github.com/zipq/zipq/storage"
+)
+
+// BenchmarkServicesPageRequest is issue 23's Services page request end
+// to end: 50 services' day at one-minute steps with p50 and p99, asked as
+// the UI asks it (columns, exemplars from 240 slices), through the
+// router with the real store, plain and gzipped as browsers take it; with
+// the store's cache of decoded strips (each read after the first finds
+// the day's whole hours decoded) and without (every read as the first
+// after a restart). p50/p99 over the reads.
+func BenchmarkServicesPageRequest(b *testing.B) {
+	dsn := testenv.Schema(b)
+	now := time.Now().UTC().Truncate(time.Minute)
+	open := func(cacheBytes int64) *storage.Store {
+		st, err := storage.Open(context.Background(), storage.Config{URL: dsn, StatsCacheBytes: cacheBytes}, nil)
+		testenv.Must(b, err)
+		b.Cleanup(st.Close)
+		return st
+	}
+	warm, cold := open(0), open(-1)
+	testenv.ServicesDay(b, warm, now, 50, 10, 1)
+	url := fmt.Sprintf("/api/zipq/stats?endTs=%d&lookback=%d&step=60000&quantile=0.5,0.99&columns=true&exemplars=240",
+		now.Add(time.Minute).UnixMilli(), (24 * time.Hour).Milliseconds())
+	for _, c := range []struct {
+		name string
+		st   *storage.Store
+	}{{"cached", warm}, {"uncached", cold}} {
+		h := query.NewRouter(query.Options{Reader: c.st, Stats: c.st})
+		for _, gzip := range []bool{false, true} {
+			name := c.name
+			if gzip {
+				name += "+gzip"
+			}
+			b.Run(name, func(b *testing.B) {
+				var took []time.Duration
+				var bytes int
+				serve := func() *httptest.ResponseRecorder {
+					req := httptest.NewRequest(http.MethodGet, url, nil)
+					if gzip {
+						req.Header.Set("Accept-Encoding", "gzip")
+					}
+					rec := httptest.NewRecorder()
+					h.ServeHTTP(rec, req)
+					return rec
+				}
+				serve() // the cache's first read is a cold one: the uncached cases measure those
+				for b.Loop() {
+					t0 := time.Now()
+					rec := serve()
+					took = append(took, time.Since(t0))
+					if rec.Code != http.StatusOK {
+						b.Fatalf("%d %s", rec.Code, rec.Body)
+					}
+					bytes = rec.Body.Len()
+					if !gzip && len(took) == 1 {
+						var a struct {
+							Series []struct {
+								Columns struct{ Calls []int64 }
+							}
+						}
+						testenv.Must(b, json.Unmarshal(rec.Body.Bytes(), &a))
+						if len(a.Series) != 50 || len(a.Series[0].Columns.Calls) < 24*60 {
+							b.Fatalf("%d series", len(a.Series))
+						}
+					}
+				}
+				slices.Sort(took)
+				for _, p := range []int{50, 99} {
+					b.ReportMetric(float64(took[len(took)*p/100].Microseconds())/1000, fmt.Sprintf("p%d-ms", p))
+				}
+				b.ReportMetric(float64(bytes), "B/answer")
+			})
+		}
+	}
+}
