@@ -10,10 +10,14 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
+
+	"golang.org/x/sync/errgroup"
 
 	"github.com/zipq/zipq/storage"
 	"github.com/zipq/zipq/zipkin"
@@ -250,67 +254,105 @@ func writeStatsColumns(w io.Writer, q storage.StatsQuery, series []storage.Stats
 	if err != nil {
 		return err
 	}
-	b := append(make([]byte, 0, 64<<10), head[:len(head)-1]...)
-	b = append(b, `,"series":[`...)
-	for i, s := range series {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		name, err := json.Marshal(struct {
-			statsSeriesName
-			Total statsPointJSON `json:"total"`
-		}{seriesName(q, s), statsPoint(s.Total, q.End.Sub(q.Start))})
-		if err != nil {
-			return err
-		}
-		b = append(b, name[:len(name)-1]...)
-		ps := s.Points
-		b = appendColumn(append(b, `,"columns":{"bucket":`...), ps, func(p *storage.StatsPoint) int64 { return int64(p.Time.Sub(q.Start) / q.Step) })
-		b = appendColumn(append(b, `,"calls":`...), ps, func(p *storage.StatsPoint) int64 { return p.Calls })
-		b = appendColumn(append(b, `,"errors":`...), ps, func(p *storage.StatsPoint) int64 { return p.Errors })
-		b = appendColumn(append(b, `,"avg":`...), ps, func(p *storage.StatsPoint) int64 { return avgUs(*p) })
-		b = appendColumn(append(b, `,"bytes":`...), ps, func(p *storage.StatsPoint) int64 { return p.Bytes })
-		b = append(b, `,"quantiles":[`...)
-		for k := range q.Quantiles {
-			if k > 0 {
-				b = append(b, ',')
-			}
-			b = appendColumn(b, ps, func(p *storage.StatsPoint) int64 {
-				if k < len(p.Quantiles) {
-					return roundUs(p.Quantiles[k])
+	if _, err := w.Write(append(head[:len(head)-1:len(head)-1], `,"series":[`...)); err != nil {
+		return err
+	}
+	// A worker per core writes the series, each handed to w in order as
+	// soon as it is done: w (the route's gzip) compresses one while the
+	// workers write the next. A worker never waits (each series' channel
+	// holds its answer), so stopping early only leaves them to finish.
+	type written struct {
+		b   []byte
+		err error
+	}
+	done := make([]chan written, len(series))
+	for i := range done {
+		done[i] = make(chan written, 1)
+	}
+	var next atomic.Int64
+	stop := make(chan struct{})
+	var eg errgroup.Group
+	defer func() { _ = eg.Wait() }()
+	defer close(stop)
+	for range min(runtime.GOMAXPROCS(0), len(series)) {
+		eg.Go(func() error {
+			for i := int(next.Add(1) - 1); i < len(series); i = int(next.Add(1) - 1) {
+				select {
+				case <-stop:
+					return nil
+				default:
 				}
-				return 0
-			})
+				b := make([]byte, 0, 1024+64*len(series[i].Points)) // about what a point takes
+				if i > 0 {
+					b = append(b, ',')
+				}
+				b, err := appendSeriesColumns(b, q, series[i], exemplarSlices)
+				done[i] <- written{b, err}
+			}
+			return nil
+		})
+	}
+	for i := range series {
+		r := <-done[i]
+		if r.err != nil {
+			return r.err
 		}
-		ex := []statsExemplarAt{}
-		slow, failed := exemplarPicks(ps, exemplarSlices, q)
-		for j := range ps {
-			p := &ps[j]
-			e := statsExemplarAt{Bucket: int64(p.Time.Sub(q.Start) / q.Step)}
-			if slow[j] {
-				e.Slowest = exemplarJSON(p.Slowest)
-			}
-			if failed[j] {
-				e.Failed = exemplarJSON(p.Failed)
-			}
-			if e.Slowest != nil || e.Failed != nil {
-				ex = append(ex, e)
-			}
-		}
-		exs, err := json.Marshal(ex)
-		if err != nil {
+		if _, err := w.Write(r.b); err != nil {
 			return err
-		}
-		b = append(append(append(b, `]},"exemplars":`...), exs...), '}')
-		if len(b) >= 48<<10 {
-			if _, err := w.Write(b); err != nil {
-				return err
-			}
-			b = b[:0]
 		}
 	}
-	_, err = w.Write(append(b, "]}\n"...))
+	_, err = w.Write([]byte("]}\n"))
 	return err
+}
+
+// appendSeriesColumns appends one series of writeStatsColumns' answer.
+func appendSeriesColumns(b []byte, q storage.StatsQuery, s storage.StatsSeries, exemplarSlices int) ([]byte, error) {
+	name, err := json.Marshal(struct {
+		statsSeriesName
+		Total statsPointJSON `json:"total"`
+	}{seriesName(q, s), statsPoint(s.Total, q.End.Sub(q.Start))})
+	if err != nil {
+		return nil, err
+	}
+	b = append(b, name[:len(name)-1]...)
+	ps := s.Points
+	b = appendColumn(append(b, `,"columns":{"bucket":`...), ps, func(p *storage.StatsPoint) int64 { return int64(p.Time.Sub(q.Start) / q.Step) })
+	b = appendColumn(append(b, `,"calls":`...), ps, func(p *storage.StatsPoint) int64 { return p.Calls })
+	b = appendColumn(append(b, `,"errors":`...), ps, func(p *storage.StatsPoint) int64 { return p.Errors })
+	b = appendColumn(append(b, `,"avg":`...), ps, func(p *storage.StatsPoint) int64 { return avgUs(*p) })
+	b = appendColumn(append(b, `,"bytes":`...), ps, func(p *storage.StatsPoint) int64 { return p.Bytes })
+	b = append(b, `,"quantiles":[`...)
+	for k := range q.Quantiles {
+		if k > 0 {
+			b = append(b, ',')
+		}
+		b = appendColumn(b, ps, func(p *storage.StatsPoint) int64 {
+			if k < len(p.Quantiles) {
+				return roundUs(p.Quantiles[k])
+			}
+			return 0
+		})
+	}
+	ex := []statsExemplarAt{}
+	slow, failed := exemplarPicks(ps, exemplarSlices, q)
+	for j := range ps {
+		p := &ps[j]
+		e := statsExemplarAt{Bucket: int64(p.Time.Sub(q.Start) / q.Step)}
+		if slow[j] {
+			e.Slowest = exemplarJSON(p.Slowest)
+		}
+		if failed[j] {
+			e.Failed = exemplarJSON(p.Failed)
+		}
+		if e.Slowest != nil || e.Failed != nil {
+			ex = append(ex, e)
+		}
+	}
+	exs, err := json.Marshal(ex)
+	if err != nil {
+		return nil, err
+	}
+	return append(append(append(b, `]},"exemplars":`...), exs...), '}'), nil
 }
 
 // appendColumn appends one field of every point as a JSON array.

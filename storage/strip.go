@@ -78,52 +78,27 @@ func encodeStrip(b []byte, hour int64, points []stripPoint) []byte {
 	return b
 }
 
-// decodeStrip reads a stored strip of the hour starting at hour (µs).
-// Counts beyond int64, minutes out of order and trailing bytes are
-// refused, so what it accepts encodes back to bytes that read the same.
+// decodeStrip reads a stored strip of the hour starting at hour (µs),
+// the points' exemplars in one slab. Counts beyond int64, minutes out of
+// order and trailing bytes are refused, so what it accepts encodes back
+// to bytes that read the same.
 func decodeStrip(b []byte, hour int64) ([]stripPoint, error) {
-	var points []stripPoint
-	var exemplars []exemplar // one allocation for the strip's
-	err := readStrip(b, hour, func(n int) {
-		points, exemplars = make([]stripPoint, 0, n), make([]exemplar, 0, 2*n)
-	}, func(p *stripPoint) {
-		for _, e := range []**exemplar{&p.slow, &p.failed} {
-			if *e != nil {
-				exemplars = append(exemplars, **e)
-				*e = &exemplars[len(exemplars)-1]
-			}
-		}
-		points = append(points, *p)
-	})
-	if err != nil {
-		return nil, err
-	}
-	return points, nil
-}
-
-// readStrip is decodeStrip without keeping the points: it calls size
-// with their number, then visit with each in minute order, its exemplars
-// valid only during the call (a read copies them where it wants them
-// rather than into a slice of points it would copy again). A corrupt
-// strip may have visited points before the error.
-func readStrip(b []byte, hour int64, size func(n int), visit func(*stripPoint)) error {
 	if len(b) == 0 || b[0] != stripV1 {
-		return fmt.Errorf("%w: version %v", errBadStrip, b[:min(len(b), 1)])
+		return nil, fmt.Errorf("%w: version %v", errBadStrip, b[:min(len(b), 1)])
 	}
 	d := stripReader{b: b[1:]}
 	n := d.uvarint()
 	if d.err == nil && n > 60 {
 		d.fail("%d points in an hour", n)
 	}
-	size(int(min(n, 60)))
-	var p stripPoint
-	var ex [2]exemplar
+	points := make([]stripPoint, 0, min(n, 60))
+	exemplars := make([]exemplar, 0, 2*min(n, 60)) // never grown: the points keep pointers into it
 	for i := uint64(0); i < n && d.err == nil; i++ {
 		minute := d.byte()
-		if minute >= 60 || i > 0 && minute <= p.minute {
+		if minute >= 60 || i > 0 && minute <= points[i-1].minute {
 			d.fail("minute %d after %d points", minute, i)
 		}
-		p = stripPoint{minute: minute}
+		p := stripPoint{minute: minute}
 		p.calls, p.errors, p.durSum, p.bytes = d.count(), d.count(), d.varint(), d.count()
 		for j := range p.quantiles {
 			p.quantiles[j] = math.Float32frombits(d.uint32())
@@ -136,21 +111,21 @@ func readStrip(b []byte, hour int64, size func(n int), visit func(*stripPoint)) 
 			if flags&(1<<bit) == 0 {
 				continue
 			}
-			x := &ex[bit]
-			x.trace.High, x.trace.Low = d.uint64(), d.uint64()
-			x.span = zipkin.SpanID(d.uint64())
+			x := exemplar{trace: zipkin.TraceID{High: d.uint64(), Low: d.uint64()}, span: zipkin.SpanID(d.uint64())}
 			x.us = d.varint()
 			x.at = hour + d.varint()
-			*e = x
+			exemplars = append(exemplars, x)
+			*e = &exemplars[len(exemplars)-1]
 		}
-		if d.err == nil {
-			visit(&p)
-		}
+		points = append(points, p)
 	}
 	if d.err == nil && len(d.b) > 0 {
 		d.fail("%d bytes after the points", len(d.b))
 	}
-	return d.err
+	if d.err != nil {
+		return nil, d.err
+	}
+	return points, nil
 }
 
 // stripReader reads a strip's fields, keeping the first error.

@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/zipq/zipq/storage"
 	"github.com/zipq/zipq/zipkin"
 )
@@ -13,10 +15,11 @@ import (
 // ServicesDay fills st with the Services-page benchmarks' day: services ×
 // ops server operations ("service-N", "op-N"), perCell calls of each in
 // every minute of the 24 hours up to now (a minute), durations spread
-// over 100 µs–300 ms, then folds them as the stats job does. A read's
-// cost depends on the services and minutes, not on how many calls a
-// minute holds.
-func ServicesDay(tb testing.TB, st *storage.Store, now time.Time, services, ops, perCell int) {
+// over 100 µs–300 ms, then folds them as the stats job does and analyses
+// the tables as autovacuum would (st's schema is dsn's). A read's cost
+// depends on the services and minutes, not on how many calls a minute
+// holds.
+func ServicesDay(tb testing.TB, st *storage.Store, dsn string, now time.Time, services, ops, perCell int) {
 	tb.Helper()
 	ctx := context.Background()
 	batch := make([]zipkin.Span, 0, 50_000)
@@ -46,6 +49,11 @@ func ServicesDay(tb testing.TB, st *storage.Store, now time.Time, services, ops,
 		more, err := st.FoldStats(ctx, now.Add(2*time.Minute))
 		Must(tb, err)
 		if !more {
+			conn, err := pgx.Connect(ctx, dsn)
+			Must(tb, err)
+			defer conn.Close(ctx)
+			_, err = conn.Exec(ctx, `VACUUM ANALYZE span_stats, span_strips`)
+			Must(tb, err)
 			return
 		}
 	}
