@@ -145,6 +145,7 @@ func (a *api) stats(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err)
 		return
 	}
+	q.ExemplarSlices = max(sh.slices, 0) // storage may leave out what the pick below drops
 	series, err := a.o.Stats.Stats(r.Context(), q)
 	if err != nil {
 		a.fail(w, r, err)

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/hex"
 	"fmt"
+	"maps"
 	"math"
 	"math/rand/v2"
 	"reflect"
@@ -345,6 +346,19 @@ func TestStripsReadAsRows(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
+				if v.step == time.Minute {
+					// Exemplars by slice: every slice's slowest and slowest
+					// failed are kept, and whatever is kept is a point's own.
+					eq := q
+					eq.ExemplarSlices = 7
+					picked, err := st.Stats(ctx(t), eq)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if err := keptBySlice(picked, got, q, eq.ExemplarSlices); err != nil {
+						t.Fatalf("%s, [%v, %v) of %q by 7 slices: %v", step, rg.start, rg.end, v.service, err)
+					}
+				}
 				if !sameSeries(got, want) {
 					summary := func(ss []storage.StatsSeries) (out []string) {
 						for _, s := range ss {
@@ -398,6 +412,48 @@ func TestStripsReadAsRows(t *testing.T) {
 		t.Fatalf("%d strips outlived their minutes", n)
 	}
 	compare("rolled up")
+}
+
+// keptBySlice checks a read with ExemplarSlices n against the same read
+// keeping every exemplar: the points are the same but for exemplars; each
+// exemplar kept is the point's own; of each of n slices (by bucket) the
+// slowest and the slowest failed exemplar are kept.
+func keptBySlice(picked, all []storage.StatsSeries, q storage.StatsQuery, n int) error {
+	if len(picked) != len(all) {
+		return fmt.Errorf("%d series, want %d", len(picked), len(all))
+	}
+	buckets := int((q.End.Sub(q.Start) + q.Step - 1) / q.Step)
+	cut := min(n, buckets)
+	for i := range all {
+		p, a := picked[i].Points, all[i].Points
+		if len(p) != len(a) || !reflect.DeepEqual(picked[i].Total, all[i].Total) {
+			return fmt.Errorf("%s: %d points, want %d; total %+v, want %+v", all[i].Service, len(p), len(a), picked[i].Total, all[i].Total)
+		}
+		slow, failed := map[int]int64{}, map[int]int64{} // per slice, the slowest kept
+		wantSlow, wantFailed := map[int]int64{}, map[int]int64{}
+		for j := range a {
+			x, y := p[j], a[j]
+			if x.Slowest != nil && !reflect.DeepEqual(x.Slowest, y.Slowest) || x.Failed != nil && !reflect.DeepEqual(x.Failed, y.Failed) {
+				return fmt.Errorf("%s point %d: kept %+v %+v, the point's own %+v %+v", all[i].Service, j, x.Slowest, x.Failed, y.Slowest, y.Failed)
+			}
+			sl := int(y.Time.Sub(q.Start)/q.Step) * cut / buckets
+			for _, c := range []struct {
+				kept, own *storage.StatsExemplar
+				got, want map[int]int64
+			}{{x.Slowest, y.Slowest, slow, wantSlow}, {x.Failed, y.Failed, failed, wantFailed}} {
+				if c.kept != nil {
+					c.got[sl] = max(c.got[sl], c.kept.DurationMic+1)
+				}
+				if c.own != nil {
+					c.want[sl] = max(c.want[sl], c.own.DurationMic+1)
+				}
+			}
+		}
+		if !maps.Equal(slow, wantSlow) || !maps.Equal(failed, wantFailed) {
+			return fmt.Errorf("%s: slowest kept by slice %v, want %v; failed %v, want %v", all[i].Service, slow, wantSlow, failed, wantFailed)
+		}
+	}
+	return nil
 }
 
 // sameSeries is equality with quantiles to a float32's precision.

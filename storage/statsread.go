@@ -42,6 +42,12 @@ type StatsQuery struct {
 	// Quantiles (in [0, 1]) read from each bucket's and the range's
 	// merged sketch.
 	Quantiles []float64
+	// ExemplarSlices, when positive, lets a read leave out the exemplars
+	// of points that are not the slowest, or the slowest failed, of their
+	// slice when the range is cut into that many equal slices by bucket
+	// (what /api/zipq/stats' exemplars=N keeps): a read may keep more, never
+	// fewer. Zero or negative: every point's.
+	ExemplarSlices int
 }
 
 // StatsSeries is one group's buckets.
@@ -128,8 +134,11 @@ type statGroup struct {
 	stripped []StatsPoint
 	has      []bool
 	qs       []float64
-	ex       []StatsExemplar
-	total    *statAgg
+	// slow and failed are each stripped bucket's exemplars, made the
+	// points' when the answer is put together (points), only those
+	// q.ExemplarSlices keeps.
+	slow, failed []*exemplar
+	total        *statAgg
 }
 
 // groupOf is the group cell counts in, reading by by.
@@ -233,6 +242,7 @@ func stripped(qs []float64) bool {
 // order: the strips' minutes, where no row's bucket replaces them,
 // compacted in place (a point's index is never after its bucket's).
 func (g *statGroup) points(q StatsQuery) []StatsPoint {
+	g.stripExemplars(q)
 	rows := slices.Sorted(maps.Keys(g.buckets))
 	start, step := q.Start.UnixMicro(), q.Step.Microseconds()
 	n := 0
@@ -255,18 +265,61 @@ func (g *statGroup) points(q StatsQuery) []StatsPoint {
 	return g.stripped[:n:n]
 }
 
-// point is a strip's minute as a read's point, its quantiles and
-// exemplars written to qs (one per quantile) and ex (two).
-func (p *stripPoint) point(t time.Time, quantiles, qs []float64, ex []StatsExemplar) StatsPoint {
+// stripExemplars gives the stripped points their exemplars: every one,
+// or with q.ExemplarSlices each slice's slowest and slowest failed among
+// the strips' (points from rows keep theirs: the caller's own choice over
+// all points then finds the same), in one slab.
+func (g *statGroup) stripExemplars(q StatsQuery) {
+	keep := func(*exemplar) bool { return true }
+	if n := q.ExemplarSlices; n > 0 {
+		buckets := len(g.has)
+		cut := min(n, buckets)
+		best := map[*exemplar]bool{}
+		var slow, failed *exemplar
+		for b := range buckets {
+			if b > 0 && b*cut/buckets != (b-1)*cut/buckets { // a new slice
+				best[slow], best[failed], slow, failed = true, true, nil, nil
+			}
+			if g.has[b] {
+				slow, failed = slowest(slow, g.slow[b]), slowest(failed, g.failed[b])
+			}
+		}
+		best[slow], best[failed] = true, true
+		delete(best, nil)
+		keep = func(e *exemplar) bool { return best[e] }
+	}
+	var ex []StatsExemplar
+	for b := range g.has {
+		for _, e := range [...]*exemplar{g.slow[b], g.failed[b]} {
+			if e != nil && g.has[b] && keep(e) {
+				ex = append(ex, e.value())
+			}
+		}
+	}
+	ex = slices.Clip(ex) // every pointer below stays into this slab
+	for b := range g.has {
+		if !g.has[b] {
+			continue
+		}
+		for i, e := range [...]*exemplar{g.slow[b], g.failed[b]} {
+			if e == nil || !keep(e) {
+				continue
+			}
+			at := &ex[0]
+			ex = ex[1:]
+			if i == 0 {
+				g.stripped[b].Slowest = at
+			} else {
+				g.stripped[b].Failed = at
+			}
+		}
+	}
+}
+
+// point is a strip's minute as a read's point without its exemplars,
+// its quantiles written to qs (one per quantile).
+func (p *stripPoint) point(t time.Time, quantiles, qs []float64) StatsPoint {
 	out := StatsPoint{Time: t, Calls: p.calls, Errors: p.errors, DurationSumMic: p.durSum, Bytes: p.bytes}
-	if p.slow != nil {
-		ex[0] = p.slow.value()
-		out.Slowest = &ex[0]
-	}
-	if p.failed != nil {
-		ex[1] = p.failed.value()
-		out.Failed = &ex[1]
-	}
 	if len(quantiles) > 0 && !math.IsNaN(float64(p.quantiles[0])) {
 		for i, q := range quantiles {
 			qs[i] = float64(p.quantiles[slices.Index(stripQuantiles[:], q)])
@@ -505,7 +558,7 @@ func addStrip(g *statGroup, q StatsQuery, st *cachedStrip) error {
 	if g.stripped == nil {
 		n := (q.End.UnixMicro() - start + step - 1) / step
 		g.stripped, g.has = make([]StatsPoint, n), make([]bool, n)
-		g.qs, g.ex = make([]float64, n*k), make([]StatsExemplar, 2*n)
+		g.qs, g.slow, g.failed = make([]float64, n*k), make([]*exemplar, n), make([]*exemplar, n)
 	}
 	for i := range st.points {
 		p := &st.points[i]
@@ -513,7 +566,8 @@ func addStrip(g *statGroup, q StatsQuery, st *cachedStrip) error {
 		if b < 0 || b >= int64(len(g.has)) { // never, as the read chose its strips
 			return fmt.Errorf("strip of %s at %v: minute %d outside the read", st.key.service, time.UnixMicro(st.key.hour).UTC(), p.minute)
 		}
-		g.stripped[b] = p.point(time.UnixMicro(start+b*step).UTC(), q.Quantiles, g.qs[b*k:(b+1)*k:(b+1)*k], g.ex[2*b:2*b+2])
+		g.stripped[b] = p.point(time.UnixMicro(start+b*step).UTC(), q.Quantiles, g.qs[b*k:(b+1)*k:(b+1)*k])
+		g.slow[b], g.failed[b] = p.slow, p.failed // the cached strip's, never changed
 		g.has[b] = true
 	}
 	return g.total.merge(&st.hour) // its minutes are points already
