@@ -270,48 +270,45 @@ func (g *statGroup) points(q StatsQuery) []StatsPoint {
 // the strips' (points from rows keep theirs: the caller's own choice over
 // all points then finds the same), in one slab.
 func (g *statGroup) stripExemplars(q StatsQuery) {
-	keep := func(*exemplar) bool { return true }
-	if n := q.ExemplarSlices; n > 0 {
-		buckets := len(g.has)
-		cut := min(n, buckets)
-		best := map[*exemplar]bool{}
-		var slow, failed *exemplar
-		for b := range buckets {
-			if b > 0 && b*cut/buckets != (b-1)*cut/buckets { // a new slice
-				best[slow], best[failed], slow, failed = true, true, nil, nil
+	n := len(g.has)
+	keepSlow, keepFailed := g.has, g.has
+	if cut := min(q.ExemplarSlices, n); cut > 0 {
+		keepSlow, keepFailed = make([]bool, n), make([]bool, n)
+		s, f := -1, -1 // the slice's slowest so far
+		for b := range n {
+			if b > 0 && b*cut/n != (b-1)*cut/n { // a new slice
+				s, f = -1, -1
 			}
-			if g.has[b] {
-				slow, failed = slowest(slow, g.slow[b]), slowest(failed, g.failed[b])
-			}
-		}
-		best[slow], best[failed] = true, true
-		delete(best, nil)
-		keep = func(e *exemplar) bool { return best[e] }
-	}
-	var ex []StatsExemplar
-	for b := range g.has {
-		for _, e := range [...]*exemplar{g.slow[b], g.failed[b]} {
-			if e != nil && g.has[b] && keep(e) {
-				ex = append(ex, e.value())
-			}
-		}
-	}
-	ex = slices.Clip(ex) // every pointer below stays into this slab
-	for b := range g.has {
-		if !g.has[b] {
-			continue
-		}
-		for i, e := range [...]*exemplar{g.slow[b], g.failed[b]} {
-			if e == nil || !keep(e) {
+			if !g.has[b] {
 				continue
 			}
-			at := &ex[0]
-			ex = ex[1:]
-			if i == 0 {
-				g.stripped[b].Slowest = at
-			} else {
-				g.stripped[b].Failed = at
+			if e := g.slow[b]; e != nil && (s < 0 || e.us > g.slow[s].us) {
+				if s >= 0 {
+					keepSlow[s] = false
+				}
+				s, keepSlow[b] = b, true
 			}
+			if e := g.failed[b]; e != nil && (f < 0 || e.us > g.failed[f].us) {
+				if f >= 0 {
+					keepFailed[f] = false
+				}
+				f, keepFailed[b] = b, true
+			}
+		}
+	}
+	count := 0
+	for b := range n {
+		count += btoi(keepSlow[b] && g.slow[b] != nil) + btoi(keepFailed[b] && g.failed[b] != nil)
+	}
+	ex := make([]StatsExemplar, 0, count) // every point below keeps a pointer into it
+	for b := range n {
+		if e := g.slow[b]; e != nil && keepSlow[b] {
+			ex = append(ex, e.value())
+			g.stripped[b].Slowest = &ex[len(ex)-1]
+		}
+		if e := g.failed[b]; e != nil && keepFailed[b] {
+			ex = append(ex, e.value())
+			g.stripped[b].Failed = &ex[len(ex)-1]
 		}
 	}
 }
