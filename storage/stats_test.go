@@ -331,6 +331,9 @@ func TestStripsReadAsRows(t *testing.T) {
 			// Ending inside the burst three hours ago: its last hour has
 			// minutes folded after the range, so its strip cannot serve it.
 			{now.Add(-6 * time.Hour).Truncate(time.Hour), now.Add(-3*time.Hour - 5*time.Minute)},
+			// Starting inside that burst: the first hour's strip holds
+			// minutes before the range, which it must leave out.
+			{now.Add(-3*time.Hour - 5*time.Minute - 17*time.Second), now.Add(time.Minute)},
 		} {
 			for _, v := range []struct {
 				service string

@@ -352,7 +352,9 @@ func (s *Store) statsFromStrips(ctx context.Context, tenant int16, q StatsQuery)
 
 func statsFromStrips(ctx context.Context, tx pgx.Tx, cache *stripCache, tenant int16, q StatsQuery) ([]StatsSeries, error) {
 	hour := time.Hour.Microseconds()
-	from := (q.Start.UnixMicro() + hour - 1) / hour * hour // the first whole hour
+	start := q.Start.UnixMicro()
+	from := (start + hour - 1) / hour * hour // the first whole hour
+	whole := from
 	end := q.End.UnixMicro()
 	to := end / hour * hour
 	var before *time.Time
@@ -376,8 +378,18 @@ func statsFromStrips(ctx context.Context, tx pgx.Tx, cache *stripCache, tenant i
 	if from >= to {
 		from, to = q.End.UnixMicro(), q.End.UnixMicro() // no strip read: every row from span_stats
 	}
-	sa, sb := time.UnixMicro(from).UTC(), time.UnixMicro(to).UTC()
 	perMinute := q.Step == time.Minute
+	// At one-minute steps the range's first, partial hour comes from its
+	// strip as well (first), but for the minutes before the range, which
+	// it leaves out, and its hour's sketch, which counts them: the range's
+	// total takes those minutes' sketches from their totals' rows instead
+	// (firstSketches), merged once the workers are done with the totals.
+	first := from
+	if perMinute && from == whole && start < from && from < to && (before == nil || from-hour >= before.UnixMicro()) {
+		first = from - hour
+	}
+	sa, sb := time.UnixMicro(from).UTC(), time.UnixMicro(to).UTC()
+	totalsFrom := time.UnixMicro(max(first, start)).UTC() // the totals' rows from the range's start to the first strip's minutes
 	service := `($4 = '' OR service_h = $5 AND service = $4)`
 	groups := map[statCell]*statGroup{}
 	b := &pgx.Batch{}
@@ -386,14 +398,27 @@ func statsFromStrips(ctx context.Context, tx pgx.Tx, cache *stripCache, tenant i
 	// cells.
 	rest := b.Queue(`SELECT `+statsColumns+` FROM span_stats WHERE tenant = $1 AND ts >= $2 AND ts < $3 AND `+service+` AND NOT merged
 		UNION ALL SELECT `+statsColumns+` FROM span_stats WHERE tenant = $1 AND kind = $8 AND `+service+`
-			AND res IN (60, 3600) AND (ts >= $2 AND ts < $6 OR ts >= $7 AND ts < $3)
+			AND res IN (60, 3600) AND (ts >= $2 AND ts < $9 OR ts >= $7 AND ts < $3)
 		UNION ALL SELECT `+statsColumns+` FROM span_stats WHERE tenant = $1 AND kind = $8 AND `+service+`
 			AND ts >= $6 AND ts < $7 AND res = 3600`,
-		tenant, q.Start, q.End, q.Service, nameKey(q.Service, ""), sa, sb, totalKind)
+		tenant, q.Start, q.End, q.Service, nameKey(q.Service, ""), sa, sb, totalKind, totalsFrom)
+	firstSketches := map[string][][]byte{}
+	if first < from {
+		b.Queue(`SELECT service, sketch FROM span_stats WHERE tenant = $1 AND kind = $2 AND res = 60 AND ts >= $3 AND ts < $6 AND `+service,
+			tenant, totalKind, q.Start, q.Service, nameKey(q.Service, ""), sa).Query(func(rows pgx.Rows) error {
+			var svc string
+			var sk []byte
+			_, err := pgx.ForEachRow(rows, []any{&svc, &sk}, func() error {
+				firstSketches[svc] = append(firstSketches[svc], sk)
+				return nil
+			})
+			return err
+		})
+	}
 	var unfolded []time.Time // minutes of the strips' hours with rows not folded yet
 	rest.Query(func(rows pgx.Rows) error {
 		return scanStats(rows, nil, func(k statKey, a *statAgg) error {
-			if perMinute && k.ts >= from && k.ts < to && !k.cell.total {
+			if perMinute && k.ts >= max(first, start) && k.ts < to && !k.cell.total {
 				unfolded = append(unfolded, time.UnixMicro(k.ts).UTC())
 			}
 			return groupOf(groups, k.cell, q.By).add(q, k.ts, a, true)
@@ -405,7 +430,7 @@ func statsFromStrips(ctx context.Context, tx pgx.Tx, cache *stripCache, tenant i
 	// by key: PostgreSQL sends (and reads from TOAST) no strip the cache
 	// holds as stored. A join against the held revisions in one query
 	// was measured slower than reading every strip (a nested loop).
-	held := cache.held(tenant, q.Service, from, to)
+	held := cache.held(tenant, q.Service, first, to)
 	w := newStripWorkers(ctx, q, cache)
 	var missing []stripKey
 	recv := func(rows pgx.Rows) error {
@@ -427,7 +452,7 @@ func statsFromStrips(ctx context.Context, tx pgx.Tx, cache *stripCache, tenant i
 	}
 	b.Queue(`SELECT service, hour, rev, CASE WHEN $6 THEN points END, CASE WHEN $6 THEN sketch END
 		FROM span_strips WHERE tenant = $1 AND hour >= $2 AND hour < $3 AND `+service,
-		tenant, sa, sb, q.Service, nameKey(q.Service, ""), len(held) == 0).Query(recv)
+		tenant, time.UnixMicro(first).UTC(), sb, q.Service, nameKey(q.Service, ""), len(held) == 0).Query(recv)
 	err := tx.SendBatch(ctx, b).Close()
 	if err == nil && len(missing) > 0 {
 		hs, names, hours := make([]int64, len(missing)), make([]string, len(missing)), make([]time.Time, len(missing))
@@ -448,6 +473,14 @@ func statsFromStrips(ctx context.Context, tx pgx.Tx, cache *stripCache, tenant i
 	}
 	if err != nil {
 		return nil, err
+	}
+	for svc, sketches := range firstSketches {
+		g := groupOf(groups, statCell{service: svc}, q.By)
+		for _, sk := range sketches {
+			if err := mergeSketch(g.total.sketch, sk); err != nil {
+				return nil, fmt.Errorf("total of %s at the range's start: %w", svc, err)
+			}
+		}
 	}
 	// Those minutes' folded totals, counted in their buckets but not in
 	// the total, which their strip's hour sketch holds.
@@ -557,15 +590,26 @@ func addStrip(g *statGroup, q StatsQuery, st *cachedStrip) error {
 		g.stripped, g.has = make([]StatsPoint, n), make([]bool, n)
 		g.qs, g.slow, g.failed = make([]float64, n*k), make([]*exemplar, n), make([]*exemplar, n)
 	}
+	partial := st.key.hour < start // the range's first hour: from its start
 	for i := range st.points {
 		p := &st.points[i]
-		b := (st.key.hour + int64(p.minute)*time.Minute.Microseconds() - start) / step
+		ts := st.key.hour + int64(p.minute)*time.Minute.Microseconds()
+		if partial {
+			if ts < start {
+				continue
+			}
+			g.total.addCounts(p.calls, p.errors, p.durSum, p.bytes, p.slow, p.failed)
+		}
+		b := (ts - start) / step
 		if b < 0 || b >= int64(len(g.has)) { // never, as the read chose its strips
 			return fmt.Errorf("strip of %s at %v: minute %d outside the read", st.key.service, time.UnixMicro(st.key.hour).UTC(), p.minute)
 		}
 		g.stripped[b] = p.point(time.UnixMicro(start+b*step).UTC(), q.Quantiles, g.qs[b*k:(b+1)*k:(b+1)*k])
 		g.slow[b], g.failed[b] = p.slow, p.failed // the cached strip's, never changed
 		g.has[b] = true
+	}
+	if partial {
+		return nil // the sketch of its minutes in the range: statsFromStrips
 	}
 	return g.total.merge(&st.hour) // its minutes are points already
 }
