@@ -154,7 +154,7 @@ func (a *api) stats(w http.ResponseWriter, r *http.Request) {
 	if sh.columns {
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(http.StatusOK)
-		_ = writeStatsColumns(w, q, series, sh.slices)
+		_ = writeStatsColumns(w, q, series, sh.slices) // as writeJSON: an error here is the client gone, after the status
 		return
 	}
 	for i := range series {

@@ -73,7 +73,7 @@ func DefaultConfig() Config {
 		LinkInterval:    time.Second,
 		StatsRetention:  30 * 24 * time.Hour,
 		KeepAfter:       24 * time.Hour,
-		StatsCacheBytes: 64 << 20,
+		StatsCacheBytes: 32 << 20,
 	}
 }
 
