@@ -40,13 +40,13 @@ type cachedStrip struct {
 	size   int64 // bytes of memory, estimated (sizeOf)
 }
 
-// newStripCache is a cache of at most max bytes; nil (no cache) when max
-// is not positive.
-func newStripCache(max int64) *stripCache {
-	if max <= 0 {
+// newStripCache is a cache of at most limit bytes; nil (no cache) when
+// limit is not positive.
+func newStripCache(limit int64) *stripCache {
+	if limit <= 0 {
 		return nil
 	}
-	return &stripCache{max: max, m: map[stripKey]*list.Element{}}
+	return &stripCache{max: limit, m: map[stripKey]*list.Element{}}
 }
 
 // held is the strips the cache holds for tenant's hours in [from, to) µs,

@@ -38,7 +38,7 @@ func TestStripCache(t *testing.T) {
 	if got := c.held(1, "a", 1, 8); len(got) != 1 {
 		t.Fatalf("hours [1, 8): %v", got)
 	}
-	var off *stripCache = newStripCache(-1)
+	off := newStripCache(-1)
 	off.put(strip("a", 0, 1, 1))
 	if off != nil || off.held(1, "", 0, 1) != nil {
 		t.Fatal("a cache of no bytes keeps strips")
