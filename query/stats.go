@@ -317,7 +317,8 @@ func appendSeriesColumns(b []byte, q storage.StatsQuery, s storage.StatsSeries, 
 	}
 	b = append(b, name[:len(name)-1]...)
 	ps := s.Points
-	b = appendColumn(append(b, `,"columns":{"bucket":`...), ps, func(p *storage.StatsPoint) int64 { return int64(p.Time.Sub(q.Start) / q.Step) })
+	bucket := func(p *storage.StatsPoint) int64 { return int64(p.Time.Sub(q.Start) / q.Step) }
+	b = appendColumn(append(b, `,"columns":{"bucket":`...), ps, bucket)
 	b = appendColumn(append(b, `,"calls":`...), ps, func(p *storage.StatsPoint) int64 { return p.Calls })
 	b = appendColumn(append(b, `,"errors":`...), ps, func(p *storage.StatsPoint) int64 { return p.Errors })
 	b = appendColumn(append(b, `,"avg":`...), ps, func(p *storage.StatsPoint) int64 { return avgUs(*p) })
@@ -338,7 +339,7 @@ func appendSeriesColumns(b []byte, q storage.StatsQuery, s storage.StatsSeries, 
 	slow, failed := exemplarPicks(ps, exemplarSlices, q)
 	for j := range ps {
 		p := &ps[j]
-		e := statsExemplarAt{Bucket: int64(p.Time.Sub(q.Start) / q.Step)}
+		e := statsExemplarAt{Bucket: bucket(p)}
 		if slow[j] {
 			e.Slowest = exemplarJSON(p.Slowest)
 		}

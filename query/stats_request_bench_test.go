@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"slices"
 	"testing"
 	"time"
 
@@ -83,10 +82,7 @@ func BenchmarkServicesPageRequest(b *testing.B) {
 						}
 					}
 				}
-				slices.Sort(took)
-				for _, p := range []int{50, 99} {
-					b.ReportMetric(float64(took[len(took)*p/100].Microseconds())/1000, fmt.Sprintf("p%d-ms", p))
-				}
+				testenv.ReportLatencies(b, took)
 				b.ReportMetric(float64(bytes), "B/answer")
 			})
 		}

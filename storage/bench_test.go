@@ -8,7 +8,6 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
-	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -299,7 +298,7 @@ func BenchmarkServicesPage(b *testing.B) {
 					b.Fatalf("%d series, %v", len(series), err)
 				}
 			}
-			reportLatencies(b, took)
+			testenv.ReportLatencies(b, took)
 			b.ReportMetric(float64(bytes)/float64(rows), "B/cell-minute")
 			b.ReportMetric(float64(stripBytes)/float64(strips), "B/strip")
 			if n, used := c.st.StripCacheUse(); n > 0 {
@@ -360,9 +359,9 @@ func BenchmarkStatsManyOperations(b *testing.B) {
 		}
 		wrote := time.Since(start)
 		writePeak := peak.Swap(0)
-		fold(b, st, now.Add(time.Hour)) // the minutes
+		testenv.FoldStats(b, st, now.Add(time.Hour)) // the minutes
 		minutesFolded := time.Since(start) - wrote
-		fold(b, st, now.Add(26*time.Hour)) // the hour
+		testenv.FoldStats(b, st, now.Add(26*time.Hour)) // the hour
 		close(stop)
 		<-done
 		b.ReportMetric(float64(writePeak-base.HeapInuse)/(1<<20), "write-peak-heap-MiB")
@@ -391,7 +390,7 @@ func BenchmarkOneOperation30Days(b *testing.B) {
 	if err := st.WriteSpans(context.Background(), batch); err != nil {
 		b.Fatal(err)
 	}
-	fold(b, st, now.Add(26*time.Hour))
+	testenv.FoldStats(b, st, now.Add(26*time.Hour))
 	// ...copied to every hour of the 30 days before it.
 	conn, err := pgx.Connect(context.Background(), dsn)
 	if err != nil {
@@ -419,16 +418,7 @@ func BenchmarkOneOperation30Days(b *testing.B) {
 			b.Fatalf("%d series, %v", len(series), err)
 		}
 	}
-	reportLatencies(b, took)
-}
-
-// reportLatencies reports the p50 and p99 of a benchmark's reads, the
-// issues' targets being percentiles rather than means.
-func reportLatencies(b *testing.B, took []time.Duration) {
-	slices.Sort(took)
-	for _, p := range []int{50, 99} {
-		b.ReportMetric(float64(took[len(took)*p/100].Microseconds())/1000, fmt.Sprintf("p%d-ms", p))
-	}
+	testenv.ReportLatencies(b, took)
 }
 
 // BenchmarkDensity is what a span costs on disk, all-in (the schema's
@@ -488,12 +478,7 @@ func BenchmarkDensity(b *testing.B) {
 							break
 						}
 					}
-					for more := true; more; {
-						var err error
-						if more, err = st.FoldStats(ctx, time.Now().Add(2*time.Minute)); err != nil {
-							b.Fatal(err)
-						}
-					}
+					testenv.FoldStats(b, st, time.Now().Add(2*time.Minute))
 					if _, err := conn.Exec(ctx, `VACUUM`); err != nil {
 						b.Fatal(err)
 					}
@@ -741,7 +726,7 @@ func BenchmarkValueKeys(b *testing.B) {
 								b.Fatalf("%+v found nothing", r)
 							}
 						}
-						reportLatencies(b, took)
+						testenv.ReportLatencies(b, took)
 					})
 				}
 				tag := func(k string) func() zipkin.QueryRequest {

@@ -17,6 +17,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/zipq/zipq/internal/testenv"
 	"github.com/zipq/zipq/storage"
 	"github.com/zipq/zipq/zipkin"
 )
@@ -188,7 +189,7 @@ func TestStatsCountEverySpanOnce(t *testing.T) {
 	checkStats(t, st, spans, start, end, 5*time.Minute)
 
 	// Folded into minutes: one row per cell and minute, same answers.
-	fold(t, st, now.Add(2*time.Minute))
+	testenv.FoldStats(t, st, now.Add(2*time.Minute))
 	if n := count(t, dsn, `SELECT count(*) FROM span_stats WHERE NOT merged`); n != 0 {
 		t.Fatalf("%d rows left unmerged", n)
 	}
@@ -203,35 +204,21 @@ func TestStatsCountEverySpanOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	spans = append(spans, late...)
-	fold(t, st, now.Add(2*time.Minute))
+	testenv.FoldStats(t, st, now.Add(2*time.Minute))
 	checkStats(t, st, spans, start, end, time.Minute)
 
 	// A day later the minutes are hours: the hourly read is unchanged.
-	fold(t, st, now.Add(26*time.Hour))
+	testenv.FoldStats(t, st, now.Add(26*time.Hour))
 	if n := count(t, dsn, `SELECT count(*) FROM span_stats WHERE res <> 3600`); n != 0 {
 		t.Fatalf("%d rows not rolled up to hours", n)
 	}
 	checkStats(t, st, spans, start, end.Add(time.Hour), time.Hour)
 
 	// Past the retention, nothing is left.
-	fold(t, st, now.Add(31*24*time.Hour))
+	testenv.FoldStats(t, st, now.Add(31*24*time.Hour))
 	if n := count(t, dsn, `SELECT count(*) FROM span_stats`); n != 0 {
 		t.Fatalf("%d rows outlived the stats retention", n)
 	}
-}
-
-func fold(t testing.TB, st *storage.Store, now time.Time) {
-	t.Helper()
-	for range 10_000 {
-		more, err := st.FoldStats(ctx(t), now)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !more {
-			return
-		}
-	}
-	t.Fatal("the stats job never ran out of work")
 }
 
 // TestStatsByCell: grouping by every cell field keeps the cells apart,
@@ -319,7 +306,7 @@ func TestStripsReadAsRows(t *testing.T) {
 	if err := st.WriteSpans(ctx(t), spans); err != nil {
 		t.Fatal(err)
 	}
-	fold(t, st, now.Add(2*time.Minute))
+	testenv.FoldStats(t, st, now.Add(2*time.Minute))
 	compare := func(step string) {
 		t.Helper()
 		for _, rg := range []struct{ start, end time.Time }{
@@ -385,7 +372,7 @@ func TestStripsReadAsRows(t *testing.T) {
 		t.Fatal(err)
 	}
 	compare("late rows not folded")
-	fold(t, st, now.Add(2*time.Minute))
+	testenv.FoldStats(t, st, now.Add(2*time.Minute))
 	compare("late rows folded")
 	// As if the minutes had been folded before strips existed: none, and
 	// the migration's mark; reads take span_stats until the job has
@@ -393,7 +380,7 @@ func TestStripsReadAsRows(t *testing.T) {
 	execSQL(t, dsn, `DELETE FROM span_strips`)
 	execSQL(t, dsn, `INSERT INTO span_strips_backfill VALUES (date_trunc('hour', now()) + interval '1 hour')`)
 	compare("strips to backfill")
-	fold(t, st, now.Add(2*time.Minute))
+	testenv.FoldStats(t, st, now.Add(2*time.Minute))
 	if n := count(t, dsn, `SELECT count(*) FROM span_strips_backfill`); n != 0 {
 		t.Fatal("the backfill never finished")
 	}
@@ -410,7 +397,7 @@ func TestStripsReadAsRows(t *testing.T) {
 		}
 	}
 	// A day later, the minutes are hours and the strips gone.
-	fold(t, st, now.Add(26*time.Hour))
+	testenv.FoldStats(t, st, now.Add(26*time.Hour))
 	if n := count(t, dsn, `SELECT count(*) FROM span_strips`); n != 0 {
 		t.Fatalf("%d strips outlived their minutes", n)
 	}
@@ -543,6 +530,6 @@ func TestStatsBytesAreTheSegments(t *testing.T) {
 		}
 	}
 	check("as written")
-	fold(t, st, now.Add(2*time.Minute))
+	testenv.FoldStats(t, st, now.Add(2*time.Minute))
 	check("folded")
 }

@@ -376,7 +376,7 @@ func statsFromStrips(ctx context.Context, tx pgx.Tx, cache *stripCache, tenant i
 		to += hour
 	}
 	if from >= to {
-		from, to = q.End.UnixMicro(), q.End.UnixMicro() // no strip read: every row from span_stats
+		from, to = end, end // no strip read: every row from span_stats
 	}
 	perMinute := q.Step == time.Minute
 	// At one-minute steps the range's first, partial hour comes from its
@@ -389,7 +389,7 @@ func statsFromStrips(ctx context.Context, tx pgx.Tx, cache *stripCache, tenant i
 		first = from - hour
 	}
 	sa, sb := time.UnixMicro(from).UTC(), time.UnixMicro(to).UTC()
-	totalsFrom := time.UnixMicro(max(first, start)).UTC() // the totals' rows from the range's start to the first strip's minutes
+	stripsFrom := max(first, start) // the first minute strips give; totals' rows before it
 	service := `($4 = '' OR service_h = $5 AND service = $4)`
 	groups := map[statCell]*statGroup{}
 	b := &pgx.Batch{}
@@ -401,7 +401,7 @@ func statsFromStrips(ctx context.Context, tx pgx.Tx, cache *stripCache, tenant i
 			AND res IN (60, 3600) AND (ts >= $2 AND ts < $9 OR ts >= $7 AND ts < $3)
 		UNION ALL SELECT `+statsColumns+` FROM span_stats WHERE tenant = $1 AND kind = $8 AND `+service+`
 			AND ts >= $6 AND ts < $7 AND res = 3600`,
-		tenant, q.Start, q.End, q.Service, nameKey(q.Service, ""), sa, sb, totalKind, totalsFrom)
+		tenant, q.Start, q.End, q.Service, nameKey(q.Service, ""), sa, sb, totalKind, time.UnixMicro(stripsFrom).UTC())
 	firstSketches := map[string][][]byte{}
 	if first < from {
 		b.Queue(`SELECT service, sketch FROM span_stats WHERE tenant = $1 AND kind = $2 AND res = 60 AND ts >= $3 AND ts < $6 AND `+service,
@@ -418,7 +418,7 @@ func statsFromStrips(ctx context.Context, tx pgx.Tx, cache *stripCache, tenant i
 	var unfolded []time.Time // minutes of the strips' hours with rows not folded yet
 	rest.Query(func(rows pgx.Rows) error {
 		return scanStats(rows, nil, func(k statKey, a *statAgg) error {
-			if perMinute && k.ts >= max(first, start) && k.ts < to && !k.cell.total {
+			if perMinute && k.ts >= stripsFrom && k.ts < to && !k.cell.total {
 				unfolded = append(unfolded, time.UnixMicro(k.ts).UTC())
 			}
 			return groupOf(groups, k.cell, q.By).add(q, k.ts, a, true)

@@ -37,7 +37,7 @@ type cachedStrip struct {
 	rev    int64
 	points []stripPoint
 	hour   statAgg
-	size   int64 // bytes of memory, estimated (sizeOf)
+	size   int64 // bytes of memory, estimated (decodeCachedStrip)
 }
 
 // newStripCache is a cache of at most limit bytes; nil (no cache) when

@@ -2,6 +2,8 @@ package testenv
 
 import (
 	"context"
+	"fmt"
+	"slices"
 	"strconv"
 	"testing"
 	"time"
@@ -45,17 +47,33 @@ func ServicesDay(tb testing.TB, st *storage.Store, dsn string, now time.Time, se
 		}
 	}
 	flush()
-	for range 100_000 {
-		more, err := st.FoldStats(ctx, now.Add(2*time.Minute))
+	FoldStats(tb, st, now.Add(2*time.Minute))
+	conn, err := pgx.Connect(ctx, dsn)
+	Must(tb, err)
+	defer conn.Close(ctx)
+	_, err = conn.Exec(ctx, `VACUUM ANALYZE span_stats, span_strips`)
+	Must(tb, err)
+}
+
+// FoldStats runs the stats job's rounds at now until it has no more to
+// fold.
+func FoldStats(tb testing.TB, st *storage.Store, now time.Time) {
+	tb.Helper()
+	for range 10_000 {
+		more, err := st.FoldStats(context.Background(), now)
 		Must(tb, err)
 		if !more {
-			conn, err := pgx.Connect(ctx, dsn)
-			Must(tb, err)
-			defer conn.Close(ctx)
-			_, err = conn.Exec(ctx, `VACUUM ANALYZE span_stats, span_strips`)
-			Must(tb, err)
 			return
 		}
 	}
 	tb.Fatal("the stats job never ran out of work")
+}
+
+// ReportLatencies reports the p50 and p99 of took (sorted in place) in
+// ms: what the benchmarks of reads give beside their mean.
+func ReportLatencies(b *testing.B, took []time.Duration) {
+	slices.Sort(took)
+	for _, p := range []int{50, 99} {
+		b.ReportMetric(float64(took[len(took)*p/100].Microseconds())/1000, fmt.Sprintf("p%d-ms", p))
+	}
 }
