@@ -230,10 +230,13 @@ func TestDiscardRemovesOneParkedMessage(t *testing.T) {
 	if len(s.ParkedSample) != 2 || s.ParkedSample[0].Head != bodies[0] || s.ParkedSample[1].ID != broker.ParkedID([]byte(long)) {
 		t.Fatalf("after discard: %+v", s.ParkedSample)
 	}
-	q, err := broker.Inspect(conn, cfg.ParkedQueue)
-	if err != nil || q.Messages != 2 {
-		t.Fatalf("parked now %d, %v", q.Messages, err)
-	}
+	// The peeks' unacked messages go back to the queue as their channel
+	// closes, which RabbitMQ completes after close-ok: a count taken at
+	// once can still miss them (seen once in CI: 0).
+	testenv.Eventually(t, 5*time.Second, "two messages left parked", func() bool {
+		q, err := broker.Inspect(conn, cfg.ParkedQueue)
+		return err == nil && q.Messages == 2
+	})
 }
 
 // TestConfigValidateJoinsEveryProblem: one Validate reports all problems
