@@ -29,7 +29,9 @@ const step = async (name, fn) => {
     await fn();
     console.log(`ok   ${name}`);
   } catch (e) {
-    console.log(`FAIL ${name}: ${e.message}`);
+    const form = await page.evaluate(() => [...document.querySelectorAll('form.search select, form.search input')]
+      .filter((el) => el.value).map((el) => `${el.name}=${el.value}`).join(' ')).catch(() => '');
+    console.log(`FAIL ${name}: ${e.message}\n     at ${page.url()} (${await page.evaluate(() => document.body.dataset.nav).catch(() => '?')}), form: ${form}`);
     if (shots) await page.screenshot({ path: path.join(shots, `failed-${name.replace(/\W+/g, '-')}.png`), fullPage: true }).catch(() => {});
     await browser.close();
     process.exit(1);
@@ -39,10 +41,15 @@ const shot = async (name) => { if (shots) await page.screenshot({ path: path.joi
 // submit fills the form and clicks the search button once: navigation
 // is sequenced (each has its own AbortSignal), so a click can no longer be
 // lost to a page still rendering, and no retry is needed.
+// It first waits for the page to be done rendering (body[data-nav], set
+// by the router), so the form it fills is not replaced under it.
+const settled = () => page.waitForSelector('body[data-nav=ready]', { state: 'attached' });
 const submit = async (urlPattern, fill = async () => {}) => {
+  await settled();
   await fill();
   await page.click('form.search button[type=submit]');
   await page.waitForURL(urlPattern, { timeout: 10000 });
+  await settled();
 };
 const text = async (sel) => ((await page.locator(sel).first().textContent()) ?? '').replace(/\s+/g, ' ').trim();
 
@@ -300,6 +307,7 @@ await step('a click on a scatter point opens its trace', async () => {
   await page.waitForSelector('.tl-row');
   await page.goBack();
   await page.waitForSelector('li.result');
+  await settled();
 });
 
 await step('sorting by duration reorders results', async () => {

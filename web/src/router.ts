@@ -66,6 +66,10 @@ async function run() {
   current?.abort();
   const ctl = new AbortController();
   current = ctl;
+  // body[data-nav] says whether the current page is still rendering
+  // ("loading") or done ("ready"): browser tests wait for it before they
+  // act, so a click cannot land on a form the page is about to replace.
+  document.body.dataset.nav = 'loading';
   const path = location.pathname;
   before(path);
   const found = routes.map((r) => ({ r, m: r.pattern.exec(path) })).find((x) => x.m) ?? null;
@@ -83,6 +87,7 @@ async function run() {
   if (!found) {
     document.title = 'zipq · not found';
     failed(nav, null);
+    document.body.dataset.nav = 'ready';
     return;
   }
   document.title = found.r.title(m);
@@ -91,4 +96,5 @@ async function run() {
   } catch (e) {
     if (!ctl.signal.aborted && !isAbort(e)) failed(nav, e);
   }
+  if (!ctl.signal.aborted) document.body.dataset.nav = 'ready';
 }
