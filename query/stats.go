@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -283,7 +284,7 @@ func writeStatsColumns(w io.Writer, q storage.StatsQuery, series []storage.Stats
 					return nil
 				default:
 				}
-				b := make([]byte, 0, 1024+64*len(series[i].Points)) // about what a point takes
+				b := (*seriesBufs.Get().(*[]byte))[:0]
 				if i > 0 {
 					b = append(b, ',')
 				}
@@ -298,13 +299,21 @@ func writeStatsColumns(w io.Writer, q storage.StatsQuery, series []storage.Stats
 		if r.err != nil {
 			return r.err
 		}
-		if _, err := w.Write(r.b); err != nil {
+		_, err := w.Write(r.b)
+		seriesBufs.Put(&r.b) // w copied it (a ResponseWriter's or gzip's buffer)
+		if err != nil {
 			return err
 		}
 	}
 	_, err = w.Write([]byte("]}\n"))
 	return err
 }
+
+// seriesBufs holds writeStatsColumns' per-series buffers between
+// requests: a day at one-minute steps is about 80 kB a series, 4 MB an
+// answer, and allocating them anew was a fifth of what a request left to
+// the garbage collector (docs/BENCHMARKS.md).
+var seriesBufs = sync.Pool{New: func() any { b := make([]byte, 0, 64<<10); return &b }}
 
 // appendSeriesColumns appends one series of writeStatsColumns' answer.
 func appendSeriesColumns(b []byte, q storage.StatsQuery, s storage.StatsSeries, exemplarSlices int) ([]byte, error) {
