@@ -29,20 +29,19 @@ const step = async (name, fn) => {
     await fn();
     console.log(`ok   ${name}`);
   } catch (e) {
-    const form = await page.evaluate(() => [...document.querySelectorAll('form.search select, form.search input')]
-      .filter((el) => el.value).map((el) => `${el.name}=${el.value}`).join(' ')).catch(() => '');
-    console.log(`FAIL ${name}: ${e.message}\n     at ${page.url()} (${await page.evaluate(() => document.body.dataset.nav).catch(() => '?')}), form: ${form}`);
+    const state = await page.evaluate(() => `${document.body.dataset.nav}, form: ` + [...document.querySelectorAll('form.search select, form.search input')]
+      .filter((el) => el.value).map((el) => `${el.name}=${el.value}`).join(' ')).catch(() => '?');
+    console.log(`FAIL ${name}: ${e.message}\n     at ${page.url()} (${state})`);
     if (shots) await page.screenshot({ path: path.join(shots, `failed-${name.replace(/\W+/g, '-')}.png`), fullPage: true }).catch(() => {});
     await browser.close();
     process.exit(1);
   }
 };
 const shot = async (name) => { if (shots) await page.screenshot({ path: path.join(shots, name) }); };
-// submit fills the form and clicks the search button once: navigation
-// is sequenced (each has its own AbortSignal), so a click can no longer be
-// lost to a page still rendering, and no retry is needed.
-// It first waits for the page to be done rendering (body[data-nav], set
-// by the router), so the form it fills is not replaced under it.
+// submit fills the form and clicks the search button once, with no
+// retry: it waits for the page to be done rendering (body[data-nav], set
+// by the router) before it fills the form, so the form is not replaced
+// under it, and again after the navigation.
 const settled = () => page.waitForSelector('body[data-nav=ready]', { state: 'attached' });
 const submit = async (urlPattern, fill = async () => {}) => {
   await settled();

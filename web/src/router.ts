@@ -87,14 +87,13 @@ async function run() {
   if (!found) {
     document.title = 'zipq · not found';
     failed(nav, null);
-    document.body.dataset.nav = 'ready';
-    return;
-  }
-  document.title = found.r.title(m);
-  try {
-    await found.r.page(nav);
-  } catch (e) {
-    if (!ctl.signal.aborted && !isAbort(e)) failed(nav, e);
+  } else {
+    document.title = found.r.title(m);
+    try {
+      await found.r.page(nav);
+    } catch (e) {
+      if (!ctl.signal.aborted && !isAbort(e)) failed(nav, e);
+    }
   }
   if (!ctl.signal.aborted) document.body.dataset.nav = 'ready';
 }
