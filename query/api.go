@@ -238,15 +238,21 @@ func (a *api) durationQuantile(r *http.Request, q zipkin.QueryRequest, v string)
 		return 0, false, badf("minDurationQuantile: this server does not read the service metrics")
 	}
 	start := q.EndTs.Add(-q.Lookback)
-	series, err := a.o.Stats.Stats(r.Context(), storage.StatsQuery{Service: q.ServiceName, Name: q.SpanName, Remote: q.RemoteServiceName,
-		Start: start, End: q.EndTs, Step: statsStep(start, q.Lookback), Quantiles: []float64{f}})
+	var total storage.StatsPoint
+	err = a.o.Stats.ReadStats(r.Context(), storage.StatsQuery{Service: q.ServiceName, Name: q.SpanName, Remote: q.RemoteServiceName,
+		Start: start, End: q.EndTs, Step: statsStep(start, q.Lookback), Quantiles: []float64{f}}, func(series []storage.StatsSeries) error {
+		if len(series) > 0 {
+			total = series[0].Total // its own, not the lent points'
+		}
+		return nil
+	})
 	if err != nil {
 		return 0, false, err
 	}
-	if len(series) == 0 || series[0].Total.Calls == 0 {
+	if total.Calls == 0 {
 		return 0, true, nil
 	}
-	return max(1, int64(series[0].Total.Quantiles[0]/(1+storage.SketchAccuracy))), false, nil
+	return max(1, int64(total.Quantiles[0]/(1+storage.SketchAccuracy))), false, nil
 }
 
 // parseQuery validates /traces parameters as Zipkin's QueryRequest does;

@@ -24,10 +24,12 @@ import (
 	"github.com/zipq/zipq/zipkin"
 )
 
-// StatsReader reads the service metrics (storage.Store.Stats). The query
-// and series are storage's value types: this API is their one reader.
+// StatsReader reads the service metrics (storage.Store.ReadStats): fn
+// gets the series, lent until it returns, and every answer is written
+// within it. The query and series are storage's value types: this API is
+// their one reader.
 type StatsReader interface {
-	Stats(ctx context.Context, q storage.StatsQuery) ([]storage.StatsSeries, error)
+	ReadStats(ctx context.Context, q storage.StatsQuery, fn func([]storage.StatsSeries) error) error
 }
 
 // Limits of /api/zipq/stats.
@@ -147,21 +149,22 @@ func (a *api) stats(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	q.ExemplarSlices = max(sh.slices, 0) // storage may leave out what the pick below drops
-	series, err := a.o.Stats.Stats(r.Context(), q)
+	err = a.o.Stats.ReadStats(r.Context(), q, func(series []storage.StatsSeries) error {
+		if sh.columns {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusOK)
+			_ = writeStatsColumns(w, q, series, sh.slices) // as writeJSON: an error here is the client gone, after the status
+			return nil
+		}
+		for i := range series {
+			series[i].Points = pickExemplars(series[i].Points, sh.slices, q)
+		}
+		writeJSON(w, http.StatusOK, statsAnswerOf(q, series))
+		return nil
+	})
 	if err != nil {
 		a.fail(w, r, err)
-		return
 	}
-	if sh.columns {
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(http.StatusOK)
-		_ = writeStatsColumns(w, q, series, sh.slices) // as writeJSON: an error here is the client gone, after the status
-		return
-	}
-	for i := range series {
-		series[i].Points = pickExemplars(series[i].Points, sh.slices, q)
-	}
-	writeJSON(w, http.StatusOK, statsAnswerOf(q, series))
 }
 
 // pickExemplars keeps, of a series' exemplars, each slice's slowest span
@@ -404,12 +407,16 @@ func (a *api) usage(w http.ResponseWriter, r *http.Request) {
 	// One bucket, the window (statsRequest checked it).
 	_, lookback, _ := a.window(r)
 	q.Start, q.Step, q.Quantiles = q.End.Add(-lookback), lookback, nil
-	series, err := a.o.Stats.Stats(r.Context(), q)
+	var rows []storage.UsageRow
+	var spans, bytes int64
+	err = a.o.Stats.ReadStats(r.Context(), q, func(series []storage.StatsSeries) error {
+		rows, spans, bytes = storage.UsageRows(series)
+		return nil
+	})
 	if err != nil {
 		a.fail(w, r, err)
 		return
 	}
-	rows, spans, bytes := storage.UsageRows(series)
 	out := usageAnswer{Start: q.Start.UnixMilli(), End: q.End.UnixMilli(), Spans: spans, Bytes: bytes, Rows: make([]usageRow, len(rows))}
 	for i, r := range rows {
 		out.Rows[i] = usageRow{Service: r.Service, SpanName: r.Name, Spans: r.Spans, Bytes: r.Bytes, BytesPerSpan: r.BytesPerSpan, Share: r.Share}

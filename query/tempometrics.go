@@ -269,14 +269,16 @@ func (t *tempoAPI) metrics(instant bool) http.HandlerFunc {
 			return
 		}
 		p.q.Start, p.q.End, p.q.Step = from, end, step
-		var series []storage.StatsSeries
-		if !p.none {
-			if series, err = t.stats.Stats(r.Context(), p.q); err != nil {
-				t.a.fail(w, r, err)
-				return
-			}
+		var out []tempoMetricsSeries
+		if p.none {
+			out = p.series(nil, instant)
+		} else if err := t.stats.ReadStats(r.Context(), p.q, func(series []storage.StatsSeries) error {
+			out = p.series(series, instant) // copies the points it keeps
+			return nil
+		}); err != nil {
+			t.a.fail(w, r, err)
+			return
 		}
-		out := p.series(series, instant)
 		writeJSON(w, http.StatusOK, map[string]any{"series": out, "metrics": map[string]any{}})
 	}
 }

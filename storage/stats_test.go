@@ -328,11 +328,31 @@ func TestStripsReadAsRows(t *testing.T) {
 				qs      []float64
 			}{{"", time.Minute, statQuantiles}, {"cart", time.Minute, statQuantiles}, {"", time.Hour, []float64{0.42, 0.99}}, {"payments", 2 * time.Hour, statQuantiles}} {
 				q := storage.StatsQuery{Service: v.service, Start: rg.start, End: rg.end, Step: v.step, By: storage.ByService, Quantiles: v.qs}
-				got, err := st.Stats(ctx(t), q)
+				want, err := oracle.Stats(ctx(t), q)
 				if err != nil {
 					t.Fatal(err)
 				}
-				want, err := oracle.Stats(ctx(t), q)
+				// The lent series first, their slabs from the reads before
+				// (of other sizes), and still the same after a read made
+				// while they are lent: it must take none of their slabs.
+				err = st.ReadStats(ctx(t), q, func(lent []storage.StatsSeries) error {
+					if !sameSeries(lent, want) {
+						return fmt.Errorf("lent series differ from the rows read")
+					}
+					other := q
+					other.Start = rg.start.Add(-time.Hour)
+					if err := st.ReadStats(ctx(t), other, func([]storage.StatsSeries) error { return nil }); err != nil {
+						return err
+					}
+					if !sameSeries(lent, want) {
+						return fmt.Errorf("lent series changed by a read while lent")
+					}
+					return nil
+				})
+				if err != nil {
+					t.Fatalf("%s, [%v, %v) of %q at %v: %v", step, rg.start, rg.end, v.service, v.step, err)
+				}
+				got, err := st.Stats(ctx(t), q)
 				if err != nil {
 					t.Fatal(err)
 				}

@@ -8,6 +8,7 @@ import (
 	"math"
 	"runtime"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -83,14 +84,45 @@ type StatsExemplar struct {
 	Time        time.Time
 }
 
-// Stats reads the service metrics of a range, grouped and bucketed.
+// Stats reads the service metrics of a range, grouped and bucketed. The
+// series are the caller's to keep; ReadStats lends them.
 func (s *Store) Stats(ctx context.Context, q StatsQuery) ([]StatsSeries, error) {
+	r, err := s.stats(ctx, q)
+	return r.series, err // its slabs left to the garbage collector: the caller keeps the points
+}
+
+// ReadStats reads as Stats and calls fn with the series, which are valid
+// only until fn returns: their points' arrays then go back to a pool for
+// the next read (stripSlab). What an API answer needs, without leaving a
+// Services page's 9 MB of points to the garbage collector each request.
+func (s *Store) ReadStats(ctx context.Context, q StatsQuery, fn func([]StatsSeries) error) error {
+	r, err := s.stats(ctx, q)
+	if err != nil {
+		return err
+	}
+	defer r.release()
+	return fn(r.series)
+}
+
+// statsRead is a read's answer and the slabs its points are in.
+type statsRead struct {
+	series []StatsSeries
+	slabs  []*stripSlab
+}
+
+func (r statsRead) release() {
+	for _, s := range r.slabs {
+		stripSlabs.Put(s)
+	}
+}
+
+func (s *Store) stats(ctx context.Context, q StatsQuery) (statsRead, error) {
 	if q.Step <= 0 || !q.End.After(q.Start) {
-		return nil, fmt.Errorf("stats: want a positive step and start before end, got %v, [%v, %v)", q.Step, q.Start, q.End)
+		return statsRead{}, fmt.Errorf("stats: want a positive step and start before end, got %v, [%v, %v)", q.Step, q.Start, q.End)
 	}
 	tenant, ok, err := s.readTenant(ctx)
 	if err != nil || !ok {
-		return nil, err
+		return statsRead{}, err
 	}
 	kinds := make([]int16, len(q.Kinds))
 	for i, k := range q.Kinds {
@@ -110,14 +142,14 @@ func (s *Store) Stats(ctx context.Context, q StatsQuery) ([]StatsSeries, error) 
 		AND CASE WHEN $9 THEN kind = -1 OR NOT merged ELSE kind >= 0 END`,
 		tenant, q.Start, q.End, q.Service, q.Name, q.Remote, kinds, nameKey(q.Service, ""), totals)
 	if err != nil {
-		return nil, fmt.Errorf("stats: %w", err)
+		return statsRead{}, fmt.Errorf("stats: %w", err)
 	}
 	groups := map[statCell]*statGroup{}
 	err = scanStats(rows, nil, func(k statKey, a *statAgg) error {
 		return groupOf(groups, k.cell, q.By).add(q, k.ts, a, true)
 	})
 	if err != nil {
-		return nil, fmt.Errorf("stats: %w", err)
+		return statsRead{}, fmt.Errorf("stats: %w", err)
 	}
 	return seriesOf(groups, q), nil
 }
@@ -125,12 +157,20 @@ func (s *Store) Stats(ctx context.Context, q StatsQuery) ([]StatsSeries, error) 
 // statGroup is one series being read: its buckets from rows, a strip's
 // minutes (at one-minute steps), and the range's total.
 type statGroup struct {
-	cell    statCell
-	buckets map[int64]*statAgg
-	// stripped is a strip's minute per bucket (one-minute steps) as the
-	// answer's point, where has says so: dense, a day's 1,440 buckets per
-	// service, their quantiles and exemplars in slabs of their own (an
-	// allocation each per service, not per point).
+	cell       statCell
+	buckets    map[int64]*statAgg
+	*stripSlab // nil but at one-minute steps from strips
+	total      *statAgg
+}
+
+// stripSlab is a group's buckets from strips at one-minute steps:
+// stripped is a strip's minute per bucket as the answer's point, where
+// has says so; dense, a day's 1,440 buckets per service, their quantiles
+// in a slab of their own (an allocation per service, not per point).
+// A Services page's slabs are 9 MB, the most a request allocated, so
+// they are pooled (stripSlabs) for reads whose caller lends them back
+// (ReadStats).
+type stripSlab struct {
 	stripped []StatsPoint
 	has      []bool
 	qs       []float64
@@ -138,7 +178,26 @@ type statGroup struct {
 	// points' when the answer is put together (points), only those
 	// q.ExemplarSlices keeps.
 	slow, failed []*exemplar
-	total        *statAgg
+}
+
+var stripSlabs sync.Pool
+
+// newStripSlab is a slab for n buckets of k quantiles, from the pool
+// when it holds one. Only has must start cleared: every other array is
+// read only where has is set, which writes it first; slow and failed are
+// cleared too, so that a pooled slab does not keep strips the cache let go.
+func newStripSlab(n, k int) *stripSlab {
+	s, _ := stripSlabs.Get().(*stripSlab)
+	if s == nil {
+		s = &stripSlab{}
+	}
+	s.stripped = slices.Grow(s.stripped[:0], n)[:n]
+	s.has, s.qs = slices.Grow(s.has[:0], n)[:n], slices.Grow(s.qs[:0], n*k)[:n*k]
+	s.slow, s.failed = slices.Grow(s.slow[:0], n)[:n], slices.Grow(s.failed[:0], n)[:n]
+	clear(s.has)
+	clear(s.slow)
+	clear(s.failed)
+	return s
 }
 
 // groupOf is the group cell counts in, reading by by.
@@ -181,15 +240,17 @@ func (g *statGroup) add(q StatsQuery, ts int64, a *statAgg, inTotal bool) error 
 }
 
 // seriesOf is the groups as a read's answer, in cell order.
-func seriesOf(groups map[statCell]*statGroup, q StatsQuery) []StatsSeries {
+func seriesOf(groups map[statCell]*statGroup, q StatsQuery) statsRead {
 	step := q.Step.Microseconds()
 	start := q.Start.UnixMicro()
 	out := make([]StatsSeries, 0, len(groups))
+	var slabs []*stripSlab
 	for _, g := range groups {
 		sr := StatsSeries{Service: g.cell.service, Name: g.cell.name, Remote: g.cell.remote, Kind: g.cell.kind,
 			Total: g.total.point(q.Start, q.Quantiles)}
-		if g.has != nil {
+		if g.stripSlab != nil {
 			sr.Points = g.points(q)
+			slabs = append(slabs, g.stripSlab)
 			out = append(out, sr)
 			continue
 		}
@@ -203,7 +264,7 @@ func seriesOf(groups map[statCell]*statGroup, q StatsQuery) []StatsSeries {
 	slices.SortFunc(out, func(a, b StatsSeries) int {
 		return cmp.Or(cmp.Compare(a.Service, b.Service), cmp.Compare(a.Name, b.Name), cmp.Compare(a.Kind, b.Kind), cmp.Compare(a.Remote, b.Remote))
 	})
-	return out
+	return statsRead{out, slabs}
 }
 
 func (a *statAgg) point(t time.Time, quantiles []float64) StatsPoint {
@@ -337,20 +398,20 @@ func (p *stripPoint) point(t time.Time, quantiles, qs []float64) StatsPoint {
 //
 // Its queries share one snapshot: a fold committed between them would
 // otherwise be read both as the rows it took and as the strip it wrote.
-func (s *Store) statsFromStrips(ctx context.Context, tenant int16, q StatsQuery) ([]StatsSeries, error) {
-	var out []StatsSeries
+func (s *Store) statsFromStrips(ctx context.Context, tenant int16, q StatsQuery) (statsRead, error) {
+	var out statsRead
 	err := pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
 		var err error
 		out, err = statsFromStrips(ctx, tx, s.strips, tenant, q)
 		return err
 	})
 	if err != nil {
-		return nil, fmt.Errorf("stats: %w", err)
+		return statsRead{}, fmt.Errorf("stats: %w", err)
 	}
 	return out, nil
 }
 
-func statsFromStrips(ctx context.Context, tx pgx.Tx, cache *stripCache, tenant int16, q StatsQuery) ([]StatsSeries, error) {
+func statsFromStrips(ctx context.Context, tx pgx.Tx, cache *stripCache, tenant int16, q StatsQuery) (statsRead, error) {
 	hour := time.Hour.Microseconds()
 	start := q.Start.UnixMicro()
 	from := (start + hour - 1) / hour * hour // the first whole hour
@@ -362,7 +423,7 @@ func statsFromStrips(ctx context.Context, tx pgx.Tx, cache *stripCache, tenant i
 	if err := tx.QueryRow(ctx, `SELECT (SELECT before FROM span_strips_backfill), EXISTS (SELECT FROM span_stats
 		WHERE tenant = $1 AND kind = $2 AND res = 60 AND ts >= $3 AND ts < $4 AND ($5 = '' OR service_h = $6 AND service = $5))`,
 		tenant, totalKind, q.End, time.UnixMicro(to+hour).UTC(), q.Service, nameKey(q.Service, "")).Scan(&before, &after); err != nil {
-		return nil, err
+		return statsRead{}, err
 	}
 	if before != nil {
 		from = max(from, before.UnixMicro())
@@ -469,16 +530,16 @@ func statsFromStrips(ctx context.Context, tx pgx.Tx, cache *stripCache, tenant i
 	}
 	// A worker's error first: the batch's is then only its consequence.
 	if werr := w.close(); werr != nil {
-		return nil, werr
+		return statsRead{}, werr
 	}
 	if err != nil {
-		return nil, err
+		return statsRead{}, err
 	}
 	for svc, sketches := range firstSketches {
 		g := groupOf(groups, statCell{service: svc}, q.By)
 		for _, sk := range sketches {
 			if err := mergeSketch(g.total.sketch, sk); err != nil {
-				return nil, fmt.Errorf("total of %s at the range's start: %w", svc, err)
+				return statsRead{}, fmt.Errorf("total of %s at the range's start: %w", svc, err)
 			}
 		}
 	}
@@ -489,13 +550,13 @@ func statsFromStrips(ctx context.Context, tx pgx.Tx, cache *stripCache, tenant i
 			AND kind = $3 AND `+service+` AND merged AND res = 60`,
 			tenant, unfolded, totalKind, q.Service, nameKey(q.Service, ""))
 		if err != nil {
-			return nil, err
+			return statsRead{}, err
 		}
 		err = scanStats(rows, nil, func(k statKey, a *statAgg) error {
 			return groupOf(groups, k.cell, q.By).add(q, k.ts, a, false)
 		})
 		if err != nil {
-			return nil, err
+			return statsRead{}, err
 		}
 	}
 	return seriesOf(groups, q), nil
@@ -585,10 +646,8 @@ func addStrip(g *statGroup, q StatsQuery, st *cachedStrip) error {
 	}
 	start, step := q.Start.UnixMicro(), q.Step.Microseconds()
 	k := int64(len(q.Quantiles))
-	if g.stripped == nil {
-		n := (q.End.UnixMicro() - start + step - 1) / step
-		g.stripped, g.has = make([]StatsPoint, n), make([]bool, n)
-		g.qs, g.slow, g.failed = make([]float64, n*k), make([]*exemplar, n), make([]*exemplar, n)
+	if g.stripSlab == nil {
+		g.stripSlab = newStripSlab(int((q.End.UnixMicro()-start+step-1)/step), int(k))
 	}
 	partial := st.key.hour < start // the range's first hour: from its start
 	for i := range st.points {
