@@ -91,6 +91,12 @@ type Snapshot struct {
 	StorageBudgetBytes int64  `json:"storageBudgetBytes,omitempty"`
 	OldestDay          string `json:"oldestDay,omitempty"` // YYYY-MM-DD: the oldest day of spans kept
 	OverBudget         bool   `json:"overBudget,omitempty"`
+	// The tenant's share of it against its own budget (retention_bytes),
+	// when there are several tenants.
+	TenantBytes       int64  `json:"tenantBytes,omitempty"`
+	TenantBudgetBytes int64  `json:"tenantBudgetBytes,omitempty"`
+	TenantOldestDay   string `json:"tenantOldestDay,omitempty"`
+	TenantOverBudget  bool   `json:"tenantOverBudget,omitempty"`
 	// The newest learned compression dictionary and what it saved on
 	// held-out segments (0.33: a third smaller); none: the shipped one.
 	Dictionary     int     `json:"dictionary,omitempty"`

@@ -58,7 +58,7 @@ BEGIN
     END IF;
 END $$;
 
-CREATE FUNCTION zipq.zipq_thin_partition(parent text, d date, OUT bytes_before bigint, OUT bytes_after bigint) RETURNS record
+CREATE FUNCTION zipq.zipq_rewrite_partition(parent text, d date, OUT bytes_before bigint, OUT bytes_after bigint) RETURNS record
     LANGUAGE plpgsql
     AS $_$
 DECLARE
@@ -97,6 +97,8 @@ BEGIN
     EXECUTE format('ALTER TABLE %I DROP CONSTRAINT %I', part, fresh || '_range');
     bytes_after := pg_total_relation_size(quote_ident(part)::regclass);
 END $_$;
+
+COMMENT ON FUNCTION zipq.zipq_rewrite_partition(parent text, d date, OUT bytes_before bigint, OUT bytes_after bigint) IS 'rewrites one day''s partition of parent by copy, index and swap, without the rows deleted and the traces thinned_traces lists for the day: the disk they took goes back to the file system';
 
 CREATE TABLE zipq.autocomplete_tags (
     day date NOT NULL,

@@ -16,6 +16,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/zipq/zipq/internal/tenant"
 	"github.com/zipq/zipq/internal/testenv"
 	"github.com/zipq/zipq/storage"
 	"github.com/zipq/zipq/zipkin"
@@ -654,6 +655,91 @@ func BenchmarkThin(b *testing.B) {
 				b.ReportMetric(n/took.Seconds(), "spans-judged/s")
 			}
 		})
+	}
+}
+
+// BenchmarkTenantBudget measures what a tenant's byte budget costs when
+// it bites: a day three days old holds the stats generator's spans of two
+// tenants (the default one and team-a, as many each), and a maintenance
+// round with team-a's budget at one byte deletes team-a's rows of the day
+// and rewrites the day's partitions with the default tenant's alone. The
+// baseline is the same round without a budget, in the same run, on the
+// same data; the day's partitions are measured before and after, and the
+// bytes team-a was estimated to take against those its deletion freed.
+func BenchmarkTenantBudget(b *testing.B) {
+	for range b.N {
+		st, dsn := openStore(b, storage.Config{})
+		ctx := context.Background()
+		now := time.Now().UTC()
+		d := now.Add(-3 * 24 * time.Hour).Truncate(24 * time.Hour)
+		if err := st.Maintain(ctx, d); err != nil {
+			b.Fatal(err)
+		}
+		r := rand.New(rand.NewPCG(11, 12))
+		var n int
+		for _, who := range []string{"single-tenant", "team-a"} {
+			spans := statSpans(r, 20_000, d.Add(12*time.Hour))
+			n += len(spans)
+			c := tenant.With(ctx, who)
+			for i := 0; i < len(spans); i += 500 {
+				if err := st.WriteSpans(c, spans[i:min(i+500, len(spans))]); err != nil {
+					b.Fatal(err)
+				}
+			}
+		}
+		testenv.FoldStats(b, st, now.Add(2*time.Minute))
+		conn, err := pgx.Connect(ctx, dsn)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := conn.Exec(ctx, `VACUUM ANALYZE`); err != nil {
+			b.Fatal(err)
+		}
+		day := func() int64 {
+			var bytes int64
+			part := d.Format("20060102")
+			if err := conn.QueryRow(ctx, `SELECT pg_total_relation_size($1::regclass) + pg_total_relation_size($2::regclass)`,
+				"segments_p"+part, "span_index_p"+part).Scan(&bytes); err != nil {
+				b.Fatal(err)
+			}
+			return bytes
+		}
+		round := func(budget int64) time.Duration {
+			s, err := storage.Open(ctx, storage.Config{URL: dsn}, nil)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer s.Close()
+			if budget > 0 {
+				if err := s.SetTenantBudgets(map[string]int64{"team-a": budget}); err != nil {
+					b.Fatal(err)
+				}
+			}
+			t0 := time.Now()
+			if err := s.Maintain(ctx, now); err != nil {
+				b.Fatal(err)
+			}
+			return time.Since(t0)
+		}
+		base := round(0)
+		before := day()
+		u, err := st.Usage(ctx)
+		if err != nil || len(u.Tenants) != 2 {
+			b.Fatalf("usage %+v %v", u, err)
+		}
+		took := round(1)
+		after := day()
+		conn.Close(ctx)
+		b.ReportMetric(float64(n), "spans")
+		b.ReportMetric(base.Seconds()*1000, "round-ms")
+		b.ReportMetric(took.Seconds()*1000, "budget-round-ms")
+		b.ReportMetric(float64(before)/float64(n), "day-before-B/span")
+		b.ReportMetric(float64(after)/float64(n), "day-after-B/span")
+		b.ReportMetric(float64(n/2)/(took-base).Seconds(), "spans-kept-rewritten/s")
+		// How close the estimate of team-a's share was to what deleting it
+		// freed (1: exact; the freed bytes include the rewrite's own
+		// compaction of the kept rows).
+		b.ReportMetric(float64(u.Tenants[1].Bytes)/float64(before-after), "estimate/freed")
 	}
 }
 

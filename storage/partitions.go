@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -46,9 +47,17 @@ func (s *Store) Maintain(ctx context.Context, now time.Time) error {
 		if err := s.applyTenantRetention(ctx, tx, now); err != nil {
 			return err
 		}
-		if err := s.applyBudget(ctx, tx, today); err != nil {
+		if err := s.applyTenantBudgets(ctx, tx, today); err != nil {
 			return err
 		}
+		u, err := s.applyBudget(ctx, tx, today)
+		if err != nil {
+			return err
+		}
+		if u.Tenants, err = s.tenantUsage(ctx, tx, today); err != nil {
+			return err
+		}
+		s.usage.Store(&u)
 		return s.trainDict(ctx, tx, now)
 	})
 	if err != nil {
@@ -70,21 +79,35 @@ func (s *Store) applyTenantRetention(ctx context.Context, tx pgx.Tx, now time.Ti
 		if err != nil || !ok {
 			return err // !ok: it stored nothing
 		}
-		cutoff := now.Add(-keep).UTC()
-		for _, q := range []string{
-			`DELETE FROM segments WHERE tenant = $1 AND ts < $2 AND ts > 'epoch'`,
-			`DELETE FROM span_index WHERE tenant = $1 AND ts < $2 AND ts > 'epoch'`,
-			`DELETE FROM span_names WHERE tenant = $1 AND day < $2::timestamptz::date`,
-			`DELETE FROM remote_services WHERE tenant = $1 AND day < $2::timestamptz::date`,
-			`DELETE FROM autocomplete_tags WHERE tenant = $1 AND day < $2::timestamptz::date`,
-			`DELETE FROM trace_links WHERE tenant = $1 AND hour < $2`,
-			`DELETE FROM dependency_links WHERE tenant = $1 AND hour < $2`,
-			`DELETE FROM thinned_traces WHERE tenant = $1 AND day < $2::timestamptz::date`,
-			`DELETE FROM thin_counts WHERE tenant = $1 AND day < $2::timestamptz::date`,
-		} {
-			if _, err := tx.Exec(ctx, q, id, cutoff); err != nil {
-				return fmt.Errorf("maintain: retention of tenant %q: %w", name, err)
-			}
+		// Spans dated at the epoch (no timestamp) are kept, as by Retention.
+		if err := deleteTenantRows(ctx, tx, id, time.Unix(0, 0), now.Add(-keep).UTC()); err != nil {
+			return fmt.Errorf("maintain: retention of tenant %q: %w", name, err)
+		}
+	}
+	return nil
+}
+
+// deleteTenantRows deletes tenant id's spans (and index rows) dated after
+// from and before to, and its name, link, dependency and thinning rows of
+// the days and hours before to.
+func deleteTenantRows(ctx context.Context, tx pgx.Tx, id int16, from, to time.Time) error {
+	for _, q := range []string{
+		`DELETE FROM segments WHERE tenant = $1 AND ts < $2 AND ts > $3`,
+		`DELETE FROM span_index WHERE tenant = $1 AND ts < $2 AND ts > $3`,
+		`DELETE FROM span_names WHERE tenant = $1 AND day < $2::timestamptz::date`,
+		`DELETE FROM remote_services WHERE tenant = $1 AND day < $2::timestamptz::date`,
+		`DELETE FROM autocomplete_tags WHERE tenant = $1 AND day < $2::timestamptz::date`,
+		`DELETE FROM trace_links WHERE tenant = $1 AND hour < $2`,
+		`DELETE FROM dependency_links WHERE tenant = $1 AND hour < $2`,
+		`DELETE FROM thinned_traces WHERE tenant = $1 AND day < $2::timestamptz::date`,
+		`DELETE FROM thin_counts WHERE tenant = $1 AND day < $2::timestamptz::date`,
+	} {
+		args := []any{id, to}
+		if strings.Contains(q, "$3") {
+			args = append(args, from)
+		}
+		if _, err := tx.Exec(ctx, q, args...); err != nil {
+			return err
 		}
 	}
 	return nil
@@ -189,88 +212,6 @@ func (s *Store) RunMaintenance(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case <-t.C:
-		}
-	}
-}
-
-// Usage is what the schema takes on disk, against RetentionBytes.
-type Usage struct {
-	Bytes  int64 // every table, index and TOAST table of the schema
-	Budget int64 // Config.RetentionBytes; 0: none
-	// OldestDay is the oldest daily partition of spans kept (UTC
-	// midnight); zero when there is none.
-	OldestDay time.Time
-	// OverBudget: the budget is exceeded with only today's spans (and
-	// what is not spans) left to drop.
-	OverBudget bool
-	// Dictionary is the newest learned zstd dictionary (dicts.go; 0:
-	// none, segments use the shipped one) and DictionaryGain what it
-	// saved on its held-out segments (0.33: a third smaller).
-	Dictionary     int16
-	DictionaryGain float64
-}
-
-// Usage measures the schema now.
-func (s *Store) Usage(ctx context.Context) (Usage, error) {
-	return usage(ctx, s.pool, s.cfg.RetentionBytes)
-}
-
-// LastUsage is what the last maintenance round of this process measured
-// (zero before one ran here).
-func (s *Store) LastUsage() Usage {
-	if u := s.usage.Load(); u != nil {
-		return *u
-	}
-	return Usage{Budget: s.cfg.RetentionBytes}
-}
-
-func usage(ctx context.Context, db interface {
-	QueryRow(context.Context, string, ...any) pgx.Row
-}, budget int64) (Usage, error) {
-	u := Usage{Budget: budget}
-	var oldest *time.Time
-	err := db.QueryRow(ctx, `SELECT
-		(SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0)::bigint FROM pg_class c
-			WHERE c.relnamespace = current_schema()::regnamespace AND c.relkind IN ('r', 'm')),
-		(SELECT min(to_date(right(c.relname, 8), 'YYYYMMDD'))::timestamp AT TIME ZONE 'UTC'
-			FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
-			WHERE i.inhparent = 'segments'::regclass AND c.relname ~ '^segments_p[0-9]{8}$'),
-		coalesce((SELECT id FROM zstd_dicts ORDER BY id DESC LIMIT 1), 0),
-		coalesce((SELECT 1 - bytes_after::float8 / greatest(bytes_before, 1) FROM zstd_dicts ORDER BY id DESC LIMIT 1), 0)`).Scan(
-		&u.Bytes, &oldest, &u.Dictionary, &u.DictionaryGain)
-	if err != nil {
-		return u, fmt.Errorf("storage usage: %w", err)
-	}
-	if oldest != nil {
-		u.OldestDay = oldest.UTC()
-	}
-	return u, nil
-}
-
-// applyBudget drops the oldest days' partitions (and their days' names,
-// links and dependency rows, as retention does) while the schema takes
-// more than RetentionBytes, never today's; DROP returns the files to the
-// file system at commit, where DELETE would leave them to vacuum.
-func (s *Store) applyBudget(ctx context.Context, tx pgx.Tx, today time.Time) error {
-	for {
-		u, err := usage(ctx, tx, s.cfg.RetentionBytes)
-		if err != nil {
-			return err
-		}
-		over := u.Budget > 0 && u.Bytes > u.Budget
-		if !over || u.OldestDay.IsZero() || !u.OldestDay.Before(today) {
-			u.OverBudget = over
-			if over {
-				s.logger.Warn("over the storage budget with only today's spans left to drop",
-					slog.Int64("bytes", u.Bytes), slog.Int64("budget", u.Budget))
-			}
-			s.usage.Store(&u)
-			return nil
-		}
-		s.logger.Info("over the storage budget: dropping the oldest day", slog.Int64("bytes", u.Bytes),
-			slog.Int64("budget", u.Budget), slog.String("day", u.OldestDay.Format(time.DateOnly)))
-		if err := s.applyRetention(ctx, tx, u.OldestDay.Add(day)); err != nil {
-			return err
 		}
 	}
 }

@@ -704,6 +704,38 @@ func TestWalkReadsNewestFirstWithStaleStatistics(t *testing.T) {
 	}
 }
 
+// fourDays makes the daily partitions from four days ago (and the day
+// before) on and writes traces of statSpans into each of the last four
+// days for each of cs, dated within the day; it returns each one's first
+// trace ID by days ago.
+func fourDays(t *testing.T, st *storage.Store, now time.Time, seed uint64, traces int, cs ...context.Context) map[context.Context]map[int]zipkin.TraceID {
+	t.Helper()
+	if err := st.Maintain(ctx(t), now.Add(-3*24*time.Hour)); err != nil { // the partitions of three days ago on
+		t.Fatal(err)
+	}
+	if err := st.Maintain(ctx(t), now); err != nil {
+		t.Fatal(err)
+	}
+	r := rand.New(rand.NewPCG(seed, seed+1))
+	first := map[context.Context]map[int]zipkin.TraceID{}
+	for d := range 4 {
+		for _, c := range cs {
+			spans := statSpans(r, traces, now.Add(-time.Duration(d)*24*time.Hour))
+			for i := range spans { // within the day, whatever the generator's late tenth
+				spans[i].Timestamp = max(spans[i].Timestamp, now.Add(-time.Duration(d)*24*time.Hour).Truncate(24*time.Hour).UnixMicro())
+			}
+			if first[c] == nil {
+				first[c] = map[int]zipkin.TraceID{}
+			}
+			first[c][d] = spans[0].TraceID
+			if err := st.WriteSpans(c, spans); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	return first
+}
+
 // TestRetentionBudget: past ZIPQ_RETENTION_BYTES, whole days are dropped
 // oldest first until the schema fits (the bytes it takes fall by what the
 // dropped partitions took), the days kept stay readable, and today's
@@ -712,24 +744,7 @@ func TestRetentionBudget(t *testing.T) {
 	t.Parallel()
 	st, dsn := openStore(t, storage.Config{})
 	now := time.Now().UTC()
-	if err := st.Maintain(ctx(t), now.Add(-3*24*time.Hour)); err != nil { // the partitions of three days ago on
-		t.Fatal(err)
-	}
-	if err := st.Maintain(ctx(t), now); err != nil {
-		t.Fatal(err)
-	}
-	r := rand.New(rand.NewPCG(8, 9))
-	first := map[int]zipkin.TraceID{}
-	for d := range 4 {
-		spans := statSpans(r, 1500, now.Add(-time.Duration(d)*24*time.Hour))
-		for i := range spans { // within the day, whatever the generator's late tenth
-			spans[i].Timestamp = max(spans[i].Timestamp, now.Add(-time.Duration(d)*24*time.Hour).Truncate(24*time.Hour).UnixMicro())
-		}
-		first[d] = spans[0].TraceID
-		if err := st.WriteSpans(ctx(t), spans); err != nil {
-			t.Fatal(err)
-		}
-	}
+	first := fourDays(t, st, now, 8, 1500, ctx(t))[ctx(t)]
 	before, err := st.Usage(ctx(t))
 	if err != nil {
 		t.Fatal(err)

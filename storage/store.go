@@ -150,6 +150,8 @@ type Store struct {
 	tenantNames sync.Map // and back
 	// tenantRetention keeps named tenants' spans for less than Retention.
 	tenantRetention map[string]time.Duration
+	// tenantBudgets bound named tenants' bytes (budget.go).
+	tenantBudgets map[string]int64
 	// traceLimits bounds the spans of one trace, by tenant name.
 	traceLimits map[string]int
 	// codec writes new segments (dicts.go); nil: the shipped dictionary.
@@ -181,6 +183,27 @@ type Observer interface {
 // (ZIPQ_TENANTS_FILE's retention=), when shorter than Retention; call it
 // before RunMaintenance.
 func (s *Store) SetTenantRetention(keep map[string]time.Duration) { s.tenantRetention = keep }
+
+// SetTenantBudgets bounds the bytes the named tenants' spans may take
+// (ZIPQ_TENANTS_FILE's retention_bytes): past it, a tenant's oldest days
+// are deleted at maintenance. The bytes are counted from the service
+// metrics (budget.go): they must be counted (not NoStats) and kept as long
+// as the spans (StatsRetention), else it is an error. Call it before
+// RunMaintenance.
+func (s *Store) SetTenantBudgets(bytes map[string]int64) error {
+	if len(bytes) == 0 {
+		return nil
+	}
+	switch {
+	case s.cfg.NoStats:
+		return errors.New("a tenant's retention_bytes is counted from the service metrics: not with ZIPQ_NO_SERVICE_METRICS")
+	case s.cfg.StatsRetention < s.cfg.Retention:
+		return fmt.Errorf("a tenant's retention_bytes is counted from the service metrics: ZIPQ_STATS_RETENTION (%v) must be at least ZIPQ_RETENTION (%v)",
+			s.cfg.StatsRetention, s.cfg.Retention)
+	}
+	s.tenantBudgets = bytes
+	return nil
+}
 
 // SetTraceLimits bounds the spans one trace of the named tenants may hold
 // (ZIPQ_TENANTS_FILE's max_trace_spans); call it before any write.

@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/zipq/zipq/internal/tenant"
+	"github.com/zipq/zipq/internal/testenv"
 	"github.com/zipq/zipq/storage"
 	"github.com/zipq/zipq/zipkin"
 )
@@ -230,6 +231,110 @@ func TestTenantRetention(t *testing.T) {
 		if err != nil || len(links) != want {
 			t.Errorf("%s: links %v, want %d", tenant.From(c), links, want)
 		}
+	}
+}
+
+// TestTenantBudget: past its retention_bytes, a tenant loses its oldest
+// days one at a time, never today's, while another tenant's spans of the
+// same days stay readable; the days' partitions are rewritten, so the
+// disk they take falls (DELETE alone would free nothing); the usage each
+// tenant is shown follows. A budget needs the service metrics.
+func TestTenantBudget(t *testing.T) {
+	t.Parallel()
+	st, dsn := openStore(t, storage.Config{})
+	now := time.Now().UTC()
+	a := tenant.With(ctx(t), "team-a")
+	first := fourDays(t, st, now, 5, 400, a, ctx(t))
+	testenv.FoldStats(t, st, now.Add(2*time.Minute))
+	day0 := now.Truncate(24 * time.Hour)
+	oldest := day0.Add(-3 * 24 * time.Hour)
+	before, err := st.Usage(ctx(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(before.Tenants) != 2 || before.Tenants[0].Tenant != tenant.Default || before.Tenants[1].Tenant != "team-a" {
+		t.Fatalf("tenants %+v", before.Tenants)
+	}
+	var shares int64
+	for _, u := range before.Tenants {
+		if !u.OldestDay.Equal(oldest) || u.Bytes <= 0 || u.Budget != 0 || u.OverBudget {
+			t.Fatalf("before any budget: %+v, want spans since %v", u, oldest)
+		}
+		shares += u.Bytes
+	}
+	partBytes := func(d time.Time) int64 {
+		return int64(count(t, dsn, `SELECT (pg_total_relation_size($1::regclass) + pg_total_relation_size($2::regclass))::int`,
+			"segments_p"+d.Format("20060102"), "span_index_p"+d.Format("20060102")))
+	}
+	var parts int64
+	for d := oldest; !d.After(day0); d = d.Add(24 * time.Hour) {
+		parts += partBytes(d)
+	}
+	if shares != parts && (shares < parts-4 || shares > parts+4) { // each share rounded
+		t.Fatalf("the tenants' shares add up to %d bytes, the partitions take %d", shares, parts)
+	}
+	// A budget just below what team-a takes: its oldest day goes, alone.
+	budgeted := func(bytes int64) *storage.Store {
+		s, err := storage.Open(ctx(t), storage.Config{URL: dsn}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(s.Close)
+		if err := s.SetTenantBudgets(map[string]int64{"team-a": bytes}); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Maintain(ctx(t), now); err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	was := partBytes(oldest)
+	tight := budgeted(before.Tenants[1].Bytes - 1)
+	if got := partBytes(oldest); got >= was {
+		t.Fatalf("the oldest day's partitions take %d bytes after team-a's rows left, %d before", got, was)
+	}
+	readable := func(st *storage.Store, c context.Context, d int) bool {
+		got, err := oneTrace(st, c, first[c][d], true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(got) > 0
+	}
+	for d := range 4 {
+		if readable(tight, a, d) != (d < 3) || !readable(tight, ctx(t), d) {
+			t.Fatalf("day -%d: team-a's first trace readable %v, the default tenant's %v", d, readable(tight, a, d), readable(tight, ctx(t), d))
+		}
+	}
+	after := tight.LastUsage().Tenants
+	if len(after) != 2 || !after[1].OldestDay.Equal(oldest.Add(24*time.Hour)) || after[1].Budget != before.Tenants[1].Bytes-1 ||
+		after[1].OverBudget || !after[0].OldestDay.Equal(oldest) {
+		t.Fatalf("after the oldest day: %+v", after)
+	}
+	if after[1].Bytes > after[1].Budget {
+		t.Fatalf("team-a takes %d bytes, over its budget of %d with days to delete", after[1].Bytes, after[1].Budget)
+	}
+	// A budget today's spans alone exceed: every day before goes, today's
+	// stays, and the usage says so.
+	tiny := budgeted(1)
+	for d := range 4 {
+		if readable(tiny, a, d) != (d == 0) || !readable(tiny, ctx(t), d) {
+			t.Fatalf("day -%d: team-a's first trace readable %v, the default tenant's %v", d, readable(tiny, a, d), readable(tiny, ctx(t), d))
+		}
+	}
+	if u := tiny.LastUsage().Tenants; len(u) != 2 || !u[1].OverBudget || !u[1].OldestDay.Equal(day0) {
+		t.Fatalf("usage %+v: want team-a over budget with today its oldest day", u)
+	}
+	// Names and links of the deleted days went with them.
+	if n := count(t, dsn, `SELECT count(*)::int FROM span_names WHERE tenant <> 0 AND day < $1::date`, day0); n != 0 {
+		t.Fatalf("%d of team-a's span names of deleted days kept", n)
+	}
+	off, err := storage.Open(ctx(t), storage.Config{URL: dsn, NoStats: true}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer off.Close()
+	if err := off.SetTenantBudgets(map[string]int64{"team-a": 1}); err == nil || !strings.Contains(err.Error(), "ZIPQ_NO_SERVICE_METRICS") {
+		t.Fatalf("a budget without the service metrics: %v", err)
 	}
 }
 

@@ -293,7 +293,7 @@ func (s *Store) thinDay(ctx context.Context, tx pgx.Tx, d time.Time) (ThinResult
 	}
 	for _, table := range partitioned {
 		var before, after int64
-		if err := tx.QueryRow(ctx, `SELECT * FROM zipq_thin_partition($1, $2::date)`, table, d.Format(time.DateOnly)).Scan(&before, &after); err != nil {
+		if err := tx.QueryRow(ctx, `SELECT * FROM zipq_rewrite_partition($1, $2::date)`, table, d.Format(time.DateOnly)).Scan(&before, &after); err != nil {
 			return res, fmt.Errorf("rewrite %s: %w", partitionName(table, d), err)
 		}
 		res.BytesBefore += before

@@ -43,6 +43,9 @@ func runIngest(ctx context.Context, name string, args []string, withAPI bool) er
 	}
 	defer st.Close() // after the group: the collector's last commit needs the pool
 	st.SetTenantRetention(ten.retention())
+	if err := st.SetTenantBudgets(ten.budgets()); err != nil {
+		return err
+	}
 	st.SetTraceLimits(ten.traceLimits())
 	ac.Tenants = ten.names()
 	pub := broker.NewPublisher(cc.Broker)

@@ -253,7 +253,7 @@ func bindAccess(s *settings, c *auth.Config, t *tlsFiles) {
 // settings) into t once the span queue's name is known.
 func bindTenants(s *settings, t *tenancy, bc *broker.Config) {
 	var file string
-	s.str(&file, "tenants-file", "ZIPQ_TENANTS_FILE", "tenants besides the default one, a line each: name [uri=amqp://…/vhost] [queue=Q] [spans_per_second=N] [bytes_per_second=N] [retention=D] [max_series=N] [max_trace_spans=N] (README \"Tenants\"); each has a span queue of its own (default <RABBIT_QUEUE>.<name>, or RABBIT_QUEUE in its uri's vhost)")
+	s.str(&file, "tenants-file", "ZIPQ_TENANTS_FILE", "tenants besides the default one, a line each: name [uri=amqp://…/vhost] [queue=Q] [spans_per_second=N] [bytes_per_second=N] [retention=D] [retention_bytes=N] [max_series=N] [max_trace_spans=N] (README \"Tenants\"); each has a span queue of its own (default <RABBIT_QUEUE>.<name>, or RABBIT_QUEUE in its uri's vhost)")
 	s.check(func() error {
 		var err error
 		*t, err = loadTenancy(file, *bc)

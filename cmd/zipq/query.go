@@ -30,6 +30,9 @@ func runQuery(ctx context.Context, args []string) error {
 		return err
 	}
 	defer st.Close()
+	if err := st.SetTenantBudgets(ten.budgets()); err != nil { // the pipeline page shows them
+		return err
+	}
 	ac.Tenants = ten.names()
 	pub := broker.NewPublisher(bc)
 	defer pub.Close()

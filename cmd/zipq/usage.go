@@ -56,12 +56,13 @@ func runUsage(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Print(usageReport(u, series, lookback, limit))
+	fmt.Print(usageReport(u, tenant.From(ctx), series, lookback, limit))
 	return nil
 }
 
-// usageReport is runUsage's text: the schema's size, then a table.
-func usageReport(u storage.Usage, series []storage.StatsSeries, lookback time.Duration, limit int) string {
+// usageReport is runUsage's text: the schema's size, the tenant's share of
+// it, then a table.
+func usageReport(u storage.Usage, name string, series []storage.StatsSeries, lookback time.Duration, limit int) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "schema: %d bytes", u.Bytes)
 	if u.Budget > 0 {
@@ -75,6 +76,12 @@ func usageReport(u storage.Usage, series []storage.StatsSeries, lookback time.Du
 	}
 	if u.Dictionary > 0 {
 		fmt.Fprintf(&b, "; segments compressed with learned dictionary %d (%.0f%% smaller than before on held-out segments)", u.Dictionary, 100*u.DictionaryGain)
+	}
+	if t, ok := tenantUsage(u, name); ok {
+		fmt.Fprintf(&b, "\ntenant %s: %d bytes of the days of spans (its share, by segment bytes), spans kept since %s", t.Tenant, t.Bytes, t.OldestDay.Format(time.DateOnly))
+		if t.Budget > 0 {
+			fmt.Fprintf(&b, ", %.0f%% of its %d-byte budget (retention_bytes)", 100*float64(t.Bytes)/float64(t.Budget), t.Budget)
+		}
 	}
 	rows, spans, bytes := storage.UsageRows(series)
 	fmt.Fprintf(&b, "\nlast %v: %d spans, %d bytes of segments (each span's share of its segment by size)\n\n", lookback, spans, bytes)

@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/hex"
 	"math/rand/v2"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -45,6 +47,7 @@ func TestUsageCommand(t *testing.T) {
 		spans = append(spans, sp)
 	}
 	testenv.Must(t, st.WriteSpans(context.Background(), spans))
+	testenv.FoldStats(t, st, now.Add(2*time.Minute)) // the tenants' shares are read from the folded totals
 	out, err := exec.Command(binary, "usage", "-postgres-url", url, "-lookback", "1h").Output()
 	if err != nil {
 		t.Fatalf("%v: %s", err, out)
@@ -52,7 +55,8 @@ func TestUsageCommand(t *testing.T) {
 	text := string(out)
 	rows := regexp.MustCompile(`(?m)^\s*(\S+)\s+(\d+)\s+(\d+)\s+\d+\s+[\d.]+%$`).FindAllStringSubmatch(text, -1)
 	total := regexp.MustCompile(`last 1h0m0s: 30 spans, (\d+) bytes`).FindStringSubmatch(text)
-	if !strings.HasPrefix(text, "schema: ") || len(rows) != 2 || total == nil || rows[0][1] != "chatty" || rows[0][2] != "10" || rows[1][2] != "20" {
+	share := regexp.MustCompile(`(?m)^tenant single-tenant: (\d+) bytes of the days of spans .*, spans kept since ` + now.UTC().Format(time.DateOnly) + `$`).FindStringSubmatch(text)
+	if !strings.HasPrefix(text, "schema: ") || share == nil || len(rows) != 2 || total == nil || rows[0][1] != "chatty" || rows[0][2] != "10" || rows[1][2] != "20" {
 		t.Fatalf("report:\n%s", text)
 	}
 	a, _ := strconv.Atoi(rows[0][3])
@@ -63,5 +67,20 @@ func TestUsageCommand(t *testing.T) {
 	}
 	if out, err := exec.Command(binary, "usage", "-postgres-url", url, "-by", "colour").CombinedOutput(); err == nil || !strings.Contains(string(out), "-by") {
 		t.Fatalf("a bad -by: %v %s", err, out)
+	}
+}
+
+// TestTenantBudgetNeedsServiceMetrics: a tenant's retention_bytes is
+// counted from the service metrics, so a collector asked for one with the
+// metrics off refuses to start, saying why, rather than never enforcing it.
+func TestTenantBudgetNeedsServiceMetrics(t *testing.T) {
+	t.Parallel()
+	tenants := filepath.Join(t.TempDir(), "tenants")
+	testenv.Must(t, os.WriteFile(tenants, []byte("team-a retention_bytes=1000000\n"), 0o600))
+	cmd := exec.Command(binary, "collector", "-postgres-url", testenv.Schema(t), "-rabbit-uri", testenv.VHost(t),
+		"-tenants-file", tenants, "-no-service-metrics")
+	out, err := cmd.CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "retention_bytes") || !strings.Contains(string(out), "ZIPQ_NO_SERVICE_METRICS") {
+		t.Fatalf("want a refusal naming both settings: %v\n%s", err, tail(string(out), 2000))
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"slices"
 	"sync"
 	"syscall"
 	"time"
@@ -150,6 +151,11 @@ func (t tenancy) retention() map[string]time.Duration {
 	return perTenant(t, func(x tenant.Tenant) time.Duration { return x.Retention })
 }
 
+// budgets is each tenant's byte budget, where it has one.
+func (t tenancy) budgets() map[string]int64 {
+	return perTenant(t, func(x tenant.Tenant) int64 { return x.RetentionBytes })
+}
+
 // broker is bc for tenant x's span queue, on its own broker URI if it
 // has one (then through that URI's host alone: RABBIT_ADDRESSES are
 // RABBIT_URI's nodes): the default tenant's parking queue is
@@ -275,8 +281,21 @@ func withUsage(o *query.Options, st *storage.Store) {
 		if !u.OldestDay.IsZero() {
 			s.OldestDay = u.OldestDay.Format(time.DateOnly)
 		}
+		if t, ok := tenantUsage(u, tenant.From(ctx)); ok && (len(u.Tenants) > 1 || t.Budget > 0) {
+			s.TenantBytes, s.TenantBudgetBytes, s.TenantOverBudget = t.Bytes, t.Budget, t.OverBudget
+			s.TenantOldestDay = t.OldestDay.Format(time.DateOnly)
+		}
 		return s, nil
 	}
+}
+
+// tenantUsage is the named tenant's part of u.
+func tenantUsage(u storage.Usage, name string) (storage.TenantUsage, bool) {
+	i := slices.IndexFunc(u.Tenants, func(t storage.TenantUsage) bool { return t.Tenant == name })
+	if i < 0 {
+		return storage.TenantUsage{}, false
+	}
+	return u.Tenants[i], true
 }
 
 // usageMetrics are the bytes the store takes, its budget and the oldest
@@ -286,6 +305,7 @@ func usageMetrics(st *storage.Store) []prometheus.Collector {
 		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, func() float64 { return f(st.LastUsage()) })
 	}
 	return []prometheus.Collector{
+		tenantUsageMetrics{st},
 		gauge("zipq_storage_bytes", "Bytes the schema takes (tables, indexes, TOAST), at the last maintenance round.",
 			func(u storage.Usage) float64 { return float64(u.Bytes) }),
 		gauge("zipq_storage_budget_bytes", "ZIPQ_RETENTION_BYTES; 0: no budget.",
@@ -297,6 +317,34 @@ func usageMetrics(st *storage.Store) []prometheus.Collector {
 				}
 				return float64(u.OldestDay.Unix())
 			}),
+	}
+}
+
+// tenantUsageMetrics are each tenant's share of the days of spans, its
+// budget and its oldest day kept, as this process's last maintenance
+// round measured them (only tenants with spans kept are listed).
+type tenantUsageMetrics struct{ st *storage.Store }
+
+var (
+	tenantBytesDesc = prometheus.NewDesc("zipq_storage_tenant_bytes",
+		"Bytes of the daily partitions of spans the tenant's rows take (its share by segment bytes), at the last maintenance round.", []string{"tenant"}, nil)
+	tenantBudgetDesc = prometheus.NewDesc("zipq_storage_tenant_budget_bytes",
+		"The tenant's retention_bytes (ZIPQ_TENANTS_FILE); 0: no budget.", []string{"tenant"}, nil)
+	tenantOldestDesc = prometheus.NewDesc("zipq_storage_tenant_oldest_day_timestamp_seconds",
+		"Start (UTC) of the tenant's oldest day of spans kept.", []string{"tenant"}, nil)
+)
+
+func (m tenantUsageMetrics) Describe(ch chan<- *prometheus.Desc) {
+	ch <- tenantBytesDesc
+	ch <- tenantBudgetDesc
+	ch <- tenantOldestDesc
+}
+
+func (m tenantUsageMetrics) Collect(ch chan<- prometheus.Metric) {
+	for _, t := range m.st.LastUsage().Tenants {
+		ch <- prometheus.MustNewConstMetric(tenantBytesDesc, prometheus.GaugeValue, float64(t.Bytes), t.Tenant)
+		ch <- prometheus.MustNewConstMetric(tenantBudgetDesc, prometheus.GaugeValue, float64(t.Budget), t.Tenant)
+		ch <- prometheus.MustNewConstMetric(tenantOldestDesc, prometheus.GaugeValue, float64(t.OldestDay.Unix()), t.Tenant)
 	}
 }
 

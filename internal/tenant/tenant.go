@@ -84,6 +84,10 @@ type Limits struct {
 	// Retention keeps the tenant's spans this long, when shorter than the
 	// installation's retention.
 	Retention time.Duration
+	// RetentionBytes, when positive, bounds the bytes its spans take:
+	// past it, its oldest days of spans are deleted (and those days'
+	// partitions rewritten, so the disk shrinks), never today's.
+	RetentionBytes int64
 	// MaxSeries bounds the tenant's span metrics label sets (and edges),
 	// instead of ZIPQ_SPAN_METRICS_MAX_SERIES.
 	MaxSeries int
@@ -96,6 +100,7 @@ type Limits struct {
 // key=value settings, e.g.
 //
 //	team-a queue=zipkin.team-a spans_per_second=20000 bytes_per_second=10000000 retention=72h max_series=2000
+//	team-c retention_bytes=50000000000
 //	team-b uri=amqp://team-b:secret@rabbitmq:5672/team-b
 //
 // A tenant's queue defaults to <defaultQueue>.<name>, or, with a uri of
@@ -180,6 +185,12 @@ func parseLine(line, defaultQueue string) (Tenant, error) {
 			} else {
 				t.BytesPerSecond = x
 			}
+		case "retention_bytes":
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil || n < 1 {
+				return Tenant{}, fmt.Errorf("%s %q: want a positive number of bytes", k, v)
+			}
+			t.RetentionBytes = n
 		case "max_series", "max_trace_spans":
 			n, err := strconv.Atoi(v)
 			if err != nil || n < 1 {
@@ -197,7 +208,7 @@ func parseLine(line, defaultQueue string) (Tenant, error) {
 			}
 			t.Retention = d
 		default:
-			return Tenant{}, fmt.Errorf("%q: unknown setting (uri, queue, spans_per_second, bytes_per_second, retention, max_series, max_trace_spans)", k)
+			return Tenant{}, fmt.Errorf("%q: unknown setting (uri, queue, spans_per_second, bytes_per_second, retention, retention_bytes, max_series, max_trace_spans)", k)
 		}
 	}
 	return t, nil

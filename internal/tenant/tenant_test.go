@@ -24,23 +24,23 @@ func TestContext(t *testing.T) {
 func TestParseTable(t *testing.T) {
 	got, err := ParseTable(strings.NewReader(`# tenants
 team-a
-team-b queue=spans-b spans_per_second=100 bytes_per_second=1e6 retention=48h max_series=50 max_trace_spans=1000
+team-b queue=spans-b spans_per_second=100 bytes_per_second=1e6 retention=48h retention_bytes=5000000 max_series=50 max_trace_spans=1000
 team-c uri=amqp://c:pw@rabbit:5672/team-c
 team-d uri=amqps://d:pw@rabbit/team-d queue=spans
 
 single-tenant spans_per_second=5
 `), "zipkin")
 	want := []Tenant{{Name: "team-a", Queue: "zipkin.team-a"},
-		{Name: "team-b", Queue: "spans-b", Limits: Limits{SpansPerSecond: 100, BytesPerSecond: 1e6, Retention: 48 * time.Hour, MaxSeries: 50, MaxTraceSpans: 1000}},
+		{Name: "team-b", Queue: "spans-b", Limits: Limits{SpansPerSecond: 100, BytesPerSecond: 1e6, Retention: 48 * time.Hour, RetentionBytes: 5e6, MaxSeries: 50, MaxTraceSpans: 1000}},
 		{Name: "team-c", URI: "amqp://c:pw@rabbit:5672/team-c", Queue: "zipkin"},
 		{Name: "team-d", URI: "amqps://d:pw@rabbit/team-d", Queue: "spans"},
 		{Name: Default, Queue: "zipkin", Limits: Limits{SpansPerSecond: 5}}}
 	if err != nil || !reflect.DeepEqual(got, want) {
 		t.Fatalf("%+v %v", got, err)
 	}
-	_, err = ParseTable(strings.NewReader("team-a\nteam-a\nbad/name\nteam-c speed=3\nteam-d retention=1h\nteam-e queue=zipkin.team-a\nsingle-tenant queue=other\nteam-f spans_per_second=-1\n"), "zipkin")
+	_, err = ParseTable(strings.NewReader("team-a\nteam-a\nbad/name\nteam-c speed=3\nteam-d retention=1h\nteam-e queue=zipkin.team-a\nsingle-tenant queue=other\nteam-f spans_per_second=-1\nteam-g retention_bytes=0\n"), "zipkin")
 	for _, want := range []string{"line 2: tenant \"team-a\" is also on line 1", "line 3: tenant \"bad/name\"", `line 4: "speed": unknown setting`,
-		"line 5: retention", `line 6: queue "zipkin.team-a" is also tenant "team-a"'s`, "line 7: queue \"other\"", "line 8: spans_per_second"} {
+		"line 5: retention", `line 6: queue "zipkin.team-a" is also tenant "team-a"'s`, "line 7: queue \"other\"", "line 8: spans_per_second", "line 9: retention_bytes"} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("want %q in %v", want, err)
 		}
@@ -60,6 +60,9 @@ func render(ts []Tenant) string {
 		if x.Retention > 0 {
 			fmt.Fprintf(&b, " retention=%s", x.Retention)
 		}
+		if x.RetentionBytes > 0 {
+			fmt.Fprintf(&b, " retention_bytes=%d", x.RetentionBytes)
+		}
 		if x.MaxSeries > 0 {
 			fmt.Fprintf(&b, " max_series=%d", x.MaxSeries)
 		}
@@ -76,7 +79,7 @@ func render(ts []Tenant) string {
 func FuzzParseTable(f *testing.F) {
 	for _, s := range []string{"team-a\n", "a queue=q spans_per_second=1.5 retention=25h\n# x\nb\n", "single-tenant bytes_per_second=9\n",
 		"a uri=amqp://u:p@h/v\nb uri=amqp://u:p@h/w\n", "a uri=amqp://h/v queue=zipkin\n",
-		"a\na\n", "a queue=\n", "a retention=1h\n", "x spans_per_second=NaN\n", "a q\n"} {
+		"a\na\n", "a queue=\n", "a retention=1h\n", "a retention_bytes=4096\n", "a retention_bytes=-1\n", "x spans_per_second=NaN\n", "a q\n"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, table string) {
@@ -88,7 +91,7 @@ func FuzzParseTable(f *testing.F) {
 		for _, x := range ts {
 			where := x.URI + " " + x.Queue
 			if _, err := Parse(x.Name); err != nil || names[x.Name] || queues[where] || x.Queue == "" ||
-				x.SpansPerSecond < 0 || x.BytesPerSecond < 0 || (x.Retention != 0 && x.Retention < 24*time.Hour) || x.MaxSeries < 0 || x.MaxTraceSpans < 0 {
+				x.SpansPerSecond < 0 || x.BytesPerSecond < 0 || (x.Retention != 0 && x.Retention < 24*time.Hour) || x.RetentionBytes < 0 || x.MaxSeries < 0 || x.MaxTraceSpans < 0 {
 				t.Fatalf("accepted %+v from %q", x, table)
 			}
 			names[x.Name], queues[where] = true, true

@@ -34,6 +34,10 @@ export interface Snapshot {
   storageBudgetBytes?: number;
   oldestDay?: string;
   overBudget?: boolean;
+  tenantBytes?: number;
+  tenantBudgetBytes?: number;
+  tenantOldestDay?: string;
+  tenantOverBudget?: boolean;
   dictionary?: number;
   dictionaryGain?: number;
 }

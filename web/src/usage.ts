@@ -17,3 +17,9 @@ export function budgetText(q: { storageBytes?: number; storageBudgetBytes?: numb
   const pct = Math.round((100 * (q.storageBytes ?? 0)) / q.storageBudgetBytes);
   return `${pct}% of ${bytesText(q.storageBudgetBytes)}${q.overBudget ? ' (over, with only today left)' : ''}; ${since}`;
 }
+
+// tenantBudgetText is the tenant's share of the disk against its own
+// budget (retention_bytes), as budgetText says the store's.
+export function tenantBudgetText(q: { tenantBytes?: number; tenantBudgetBytes?: number; tenantOldestDay?: string; tenantOverBudget?: boolean }): string {
+  return budgetText({ storageBytes: q.tenantBytes, storageBudgetBytes: q.tenantBudgetBytes, oldestDay: q.tenantOldestDay, overBudget: q.tenantOverBudget });
+}

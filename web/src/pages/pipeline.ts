@@ -1,7 +1,7 @@
 import { api, type ParkedDetail, type Pipeline } from '../api';
 import { clear, errorBox, h } from '../dom';
 import type { Nav } from '../router';
-import { budgetText, bytesText } from '../usage';
+import { budgetText, bytesText, tenantBudgetText } from '../usage';
 
 // The pipeline page shows what tracing UIs do not: the queue in front of
 // the store, how fast it drains, and what was parked and why — with a
@@ -63,7 +63,8 @@ function renderStats(el: HTMLElement, p: Pipeline) {
     card('time to drain', q.messages === 0 ? 'empty' : eta(q.drainSeconds), 'at the current rate', 'eta'),
     card('parked', num(q.parked), `in ${q.parkedQueue}`, 'parked'),
     card('tenant', q.tenant ?? 'single-tenant', limitsText(q), 'tenant'),
-    q.storageBytes === undefined ? null : card('disk', bytesText(q.storageBytes), budgetText(q), 'disk'));
+    q.storageBytes === undefined ? null : card('disk', bytesText(q.storageBytes), budgetText(q), 'disk'),
+    q.tenantBytes === undefined ? null : card('tenant disk', bytesText(q.tenantBytes), tenantBudgetText(q), 'tenant-disk'));
 }
 
 // limitsText is the tenant's ingest limits and retention, as set in
