@@ -9,7 +9,14 @@
 ALTER FUNCTION zipq_thin_partition(text, date) RENAME TO zipq_rewrite_partition;
 COMMENT ON FUNCTION zipq_rewrite_partition(text, date) IS
     'rewrites one day''s partition of parent by copy, index and swap, without the rows deleted and the traces thinned_traces lists for the day: the disk they took goes back to the file system';
+-- The old name stays, calling the new one, for processes of the version
+-- before that still thin days during a rolling upgrade.
+CREATE FUNCTION zipq_thin_partition(parent text, d date, OUT bytes_before bigint, OUT bytes_after bigint)
+    LANGUAGE sql AS 'SELECT * FROM zipq_rewrite_partition(parent, d)';
+COMMENT ON FUNCTION zipq_thin_partition(text, date) IS
+    'zipq_rewrite_partition under its name before migration 17, for processes not upgraded yet';
 
 -- +goose Down
+DROP FUNCTION zipq_thin_partition(text, date);
 COMMENT ON FUNCTION zipq_rewrite_partition(text, date) IS NULL;
 ALTER FUNCTION zipq_rewrite_partition(text, date) RENAME TO zipq_thin_partition;

@@ -100,6 +100,12 @@ END $_$;
 
 COMMENT ON FUNCTION zipq.zipq_rewrite_partition(parent text, d date, OUT bytes_before bigint, OUT bytes_after bigint) IS 'rewrites one day''s partition of parent by copy, index and swap, without the rows deleted and the traces thinned_traces lists for the day: the disk they took goes back to the file system';
 
+CREATE FUNCTION zipq.zipq_thin_partition(parent text, d date, OUT bytes_before bigint, OUT bytes_after bigint) RETURNS record
+    LANGUAGE sql
+    AS $$SELECT * FROM zipq_rewrite_partition(parent, d)$$;
+
+COMMENT ON FUNCTION zipq.zipq_thin_partition(parent text, d date, OUT bytes_before bigint, OUT bytes_after bigint) IS 'zipq_rewrite_partition under its name before migration 17, for processes not upgraded yet';
+
 CREATE TABLE zipq.autocomplete_tags (
     day date NOT NULL,
     key text NOT NULL,
