@@ -1,11 +1,13 @@
 package query_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
@@ -17,7 +19,8 @@ import (
 // BenchmarkServicesPageRequest is issue 23's Services page request end
 // to end: 50 services' day at one-minute steps with p50 and p99, asked as
 // the UI asks it (columns, exemplars from 240 slices), through the
-// router with the real store, plain and gzipped as browsers take it; with
+// router with the real store, plain and gzipped as browsers take it, into
+// httptest's recorder and over a loopback connection to a server; with
 // the store's cache of decoded strips (each read after the first finds
 // the day's whole hours decoded) and without (every read as the first
 // after a restart). p50/p99 over the reads.
@@ -44,46 +47,66 @@ func BenchmarkServicesPageRequest(b *testing.B) {
 		st   *storage.Store
 	}{{"cached", warm}, {"uncached", cold}} {
 		h := query.NewRouter(query.Options{Reader: c.st, Stats: c.st})
-		for _, gzip := range []bool{false, true} {
-			name := c.name
-			if gzip {
-				name += "+gzip"
-			}
-			b.Run(name, func(b *testing.B) {
+		// Through httptest's recorder (the whole body kept in a growing
+		// buffer) and over a loopback connection to a real server, as a
+		// client takes it (the body read into a buffer reused between
+		// requests, as the server's buffer is).
+		srv := httptest.NewServer(h)
+		b.Cleanup(srv.Close)
+		client := &http.Client{Transport: &http.Transport{DisableCompression: true}}
+		b.Cleanup(client.CloseIdleConnections)
+		var body bytes.Buffer
+		for _, mode := range []string{"", "+gzip", "+tcp", "+tcp+gzip"} {
+			gzip, tcp := strings.Contains(mode, "gzip"), strings.Contains(mode, "tcp")
+			b.Run(c.name+mode, func(b *testing.B) {
 				var took []time.Duration
-				var bytes int
-				serve := func() *httptest.ResponseRecorder {
+				serve := func() (int, []byte) {
 					req := httptest.NewRequest(http.MethodGet, url(), nil)
+					if tcp {
+						var err error
+						req, err = http.NewRequest(http.MethodGet, srv.URL+url(), nil)
+						testenv.Must(b, err)
+					}
 					if gzip {
 						req.Header.Set("Accept-Encoding", "gzip")
 					}
-					rec := httptest.NewRecorder()
-					h.ServeHTTP(rec, req)
-					return rec
+					if !tcp {
+						rec := httptest.NewRecorder()
+						h.ServeHTTP(rec, req)
+						return rec.Code, rec.Body.Bytes()
+					}
+					resp, err := client.Do(req)
+					testenv.Must(b, err)
+					defer resp.Body.Close()
+					body.Reset()
+					_, err = body.ReadFrom(resp.Body)
+					testenv.Must(b, err)
+					return resp.StatusCode, body.Bytes()
 				}
 				serve() // the cache's first read is a cold one: the uncached cases measure those
+				var size int
 				for b.Loop() {
 					t0 := time.Now()
-					rec := serve()
+					code, answer := serve()
 					took = append(took, time.Since(t0))
-					if rec.Code != http.StatusOK {
-						b.Fatalf("%d %s", rec.Code, rec.Body)
+					if code != http.StatusOK {
+						b.Fatalf("%d %s", code, answer)
 					}
-					bytes = rec.Body.Len()
+					size = len(answer)
 					if !gzip && len(took) == 1 {
 						var a struct {
 							Series []struct {
 								Columns struct{ Calls []int64 }
 							}
 						}
-						testenv.Must(b, json.Unmarshal(rec.Body.Bytes(), &a))
+						testenv.Must(b, json.Unmarshal(answer, &a))
 						if len(a.Series) != 50 || len(a.Series[0].Columns.Calls) < 23*60 {
 							b.Fatalf("%d series, %d points in the first", len(a.Series), len(a.Series[0].Columns.Calls))
 						}
 					}
 				}
 				testenv.ReportLatencies(b, took)
-				b.ReportMetric(float64(bytes), "B/answer")
+				b.ReportMetric(float64(size), "B/answer")
 			})
 		}
 	}
