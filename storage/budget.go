@@ -131,9 +131,11 @@ func (s *Store) tenantUsage(ctx context.Context, db interface {
 }, today time.Time) ([]TenantUsage, error) {
 	// The day's bytes are shared among the tenants that still have rows
 	// in it (a tenant's day deleted by its own retention or budget shares
-	// nothing), in proportion to their segment bytes that day. The rows'
-	// existence is asked of each span_index partition's (tenant, ts_max)
-	// index; the shares come from the service totals' partial index.
+	// nothing), in proportion to their segment bytes that day. Whether it
+	// has rows is one probe of the day's span_index partition's (tenant,
+	// ts_max) index a tenant and day (LATERAL ... LIMIT 1: as EXISTS, the
+	// planner hashed every partition's rows, 0.9 s at 720,000 spans); the
+	// shares come from the service totals' partial index.
 	rows, err := db.Query(ctx, `WITH parts AS (
 			SELECT to_date(right(c.relname, 8), 'YYYYMMDD') AS day, sum(pg_total_relation_size(c.oid))::float8 AS bytes
 			FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
@@ -145,8 +147,11 @@ func (s *Store) tenantUsage(ctx context.Context, db interface {
 			GROUP BY 1, 2),
 		held AS (
 			SELECT s.tenant, p.day, p.bytes, s.seg FROM parts p JOIN shares s USING (day)
-			WHERE s.seg > 0 AND EXISTS (SELECT 1 FROM span_index x WHERE x.tenant = s.tenant
-				AND x.ts >= p.day::timestamp AT TIME ZONE 'UTC' AND x.ts < (p.day + 1)::timestamp AT TIME ZONE 'UTC'))
+			CROSS JOIN LATERAL (SELECT 1 FROM span_index x WHERE x.tenant = s.tenant
+				AND x.ts >= p.day::timestamp AT TIME ZONE 'UTC' AND x.ts < (p.day + 1)::timestamp AT TIME ZONE 'UTC'
+				AND x.ts_max >= p.day::timestamp AT TIME ZONE 'UTC' AND x.ts_max < (p.day + 1)::timestamp AT TIME ZONE 'UTC' + interval '1 minute'
+				LIMIT 1) h
+			WHERE s.seg > 0)
 		SELECT tenant, day::timestamp AT TIME ZONE 'UTC', (bytes * seg / sum(seg) OVER (PARTITION BY day))::bigint
 		FROM held ORDER BY tenant, day`)
 	if err != nil {
