@@ -147,10 +147,7 @@ func (s *Store) tenantUsage(ctx context.Context, db interface {
 			GROUP BY 1, 2),
 		held AS (
 			SELECT s.tenant, p.day, p.bytes, s.seg FROM parts p JOIN shares s USING (day)
-			CROSS JOIN LATERAL (SELECT 1 FROM span_index x WHERE x.tenant = s.tenant
-				AND x.ts >= p.day::timestamp AT TIME ZONE 'UTC' AND x.ts < (p.day + 1)::timestamp AT TIME ZONE 'UTC'
-				AND x.ts_max >= p.day::timestamp AT TIME ZONE 'UTC' AND x.ts_max < (p.day + 1)::timestamp AT TIME ZONE 'UTC' + interval '1 minute'
-				LIMIT 1) h
+			CROSS JOIN LATERAL `+fmt.Sprintf(rowsOfDay, "s.tenant", "p.day")+` h
 			WHERE s.seg > 0)
 		SELECT tenant, day::timestamp AT TIME ZONE 'UTC', (bytes * seg / sum(seg) OVER (PARTITION BY day))::bigint
 		FROM held ORDER BY tenant, day`)
@@ -205,7 +202,7 @@ func (s *Store) applyTenantBudgets(ctx context.Context, tx pgx.Tx, today time.Ti
 			d := u.days[0]
 			s.logger.Info("tenant over its storage budget: deleting its oldest day", slog.String("tenant", u.Tenant),
 				slog.Int64("bytes", u.Bytes), slog.Int64("budget", u.Budget), slog.String("day", d.day.Format(time.DateOnly)))
-			if err := s.dropTenantDay(ctx, tx, u.id, d.day); err != nil {
+			if err := s.dropTenantsDay(ctx, tx, []int16{u.id}, d.day); err != nil {
 				return fmt.Errorf("maintain: budget of tenant %q: %w", u.Tenant, err)
 			}
 			u.Bytes, u.days = u.Bytes-d.bytes, u.days[1:]
@@ -218,20 +215,51 @@ func (s *Store) applyTenantBudgets(ctx context.Context, tx pgx.Tx, today time.Ti
 	return nil
 }
 
-// dropTenantDay deletes tenant id's rows of day d and rewrites the day's
-// partitions. The partitions are held in SHARE mode first, as thinning
-// holds them: a late span for the day waits for the commit (and is then
-// stored in the rewritten partition) instead of landing in the one being
-// copied.
-func (s *Store) dropTenantDay(ctx context.Context, tx pgx.Tx, id int16, d time.Time) error {
+// rowsOfDay is a probe for a tenant's rows (%[1]s) in a day (%[2]s, a
+// date) as one row or none: one range of the day's span_index partition's
+// (tenant, ts_max) index (ts_max is within a minute after ts). As an
+// EXISTS over every day, PostgreSQL hashed all the partitions' rows
+// instead (0.9 s at 720,000 spans); as a LATERAL subquery with LIMIT 1 it
+// probes each day.
+const rowsOfDay = `(SELECT 1 FROM span_index x WHERE x.tenant = %[1]s
+	AND x.ts >= %[2]s::timestamp AT TIME ZONE 'UTC' AND x.ts < (%[2]s + 1)::timestamp AT TIME ZONE 'UTC'
+	AND x.ts_max >= %[2]s::timestamp AT TIME ZONE 'UTC' AND x.ts_max < (%[2]s + 1)::timestamp AT TIME ZONE 'UTC' + interval '1 minute'
+	LIMIT 1)`
+
+// tenantDaysBefore is the days (UTC midnights) ending at or before cutoff
+// whose partitions hold rows of tenant id, oldest first.
+func tenantDaysBefore(ctx context.Context, tx pgx.Tx, id int16, cutoff time.Time) ([]time.Time, error) {
+	rows, err := tx.Query(ctx, `SELECT p.day::timestamp AT TIME ZONE 'UTC' FROM (
+			SELECT to_date(right(c.relname, 8), 'YYYYMMDD') AS day FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+			WHERE i.inhparent = 'span_index'::regclass AND c.relname ~ '^span_index_p[0-9]{8}$') p
+		CROSS JOIN LATERAL `+fmt.Sprintf(rowsOfDay, "$1::smallint", "p.day")+` h
+		WHERE (p.day + 1)::timestamp AT TIME ZONE 'UTC' <= $2 ORDER BY 1`, id, cutoff)
+	if err != nil {
+		return nil, err
+	}
+	days, err := pgx.CollectRows(rows, pgx.RowTo[time.Time])
+	for i := range days {
+		days[i] = days[i].UTC()
+	}
+	return days, err
+}
+
+// dropTenantsDay deletes the rows of day d of the tenants ids and
+// rewrites the day's partitions without them, once. The partitions are
+// held in SHARE mode first, as thinning holds them: a late span for the
+// day waits for the commit (and is then stored in the rewritten
+// partition) instead of landing in the one being copied.
+func (s *Store) dropTenantsDay(ctx context.Context, tx pgx.Tx, ids []int16, d time.Time) error {
 	for _, table := range partitioned {
 		if _, err := tx.Exec(ctx, `LOCK TABLE `+pgx.Identifier{partitionName(table, d)}.Sanitize()+` IN SHARE MODE`); err != nil {
 			return fmt.Errorf("lock the day: %w", err)
 		}
 	}
-	// From the microsecond before d: the day's first spans included.
-	if err := deleteTenantRows(ctx, tx, id, d.Add(-time.Microsecond), d.Add(day)); err != nil {
-		return err
+	for _, id := range ids {
+		// From the microsecond before d: the day's first spans included.
+		if err := deleteTenantRows(ctx, tx, id, "", d.Add(-time.Microsecond), d.Add(day)); err != nil {
+			return err
+		}
 	}
 	for _, table := range partitioned {
 		var before, after int64

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 
@@ -66,34 +68,61 @@ func (s *Store) Maintain(ctx context.Context, now time.Time) error {
 	return s.tidy(ctx)
 }
 
-// applyTenantRetention deletes, row by row, the spans (and their index,
-// name, link and dependency rows) of each tenant whose retention is
-// shorter than the installation's: their days' partitions also hold other
-// tenants' rows, so they cannot be dropped.
+// applyTenantRetention deletes the days of spans (and their index, name,
+// link and dependency rows) of each tenant whose retention is shorter
+// than the installation's, whole days as Retention drops them: a day
+// whose end is older than the tenant's retention goes. Their partitions
+// also hold other tenants' rows, so they cannot be dropped; each such day
+// is rewritten without the rows, once for all the tenants it loses
+// (rows deleted in place would free no disk, and finding them took a
+// scan of every older partition at every round).
 func (s *Store) applyTenantRetention(ctx context.Context, tx pgx.Tx, now time.Time) error {
+	byDay := map[time.Time][]int16{}
 	for name, keep := range s.tenantRetention {
 		if keep >= s.cfg.Retention {
 			continue
 		}
 		id, ok, err := s.readTenant(tenant.With(ctx, name))
-		if err != nil || !ok {
-			return err // !ok: it stored nothing
+		if err != nil {
+			return err
 		}
-		// Spans dated at the epoch (no timestamp) are kept, as by Retention.
-		if err := deleteTenantRows(ctx, tx, id, time.Unix(0, 0), now.Add(-keep).UTC()); err != nil {
+		if !ok {
+			continue // it stored nothing
+		}
+		// Whole days: what started before the day the cutoff falls in.
+		// Rows outside the daily partitions (in <table>_other) and those
+		// days' names and links go now, row by row, as Retention deletes
+		// the default partitions' (spans dated at the epoch, having no
+		// timestamp, are kept); the days' partitions are rewritten below.
+		before := now.Add(-keep).UTC().Truncate(day)
+		if err := deleteTenantRows(ctx, tx, id, "_other", time.Unix(0, 0), before); err != nil {
 			return fmt.Errorf("maintain: retention of tenant %q: %w", name, err)
+		}
+		days, err := tenantDaysBefore(ctx, tx, id, before)
+		if err != nil {
+			return fmt.Errorf("maintain: retention of tenant %q: %w", name, err)
+		}
+		for _, d := range days {
+			byDay[d] = append(byDay[d], id)
+		}
+	}
+	for _, d := range slices.SortedFunc(maps.Keys(byDay), time.Time.Compare) {
+		s.logger.Info("tenants' retention: deleting their day", slog.String("day", d.Format(time.DateOnly)), slog.Int("tenants", len(byDay[d])))
+		if err := s.dropTenantsDay(ctx, tx, byDay[d], d); err != nil {
+			return fmt.Errorf("maintain: tenants' retention: %w", err)
 		}
 	}
 	return nil
 }
 
 // deleteTenantRows deletes tenant id's spans (and index rows) dated after
-// from and before to, and its name, link, dependency and thinning rows of
-// the days and hours before to.
-func deleteTenantRows(ctx context.Context, tx pgx.Tx, id int16, from, to time.Time) error {
+// from and before to, from segments and span_index with suffix ("": the
+// parents; "_other": their default partitions alone), and its name, link,
+// dependency and thinning rows of the days and hours before to.
+func deleteTenantRows(ctx context.Context, tx pgx.Tx, id int16, suffix string, from, to time.Time) error {
 	for _, q := range []string{
-		`DELETE FROM segments WHERE tenant = $1 AND ts < $2 AND ts > $3`,
-		`DELETE FROM span_index WHERE tenant = $1 AND ts < $2 AND ts > $3`,
+		`DELETE FROM segments` + suffix + ` WHERE tenant = $1 AND ts < $2 AND ts > $3`,
+		`DELETE FROM span_index` + suffix + ` WHERE tenant = $1 AND ts < $2 AND ts > $3`,
 		`DELETE FROM span_names WHERE tenant = $1 AND day < $2::timestamptz::date`,
 		`DELETE FROM remote_services WHERE tenant = $1 AND day < $2::timestamptz::date`,
 		`DELETE FROM autocomplete_tags WHERE tenant = $1 AND day < $2::timestamptz::date`,

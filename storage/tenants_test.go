@@ -196,21 +196,43 @@ func TestMigrationKeepsDataInTheDefaultTenant(t *testing.T) {
 }
 
 // TestTenantRetention: a tenant kept shorter than the installation loses
-// its older spans (and their names and links) at maintenance; the others
-// keep theirs.
+// its days older than that (spans, names and links) at maintenance, whole
+// days as the installation's retention drops them, so its spans of a
+// younger day stay; the others keep theirs; a tenant with a retention
+// that stored nothing holds up no one.
 func TestTenantRetention(t *testing.T) {
 	t.Parallel()
 	st, _ := openStore(t, storage.Config{})
-	st.SetTenantRetention(map[string]time.Duration{"team-a": 48 * time.Hour})
+	st.SetTenantRetention(map[string]time.Duration{"team-a": 48 * time.Hour, "team-y": 48 * time.Hour, "team-z": 48 * time.Hour})
 	if err := st.Migrate(ctx(t)); err != nil {
 		t.Fatal(err)
 	}
 	old := time.Now().Add(-72 * time.Hour)
 	a := tenant.With(ctx(t), "team-a")
+	if err := st.Maintain(ctx(t), old); err != nil { // the partitions of three days ago on
+		t.Fatal(err)
+	}
 	for _, c := range []context.Context{a, ctx(t)} {
 		if err := st.WriteSpans(c, tenantTrace("x", old)); err != nil {
 			t.Fatal(err)
 		}
+	}
+	// Younger than the retention by the day it started in: kept.
+	recent := tenantTrace("x", time.Now().Add(-30*time.Hour))
+	for i := range recent {
+		recent[i].TraceID.Low = 0x7f
+		recent[i].LocalEndpoint = &zipkin.Endpoint{ServiceName: recent[i].LocalEndpoint.ServiceName + "-new"}
+		if recent[i].RemoteEndpoint != nil {
+			recent[i].RemoteEndpoint = &zipkin.Endpoint{ServiceName: recent[i].RemoteEndpoint.ServiceName + "-new"}
+		}
+	}
+	// And spans outside the daily partitions (older than them): deleted
+	// from the default one.
+	if err := st.WriteSpans(a, tenantTrace("x", old.Add(-48*time.Hour))); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.WriteSpans(a, recent); err != nil {
+		t.Fatal(err)
 	}
 	if _, err := st.Link(ctx(t), storage.LinkBatch); err != nil {
 		t.Fatal(err)
@@ -218,18 +240,22 @@ func TestTenantRetention(t *testing.T) {
 	if err := st.Maintain(ctx(t), time.Now()); err != nil {
 		t.Fatal(err)
 	}
+	if tr, err := st.Traces(a, []zipkin.TraceID{{Low: 0x7f}}, true); err != nil || len(tr) != 1 {
+		t.Errorf("team-a's trace of 30 h ago: %d traces (%v)", len(tr), err)
+	}
 	for c, want := range map[context.Context]int{a: 0, ctx(t): 1} {
 		tr, err := st.Traces(c, []zipkin.TraceID{{Low: 0x7e}}, true)
 		if err != nil || len(tr) != want {
 			t.Errorf("%s: %d traces, want %d (%v)", tenant.From(c), len(tr), want, err)
 		}
+		// team-a's names and link are its recent trace's alone.
 		names, err := st.ServiceNames(c)
-		if err != nil || len(names) != 2*want {
-			t.Errorf("%s: services %v, want %d", tenant.From(c), names, 2*want)
+		if err != nil || len(names) != 2 || slices.Contains(names, "frontend") != (want == 1) {
+			t.Errorf("%s: services %v", tenant.From(c), names)
 		}
-		links, err := st.Dependencies(c, time.Now(), 96*time.Hour)
-		if err != nil || len(links) != want {
-			t.Errorf("%s: links %v, want %d", tenant.From(c), links, want)
+		links, err := st.Dependencies(c, time.Now(), 120*time.Hour)
+		if err != nil || len(links) != 1 || (links[0].Parent == "frontend") != (want == 1) {
+			t.Errorf("%s: links %v", tenant.From(c), links)
 		}
 	}
 }
