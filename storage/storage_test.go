@@ -382,6 +382,55 @@ func openLegacyStore(t testing.TB) (*storage.Store, string) {
 	return st, dsn
 }
 
+// TestCompactedTraceIsLinkedWhole: a trace's spans written in three
+// writes, the linker run after the first two (it reads the trace and
+// queues it for compaction), then the root span written, then the
+// compactor merging all three segments before the linker sees the root's
+// mark. The mark carries the root segment's links (none); the trace is in
+// one segment again, but not that one, so the linker must read it whole
+// and keep the call's link (the edge TestRealClientsEndToEnd lost under
+// load).
+func TestCompactedTraceIsLinkedWhole(t *testing.T) {
+	t.Parallel()
+	st, _ := openStore(t, storage.Config{})
+	now := time.Now().UnixMicro()
+	id := zipkin.TraceID{Low: 0x51}
+	span := func(sid, parent uint64, svc, remote string, kind zipkin.Kind, shared bool) []zipkin.Span {
+		s := zipkin.Span{TraceID: id, ID: zipkin.SpanID(sid), ParentID: zipkin.SpanID(parent), Kind: kind, Shared: shared,
+			Name: "get", Timestamp: now + int64(sid), Duration: 10, LocalEndpoint: &zipkin.Endpoint{ServiceName: svc}}
+		if remote != "" {
+			s.RemoteEndpoint = &zipkin.Endpoint{ServiceName: remote}
+		}
+		return []zipkin.Span{s}
+	}
+	write := func(spans []zipkin.Span) {
+		if err := st.WriteSpans(ctx(t), spans); err != nil {
+			t.Fatal(err)
+		}
+	}
+	link := func() {
+		for n := 1; n > 0; {
+			var err error
+			if n, err = st.Link(ctx(t), storage.LinkBatch); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	write(span(2, 1, "catalog", "", zipkin.KindServer, true)) // the callee's half first, as an SDK exports it
+	write(span(2, 1, "gateway", "catalog", zipkin.KindClient, false))
+	link()
+	write(span(1, 0, "gateway", "", zipkin.KindServer, false)) // the root, last to end
+	if n, err := st.Compact(ctx(t), storage.CompactBatch); err != nil || n != 1 {
+		t.Fatalf("compacted %d traces, %v", n, err)
+	}
+	link()
+	want := []zipkin.DependencyLink{{Parent: "gateway", Child: "catalog", CallCount: 1}}
+	links, err := st.Dependencies(ctx(t), time.Now().Add(time.Minute), time.Hour)
+	if err != nil || !reflect.DeepEqual(links, want) {
+		t.Fatalf("links %+v (%v), want %+v", links, err, want)
+	}
+}
+
 // TestRedeliveryCutDifferentlyIsMergedAndCompacted: a redelivered message
 // can land in a batch with other spans of its trace, so the segment it
 // makes differs from the first one. No read shows a span twice, and the

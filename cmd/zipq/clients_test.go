@@ -199,6 +199,11 @@ func TestRealClientsEndToEnd(t *testing.T) {
 		{Parent: "o-gateway", Child: "o-catalog", CallCount: 1},
 	}
 	var links []zipkin.DependencyLink
+	defer func() {
+		if t.Failed() {
+			t.Logf("the last dependency links: %+v", links)
+		}
+	}()
 	testenv.Eventually(t, 10*time.Second, "dependency links", func() bool {
 		getJSON(t, base+"/dependencies?endTs="+strconv.FormatInt(time.Now().UnixMilli(), 10), &links)
 		return reflect.DeepEqual(links, want)
