@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/zipq/zipq/internal/testenv"
 	"github.com/zipq/zipq/storage"
 	"github.com/zipq/zipq/zipkin"
@@ -82,5 +84,44 @@ func TestTenantBudgetNeedsServiceMetrics(t *testing.T) {
 	out, err := cmd.CombinedOutput()
 	if err == nil || !strings.Contains(string(out), "retention_bytes") || !strings.Contains(string(out), "ZIPQ_NO_SERVICE_METRICS") {
 		t.Fatalf("want a refusal naming both settings: %v\n%s", err, tail(string(out), 2000))
+	}
+}
+
+// TestUsageMetrics: /metrics' storage gauges are what the last
+// maintenance round measured, each tenant's share labelled with its name
+// and its budget beside it.
+func TestUsageMetrics(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	st, err := storage.Open(ctx, storage.Config{URL: testenv.Schema(t)}, nil)
+	testenv.Must(t, err)
+	defer st.Close()
+	testenv.Must(t, st.Migrate(ctx))
+	testenv.Must(t, st.SetTenantBudgets(map[string]int64{"single-tenant": 1 << 40}))
+	now := time.Now()
+	testenv.Must(t, st.WriteSpans(ctx, []zipkin.Span{{TraceID: zipkin.TraceID{Low: 9}, ID: 9, Name: "get", Timestamp: now.UnixMicro(), Duration: 10,
+		LocalEndpoint: &zipkin.Endpoint{ServiceName: "svc"}}}))
+	testenv.FoldStats(t, st, now.Add(2*time.Minute))
+	testenv.Must(t, st.Maintain(ctx, now))
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(usageMetrics(st)...)
+	got := map[string]float64{}
+	families, err := reg.Gather()
+	testenv.Must(t, err)
+	for _, f := range families {
+		for _, m := range f.GetMetric() {
+			name := f.GetName()
+			for _, l := range m.GetLabel() {
+				name += "{" + l.GetName() + "=" + l.GetValue() + "}"
+			}
+			got[name] = m.GetGauge().GetValue()
+		}
+	}
+	day := float64(now.UTC().Truncate(24 * time.Hour).Unix())
+	if got["zipq_storage_bytes"] <= 0 || got["zipq_storage_tenant_bytes{tenant=single-tenant}"] <= 0 ||
+		got["zipq_storage_tenant_bytes{tenant=single-tenant}"] > got["zipq_storage_bytes"] ||
+		got["zipq_storage_tenant_budget_bytes{tenant=single-tenant}"] != 1<<40 ||
+		got["zipq_storage_tenant_oldest_day_timestamp_seconds{tenant=single-tenant}"] != day {
+		t.Fatalf("gauges %v", got)
 	}
 }
