@@ -56,9 +56,7 @@ func usage(ctx context.Context, db interface {
 	err := db.QueryRow(ctx, `SELECT
 		(SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0)::bigint FROM pg_class c
 			WHERE c.relnamespace = current_schema()::regnamespace AND c.relkind IN ('r', 'm')),
-		(SELECT min(to_date(right(c.relname, 8), 'YYYYMMDD'))::timestamp AT TIME ZONE 'UTC'
-			FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
-			WHERE i.inhparent = 'segments'::regclass AND c.relname ~ '^segments_p[0-9]{8}$'),
+		(SELECT min(day)::timestamp AT TIME ZONE 'UTC' FROM `+dailyPartitions+` p WHERE parent = 'segments'::regclass),
 		coalesce((SELECT id FROM zstd_dicts ORDER BY id DESC LIMIT 1), 0),
 		coalesce((SELECT 1 - bytes_after::float8 / greatest(bytes_before, 1) FROM zstd_dicts ORDER BY id DESC LIMIT 1), 0)`).Scan(
 		&u.Bytes, &oldest, &u.Dictionary, &u.DictionaryGain)
@@ -137,10 +135,7 @@ func (s *Store) tenantUsage(ctx context.Context, db interface {
 	// planner hashed every partition's rows, 0.9 s at 720,000 spans); the
 	// shares come from the service totals' partial index.
 	rows, err := db.Query(ctx, `WITH parts AS (
-			SELECT to_date(right(c.relname, 8), 'YYYYMMDD') AS day, sum(pg_total_relation_size(c.oid))::float8 AS bytes
-			FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
-			WHERE i.inhparent IN ('segments'::regclass, 'span_index'::regclass) AND c.relname ~ '_p[0-9]{8}$'
-			GROUP BY 1),
+			SELECT day, sum(pg_total_relation_size(oid))::float8 AS bytes FROM `+dailyPartitions+` p GROUP BY 1),
 		shares AS (
 			SELECT tenant, (ts AT TIME ZONE 'UTC')::date AS day, sum(bytes)::float8 AS seg
 			FROM span_stats WHERE kind = -1 AND ts >= (SELECT min(day) FROM parts)::timestamp AT TIME ZONE 'UTC'
@@ -229,11 +224,9 @@ const rowsOfDay = `(SELECT 1 FROM span_index x WHERE x.tenant = %[1]s
 // tenantDaysBefore is the days (UTC midnights) ending at or before cutoff
 // whose partitions hold rows of tenant id, oldest first.
 func tenantDaysBefore(ctx context.Context, tx pgx.Tx, id int16, cutoff time.Time) ([]time.Time, error) {
-	rows, err := tx.Query(ctx, `SELECT p.day::timestamp AT TIME ZONE 'UTC' FROM (
-			SELECT to_date(right(c.relname, 8), 'YYYYMMDD') AS day FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
-			WHERE i.inhparent = 'span_index'::regclass AND c.relname ~ '^span_index_p[0-9]{8}$') p
+	rows, err := tx.Query(ctx, `SELECT p.day::timestamp AT TIME ZONE 'UTC' FROM `+dailyPartitions+` p
 		CROSS JOIN LATERAL `+fmt.Sprintf(rowsOfDay, "$1::smallint", "p.day")+` h
-		WHERE (p.day + 1)::timestamp AT TIME ZONE 'UTC' <= $2 ORDER BY 1`, id, cutoff)
+		WHERE p.parent = 'span_index'::regclass AND (p.day + 1)::timestamp AT TIME ZONE 'UTC' <= $2 ORDER BY 1`, id, cutoff)
 	if err != nil {
 		return nil, err
 	}

@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"maps"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -23,6 +22,14 @@ const day = 24 * time.Hour
 var partitioned = []string{"segments", "span_index"}
 
 func partitionName(table string, d time.Time) string { return table + "_p" + d.Format("20060102") }
+
+// dailyPartitions is the daily partitions of the partitioned tables (not
+// their default ones) as rows (parent, day, oid), read back from the names
+// zipq_ensure_partition gives them, in one place for every query that
+// walks the days kept.
+const dailyPartitions = `(SELECT i.inhparent AS parent, to_date(right(c.relname, 8), 'YYYYMMDD') AS day, c.oid
+	FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+	WHERE i.inhparent IN ('segments'::regclass, 'span_index'::regclass) AND c.relname ~ '_p[0-9]{8}$')`
 
 // Maintain creates the daily partitions from yesterday to PartitionsAhead
 // days ahead and applies retention: whole partitions older than Retention
@@ -120,9 +127,12 @@ func (s *Store) applyTenantRetention(ctx context.Context, tx pgx.Tx, now time.Ti
 // parents; "_other": their default partitions alone), and its name, link,
 // dependency and thinning rows of the days and hours before to.
 func deleteTenantRows(ctx context.Context, tx pgx.Tx, id int16, suffix string, from, to time.Time) error {
+	for _, table := range partitioned {
+		if _, err := tx.Exec(ctx, `DELETE FROM `+table+suffix+` WHERE tenant = $1 AND ts < $2 AND ts > $3`, id, to, from); err != nil {
+			return err
+		}
+	}
 	for _, q := range []string{
-		`DELETE FROM segments` + suffix + ` WHERE tenant = $1 AND ts < $2 AND ts > $3`,
-		`DELETE FROM span_index` + suffix + ` WHERE tenant = $1 AND ts < $2 AND ts > $3`,
 		`DELETE FROM span_names WHERE tenant = $1 AND day < $2::timestamptz::date`,
 		`DELETE FROM remote_services WHERE tenant = $1 AND day < $2::timestamptz::date`,
 		`DELETE FROM autocomplete_tags WHERE tenant = $1 AND day < $2::timestamptz::date`,
@@ -131,11 +141,7 @@ func deleteTenantRows(ctx context.Context, tx pgx.Tx, id int16, suffix string, f
 		`DELETE FROM thinned_traces WHERE tenant = $1 AND day < $2::timestamptz::date`,
 		`DELETE FROM thin_counts WHERE tenant = $1 AND day < $2::timestamptz::date`,
 	} {
-		args := []any{id, to}
-		if strings.Contains(q, "$3") {
-			args = append(args, from)
-		}
-		if _, err := tx.Exec(ctx, q, args...); err != nil {
+		if _, err := tx.Exec(ctx, q, id, to); err != nil {
 			return err
 		}
 	}

@@ -217,11 +217,8 @@ func (s *Store) Thin(ctx context.Context, now time.Time) (ThinResult, error) {
 // cutoff and was not thinned.
 func dueDay(ctx context.Context, tx pgx.Tx, cutoff time.Time) (time.Time, bool, error) {
 	var d *time.Time
-	err := tx.QueryRow(ctx, `SELECT min(day)::timestamp AT TIME ZONE 'UTC' FROM (
-			SELECT to_date(right(c.relname, 8), 'YYYYMMDD') AS day
-			FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
-			WHERE i.inhparent = 'segments'::regclass AND c.relname ~ '^segments_p[0-9]{8}$') p
-		WHERE (day + 1)::timestamp AT TIME ZONE 'UTC' <= $1 AND day NOT IN (SELECT day FROM thin_days)`, cutoff).Scan(&d)
+	err := tx.QueryRow(ctx, `SELECT min(day)::timestamp AT TIME ZONE 'UTC' FROM `+dailyPartitions+` p
+		WHERE parent = 'segments'::regclass AND (day + 1)::timestamp AT TIME ZONE 'UTC' <= $1 AND day NOT IN (SELECT day FROM thin_days)`, cutoff).Scan(&d)
 	if err != nil || d == nil {
 		return time.Time{}, false, err
 	}
