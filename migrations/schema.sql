@@ -291,6 +291,31 @@ CREATE TABLE zipq.span_stats (
 
 COMMENT ON TABLE zipq.span_stats IS 'RED metrics per tenant, minute (or hour) and cell, appended by writers and folded by the stats job (storage/stats.go)';
 
+CREATE TABLE zipq.span_stats_batches (
+    id bigint NOT NULL,
+    tenant smallint NOT NULL,
+    ts timestamp with time zone NOT NULL,
+    cells bytea NOT NULL,
+    chunks integer[] NOT NULL,
+    CONSTRAINT span_stats_batches_chunks_check CHECK ((cardinality(chunks) = 17))
+);
+ALTER TABLE ONLY zipq.span_stats_batches ALTER COLUMN cells SET STORAGE EXTERNAL;
+
+COMMENT ON TABLE zipq.span_stats_batches IS 'service metrics a batch counted in one minute, all its cells packed (storage/statbatch.go), folded into span_stats by the stats job';
+
+COMMENT ON COLUMN zipq.span_stats_batches.ts IS 'the minute';
+
+COMMENT ON COLUMN zipq.span_stats_batches.chunks IS 'offsets of the 16 sections of cells, one per sixteenth of the cell hash space, and its length';
+
+ALTER TABLE zipq.span_stats_batches ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME zipq.span_stats_batches_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
+
 CREATE SEQUENCE zipq.span_strips_rev
     START WITH 1
     INCREMENT BY 1
@@ -451,6 +476,8 @@ CREATE INDEX span_index_ts_max ON ONLY zipq.span_index USING btree (tenant, ts_m
 CREATE INDEX span_index_other_tenant_ts_max_idx ON zipq.span_index_other USING btree (tenant, ts_max);
 
 CREATE INDEX span_names_service ON zipq.span_names USING btree (tenant, service_h);
+
+CREATE INDEX span_stats_batches_ts ON zipq.span_stats_batches USING btree (ts, tenant);
 
 CREATE INDEX span_stats_minutes ON zipq.span_stats USING btree (ts, cell_h) WHERE (res = 60);
 

@@ -153,15 +153,14 @@ func (t statTally) add(spans []canonicalSpan, arrival, segBytes int64) {
 	}
 }
 
-// statRows is a tally as insertStats' arguments, in cell order.
-func (t statTally) rows(merged bool, res time.Duration) []any {
+// rows is a folded tally as insertStats' arguments, in cell order.
+func (t statTally) rows(res time.Duration) []any {
 	keys := make([]statKey, 0, len(t))
 	for k := range t {
 		keys = append(keys, k)
 	}
 	slices.SortFunc(keys, func(a, b statKey) int {
-		return cmp.Or(cmp.Compare(a.cell.service, b.cell.service), cmp.Compare(a.cell.name, b.cell.name),
-			cmp.Compare(a.cell.storedKind(), b.cell.storedKind()), cmp.Compare(a.cell.remote, b.cell.remote), cmp.Compare(a.ts, b.ts))
+		return cmp.Or(compareCells(a.cell, b.cell), cmp.Compare(a.ts, b.ts))
 	})
 	n := len(keys)
 	var (
@@ -186,7 +185,7 @@ func (t statTally) rows(merged bool, res time.Duration) []any {
 	}
 	for i, k := range keys {
 		a := t[k]
-		ts[i], ress[i], mergeds[i] = time.UnixMicro(k.ts).UTC(), int32(res/time.Second), merged
+		ts[i], ress[i], mergeds[i] = time.UnixMicro(k.ts).UTC(), int32(res/time.Second), true
 		cells[i], services[i], names[i], kinds[i], remotes[i] = k.cell.hash(), k.cell.service, k.cell.name, k.cell.storedKind(), k.cell.remote
 		serviceH[i] = nameKey(k.cell.service, "")
 		calls[i], errs[i], sums[i], bytes[i], sketches[i] = a.calls, a.errors, a.durSum, a.bytes, encodeSketch(nil, a.sketch)

@@ -35,22 +35,26 @@ func (s *Store) FoldStats(ctx context.Context, now time.Time) (more bool, err er
 		// By whole hours, so that no strip is left with minutes cut from
 		// under it.
 		cutoff := now.Add(-s.cfg.StatsRetention).UTC().Truncate(time.Hour)
-		if _, err := tx.Exec(ctx, `DELETE FROM span_stats WHERE ts < $1`, cutoff); err != nil {
-			return fmt.Errorf("stats retention: %w", err)
+		for _, table := range []string{"span_stats", "span_stats_batches"} {
+			if _, err := tx.Exec(ctx, `DELETE FROM `+table+` WHERE ts < $1`, cutoff); err != nil {
+				return fmt.Errorf("stats retention: %w", err)
+			}
 		}
 		if _, err := tx.Exec(ctx, `DELETE FROM span_strips WHERE hour < $1`, cutoff); err != nil {
 			return fmt.Errorf("stats retention: %w", err)
 		}
 		hourly := now.Add(-statsHourlyAfter).UTC().Truncate(time.Hour)
 		var oldest *time.Time
-		if err := tx.QueryRow(ctx, `SELECT min(ts) FROM span_stats WHERE res = 60 AND ts < $1`, hourly).Scan(&oldest); err != nil {
+		if err := tx.QueryRow(ctx, `SELECT least((SELECT min(ts) FROM span_stats WHERE res = 60 AND ts < $1),
+			(SELECT min(ts) FROM span_stats_batches WHERE ts < $1))`, hourly).Scan(&oldest); err != nil {
 			return fmt.Errorf("stats: find hours to fold: %w", err)
 		}
 		if oldest != nil {
 			more = true
 			return fold(ctx, tx, oldest.UTC().Truncate(time.Hour), time.Hour)
 		}
-		if err := tx.QueryRow(ctx, `SELECT min(ts) FROM span_stats WHERE NOT merged AND ts < $1`, now.Add(-statsFoldDelay)).Scan(&oldest); err != nil {
+		if err := tx.QueryRow(ctx, `SELECT least((SELECT min(ts) FROM span_stats WHERE NOT merged AND ts < $1),
+			(SELECT min(ts) FROM span_stats_batches WHERE ts < $1))`, now.Add(-statsFoldDelay)).Scan(&oldest); err != nil {
 			return fmt.Errorf("stats: find minutes to fold: %w", err)
 		}
 		if oldest != nil {
@@ -63,20 +67,23 @@ func (s *Store) FoldStats(ctx context.Context, now time.Time) (more bool, err er
 	return more, err
 }
 
-// foldChunks is how many slices of the cell hash space fold takes one at
-// a time, so that the cells it holds at once are a sixteenth of a minute's
-// or an hour's: with 100,000 distinct operations, one pass held 340 MiB
-// of sketches (BenchmarkStatsManyOperations).
-const foldChunks = 16
-
 // fold replaces every row in [from, from+res) by one merged row per
-// tenant and cell, plus each service's total of them. Cells are taken a
+// tenant and cell, plus each service's total of them: the span_stats rows
+// left to fold and the batches' (span_stats_batches). Cells are taken a
 // slice of their hash space at a time; the totals (one per service) are
 // summed across slices and written last.
 func fold(ctx context.Context, tx pgx.Tx, from time.Time, res time.Duration) error {
 	left := "NOT merged"
 	if res == time.Hour {
 		left = "res = 60"
+	}
+	// The batches are read a slice at a time, so the ones to fold are
+	// chosen first: a batch committed while the job reads is left whole
+	// for its next round, never folded in part and then deleted.
+	var batches []int64
+	if err := tx.QueryRow(ctx, `SELECT coalesce(array_agg(id), '{}') FROM span_stats_batches WHERE ts >= $1 AND ts < $2`,
+		from, from.Add(res)).Scan(&batches); err != nil {
+		return fmt.Errorf("stats: take batches of %v from %v: %w", res, from, err)
 	}
 	totals := map[int16]statTally{}
 	add := func(byTenant map[int16]statTally, tenant int16, k statKey, a *statAgg) error {
@@ -91,10 +98,8 @@ func fold(ctx context.Context, tx pgx.Tx, from time.Time, res time.Duration) err
 		t[k] = a
 		return nil
 	}
-	const width = uint64(1) << 60 // 2^64 / foldChunks
-	for c := range uint64(foldChunks) {
-		lo := int64(c*width + 1<<63) // wraps: chunk 0 starts at math.MinInt64
-		hi := lo + int64(width-1)
+	for c := range statChunks {
+		lo, hi := chunkBounds(c)
 		// The rows left to fold, through their partial index: a minute's
 		// unmerged rows, an hour's minutes. A minute (or hour) folded again
 		// for late spans gets a second merged row, which reads add up like
@@ -117,6 +122,24 @@ func fold(ctx context.Context, tx pgx.Tx, from time.Time, res time.Duration) err
 		if err != nil {
 			return fmt.Errorf("stats: fold %v from %v: %w", res, from, err)
 		}
+		if len(batches) > 0 {
+			rows, err := tx.Query(ctx, `SELECT tenant, ts, substring(cells FROM chunks[$2::int] + 1 FOR chunks[$2::int + 1] - chunks[$2::int])
+				FROM span_stats_batches WHERE id = ANY($1)`, batches, c+1)
+			if err != nil {
+				return fmt.Errorf("stats: read batches of %v from %v: %w", res, from, err)
+			}
+			var minute time.Time
+			var section []byte
+			_, err = pgx.ForEachRow(rows, []any{&tenant, &minute, &section}, func() error {
+				return decodeStatBatch(minute.UnixMicro(), section, nil, func(k statKey, a *statAgg) error {
+					k.ts = from.UnixMicro()
+					return add(cells, tenant, k, a)
+				})
+			})
+			if err != nil {
+				return fmt.Errorf("stats: fold batches of %v from %v: %w", res, from, err)
+			}
+		}
 		b := &pgx.Batch{}
 		for tenant, t := range cells {
 			for k, a := range t {
@@ -129,15 +152,18 @@ func fold(ctx context.Context, tx pgx.Tx, from time.Time, res time.Duration) err
 					return fmt.Errorf("stats: total %v from %v: %w", res, from, err)
 				}
 			}
-			b.Queue(insertStats, append([]any{tenant}, t.rows(true, res)...)...)
+			b.Queue(insertStats, append([]any{tenant}, t.rows(res)...)...)
 		}
 		if err := tx.SendBatch(ctx, b).Close(); err != nil {
 			return fmt.Errorf("stats: write folded %v from %v: %w", res, from, err)
 		}
 	}
 	b := &pgx.Batch{}
+	if len(batches) > 0 {
+		b.Queue(`DELETE FROM span_stats_batches WHERE id = ANY($1)`, batches)
+	}
 	for tenant, t := range totals {
-		b.Queue(insertStats, append([]any{tenant}, t.rows(true, res)...)...)
+		b.Queue(insertStats, append([]any{tenant}, t.rows(res)...)...)
 	}
 	if res == time.Hour {
 		// The hour's minutes are gone: reads take its hourly total.

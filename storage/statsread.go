@@ -136,22 +136,39 @@ func (s *Store) stats(ctx context.Context, q StatsQuery) (statsRead, error) {
 	if totals && !s.noStrips && (q.Step == time.Minute && stripped(q.Quantiles) || hourly) && (q.By == ByService || q.Service != "") {
 		return s.statsFromStrips(ctx, tenant, q)
 	}
-	rows, err := s.pool.Query(ctx, `SELECT `+statsColumns+` FROM span_stats
-		WHERE tenant = $1 AND ts >= $2 AND ts < $3 AND ($4 = '' OR service_h = $8 AND service = $4) AND ($5 = '' OR name = $5)
-		AND ($6 = '' OR remote = $6) AND (cardinality($7::smallint[]) = 0 OR kind = ANY($7))
-		AND CASE WHEN $9 THEN kind = -1 OR NOT merged ELSE kind >= 0 END`,
-		tenant, q.Start, q.End, q.Service, q.Name, q.Remote, kinds, nameKey(q.Service, ""), totals)
-	if err != nil {
-		return statsRead{}, fmt.Errorf("stats: %w", err)
-	}
+	// The rows and the batches not folded yet in one snapshot: a fold
+	// committed between two reads would be read as neither or both.
 	groups := map[statCell]*statGroup{}
-	err = scanStats(rows, nil, func(k statKey, a *statAgg) error {
-		return groupOf(groups, k.cell, q.By).add(q, k.ts, a, true)
+	add := func(k statKey, a *statAgg) error { return groupOf(groups, k.cell, q.By).add(q, k.ts, a, true) }
+	err = pgx.BeginTxFunc(ctx, s.pool, snapshotRead, func(tx pgx.Tx) error {
+		clear(groups)
+		b := &pgx.Batch{}
+		b.Queue(`SELECT `+statsColumns+` FROM span_stats
+			WHERE tenant = $1 AND ts >= $2 AND ts < $3 AND ($4 = '' OR service_h = $8 AND service = $4) AND ($5 = '' OR name = $5)
+			AND ($6 = '' OR remote = $6) AND (cardinality($7::smallint[]) = 0 OR kind = ANY($7))
+			AND CASE WHEN $9 THEN kind = -1 OR NOT merged ELSE kind >= 0 END`,
+			tenant, q.Start, q.End, q.Service, q.Name, q.Remote, kinds, nameKey(q.Service, ""), totals).Query(func(rows pgx.Rows) error {
+			return scanStats(rows, nil, add)
+		})
+		b.Queue(selectStatBatches, tenant, q.Start, q.End).Query(func(rows pgx.Rows) error {
+			return scanStatBatches(rows, q.selects, add)
+		})
+		return tx.SendBatch(ctx, b).Close()
 	})
 	if err != nil {
 		return statsRead{}, fmt.Errorf("stats: %w", err)
 	}
 	return seriesOf(groups, q), nil
+}
+
+// snapshotRead is a read of several statements that must agree.
+var snapshotRead = pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}
+
+// selects reports whether q reads cell, as its SQL selects span_stats'
+// cells (batches hold no service totals).
+func (q StatsQuery) selects(c statCell) bool {
+	return (q.Service == "" || c.service == q.Service) && (q.Name == "" || c.name == q.Name) &&
+		(q.Remote == "" || c.remote == q.Remote) && (len(q.Kinds) == 0 || slices.Contains(q.Kinds, c.kind))
 }
 
 // statGroup is one series being read: its buckets from rows, a strip's
@@ -400,7 +417,7 @@ func (p *stripPoint) point(t time.Time, quantiles, qs []float64) StatsPoint {
 // otherwise be read both as the rows it took and as the strip it wrote.
 func (s *Store) statsFromStrips(ctx context.Context, tenant int16, q StatsQuery) (statsRead, error) {
 	var out statsRead
-	err := pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
+	err := pgx.BeginTxFunc(ctx, s.pool, snapshotRead, func(tx pgx.Tx) error {
 		var err error
 		out, err = statsFromStrips(ctx, tx, s.strips, tenant, q)
 		return err
@@ -477,13 +494,15 @@ func statsFromStrips(ctx context.Context, tx pgx.Tx, cache *stripCache, tenant i
 		})
 	}
 	var unfolded []time.Time // minutes of the strips' hours with rows not folded yet
-	rest.Query(func(rows pgx.Rows) error {
-		return scanStats(rows, nil, func(k statKey, a *statAgg) error {
-			if perMinute && k.ts >= stripsFrom && k.ts < to && !k.cell.total {
-				unfolded = append(unfolded, time.UnixMicro(k.ts).UTC())
-			}
-			return groupOf(groups, k.cell, q.By).add(q, k.ts, a, true)
-		})
+	addRest := func(k statKey, a *statAgg) error {
+		if perMinute && k.ts >= stripsFrom && k.ts < to && !k.cell.total {
+			unfolded = append(unfolded, time.UnixMicro(k.ts).UTC())
+		}
+		return groupOf(groups, k.cell, q.By).add(q, k.ts, a, true)
+	}
+	rest.Query(func(rows pgx.Rows) error { return scanStats(rows, nil, addRest) })
+	b.Queue(selectStatBatches, tenant, q.Start, q.End).Query(func(rows pgx.Rows) error {
+		return scanStatBatches(rows, q.selects, addRest)
 	})
 	// Each strip is counted as it arrives, while PostgreSQL sends the
 	// next. With strips of the range in the cache, the batch asks only

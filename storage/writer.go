@@ -133,9 +133,8 @@ type write struct {
 	names   nameRows
 	remotes nameRows
 	tags    nameRows
-	// stats is insertStats' arguments but the tenant for all of segs
-	// (nil: none counted).
-	stats   []any
+	// stats is what all of segs count (nil: none counted).
+	stats   []statBatchRow
 	arrival int64 // µs
 	// redelivered: the spans may have been stored (and counted) already.
 	redelivered bool
@@ -201,7 +200,7 @@ func (s *Store) prepare(spans []zipkin.Span, marks bool) (*write, error) {
 		}
 	}
 	if len(tally) > 0 {
-		w.stats = tally.rows(false, time.Minute)
+		w.stats = tally.batchRows()
 	}
 	if marks {
 		w.marks = make([]mark, len(segs))
@@ -312,8 +311,8 @@ func (w *write) write(ctx context.Context, tx pgx.Tx, tenant int16) error {
 	if w.marks != nil {
 		queue(markPending, append(w.pendingMarks(marked), tenant)...)
 	}
-	if len(stats) > 0 {
-		b.Queue(insertStats, append([]any{tenant}, stats...)...)
+	for _, r := range stats {
+		b.Queue(insertStatBatch, tenant, time.UnixMicro(r.minute).UTC(), r.cells, r.chunks)
 	}
 	if err := tx.SendBatch(ctx, b).Close(); err != nil {
 		return fmt.Errorf("mark traces for the linker, count spans: %w", err)
@@ -358,12 +357,12 @@ func (w *write) checkTraceLimit(ctx context.Context, tx pgx.Tx, tenant int16, li
 	return nil
 }
 
-// freshStats is insertStats' arguments but the tenant for the segments at these indexes,
+// freshStats is what the segments at these indexes count,
 // the ones this transaction stored: prepare's tally when that is all of
 // them and none may have been stored before, else counted again from them
 // alone, without the spans found stored already. The spans it counts are
 // w.counted.
-func (w *write) freshStats(ctx context.Context, tx pgx.Tx, tenant int16, fresh []int) ([]any, error) {
+func (w *write) freshStats(ctx context.Context, tx pgx.Tx, tenant int16, fresh []int) ([]statBatchRow, error) {
 	if w.uncounted {
 		return nil, nil
 	}
@@ -394,10 +393,7 @@ func (w *write) freshStats(ctx context.Context, tx pgx.Tx, tenant int16, fresh [
 		t.add(merged, w.arrival, int64(len(seg.data)))
 		w.count(merged)
 	}
-	if len(t) == 0 {
-		return nil, nil
-	}
-	return t.rows(false, time.Minute), nil
+	return t.batchRows(), nil
 }
 
 // count adds spans to w.counted, leaving out those without a local
