@@ -2,6 +2,7 @@ package storage
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"time"
 
@@ -35,12 +36,45 @@ func (s *Store) WalkPlan(ctx context.Context, start, end time.Time, asStep bool)
 // (no tenant columns; span_stats' text tenant gets the number's text): to
 // fill a database at version 10 with what that version's writer stored.
 func (s *Store) WriteBeforeTenants(ctx context.Context, spans []zipkin.Span) error {
+	return s.writeUnmerged(ctx, spans, true)
+}
+
+// WriteBeforeBatches writes spans as the writer did before migration 18,
+// which still does during a rolling upgrade: what they count as one
+// span_stats row per cell, not merged, instead of a span_stats_batches row.
+func (s *Store) WriteBeforeBatches(ctx context.Context, spans []zipkin.Span) error {
+	return s.writeUnmerged(ctx, spans, false)
+}
+
+func (s *Store) writeUnmerged(ctx context.Context, spans []zipkin.Span, beforeTenants bool) error {
 	w, err := s.prepare(spans, true)
 	if err != nil {
 		return err
 	}
-	w.beforeTenants = true
-	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error { return w.write(ctx, tx, defaultTenantID) })
+	t := statTally{}
+	for i, seg := range w.segs {
+		t.add(w.merged[i], w.arrival, int64(len(seg.data)))
+	}
+	cells := t.rows(time.Minute)
+	clear(cells[2].([]bool)) // not merged
+	w.stats, w.uncounted, w.beforeTenants = nil, true, beforeTenants
+	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if err := w.write(ctx, tx, defaultTenantID); err != nil {
+			return err
+		}
+		cols := strings.Fields(`ts res merged cell_h service service_h name kind remote calls errors dur_sum bytes sketch
+			slow_trace_high slow_trace_low slow_span slow_us slow_at err_trace_high err_trace_low err_span err_us err_at`)
+		all := strings.Join(cols, ", ")
+		if beforeTenants { // nor bytes (migration 12)
+			cols = slices.DeleteFunc(cols, func(c string) bool { return c == "bytes" })
+		}
+		_, err := tx.Exec(ctx, `INSERT INTO span_stats (tenant, `+strings.Join(cols, ", ")+`) SELECT $1::smallint, `+strings.Join(cols, ", ")+`
+			FROM unnest($2::timestamptz[], $3::int[], $4::bool[], $5::bigint[], $6::text[], $7::bigint[], $8::text[], $9::smallint[], $10::text[],
+			$11::bigint[], $12::bigint[], $13::bigint[], $14::bigint[], $15::bytea[],
+			$16::bigint[], $17::bigint[], $18::bigint[], $19::bigint[], $20::timestamptz[], $21::bigint[], $22::bigint[], $23::bigint[], $24::bigint[], $25::timestamptz[])
+			AS u(`+all+`)`, append([]any{defaultTenantID}, cells...)...)
+		return err
+	})
 }
 
 // ReadWithoutStrips makes Stats read services' totals from span_stats

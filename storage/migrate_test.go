@@ -145,10 +145,7 @@ func TestLatestMigrationIsKnown(t *testing.T) {
 // small pending list, and partitions made after get it at creation.
 func TestSearchIndexPendingList(t *testing.T) {
 	t.Parallel()
-	st, dsn := openStore(t, storage.Config{})
-	if err := st.MigrateTo(ctx(t), 14); err != nil {
-		t.Fatal(err)
-	}
+	st, dsn := openStoreAt(t, storage.Config{}, 14)
 	if err := st.Maintain(ctx(t), time.Now()); err != nil { // today's and the days ahead
 		t.Fatal(err)
 	}

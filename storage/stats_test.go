@@ -145,6 +145,39 @@ func checkStats(t *testing.T, st *storage.Store, spans []zipkin.Span, start, end
 	}
 }
 
+// TestStatsOfPreviousWriters: during a rolling upgrade, collectors of the
+// version before migration 18 still count a batch as span_stats rows, one
+// per cell, while upgraded ones write packed batches; reads count both,
+// in the same minutes, and the job folds both away.
+func TestStatsOfPreviousWriters(t *testing.T) {
+	t.Parallel()
+	st, dsn := openStore(t, storage.Config{})
+	now := time.Now().UTC()
+	spans := statSpans(rand.New(rand.NewPCG(5, 6)), 2000, now)
+	for i := 0; i < len(spans); i += 400 {
+		write := st.WriteSpans
+		if i/400%2 == 1 {
+			write = st.WriteBeforeBatches
+		}
+		if err := write(ctx(t), spans[i:min(i+400, len(spans))]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if count(t, dsn, `SELECT count(*) FROM span_stats WHERE NOT merged`) == 0 || count(t, dsn, `SELECT count(*) FROM span_stats_batches`) == 0 {
+		t.Fatal("want unmerged rows of both kinds before the fold")
+	}
+	start := now.Add(-3 * time.Hour).Truncate(time.Hour)
+	end := now.Add(time.Minute)
+	checkStats(t, st, spans, start, end, time.Minute)
+	checkStats(t, st, spans, start, end, time.Hour)
+	testenv.FoldStats(t, st, now.Add(2*time.Minute))
+	if n := count(t, dsn, `SELECT (SELECT count(*) FROM span_stats WHERE NOT merged) + (SELECT count(*) FROM span_stats_batches)`); n != 0 {
+		t.Fatalf("%d rows left unmerged", n)
+	}
+	checkStats(t, st, spans, start, end, time.Minute)
+	checkStats(t, st, spans, start, end, time.Hour)
+}
+
 // TestStatsCountEverySpanOnce: the service metrics written with the spans
 // equal those computed from the spans, however the batches were cut,
 // rewritten or redelivered, before and after the job folds them into

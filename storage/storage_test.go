@@ -370,16 +370,24 @@ func TestMaintainAnalyzesStaleTables(t *testing.T) {
 // segments (migrations up to storage.LegacyVersion).
 func openLegacyStore(t testing.TB) (*storage.Store, string) {
 	t.Helper()
-	dsn := testenv.EmptySchema(t)
-	st, err := storage.Open(context.Background(), storage.Config{URL: dsn}, nil)
+	return openStoreAt(t, storage.Config{}, storage.LegacyVersion)
+}
+
+// openStoreAt is a schema migrated up to version, no further: what an
+// installation of the version that had those migrations holds (openStore's
+// schema is migrated whole, and MigrateTo never goes back).
+func openStoreAt(t testing.TB, cfg storage.Config, version int64) (*storage.Store, string) {
+	t.Helper()
+	cfg.URL = testenv.EmptySchema(t)
+	st, err := storage.Open(context.Background(), cfg, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(st.Close)
-	if err := st.MigrateTo(context.Background(), storage.LegacyVersion); err != nil {
+	if err := st.MigrateTo(context.Background(), version); err != nil {
 		t.Fatal(err)
 	}
-	return st, dsn
+	return st, cfg.URL
 }
 
 // TestCompactedTraceIsLinkedWhole: a trace's spans written in three

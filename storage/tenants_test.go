@@ -149,10 +149,7 @@ func TestTenantsAreApart(t *testing.T) {
 // (and nothing as another).
 func TestMigrationKeepsDataInTheDefaultTenant(t *testing.T) {
 	t.Parallel()
-	st, dsn := openStore(t, storage.Config{AutocompleteKeys: []string{"who"}})
-	if err := st.MigrateTo(ctx(t), 10); err != nil {
-		t.Fatal(err)
-	}
+	st, dsn := openStoreAt(t, storage.Config{AutocompleteKeys: []string{"who"}}, 10)
 	now := time.Now().Add(-time.Minute)
 	if err := st.WriteBeforeTenants(ctx(t), tenantTrace("old", now)); err != nil {
 		t.Fatal(err)
