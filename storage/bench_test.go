@@ -569,6 +569,46 @@ func BenchmarkDensity(b *testing.B) {
 	}
 }
 
+// BenchmarkSegmentLayouts compares, on the shapes of BenchmarkDensity,
+// the segments' payload as zipq stores it (a zstd frame per trace) with
+// frames of many traces (issue 25's cross-trace blocks), before building
+// the latter: bytes a span of each layout, the floor (one zstd -19 --long
+// stream of everything), and the time to decode one block of k traces —
+// the price a trace-by-ID read would pay. The dictionary is learned from
+// other spans of the same shape (seed 1), as maintenance learns it.
+func BenchmarkSegmentLayouts(b *testing.B) {
+	const n = 60_000
+	shapes := []struct {
+		name string
+		gen  func(seed uint64) []zipkin.Span
+	}{
+		{"bench-generator", func(seed uint64) []zipkin.Span { return benchSpans(n, seed) }},
+		{"stats-generator", func(seed uint64) []zipkin.Span { return statSpans(rand.New(rand.NewPCG(seed, 1)), n/3, time.Now()) }},
+		{"otel-demo-like", func(seed uint64) []zipkin.Span { return otelLikeSpans(rand.New(rand.NewPCG(seed, 2)), n/8, time.Now()) }},
+	}
+	ks := []int{16, 64, 256}
+	for _, shape := range shapes {
+		b.Run(shape.name, func(b *testing.B) {
+			for range b.N {
+				train, spans := shape.gen(1), shape.gen(2)
+				sizes, decode, err := storage.LayoutSizes(train, spans, ks)
+				if err != nil {
+					b.Fatal(err)
+				}
+				for layout, size := range sizes {
+					b.ReportMetric(float64(size)/float64(len(spans)), layout+"-B/span")
+				}
+				for _, k := range ks {
+					b.ReportMetric(float64(decode[k].Microseconds()), "decode-"+strconv.Itoa(k)+"-µs")
+				}
+				if f := zstdFloor(b, spans); f > 0 {
+					b.ReportMetric(f, "floor-B/span")
+				}
+			}
+		})
+	}
+}
+
 // zstdFloor is spans' canonical bytes as one `zstd -19 --long` stream,
 // per span; 0 when the zstd command is missing.
 func zstdFloor(b *testing.B, spans []zipkin.Span) float64 {

@@ -1,12 +1,16 @@
 package storage
 
 import (
+	"cmp"
 	"context"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/klauspost/compress/dict"
+	"github.com/klauspost/compress/zstd"
 
 	"github.com/zipq/zipq/zipkin"
 )
@@ -110,4 +114,93 @@ func (s *Store) StripCacheUse() (strips int, bytes int64) {
 	s.strips.mu.Lock()
 	defer s.strips.mu.Unlock()
 	return len(s.strips.m), s.strips.used
+}
+
+// LayoutSizes is what spans' payload takes in the segment layouts
+// BenchmarkSegmentLayouts compares, in bytes: one zstd frame per trace as
+// segments store them, with the shipped dictionary and with one learned as
+// maintenance learns it (from train's traces); and frames of k traces
+// (sorted by trace ID, as a day's rewrite would group them) for each k,
+// with no dictionary at zstd's default level and with the learned one at
+// the writer's level. It also returns the mean time to decode one frame of
+// k traces: what a trace-by-ID read would pay for it.
+func LayoutSizes(train, spans []zipkin.Span, ks []int) (sizes map[string]int, decode map[int]time.Duration, err error) {
+	traces := func(spans []zipkin.Span) [][]byte {
+		byTrace := map[zipkin.TraceID][]byte{}
+		var ids []zipkin.TraceID
+		var one []byte
+		for i := range spans {
+			if one, err = spans[i].MarshalCanonical(one[:0]); err != nil {
+				return nil
+			}
+			if _, ok := byTrace[spans[i].TraceID]; !ok {
+				ids = append(ids, spans[i].TraceID)
+			}
+			byTrace[spans[i].TraceID] = append(byTrace[spans[i].TraceID], one...)
+		}
+		slices.SortFunc(ids, func(a, b zipkin.TraceID) int { return cmp.Or(cmp.Compare(a.Low, b.Low), cmp.Compare(a.High, b.High)) })
+		out := make([][]byte, len(ids))
+		for i, id := range ids {
+			out[i] = byTrace[id]
+		}
+		return out
+	}
+	samples, all := traces(train), traces(spans)
+	if err != nil {
+		return nil, nil, err
+	}
+	var total int
+	for i, s := range samples {
+		if total += len(s); total > dictSampleBytes {
+			samples = samples[:i]
+			break
+		}
+	}
+	learned, err := dict.BuildZstdDict(samples, dict.Options{MaxDictSize: dictMaxSize, HashBytes: 6, ZstdLevel: zstd.SpeedFastest})
+	if err != nil {
+		return nil, nil, err
+	}
+	shipped, _, err := codec()
+	if err != nil {
+		return nil, nil, err
+	}
+	withLearned, err := newEncoder(learned)
+	if err != nil {
+		return nil, nil, err
+	}
+	plain, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedDefault), zstd.WithEncoderConcurrency(1))
+	if err != nil {
+		return nil, nil, err
+	}
+	dec, err := zstd.NewReader(nil, zstd.WithDecoderConcurrency(1))
+	if err != nil {
+		return nil, nil, err
+	}
+	defer dec.Close()
+	sizes = map[string]int{
+		"per-trace-shipped": compressedSize(shipped, all),
+		"per-trace-learned": compressedSize(withLearned, all),
+	}
+	decode = map[int]time.Duration{}
+	for _, k := range ks {
+		var blocks [][]byte
+		for i := 0; i < len(all); i += k {
+			blocks = append(blocks, slices.Concat(all[i:min(i+k, len(all))]...))
+		}
+		sizes["blocks-"+strconv.Itoa(k)+"-plain"] = compressedSize(plain, blocks)
+		sizes["blocks-"+strconv.Itoa(k)+"-learned"] = compressedSize(withLearned, blocks)
+		var frames [][]byte
+		for _, b := range blocks {
+			frames = append(frames, plain.EncodeAll(b, nil))
+		}
+		began := time.Now()
+		var out []byte
+		for _, f := range frames {
+			if out, err = dec.DecodeAll(f, out[:0]); err != nil {
+				return nil, nil, err
+			}
+		}
+		decode[k] = time.Since(began) / time.Duration(len(frames))
+	}
+	return sizes, decode, nil
 }
