@@ -17,7 +17,7 @@ import (
 	"github.com/zipq/zipq/zipkin"
 )
 
-// zipkinGoSpans is at least n spans as zipkin-go's HTTP middleware and
+// zipkinGoSpans is at least n spans (whole traces, up to 10,000 more) as zipkin-go's HTTP middleware and
 // tracer report them (names, kinds, endpoints, tags, shared client and
 // server span IDs are the library's, not ours): five services calling each
 // other in process — frontend → api-gateway → users and orders → inventory
@@ -93,18 +93,22 @@ func zipkinGoSpans(tb testing.TB, r *rand.Rand, n int) []zipkin.Span {
 	serve("frontend", func(w http.ResponseWriter, req *http.Request) {
 		w.WriteHeader(call(req, "api-gateway", "/api/checkout"))
 	})
+	var spans []zipkin.Span
 	var models []model.SpanModel
-	for len(models) < n {
-		handlers["frontend"].ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodPost, "http://frontend/checkout", nil))
-		models = append(models, rec.Flush()...)
-	}
-	body, err := json.Marshal(models)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	spans, _, err := zipkin.Decode(body)
-	if err != nil {
-		tb.Fatal(err)
+	for len(spans) < n {
+		for len(models) < 10_000 { // a message's worth: the decoder refuses 100,000
+			handlers["frontend"].ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodPost, "http://frontend/checkout", nil))
+			models = append(models, rec.Flush()...)
+		}
+		body, err := json.Marshal(models)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		decoded, _, err := zipkin.Decode(body)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		spans, models = append(spans, decoded...), models[:0]
 	}
 	return spans
 }
