@@ -17,9 +17,10 @@ import (
 	"github.com/zipq/zipq/zipkin"
 )
 
-// zipkinGoSpans is at least n spans (whole traces, up to 10,000 more) as zipkin-go's HTTP middleware and
-// tracer report them (names, kinds, endpoints, tags, shared client and
-// server span IDs are the library's, not ours): five services calling each
+// zipkinGoSpans is at least n spans (whole traces, up to 10,000 more) as
+// zipkin-go's HTTP middleware and tracer report them (names, kinds,
+// endpoints, tags, shared client and server span IDs are the library's,
+// not ours): five services calling each
 // other in process — frontend → api-gateway → users and orders → inventory
 // — with a local span for a cache read and a database query, a random
 // user, order or SKU in each path, and 3 % of inventory's answers a 500.
