@@ -4,8 +4,6 @@ import (
 	"cmp"
 	"encoding/binary"
 	"errors"
-	"fmt"
-	"math"
 	"slices"
 	"time"
 
@@ -38,9 +36,7 @@ import (
 //	  byte kind (zipkin.proto's, 0 for none)
 //	  uvarint calls, errors, stored bytes; zigzag varint duration sum (µs)
 //	  uvarint length, the durations' sketch (sketch.go)
-//	  byte flags: 1 a slowest-span exemplar follows, 2 a failed one
-//	  per exemplar: trace ID high and low, span ID (8 bytes each, big
-//	  endian), zigzag varints duration (µs) and start − minute (µs)
+//	  the exemplars (fields.go), their starts after the minute
 //
 // A batch's cells are never a service's total (the fold writes those).
 const (
@@ -132,24 +128,7 @@ func encodeStatBatch(minute int64, keys []statKey, t statTally) statBatchRow {
 			sk := encodeSketch(nil, a.sketch)
 			b = binary.AppendUvarint(b, uint64(len(sk)))
 			b = append(b, sk...)
-			var flags byte
-			if a.slow != nil {
-				flags |= 1
-			}
-			if a.failed != nil {
-				flags |= 2
-			}
-			b = append(b, flags)
-			for _, e := range []*exemplar{a.slow, a.failed} {
-				if e == nil {
-					continue
-				}
-				b = binary.BigEndian.AppendUint64(b, e.trace.High)
-				b = binary.BigEndian.AppendUint64(b, e.trace.Low)
-				b = binary.BigEndian.AppendUint64(b, uint64(e.span))
-				b = binary.AppendVarint(b, e.us)
-				b = binary.AppendVarint(b, e.at-minute)
-			}
+			b = appendExemplars(b, minute, a.slow, a.failed)
 		}
 		row.cells = b
 	}
@@ -185,12 +164,13 @@ func scanStatBatches(rows pgx.Rows, keep func(statCell) bool, fn func(statKey, *
 // checked against the bytes left before anything is allocated for it, so
 // a corrupt value costs at most its own length.
 func decodeStatBatch(minute int64, sections []byte, keep func(statCell) bool, fn func(statKey, *statAgg) error) error {
-	d := statDecoder{b: sections}
-	for len(d.b) > 0 {
+	d := fieldReader{b: sections, bad: errBadStatBatch}
+	for len(d.b) > 0 && d.err == nil {
 		if v := d.byte(); v != statBatchV1 {
-			return fmt.Errorf("%w: version %d", errBadStatBatch, v)
+			d.fail("version %d", v)
+			break
 		}
-		names := make([]string, d.count(1))
+		names := make([]string, d.items(1))
 		for i := range names {
 			names[i] = string(d.bytes())
 		}
@@ -202,7 +182,7 @@ func decodeStatBatch(minute int64, sections []byte, keep func(statCell) bool, fn
 			}
 			return names[i]
 		}
-		for n := d.count(11); n > 0 && d.err == nil; n-- {
+		for n := d.items(11); n > 0 && d.err == nil; n-- {
 			var k statKey
 			k.ts = minute
 			k.cell.service, k.cell.name, k.cell.remote = name(), name(), name()
@@ -213,7 +193,7 @@ func decodeStatBatch(minute int64, sections []byte, keep func(statCell) bool, fn
 			k.cell.kind = zipkin.Kind(kind)
 			kept := keep == nil || keep(k.cell)
 			a := &statAgg{}
-			a.calls, a.errors, a.bytes = d.int(), d.int(), d.int()
+			a.calls, a.errors, a.bytes = d.count(), d.count(), d.count()
 			a.durSum = d.varint()
 			if sk := d.bytes(); d.err == nil && kept {
 				a.sketch = newSketch()
@@ -221,19 +201,8 @@ func decodeStatBatch(minute int64, sections []byte, keep func(statCell) bool, fn
 					return err
 				}
 			}
-			flags := d.byte()
-			if flags > 3 {
-				d.fail("flags %#x", flags)
-			}
-			for bit, e := range []**exemplar{&a.slow, &a.failed} {
-				if flags&(1<<bit) != 0 {
-					*e = d.exemplar(minute)
-				}
-			}
-			if d.err != nil {
-				break
-			}
-			if !kept {
+			d.exemplars(minute, func(i int, x exemplar) { *[...]**exemplar{&a.slow, &a.failed}[i] = &x })
+			if d.err != nil || !kept {
 				continue
 			}
 			if err := fn(k, a); err != nil {
@@ -242,94 +211,4 @@ func decodeStatBatch(minute int64, sections []byte, keep func(statCell) bool, fn
 		}
 	}
 	return d.err
-}
-
-// statDecoder reads a section; its first error sticks and every later
-// read returns zero.
-type statDecoder struct {
-	b   []byte
-	err error
-}
-
-func (d *statDecoder) fail(format string, args ...any) {
-	if d.err == nil {
-		d.err = fmt.Errorf("%w: %s", errBadStatBatch, fmt.Sprintf(format, args...))
-		d.b = nil
-	}
-}
-
-func (d *statDecoder) byte() byte {
-	if len(d.b) == 0 {
-		d.fail("truncated")
-		return 0
-	}
-	c := d.b[0]
-	d.b = d.b[1:]
-	return c
-}
-
-func (d *statDecoder) uvarint() uint64 {
-	v, n := binary.Uvarint(d.b)
-	if n <= 0 {
-		d.fail("bad varint")
-		return 0
-	}
-	d.b = d.b[n:]
-	return v
-}
-
-func (d *statDecoder) varint() int64 {
-	v, n := binary.Varint(d.b)
-	if n <= 0 {
-		d.fail("bad varint")
-		return 0
-	}
-	d.b = d.b[n:]
-	return v
-}
-
-// int is a count, never negative as stored.
-func (d *statDecoder) int() int64 {
-	v := d.uvarint()
-	if v > math.MaxInt64 {
-		d.fail("count %d", v)
-		return 0
-	}
-	return int64(v)
-}
-
-// count is a number of items of at least min bytes each.
-func (d *statDecoder) count(min int) int {
-	n := d.uvarint()
-	if n > uint64(len(d.b)/min) {
-		d.fail("%d items in %d bytes", n, len(d.b))
-		return 0
-	}
-	return int(n)
-}
-
-func (d *statDecoder) bytes() []byte {
-	n := d.uvarint()
-	if n > uint64(len(d.b)) {
-		d.fail("%d bytes of %d", n, len(d.b))
-		return nil
-	}
-	b := d.b[:n]
-	d.b = d.b[n:]
-	return b
-}
-
-func (d *statDecoder) exemplar(minute int64) *exemplar {
-	if len(d.b) < 24 {
-		d.fail("truncated exemplar")
-		return nil
-	}
-	e := &exemplar{
-		trace: zipkin.TraceID{High: binary.BigEndian.Uint64(d.b), Low: binary.BigEndian.Uint64(d.b[8:])},
-		span:  zipkin.SpanID(binary.BigEndian.Uint64(d.b[16:])),
-	}
-	d.b = d.b[24:]
-	e.us = d.varint()
-	e.at = minute + d.varint()
-	return e
 }

@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-
-	"github.com/zipq/zipq/zipkin"
 )
 
 // span_strips.points: one service's totals for each minute of an hour,
@@ -56,24 +54,7 @@ func encodeStrip(b []byte, hour int64, points []stripPoint) []byte {
 		for _, q := range p.quantiles {
 			b = binary.LittleEndian.AppendUint32(b, math.Float32bits(q))
 		}
-		var flags byte
-		if p.slow != nil {
-			flags |= 1
-		}
-		if p.failed != nil {
-			flags |= 2
-		}
-		b = append(b, flags)
-		for _, e := range []*exemplar{p.slow, p.failed} {
-			if e == nil {
-				continue
-			}
-			b = binary.LittleEndian.AppendUint64(b, e.trace.High)
-			b = binary.LittleEndian.AppendUint64(b, e.trace.Low)
-			b = binary.LittleEndian.AppendUint64(b, uint64(e.span))
-			b = binary.AppendVarint(b, e.us)
-			b = binary.AppendVarint(b, e.at-hour)
-		}
+		b = appendExemplars(b, hour, p.slow, p.failed)
 	}
 	return b
 }
@@ -86,7 +67,7 @@ func decodeStrip(b []byte, hour int64) ([]stripPoint, error) {
 	if len(b) == 0 || b[0] != stripV1 {
 		return nil, fmt.Errorf("%w: version %v", errBadStrip, b[:min(len(b), 1)])
 	}
-	d := stripReader{b: b[1:]}
+	d := fieldReader{b: b[1:], bad: errBadStrip}
 	n := d.uvarint()
 	if d.err == nil && n > 60 {
 		d.fail("%d points in an hour", n)
@@ -103,20 +84,10 @@ func decodeStrip(b []byte, hour int64) ([]stripPoint, error) {
 		for j := range p.quantiles {
 			p.quantiles[j] = math.Float32frombits(d.uint32())
 		}
-		flags := d.byte()
-		if flags&^3 != 0 {
-			d.fail("flags %#x", flags)
-		}
-		for bit, e := range [...]**exemplar{&p.slow, &p.failed} {
-			if flags&(1<<bit) == 0 {
-				continue
-			}
-			x := exemplar{trace: zipkin.TraceID{High: d.uint64(), Low: d.uint64()}, span: zipkin.SpanID(d.uint64())}
-			x.us = d.varint()
-			x.at = hour + d.varint()
+		d.exemplars(hour, func(i int, x exemplar) {
 			exemplars = append(exemplars, x)
-			*e = &exemplars[len(exemplars)-1]
-		}
+			*[...]**exemplar{&p.slow, &p.failed}[i] = &exemplars[len(exemplars)-1]
+		})
 		points = append(points, p)
 	}
 	if d.err == nil && len(d.b) > 0 {
@@ -126,56 +97,4 @@ func decodeStrip(b []byte, hour int64) ([]stripPoint, error) {
 		return nil, d.err
 	}
 	return points, nil
-}
-
-// stripReader reads a strip's fields, keeping the first error.
-type stripReader struct {
-	b   []byte
-	err error
-}
-
-func (d *stripReader) fail(format string, args ...any) {
-	if d.err == nil {
-		d.err = fmt.Errorf("%w: "+format, append([]any{errBadStrip}, args...)...)
-	}
-}
-
-func (d *stripReader) take(n int) []byte {
-	if d.err != nil || len(d.b) < n {
-		d.fail("truncated")
-		return make([]byte, n)
-	}
-	out := d.b[:n]
-	d.b = d.b[n:]
-	return out
-}
-
-func (d *stripReader) byte() byte     { return d.take(1)[0] }
-func (d *stripReader) uint32() uint32 { return binary.LittleEndian.Uint32(d.take(4)) }
-func (d *stripReader) uint64() uint64 { return binary.LittleEndian.Uint64(d.take(8)) }
-
-func (d *stripReader) uvarint() uint64 { return varint(d, binary.Uvarint) }
-func (d *stripReader) varint() int64   { return varint(d, binary.Varint) }
-
-// varint reads one varint with read (binary.Uvarint or binary.Varint).
-func varint[T uint64 | int64](d *stripReader, read func([]byte) (T, int)) T {
-	if d.err != nil {
-		return 0
-	}
-	v, n := read(d.b)
-	if n <= 0 {
-		d.fail("bad varint")
-		return 0
-	}
-	d.b = d.b[n:]
-	return v
-}
-
-// count is a uvarint that fits an int64.
-func (d *stripReader) count() int64 {
-	v := d.uvarint()
-	if v > math.MaxInt64 {
-		d.fail("count %d", v)
-	}
-	return int64(v)
 }
