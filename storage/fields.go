@@ -69,11 +69,11 @@ func (d *fieldReader) count() int64 {
 	return int64(v)
 }
 
-// items is a number of items of at least min bytes each, refused when the
-// bytes left cannot hold them: nothing is allocated for a corrupt count.
-func (d *fieldReader) items(min int) int {
+// items is a number of items of at least size bytes each, refused when
+// the bytes left cannot hold them: nothing is allocated for a corrupt count.
+func (d *fieldReader) items(size int) int {
 	n := d.uvarint()
-	if n > uint64(len(d.b)/min) {
+	if n > uint64(len(d.b)/size) {
 		d.fail("%d items in %d bytes", n, len(d.b))
 		return 0
 	}

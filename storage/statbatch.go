@@ -108,7 +108,8 @@ func encodeStatBatch(minute int64, keys []statKey, t statTally) statBatchRow {
 				}
 			}
 		}
-		b := append(row.cells, statBatchV1)
+		b := row.cells
+		b = append(b, statBatchV1)
 		b = binary.AppendUvarint(b, uint64(len(names)))
 		for _, s := range names {
 			b = binary.AppendUvarint(b, uint64(len(s)))
