@@ -203,6 +203,32 @@ func TestUIEmptyState(t *testing.T) {
 	}
 }
 
+// TestUIDiskCards: the pipeline page shows what the store takes on disk
+// and, for a tenant with a byte budget (retention_bytes, here the default
+// tenant's), its share against that budget, once the stats job has
+// folded a minute of its spans (a tenant's share is counted from them).
+func TestUIDiskCards(t *testing.T) {
+	t.Parallel()
+	node, chromium := requireBrowser(t)
+	f := newFixture(t)
+	tenants := filepath.Join(t.TempDir(), "tenants")
+	testenv.Must(t, os.WriteFile(tenants, []byte("single-tenant retention_bytes=1073741824\n"), 0o600))
+	p := startZipq(t, append(f.env, "ZIPQ_TENANTS_FILE="+tenants), "serve")
+	base := "http://" + p.addr
+	// Three minutes old: the job folds its minute in its first rounds.
+	postSpans(t, base, fmt.Sprintf(`[{"traceId":"000000000000d15c","id":"000000000000d15c","name":"get","kind":"SERVER","timestamp":%d,"duration":10,"localEndpoint":{"serviceName":"disk"}}]`,
+		time.Now().Add(-3*time.Minute).UnixMicro()))
+	testenv.Eventually(t, 30*time.Second, "the tenant's share measured", func() bool {
+		var pipe struct{ Pipeline struct{ TenantBytes int64 } }
+		getJSON(t, base+"/api/zipq/pipeline", &pipe)
+		return pipe.Pipeline.TenantBytes > 0
+	})
+	out := runUIScript(t, node, chromium, base, nil, "disk")
+	if !strings.Contains(out, "all UI checks passed") {
+		t.Fatalf("UI disk cards:\n%s", out)
+	}
+}
+
 // TestUISignIn: against a zipq that enforces tokens, the UI asks for one,
 // says when it is refused or lacks a scope, keeps it for the tab, and
 // forgets it on request; with a tenant named beside the token, it reads

@@ -200,6 +200,27 @@ if (mode === 'shots') {
   process.exit(problems.length ? 1 : 0);
 }
 
+if (mode === 'disk') {
+  // A zipq whose default tenant has a byte budget and a stored span a few
+  // minutes old, its minute folded (TestUIDiskCards): the pipeline page
+  // shows the store's disk and the tenant's share against its budget.
+  await step('pipeline: the disk the store takes and the tenant\'s share of its budget', async () => {
+    await page.goto(`${base}/pipeline`);
+    await page.waitForSelector('[data-stat=tenant-disk] .card-value');
+    const day = new Date().toISOString().slice(0, 10);
+    assert.match(await text('[data-stat=disk] .card-value'), /^[0-9.]+ (KiB|MiB|GiB)$/);
+    // The store's oldest day is its oldest daily partition (yesterday's is
+    // made ahead of late spans); the tenant's, its oldest day with rows.
+    assert.match(await text('[data-stat=disk]'), /spans since \d{4}-\d{2}-\d{2}.*; no budget/);
+    assert.match(await text('[data-stat=tenant-disk] .card-value'), /^[0-9.]+ (B|KiB|MiB)$/);
+    assert.match(await text('[data-stat=tenant-disk]'), new RegExp(`\\d+% of 1\\.0 GiB; spans since ${day}`));
+    await shot('pipeline-disk.png');
+  });
+  await browser.close();
+  console.log(problems.length ? `FAIL ${problems.join('; ')}` : 'all UI checks passed');
+  process.exit(problems.length ? 1 : 0);
+}
+
 if (mode === 'empty') {
   await step('no services yet: how to send a first span', async () => {
     await page.goto(`${base}/`);
