@@ -137,11 +137,6 @@ func encodeStatBatch(minute int64, keys []statKey, t statTally) statBatchRow {
 	return row
 }
 
-func compareCells(a, b statCell) int {
-	return cmp.Or(cmp.Compare(a.service, b.service), cmp.Compare(a.name, b.name),
-		cmp.Compare(a.storedKind(), b.storedKind()), cmp.Compare(a.remote, b.remote))
-}
-
 var errBadStatBatch = errors.New("stored stats batch is corrupt")
 
 // selectStatBatches is the batches of a tenant's range [$2, $3), as

@@ -58,6 +58,12 @@ func (c statCell) storedKind() int16 {
 	return int16(c.kind)
 }
 
+// compareCells orders cells as span_stats lists them.
+func compareCells(a, b statCell) int {
+	return cmp.Or(cmp.Compare(a.service, b.service), cmp.Compare(a.name, b.name),
+		cmp.Compare(a.storedKind(), b.storedKind()), cmp.Compare(a.remote, b.remote))
+}
+
 type statKey struct {
 	cell statCell
 	ts   int64 // start of the minute (or hour), µs
