@@ -494,7 +494,9 @@ func TestServesWhilePostgresIsDownAtStart(t *testing.T) {
 	proxy.Cut()
 	u.Host = proxy.Addr()
 	q := u.Query()
-	q.Set("search_path", "zipq_t_down_"+testenv.ID())
+	// Named as testenv names schemas (zipq_t_<unix time>_…), so that one an
+	// interrupted run leaves behind is swept like theirs.
+	q.Set("search_path", fmt.Sprintf("zipq_t_%d_down_%s", time.Now().Unix(), testenv.ID()))
 	u.RawQuery = q.Encode()
 	schema := q.Get("search_path")
 	env := slices.Concat(f.env, []string{"POSTGRES_URL=" + u.String()})
