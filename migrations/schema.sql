@@ -70,14 +70,20 @@ DECLARE
 BEGIN
     bytes_before := pg_total_relation_size(quote_ident(part)::regclass);
     EXECUTE format('CREATE TABLE %I (LIKE %I INCLUDING DEFAULTS INCLUDING CONSTRAINTS INCLUDING STORAGE)', fresh, parent);
-    EXECUTE format('INSERT INTO %I SELECT p.* FROM %I p WHERE NOT EXISTS (SELECT 1 FROM thinned_traces t
-        WHERE t.day = $1 AND t.trace_id_low = p.trace_id_low AND t.trace_id_high = p.trace_id_high AND t.tenant = p.tenant)
-        ORDER BY p.trace_id_low', fresh, part) USING d;
+    IF parent = 'segment_blocks' THEN
+        EXECUTE format('INSERT INTO %I SELECT * FROM %I ORDER BY trace_id_low', fresh, part);
+    ELSE
+        EXECUTE format('INSERT INTO %I SELECT p.* FROM %I p WHERE NOT EXISTS (SELECT 1 FROM thinned_traces t
+            WHERE t.day = $1 AND t.trace_id_low = p.trace_id_low AND t.trace_id_high = p.trace_id_high AND t.tenant = p.tenant)
+            ORDER BY p.trace_id_low', fresh, part) USING d;
+    END IF;
     -- Indexes are built before the swap, on the new table alone; ATTACH
     -- adopts the ones matching the parent's, so the parent is locked only
     -- for the catalog changes.
     IF parent = 'segments' THEN
         EXECUTE format('ALTER TABLE %I ADD CONSTRAINT %I PRIMARY KEY (trace_id_low, tenant, ts, seg_uid)', fresh, fresh || '_pkey');
+    ELSIF parent = 'segment_blocks' THEN
+        EXECUTE format('ALTER TABLE %I ADD CONSTRAINT %I PRIMARY KEY (trace_id_low, tenant, ts, block_uid)', fresh, fresh || '_pkey');
     ELSIF parent = 'span_index' THEN
         EXECUTE format('CREATE INDEX %I ON %I (tenant, ts_max)', fresh || '_tenant_ts_max_idx', fresh);
     END IF;
@@ -163,6 +169,17 @@ CREATE TABLE zipq.link_pending (
 
 COMMENT ON COLUMN zipq.link_pending.edges IS 'links the marked segment alone gives (storage/links.go), used when the trace has only that segment; NULL: read the trace';
 
+CREATE TABLE zipq.packed_days (
+    day date NOT NULL,
+    packed_at timestamp with time zone NOT NULL,
+    traces bigint NOT NULL,
+    blocks bigint NOT NULL,
+    bytes_before bigint NOT NULL,
+    bytes_after bigint NOT NULL
+);
+
+COMMENT ON TABLE zipq.packed_days IS 'days whose traces were packed into segment_blocks (storage/pack.go)';
+
 CREATE TABLE zipq.remote_services (
     day date NOT NULL,
     service text NOT NULL,
@@ -173,6 +190,35 @@ CREATE TABLE zipq.remote_services (
 );
 
 COMMENT ON COLUMN zipq.remote_services.pair_h IS 'zipq_key(service, remote)';
+
+CREATE TABLE zipq.segment_blocks (
+    trace_id_low bigint NOT NULL,
+    tenant smallint NOT NULL,
+    ts timestamp with time zone NOT NULL,
+    block_uid bigint NOT NULL,
+    dict smallint NOT NULL,
+    data bytea NOT NULL,
+    CONSTRAINT segment_blocks_dict_check CHECK ((dict >= 0))
+)
+PARTITION BY RANGE (ts);
+ALTER TABLE ONLY zipq.segment_blocks ALTER COLUMN data SET STORAGE EXTERNAL;
+
+COMMENT ON TABLE zipq.segment_blocks IS 'a closed day''s traces packed: zstd of their ListOfSpans payloads one after another (storage/pack.go); their segments rows refer into them';
+
+COMMENT ON COLUMN zipq.segment_blocks.block_uid IS 'xxhash64 of the uncompressed block';
+
+COMMENT ON COLUMN zipq.segment_blocks.dict IS 'id of the zstd dictionary data was compressed with (storage/dict), 0 = none';
+
+CREATE TABLE zipq.segment_blocks_other (
+    trace_id_low bigint NOT NULL,
+    tenant smallint NOT NULL,
+    ts timestamp with time zone NOT NULL,
+    block_uid bigint NOT NULL,
+    dict smallint NOT NULL,
+    data bytea NOT NULL,
+    CONSTRAINT segment_blocks_dict_check CHECK ((dict >= 0))
+);
+ALTER TABLE ONLY zipq.segment_blocks_other ALTER COLUMN data SET STORAGE EXTERNAL;
 
 CREATE TABLE zipq.segments (
     trace_id_low bigint NOT NULL,
@@ -199,7 +245,7 @@ COMMENT ON COLUMN zipq.segments.trace_id_high IS 'upper 64 bits of a 128-bit tra
 
 COMMENT ON COLUMN zipq.segments.dict IS 'id of the zstd dictionary data was compressed with (storage/dict), 0 = none';
 
-COMMENT ON COLUMN zipq.segments.data IS 'zstd of a proto3 ListOfSpans (zipkin.proto) of canonical spans: kind and every id as zipkin.proto encodes them (kind 1 CLIENT, 2 SERVER, 3 PRODUCER, 4 CONSUMER)';
+COMMENT ON COLUMN zipq.segments.data IS 'zstd of a proto3 ListOfSpans (zipkin.proto) of canonical spans: kind and every id as zipkin.proto encodes them (kind 1 CLIENT, 2 SERVER, 3 PRODUCER, 4 CONSUMER); in a packed day, a reference to the segment_blocks row holding it instead: a 0 byte (no zstd frame starts so), then the block''s first trace_id_low and block_uid and the payload''s offset and length in the uncompressed block (storage/block.go)';
 
 CREATE TABLE zipq.segments_other (
     trace_id_low bigint NOT NULL,
@@ -407,6 +453,8 @@ CREATE TABLE zipq.zstd_dicts (
 
 COMMENT ON TABLE zipq.zstd_dicts IS 'zstd dictionaries learned from stored segments; segments.dict refers to id (storage/dicts.go)';
 
+ALTER TABLE ONLY zipq.segment_blocks ATTACH PARTITION zipq.segment_blocks_other DEFAULT;
+
 ALTER TABLE ONLY zipq.segments ATTACH PARTITION zipq.segments_other DEFAULT;
 
 ALTER TABLE ONLY zipq.span_index ATTACH PARTITION zipq.span_index_other DEFAULT;
@@ -426,8 +474,17 @@ ALTER TABLE ONLY zipq.goose_db_version
 ALTER TABLE ONLY zipq.link_pending
     ADD CONSTRAINT link_pending_pkey PRIMARY KEY (trace_id_low, trace_id_high, tenant);
 
+ALTER TABLE ONLY zipq.packed_days
+    ADD CONSTRAINT packed_days_pkey PRIMARY KEY (day);
+
 ALTER TABLE ONLY zipq.remote_services
     ADD CONSTRAINT remote_services_pkey PRIMARY KEY (tenant, pair_h, day);
+
+ALTER TABLE ONLY zipq.segment_blocks
+    ADD CONSTRAINT segment_blocks_pkey PRIMARY KEY (trace_id_low, tenant, ts, block_uid);
+
+ALTER TABLE ONLY zipq.segment_blocks_other
+    ADD CONSTRAINT segment_blocks_other_pkey PRIMARY KEY (trace_id_low, tenant, ts, block_uid);
 
 ALTER TABLE ONLY zipq.segments
     ADD CONSTRAINT segments_pkey PRIMARY KEY (trace_id_low, tenant, ts, seg_uid);
@@ -490,6 +547,8 @@ CREATE INDEX span_stats_totals ON zipq.span_stats USING btree (tenant, res, ts) 
 CREATE INDEX span_stats_unmerged ON zipq.span_stats USING btree (ts, cell_h) WHERE (NOT merged);
 
 CREATE INDEX trace_links_hour ON zipq.trace_links USING btree (hour);
+
+ALTER INDEX zipq.segment_blocks_pkey ATTACH PARTITION zipq.segment_blocks_other_pkey;
 
 ALTER INDEX zipq.segments_pkey ATTACH PARTITION zipq.segments_other_pkey;
 

@@ -493,14 +493,15 @@ func BenchmarkDensity(b *testing.B) {
 					}
 					return out
 				}
-				var split map[string]float64 // of the first half, bytes a span by table
-				var unfolded float64         // of the first half, the stats tables' bytes a span before the fold
+				var split map[string]float64       // of the first half, bytes a span by table
+				var unfolded float64               // of the first half, the stats tables' bytes a span before the fold
+				var before, after map[string]int64 // the schema before and after the last half was written
 				measure := func(spans []zipkin.Span) (all, segs float64) {
 					var s0, s1 int64
 					if err := conn.QueryRow(context.Background(), `SELECT coalesce(sum(length(data)), 0)::bigint FROM segments`).Scan(&s0); err != nil {
 						b.Fatal(err)
 					}
-					before := sizes()
+					before = sizes()
 					for i := 0; i < len(spans); i += 500 {
 						if err := st.WriteSpans(context.Background(), spans[i:min(i+500, len(spans))]); err != nil {
 							b.Fatal(err)
@@ -516,7 +517,7 @@ func BenchmarkDensity(b *testing.B) {
 					if unfolded == 0 {
 						unfolded = float64(pending) / float64(len(spans))
 					}
-					after := sizes()
+					after = sizes()
 					if err := conn.QueryRow(context.Background(), `SELECT coalesce(sum(length(data)), 0)::bigint FROM segments`).Scan(&s1); err != nil {
 						b.Fatal(err)
 					}
@@ -549,6 +550,32 @@ func BenchmarkDensity(b *testing.B) {
 				}
 				second := shape.gen(2)
 				allLearned, segLearned := measure(second)
+				// The second half once its day has closed and been packed
+				// (every day up to today's, as if two days had passed).
+				for {
+					res, err := st.Pack(context.Background(), time.Now().Add(72*time.Hour))
+					if err != nil {
+						b.Fatal(err)
+					}
+					if res.Day.IsZero() {
+						break
+					}
+				}
+				var packedTotal int64
+				packed := sizes()
+				for t, n := range packed {
+					packedTotal += n - before[t]
+				}
+				per := func(t string) float64 { return float64(packed[t]-before[t]) / float64(len(second)) }
+				b.ReportMetric(float64(packedTotal)/float64(len(second)), "B/span-packed")
+				b.ReportMetric(float64(after["segments"]-before["segments"])/float64(len(second)), "segments-B/span-learned")
+				b.ReportMetric(per("segments"), "segments-B/span-packed")
+				b.ReportMetric(per("segment_blocks"), "blocks-B/span-packed")
+				var payload int64
+				if err := conn.QueryRow(context.Background(), `SELECT coalesce(sum(length(data)), 0)::bigint FROM segment_blocks`).Scan(&payload); err != nil {
+					b.Fatal(err)
+				}
+				b.ReportMetric(float64(payload)/float64(len(second)), "blocks-payload-B/span")
 				b.ReportMetric(allShipped, "B/span-shipped")
 				b.ReportMetric(allLearned, "B/span-learned")
 				b.ReportMetric(segShipped, "seg-B/span-shipped")

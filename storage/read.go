@@ -117,19 +117,39 @@ func eachSegment(ctx context.Context, q querier, tenant int16, lows []int64, vis
 	if err != nil {
 		return err
 	}
-	var low, high, uid int64
-	var ts time.Time
-	var data, buf []byte
-	_, err = pgx.ForEachRow(rows, []any{&low, &high, &ts, &uid, &data}, func() error {
-		fn := visit(zipkin.TraceID{High: uint64(high), Low: uint64(low)}, segKey{ts, uid})
+	var r segmentRow
+	var buf []byte
+	var packed members
+	_, err = pgx.ForEachRow(rows, []any{&r.low, &r.high, &r.ts, &r.uid, &r.data}, func() error {
+		fn := visit(zipkin.TraceID{High: uint64(r.high), Low: uint64(r.low)}, segKey{r.ts, r.uid})
 		if fn == nil {
 			return nil
 		}
 		var err error
-		buf, err = splitSegment(data, buf, fn)
+		buf, err = r.split(tenant, buf, &packed, fn)
 		return err
 	})
-	return err
+	if err != nil {
+		return err
+	}
+	return packed.read(ctx, q)
+}
+
+// segmentRow is a segments row as readers scan it: data is its payload,
+// or a reference into a block (block.go).
+type segmentRow struct {
+	low, high, uid int64
+	ts             time.Time
+	data           []byte
+}
+
+// split calls fn with the row's spans now, or records it in packed to
+// call once the blocks are read.
+func (r *segmentRow) split(tenant int16, buf []byte, packed *members, fn func([]byte) error) ([]byte, error) {
+	if isBlockRef(r.data) {
+		return buf, packed.add(tenant, r.ts, r.data, fn)
+	}
+	return splitSegment(r.data, buf, fn)
 }
 
 // ServiceNames lists local service names seen within retention, sorted.
@@ -184,7 +204,7 @@ func (s *Store) names(ctx context.Context, q string, args ...any) ([]string, err
 // redelivered message counts once there, as in every read). It reads
 // everything: for tests, benchmarks and spot checks, never a hot path.
 func (s *Store) CountSpans(ctx context.Context) (stored, distinct int, err error) {
-	rows, err := s.pool.Query(ctx, `SELECT tenant, trace_id_low, trace_id_high, data FROM segments`)
+	rows, err := s.pool.Query(ctx, `SELECT tenant, trace_id_low, trace_id_high, ts, data FROM segments`)
 	if err != nil {
 		return 0, 0, fmt.Errorf("count spans: %w", err)
 	}
@@ -194,21 +214,25 @@ func (s *Store) CountSpans(ctx context.Context) (stored, distinct int, err error
 	}
 	seen := map[trace]map[uint64]bool{}
 	var tenant int16
-	var low, high int64
-	var data, buf []byte
-	_, err = pgx.ForEachRow(rows, []any{&tenant, &low, &high, &data}, func() error {
-		id := trace{tenant, zipkin.TraceID{High: uint64(high), Low: uint64(low)}}
+	var r segmentRow
+	var buf []byte
+	var packed members
+	_, err = pgx.ForEachRow(rows, []any{&tenant, &r.low, &r.high, &r.ts, &r.data}, func() error {
+		id := trace{tenant, zipkin.TraceID{High: uint64(r.high), Low: uint64(r.low)}}
 		if seen[id] == nil {
 			seen[id] = map[uint64]bool{}
 		}
 		var err error
-		buf, err = splitSegment(data, buf, func(b []byte) error {
+		buf, err = r.split(tenant, buf, &packed, func(b []byte) error {
 			stored++
 			seen[id][xxhash.Sum64(b)] = true
 			return nil
 		})
 		return err
 	})
+	if err == nil {
+		err = packed.read(ctx, s.pool)
+	}
 	if err != nil {
 		return 0, 0, fmt.Errorf("count spans: %w", err)
 	}

@@ -101,6 +101,14 @@ func buildSegments(spans []zipkin.Span, arrival int64, c *segmentCodec) ([]*segm
 // from its spans, which are in compareCanonical order without repeats;
 // arrival (µs) is when they were received (storedAt); c compresses.
 func encodeSegment(seg *segment, arrival int64, c *segmentCodec) *segment {
+	raw := rawSegment(seg, arrival)
+	seg.data, seg.dict = c.enc.EncodeAll(raw, make([]byte, 0, len(raw)/3)), c.id
+	return seg
+}
+
+// rawSegment fills in a segment's date and identity as encodeSegment does
+// and returns its uncompressed payload.
+func rawSegment(seg *segment, arrival int64) []byte {
 	// Dated by its earliest dated span: an undated piece (a late "finish"
 	// without timestamp) must not pin the segment to the epoch. Then
 	// storedAt keeps every date retention can reach.
@@ -122,8 +130,7 @@ func encodeSegment(seg *segment, arrival int64, c *segmentCodec) *segment {
 		raw = protowire.AppendBytes(raw, cs.bytes)
 	}
 	seg.uid = int64(xxhash.Sum64(raw))
-	seg.data, seg.dict = c.enc.EncodeAll(raw, make([]byte, 0, len(raw)/3)), c.id
-	return seg
+	return raw
 }
 
 // compareCanonical is the stable order of spans in a segment and in a
@@ -146,6 +153,15 @@ var errCorruptSegment = errors.New("stored segment is corrupt")
 // splitSegment decompresses a segment and calls fn with each span's
 // canonical bytes (valid until the next segment is split).
 func splitSegment(data []byte, buf []byte, fn func(canonical []byte) error) ([]byte, error) {
+	raw, err := decompress(data, buf)
+	if err != nil {
+		return raw, err
+	}
+	return raw, splitRaw(raw, fn)
+}
+
+// decompress is a segment's or a block's uncompressed bytes, in buf.
+func decompress(data []byte, buf []byte) ([]byte, error) {
 	dec, err := decoder()
 	if err != nil {
 		return buf, err
@@ -154,22 +170,28 @@ func splitSegment(data []byte, buf []byte, fn func(canonical []byte) error) ([]b
 	if err != nil {
 		return buf, fmt.Errorf("%w: %w", errCorruptSegment, err)
 	}
+	return raw, nil
+}
+
+// splitRaw calls fn with each span's canonical bytes of an uncompressed
+// segment payload.
+func splitRaw(raw []byte, fn func(canonical []byte) error) error {
 	for len(raw) > 0 {
 		num, typ, n := protowire.ConsumeTag(raw)
 		if n < 0 || num != 1 || typ != protowire.BytesType {
-			return raw, fmt.Errorf("%w: bad tag", errCorruptSegment)
+			return fmt.Errorf("%w: bad tag", errCorruptSegment)
 		}
 		raw = raw[n:]
 		b, n := protowire.ConsumeBytes(raw)
 		if n < 0 {
-			return raw, fmt.Errorf("%w: truncated span", errCorruptSegment)
+			return fmt.Errorf("%w: truncated span", errCorruptSegment)
 		}
 		if err := fn(b); err != nil {
-			return raw, err
+			return err
 		}
 		raw = raw[n:]
 	}
-	return raw, nil
+	return nil
 }
 
 // traceBuilder merges a trace's segments into its spans: each distinct

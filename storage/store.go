@@ -55,6 +55,10 @@ type Config struct {
 	// KeepAfter is how long past the end of its day every trace is kept
 	// whole before Keep thins the day.
 	KeepAfter time.Duration
+	// PackAfter is how long past the end of its day the day's traces are
+	// packed into blocks (pack.go): long enough for late spans and the
+	// linker. Below 0: never packed.
+	PackAfter time.Duration
 	// NoStats turns off counting the service metrics as spans are
 	// written (benchmarks compare the two).
 	NoStats bool
@@ -73,6 +77,7 @@ func DefaultConfig() Config {
 		LinkInterval:    time.Second,
 		StatsRetention:  30 * 24 * time.Hour,
 		KeepAfter:       24 * time.Hour,
+		PackAfter:       2 * time.Hour,
 		StatsCacheBytes: 32 << 20,
 	}
 }
@@ -99,6 +104,9 @@ func (c *Config) withDefaults() {
 	}
 	if c.StatsCacheBytes == 0 {
 		c.StatsCacheBytes = d.StatsCacheBytes
+	}
+	if c.PackAfter == 0 {
+		c.PackAfter = d.PackAfter
 	}
 }
 
@@ -127,6 +135,9 @@ func (c Config) Validate() error {
 		errs = append(errs, err)
 	} else if on && (c.KeepAfter < time.Hour || c.KeepAfter+24*time.Hour >= c.Retention) {
 		errs = append(errs, fmt.Errorf("keep after %v: want at least 1h, and less than the retention (%v) less a day, or no day is ever thinned", c.KeepAfter, c.Retention))
+	}
+	if c.PackAfter >= 0 && c.PackAfter < time.Hour {
+		errs = append(errs, fmt.Errorf("pack after %v: want at least 1h (late spans and the dependency links of the day come first), or below 0 to never pack", c.PackAfter))
 	}
 	if c.LinkInterval <= 0 {
 		errs = append(errs, fmt.Errorf("link interval %v: want a positive duration", c.LinkInterval))

@@ -327,16 +327,17 @@ func (s *Store) judge(ctx context.Context, tx pgx.Tx, d time.Time) (map[thinKey]
 		return nil, fmt.Errorf("read the day: %w", err)
 	}
 	var (
-		tn        int16
-		low, high int64
-		ts        time.Time
-		count     int64
-		data, buf []byte
-		sp        zipkin.Span
-		policy    = *s.keep
+		tn     int16
+		r      segmentRow
+		count  int64
+		buf    []byte
+		packed members // the neighbours' packed rows (a day is thinned before it is packed)
+		sp     zipkin.Span
+		policy = *s.keep
 	)
-	_, err = pgx.ForEachRow(rows, []any{&tn, &low, &high, &ts, &count, &data}, func() error {
-		k := thinKey{tn, zipkin.TraceID{High: uint64(high), Low: uint64(low)}}
+	_, err = pgx.ForEachRow(rows, []any{&tn, &r.low, &r.high, &r.ts, &count, &r.data}, func() error {
+		k := thinKey{tn, zipkin.TraceID{High: uint64(r.high), Low: uint64(r.low)}}
+		ts := r.ts
 		t := traces[k]
 		if t == nil {
 			t = &thinTrace{}
@@ -358,7 +359,7 @@ func (s *Store) judge(ctx context.Context, tx pgx.Tx, d time.Time) (map[thinKey]
 			ops[tn] = tops
 		}
 		var err error
-		buf, err = splitSegment(data, buf, func(canonical []byte) error {
+		buf, err = r.split(tn, buf, &packed, func(canonical []byte) error {
 			sp = zipkin.Span{}
 			if err := zipkin.UnmarshalCanonical(canonical, &sp); err != nil {
 				return fmt.Errorf("stored span unreadable: %w", err)
@@ -368,6 +369,9 @@ func (s *Store) judge(ctx context.Context, tx pgx.Tx, d time.Time) (map[thinKey]
 		})
 		return err
 	})
+	if err == nil {
+		err = packed.read(ctx, tx)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("read the day: %w", err)
 	}

@@ -116,6 +116,7 @@ func runIngest(ctx context.Context, name string, args []string, withAPI bool) er
 	addBackground(&g, db.after(st.RunStats))       // service metrics folded to minutes and hours
 	addBackground(&g, db.after(st.RunDicts))       // learned dictionaries, readable before anyone writes with them
 	addBackground(&g, db.after(st.RunThinning))    // keep by value (ZIPQ_KEEP), once a day is due
+	addBackground(&g, db.after(st.RunPacking))     // closed days' traces packed into blocks
 	addBackground(&g, db.Run)                      // migrate once PostgreSQL answers
 	addBackground(&g, db.after(st.RunMaintenance)) // partitions and retention; last to stop
 	log.Info("zipq started", "command", name, "version", version, "queue", cc.Broker.Queue, "concurrency", cc.Concurrency, "tenants", len(ten.list))

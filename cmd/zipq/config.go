@@ -204,6 +204,7 @@ func bindPostgres(s *settings, c *storage.Config) {
 	integer(s, &c.RetentionBytes, "retention-bytes", "ZIPQ_RETENTION_BYTES", "when above 0, a budget in bytes for the whole schema: past it, the oldest daily partitions are dropped first (never today's), checked every five minutes")
 	s.str(&c.Keep, "keep", "ZIPQ_KEEP", "keep by value: once a day is ZIPQ_KEEP_AFTER old, keep only the traces this policy names and thin the rest, e.g. errors,slow=p99,rare=100,sample=10% (README \"Keep by value\"); empty: keep every trace for the whole retention")
 	s.duration(&c.KeepAfter, "keep-after", "ZIPQ_KEEP_AFTER", "with ZIPQ_KEEP, how long past the end of its day every trace is kept whole before the day is thinned")
+	s.duration(&c.PackAfter, "pack-after", "ZIPQ_PACK_AFTER", "how long past the end of its day the day's traces are packed, dozens to a zstd block of about 24 KB (a tenth to a quarter fewer bytes on disk); below 0: never")
 	s.boolean(&c.NoStats, "no-service-metrics", "ZIPQ_NO_SERVICE_METRICS", "do not count the service metrics as spans are stored (benchmarks compare the two; the Services page and TraceQL metrics then miss those spans)")
 	integer(s, &c.StatsCacheBytes, "stats-cache-bytes", "ZIPQ_STATS_CACHE_BYTES", "memory for the service metrics' hourly strips kept decoded between reads (the Services page's day at one-minute steps reads 1,200); below 0: none kept")
 	s.duration(&c.StatsRetention, "stats-retention", "ZIPQ_STATS_RETENTION", "keep the service metrics (rates, errors, latency sketches) this long; hourly after a day")

@@ -1,0 +1,326 @@
+package storage
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"slices"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/zipq/zipq/zipkin"
+)
+
+// Packing: once a day has closed (Config.PackAfter past its end, and
+// thinned first when keep by value is on), its traces are merged, each
+// into one payload as compaction merges them, and packed a few dozen to a
+// block (block.go); the day's segments partition is then rewritten with
+// the members' rows, which carry no payload, and its old files go back
+// to the file system. Traces too large to merge (compactMaxSpans) and
+// segments arriving after the day was packed stay as they are: readers
+// take both kinds of row.
+
+// packPage is how many segments rows one step of a day's packing reads.
+const packPage = 4096
+
+// packMaxRaw bounds a trace packed: a larger one keeps its own frame, so
+// a block stays quick to decode for the other fifteen.
+const packMaxRaw = 1 << 20
+
+// PackResult is one day's packing.
+type PackResult struct {
+	Day                     time.Time // zero: no day was due
+	Traces, Blocks          int64
+	BytesBefore, BytesAfter int64 // the day's segments partition; after, with its blocks partition
+}
+
+// errPackWait: the day is due but keep by value has not thinned it yet.
+var errPackWait = errors.New("day not thinned yet")
+
+// Pack packs the oldest day due, if any, under a lock that one process per
+// schema holds at a time. The day is packed in one transaction: readers
+// see its traces unpacked until the commit, then packed.
+func (s *Store) Pack(ctx context.Context, now time.Time) (PackResult, error) {
+	var res PackResult
+	if s.cfg.PackAfter < 0 {
+		return res, nil
+	}
+	err := s.job(ctx, "pack", func(tx pgx.Tx) error {
+		d, ok, err := duePackDay(ctx, tx, now.Add(-s.cfg.PackAfter), s.keep != nil)
+		if err != nil || !ok {
+			return err
+		}
+		res, err = s.packDay(ctx, tx, d)
+		return err
+	})
+	if errors.Is(err, errPackWait) {
+		return PackResult{}, nil
+	}
+	if err != nil {
+		return PackResult{}, fmt.Errorf("pack: %w", err)
+	}
+	return res, nil
+}
+
+// duePackDay is the oldest day with a segments partition that ends before
+// cutoff and was not packed; with thinning, it must have been thinned.
+func duePackDay(ctx context.Context, tx pgx.Tx, cutoff time.Time, thinning bool) (time.Time, bool, error) {
+	var d *time.Time
+	var thinned bool
+	err := tx.QueryRow(ctx, `SELECT day::timestamp AT TIME ZONE 'UTC', day IN (SELECT day FROM thin_days) FROM `+dailyPartitions+` p
+		WHERE parent = 'segments'::regclass AND (day + 1)::timestamp AT TIME ZONE 'UTC' <= $1 AND day NOT IN (SELECT day FROM packed_days)
+		ORDER BY day LIMIT 1`, cutoff).Scan(&d, &thinned)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return time.Time{}, false, nil
+	}
+	if err != nil {
+		return time.Time{}, false, err
+	}
+	if thinning && !thinned {
+		return time.Time{}, false, errPackWait
+	}
+	return d.UTC(), true, nil
+}
+
+// packTrace is one trace of the day being packed.
+type packTrace struct {
+	tenant int16
+	id     zipkin.TraceID
+	rows   []segmentRow
+	spans  int64
+}
+
+func (s *Store) packDay(ctx context.Context, tx pgx.Tx, d time.Time) (PackResult, error) {
+	res := PackResult{Day: d}
+	if err := s.ensurePartition(ctx, tx, d); err != nil {
+		return res, err
+	}
+	part := pgx.Identifier{partitionName("segments", d)}.Sanitize()
+	c, err := s.segmentCodec()
+	if err != nil {
+		return res, err
+	}
+	if err := tx.QueryRow(ctx, `SELECT pg_total_relation_size($1::regclass)`, partitionName("segments", d)).Scan(&res.BytesBefore); err != nil {
+		return res, err
+	}
+	// The day's rows in pages by trace ID (the partition's key order); a
+	// page ends before the trace ID it was cut in, which starts the next.
+	from := int64(math.MinInt64)
+	for {
+		page, err := readPackPage(ctx, tx, part, `trace_id_low >= $1 ORDER BY trace_id_low LIMIT $2`, from, packPage)
+		if err != nil {
+			return res, err
+		}
+		last := len(page) < packPage
+		if !last {
+			cut := page[len(page)-1].id.Low
+			i := slices.IndexFunc(page, func(t *packTrace) bool { return t.id.Low == cut })
+			if i == 0 { // the whole page is one trace ID's: read all of it
+				if page, err = readPackPage(ctx, tx, part, `trace_id_low = $1`, int64(cut)); err != nil {
+					return res, err
+				}
+				last = int64(cut) == math.MaxInt64
+				from = int64(cut) + 1
+			} else {
+				page, from = page[:i], int64(cut)
+			}
+		}
+		traces, blocks, err := packTraces(ctx, tx, d, page, c)
+		if err != nil {
+			return res, err
+		}
+		res.Traces += traces
+		res.Blocks += blocks
+		if last {
+			break
+		}
+	}
+	// The rewrite copies the day's live rows and drops the old file: no
+	// late span may land in the old one meanwhile (it waits, then lands
+	// in the new one).
+	if _, err := tx.Exec(ctx, `LOCK TABLE `+part+` IN SHARE MODE`); err != nil {
+		return res, fmt.Errorf("lock the day: %w", err)
+	}
+	if err := tx.QueryRow(ctx, `SELECT bytes_after FROM zipq_rewrite_partition('segments', $1::date)`, d.Format(time.DateOnly)).Scan(&res.BytesAfter); err != nil {
+		return res, fmt.Errorf("rewrite %s: %w", part, err)
+	}
+	var blockBytes int64
+	if err := tx.QueryRow(ctx, `SELECT pg_total_relation_size($1::regclass)`, partitionName("segment_blocks", d)).Scan(&blockBytes); err != nil {
+		return res, err
+	}
+	res.BytesAfter += blockBytes
+	if _, err := tx.Exec(ctx, `INSERT INTO packed_days (day, packed_at, traces, blocks, bytes_before, bytes_after) VALUES ($1, now(), $2, $3, $4, $5)`,
+		d, res.Traces, res.Blocks, res.BytesBefore, res.BytesAfter); err != nil {
+		return res, fmt.Errorf("record the day: %w", err)
+	}
+	return res, nil
+}
+
+// readPackPage reads the rows of the day's partition part that where
+// selects (with args), grouped by trace in the order read; a page counts
+// its rows, not its traces.
+func readPackPage(ctx context.Context, tx pgx.Tx, part, where string, args ...any) ([]*packTrace, error) {
+	rows, err := tx.Query(ctx, `SELECT tenant, trace_id_low, trace_id_high, ts, seg_uid, span_count, data
+		FROM `+part+` WHERE `+where, args...)
+	if err != nil {
+		return nil, fmt.Errorf("read the day: %w", err)
+	}
+	var page []*packTrace
+	byID := map[thinKey]*packTrace{}
+	var tn int16
+	var count int32
+	var r segmentRow
+	_, err = pgx.ForEachRow(rows, []any{&tn, &r.low, &r.high, &r.ts, &r.uid, &count, &r.data}, func() error {
+		k := thinKey{tn, zipkin.TraceID{High: uint64(r.high), Low: uint64(r.low)}}
+		t := byID[k]
+		if t == nil {
+			t = &packTrace{tenant: tn, id: k.id}
+			byID[k] = t
+			page = append(page, t)
+		}
+		t.rows = append(t.rows, r) // pgx gives each row's data its own slice
+		t.spans += int64(count)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read the day: %w", err)
+	}
+	return page, nil
+}
+
+// packTraces merges a page's traces and writes them packed, replacing
+// their rows; it returns how many traces and blocks it wrote. A trace
+// that is one member already, too large, or dated outside the day once
+// merged (compaction's dating rule, storedAt) stays as it is.
+func packTraces(ctx context.Context, tx pgx.Tx, d time.Time, page []*packTrace, c *segmentCodec) (int64, int64, error) {
+	var todo []*packTrace
+	var inBlocks members
+	builders := map[*packTrace]*traceBuilder{}
+	var buf []byte
+	for _, t := range page {
+		if t.spans > compactMaxSpans || (len(t.rows) == 1 && isBlockRef(t.rows[0].data)) {
+			continue
+		}
+		b := &traceBuilder{}
+		builders[t] = b
+		todo = append(todo, t)
+		for i := range t.rows {
+			r := &t.rows[i]
+			b.segments = append(b.segments, segKey{r.ts, r.uid})
+			var err error
+			if buf, err = r.split(t.tenant, buf, &inBlocks, b.add); err != nil {
+				return 0, 0, err
+			}
+		}
+	}
+	if err := inBlocks.read(ctx, tx); err != nil {
+		return 0, 0, err
+	}
+	// Blocks hold one tenant's traces, in trace ID order, up to about
+	// blockTarget compressed bytes (estimated by the last block's ratio).
+	slices.SortStableFunc(todo, func(a, b *packTrace) int { return cmp.Compare(a.tenant, b.tenant) })
+	type packedTrace struct {
+		t           *packTrace
+		ts          time.Time
+		uid         int64
+		spans       int32
+		block       *block
+		off, length int
+	}
+	var (
+		out    []packedTrace
+		blocks [][]any
+		open   *block
+		ratio  = 0.2
+	)
+	seal := func() {
+		if open == nil {
+			return
+		}
+		open.seal(c)
+		ratio = float64(len(open.data)) / float64(len(open.raw))
+		blocks = append(blocks, []any{open.key.low, open.key.tenant, open.key.day, open.key.uid, open.dict, open.data})
+		open = nil
+	}
+	for _, t := range todo {
+		b := builders[t]
+		slices.SortFunc(b.spans, compareCanonical)
+		seg := &segment{id: t.id, spans: b.spans}
+		raw := rawSegment(seg, b.stored())
+		ts := time.UnixMicro(seg.ts).UTC()
+		if len(raw) > packMaxRaw || len(b.spans) == 0 || ts.Before(d) || !ts.Before(d.Add(day)) {
+			continue
+		}
+		if open != nil && (open.key.tenant != t.tenant || float64(len(open.raw)+len(raw))*ratio > blockTarget) {
+			seal()
+		}
+		if open == nil {
+			open = &block{key: blockKey{tenant: t.tenant, day: d}}
+		}
+		off, n := open.add(int64(t.id.Low), raw)
+		out = append(out, packedTrace{t: t, ts: ts, uid: seg.uid, spans: int32(len(b.spans)), block: open, off: off, length: n})
+	}
+	seal()
+	if len(out) == 0 {
+		return 0, 0, nil
+	}
+	var (
+		delLows, delUIDs     []int64
+		delTenants           []int16
+		delTS                []time.Time
+		mLows, mHighs, mUIDs []int64
+		mTS                  []time.Time
+		mCounts              []int32
+		mTenants             []int16
+		mRefs                [][]byte
+	)
+	for _, m := range out {
+		for _, k := range builders[m.t].segments {
+			delLows, delTenants, delTS, delUIDs = append(delLows, int64(m.t.id.Low)), append(delTenants, m.t.tenant), append(delTS, k.ts), append(delUIDs, k.uid)
+		}
+		mLows, mHighs, mUIDs = append(mLows, int64(m.t.id.Low)), append(mHighs, int64(m.t.id.High)), append(mUIDs, m.uid)
+		mTS, mCounts, mTenants = append(mTS, m.ts), append(mCounts, m.spans), append(mTenants, m.t.tenant)
+		mRefs = append(mRefs, appendRef(nil, m.block.key.low, m.block.key.uid, m.off, m.length))
+	}
+	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"segment_blocks"}, []string{"trace_id_low", "tenant", "ts", "block_uid", "dict", "data"}, pgx.CopyFromRows(blocks)); err != nil {
+		return 0, 0, fmt.Errorf("write blocks: %w", err)
+	}
+	// The old rows go by key, not by trace: a late segment written since
+	// this page was read stays, beside the member.
+	if _, err := tx.Exec(ctx, `DELETE FROM segments s USING unnest($1::bigint[], $2::smallint[], $3::timestamptz[], $4::bigint[]) AS o(low, tenant, ts, uid)
+		WHERE s.trace_id_low = o.low AND s.tenant = o.tenant AND s.ts = o.ts AND s.seg_uid = o.uid`, delLows, delTenants, delTS, delUIDs); err != nil {
+		return 0, 0, fmt.Errorf("replace the packed rows: %w", err)
+	}
+	// A row with the member's key is the same spans (seg_uid hashes them),
+	// written meanwhile by a redelivery or the compactor: it stays.
+	if _, err := tx.Exec(ctx, `INSERT INTO segments (trace_id_low, trace_id_high, tenant, ts, seg_uid, span_count, dict, data)
+		SELECT l, h, tn, ts, u, n, $8, r FROM unnest($1::bigint[], $2::bigint[], $3::smallint[], $4::timestamptz[], $5::bigint[], $6::int[], $7::bytea[])
+			AS m(l, h, tn, ts, u, n, r)
+		ORDER BY l ON CONFLICT DO NOTHING`,
+		mLows, mHighs, mTenants, mTS, mUIDs, mCounts, mRefs, c.id); err != nil {
+		return 0, 0, fmt.Errorf("write the members: %w", err)
+	}
+	return int64(len(out)), int64(len(blocks)), nil
+}
+
+// RunPacking packs each day once it is due, checking every ten minutes
+// (and a day after another while days are due), until ctx ends.
+func (s *Store) RunPacking(ctx context.Context) error {
+	if s.cfg.PackAfter < 0 {
+		<-ctx.Done()
+		return nil
+	}
+	return s.every(ctx, 10*time.Minute, "packing", func(ctx context.Context) (bool, error) {
+		res, err := s.Pack(ctx, time.Now())
+		if err != nil || res.Day.IsZero() {
+			return false, err
+		}
+		s.logger.Info("day packed", slog.String("day", res.Day.Format(time.DateOnly)), slog.Int64("traces", res.Traces),
+			slog.Int64("blocks", res.Blocks), slog.Int64("bytes_before", res.BytesBefore), slog.Int64("bytes_after", res.BytesAfter))
+		return true, nil
+	})
+}

@@ -1,0 +1,302 @@
+package storage_test
+
+import (
+	"cmp"
+	"context"
+	"math/rand/v2"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/zipq/zipq/internal/tenant"
+	"github.com/zipq/zipq/storage"
+	"github.com/zipq/zipq/zipkin"
+)
+
+// TestPackDay fills closed days for two tenants — traces split over two
+// batches, a trace written twice, two traces sharing their lower 64 bits,
+// one too large to pack — packs them, and checks that every read answers
+// as before (each trace by ID, search, the count of distinct spans), the
+// day's partitions take fewer bytes, only the large trace kept its own
+// payload, a late span on a packed trace is read and compacted with it,
+// and keep by value can still thin a packed day.
+func TestPackDay(t *testing.T) {
+	t.Parallel()
+	st, dsn := openStore(t, storage.Config{})
+	now := time.Now().UTC()
+	d := now.Add(-3 * 24 * time.Hour).Truncate(24 * time.Hour)
+	for _, at := range []time.Time{d, now} {
+		if err := st.Maintain(ctx(t), at); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r := rand.New(rand.NewPCG(19, 2))
+	byTenant := map[string][][]zipkin.Span{tenant.Default: thinTraces(r, 1200, d), "acme": thinTraces(r, 300, d)}
+	def := byTenant[tenant.Default]
+	twin := slices.Clone(def[1]) // the lower 64 bits of def[0]'s ID, another upper half
+	for i := range twin {
+		twin[i].TraceID = zipkin.TraceID{High: def[0][0].TraceID.High + 1, Low: def[0][0].TraceID.Low}
+	}
+	def = append(def, twin)
+	big := make([]zipkin.Span, 10_001)
+	for i := range big {
+		big[i] = zipkin.Span{TraceID: zipkin.TraceID{Low: 77}, ID: zipkin.SpanID(i + 1), Name: "bulk", Timestamp: d.Add(time.Hour + time.Duration(i)*time.Millisecond).UnixMicro(),
+			Duration: 5, LocalEndpoint: &zipkin.Endpoint{ServiceName: "loader"}}
+	}
+	def = append(def, big)
+	byTenant[tenant.Default] = def
+	for name, traces := range byTenant {
+		c := tenant.With(ctx(t), name)
+		var first, second []zipkin.Span
+		for i, tr := range traces {
+			if i%5 == 0 && len(tr) > 1 { // the rest of the trace in the next batch
+				first, second = append(first, tr[:1]...), append(second, tr[1:]...)
+				continue
+			}
+			first = append(first, tr...)
+		}
+		for _, batch := range [][]zipkin.Span{first, second, traces[3]} { // traces[3] twice
+			if err := st.WriteSpans(c, batch); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	day := "segments_p" + d.Format("20060102")
+	if n := count(t, dsn, `SELECT count(*) FROM `+day+` WHERE get_byte(data, 0) = 0`); n != 0 {
+		t.Fatalf("%d rows packed before packing", n)
+	}
+
+	// reads is what each read answers: every trace by ID, search and the
+	// count of distinct spans.
+	type answer struct {
+		traces   map[string][][]zipkin.Span
+		found    map[string][]zipkin.TraceID
+		distinct int
+	}
+	reads := func(st *storage.Store) answer {
+		t.Helper()
+		a := answer{traces: map[string][][]zipkin.Span{}, found: map[string][]zipkin.TraceID{}}
+		for name, traces := range byTenant {
+			c := tenant.With(ctx(t), name)
+			for _, tr := range traces {
+				spans, err := oneTrace(st, c, tr[0].TraceID, true)
+				if err != nil {
+					t.Fatal(err)
+				}
+				a.traces[name] = append(a.traces[name], spans)
+			}
+			found, err := st.FindTraces(c, zipkin.QueryRequest{ServiceName: "frontend", EndTs: d.Add(48 * time.Hour), Lookback: 48 * time.Hour, Limit: 100_000}, true)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, tr := range found {
+				a.found[name] = append(a.found[name], tr[0].TraceID)
+			}
+			slices.SortFunc(a.found[name], func(x, y zipkin.TraceID) int { return cmp.Or(cmp.Compare(x.High, y.High), cmp.Compare(x.Low, y.Low)) })
+		}
+		_, distinct, err := st.CountSpans(ctx(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		a.distinct = distinct
+		return a
+	}
+	before := reads(st)
+	for name, traces := range byTenant {
+		for i, tr := range traces {
+			if got := before.traces[name][i]; len(got) != len(tr) {
+				t.Fatalf("%s: trace %v reads %d spans before packing, %d written", name, tr[0].TraceID, len(got), len(tr))
+			}
+		}
+	}
+	bytesBefore := count(t, dsn, `SELECT pg_total_relation_size($1::regclass)::int`, day)
+	payloadBefore := count(t, dsn, `SELECT sum(length(data))::int FROM `+day+` WHERE trace_id_low <> 77`)
+
+	// Every closed day is packed (PackAfter past its end), oldest first,
+	// once; today is not.
+	var want []time.Time
+	for p := d.Add(-24 * time.Hour); !p.Add(26 * time.Hour).After(now); p = p.Add(24 * time.Hour) {
+		want = append(want, p)
+	}
+	var packed storage.PackResult
+	var days []time.Time
+	for {
+		res, err := st.Pack(ctx(t), now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Day.IsZero() {
+			break
+		}
+		days = append(days, res.Day)
+		if res.Day.Equal(d) {
+			packed = res
+		}
+	}
+	if !slices.EqualFunc(days, want, time.Time.Equal) {
+		t.Fatalf("packed %v, want %v", days, want)
+	}
+	// The default tenant's 1,200 traces and the twin (the large one stays
+	// as it is), acme's 300; blocks of a tenant each, of about 24 KB but
+	// each tenant's last.
+	if packed.Traces != 1501 || packed.Blocks < 2 || packed.Blocks > 1501/16 {
+		t.Fatalf("day packed: %+v, want 1,501 traces in a few blocks", packed)
+	}
+	if n := count(t, dsn, `SELECT count(*) FROM segment_blocks WHERE ts = $1 AND (length(data) < 12 * 1024 OR length(data) > 36 * 1024)`, d); n > 2 {
+		t.Fatalf("%d blocks of the day far from 24 KB besides each tenant's last", n)
+	}
+	// The payload compresses across traces; the partitions' bytes are
+	// those of the day (a few thousand small spans here: the fixed pages
+	// of a new partition weigh; BenchmarkDensity measures real sizes).
+	blocks := "segment_blocks_p" + d.Format("20060102")
+	payloadAfter := count(t, dsn, `SELECT sum(length(data))::int FROM `+blocks)
+	segBytes, blockBytes := count(t, dsn, `SELECT pg_total_relation_size($1::regclass)::int`, day), count(t, dsn, `SELECT pg_total_relation_size($1::regclass)::int`, blocks)
+	if payloadAfter >= payloadBefore*9/10 || packed.BytesBefore != int64(bytesBefore) || packed.BytesAfter != int64(segBytes+blockBytes) {
+		t.Fatalf("payload %d → %d bytes; the day's %d (measured %d) → %d (measured %d + %d)", payloadBefore, payloadAfter,
+			packed.BytesBefore, bytesBefore, packed.BytesAfter, segBytes, blockBytes)
+	}
+	t.Logf("day packed: %d traces in %d blocks, payload %d → %d bytes, partitions %d → %d", packed.Traces, packed.Blocks, payloadBefore, payloadAfter, packed.BytesBefore, packed.BytesAfter)
+	if n := count(t, dsn, `SELECT count(*) FROM `+day+` WHERE get_byte(data, 0) <> 0`); n != 1 {
+		t.Fatalf("%d rows of the day kept their payload, want the large trace's alone", n)
+	}
+	if n := count(t, dsn, `SELECT count(*) FROM (SELECT 1 FROM `+day+` GROUP BY trace_id_low, trace_id_high, tenant HAVING count(*) > 1) x`); n != 0 {
+		t.Fatalf("%d traces of the day still in several rows", n)
+	}
+	after := reads(st)
+	for name, traces := range byTenant {
+		for i, tr := range traces {
+			if !sameSpans(before.traces[name][i], after.traces[name][i]) {
+				t.Fatalf("%s: trace %v reads %d spans after packing, %d before", name, tr[0].TraceID, len(after.traces[name][i]), len(before.traces[name][i]))
+			}
+		}
+		if !slices.Equal(before.found[name], after.found[name]) || len(after.found[name]) == 0 {
+			t.Fatalf("%s: search found %d traces after packing, %d before", name, len(after.found[name]), len(before.found[name]))
+		}
+	}
+	if after.distinct != before.distinct {
+		t.Fatalf("%d distinct spans after packing, %d before", after.distinct, before.distinct)
+	}
+	// A late span of a packed trace is read with it, and compaction merges
+	// the two rows into one.
+	lateTrace := def[10]
+	late := lateTrace[0]
+	late.ID, late.ParentID, late.Name = 0xfeed, lateTrace[0].ID, "late"
+	if err := st.WriteSpans(ctx(t), []zipkin.Span{late}); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := oneTrace(st, ctx(t), late.TraceID, true); err != nil || len(got) != len(lateTrace)+1 {
+		t.Fatalf("packed trace with a late span: %d spans, %v; want %d", len(got), err, len(lateTrace)+1)
+	}
+	drain(t, st)
+	if got, err := oneTrace(st, ctx(t), late.TraceID, true); err != nil || len(got) != len(lateTrace)+1 {
+		t.Fatalf("compacted: %d spans, %v; want %d", len(got), err, len(lateTrace)+1)
+	}
+	if n := count(t, dsn, `SELECT count(*) FROM segments WHERE trace_id_low = $1`, int64(late.TraceID.Low)); n != 1 {
+		t.Fatalf("the trace with a late span is in %d rows after compaction", n)
+	}
+
+	// Keep by value thins a day packed before a policy was set: what it
+	// keeps is read whole, what it thins is gone.
+	keep, err := storage.Open(ctx(t), storage.Config{URL: dsn, Keep: "sample=10%"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(keep.Close)
+	for {
+		res, err := keep.Thin(ctx(t), now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Day.IsZero() || res.Day.After(d) {
+			break
+		}
+	}
+	var kept, gone int
+	for _, tr := range byTenant["acme"] {
+		c := tenant.With(ctx(t), "acme")
+		got, err := oneTrace(keep, c, tr[0].TraceID, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sampled := tr[0].TraceID.Low%10_000 < 1000
+		crosses := tr[len(tr)-1].Timestamp >= d.Add(24*time.Hour).UnixMicro()
+		switch {
+		case sampled && len(got) != len(tr):
+			t.Fatalf("kept trace %v: %d of %d spans", tr[0].TraceID, len(got), len(tr))
+		case !sampled && !crosses && len(got) != 0:
+			t.Fatalf("thinned trace %v: %d spans still read", tr[0].TraceID, len(got))
+		case sampled:
+			kept++
+		default:
+			gone++
+		}
+	}
+	if kept == 0 || gone == 0 {
+		t.Fatalf("kept %d, thinned %d: the policy was not tried", kept, gone)
+	}
+}
+
+// sameSpans: the same spans in the same order.
+func sameSpans(a, b []zipkin.Span) bool {
+	return slices.EqualFunc(a, b, func(x, y zipkin.Span) bool {
+		bx, err1 := x.MarshalCanonical(nil)
+		by, err2 := y.MarshalCanonical(nil)
+		return err1 == nil && err2 == nil && string(bx) == string(by)
+	})
+}
+
+// drain runs the linker and the compactor until both are idle.
+func drain(t *testing.T, st *storage.Store) {
+	t.Helper()
+	for {
+		linked, err := st.Link(ctx(t), 10_000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		compacted, err := st.Compact(context.WithoutCancel(ctx(t)), storage.CompactBatch)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if linked == 0 && compacted == 0 {
+			return
+		}
+	}
+}
+
+// TestPackAfterMigrating: days written before migration 19 (no blocks
+// partitions yet) are readable after it and packed like the others.
+func TestPackAfterMigrating(t *testing.T) {
+	t.Parallel()
+	st, dsn := openStoreAt(t, storage.Config{}, 18)
+	now := time.Now().UTC()
+	d := now.Add(-3 * 24 * time.Hour).Truncate(24 * time.Hour)
+	if n := count(t, dsn, `SELECT count(*) FROM (SELECT zipq_ensure_partition('segments', $1::date), zipq_ensure_partition('span_index', $1::date)) x`, d.Format(time.DateOnly)); n != 1 {
+		t.Fatal("partitions not made")
+	}
+	traces := thinTraces(rand.New(rand.NewPCG(3, 4)), 200, d)
+	var all []zipkin.Span
+	for _, tr := range traces {
+		all = append(all, tr...)
+	}
+	if err := st.WriteSpans(ctx(t), all); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Migrate(ctx(t)); err != nil {
+		t.Fatal(err)
+	}
+	check := func(when string) {
+		t.Helper()
+		for _, tr := range traces {
+			got, err := oneTrace(st, ctx(t), tr[0].TraceID, true)
+			if err != nil || len(got) != len(tr) {
+				t.Fatalf("%s: trace %v: %d of %d spans, %v", when, tr[0].TraceID, len(got), len(tr), err)
+			}
+		}
+	}
+	check("migrated")
+	res, err := st.Pack(ctx(t), now)
+	if err != nil || !res.Day.Equal(d) || res.Traces != 200 {
+		t.Fatalf("packed %+v, %v; want the day's 200 traces", res, err)
+	}
+	check("packed")
+}
