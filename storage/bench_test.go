@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -744,6 +745,76 @@ func BenchmarkThin(b *testing.B) {
 				b.ReportMetric(n/took.Seconds(), "spans-judged/s")
 			}
 		})
+	}
+}
+
+// BenchmarkPack measures a closed day's packing on OTel-like spans (8,000
+// traces, about 60,000 spans, dated three days ago): the spans packed a
+// second, the day's bytes before and after (its segments partition, then
+// with its blocks partition), and trace by ID on the day before and after
+// in the same run — p50 and p99 of 500 reads of random IDs, one at a time.
+func BenchmarkPack(b *testing.B) {
+	for range b.N {
+		st, dsn := openStore(b, storage.Config{})
+		ctx := context.Background()
+		d := time.Now().UTC().Add(-3 * 24 * time.Hour).Truncate(24 * time.Hour)
+		if err := st.Maintain(ctx, d); err != nil {
+			b.Fatal(err)
+		}
+		spans := otelLikeSpans(rand.New(rand.NewPCG(5, 6)), 8_000, d.Add(12*time.Hour))
+		for i := 0; i < len(spans); i += 500 {
+			if err := st.WriteSpans(ctx, spans[i:min(i+500, len(spans))]); err != nil {
+				b.Fatal(err)
+			}
+		}
+		conn, err := pgx.Connect(ctx, dsn)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := conn.Exec(ctx, `VACUUM ANALYZE`); err != nil {
+			b.Fatal(err)
+		}
+		conn.Close(ctx)
+		r := rand.New(rand.NewPCG(7, 8))
+		reads := func() (p50, p99 time.Duration) {
+			took := make([]time.Duration, 500)
+			for i := range took {
+				id := spans[r.IntN(len(spans))].TraceID
+				t0 := time.Now()
+				got, err := st.Traces(ctx, []zipkin.TraceID{id}, true)
+				took[i] = time.Since(t0)
+				if err != nil || len(got) != 1 {
+					b.Fatalf("trace %v: %d traces, %v", id, len(got), err)
+				}
+			}
+			slices.Sort(took)
+			return took[len(took)/2], took[len(took)*99/100]
+		}
+		p50, p99 := reads()
+		var res storage.PackResult
+		var took time.Duration
+		for range 3 { // the empty day before d, then d
+			t0 := time.Now()
+			if res, err = st.Pack(ctx, d.Add(48*time.Hour)); err != nil {
+				b.Fatal(err)
+			}
+			took = time.Since(t0)
+			if res.Day.Equal(d) {
+				break
+			}
+		}
+		if !res.Day.Equal(d) {
+			b.Fatalf("day %v not packed", d)
+		}
+		p50p, p99p := reads()
+		n := float64(len(spans))
+		b.ReportMetric(float64(res.BytesBefore)/n, "before-B/span")
+		b.ReportMetric(float64(res.BytesAfter)/n, "after-B/span")
+		b.ReportMetric(n/took.Seconds(), "spans-packed/s")
+		b.ReportMetric(float64(p50.Microseconds())/1000, "trace-p50-ms")
+		b.ReportMetric(float64(p99.Microseconds())/1000, "trace-p99-ms")
+		b.ReportMetric(float64(p50p.Microseconds())/1000, "packed-trace-p50-ms")
+		b.ReportMetric(float64(p99p.Microseconds())/1000, "packed-trace-p99-ms")
 	}
 }
 
