@@ -19,8 +19,8 @@ import (
 // thinned first when keep by value is on), its traces are merged, each
 // into one payload as compaction merges them, and packed a few dozen to a
 // block (block.go); the day's segments partition is then rewritten with
-// the members' rows, which carry no payload, and its old files go back
-// to the file system. Traces too large to merge (compactMaxSpans) and
+// the members' rows, whose data is a reference into a block, and its old
+// files go back to the file system. Traces too large to merge (compactMaxSpans) and
 // segments arriving after the day was packed stay as they are: readers
 // take both kinds of row.
 
@@ -28,7 +28,7 @@ import (
 const packPage = 4096
 
 // packMaxRaw bounds a trace packed: a larger one keeps its own frame, so
-// a block stays quick to decode for the other fifteen.
+// a block stays quick to decode for the traces beside it.
 const packMaxRaw = 1 << 20
 
 // PackResult is one day's packing.
