@@ -103,6 +103,9 @@ func FoldValues(on bool) (undo func()) {
 	return func() { foldValues = was }
 }
 
+// PackInPagesOf makes Pack read a day rows at a time (packPage otherwise).
+func (s *Store) PackInPagesOf(rows int) { s.packRows = rows }
+
 // TermKey is termKey, for tests that need two values sharing a key.
 func TermKey(t string) int32 { return termKey(t) }
 

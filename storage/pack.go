@@ -109,18 +109,22 @@ func (s *Store) packDay(ctx context.Context, tx pgx.Tx, d time.Time) (PackResult
 	}
 	// The day's rows in pages by trace ID (the partition's key order); a
 	// page ends before the trace ID it was cut in, which starts the next.
+	limit := packPage
+	if s.packRows > 0 {
+		limit = s.packRows
+	}
 	from := int64(math.MinInt64)
 	for {
-		page, err := readPackPage(ctx, tx, part, `trace_id_low >= $1 ORDER BY trace_id_low LIMIT $2`, from, packPage)
+		page, rows, err := readPackPage(ctx, tx, part, `trace_id_low >= $1 ORDER BY trace_id_low LIMIT $2`, from, limit)
 		if err != nil {
 			return res, err
 		}
-		last := len(page) < packPage
+		last := rows < limit
 		if !last {
 			cut := page[len(page)-1].id.Low
 			i := slices.IndexFunc(page, func(t *packTrace) bool { return t.id.Low == cut })
 			if i == 0 { // the whole page is one trace ID's: read all of it
-				if page, err = readPackPage(ctx, tx, part, `trace_id_low = $1`, int64(cut)); err != nil {
+				if page, _, err = readPackPage(ctx, tx, part, `trace_id_low = $1`, int64(cut)); err != nil {
 					return res, err
 				}
 				last = int64(cut) == math.MaxInt64
@@ -161,19 +165,20 @@ func (s *Store) packDay(ctx context.Context, tx pgx.Tx, d time.Time) (PackResult
 }
 
 // readPackPage reads the rows of the day's partition part that where
-// selects (with args), grouped by trace in the order read; a page counts
-// its rows, not its traces.
-func readPackPage(ctx context.Context, tx pgx.Tx, part, where string, args ...any) ([]*packTrace, error) {
+// selects (with args), grouped by trace in the order read, and says how
+// many rows it read (what a page's LIMIT counts).
+func readPackPage(ctx context.Context, tx pgx.Tx, part, where string, args ...any) ([]*packTrace, int, error) {
 	rows, err := tx.Query(ctx, `SELECT tenant, trace_id_low, trace_id_high, ts, seg_uid, span_count, data
 		FROM `+part+` WHERE `+where, args...)
 	if err != nil {
-		return nil, fmt.Errorf("read the day: %w", err)
+		return nil, 0, fmt.Errorf("read the day: %w", err)
 	}
 	var page []*packTrace
 	byID := map[thinKey]*packTrace{}
 	var tn int16
 	var count int32
 	var r segmentRow
+	n := 0
 	_, err = pgx.ForEachRow(rows, []any{&tn, &r.low, &r.high, &r.ts, &r.uid, &count, &r.data}, func() error {
 		k := thinKey{tn, zipkin.TraceID{High: uint64(r.high), Low: uint64(r.low)}}
 		t := byID[k]
@@ -184,12 +189,13 @@ func readPackPage(ctx context.Context, tx pgx.Tx, part, where string, args ...an
 		}
 		t.rows = append(t.rows, r) // pgx gives each row's data its own slice
 		t.spans += int64(count)
+		n++
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("read the day: %w", err)
+		return nil, 0, fmt.Errorf("read the day: %w", err)
 	}
-	return page, nil
+	return page, n, nil
 }
 
 // packTraces merges a page's traces and writes them packed, replacing

@@ -23,13 +23,7 @@ import (
 func TestPackDay(t *testing.T) {
 	t.Parallel()
 	st, dsn := openStore(t, storage.Config{})
-	now := time.Now().UTC()
-	d := now.Add(-3 * 24 * time.Hour).Truncate(24 * time.Hour)
-	for _, at := range []time.Time{d, now} {
-		if err := st.Maintain(ctx(t), at); err != nil {
-			t.Fatal(err)
-		}
-	}
+	now, d := closedDay(t, st)
 	r := rand.New(rand.NewPCG(19, 2))
 	byTenant := map[string][][]zipkin.Span{tenant.Default: thinTraces(r, 1200, d), "acme": thinTraces(r, 300, d)}
 	def := byTenant[tenant.Default]
@@ -299,4 +293,83 @@ func TestPackAfterMigrating(t *testing.T) {
 		t.Fatalf("packed %+v, %v; want the day's 200 traces", res, err)
 	}
 	check("packed")
+}
+
+// TestPackInSmallPages packs a day seven rows at a time: pages cut inside a
+// trace's rows, and a trace ID whose rows (two traces sharing the lower 64
+// bits, eight rows each) fill whole pages. Every trace of the day ends in
+// one member row, none keeps its own frame, and every read answers as
+// before.
+func TestPackInSmallPages(t *testing.T) {
+	t.Parallel()
+	st, dsn := openStore(t, storage.Config{})
+	st.PackInPagesOf(7)
+	now, d := closedDay(t, st)
+	r := rand.New(rand.NewPCG(23, 5))
+	traces := thinTraces(r, 200, d)
+	wide := func(id zipkin.TraceID) []zipkin.Span {
+		spans := make([]zipkin.Span, 8)
+		for i := range spans {
+			spans[i] = zipkin.Span{TraceID: id, ID: zipkin.SpanID(i + 1), Name: "step", Timestamp: d.Add(2*time.Hour + time.Duration(i)*time.Second).UnixMicro(),
+				Duration: 10, LocalEndpoint: &zipkin.Endpoint{ServiceName: "wide"}}
+		}
+		return spans
+	}
+	traces = append(traces, wide(zipkin.TraceID{High: 1, Low: 5}), wide(zipkin.TraceID{High: 2, Low: 5}))
+	var first, rest []zipkin.Span
+	for i, tr := range traces {
+		if i%3 == 0 && len(tr) > 1 {
+			first, rest = append(first, tr[:1]...), append(rest, tr[1:]...)
+			continue
+		}
+		first = append(first, tr...)
+	}
+	for _, batch := range [][]zipkin.Span{first, rest} {
+		if err := st.WriteSpans(ctx(t), batch); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tr := range traces[len(traces)-2:] { // again, a row a span
+		for _, sp := range tr {
+			if err := st.WriteSpans(ctx(t), []zipkin.Span{sp}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	day := "segments_p" + d.Format("20060102")
+	if n := count(t, dsn, `SELECT count(*) FROM `+day+` WHERE trace_id_low = 5`); n < 14 {
+		t.Fatalf("the shared trace ID has %d rows, want whole pages of them", n)
+	}
+	read := func() [][]zipkin.Span {
+		var out [][]zipkin.Span
+		for _, tr := range traces {
+			spans, err := oneTrace(st, ctx(t), tr[0].TraceID, true)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, spans)
+		}
+		return out
+	}
+	before := read()
+	for {
+		res, err := st.Pack(ctx(t), now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Day.IsZero() || res.Day.Equal(d) {
+			break
+		}
+	}
+	if n := count(t, dsn, `SELECT count(*) FROM `+day+` WHERE get_byte(data, 0) <> 0`); n != 0 {
+		t.Fatalf("%d rows of the day kept their own frame", n)
+	}
+	if n := count(t, dsn, `SELECT count(*) FROM (SELECT 1 FROM `+day+` GROUP BY trace_id_low, trace_id_high, tenant HAVING count(*) > 1) x`); n != 0 {
+		t.Fatalf("%d traces of the day still in several rows", n)
+	}
+	for i, spans := range read() {
+		if !sameSpans(before[i], spans) || len(spans) != len(traces[i]) {
+			t.Fatalf("trace %v reads %d spans after packing, %d before, %d written", traces[i][0].TraceID, len(spans), len(before[i]), len(traces[i]))
+		}
+	}
 }

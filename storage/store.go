@@ -175,6 +175,9 @@ type Store struct {
 	// noStrips reads service totals from span_stats alone: the oracle
 	// the strips' reads are tested against.
 	noStrips bool
+	// packRows overrides packPage (pack.go) when above 0: tests page a
+	// day a few rows at a time.
+	packRows int
 	// strips keeps the strips reads decoded; nil: none kept.
 	strips *stripCache
 }

@@ -59,6 +59,20 @@ func thinTraces(r *rand.Rand, n int, d time.Time) [][]zipkin.Span {
 	return out
 }
 
+// closedDay makes the daily partitions from the day before d, three
+// days ago, to the days ahead of now, and returns now and d (UTC).
+func closedDay(t *testing.T, st *storage.Store) (now, d time.Time) {
+	t.Helper()
+	now = time.Now().UTC()
+	d = now.Add(-3 * 24 * time.Hour).Truncate(24 * time.Hour)
+	for _, at := range []time.Time{d, now} {
+		if err := st.Maintain(ctx(t), at); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return now, d
+}
+
 // thinOracle judges the traces by the policy errors, slow=p99, rare=5,
 // sample=10% by brute force: the calls per operation over day d counted
 // here, the day's p99s as the service metrics give them (checked against
@@ -119,13 +133,7 @@ func TestKeepByValue(t *testing.T) {
 	t.Parallel()
 	const policy = "errors,slow=p99,rare=5,sample=10%"
 	st, dsn := openStore(t, storage.Config{Keep: policy})
-	now := time.Now().UTC()
-	d := now.Add(-3 * 24 * time.Hour).Truncate(24 * time.Hour)
-	for _, at := range []time.Time{d, now} {
-		if err := st.Maintain(ctx(t), at); err != nil {
-			t.Fatal(err)
-		}
-	}
+	_, d := closedDay(t, st)
 	r := rand.New(rand.NewPCG(25, 1))
 	byTenant := map[string][][]zipkin.Span{tenant.Default: thinTraces(r, 3000, d), "acme": thinTraces(r, 400, d)}
 	for name, traces := range byTenant {
