@@ -123,9 +123,10 @@ func (s *Store) applyTenantRetention(ctx context.Context, tx pgx.Tx, now time.Ti
 }
 
 // deleteTenantRows deletes tenant id's spans (and index rows, and packed
-// blocks) dated after from and before to, from the partitioned tables with suffix ("": the
-// parents; "_other": their default partitions alone), and its name, link,
-// dependency and thinning rows of the days and hours before to.
+// blocks) dated after from and before to, from the partitioned tables
+// with suffix ("": the parents; "_other": their default partitions
+// alone), and its name, link, dependency and thinning rows of the days
+// and hours before to.
 func deleteTenantRows(ctx context.Context, tx pgx.Tx, id int16, suffix string, from, to time.Time) error {
 	for _, table := range partitioned {
 		if _, err := tx.Exec(ctx, `DELETE FROM `+table+suffix+` WHERE tenant = $1 AND ts < $2 AND ts > $3`, id, to, from); err != nil {

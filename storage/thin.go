@@ -337,7 +337,6 @@ func (s *Store) judge(ctx context.Context, tx pgx.Tx, d time.Time) (map[thinKey]
 	)
 	_, err = pgx.ForEachRow(rows, []any{&tn, &r.low, &r.high, &r.ts, &count, &r.data}, func() error {
 		k := thinKey{tn, zipkin.TraceID{High: uint64(r.high), Low: uint64(r.low)}}
-		ts := r.ts
 		t := traces[k]
 		if t == nil {
 			t = &thinTrace{}
@@ -346,7 +345,7 @@ func (s *Store) judge(ctx context.Context, tx pgx.Tx, d time.Time) (map[thinKey]
 			}
 			traces[k] = t
 		}
-		if !ts.Before(d) && ts.Before(d.Add(day)) {
+		if !r.ts.Before(d) && r.ts.Before(d.Add(day)) {
 			t.inDay = true
 			t.spans += count
 		}
