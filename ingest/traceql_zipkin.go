@@ -588,3 +588,16 @@ func askTranslator(k string) tagRoles {
 	}
 	return r
 }
+
+// SpanColumns encodes spans for TraceQL scans (traceql.EncodeColumns):
+// each of traces is the spans of one trace a block holds, parts merged.
+// A trace whose model cannot be made is left out, as a search skips it.
+func SpanColumns(traces [][]zipkin.Span) (names []string, sections [][]byte, err error) {
+	models := make([]*traceql.Trace, 0, len(traces))
+	for _, spans := range traces {
+		if m, err := TraceQLTrace(spans); err == nil {
+			models = append(models, m)
+		}
+	}
+	return traceql.EncodeColumns(models)
+}

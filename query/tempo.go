@@ -22,6 +22,7 @@ import (
 	"google.golang.org/protobuf/encoding/protowire"
 
 	"github.com/zipq/zipq/auth"
+	"github.com/zipq/zipq/storage"
 	"github.com/zipq/zipq/traceql"
 	"github.com/zipq/zipq/zipkin"
 )
@@ -34,10 +35,10 @@ type TempoModel interface {
 }
 
 // TraceFinder walks stored traces newest first, candidates nominated by
-// q's service and span name, keeping those match accepts
-// (storage.FindTracesMatching).
+// q's service and span name, or by a prefilter of their spans' columns,
+// keeping those match accepts (storage.FindTracesFiltered).
 type TraceFinder interface {
-	FindTracesMatching(ctx context.Context, q zipkin.QueryRequest, strict bool,
+	FindTracesFiltered(ctx context.Context, q zipkin.QueryRequest, strict bool, pre storage.Prefilter,
 		match func(spans []zipkin.Span, from, to int64) (at int64, ok bool)) ([][]zipkin.Span, error)
 }
 
@@ -266,7 +267,7 @@ func (t *tempoAPI) search(w http.ResponseWriter, r *http.Request) {
 	}
 	results := map[string]tempoTrace{}
 	inspected := 0
-	traces, err := t.walk(r.Context(), hinted(q, start, end, limit), func(tr *traceql.Trace, spans []zipkin.Span) bool {
+	traces, err := t.walk(r.Context(), hinted(q, start, end, limit), q.Prefilter(), func(tr *traceql.Trace, spans []zipkin.Span) bool {
 		inspected++
 		sets := q.Run(tr)
 		if len(sets) > 0 {
@@ -428,7 +429,7 @@ func (t *tempoAPI) scan(r *http.Request, filter *traceql.Query, fn func(q *trace
 	if filter == nil {
 		filter, _ = traceql.Compile("{ }")
 	}
-	_, err = t.walk(r.Context(), zipkin.QueryRequest{EndTs: end, Lookback: end.Sub(start), Limit: tagScanTraces},
+	_, err = t.walk(r.Context(), zipkin.QueryRequest{EndTs: end, Lookback: end.Sub(start), Limit: tagScanTraces}, filter.Prefilter(),
 		func(tr *traceql.Trace, _ []zipkin.Span) bool {
 			for _, ss := range filter.Run(tr) {
 				for _, s := range ss.Spans {
@@ -449,11 +450,16 @@ func hinted(q *traceql.Query, start, end time.Time, limit int) zipkin.QueryReque
 }
 
 // walk reads stored traces newest first through the index walk (q's
-// window, limit and hints), and keeps those with a span in the window
-// that keep says to keep, given their TraceQL model; a trace the model
-// cannot be made of is skipped.
-func (t *tempoAPI) walk(ctx context.Context, q zipkin.QueryRequest, keep func(tr *traceql.Trace, spans []zipkin.Span) bool) ([][]zipkin.Span, error) {
-	return t.finder.FindTracesMatching(ctx, q, t.a.o.StrictTraceID, func(spans []zipkin.Span, from, to int64) (int64, bool) {
+// window, limit and hints) or, when pre is given and q has no hints, the
+// span columns, and keeps those with a span in the window that keep says
+// to keep, given their TraceQL model; a trace the model cannot be made of
+// is skipped. pre must name every trace keep could keep.
+func (t *tempoAPI) walk(ctx context.Context, q zipkin.QueryRequest, pre *traceql.Prefilter, keep func(tr *traceql.Trace, spans []zipkin.Span) bool) ([][]zipkin.Span, error) {
+	var p storage.Prefilter
+	if pre != nil { // a nil *Prefilter is not a nil interface
+		p = pre
+	}
+	return t.finder.FindTracesFiltered(ctx, q, t.a.o.StrictTraceID, p, func(spans []zipkin.Span, from, to int64) (int64, bool) {
 		at, ok := newestStart(spans, from, to)
 		if !ok {
 			return 0, false

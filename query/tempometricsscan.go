@@ -55,7 +55,7 @@ func (t *tempoAPI) scanMetrics(ctx context.Context, m *traceql.Metrics, start, e
 	defer cancel()
 	inspected, counted, tooLarge := 0, 0, false
 	from, to := start.UnixNano(), end.UnixNano()
-	_, err := t.walk(ctx, hinted(q, start, end, scanChunk), func(tr *traceql.Trace, _ []zipkin.Span) bool {
+	_, err := t.walk(ctx, hinted(q, start, end, scanChunk), q.Prefilter(), func(tr *traceql.Trace, _ []zipkin.Span) bool {
 		if inspected++; inspected > t.a.o.MetricsScanTraces {
 			tooLarge = true
 			cancel()

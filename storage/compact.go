@@ -44,7 +44,7 @@ func (s *Store) Compact(ctx context.Context, limit int) (int, error) {
 			if err != nil {
 				return err
 			}
-			if err := compact(ctx, tx, tenant, builders, c); err != nil {
+			if err := compact(ctx, tx, tenant, builders, c, s.cfg.Columns); err != nil {
 				return err
 			}
 		}
@@ -92,12 +92,13 @@ const compactMaxSpans = 10000
 // compact replaces each of tenant's multi-segment traces' segments by
 // their merge.
 // Where the segments hold pieces of one span (reported in parts, in
-// different batches), the merged spans get index rows of their own: each
-// segment's rows saw only its pieces, so a search naming the service and
-// the span name could not nominate the trace.
-func compact(ctx context.Context, tx pgx.Tx, tenant int16, builders map[zipkin.TraceID]*traceBuilder, c *segmentCodec) error {
+// different batches), the merged spans get index rows and span columns of
+// their own: each segment's saw only its pieces, so a search naming the
+// service and the span name could not nominate the trace.
+func compact(ctx context.Context, tx pgx.Tx, tenant int16, builders map[zipkin.TraceID]*traceBuilder, c *segmentCodec, cols ColumnEncoder) error {
 	b := &pgx.Batch{}
 	var index [][]any
+	var wholes [][]canonicalSpan
 	var lows, highs []int64
 	for id, tb := range builders {
 		if len(tb.segments) < 2 || len(tb.spans) > compactMaxSpans {
@@ -107,6 +108,7 @@ func compact(ctx context.Context, tx pgx.Tx, tenant int16, builders map[zipkin.T
 		seg := tb.merged(id, c)
 		if whole := indexSpans(seg.spans); len(whole) < len(seg.spans) {
 			index = appendIndexRows(index, id, whole, seg.ts)
+			wholes = append(wholes, whole)
 		}
 		ts := time.UnixMicro(seg.ts).UTC()
 		b.Queue(`INSERT INTO segments (trace_id_low, ts, seg_uid, trace_id_high, span_count, dict, data, tenant)
@@ -125,6 +127,11 @@ func compact(ctx context.Context, tx pgx.Tx, tenant int16, builders map[zipkin.T
 	if b.Len() == 0 {
 		return nil
 	}
+	blocks, err := columnBlocks(cols, wholes, time.Now().UnixMicro())
+	if err != nil {
+		return fmt.Errorf("compact segments: %w", err)
+	}
+	queueColumns(b, blocks, tenant)
 	// A mark still pending for a merged trace carries the links of the
 	// one segment its write stored; the linker trusts them when it finds
 	// the trace in one segment, which after this merge is not that one (a

@@ -19,7 +19,7 @@ const day = 24 * time.Hour
 // default partition <table>_other for rows outside the daily ones. What a
 // daily partition is made of is defined in SQL (migrations/00008:
 // zipq_ensure_partition, zipq_drop_partitions_before).
-var partitioned = []string{"segments", "span_index", "segment_blocks"}
+var partitioned = []string{"segments", "span_index", "segment_blocks", "span_columns"}
 
 func partitionName(table string, d time.Time) string { return table + "_p" + d.Format("20060102") }
 
@@ -29,7 +29,7 @@ func partitionName(table string, d time.Time) string { return table + "_p" + d.F
 // walks the days kept.
 const dailyPartitions = `(SELECT i.inhparent AS parent, to_date(right(c.relname, 8), 'YYYYMMDD') AS day, c.oid
 	FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
-	WHERE i.inhparent IN ('segments'::regclass, 'span_index'::regclass, 'segment_blocks'::regclass) AND c.relname ~ '_p[0-9]{8}$')`
+	WHERE i.inhparent IN ('segments'::regclass, 'span_index'::regclass, 'segment_blocks'::regclass, 'span_columns'::regclass) AND c.relname ~ '_p[0-9]{8}$')`
 
 // Maintain creates the daily partitions from yesterday to PartitionsAhead
 // days ahead and applies retention: whole partitions older than Retention

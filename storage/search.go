@@ -44,6 +44,17 @@ func (s *Store) FindTraces(ctx context.Context, q zipkin.QueryRequest, strict bo
 // are walked newest first as in FindTraces; match decides exactly.
 func (s *Store) FindTracesMatching(ctx context.Context, q zipkin.QueryRequest, strict bool,
 	match func(spans []zipkin.Span, from, to int64) (at int64, ok bool)) ([][]zipkin.Span, error) {
+	return s.FindTracesFiltered(ctx, q, strict, nil, match)
+}
+
+// FindTracesFiltered is FindTracesMatching with a prefilter, which names
+// the traces that may match from their spans' columns (span_columns).
+// When q names nothing the search index could look up, and the columns
+// cover the window, the walk goes down the column blocks newest first
+// instead of the search index, and reads whole only the traces pre names.
+// pre must name every trace match could accept.
+func (s *Store) FindTracesFiltered(ctx context.Context, q zipkin.QueryRequest, strict bool, pre Prefilter,
+	match func(spans []zipkin.Span, from, to int64) (at int64, ok bool)) ([][]zipkin.Span, error) {
 	tenant, ok, err := s.readTenant(ctx)
 	if q.Limit <= 0 || !ok || err != nil {
 		return nil, err
@@ -69,6 +80,15 @@ func (s *Store) FindTracesMatching(ctx context.Context, q zipkin.QueryRequest, s
 	}
 	w := &walk{s: s, tenant: tenant, q: q, match: match, strict: strict, keys: keys, either: either,
 		start: start, end: end, cursor: end, seen: map[zipkin.TraceID]bool{}}
+	if pre != nil && s.cfg.Columns != nil && len(keys)+len(either) == 0 && q.MinDuration == 0 && q.MaxDuration == 0 {
+		since, err := s.columnsSince(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("find traces: %w", err)
+		}
+		if !start.Before(since) {
+			w.pre = pre
+		}
+	}
 	if err := w.run(ctx); err != nil {
 		return nil, fmt.Errorf("find traces: %w", err)
 	}
@@ -97,6 +117,7 @@ type walk struct {
 	start, end time.Time
 	cursor     time.Time // rows with ts_max <= cursor are unread
 	rare       bool      // use the GIN index
+	pre        Prefilter // walk the column blocks, not the index
 	seen       map[zipkin.TraceID]bool
 	matches    []match
 }
@@ -112,8 +133,12 @@ type candidate struct {
 }
 
 func (w *walk) run(ctx context.Context) error {
+	step := w.step
+	if w.pre != nil {
+		step = w.columnStep
+	}
 	for {
-		cands, exhausted, err := w.step(ctx)
+		cands, exhausted, err := step(ctx)
 		if err != nil {
 			return err
 		}

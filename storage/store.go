@@ -65,6 +65,11 @@ type Config struct {
 	// StatsCacheBytes bounds the memory of the strips reads keep decoded
 	// (stripcache.go); negative: none kept.
 	StatsCacheBytes int64
+	// Columns encodes each write's spans as columns for TraceQL scans
+	// (columns.go; ingest.SpanColumns). Nil: no columns are written and
+	// scans read whole traces. Every process writing or reading a schema
+	// sets it alike.
+	Columns ColumnEncoder
 }
 
 // DefaultConfig is the store's defaults.
@@ -167,6 +172,8 @@ type Store struct {
 	traceLimits map[string]int
 	// codec writes new segments (dicts.go); nil: the shipped dictionary.
 	codec atomic.Pointer[segmentCodec]
+	// colSince caches span_columns_since, which only a migration writes.
+	colSince atomic.Pointer[time.Time]
 	// usage is what the last maintenance round measured (partitions.go).
 	usage atomic.Pointer[Usage]
 	// keep is Config.Keep parsed; nil: off (thin.go).

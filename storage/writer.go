@@ -144,6 +144,8 @@ type write struct {
 	uncounted     bool // not counted in span_stats at all
 	// merged[i]: the spans of segs[i] as counted (indexSpans).
 	merged [][]canonicalSpan
+	// columns: the spans of segs as columns for scans.
+	columns []columnBlock
 	// counted is what the last transaction counted, for the observer
 	// (only when observed).
 	counted  []*zipkin.Span
@@ -201,6 +203,9 @@ func (s *Store) prepare(spans []zipkin.Span, marks bool) (*write, error) {
 	}
 	if len(tally) > 0 {
 		w.stats = tally.batchRows()
+	}
+	if w.columns, err = columnBlocks(s.cfg.Columns, w.merged, arrival); err != nil {
+		return nil, err
 	}
 	if marks {
 		w.marks = make([]mark, len(segs))
@@ -313,6 +318,9 @@ func (w *write) write(ctx context.Context, tx pgx.Tx, tenant int16) error {
 	}
 	for _, r := range stats {
 		b.Queue(insertStatBatch, tenant, time.UnixMicro(r.minute).UTC(), r.cells, r.chunks)
+	}
+	if !w.beforeTenants {
+		queueColumns(b, w.columns, tenant)
 	}
 	if err := tx.SendBatch(ctx, b).Close(); err != nil {
 		return fmt.Errorf("mark traces for the linker, count spans: %w", err)

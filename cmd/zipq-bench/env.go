@@ -20,6 +20,7 @@ import (
 	amqp "github.com/rabbitmq/amqp091-go"
 
 	"github.com/zipq/zipq/broker"
+	"github.com/zipq/zipq/ingest"
 	"github.com/zipq/zipq/storage"
 	"github.com/zipq/zipq/zipkin"
 )
@@ -72,7 +73,7 @@ func (b *bench) schemaAt(name string, version int64) (string, *storage.Store) {
 	q := u.Query()
 	q.Set("search_path", schema)
 	u.RawQuery = q.Encode()
-	st, err := storage.Open(b.ctx, storage.Config{URL: u.String(), MaxConns: 8}, nil)
+	st, err := storage.Open(b.ctx, storage.Config{URL: u.String(), MaxConns: 8, Columns: ingest.SpanColumns}, nil)
 	must(err)
 	must(st.MigrateTo(b.ctx, version))
 	if version < 0 {

@@ -570,6 +570,7 @@ func bootServer(name string, args []string, bind func(*settings)) (*slog.Logger,
 func parseCommand(name string, args []string, bind func(*settings)) (*slog.Logger, storage.Config, error) {
 	lc := defaultLog()
 	sc := storage.DefaultConfig()
+	sc.Columns = ingest.SpanColumns // every process alike: writers store them, scans read them
 	s := newSettings(name)
 	bindLog(s, &lc)
 	bindPostgres(s, &sc)

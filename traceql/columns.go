@@ -1,0 +1,381 @@
+package traceql
+
+import (
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+		"strings"
+
+	"github.com/klauspost/compress/zstd"
+)
+
+// Span columns: the stored encoding a TraceQL scan reads instead of whole
+// traces. A block holds some spans (a write's, an hour of start times) as
+// named sections, one per field, so a query reads only the fields it
+// tests and decides most spans without building them (docs/BENCHMARKS.md,
+// "The scan rate"). Storage keeps the sections opaque and hands back those
+// a Prefilter names; this file is the only one that knows what is in them.
+//
+// Sections (each: a flag byte, 0 raw or 1 zstd, then the payload, which
+// starts with the number of spans as a uvarint):
+//   - "trace": the traces as 16 bytes each (a uvarint count first), then
+//     each span's trace as a uvarint index;
+//   - "duration": each span's duration in nanoseconds, a zigzag varint;
+//   - "name", "status", "statusMessage", "kind", and "span.<key>" for each
+//     span attribute: a dictionary (a uvarint count, then each value as a
+//     type byte and its bytes), then each span's uvarint code, 0 when the
+//     span has no such field.
+//
+// Only fields that are a function of the span alone are stored: a
+// resource's attributes and a scope come from the first span of their
+// service in the trace (the zipkin translator's grouping), which may be
+// in another block, and events and links are lists. A query reading them
+// is decided "maybe" there, and the trace is read whole.
+
+// Column section names of the intrinsics.
+const (
+	colTrace    = "trace"
+	colDuration = "duration"
+	spanPrefix  = "span."
+)
+
+var intrinsicColumns = map[string]string{"span:name": "name", "span:status": "status",
+	"span:statusMessage": "statusMessage", "span:kind": "kind", "span:duration": colDuration}
+
+var (
+	colEncoder, _ = zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedDefault), zstd.WithEncoderConcurrency(1))
+	colDecoder, _ = zstd.NewReader(nil, zstd.WithDecoderConcurrency(0), zstd.WithDecoderMaxMemory(64<<20))
+)
+
+// EncodeColumns encodes the spans of traces (parts of traces: the spans
+// one block holds) as sections: "trace", "duration", then the others by
+// name.
+func EncodeColumns(traces []*Trace) (names []string, sections [][]byte, err error) {
+	n := 0
+	for _, t := range traces {
+		n += len(t.Spans)
+	}
+	tr := binary.AppendUvarint(nil, uint64(n))
+	tr = binary.AppendUvarint(tr, uint64(len(traces)))
+	durs := binary.AppendUvarint(nil, uint64(n))
+	dicts := map[string]*dictBuilder{}
+	dict := func(name string) *dictBuilder {
+		d := dicts[name]
+		if d == nil {
+			d = &dictBuilder{codes: make([]uint32, n), index: map[Value]uint32{}}
+			dicts[name] = d
+		}
+		return d
+	}
+	row := 0
+	for _, t := range traces {
+		raw, err := hex.DecodeString(t.ID)
+		if err != nil || len(raw) != 16 {
+			return nil, nil, fmt.Errorf("trace id %q: want 32 hex digits", t.ID)
+		}
+		tr = append(tr, raw...)
+		for _, s := range t.Spans {
+			dict("name").set(row, Str(s.Name))
+			dict("status").set(row, Value{t: TypeStatus, s: s.Status})
+			dict("statusMessage").set(row, Str(s.StatusMessage))
+			dict("kind").set(row, Value{t: TypeKind, s: s.Kind})
+			durs = binary.AppendVarint(durs, s.End-s.Start)
+			for k, v := range s.Attrs {
+				if v.Type() != TypeNil {
+					dict(spanPrefix+k).set(row, v)
+				}
+			}
+			row++
+		}
+	}
+	for ti, t := range traces {
+		for range t.Spans {
+			tr = binary.AppendUvarint(tr, uint64(ti))
+		}
+	}
+	add := func(name string, payload []byte) {
+		names, sections = append(names, name), append(sections, pack(payload))
+	}
+	add(colTrace, tr)
+	add(colDuration, durs)
+	for _, name := range sortedKeys(dicts) {
+		add(name, dicts[name].encode(n))
+	}
+	return names, sections, nil
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+type dictBuilder struct {
+	values []Value
+	index  map[Value]uint32
+	codes  []uint32
+}
+
+func (d *dictBuilder) set(row int, v Value) {
+	c, ok := d.index[v]
+	if !ok {
+		d.values = append(d.values, v)
+		c = uint32(len(d.values))
+		d.index[v] = c
+	}
+	d.codes[row] = c
+}
+
+func (d *dictBuilder) encode(n int) []byte {
+	b := binary.AppendUvarint(nil, uint64(n))
+	b = binary.AppendUvarint(b, uint64(len(d.values)))
+	for _, v := range d.values {
+		b = appendValue(b, v)
+	}
+	for _, c := range d.codes {
+		b = binary.AppendUvarint(b, uint64(c))
+	}
+	return b
+}
+
+func appendValue(b []byte, v Value) []byte {
+	b = append(b, byte(v.t))
+	switch v.t {
+	case TypeInt, TypeDuration:
+		return binary.AppendVarint(b, v.i)
+	case TypeFloat:
+		return binary.LittleEndian.AppendUint64(b, math.Float64bits(v.f))
+	case TypeBool:
+		if v.b {
+			return append(b, 1)
+		}
+		return append(b, 0)
+	}
+	b = binary.AppendUvarint(b, uint64(len(v.s)))
+	return append(b, v.s...)
+}
+
+// pack compresses a section when that makes it smaller.
+func pack(payload []byte) []byte {
+	if len(payload) >= 64 {
+		if z := colEncoder.EncodeAll(payload, []byte{1}); len(z) < len(payload)+1 {
+			return z
+		}
+	}
+	return append([]byte{0}, payload...)
+}
+
+var errColumns = errors.New("corrupt span columns")
+
+// reader walks a section's payload.
+type reader struct {
+	b   []byte
+	err error
+}
+
+func (r *reader) uvarint() uint64 {
+	v, n := binary.Uvarint(r.b)
+	if n <= 0 {
+		r.fail()
+		return 0
+	}
+	r.b = r.b[n:]
+	return v
+}
+
+func (r *reader) varint() int64 {
+	v, n := binary.Varint(r.b)
+	if n <= 0 {
+		r.fail()
+		return 0
+	}
+	r.b = r.b[n:]
+	return v
+}
+
+func (r *reader) bytes(n uint64) []byte {
+	if n > uint64(len(r.b)) {
+		r.fail()
+		return nil
+	}
+	out := r.b[:n]
+	r.b = r.b[n:]
+	return out
+}
+
+func (r *reader) fail() {
+	if r.err == nil {
+		r.err = errColumns
+	}
+	r.b = nil
+}
+
+// count reads a count of items of at least min bytes each, refusing one
+// the rest of the payload cannot hold (a corrupt count must not allocate).
+func (r *reader) count(min int) int {
+	c := r.uvarint()
+	if c > uint64(len(r.b)/min) {
+		r.fail()
+		return 0
+	}
+	return int(c)
+}
+
+func (r *reader) value() Value {
+	t := r.bytes(1)
+	if t == nil {
+		return Value{}
+	}
+	switch typ := Type(t[0]); typ {
+	case TypeInt, TypeDuration:
+		return Value{t: typ, i: r.varint()}
+	case TypeFloat:
+		b := r.bytes(8)
+		if b == nil {
+			return Value{}
+		}
+		return Float(math.Float64frombits(binary.LittleEndian.Uint64(b)))
+	case TypeBool:
+		b := r.bytes(1)
+		if b == nil || b[0] > 1 {
+			r.fail()
+			return Value{}
+		}
+		return Bool(b[0] == 1)
+	case TypeString, TypeStatus, TypeKind:
+		return Value{t: typ, s: string(r.bytes(r.uvarint()))}
+	}
+	r.fail()
+	return Value{}
+}
+
+// unpack undoes pack and checks the span count.
+func unpack(section []byte, spans int) (*reader, error) {
+	if len(section) == 0 {
+		return nil, errColumns
+	}
+	payload := section[1:]
+	switch section[0] {
+	case 0:
+	case 1:
+		var err error
+		if payload, err = colDecoder.DecodeAll(payload, nil); err != nil {
+			return nil, fmt.Errorf("%w: %w", errColumns, err)
+		}
+	default:
+		return nil, errColumns
+	}
+	r := &reader{b: payload}
+	if n := r.uvarint(); r.err != nil || n != uint64(spans) {
+		return nil, errColumns
+	}
+	return r, nil
+}
+
+// column is one decoded section: each span's value is dict[codes[i]-1]
+// (none when the code is 0), or ints[i] as a duration.
+type column struct {
+	codes []uint32
+	dict  []Value
+	ints  []int64
+}
+
+func (c *column) value(i int) Value {
+	if c.ints != nil {
+		return duration(c.ints[i])
+	}
+	if code := c.codes[i]; code > 0 {
+		return c.dict[code-1]
+	}
+	return Value{}
+}
+
+func decodeColumn(name string, section []byte, spans int) (*column, error) {
+	r, err := unpack(section, spans)
+	if err != nil {
+		return nil, err
+	}
+	c := &column{}
+	if name == colDuration {
+		c.ints = make([]int64, spans)
+		for i := range c.ints {
+			c.ints[i] = r.varint()
+		}
+	} else {
+		c.dict = make([]Value, r.count(2))
+		for i := range c.dict {
+			c.dict[i] = r.value()
+		}
+		c.codes = make([]uint32, spans)
+		for i := range c.codes {
+			code := r.uvarint()
+			if code > uint64(len(c.dict)) {
+				r.fail()
+				break
+			}
+			c.codes[i] = uint32(code)
+		}
+	}
+	if r.err != nil || len(r.b) != 0 {
+		return nil, fmt.Errorf("section %q: %w", name, errColumns)
+	}
+	return c, nil
+}
+
+// decodeTraces reads the trace section: the trace IDs and each span's.
+func decodeTraces(section []byte, spans int) (ids [][16]byte, of []uint32, err error) {
+	r, err := unpack(section, spans)
+	if err != nil {
+		return nil, nil, err
+	}
+	ids = make([][16]byte, r.count(16))
+	for i := range ids {
+		copy(ids[i][:], r.bytes(16))
+	}
+	of = make([]uint32, spans)
+	for i := range of {
+		t := r.uvarint()
+		if t >= uint64(len(ids)) {
+			r.fail()
+			break
+		}
+		of[i] = uint32(t)
+	}
+	if r.err != nil || len(r.b) != 0 {
+		return nil, nil, fmt.Errorf("section %q: %w", colTrace, errColumns)
+	}
+	return ids, of, nil
+}
+
+// columnOf is the section a field reads, "" when it reads none (its value
+// is not a function of the span alone).
+func columnOf(f Field) string {
+	switch f := f.(type) {
+	case *Attribute:
+		if f.Scope == "span" || f.Scope == "" {
+			return spanPrefix + f.Name
+		}
+	case *Intrinsic:
+		return intrinsicColumns[f.Name]
+	}
+	return ""
+}
+
+// isColumnName reports whether name could be a section EncodeColumns writes.
+func isColumnName(name string) bool {
+	if name == colTrace || strings.HasPrefix(name, spanPrefix) {
+		return true
+	}
+	for _, c := range intrinsicColumns {
+		if c == name {
+			return true
+		}
+	}
+	return false
+}
