@@ -70,7 +70,7 @@ DECLARE
 BEGIN
     bytes_before := pg_total_relation_size(quote_ident(part)::regclass);
     EXECUTE format('CREATE TABLE %I (LIKE %I INCLUDING DEFAULTS INCLUDING CONSTRAINTS INCLUDING STORAGE)', fresh, parent);
-    IF parent = 'segment_blocks' THEN
+    IF parent IN ('segment_blocks', 'span_columns') THEN
         EXECUTE format('INSERT INTO %I SELECT * FROM %I ORDER BY trace_id_low', fresh, part);
     ELSE
         EXECUTE format('INSERT INTO %I SELECT p.* FROM %I p WHERE NOT EXISTS (SELECT 1 FROM thinned_traces t
@@ -84,6 +84,9 @@ BEGIN
         EXECUTE format('ALTER TABLE %I ADD CONSTRAINT %I PRIMARY KEY (trace_id_low, tenant, ts, seg_uid)', fresh, fresh || '_pkey');
     ELSIF parent = 'segment_blocks' THEN
         EXECUTE format('ALTER TABLE %I ADD CONSTRAINT %I PRIMARY KEY (trace_id_low, tenant, ts, block_uid)', fresh, fresh || '_pkey');
+    ELSIF parent = 'span_columns' THEN
+        EXECUTE format('ALTER TABLE %I ADD CONSTRAINT %I PRIMARY KEY (trace_id_low, tenant, ts, block_uid)', fresh, fresh || '_pkey');
+        EXECUTE format('CREATE INDEX %I ON %I (tenant, ts_max)', fresh || '_tenant_ts_max_idx', fresh);
     ELSIF parent = 'span_index' THEN
         EXECUTE format('CREATE INDEX %I ON %I (tenant, ts_max)', fresh || '_tenant_ts_max_idx', fresh);
     END IF;
@@ -260,6 +263,43 @@ CREATE TABLE zipq.segments_other (
     CONSTRAINT segments_span_count_check CHECK ((span_count > 0))
 );
 ALTER TABLE ONLY zipq.segments_other ALTER COLUMN data SET STORAGE EXTERNAL;
+
+CREATE TABLE zipq.span_columns (
+    trace_id_low bigint NOT NULL,
+    tenant smallint NOT NULL,
+    ts timestamp with time zone NOT NULL,
+    ts_max timestamp with time zone NOT NULL,
+    block_uid bigint NOT NULL,
+    spans integer NOT NULL,
+    names text[] NOT NULL,
+    ends integer[] NOT NULL,
+    data bytea NOT NULL,
+    CONSTRAINT span_columns_spans_check CHECK ((spans > 0))
+)
+PARTITION BY RANGE (ts);
+ALTER TABLE ONLY zipq.span_columns ALTER COLUMN data SET STORAGE EXTERNAL;
+
+COMMENT ON TABLE zipq.span_columns IS 'the spans of each write as columns for TraceQL scans, a block per tenant and hour of start times (traceql/columns.go, storage/columns.go)';
+
+COMMENT ON COLUMN zipq.span_columns.block_uid IS 'xxhash64 of the block''s data';
+
+CREATE TABLE zipq.span_columns_other (
+    trace_id_low bigint NOT NULL,
+    tenant smallint NOT NULL,
+    ts timestamp with time zone NOT NULL,
+    ts_max timestamp with time zone NOT NULL,
+    block_uid bigint NOT NULL,
+    spans integer NOT NULL,
+    names text[] NOT NULL,
+    ends integer[] NOT NULL,
+    data bytea NOT NULL,
+    CONSTRAINT span_columns_spans_check CHECK ((spans > 0))
+);
+ALTER TABLE ONLY zipq.span_columns_other ALTER COLUMN data SET STORAGE EXTERNAL;
+
+CREATE TABLE zipq.span_columns_since (
+    since timestamp with time zone NOT NULL
+);
 
 CREATE TABLE zipq.span_index (
     trace_id_low bigint NOT NULL,
@@ -457,6 +497,8 @@ ALTER TABLE ONLY zipq.segment_blocks ATTACH PARTITION zipq.segment_blocks_other 
 
 ALTER TABLE ONLY zipq.segments ATTACH PARTITION zipq.segments_other DEFAULT;
 
+ALTER TABLE ONLY zipq.span_columns ATTACH PARTITION zipq.span_columns_other DEFAULT;
+
 ALTER TABLE ONLY zipq.span_index ATTACH PARTITION zipq.span_index_other DEFAULT;
 
 ALTER TABLE ONLY zipq.autocomplete_tags
@@ -492,6 +534,12 @@ ALTER TABLE ONLY zipq.segments
 ALTER TABLE ONLY zipq.segments_other
     ADD CONSTRAINT segments_other_pkey PRIMARY KEY (trace_id_low, tenant, ts, seg_uid);
 
+ALTER TABLE ONLY zipq.span_columns
+    ADD CONSTRAINT span_columns_pkey PRIMARY KEY (trace_id_low, tenant, ts, block_uid);
+
+ALTER TABLE ONLY zipq.span_columns_other
+    ADD CONSTRAINT span_columns_other_pkey PRIMARY KEY (trace_id_low, tenant, ts, block_uid);
+
 ALTER TABLE ONLY zipq.span_names
     ADD CONSTRAINT span_names_pkey PRIMARY KEY (tenant, pair_h, day);
 
@@ -526,6 +574,10 @@ CREATE INDEX autocomplete_tags_key ON zipq.autocomplete_tags USING btree (tenant
 
 CREATE INDEX remote_services_service ON zipq.remote_services USING btree (tenant, service_h);
 
+CREATE INDEX span_columns_tenant_ts_max_idx ON ONLY zipq.span_columns USING btree (tenant, ts_max);
+
+CREATE INDEX span_columns_other_tenant_ts_max_idx ON zipq.span_columns_other USING btree (tenant, ts_max);
+
 CREATE INDEX span_index_other_keys ON zipq.span_index_other USING gin (keys) WITH (gin_pending_list_limit='256');
 
 CREATE INDEX span_index_ts_max ON ONLY zipq.span_index USING btree (tenant, ts_max);
@@ -551,5 +603,9 @@ CREATE INDEX trace_links_hour ON zipq.trace_links USING btree (hour);
 ALTER INDEX zipq.segment_blocks_pkey ATTACH PARTITION zipq.segment_blocks_other_pkey;
 
 ALTER INDEX zipq.segments_pkey ATTACH PARTITION zipq.segments_other_pkey;
+
+ALTER INDEX zipq.span_columns_pkey ATTACH PARTITION zipq.span_columns_other_pkey;
+
+ALTER INDEX zipq.span_columns_tenant_ts_max_idx ATTACH PARTITION zipq.span_columns_other_tenant_ts_max_idx;
 
 ALTER INDEX zipq.span_index_ts_max ATTACH PARTITION zipq.span_index_other_tenant_ts_max_idx;

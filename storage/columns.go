@@ -32,13 +32,13 @@ type Prefilter interface {
 // columnBlock is a span_columns row: the spans of one write (or one
 // compaction) whose start, dated as stored, falls in one hour.
 type columnBlock struct {
-	low        int64 // its first trace's: where Citus would place it
-	ts, tsMax  int64 // µs
-	uid        int64
-	spans      int32
-	names      []string
-	ends       []int32
-	data       []byte
+	low       int64 // its first trace's: where Citus would place it
+	ts, tsMax int64 // µs
+	uid       int64
+	spans     int32
+	names     []string
+	ends      []int32
+	data      []byte
 }
 
 // columnHour is the time span of a block's start times, which bounds how

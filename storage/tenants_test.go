@@ -286,8 +286,8 @@ func TestTenantBudget(t *testing.T) {
 		shares += u.Bytes
 	}
 	partBytes := func(d time.Time) int64 {
-		return int64(count(t, dsn, `SELECT (pg_total_relation_size($1::regclass) + pg_total_relation_size($2::regclass) + pg_total_relation_size($3::regclass))::int`,
-			"segments_p"+d.Format("20060102"), "span_index_p"+d.Format("20060102"), "segment_blocks_p"+d.Format("20060102")))
+		return int64(count(t, dsn, `SELECT (pg_total_relation_size($1::regclass) + pg_total_relation_size($2::regclass) + pg_total_relation_size($3::regclass) + pg_total_relation_size($4::regclass))::int`,
+			"segments_p"+d.Format("20060102"), "span_index_p"+d.Format("20060102"), "segment_blocks_p"+d.Format("20060102"), "span_columns_p"+d.Format("20060102")))
 	}
 	var parts int64
 	for d := oldest; !d.After(day0); d = d.Add(24 * time.Hour) {

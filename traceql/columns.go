@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"math"
 	"slices"
-		"strings"
 
 	"github.com/klauspost/compress/zstd"
 )
@@ -216,11 +215,11 @@ func (r *reader) fail() {
 	r.b = nil
 }
 
-// count reads a count of items of at least min bytes each, refusing one
+// count reads a count of items of at least least bytes each, refusing one
 // the rest of the payload cannot hold (a corrupt count must not allocate).
-func (r *reader) count(min int) int {
+func (r *reader) count(least int) int {
 	c := r.uvarint()
-	if c > uint64(len(r.b)/min) {
+	if c > uint64(len(r.b)/least) {
 		r.fail()
 		return 0
 	}
@@ -365,17 +364,4 @@ func columnOf(f Field) string {
 		return intrinsicColumns[f.Name]
 	}
 	return ""
-}
-
-// isColumnName reports whether name could be a section EncodeColumns writes.
-func isColumnName(name string) bool {
-	if name == colTrace || strings.HasPrefix(name, spanPrefix) {
-		return true
-	}
-	for _, c := range intrinsicColumns {
-		if c == name {
-			return true
-		}
-	}
-	return false
 }
