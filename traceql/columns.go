@@ -8,7 +8,7 @@ import (
 	"math"
 	"slices"
 
-	"github.com/klauspost/compress/zstd"
+	"github.com/klauspost/compress/s2"
 )
 
 // Span columns: the stored encoding a TraceQL scan reads instead of whole
@@ -18,7 +18,7 @@ import (
 // "The scan rate"). Storage keeps the sections opaque and hands back those
 // a Prefilter names; this file is the only one that knows what is in them.
 //
-// Sections (each: a flag byte, 0 raw or 1 zstd, then the payload, which
+// Sections (each: a flag byte, 0 raw or 1 S2, then the payload, which
 // starts with the number of spans as a uvarint):
 //   - "trace": the traces as 16 bytes each (a uvarint count first), then
 //     each span's trace as a uvarint index;
@@ -44,10 +44,9 @@ const (
 var intrinsicColumns = map[string]string{"span:name": "name", "span:status": "status",
 	"span:statusMessage": "statusMessage", "span:kind": "kind", "span:duration": colDuration}
 
-var (
-	colEncoder, _ = zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedDefault), zstd.WithEncoderConcurrency(1))
-	colDecoder, _ = zstd.NewReader(nil, zstd.WithDecoderConcurrency(0), zstd.WithDecoderMaxMemory(64<<20))
-)
+// maxSection bounds a section's decompressed size: a corrupt length must
+// not allocate.
+const maxSection = 64 << 20
 
 // EncodeColumns encodes the spans of traces (parts of traces: the spans
 // one block holds) as sections: "trace", "duration", then the others by
@@ -160,11 +159,16 @@ func appendValue(b []byte, v Value) []byte {
 	return append(b, v.s...)
 }
 
-// pack compresses a section when that makes it smaller.
+// pack compresses a section with S2 when that saves a quarter of it or
+// more. A scan decompresses every section it reads: zstd made dictionaries
+// of paths a third smaller than S2 does, but decoding a small zstd frame
+// (its tables) cost 7 times as long, a third of a scan's CPU
+// (docs/BENCHMARKS.md, "The scan rate").
 func pack(payload []byte) []byte {
 	if len(payload) >= 64 {
-		if z := colEncoder.EncodeAll(payload, []byte{1}); len(z) < len(payload)+1 {
-			return z
+		z := s2.EncodeBetter(make([]byte, 1+s2.MaxEncodedLen(len(payload)))[1:], payload)
+		if len(z) <= len(payload)*3/4 {
+			return append([]byte{1}, z...)
 		}
 	}
 	return append([]byte{0}, payload...)
@@ -174,11 +178,17 @@ var errColumns = errors.New("corrupt span columns")
 
 // reader walks a section's payload.
 type reader struct {
-	b   []byte
+	all []byte // the payload
+	b   []byte // what is left of it
 	err error
 }
 
 func (r *reader) uvarint() uint64 {
+	if len(r.b) > 0 && r.b[0] < 0x80 { // most codes and counts: one byte
+		v := r.b[0]
+		r.b = r.b[1:]
+		return uint64(v)
+	}
 	v, n := binary.Uvarint(r.b)
 	if n <= 0 {
 		r.fail()
@@ -226,36 +236,55 @@ func (r *reader) count(least int) int {
 	return int(c)
 }
 
-func (r *reader) value() Value {
+// entry passes one dictionary value (the type byte and what follows),
+// checked but not decoded: most are only looked up.
+func (r *reader) entry() {
 	t := r.bytes(1)
 	if t == nil {
-		return Value{}
+		return
 	}
-	switch typ := Type(t[0]); typ {
+	switch Type(t[0]) {
 	case TypeInt, TypeDuration:
-		return Value{t: typ, i: r.varint()}
+		r.varint()
 	case TypeFloat:
-		b := r.bytes(8)
-		if b == nil {
-			return Value{}
-		}
-		return Float(math.Float64frombits(binary.LittleEndian.Uint64(b)))
+		r.bytes(8)
 	case TypeBool:
-		b := r.bytes(1)
-		if b == nil || b[0] > 1 {
+		if b := r.bytes(1); b != nil && b[0] > 1 {
 			r.fail()
-			return Value{}
 		}
-		return Bool(b[0] == 1)
 	case TypeString, TypeStatus, TypeKind:
-		return Value{t: typ, s: string(r.bytes(r.uvarint()))}
+		r.bytes(r.uvarint())
+	default:
+		r.fail()
 	}
-	r.fail()
-	return Value{}
 }
 
-// unpack undoes pack and checks the span count.
-func unpack(section []byte, spans int) (*reader, error) {
+// entryValue decodes an entry reader.entry checked.
+func entryValue(e []byte) Value {
+	typ, rest := Type(e[0]), e[1:]
+	switch typ {
+	case TypeInt, TypeDuration:
+		i, _ := binary.Varint(rest)
+		return Value{t: typ, i: i}
+	case TypeFloat:
+		return Float(math.Float64frombits(binary.LittleEndian.Uint64(rest)))
+	case TypeBool:
+		return Bool(rest[0] == 1)
+	}
+	_, n := binary.Uvarint(rest)
+	return Value{t: typ, s: string(rest[n:])}
+}
+
+// scratch is memory a decoder reuses from block to block.
+type scratch struct {
+	buf   []byte // decompressed payloads
+	codes []uint32
+	ints  []int64
+}
+
+// unpack undoes pack (decompressing into sc's buffer) and checks the span
+// count.
+func unpack(section []byte, spans int, sc *scratch) (*reader, error) {
 	if len(section) == 0 {
 		return nil, errColumns
 	}
@@ -263,26 +292,47 @@ func unpack(section []byte, spans int) (*reader, error) {
 	switch section[0] {
 	case 0:
 	case 1:
-		var err error
-		if payload, err = colDecoder.DecodeAll(payload, nil); err != nil {
+		n, err := s2.DecodedLen(payload)
+		if err != nil || n > maxSection {
+			return nil, errColumns
+		}
+		if payload, err = s2.Decode(slices.Grow(sc.buf[:0], n)[:n], payload); err != nil {
 			return nil, fmt.Errorf("%w: %w", errColumns, err)
 		}
+		sc.buf = payload
 	default:
 		return nil, errColumns
 	}
-	r := &reader{b: payload}
+	r := &reader{all: payload, b: payload}
 	if n := r.uvarint(); r.err != nil || n != uint64(spans) {
 		return nil, errColumns
 	}
 	return r, nil
 }
 
-// column is one decoded section: each span's value is dict[codes[i]-1]
-// (none when the code is 0), or ints[i] as a duration.
+// column is one decoded section: each span's value is dictionary entry
+// codes[i]-1 (none when the code is 0), or ints[i] as a duration.
+// Entries are decoded when first asked for.
 type column struct {
 	codes []uint32
-	dict  []Value
+	raw   []byte   // the section's payload, which the entries are in
+	ends  []uint32 // entry k is raw[ends[k-1]:ends[k]] (ends[-1]: start)
+	start uint32
+	vals  []Value
+	done  []bool
 	ints  []int64
+}
+
+// entries is the dictionary's size.
+func (c *column) entries() int { return len(c.ends) }
+
+// bytes is entry k's encoding.
+func (c *column) bytes(k int) []byte {
+	from := c.start
+	if k > 0 {
+		from = c.ends[k-1]
+	}
+	return c.raw[from:c.ends[k]]
 }
 
 func (c *column) value(i int) Value {
@@ -290,31 +340,48 @@ func (c *column) value(i int) Value {
 		return duration(c.ints[i])
 	}
 	if code := c.codes[i]; code > 0 {
-		return c.dict[code-1]
+		return c.entry(int(code) - 1)
 	}
 	return Value{}
 }
 
-func decodeColumn(name string, section []byte, spans int) (*column, error) {
-	r, err := unpack(section, spans)
+func (c *column) entry(k int) Value {
+	if c.vals == nil {
+		c.vals, c.done = make([]Value, len(c.ends)), make([]bool, len(c.ends))
+	}
+	if !c.done[k] {
+		c.vals[k], c.done[k] = entryValue(c.bytes(k)), true
+	}
+	return c.vals[k]
+}
+
+// decodeColumn decodes a section into memory of sc, valid until sc's next
+// use.
+func decodeColumn(name string, section []byte, spans int, sc *scratch) (*column, error) {
+	r, err := unpack(section, spans, sc)
 	if err != nil {
 		return nil, err
 	}
 	c := &column{}
 	if name == colDuration {
-		c.ints = make([]int64, spans)
+		sc.ints = slices.Grow(sc.ints[:0], spans)[:spans]
+		c.ints = sc.ints
 		for i := range c.ints {
 			c.ints[i] = r.varint()
 		}
 	} else {
-		c.dict = make([]Value, r.count(2))
-		for i := range c.dict {
-			c.dict[i] = r.value()
+		c.raw = r.all
+		c.ends = make([]uint32, r.count(2))
+		c.start = uint32(len(r.all) - len(r.b))
+		for i := range c.ends {
+			r.entry()
+			c.ends[i] = uint32(len(r.all) - len(r.b))
 		}
-		c.codes = make([]uint32, spans)
+		sc.codes = slices.Grow(sc.codes[:0], spans)[:spans]
+		c.codes = sc.codes
 		for i := range c.codes {
 			code := r.uvarint()
-			if code > uint64(len(c.dict)) {
+			if code > uint64(len(c.ends)) {
 				r.fail()
 				break
 			}
@@ -329,7 +396,7 @@ func decodeColumn(name string, section []byte, spans int) (*column, error) {
 
 // decodeTraces reads the trace section: the trace IDs and each span's.
 func decodeTraces(section []byte, spans int) (ids [][16]byte, of []uint32, err error) {
-	r, err := unpack(section, spans)
+	r, err := unpack(section, spans, &scratch{})
 	if err != nil {
 		return nil, nil, err
 	}

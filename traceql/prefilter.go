@@ -3,6 +3,7 @@ package traceql
 import (
 	"fmt"
 	"regexp"
+	"slices"
 )
 
 // A Prefilter decides, from a block's span columns (columns.go), which of
@@ -19,7 +20,16 @@ type Prefilter struct {
 	q       *Query
 	expr    Field
 	columns []string // "trace" first
+	// memo holds each comparison's outcome on values already decided: a
+	// dictionary repeats from block to block (paths, names), and a
+	// regular expression costs far more than a map lookup.
+	memo map[*Binary]map[string]uint8 // by the value's encoding
+	// scratch[i] is the memory section i+1 decodes into.
+	scratch []scratch
 }
+
+// memoLimit bounds the values remembered per comparison.
+const memoLimit = 1 << 16
 
 // Prefilter is the query's prefilter; nil when no filter the query
 // requires reads a field the columns hold (nothing would be saved).
@@ -32,7 +42,7 @@ func (q *Query) Prefilter() *Prefilter {
 			}
 		})
 		if len(cols) > 1 {
-			return &Prefilter{q: q, expr: f.Expr, columns: cols}
+			return &Prefilter{q: q, expr: f.Expr, columns: cols, memo: map[*Binary]map[string]uint8{}}
 		}
 	}
 	return nil
@@ -46,6 +56,8 @@ func contains(s []string, x string) bool {
 	}
 	return false
 }
+
+// A Prefilter is for one search at a time (it remembers outcomes).
 
 // Columns are the sections the prefilter reads, "trace" first.
 func (p *Prefilter) Columns() []string { return p.columns }
@@ -75,14 +87,13 @@ func (p *Prefilter) Traces(spans int, sections [][]byte) ([][16]byte, error) {
 	if len(sections) != len(p.columns) || sections[0] == nil {
 		return nil, fmt.Errorf("%w: want sections %v", errColumns, p.columns)
 	}
-	ids, of, err := decodeTraces(sections[0], spans)
-	if err != nil {
-		return nil, err
+	if p.scratch == nil {
+		p.scratch = make([]scratch, len(p.columns)-1)
 	}
 	b := &block{n: spans, cols: map[string]*column{}}
 	for i, name := range p.columns[1:] {
 		if sec := sections[i+1]; sec != nil {
-			c, err := decodeColumn(name, sec, spans)
+			c, err := decodeColumn(name, sec, spans, &p.scratch[i])
 			if err != nil {
 				return nil, err
 			}
@@ -90,6 +101,15 @@ func (p *Prefilter) Traces(spans int, sections [][]byte) ([][16]byte, error) {
 		}
 	}
 	out := p.vec(p.expr, b)
+	// The traces are read only for a block with a candidate: a scan that
+	// rules out a block whole reads none of its IDs.
+	if !slices.ContainsFunc(out, func(o uint8) bool { return o == yes || o == maybe }) {
+		return nil, nil
+	}
+	ids, of, err := decodeTraces(sections[0], spans)
+	if err != nil {
+		return nil, err
+	}
 	seen := make([]bool, len(ids))
 	var res [][16]byte
 	for i, o := range out {
@@ -203,14 +223,36 @@ func (p *Prefilter) leaf(f *Binary, b *block) ([]uint8, bool) {
 			out[i] = o
 		}
 	case c.ints != nil:
+		if cmp, ok := intComparison(f.Op, s, swapped); ok {
+			for i, d := range c.ints {
+				out[i] = no
+				if cmp(d) {
+					out[i] = yes
+				}
+			}
+			break
+		}
 		for i, d := range c.ints {
 			out[i] = decide(duration(d))
 		}
 	default:
-		table := make([]uint8, len(c.dict)+1)
+		memo := p.memo[f]
+		if memo == nil {
+			memo = map[string]uint8{}
+			p.memo[f] = memo
+		}
+		table := make([]uint8, c.entries()+1)
 		table[0] = decide(Value{})
-		for i, v := range c.dict {
-			table[i+1] = decide(v)
+		for i := range c.entries() {
+			e := c.bytes(i)
+			o, ok := memo[string(e)]
+			if !ok {
+				o = decide(c.entry(i))
+				if len(memo) < memoLimit {
+					memo[string(e)] = o
+				}
+			}
+			table[i+1] = o
 		}
 		for i, code := range c.codes {
 			out[i] = table[code]
@@ -287,4 +329,41 @@ func (p *Prefilter) eval(f Field, b *block, i int) (Value, bool) {
 		return p.compare(f, l, r), true
 	}
 	return Value{}, false
+}
+
+// intComparison is compare's comparison of a duration with an integer or
+// duration constant k, as a function of the duration: a scan's duration
+// test costs a comparison a span, not a Value.
+func intComparison(op string, k *Static, swapped bool) (func(int64) bool, bool) {
+	if k.Type != TypeInt && k.Type != TypeDuration {
+		return nil, false
+	}
+	if swapped { // k op d is d op' k
+		switch op {
+		case "<":
+			op = ">"
+		case "<=":
+			op = ">="
+		case ">":
+			op = "<"
+		case ">=":
+			op = "<="
+		}
+	}
+	v := k.I
+	switch op {
+	case "=":
+		return func(d int64) bool { return d == v }, true
+	case "!=":
+		return func(d int64) bool { return d != v }, true
+	case "<":
+		return func(d int64) bool { return d < v }, true
+	case "<=":
+		return func(d int64) bool { return d <= v }, true
+	case ">":
+		return func(d int64) bool { return d > v }, true
+	case ">=":
+		return func(d int64) bool { return d >= v }, true
+	}
+	return nil, false
 }

@@ -31,7 +31,7 @@ func main() {
 	flag.IntVar(&ingestSpans, "ingest-spans", 300_000, "spans per ingest run")
 	flag.IntVar(&drainSpans, "drain-spans", 1_000_000, "backlog size")
 	flag.IntVar(&querySpans, "query-spans", 1_000_000, "spans stored for the query run (10000000 for the 10M figures)")
-	only := flag.String("only", "ingest,drain,query,otlp", "parts to run: ingest (both shapes), ingest100 or ingest1 (one shape), drain, query, otlp (Zipkin JSON, OTLP/HTTP and OTLP/gRPC into zipq serve; printed, not written), afterload (search latency in the two minutes after a load into zipq serve; printed; not in the default set), stats (drain rate with the service metrics on and off; printed; not in the default set), auth (ingest and reads with tokens enforced and not; printed; not in the default set), tempo (the same spans into zipq serve and a running Grafana Tempo, their TraceQL answers, traces and latencies compared; printed; not in the default set)")
+	only := flag.String("only", "ingest,drain,query,otlp", "parts to run: ingest (both shapes), ingest100 or ingest1 (one shape), drain, query, otlp (Zipkin JSON, OTLP/HTTP and OTLP/gRPC into zipq serve; printed, not written), afterload (search latency in the two minutes after a load into zipq serve; printed; not in the default set), scan (TraceQL scan rate per CPU-second on -query-spans spans, against reading every trace whole; printed; not in the default set), stats (drain rate with the service metrics on and off; printed; not in the default set), auth (ingest and reads with tokens enforced and not; printed; not in the default set), tempo (the same spans into zipq serve and a running Grafana Tempo, their TraceQL answers, traces and latencies compared; printed; not in the default set)")
 	var tempo tempoTarget
 	flag.StringVar(&tempo.api, "tempo", "http://127.0.0.1:3200", "the tempo part's Grafana Tempo query API")
 	flag.StringVar(&tempo.zipkin, "tempo-zipkin", "127.0.0.1:9412", "the tempo part's Grafana Tempo zipkin receiver (host:port)")
@@ -39,6 +39,7 @@ func main() {
 	authSpans := flag.Int("auth-spans", 200_000, "spans per ingest run in the auth part")
 	authRounds := flag.Int("auth-rounds", 2, "on/off pairs per protocol in the auth part")
 	otlpSpans := flag.Int("otlp-spans", 200_000, "spans per protocol in the otlp part")
+	scanTime := flag.Duration("scan-time", 15*time.Second, "how long the scan part sends each query at each concurrency")
 	afterLoadSpans := flag.Int("afterload-spans", 500_000, "spans loaded before the afterload part's searches")
 	afterLoadIdle := flag.Duration("afterload-idle", 0, "how long the afterload part waits, measuring CPU, before its searches")
 	statsSpans := flag.Int("stats-spans", 300_000, "spans per drain in the stats part at 100 spans/message (a third at 1)")
@@ -97,6 +98,10 @@ func main() {
 	if parts["tempo"] {
 		logf("tempo: %d spans into zipq serve and Tempo at %s, then compared", *tempoSpans, tempo.api)
 		fmt.Println(b.tempoCompare(*tempoSpans, tempo))
+	}
+	if parts["scan"] {
+		logf("scan: %d spans, then a TraceQL scan of the last hour", querySpans)
+		fmt.Println(b.scan(querySpans, *scanTime))
 	}
 	if parts["afterload"] {
 		logf("afterload: %d spans into zipq serve, then searches", *afterLoadSpans)
