@@ -133,8 +133,15 @@ func (s *Store) columnsSince(ctx context.Context) (time.Time, error) {
 	return since, nil
 }
 
-// columnWalkRows is how many blocks one step of a column walk reads.
-const columnWalkRows = 16
+// A column walk's first step reads columnWalkRows blocks, each next one
+// twice as many up to columnWalkMax: a search that finds its answers in
+// the newest blocks reads few, and a scan of a window of small blocks
+// (about a hundred spans each, from writes spread over a day) does not
+// pay a round trip per 16.
+const (
+	columnWalkRows = 16
+	columnWalkMax  = 256
+)
 
 // columnStep reads the next blocks of the window newest first, with only
 // the sections pre reads, and returns the traces pre nominates.
@@ -157,7 +164,7 @@ func (w *walk) columnStep(ctx context.Context) ([]candidate, bool, error) {
 	query := `SELECT ts_max, spans, ` + strings.Join(sel, ", ") + ` FROM span_columns WHERE tenant = ` + arg(w.tenant) +
 		` AND ts > ` + arg(w.start.Add(-columnHour)) + ` AND ts <= ` + arg(w.end) +
 		` AND ts_max >= ` + arg(w.start) + ` AND ts_max <= ` + arg(w.cursor) +
-		` ORDER BY ts_max DESC LIMIT ` + arg(columnWalkRows)
+		` ORDER BY ts_max DESC LIMIT ` + arg(w.colRows)
 	br := w.s.pool.SendBatch(ctx, newestFirst(query, args))
 	defer br.Close()
 	rows, err := batchRows(br)
@@ -202,9 +209,10 @@ func (w *walk) columnStep(ctx context.Context) ([]candidate, bool, error) {
 	if err := br.Close(); err != nil { // the COMMIT
 		return nil, false, err
 	}
-	if n < columnWalkRows {
+	if n < w.colRows {
 		return cands, true, nil
 	}
+	w.colRows = min(2*w.colRows, columnWalkMax)
 	if oldest.Equal(w.cursor) {
 		oldest = oldest.Add(-time.Microsecond)
 	}

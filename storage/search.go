@@ -79,7 +79,7 @@ func (s *Store) FindTracesFiltered(ctx context.Context, q zipkin.QueryRequest, s
 		}
 	}
 	w := &walk{s: s, tenant: tenant, q: q, match: match, strict: strict, keys: keys, either: either,
-		start: start, end: end, cursor: end, seen: map[zipkin.TraceID]bool{}}
+		start: start, end: end, cursor: end, seen: map[zipkin.TraceID]bool{}, colRows: columnWalkRows}
 	if pre != nil && s.cfg.Columns != nil && len(keys)+len(either) == 0 && q.MinDuration == 0 && q.MaxDuration == 0 {
 		since, err := s.columnsSince(ctx)
 		if err != nil {
@@ -118,6 +118,7 @@ type walk struct {
 	cursor     time.Time // rows with ts_max <= cursor are unread
 	rare       bool      // use the GIN index
 	pre        Prefilter // walk the column blocks, not the index
+	colRows    int       // blocks the column walk's next step reads
 	seen       map[zipkin.TraceID]bool
 	matches    []match
 }

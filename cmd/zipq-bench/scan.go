@@ -107,7 +107,9 @@ func (b *bench) scanLayout(n int, each time.Duration, layout string) string {
 			var prof chan string
 			if conc == 8 && c.name == "span columns" {
 				prof = make(chan string, 1)
-				go func() { prof <- b.profile(p, fmt.Sprintf("profile?seconds=%d", int(each.Seconds())-1), "cpu-scan-"+layout+".pprof") }()
+				go func() {
+					prof <- b.profile(p, fmt.Sprintf("profile?seconds=%d", int(each.Seconds())-1), "cpu-scan-"+layout+".pprof")
+				}()
 			}
 			cpu0 := processCPU(p.cmd.Process.Pid)
 			t0 := time.Now()
