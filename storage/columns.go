@@ -114,23 +114,21 @@ func queueColumns(b *pgx.Batch, blocks []columnBlock, tenant int16) {
 	}
 }
 
-// columnsSince is when the span columns start to cover every stored span
-// (span_columns_since): scans of windows starting before it read whole
-// traces as before.
+// columnsSince is when the span columns start to cover every stored span:
+// after the spans stored before they existed (span_columns_since), and
+// after the packed days, whose columns packing drops (pack.go). Scans of
+// windows starting before it read whole traces as before. Asked at each
+// search: a day may have been packed since the last.
 func (s *Store) columnsSince(ctx context.Context) (time.Time, error) {
-	if at := s.colSince.Load(); at != nil {
-		return *at, nil
-	}
-	var at *time.Time // NULL: every span has columns
-	if err := s.pool.QueryRow(ctx, `SELECT CASE WHEN since > '-infinity' THEN since END FROM span_columns_since`).Scan(&at); err != nil {
+	var since *time.Time // NULL: every span has columns
+	if err := s.pool.QueryRow(ctx, `SELECT greatest((SELECT CASE WHEN since > '-infinity' THEN since END FROM span_columns_since),
+		(SELECT (max(day) + 1)::timestamp AT TIME ZONE 'UTC' FROM packed_days))`).Scan(&since); err != nil {
 		return time.Time{}, fmt.Errorf("span columns: %w", err)
 	}
-	since := time.Time{}
-	if at != nil {
-		since = *at
+	if since == nil {
+		return time.Time{}, nil
 	}
-	s.colSince.Store(&since)
-	return since, nil
+	return *since, nil
 }
 
 // A column walk's first step reads columnWalkRows blocks, each next one

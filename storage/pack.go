@@ -152,6 +152,12 @@ func (s *Store) packDay(ctx context.Context, tx pgx.Tx, d time.Time) (PackResult
 	if err := tx.QueryRow(ctx, `SELECT bytes_after FROM zipq_rewrite_partition('segments', $1::date)`, d.Format(time.DateOnly)).Scan(&res.BytesAfter); err != nil {
 		return res, fmt.Errorf("rewrite %s: %w", part, err)
 	}
+	// A packed day's span columns go: scans of it read whole traces again
+	// (columnsSince), and its bytes are what packing is for. A day is
+	// packed once it is hours old, and scans are mostly of the last hours.
+	if _, err := tx.Exec(ctx, `TRUNCATE `+pgx.Identifier{partitionName("span_columns", d)}.Sanitize()); err != nil {
+		return res, fmt.Errorf("drop the day's span columns: %w", err)
+	}
 	var blockBytes int64
 	if err := tx.QueryRow(ctx, `SELECT pg_total_relation_size($1::regclass)`, partitionName("segment_blocks", d)).Scan(&blockBytes); err != nil {
 		return res, err

@@ -8,8 +8,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/zipq/zipq/ingest"
 	"github.com/zipq/zipq/internal/tenant"
 	"github.com/zipq/zipq/storage"
+	"github.com/zipq/zipq/traceql"
 	"github.com/zipq/zipq/zipkin"
 )
 
@@ -22,7 +24,7 @@ import (
 // and keep by value can still thin a packed day.
 func TestPackDay(t *testing.T) {
 	t.Parallel()
-	st, dsn := openStore(t, storage.Config{})
+	st, dsn := openStore(t, storage.Config{Columns: ingest.SpanColumns})
 	now, d := closedDay(t, st)
 	r := rand.New(rand.NewPCG(19, 2))
 	byTenant := map[string][][]zipkin.Span{tenant.Default: thinTraces(r, 1200, d), "acme": thinTraces(r, 300, d)}
@@ -65,11 +67,16 @@ func TestPackDay(t *testing.T) {
 	type answer struct {
 		traces   map[string][][]zipkin.Span
 		found    map[string][]zipkin.TraceID
+		scanned  map[string][]zipkin.TraceID // a TraceQL scan's, through the columns until packed
 		distinct int
+	}
+	scan, err := traceql.Compile(`{ duration > 40ms && name =~ "get.*" }`)
+	if err != nil {
+		t.Fatal(err)
 	}
 	reads := func(st *storage.Store) answer {
 		t.Helper()
-		a := answer{traces: map[string][][]zipkin.Span{}, found: map[string][]zipkin.TraceID{}}
+		a := answer{traces: map[string][][]zipkin.Span{}, found: map[string][]zipkin.TraceID{}, scanned: map[string][]zipkin.TraceID{}}
 		for name, traces := range byTenant {
 			c := tenant.With(ctx(t), name)
 			for _, tr := range traces {
@@ -86,6 +93,18 @@ func TestPackDay(t *testing.T) {
 			for _, tr := range found {
 				a.found[name] = append(a.found[name], tr[0].TraceID)
 			}
+			found, err = st.FindTracesFiltered(c, zipkin.QueryRequest{EndTs: d.Add(24 * time.Hour), Lookback: 24 * time.Hour, Limit: 100_000}, true, scan.Prefilter(),
+				func(spans []zipkin.Span, from, to int64) (int64, bool) {
+					m, err := ingest.TraceQLTrace(zipkin.MergeParts(spans))
+					return 1, err == nil && len(scan.Run(m)) > 0
+				})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, tr := range found {
+				a.scanned[name] = append(a.scanned[name], tr[0].TraceID)
+			}
+			slices.SortFunc(a.scanned[name], func(x, y zipkin.TraceID) int { return cmp.Or(cmp.Compare(x.High, y.High), cmp.Compare(x.Low, y.Low)) })
 			slices.SortFunc(a.found[name], func(x, y zipkin.TraceID) int { return cmp.Or(cmp.Compare(x.High, y.High), cmp.Compare(x.Low, y.Low)) })
 		}
 		_, distinct, err := st.CountSpans(ctx(t))
@@ -96,6 +115,10 @@ func TestPackDay(t *testing.T) {
 		return a
 	}
 	before := reads(st)
+	columns := "span_columns_p" + d.Format("20060102")
+	if n := count(t, dsn, `SELECT count(*) FROM `+columns); n == 0 || len(before.scanned[tenant.Default]) == 0 {
+		t.Fatalf("%d span column blocks, %d traces scanned before packing: the scan is not tested", n, len(before.scanned[tenant.Default]))
+	}
 	for name, traces := range byTenant {
 		for i, tr := range traces {
 			if got := before.traces[name][i]; len(got) != len(tr) {
@@ -157,11 +180,17 @@ func TestPackDay(t *testing.T) {
 		t.Fatalf("%d traces of the day still in several rows", n)
 	}
 	after := reads(st)
+	if n := count(t, dsn, `SELECT count(*) FROM `+columns); n != 0 {
+		t.Fatalf("%d span column blocks of the packed day left", n)
+	}
 	for name, traces := range byTenant {
 		for i, tr := range traces {
 			if !sameSpans(before.traces[name][i], after.traces[name][i]) {
 				t.Fatalf("%s: trace %v reads %d spans after packing, %d before", name, tr[0].TraceID, len(after.traces[name][i]), len(before.traces[name][i]))
 			}
+		}
+		if !slices.Equal(before.scanned[name], after.scanned[name]) {
+			t.Fatalf("%s: a TraceQL scan found %d traces after packing (whole traces), %d before (span columns)", name, len(after.scanned[name]), len(before.scanned[name]))
 		}
 		if !slices.Equal(before.found[name], after.found[name]) || len(after.found[name]) == 0 {
 			t.Fatalf("%s: search found %d traces after packing, %d before", name, len(after.found[name]), len(before.found[name]))

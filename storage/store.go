@@ -172,8 +172,6 @@ type Store struct {
 	traceLimits map[string]int
 	// codec writes new segments (dicts.go); nil: the shipped dictionary.
 	codec atomic.Pointer[segmentCodec]
-	// colSince caches span_columns_since, which only a migration writes.
-	colSince atomic.Pointer[time.Time]
 	// usage is what the last maintenance round measured (partitions.go).
 	usage atomic.Pointer[Usage]
 	// keep is Config.Keep parsed; nil: off (thin.go).
