@@ -17,6 +17,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/zipq/zipq/ingest"
 	"github.com/zipq/zipq/internal/tenant"
 	"github.com/zipq/zipq/internal/testenv"
 	"github.com/zipq/zipq/storage"
@@ -61,9 +62,15 @@ func BenchmarkWrite(b *testing.B) {
 	// The -hour variants date the batch's traces across the last hour
 	// (zipq-bench's generator does), so a batch adds a service-metrics row
 	// per cell and minute: the worst case for that cost.
-	for _, path := range []string{"raw-copy", "idempotent", "idempotent-no-stats", "idempotent-hour", "idempotent-hour-no-stats"} {
+	// -columns also writes the span columns (as zipq does since migration
+	// 20): their cost against the same path without.
+	for _, path := range []string{"raw-copy", "idempotent", "idempotent-columns", "idempotent-no-stats", "idempotent-hour", "idempotent-hour-no-stats"} {
 		b.Run(path, func(b *testing.B) {
-			st, _ := openStore(b, storage.Config{NoStats: strings.HasSuffix(path, "no-stats")})
+			cfg := storage.Config{NoStats: strings.HasSuffix(path, "no-stats")}
+			if strings.HasSuffix(path, "columns") {
+				cfg.Columns = ingest.SpanColumns
+			}
+			st, _ := openStore(b, cfg)
 			if path == "raw-copy" {
 				st, _ = openLegacyStore(b)
 			}
@@ -445,7 +452,7 @@ func BenchmarkDensity(b *testing.B) {
 		b.Run(shape.name, func(b *testing.B) {
 			for range b.N {
 				fresh := func() (*storage.Store, *pgx.Conn) {
-					st, dsn := openStore(b, storage.Config{})
+					st, dsn := openStore(b, storage.Config{Columns: ingest.SpanColumns}) // as zipq writes
 					if err := st.Maintain(context.Background(), time.Now()); err != nil {
 						b.Fatal(err)
 					}
@@ -572,6 +579,8 @@ func BenchmarkDensity(b *testing.B) {
 				b.ReportMetric(float64(after["segments"]-before["segments"])/float64(len(second)), "segments-B/span-learned")
 				b.ReportMetric(per("segments"), "segments-B/span-packed")
 				b.ReportMetric(per("segment_blocks"), "blocks-B/span-packed")
+				b.ReportMetric(float64(after["span_columns"]-before["span_columns"])/float64(len(second)), "columns-B/span-learned")
+				b.ReportMetric(per("span_columns"), "columns-B/span-packed")
 				var payload int64
 				if err := conn.QueryRow(context.Background(), `SELECT coalesce(sum(length(data)), 0)::bigint FROM segment_blocks`).Scan(&payload); err != nil {
 					b.Fatal(err)

@@ -106,14 +106,14 @@ func (b *bench) queries(n int) queryResult {
 		{"traceql: { resource.service.name = \"checkout\" } [index walk, service key]", func(int) string {
 			return tempo(`{ resource.service.name = "checkout" }`)
 		}},
-		{"traceql: { status = error } [walk by time, no key]", func(int) string { return tempo(`{ status = error }`) }},
+		{"traceql: { status = error } [span columns, no key]", func(int) string { return tempo(`{ status = error }`) }},
 		{"traceql: { span.http.path = \"/api/v1/items/7\" } (1 in 1,000 spans) [index walk, tag term key]", func(int) string {
 			return tempo(`{ span.http.path = "/api/v1/items/7" }`)
 		}},
 		{"traceql: { resource.service.name = \"checkout\" } >> { status = error } [walk, service key]", func(int) string {
 			return tempo(`{ resource.service.name = "checkout" } >> { status = error }`)
 		}},
-		{"traceql scan: { span.http.path =~ \".*/99[0-9]\" && duration > 51ms } (none: every span of the hour) [walk, no key]", func(int) string {
+		{"traceql scan: { span.http.path =~ \".*/99[0-9]\" && duration > 51ms } (none: every span of the hour) [span columns]", func(int) string {
 			return tempo(`{ span.http.path =~ ".*/99[0-9]" && duration > 51ms }`)
 		}},
 		{"dependencies, one day", func(int) string { return base + "/api/v2/dependencies?endTs=" + endMs + "&lookback=86400000" }},
