@@ -126,7 +126,10 @@ func TestScanByColumns(t *testing.T) {
 			if !slices.Equal(got, want) {
 				t.Fatalf("tenant %q, %s: columns found %d traces, the index walk %d:\n%v\n%v", name, text, len(got), len(want), got, want)
 			}
-			if text != `{ status = error }` && read >= readAll {
+			// Where few traces match, the columns rule most out (where most
+			// do, a block's spans from before the window may nominate a
+			// few more than the index walk reads).
+			if 3*len(want) < readAll && read >= readAll/2 {
 				t.Errorf("tenant %q, %s: read %d traces through the columns, %d without: not used", name, text, read, readAll)
 			}
 			// A limit stops the column walk as it stops the index walk:

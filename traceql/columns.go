@@ -63,7 +63,7 @@ func EncodeColumns(traces []*Trace) (names []string, sections [][]byte, err erro
 	dict := func(name string) *dictBuilder {
 		d := dicts[name]
 		if d == nil {
-			d = &dictBuilder{codes: make([]uint32, n), index: map[Value]uint32{}}
+			d = &dictBuilder{codes: make([]uint32, n), index: map[Value]uint32{}, byStr: map[string]uint32{}}
 			dicts[name] = d
 		}
 		return d
@@ -117,15 +117,26 @@ func sortedKeys[V any](m map[string]V) []string {
 type dictBuilder struct {
 	values []Value
 	index  map[Value]uint32
+	byStr  map[string]uint32 // strings, most values: cheaper to hash than a Value
 	codes  []uint32
 }
 
 func (d *dictBuilder) set(row int, v Value) {
-	c, ok := d.index[v]
+	var c uint32
+	var ok bool
+	if v.t == TypeString {
+		c, ok = d.byStr[v.s]
+	} else {
+		c, ok = d.index[v]
+	}
 	if !ok {
 		d.values = append(d.values, v)
 		c = uint32(len(d.values))
-		d.index[v] = c
+		if v.t == TypeString {
+			d.byStr[v.s] = c
+		} else {
+			d.index[v] = c
+		}
 	}
 	d.codes[row] = c
 }

@@ -271,7 +271,7 @@ func FuzzSpanColumns(f *testing.F) {
 			if c.ints != nil {
 				again = binaryDurations(c.ints)
 			} else {
-				d := &dictBuilder{codes: make([]uint32, spans), index: map[Value]uint32{}}
+				d := &dictBuilder{codes: make([]uint32, spans), index: map[Value]uint32{}, byStr: map[string]uint32{}}
 				for i := range spans {
 					if v := c.value(i); v.Type() != TypeNil {
 						d.set(i, v)
