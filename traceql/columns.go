@@ -117,14 +117,23 @@ func sortedKeys[V any](m map[string]V) []string {
 type dictBuilder struct {
 	values []Value
 	index  map[Value]uint32
-	byStr  map[string]uint32 // strings, most values: cheaper to hash than a Value
-	codes  []uint32
+	// byStr keys the values of one string-like type (strType: a string
+	// attribute's, or the status's or kind's), most values: a string
+	// hashes faster than a Value.
+	byStr   map[string]uint32
+	strType Type
+	codes   []uint32
 }
 
 func (d *dictBuilder) set(row int, v Value) {
+	str := v.t == TypeString || v.t == TypeStatus || v.t == TypeKind
+	if str && d.strType == TypeAny { // the first string-like value
+		d.strType = v.t
+	}
+	str = str && v.t == d.strType
 	var c uint32
 	var ok bool
-	if v.t == TypeString {
+	if str {
 		c, ok = d.byStr[v.s]
 	} else {
 		c, ok = d.index[v]
@@ -132,7 +141,7 @@ func (d *dictBuilder) set(row int, v Value) {
 	if !ok {
 		d.values = append(d.values, v)
 		c = uint32(len(d.values))
-		if v.t == TypeString {
+		if str {
 			d.byStr[v.s] = c
 		} else {
 			d.index[v] = c
