@@ -51,39 +51,39 @@ func columnBlocks(enc ColumnEncoder, traces [][]canonicalSpan, arrival int64) ([
 	if enc == nil {
 		return nil, nil
 	}
-	type part struct {
-		hour  int64
-		spans []zipkin.Span
+	// A block's parts (one trace's spans each) and the bounds of their
+	// start times, dated as stored.
+	type hourBlock struct {
+		parts     [][]zipkin.Span
+		ts, tsMax int64
 	}
-	byHour := map[int64][]part{}
+	byHour := map[int64]*hourBlock{}
 	for _, tr := range traces {
-		var cur *part
+		var cur *[]zipkin.Span
+		curHour := int64(-1)
 		for _, cs := range tr {
 			at := storedAt(cs.start, arrival)
 			h := at / columnHour.Microseconds()
-			if cur == nil || cur.hour != h {
-				byHour[h] = append(byHour[h], part{hour: h})
-				ps := byHour[h]
-				cur = &ps[len(ps)-1]
+			hb := byHour[h]
+			if hb == nil {
+				hb = &hourBlock{ts: at, tsMax: at}
+				byHour[h] = hb
 			}
-			cur.spans = append(cur.spans, *cs.span)
+			hb.ts, hb.tsMax = min(hb.ts, at), max(hb.tsMax, at)
+			if cur == nil || curHour != h {
+				hb.parts = append(hb.parts, nil)
+				cur, curHour = &hb.parts[len(hb.parts)-1], h
+			}
+			*cur = append(*cur, *cs.span)
 		}
 	}
 	var out []columnBlock
 	for _, h := range slices.Sorted(maps.Keys(byHour)) {
-		parts := byHour[h]
-		b := columnBlock{low: int64(parts[0].spans[0].TraceID.Low), ts: -1}
-		groups := make([][]zipkin.Span, len(parts))
-		for i, p := range parts {
-			groups[i] = p.spans
-			b.spans += int32(len(p.spans))
-			for j := range p.spans {
-				at := storedAt(p.spans[j].StartTime(), arrival)
-				if b.ts < 0 || at < b.ts {
-					b.ts = at
-				}
-				b.tsMax = max(b.tsMax, at)
-			}
+		hb := byHour[h]
+		groups := hb.parts
+		b := columnBlock{low: int64(groups[0][0].TraceID.Low), ts: hb.ts, tsMax: hb.tsMax}
+		for _, g := range groups {
+			b.spans += int32(len(g))
 		}
 		names, sections, err := enc(groups)
 		if err != nil {
@@ -211,9 +211,6 @@ func (w *walk) columnStep(ctx context.Context) ([]candidate, bool, error) {
 		return cands, true, nil
 	}
 	w.colRows = min(2*w.colRows, columnWalkMax)
-	if oldest.Equal(w.cursor) {
-		oldest = oldest.Add(-time.Microsecond)
-	}
-	w.cursor = oldest
+	w.advance(oldest)
 	return cands, false, nil
 }

@@ -278,17 +278,22 @@ func (w *walk) step(ctx context.Context) ([]candidate, bool, error) {
 	if n < limit {
 		return cands, true, nil
 	}
-	// Rows at exactly the cursor were read already, except those cut off
-	// by the limit; reading them again is harmless (seen). A whole step at
-	// one instant steps past it rather than loop.
-	if oldest.Equal(w.cursor) {
-		oldest = oldest.Add(-time.Microsecond)
-	}
-	w.cursor = oldest
+	w.advance(oldest)
 	if !w.rare && hits < max(w.q.Limit, 10) {
 		w.rare = true
 	}
 	return cands, false, nil
+}
+
+// advance moves the cursor to the oldest row a full step read. Rows at
+// exactly the cursor were read already, except those cut off by the
+// limit; reading them again is harmless (seen). A whole step at one
+// instant steps past it rather than loop.
+func (w *walk) advance(oldest time.Time) {
+	if oldest.Equal(w.cursor) {
+		oldest = oldest.Add(-time.Microsecond)
+	}
+	w.cursor = oldest
 }
 
 // newestFirst wraps a walk step's query so that PostgreSQL runs it as the

@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"slices"
 
@@ -68,6 +69,7 @@ func EncodeColumns(traces []*Trace) (names []string, sections [][]byte, err erro
 		}
 		return d
 	}
+	name, status, message, kind := dict("name"), dict("status"), dict("statusMessage"), dict("kind")
 	row := 0
 	for _, t := range traces {
 		raw, err := hex.DecodeString(t.ID)
@@ -76,10 +78,10 @@ func EncodeColumns(traces []*Trace) (names []string, sections [][]byte, err erro
 		}
 		tr = append(tr, raw...)
 		for _, s := range t.Spans {
-			dict("name").set(row, Str(s.Name))
-			dict("status").set(row, Value{t: TypeStatus, s: s.Status})
-			dict("statusMessage").set(row, Str(s.StatusMessage))
-			dict("kind").set(row, Value{t: TypeKind, s: s.Kind})
+			name.set(row, Str(s.Name))
+			status.set(row, Value{t: TypeStatus, s: s.Status})
+			message.set(row, Str(s.StatusMessage))
+			kind.set(row, Value{t: TypeKind, s: s.Kind})
 			durs = binary.AppendVarint(durs, s.End-s.Start)
 			for k, v := range s.Attrs {
 				if v.Type() != TypeNil {
@@ -99,19 +101,10 @@ func EncodeColumns(traces []*Trace) (names []string, sections [][]byte, err erro
 	}
 	add(colTrace, tr)
 	add(colDuration, durs)
-	for _, name := range sortedKeys(dicts) {
+	for _, name := range slices.Sorted(maps.Keys(dicts)) {
 		add(name, dicts[name].encode(n))
 	}
 	return names, sections, nil
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }
 
 type dictBuilder struct {

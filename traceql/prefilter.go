@@ -37,7 +37,7 @@ func (q *Query) Prefilter() *Prefilter {
 	for _, f := range required(q.Tree) {
 		cols := []string{colTrace}
 		eachField(f.Expr, func(x Field) {
-			if c := columnOf(x); c != "" && !contains(cols, c) {
+			if c := columnOf(x); c != "" && !slices.Contains(cols, c) {
 				cols = append(cols, c)
 			}
 		})
@@ -47,17 +47,6 @@ func (q *Query) Prefilter() *Prefilter {
 	}
 	return nil
 }
-
-func contains(s []string, x string) bool {
-	for _, y := range s {
-		if y == x {
-			return true
-		}
-	}
-	return false
-}
-
-// A Prefilter is for one search at a time (it remembers outcomes).
 
 // Columns are the sections the prefilter reads, "trace" first.
 func (p *Prefilter) Columns() []string { return p.columns }
