@@ -19,7 +19,8 @@ import (
 // see: on OTel-like spans 97 → 72 bytes a span (docs/BENCHMARKS.md), and
 // a block decodes in a fraction of a millisecond. Each trace keeps its
 // segments row as a member: its data is a reference (blockRef) instead of
-// a zstd frame.
+// a zstd frame. A member's entry may start with its trace's links record
+// (splitEntry), the trace_links row it replaces.
 
 // blockTarget is the compressed size a block is built to. A block is
 // stored in TOAST chunks of 1,996 bytes, four to a page, each block's
@@ -101,11 +102,13 @@ func (b *block) seal(c *segmentCodec) {
 }
 
 // member is a segments row whose payload is in a block, met while reading
-// rows: fn is what to call with each of its spans' canonical bytes.
+// rows: fn is what to call with each of its spans' canonical bytes, and
+// links with its links record if it carries one (either may be nil).
 type member struct {
 	key      blockKey
 	off, len int
 	fn       func(canonical []byte) error
+	links    func(record []byte) error
 }
 
 // members collects the block members a read meets, to read their blocks
@@ -114,12 +117,12 @@ type members []member
 
 // add records a member row's reference (its block is of the row's tenant
 // and of the day of its ts).
-func (m *members) add(tenant int16, ts time.Time, ref []byte, fn func([]byte) error) error {
+func (m *members) add(tenant int16, ts time.Time, ref []byte, fn, links func([]byte) error) error {
 	low, uid, off, n, err := parseRef(ref)
 	if err != nil {
 		return err
 	}
-	*m = append(*m, member{key: blockKey{low, tenant, ts.UTC().Truncate(day), uid}, off: off, len: n, fn: fn})
+	*m = append(*m, member{key: blockKey{low, tenant, ts.UTC().Truncate(day), uid}, off: off, len: n, fn: fn, links: links})
 	return nil
 }
 
@@ -164,7 +167,7 @@ func (m members) read(ctx context.Context, q querier) error {
 				if mb.off+mb.len > len(raw) {
 					return fmt.Errorf("%w: a member outside its block", errCorruptSegment)
 				}
-				if err := splitRaw(raw[mb.off:mb.off+mb.len], mb.fn); err != nil {
+				if err := splitEntry(raw[mb.off:mb.off+mb.len], mb.fn, mb.links); err != nil {
 					return err
 				}
 			}

@@ -1,15 +1,17 @@
 package storage
 
 // The link records' encodings: trace_links.edges (encodeEdges, 16 bytes an
-// edge) and link_pending.edges, a linker mark (encodeNamedEdges: each edge
-// as encodeEdges writes it, then its two names). FuzzNamedEdges is beside
-// them in edges_test.go.
+// edge), link_pending.edges, a linker mark (encodeNamedEdges: each edge
+// as encodeEdges writes it, then its two names), and a packed trace's
+// trace_links row inside its block (appendLinksRecord). FuzzNamedEdges and
+// FuzzLinksRecord are beside them in edges_test.go.
 
 import (
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"math"
+	"time"
 )
 
 // edge is one parent → child link of a trace. Stored in trace_links it is
@@ -86,4 +88,26 @@ func decodeNamedEdges(b []byte) ([]edge, error) {
 		edges = append(edges, e[0])
 	}
 	return edges, nil
+}
+
+// appendLinksRecord appends a trace_links row as a packed member carries
+// it (pack.go): its hour as a uvarint count of hours since 1970, then its
+// edges as encodeEdges wrote them. The member's trace ID and tenant are
+// the row's.
+func appendLinksRecord(b []byte, hour time.Time, edges []byte) []byte {
+	b = binary.AppendUvarint(b, uint64(hour.Unix()/3600))
+	return append(b, edges...)
+}
+
+// decodeLinksRecord reads appendLinksRecord's record.
+func decodeLinksRecord(b []byte) (time.Time, []edge, error) {
+	h, n := binary.Uvarint(b)
+	if n <= 0 || h > math.MaxInt64/3600 || n != uvarintLen(h) {
+		return time.Time{}, nil, errors.New("packed links: bad hour")
+	}
+	edges, err := decodeEdges(b[n:])
+	if err != nil {
+		return time.Time{}, nil, fmt.Errorf("packed links: %w", err)
+	}
+	return time.Unix(int64(h)*3600, 0).UTC(), edges, nil
 }

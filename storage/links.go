@@ -75,7 +75,7 @@ func linkTenant(ctx context.Context, tx pgx.Tx, tenant int16, ids map[zipkin.Tra
 	// A trace still made of the one segment its mark was written for
 	// is linked from the links the writer computed; the others are
 	// read back whole, and queued for compaction.
-	known, readLows, err := knownLinks(ctx, tx, tenant, lows, ids)
+	known, readLows, packed, err := knownLinks(ctx, tx, tenant, lows, ids)
 	if err != nil {
 		return nil, err
 	}
@@ -89,27 +89,31 @@ func linkTenant(ctx context.Context, tx pgx.Tx, tenant int16, ids map[zipkin.Tra
 	if err := queueCompaction(ctx, tx, tenant, builders); err != nil {
 		return nil, err
 	}
-	traces := make(map[zipkin.TraceID]*traceBuilder, len(builders))
-	for id, b := range builders {
-		traces[id] = b
-	}
-	old, err := linksOf(ctx, tx, tenant, lows, ids)
+	old, err := linksOf(ctx, tx, tenant, lows, ids, packed)
 	if err != nil {
 		return nil, err
 	}
 	delta := map[hourEdge]*edgeDelta{}
+	oldHour := make(map[zipkin.TraceID]time.Time, len(old))
 	for _, tl := range old {
 		addDelta(delta, tl, -1)
+		oldHour[tl.id] = tl.hour
 	}
-	fresh := make([]traceLinks, 0, len(traces)+len(known))
-	for id, b := range traces {
-		if tl := linkTrace(id, b.result(), linkHour(b.stored())); len(tl.edges) > 0 {
-			fresh = append(fresh, tl)
-		}
+	fresh := make([]traceLinks, 0, len(builders)+len(known))
+	for id, b := range builders {
+		fresh = append(fresh, linkTrace(id, b.result(), linkHour(b.stored())))
 	}
 	for _, tl := range known {
-		if len(tl.edges) > 0 {
-			fresh = append(fresh, tl)
+		fresh = append(fresh, tl)
+	}
+	// A packed trace stays counted in the hour it was, and keeps a row
+	// even with no edges: its member's links record (pack.go) is then
+	// never read again, and the row, like the record, expires with the
+	// member's day.
+	fresh = slices.DeleteFunc(fresh, func(tl traceLinks) bool { return len(tl.edges) == 0 && !packed[tl.id] })
+	for i, tl := range fresh {
+		if h, ok := oldHour[tl.id]; ok && packed[tl.id] {
+			fresh[i].hour = h
 		}
 	}
 	for _, tl := range fresh {
@@ -236,23 +240,35 @@ func claimPending(ctx context.Context, tx pgx.Tx, limit int) (map[int16]map[zipk
 	return byTenant, err
 }
 
+// isMember is SQL true for a segments row that is a block member (its
+// data a reference, block.go: a few dozen bytes, starting with a 0 byte).
+// octet_length reads a stored value's header only.
+const isMember = `(octet_length(data) < 64 AND get_byte(data, 0) = 0)`
+
 // knownLinks returns the links of the claimed traces that consist of one
-// segment and whose mark carries that segment's links, and the lower
-// halves of the trace ids to read back.
-func knownLinks(ctx context.Context, tx pgx.Tx, tenant int16, lows []int64, ids map[zipkin.TraceID]*mark) (map[zipkin.TraceID]traceLinks, []int64, error) {
-	rows, err := tx.Query(ctx, `SELECT trace_id_low, trace_id_high, count(*) FROM segments
+// segment and whose mark carries that segment's links, the lower halves
+// of the trace ids to read back, and which traces are packed (have a
+// block member).
+func knownLinks(ctx context.Context, tx pgx.Tx, tenant int16, lows []int64, ids map[zipkin.TraceID]*mark) (map[zipkin.TraceID]traceLinks, []int64, map[zipkin.TraceID]bool, error) {
+	rows, err := tx.Query(ctx, `SELECT trace_id_low, trace_id_high, count(*), bool_or(`+isMember+`) FROM segments
 		WHERE trace_id_low = ANY($1) AND tenant = $2 GROUP BY 1, 2`, lows, tenant)
 	if err != nil {
-		return nil, nil, fmt.Errorf("count segments: %w", err)
+		return nil, nil, nil, fmt.Errorf("count segments: %w", err)
 	}
 	segments := map[zipkin.TraceID]int{}
+	packed := map[zipkin.TraceID]bool{}
 	var low, high int64
 	var n int
-	if _, err := pgx.ForEachRow(rows, []any{&low, &high, &n}, func() error {
-		segments[zipkin.TraceID{High: uint64(high), Low: uint64(low)}] = n
+	var member bool
+	if _, err := pgx.ForEachRow(rows, []any{&low, &high, &n, &member}, func() error {
+		id := zipkin.TraceID{High: uint64(high), Low: uint64(low)}
+		segments[id] = n
+		if member {
+			packed[id] = true
+		}
 		return nil
 	}); err != nil {
-		return nil, nil, fmt.Errorf("count segments: %w", err)
+		return nil, nil, nil, fmt.Errorf("count segments: %w", err)
 	}
 	known := map[zipkin.TraceID]traceLinks{}
 	var read []int64
@@ -267,16 +283,22 @@ func knownLinks(ctx context.Context, tx pgx.Tx, tenant int16, lows []int64, ids 
 		read = append(read, int64(id.Low))
 	}
 	slices.Sort(read)
-	return known, slices.Compact(read), nil
+	return known, slices.Compact(read), packed, nil
 }
 
-func linksOf(ctx context.Context, tx pgx.Tx, tenant int16, lows []int64, want map[zipkin.TraceID]*mark) ([]traceLinks, error) {
+// linksOf is what the wanted traces contribute now: their trace_links
+// rows, and for a packed trace without one, the links record its member
+// carries (pack.go moved the row there). Once a packed trace is relinked
+// it has a row again (linkTenant), which is read first, so a record is
+// read at most once.
+func linksOf(ctx context.Context, tx pgx.Tx, tenant int16, lows []int64, want map[zipkin.TraceID]*mark, packed map[zipkin.TraceID]bool) ([]traceLinks, error) {
 	rows, err := tx.Query(ctx, `SELECT trace_id_low, trace_id_high, hour, edges FROM trace_links
 		WHERE trace_id_low = ANY($1) AND tenant = $2`, lows, tenant)
 	if err != nil {
 		return nil, fmt.Errorf("read trace links: %w", err)
 	}
 	var out []traceLinks
+	has := map[zipkin.TraceID]bool{}
 	var low, high int64
 	var hour time.Time
 	var raw []byte
@@ -290,11 +312,67 @@ func linksOf(ctx context.Context, tx pgx.Tx, tenant int16, lows []int64, want ma
 		if tl.edges, err = decodeEdges(raw); err != nil {
 			return fmt.Errorf("trace links of %s: %w", id, err)
 		}
+		has[id] = true
 		out = append(out, tl)
 		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("read trace links: %w", err)
+	}
+	var carried []int64
+	for id := range packed {
+		if want[id] != nil && !has[id] {
+			carried = append(carried, int64(id.Low))
+		}
+	}
+	if len(carried) == 0 {
+		return out, nil
+	}
+	records, err := packedLinks(ctx, tx, tenant, carried, func(id zipkin.TraceID) bool { return packed[id] && !has[id] })
+	if err != nil {
+		return nil, fmt.Errorf("read packed trace links: %w", err)
+	}
+	return append(out, records...), nil
+}
+
+// packedLinks reads the links records that the block members of tenant's
+// traces (of whose ID's lower half is in lows, and that want accepts)
+// carry.
+func packedLinks(ctx context.Context, tx pgx.Tx, tenant int16, lows []int64, want func(zipkin.TraceID) bool) ([]traceLinks, error) {
+	rows, err := tx.Query(ctx, `SELECT trace_id_low, trace_id_high, ts, data FROM segments
+		WHERE trace_id_low = ANY($1) AND tenant = $2 AND `+isMember, lows, tenant)
+	if err != nil {
+		return nil, err
+	}
+	var ms members
+	byID := map[zipkin.TraceID]*traceLinks{}
+	var r segmentRow
+	if _, err := pgx.ForEachRow(rows, []any{&r.low, &r.high, &r.ts, &r.data}, func() error {
+		id := zipkin.TraceID{High: uint64(r.high), Low: uint64(r.low)}
+		if !want(id) {
+			return nil
+		}
+		return ms.add(tenant, r.ts, r.data, nil, func(rec []byte) error {
+			hour, edges, err := decodeLinksRecord(rec)
+			if err != nil {
+				return fmt.Errorf("%w: trace %s: %w", errCorruptSegment, id, err)
+			}
+			// Packing moves a trace's row once, into one member; should
+			// two ever carry one, the later hour is the one counted last.
+			if tl := byID[id]; tl == nil || hour.After(tl.hour) {
+				byID[id] = &traceLinks{id: id, hour: hour, edges: edges}
+			}
+			return nil
+		})
+	}); err != nil {
+		return nil, err
+	}
+	if err := ms.read(ctx, tx); err != nil {
+		return nil, err
+	}
+	out := make([]traceLinks, 0, len(byID))
+	for _, tl := range byID {
+		out = append(out, *tl)
 	}
 	return out, nil
 }

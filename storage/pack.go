@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"google.golang.org/protobuf/encoding/protowire"
 
 	"github.com/zipq/zipq/zipkin"
 )
@@ -232,6 +233,10 @@ func packTraces(ctx context.Context, tx pgx.Tx, d time.Time, page []*packTrace, 
 	if err := inBlocks.read(ctx, tx); err != nil {
 		return 0, 0, err
 	}
+	links, err := lockLinks(ctx, tx, d, todo)
+	if err != nil {
+		return 0, 0, err
+	}
 	// Blocks hold one tenant's traces, in trace ID order, up to about
 	// blockTarget compressed bytes (estimated by the last block's ratio).
 	slices.SortStableFunc(todo, func(a, b *packTrace) int { return cmp.Compare(a.tenant, b.tenant) })
@@ -267,13 +272,18 @@ func packTraces(ctx context.Context, tx pgx.Tx, d time.Time, page []*packTrace, 
 		if len(raw) > packMaxRaw || len(b.spans) == 0 || ts.Before(d) || !ts.Before(d.Add(day)) {
 			continue
 		}
-		if open != nil && (open.key.tenant != t.tenant || float64(len(open.raw)+len(raw))*ratio > blockTarget) {
+		entry := raw
+		if rec, ok := links[thinKey{t.tenant, t.id}]; ok {
+			entry = protowire.AppendBytes(protowire.AppendTag(nil, fieldLinks, protowire.BytesType), rec)
+			entry = append(entry, raw...)
+		}
+		if open != nil && (open.key.tenant != t.tenant || float64(len(open.raw)+len(entry))*ratio > blockTarget) {
 			seal()
 		}
 		if open == nil {
 			open = &block{key: blockKey{tenant: t.tenant, day: d}}
 		}
-		off, n := open.add(int64(t.id.Low), raw)
+		off, n := open.add(int64(t.id.Low), entry)
 		out = append(out, packedTrace{t: t, ts: ts, uid: seg.uid, spans: int32(len(b.spans)), block: open, off: off, length: n})
 	}
 	seal()
@@ -309,14 +319,70 @@ func packTraces(ctx context.Context, tx pgx.Tx, d time.Time, page []*packTrace, 
 	}
 	// A row with the member's key is the same spans (seg_uid hashes them),
 	// written meanwhile by a redelivery or the compactor: it stays.
-	if _, err := tx.Exec(ctx, `INSERT INTO segments (trace_id_low, trace_id_high, tenant, ts, seg_uid, span_count, dict, data)
+	rows, err := tx.Query(ctx, `INSERT INTO segments (trace_id_low, trace_id_high, tenant, ts, seg_uid, span_count, dict, data)
 		SELECT l, h, tn, ts, u, n, $8, r FROM unnest($1::bigint[], $2::bigint[], $3::smallint[], $4::timestamptz[], $5::bigint[], $6::int[], $7::bytea[])
 			AS m(l, h, tn, ts, u, n, r)
-		ORDER BY l ON CONFLICT DO NOTHING`,
-		mLows, mHighs, mTenants, mTS, mUIDs, mCounts, mRefs, c.id); err != nil {
+		ORDER BY l ON CONFLICT DO NOTHING RETURNING tenant, trace_id_low, trace_id_high`,
+		mLows, mHighs, mTenants, mTS, mUIDs, mCounts, mRefs, c.id)
+	if err != nil {
 		return 0, 0, fmt.Errorf("write the members: %w", err)
 	}
+	// The links rows now carried by a member go; a member not written (a
+	// row with its key stayed) carries nothing anyone reads, so its
+	// trace's row stays.
+	var gLows, gHighs []int64
+	var gTenants []int16
+	var tn int16
+	var low, high int64
+	if _, err := pgx.ForEachRow(rows, []any{&tn, &low, &high}, func() error {
+		if _, ok := links[thinKey{tn, zipkin.TraceID{High: uint64(high), Low: uint64(low)}}]; ok {
+			gLows, gHighs, gTenants = append(gLows, low), append(gHighs, high), append(gTenants, tn)
+		}
+		return nil
+	}); err != nil {
+		return 0, 0, fmt.Errorf("write the members: %w", err)
+	}
+	if _, err := tx.Exec(ctx, `DELETE FROM trace_links t USING unnest($1::bigint[], $2::bigint[], $3::smallint[]) AS g(low, high, tenant)
+		WHERE t.trace_id_low = g.low AND t.trace_id_high = g.high AND t.tenant = g.tenant AND t.hour >= $4 AND t.hour < $5`,
+		gLows, gHighs, gTenants, d, d.Add(day)); err != nil {
+		return 0, 0, fmt.Errorf("move the links into the members: %w", err)
+	}
 	return int64(len(out)), int64(len(blocks)), nil
+}
+
+// lockLinks reads and locks the trace_links rows of the traces being
+// packed whose hour is in the day d, as the records their members will
+// carry (appendLinksRecord). The row is a trace's contribution to the
+// dependency totals, which the linker subtracts when late spans relink
+// it: a member carrying it lets the row go (12–34 bytes a span), and the
+// linker reads it back from the member (linksOf). Only rows of the day
+// move, so retention drops them with the day as it would have dropped
+// the rows. A row the linker is replacing right now is skipped: it stays
+// a row, which is read first.
+func lockLinks(ctx context.Context, tx pgx.Tx, d time.Time, todo []*packTrace) (map[thinKey][]byte, error) {
+	lows, highs, tenants := make([]int64, len(todo)), make([]int64, len(todo)), make([]int16, len(todo))
+	for i, t := range todo {
+		lows[i], highs[i], tenants[i] = int64(t.id.Low), int64(t.id.High), t.tenant
+	}
+	rows, err := tx.Query(ctx, `SELECT t.tenant, t.trace_id_low, t.trace_id_high, t.hour, t.edges FROM trace_links t
+		JOIN unnest($1::bigint[], $2::bigint[], $3::smallint[]) AS k(low, high, tenant)
+		  ON t.trace_id_low = k.low AND t.trace_id_high = k.high AND t.tenant = k.tenant
+		WHERE t.hour >= $4 AND t.hour < $5 FOR UPDATE OF t SKIP LOCKED`, lows, highs, tenants, d, d.Add(day))
+	if err != nil {
+		return nil, fmt.Errorf("read the day's links: %w", err)
+	}
+	out := map[thinKey][]byte{}
+	var tn int16
+	var low, high int64
+	var hour time.Time
+	var edges []byte
+	if _, err := pgx.ForEachRow(rows, []any{&tn, &low, &high, &hour, &edges}, func() error {
+		out[thinKey{tn, zipkin.TraceID{High: uint64(high), Low: uint64(low)}}] = appendLinksRecord(nil, hour, edges)
+		return nil
+	}); err != nil {
+		return nil, fmt.Errorf("read the day's links: %w", err)
+	}
+	return out, nil
 }
 
 // RunPacking packs each day once it is due, checking every ten minutes

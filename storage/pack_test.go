@@ -402,3 +402,114 @@ func TestPackInSmallPages(t *testing.T) {
 		}
 	}
 }
+
+// TestPackedLinks: packing moves a day's trace_links rows into the
+// members (the links records), the dependency graph does not move, and
+// late spans on packed traces — dated in the day, and a day before it —
+// relink them exactly twice over (the graph equals Zipkin's linker run
+// over every span stored), each relinked trace then having a row again,
+// still counted in its day's hours.
+func TestPackedLinks(t *testing.T) {
+	t.Parallel()
+	st, dsn := openStore(t, storage.Config{})
+	now, d := closedDay(t, st)
+	traces := thinTraces(rand.New(rand.NewPCG(25, 1)), 600, d)
+	var first, second []zipkin.Span
+	for i, tr := range traces {
+		if i%4 == 0 && len(tr) > 1 { // two segments, compacted before packing
+			first, second = append(first, tr[:1]...), append(second, tr[1:]...)
+			continue
+		}
+		first = append(first, tr...)
+	}
+	for _, batch := range [][]zipkin.Span{first, second} {
+		if err := st.WriteSpans(ctx(t), batch); err != nil {
+			t.Fatal(err)
+		}
+	}
+	drain(t, st)
+	graph := func(when string) {
+		t.Helper()
+		want := map[[2]string]zipkin.DependencyLink{}
+		for _, tr := range traces {
+			for _, l := range zipkin.Link(tr) {
+				w := want[[2]string{l.Parent, l.Child}]
+				w.Parent, w.Child = l.Parent, l.Child
+				w.CallCount += l.CallCount
+				w.ErrorCount += l.ErrorCount
+				want[[2]string{l.Parent, l.Child}] = w
+			}
+		}
+		got, err := st.Dependencies(ctx(t), now, 6*24*time.Hour)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != len(want) {
+			t.Fatalf("%s: %d dependency links, want %d: %+v", when, len(got), len(want), got)
+		}
+		for _, l := range got {
+			if w := want[[2]string{l.Parent, l.Child}]; l != w {
+				t.Fatalf("%s: %+v, want %+v", when, l, w)
+			}
+		}
+	}
+	graph("linked")
+	inDay := `SELECT count(*) FROM trace_links WHERE hour >= $1 AND hour < $1 + interval '1 day'`
+	rows := count(t, dsn, inDay, d)
+	if rows < 300 {
+		t.Fatalf("%d trace_links rows in the day before packing: the move is not tested", rows)
+	}
+	for {
+		res, err := st.Pack(ctx(t), now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Day.IsZero() {
+			break
+		}
+	}
+	if n := count(t, dsn, inDay, d); n != 0 {
+		t.Fatalf("%d of the day's %d trace_links rows left after packing", n, rows)
+	}
+	graph("packed")
+	// Two rounds of late spans, each a new service under a trace's root:
+	// the first round on every seventh trace has one dated within the
+	// day and one a day before it (a day packed already: it stays a row).
+	// Relinked while packed, a trace linked before stays counted in its
+	// day's hours; one without links (a single span) is counted where its
+	// new links fall. Compaction then merges the member and the late span
+	// into a segment of their own, dated by the earliest span: from the
+	// next round on, the trace is counted as any unpacked one.
+	relinked, inTheDay, early := 0, []int{0, 0}, 0
+	for round, service := range []string{"late", "later"} {
+		var lates []zipkin.Span
+		for i, tr := range traces {
+			if i%7 != 0 {
+				continue
+			}
+			late := zipkin.Span{TraceID: tr[0].TraceID, ID: zipkin.SpanID(0xfeed00 + round), ParentID: tr[0].ID, Name: "late", Kind: zipkin.KindServer,
+				Timestamp: tr[0].Timestamp + 1000, Duration: 5, LocalEndpoint: &zipkin.Endpoint{ServiceName: service}}
+			if round == 0 {
+				relinked++
+				if i%14 == 0 {
+					late.Timestamp = tr[0].Timestamp - int64(24*time.Hour/time.Microsecond)
+					early++
+				}
+				if i%14 != 0 || len(zipkin.Link(tr)) > 0 {
+					inTheDay[0]++
+				}
+			}
+			lates = append(lates, late)
+			traces[i] = append(traces[i], late)
+		}
+		if err := st.WriteSpans(ctx(t), lates); err != nil {
+			t.Fatal(err)
+		}
+		drain(t, st)
+		graph(service + " spans linked")
+		inTheDay[1] = relinked - early
+		if n, all := count(t, dsn, inDay, d), count(t, dsn, `SELECT count(*) FROM trace_links`); n != inTheDay[round] || all != relinked {
+			t.Fatalf("after the %s spans: %d trace_links rows, %d in the day; want one for each of the %d relinked traces, %d in the day", service, all, n, relinked, inTheDay[round])
+		}
+	}
+}

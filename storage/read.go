@@ -147,7 +147,7 @@ type segmentRow struct {
 // call once the blocks are read.
 func (r *segmentRow) split(tenant int16, buf []byte, packed *members, fn func([]byte) error) ([]byte, error) {
 	if isBlockRef(r.data) {
-		return buf, packed.add(tenant, r.ts, r.data, fn)
+		return buf, packed.add(tenant, r.ts, r.data, fn, nil)
 	}
 	return splitSegment(r.data, buf, fn)
 }

@@ -126,7 +126,7 @@ func rawSegment(seg *segment, arrival int64) []byte {
 	}
 	raw := make([]byte, 0, size)
 	for _, cs := range seg.spans {
-		raw = protowire.AppendTag(raw, 1, protowire.BytesType)
+		raw = protowire.AppendTag(raw, fieldSpan, protowire.BytesType)
 		raw = protowire.AppendBytes(raw, cs.bytes)
 	}
 	seg.uid = int64(xxhash.Sum64(raw))
@@ -174,11 +174,26 @@ func decompress(data []byte, buf []byte) ([]byte, error) {
 }
 
 // splitRaw calls fn with each span's canonical bytes of an uncompressed
-// segment payload.
+// segment payload, or of a member's entry in a block.
 func splitRaw(raw []byte, fn func(canonical []byte) error) error {
+	return splitEntry(raw, fn, nil)
+}
+
+// A payload is a protobuf ListOfSpans: field 1, a span's canonical bytes,
+// repeated. A member's entry in a block may also hold field 2 once, ahead
+// of its spans: the trace's links record (appendLinksRecord), moved there
+// from trace_links when its day was packed (pack.go).
+const (
+	fieldSpan  = 1
+	fieldLinks = 2
+)
+
+// splitEntry is splitRaw that also calls links, if not nil, with an
+// entry's links record; fn may be nil too.
+func splitEntry(raw []byte, fn, links func([]byte) error) error {
 	for len(raw) > 0 {
 		num, typ, n := protowire.ConsumeTag(raw)
-		if n < 0 || num != 1 || typ != protowire.BytesType {
+		if n < 0 || (num != fieldSpan && num != fieldLinks) || typ != protowire.BytesType {
 			return fmt.Errorf("%w: bad tag", errCorruptSegment)
 		}
 		raw = raw[n:]
@@ -186,10 +201,17 @@ func splitRaw(raw []byte, fn func(canonical []byte) error) error {
 		if n < 0 {
 			return fmt.Errorf("%w: truncated span", errCorruptSegment)
 		}
-		if err := fn(b); err != nil {
+		raw = raw[n:]
+		call := fn
+		if num == fieldLinks {
+			call = links
+		}
+		if call == nil {
+			continue
+		}
+		if err := call(b); err != nil {
 			return err
 		}
-		raw = raw[n:]
 	}
 	return nil
 }
