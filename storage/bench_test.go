@@ -581,6 +581,8 @@ func BenchmarkDensity(b *testing.B) {
 				b.ReportMetric(per("segment_blocks"), "blocks-B/span-packed")
 				b.ReportMetric(float64(after["span_columns"]-before["span_columns"])/float64(len(second)), "columns-B/span-learned")
 				b.ReportMetric(per("span_columns"), "columns-B/span-packed")
+				b.ReportMetric(per("span_index"), "span_index-B/span-packed")
+				b.ReportMetric(per("trace_links"), "trace_links-B/span-packed")
 				var payload int64
 				if err := conn.QueryRow(context.Background(), `SELECT coalesce(sum(length(data)), 0)::bigint FROM segment_blocks`).Scan(&payload); err != nil {
 					b.Fatal(err)
