@@ -43,19 +43,7 @@ func TestPackDay(t *testing.T) {
 	byTenant[tenant.Default] = def
 	for name, traces := range byTenant {
 		c := tenant.With(ctx(t), name)
-		var first, second []zipkin.Span
-		for i, tr := range traces {
-			if i%5 == 0 && len(tr) > 1 { // the rest of the trace in the next batch
-				first, second = append(first, tr[:1]...), append(second, tr[1:]...)
-				continue
-			}
-			first = append(first, tr...)
-		}
-		for _, batch := range [][]zipkin.Span{first, second, traces[3]} { // traces[3] twice
-			if err := st.WriteSpans(c, batch); err != nil {
-				t.Fatal(err)
-			}
-		}
+		writeSplit(t, st, c, traces, 5, traces[3]) // traces[3] twice
 	}
 	day := "segments_p" + d.Format("20060102")
 	if n := count(t, dsn, `SELECT count(*) FROM `+day+` WHERE get_byte(data, 0) = 0`); n != 0 {
@@ -137,14 +125,7 @@ func TestPackDay(t *testing.T) {
 	}
 	var packed storage.PackResult
 	var days []time.Time
-	for {
-		res, err := st.Pack(ctx(t), now)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if res.Day.IsZero() {
-			break
-		}
+	for _, res := range packAll(t, st, now) {
 		days = append(days, res.Day)
 		if res.Day.Equal(d) {
 			packed = res
@@ -345,19 +326,7 @@ func TestPackInSmallPages(t *testing.T) {
 		return spans
 	}
 	traces = append(traces, wide(zipkin.TraceID{High: 1, Low: 5}), wide(zipkin.TraceID{High: 2, Low: 5}))
-	var first, rest []zipkin.Span
-	for i, tr := range traces {
-		if i%3 == 0 && len(tr) > 1 {
-			first, rest = append(first, tr[:1]...), append(rest, tr[1:]...)
-			continue
-		}
-		first = append(first, tr...)
-	}
-	for _, batch := range [][]zipkin.Span{first, rest} {
-		if err := st.WriteSpans(ctx(t), batch); err != nil {
-			t.Fatal(err)
-		}
-	}
+	writeSplit(t, st, ctx(t), traces, 3)
 	for _, tr := range traces[len(traces)-2:] { // again, a row a span
 		for _, sp := range tr {
 			if err := st.WriteSpans(ctx(t), []zipkin.Span{sp}); err != nil {
@@ -414,19 +383,7 @@ func TestPackedLinks(t *testing.T) {
 	st, dsn := openStore(t, storage.Config{})
 	now, d := closedDay(t, st)
 	traces := thinTraces(rand.New(rand.NewPCG(25, 1)), 600, d)
-	var first, second []zipkin.Span
-	for i, tr := range traces {
-		if i%4 == 0 && len(tr) > 1 { // two segments, compacted before packing
-			first, second = append(first, tr[:1]...), append(second, tr[1:]...)
-			continue
-		}
-		first = append(first, tr...)
-	}
-	for _, batch := range [][]zipkin.Span{first, second} {
-		if err := st.WriteSpans(ctx(t), batch); err != nil {
-			t.Fatal(err)
-		}
-	}
+	writeSplit(t, st, ctx(t), traces, 4) // some in two segments, compacted before packing
 	drain(t, st)
 	graph := func(when string) {
 		t.Helper()
@@ -459,15 +416,7 @@ func TestPackedLinks(t *testing.T) {
 	if rows < 300 {
 		t.Fatalf("%d trace_links rows in the day before packing: the move is not tested", rows)
 	}
-	for {
-		res, err := st.Pack(ctx(t), now)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if res.Day.IsZero() {
-			break
-		}
-	}
+	packAll(t, st, now)
 	if n := count(t, dsn, inDay, d); n != 0 {
 		t.Fatalf("%d of the day's %d trace_links rows left after packing", n, rows)
 	}
@@ -511,5 +460,42 @@ func TestPackedLinks(t *testing.T) {
 		if n, all := count(t, dsn, inDay, d), count(t, dsn, `SELECT count(*) FROM trace_links`); n != inTheDay[round] || all != relinked {
 			t.Fatalf("after the %s spans: %d trace_links rows, %d in the day; want one for each of the %d relinked traces, %d in the day", service, all, n, relinked, inTheDay[round])
 		}
+	}
+}
+
+// writeSplit writes traces in two batches, the first span of every k-th
+// trace in the first and the rest of it in the second (a trace stored as
+// two segments), then each extra batch.
+func writeSplit(t *testing.T, st *storage.Store, c context.Context, traces [][]zipkin.Span, k int, extra ...[]zipkin.Span) {
+	t.Helper()
+	var first, second []zipkin.Span
+	for i, tr := range traces {
+		if i%k == 0 && len(tr) > 1 {
+			first, second = append(first, tr[:1]...), append(second, tr[1:]...)
+			continue
+		}
+		first = append(first, tr...)
+	}
+	for _, batch := range append([][]zipkin.Span{first, second}, extra...) {
+		if err := st.WriteSpans(c, batch); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// packAll packs every day due at now, oldest first, and returns what each
+// packing did.
+func packAll(t *testing.T, st *storage.Store, now time.Time) []storage.PackResult {
+	t.Helper()
+	var out []storage.PackResult
+	for {
+		res, err := st.Pack(ctx(t), now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Day.IsZero() {
+			return out
+		}
+		out = append(out, res)
 	}
 }
