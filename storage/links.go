@@ -319,16 +319,16 @@ func linksOf(ctx context.Context, tx pgx.Tx, tenant int16, lows []int64, want ma
 	if err != nil {
 		return nil, fmt.Errorf("read trace links: %w", err)
 	}
-	var carried []int64
+	carried := map[zipkin.TraceID]bool{}
 	for id := range packed {
 		if want[id] != nil && !has[id] {
-			carried = append(carried, int64(id.Low))
+			carried[id] = true
 		}
 	}
 	if len(carried) == 0 {
 		return out, nil
 	}
-	records, err := packedLinks(ctx, tx, tenant, carried, func(id zipkin.TraceID) bool { return packed[id] && !has[id] })
+	records, err := packedLinks(ctx, tx, tenant, carried)
 	if err != nil {
 		return nil, fmt.Errorf("read packed trace links: %w", err)
 	}
@@ -336,9 +336,13 @@ func linksOf(ctx context.Context, tx pgx.Tx, tenant int16, lows []int64, want ma
 }
 
 // packedLinks reads the links records that the block members of tenant's
-// traces (of whose ID's lower half is in lows, and that want accepts)
-// carry.
-func packedLinks(ctx context.Context, tx pgx.Tx, tenant int16, lows []int64, want func(zipkin.TraceID) bool) ([]traceLinks, error) {
+// traces ids carry. Another trace sharing an ID's lower half is skipped:
+// its record is not the linker's to read.
+func packedLinks(ctx context.Context, tx pgx.Tx, tenant int16, ids map[zipkin.TraceID]bool) ([]traceLinks, error) {
+	lows := make([]int64, 0, len(ids))
+	for id := range ids {
+		lows = append(lows, int64(id.Low))
+	}
 	rows, err := tx.Query(ctx, `SELECT trace_id_low, trace_id_high, ts, data FROM segments
 		WHERE trace_id_low = ANY($1) AND tenant = $2 AND `+isMember, lows, tenant)
 	if err != nil {
@@ -349,7 +353,7 @@ func packedLinks(ctx context.Context, tx pgx.Tx, tenant int16, lows []int64, wan
 	var r segmentRow
 	if _, err := pgx.ForEachRow(rows, []any{&r.low, &r.high, &r.ts, &r.data}, func() error {
 		id := zipkin.TraceID{High: uint64(r.high), Low: uint64(r.low)}
-		if !want(id) {
+		if !ids[id] {
 			return nil
 		}
 		return ms.add(tenant, r.ts, r.data, nil, func(rec []byte) error {
