@@ -55,6 +55,8 @@ BEGIN
     IF parent = 'span_index' THEN
         EXECUTE format('CREATE INDEX IF NOT EXISTS %I ON %I USING gin (keys) WITH (gin_pending_list_limit = 256)', part || '_keys_idx', part);
         EXECUTE format('ALTER INDEX %I SET (gin_pending_list_limit = 256)', part || '_keys_idx');
+    ELSIF parent = 'segment_blocks' THEN
+        EXECUTE format('CREATE INDEX IF NOT EXISTS %I ON %I USING gin (lows) WITH (gin_pending_list_limit = 256)', part || '_lows_idx', part);
     END IF;
 END $$;
 
@@ -201,6 +203,8 @@ CREATE TABLE zipq.segment_blocks (
     block_uid bigint NOT NULL,
     dict smallint NOT NULL,
     data bytea NOT NULL,
+    lows bigint[],
+    dir bytea,
     CONSTRAINT segment_blocks_dict_check CHECK ((dict >= 0))
 )
 PARTITION BY RANGE (ts);
@@ -212,6 +216,10 @@ COMMENT ON COLUMN zipq.segment_blocks.block_uid IS 'xxhash64 of the uncompressed
 
 COMMENT ON COLUMN zipq.segment_blocks.dict IS 'id of the zstd dictionary data was compressed with (storage/dict), 0 = none';
 
+COMMENT ON COLUMN zipq.segment_blocks.lows IS 'the lower halves of its traces'' IDs, one an entry in block order (storage/block.go); NULL: its traces have member rows in segments';
+
+COMMENT ON COLUMN zipq.segment_blocks.dir IS 'the rest of each entry, in the order of lows: the upper half (8 bytes little endian), then as uvarints the µs from the block''s day to the trace''s date, its span count and its payload''s length (storage/block.go)';
+
 CREATE TABLE zipq.segment_blocks_other (
     trace_id_low bigint NOT NULL,
     tenant smallint NOT NULL,
@@ -219,6 +227,8 @@ CREATE TABLE zipq.segment_blocks_other (
     block_uid bigint NOT NULL,
     dict smallint NOT NULL,
     data bytea NOT NULL,
+    lows bigint[],
+    dir bytea,
     CONSTRAINT segment_blocks_dict_check CHECK ((dict >= 0))
 );
 ALTER TABLE ONLY zipq.segment_blocks_other ALTER COLUMN data SET STORAGE EXTERNAL;
@@ -573,6 +583,8 @@ ALTER TABLE ONLY zipq.zstd_dicts
 CREATE INDEX autocomplete_tags_key ON zipq.autocomplete_tags USING btree (tenant, key_h);
 
 CREATE INDEX remote_services_service ON zipq.remote_services USING btree (tenant, service_h);
+
+CREATE INDEX segment_blocks_other_lows_idx ON zipq.segment_blocks_other USING gin (lows) WITH (gin_pending_list_limit='256');
 
 CREATE INDEX span_columns_tenant_ts_max_idx ON ONLY zipq.span_columns USING btree (tenant, ts_max);
 

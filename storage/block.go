@@ -5,10 +5,13 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
+	"slices"
 	"time"
 
 	"github.com/cespare/xxhash/v2"
 	"github.com/jackc/pgx/v5"
+
+	"github.com/zipq/zipq/zipkin"
 )
 
 // A block is a few dozen small traces of one tenant and one closed day,
@@ -17,10 +20,22 @@ import (
 // frame with the segment codec. zstd then finds the repeats between
 // traces (service names, tag keys, URLs) that a frame per trace cannot
 // see: on OTel-like spans 97 → 72 bytes a span (docs/BENCHMARKS.md), and
-// a block decodes in a fraction of a millisecond. Each trace keeps its
-// segments row as a member: its data is a reference (blockRef) instead of
-// a zstd frame. A member's entry may start with its trace's links record
-// (splitEntry), the trace_links row it replaces.
+// a block decodes in a fraction of a millisecond. A member's entry may
+// start with its trace's links record (splitEntry), the trace_links row it
+// replaces.
+//
+// A block's directory. Blocks packed since migration 21 list their
+// members themselves, and the members have no segments row: a row and its
+// key took about 140 bytes a trace, where an entry takes 8 bytes in lows,
+// about 12 in dir and a GIN entry (docs/BENCHMARKS.md, "Packed days: the
+// member rows replaced by block directories"). lows holds the lower
+// halves of the members' trace IDs, in block order, so one probe of a
+// day's GIN index finds the blocks holding a trace; dir holds the rest of
+// each entry in the same order (appendDirEntry). Entries' payloads follow
+// one another in the block, so an entry's offset is the sum of the lengths
+// before it. Readers list an entry where they list a trace's segments
+// (packedEntry.segKey). Blocks packed before keep their members' rows,
+// each a reference (appendRef) into the block; readers take both.
 
 // blockTarget is the compressed size a block is built to. A block is
 // stored in TOAST chunks of 1,996 bytes, four to a page, each block's
@@ -83,16 +98,174 @@ type block struct {
 	raw  []byte
 	dict int16
 	data []byte
+	lows []int64
+	dir  []byte
 }
 
-// add appends a member's payload and returns its reference.
-func (b *block) add(low int64, payload []byte) (off, n int) {
+// add appends a member's payload and its directory entry; ts, its trace's
+// date, is within the block's day.
+func (b *block) add(id zipkin.TraceID, ts time.Time, spans int32, payload []byte) {
 	if len(b.raw) == 0 {
-		b.key.low = low
+		b.key.low = int64(id.Low)
 	}
-	off = len(b.raw)
 	b.raw = append(b.raw, payload...)
-	return off, len(payload)
+	b.lows = append(b.lows, int64(id.Low))
+	b.dir = appendDirEntry(b.dir, dirEntry{id: id, ts: ts, spans: spans, len: len(payload)}, b.key.day)
+}
+
+// dirEntry is a member listed in its block's directory.
+type dirEntry struct {
+	id       zipkin.TraceID
+	ts       time.Time // its trace's date, as its segments row had it
+	spans    int32
+	off, len int
+}
+
+// appendDirEntry appends e's part of dir: its ID's upper half, 8 bytes
+// little endian, then as uvarints the µs from start (its block's day) to
+// its date, its span
+// count and its payload's length.
+func appendDirEntry(dir []byte, e dirEntry, start time.Time) []byte {
+	dir = binary.LittleEndian.AppendUint64(dir, e.id.High)
+	dir = binary.AppendUvarint(dir, uint64(e.ts.Sub(start).Microseconds()))
+	dir = binary.AppendUvarint(dir, uint64(e.spans))
+	return binary.AppendUvarint(dir, uint64(e.len))
+}
+
+// parseDir reads a block's directory: lows and dir as stored, start the
+// block's day. Its strictness (minimal uvarints, dates within the day, one
+// entry a low) makes one directory one spelling.
+func parseDir(lows []int64, dir []byte, start time.Time) ([]dirEntry, error) {
+	bad := fmt.Errorf("%w: bad block directory", errCorruptSegment)
+	out := make([]dirEntry, 0, len(lows))
+	off := 0
+	for _, low := range lows {
+		if len(dir) < 8 {
+			return nil, bad
+		}
+		e := dirEntry{id: zipkin.TraceID{High: binary.LittleEndian.Uint64(dir), Low: uint64(low)}, off: off}
+		dir = dir[8:]
+		var v [3]uint64
+		for i := range v {
+			x, n := binary.Uvarint(dir)
+			if n <= 0 || n != uvarintLen(x) {
+				return nil, bad
+			}
+			v[i], dir = x, dir[n:]
+		}
+		if v[0] >= uint64(day.Microseconds()) || v[1] == 0 || v[1] > math.MaxInt32 || v[2] == 0 || v[2] > math.MaxInt32-uint64(off) {
+			return nil, bad
+		}
+		e.ts, e.spans, e.len = start.Add(time.Duration(v[0])*time.Microsecond), int32(v[1]), int(v[2])
+		off += e.len
+		out = append(out, e)
+	}
+	if len(dir) > 0 {
+		return nil, bad
+	}
+	return out, nil
+}
+
+// packedEntry is a trace's entry in a block with a directory.
+type packedEntry struct {
+	tenant int16
+	dirEntry
+	block blockKey
+}
+
+// segKey is what stands for the entry in a trace's list of segments: its
+// date and its block's uid, a key no segments row has, so compaction's
+// delete by key passes it by.
+func (e *packedEntry) segKey() segKey { return segKey{e.ts, e.block.uid} }
+
+// member is the entry as a member whose block is to be read.
+func (e *packedEntry) member(fn, links func([]byte) error) member {
+	return member{key: e.block, off: e.off, len: e.len, fn: fn, links: links}
+}
+
+// packedEntries reads the directories of the blocks that where selects (a
+// condition on segment_blocks b; args are its parameters) and returns the
+// entries keep accepts.
+func packedEntries(ctx context.Context, q querier, where string, args []any, keep func(tenant int16, e *dirEntry) bool) ([]packedEntry, error) {
+	rows, err := q.Query(ctx, `SELECT b.trace_id_low, b.tenant, b.ts, b.block_uid, b.lows, b.dir FROM segment_blocks b
+		WHERE b.lows IS NOT NULL AND `+where, args...)
+	if err != nil {
+		return nil, fmt.Errorf("read block directories: %w", err)
+	}
+	var out []packedEntry
+	var k blockKey
+	var lows []int64
+	var dir []byte
+	_, err = pgx.ForEachRow(rows, []any{&k.low, &k.tenant, &k.day, &k.uid, &lows, &dir}, func() error {
+		k.day = k.day.UTC()
+		entries, err := parseDir(lows, dir, k.day)
+		if err != nil {
+			return err
+		}
+		for i := range entries {
+			if keep(k.tenant, &entries[i]) {
+				out = append(out, packedEntry{tenant: k.tenant, dirEntry: entries[i], block: k})
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read block directories: %w", err)
+	}
+	if out, err = unthinned(ctx, q, out); err != nil {
+		return nil, fmt.Errorf("read block directories: %w", err)
+	}
+	return out, nil
+}
+
+// unthinned leaves out the entries of traces that keep by value thinned
+// from their day after it was packed: the day's rewrite drops a trace's
+// rows, but its block stays whole (thin.go), so the entry does too.
+func unthinned(ctx context.Context, q querier, entries []packedEntry) ([]packedEntry, error) {
+	if len(entries) == 0 {
+		return entries, nil
+	}
+	lows, highs, tenants, days := make([]int64, len(entries)), make([]int64, len(entries)), make([]int16, len(entries)), make([]time.Time, len(entries))
+	for i, e := range entries {
+		lows[i], highs[i], tenants[i], days[i] = int64(e.id.Low), int64(e.id.High), e.tenant, e.block.day
+	}
+	rows, err := q.Query(ctx, `SELECT t.tenant, t.trace_id_low, t.trace_id_high, t.day::timestamp AT TIME ZONE 'UTC' FROM thinned_traces t
+		JOIN unnest($1::bigint[], $2::bigint[], $3::smallint[], $4::timestamptz[]) AS e(low, high, tenant, day)
+		  ON t.trace_id_low = e.low AND t.trace_id_high = e.high AND t.tenant = e.tenant AND t.day = (e.day AT TIME ZONE 'UTC')::date`,
+		lows, highs, tenants, days)
+	if err != nil {
+		return nil, err
+	}
+	type key struct {
+		tenant int16
+		id     zipkin.TraceID
+		day    time.Time
+	}
+	thinned := map[key]bool{}
+	var k key
+	var low, high int64
+	if _, err := pgx.ForEachRow(rows, []any{&k.tenant, &low, &high, &k.day}, func() error {
+		k.id, k.day = zipkin.TraceID{High: uint64(high), Low: uint64(low)}, k.day.UTC()
+		thinned[k] = true
+		return nil
+	}); err != nil {
+		return nil, err
+	}
+	if len(thinned) == 0 {
+		return entries, nil
+	}
+	return slices.DeleteFunc(entries, func(e packedEntry) bool { return thinned[key{e.tenant, e.id, e.block.day}] }), nil
+}
+
+// packedByID is packedEntries for tenant's traces whose ID's lower half is
+// in lows: one probe of each day's GIN index on lows.
+func packedByID(ctx context.Context, q querier, tenant int16, lows []int64) ([]packedEntry, error) {
+	want := make(map[uint64]bool, len(lows))
+	for _, l := range lows {
+		want[uint64(l)] = true
+	}
+	return packedEntries(ctx, q, `b.tenant = $1 AND b.lows && $2::bigint[]`, []any{tenant, lows},
+		func(_ int16, e *dirEntry) bool { return want[e.id.Low] })
 }
 
 // seal compresses the block and fixes its identity.

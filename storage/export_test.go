@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/cespare/xxhash/v2"
 	"github.com/jackc/pgx/v5"
 	"github.com/klauspost/compress/dict"
 	"github.com/klauspost/compress/zstd"
@@ -206,4 +207,26 @@ func LayoutSizes(train, spans []zipkin.Span, ks []int) (sizes map[string]int, de
 		decode[k] = time.Since(began) / time.Duration(len(frames))
 	}
 	return sizes, decode, nil
+}
+
+// PackAsBeforeDirectories turns the blocks packed with directories into
+// the layout of days packed before migration 21: each entry a member row
+// in segments, its data a reference into the block (appendRef), and the
+// block without lows and dir. It returns how many rows it wrote.
+func (s *Store) PackAsBeforeDirectories(ctx context.Context) (int, error) {
+	entries, err := packedEntries(ctx, s.pool, "true", nil, func(int16, *dirEntry) bool { return true })
+	if err != nil {
+		return 0, err
+	}
+	b := &pgx.Batch{}
+	for _, e := range entries {
+		ref := appendRef(nil, e.block.low, e.block.uid, e.off, e.len)
+		b.Queue(`INSERT INTO segments (trace_id_low, trace_id_high, tenant, ts, seg_uid, span_count, dict, data) VALUES ($1, $2, $3, $4, $5, $6, 0, $7)`,
+			int64(e.id.Low), int64(e.id.High), e.tenant, e.ts, int64(xxhash.Sum64(ref)), e.spans, ref)
+	}
+	b.Queue(`UPDATE segment_blocks SET lows = NULL, dir = NULL`)
+	if err := s.pool.SendBatch(ctx, b).Close(); err != nil {
+		return 0, err
+	}
+	return len(entries), nil
 }

@@ -270,6 +270,14 @@ func knownLinks(ctx context.Context, tx pgx.Tx, tenant int16, lows []int64, ids 
 	}); err != nil {
 		return nil, nil, nil, fmt.Errorf("count segments: %w", err)
 	}
+	entries, err := packedByID(ctx, tx, tenant, lows)
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("count segments: %w", err)
+	}
+	for _, e := range entries {
+		segments[e.id]++
+		packed[e.id] = true
+	}
 	known := map[zipkin.TraceID]traceLinks{}
 	var read []int64
 	for id, m := range ids {
@@ -343,33 +351,46 @@ func packedLinks(ctx context.Context, tx pgx.Tx, tenant int16, ids map[zipkin.Tr
 	for id := range ids {
 		lows = append(lows, int64(id.Low))
 	}
+	var ms members
+	byID := map[zipkin.TraceID]*traceLinks{}
+	record := func(id zipkin.TraceID) func([]byte) error {
+		return func(rec []byte) error {
+			hour, edges, err := decodeLinksRecord(rec)
+			if err != nil {
+				return fmt.Errorf("%w: trace %s: %w", errCorruptSegment, id, err)
+			}
+			// Packing moves a trace's row once, into one entry; should
+			// two ever carry one, the later hour is the one counted last.
+			if tl := byID[id]; tl == nil || hour.After(tl.hour) {
+				byID[id] = &traceLinks{id: id, hour: hour, edges: edges}
+			}
+			return nil
+		}
+	}
+	// Members with rows (days packed before migration 21), then entries.
 	rows, err := tx.Query(ctx, `SELECT trace_id_low, trace_id_high, ts, data FROM segments
 		WHERE trace_id_low = ANY($1) AND tenant = $2 AND `+isMember, lows, tenant)
 	if err != nil {
 		return nil, err
 	}
-	var ms members
-	byID := map[zipkin.TraceID]*traceLinks{}
 	var r segmentRow
 	if _, err := pgx.ForEachRow(rows, []any{&r.low, &r.high, &r.ts, &r.data}, func() error {
 		id := zipkin.TraceID{High: uint64(r.high), Low: uint64(r.low)}
 		if !ids[id] {
 			return nil
 		}
-		return ms.add(tenant, r.ts, r.data, nil, func(rec []byte) error {
-			hour, edges, err := decodeLinksRecord(rec)
-			if err != nil {
-				return fmt.Errorf("%w: trace %s: %w", errCorruptSegment, id, err)
-			}
-			// Packing moves a trace's row once, into one member; should
-			// two ever carry one, the later hour is the one counted last.
-			if tl := byID[id]; tl == nil || hour.After(tl.hour) {
-				byID[id] = &traceLinks{id: id, hour: hour, edges: edges}
-			}
-			return nil
-		})
+		return ms.add(tenant, r.ts, r.data, nil, record(id))
 	}); err != nil {
 		return nil, err
+	}
+	entries, err := packedByID(ctx, tx, tenant, lows)
+	if err != nil {
+		return nil, err
+	}
+	for i := range entries {
+		if e := &entries[i]; ids[e.id] {
+			ms = append(ms, e.member(nil, record(e.id)))
+		}
 	}
 	if err := ms.read(ctx, tx); err != nil {
 		return nil, err

@@ -19,9 +19,9 @@ import (
 // Packing: once a day has closed (Config.PackAfter past its end, and
 // thinned first when keep by value is on), its traces are merged, each
 // into one payload as compaction merges them, and packed a few dozen to a
-// block (block.go); the day's segments partition is then rewritten with
-// the members' rows, whose data is a reference into a block, and its old
-// files go back to the file system. Traces too large to merge (compactMaxSpans) and
+// block (block.go), which lists them in its directory; the day's segments
+// partition is then rewritten without their rows, and its old files go
+// back to the file system. Traces too large to merge (compactMaxSpans) and
 // segments arriving after the day was packed stay as they are: readers
 // take both kinds of row.
 
@@ -241,12 +241,8 @@ func packTraces(ctx context.Context, tx pgx.Tx, d time.Time, page []*packTrace, 
 	// blockTarget compressed bytes (estimated by the last block's ratio).
 	slices.SortStableFunc(todo, func(a, b *packTrace) int { return cmp.Compare(a.tenant, b.tenant) })
 	type packedTrace struct {
-		t           *packTrace
-		ts          time.Time
-		uid         int64
-		spans       int32
-		block       *block
-		off, length int
+		t        *packTrace
+		linksRow bool // its trace_links row went into its entry
 	}
 	var (
 		out    []packedTrace
@@ -260,7 +256,7 @@ func packTraces(ctx context.Context, tx pgx.Tx, d time.Time, page []*packTrace, 
 		}
 		open.seal(c)
 		ratio = float64(len(open.data)) / float64(len(open.raw))
-		blocks = append(blocks, []any{open.key.low, open.key.tenant, open.key.day, open.key.uid, open.dict, open.data})
+		blocks = append(blocks, []any{open.key.low, open.key.tenant, open.key.day, open.key.uid, open.dict, open.data, open.lows, open.dir})
 		open = nil
 	}
 	for _, t := range todo {
@@ -273,7 +269,8 @@ func packTraces(ctx context.Context, tx pgx.Tx, d time.Time, page []*packTrace, 
 			continue
 		}
 		entry := raw
-		if rec, ok := links[thinKey{t.tenant, t.id}]; ok {
+		rec, linksRow := links[thinKey{t.tenant, t.id}]
+		if linksRow {
 			entry = protowire.AppendBytes(protowire.AppendTag(nil, fieldLinks, protowire.BytesType), rec)
 			entry = append(entry, raw...)
 		}
@@ -283,69 +280,42 @@ func packTraces(ctx context.Context, tx pgx.Tx, d time.Time, page []*packTrace, 
 		if open == nil {
 			open = &block{key: blockKey{tenant: t.tenant, day: d}}
 		}
-		off, n := open.add(int64(t.id.Low), entry)
-		out = append(out, packedTrace{t: t, ts: ts, uid: seg.uid, spans: int32(len(b.spans)), block: open, off: off, length: n})
+		open.add(t.id, ts, int32(len(b.spans)), entry)
+		out = append(out, packedTrace{t: t, linksRow: linksRow})
 	}
 	seal()
 	if len(out) == 0 {
 		return 0, 0, nil
 	}
 	var (
-		delLows, delUIDs     []int64
-		delTenants           []int16
-		delTS                []time.Time
-		mLows, mHighs, mUIDs []int64
-		mTS                  []time.Time
-		mCounts              []int32
-		mTenants             []int16
-		mRefs                [][]byte
+		delLows, delUIDs []int64
+		delTenants       []int16
+		delTS            []time.Time
+		gLows, gHighs    []int64
+		gTenants         []int16
 	)
 	for _, m := range out {
 		for _, k := range builders[m.t].segments {
 			delLows, delTenants, delTS, delUIDs = append(delLows, int64(m.t.id.Low)), append(delTenants, m.t.tenant), append(delTS, k.ts), append(delUIDs, k.uid)
 		}
-		mLows, mHighs, mUIDs = append(mLows, int64(m.t.id.Low)), append(mHighs, int64(m.t.id.High)), append(mUIDs, m.uid)
-		mTS, mCounts, mTenants = append(mTS, m.ts), append(mCounts, m.spans), append(mTenants, m.t.tenant)
-		mRefs = append(mRefs, appendRef(nil, m.block.key.low, m.block.key.uid, m.off, m.length))
+		if m.linksRow {
+			gLows, gHighs, gTenants = append(gLows, int64(m.t.id.Low)), append(gHighs, int64(m.t.id.High)), append(gTenants, m.t.tenant)
+		}
 	}
-	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"segment_blocks"}, []string{"trace_id_low", "tenant", "ts", "block_uid", "dict", "data"}, pgx.CopyFromRows(blocks)); err != nil {
+	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"segment_blocks"}, []string{"trace_id_low", "tenant", "ts", "block_uid", "dict", "data", "lows", "dir"}, pgx.CopyFromRows(blocks)); err != nil {
 		return 0, 0, fmt.Errorf("write blocks: %w", err)
 	}
 	// The old rows go by key, not by trace: a late segment written since
-	// this page was read stays, beside the member.
+	// this page was read stays, beside the entry.
 	if _, err := tx.Exec(ctx, `DELETE FROM segments s USING unnest($1::bigint[], $2::smallint[], $3::timestamptz[], $4::bigint[]) AS o(low, tenant, ts, uid)
 		WHERE s.trace_id_low = o.low AND s.tenant = o.tenant AND s.ts = o.ts AND s.seg_uid = o.uid`, delLows, delTenants, delTS, delUIDs); err != nil {
 		return 0, 0, fmt.Errorf("replace the packed rows: %w", err)
 	}
-	// A row with the member's key is the same spans (seg_uid hashes them),
-	// written meanwhile by a redelivery or the compactor: it stays.
-	rows, err := tx.Query(ctx, `INSERT INTO segments (trace_id_low, trace_id_high, tenant, ts, seg_uid, span_count, dict, data)
-		SELECT l, h, tn, ts, u, n, $8, r FROM unnest($1::bigint[], $2::bigint[], $3::smallint[], $4::timestamptz[], $5::bigint[], $6::int[], $7::bytea[])
-			AS m(l, h, tn, ts, u, n, r)
-		ORDER BY l ON CONFLICT DO NOTHING RETURNING tenant, trace_id_low, trace_id_high`,
-		mLows, mHighs, mTenants, mTS, mUIDs, mCounts, mRefs, c.id)
-	if err != nil {
-		return 0, 0, fmt.Errorf("write the members: %w", err)
-	}
-	// The links rows now carried by a member go; a member not written (a
-	// row with its key stayed) carries nothing anyone reads, so its
-	// trace's row stays.
-	var gLows, gHighs []int64
-	var gTenants []int16
-	var tn int16
-	var low, high int64
-	if _, err := pgx.ForEachRow(rows, []any{&tn, &low, &high}, func() error {
-		if _, ok := links[thinKey{tn, zipkin.TraceID{High: uint64(high), Low: uint64(low)}}]; ok {
-			gLows, gHighs, gTenants = append(gLows, low), append(gHighs, high), append(gTenants, tn)
-		}
-		return nil
-	}); err != nil {
-		return 0, 0, fmt.Errorf("write the members: %w", err)
-	}
+	// The links rows now carried by an entry go.
 	if _, err := tx.Exec(ctx, `DELETE FROM trace_links t USING unnest($1::bigint[], $2::bigint[], $3::smallint[]) AS g(low, high, tenant)
 		WHERE t.trace_id_low = g.low AND t.trace_id_high = g.high AND t.tenant = g.tenant AND t.hour >= $4 AND t.hour < $5`,
 		gLows, gHighs, gTenants, d, d.Add(day)); err != nil {
-		return 0, 0, fmt.Errorf("move the links into the members: %w", err)
+		return 0, 0, fmt.Errorf("move the links into the blocks: %w", err)
 	}
 	return int64(len(out)), int64(len(blocks)), nil
 }

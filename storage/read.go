@@ -132,6 +132,16 @@ func eachSegment(ctx context.Context, q querier, tenant int16, lows []int64, vis
 	if err != nil {
 		return err
 	}
+	entries, err := packedByID(ctx, q, tenant, lows)
+	if err != nil {
+		return err
+	}
+	for i := range entries {
+		e := &entries[i]
+		if fn := visit(e.id, e.segKey()); fn != nil {
+			packed = append(packed, e.member(fn, nil))
+		}
+	}
 	return packed.read(ctx, q)
 }
 
@@ -213,27 +223,37 @@ func (s *Store) CountSpans(ctx context.Context) (stored, distinct int, err error
 		id     zipkin.TraceID
 	}
 	seen := map[trace]map[uint64]bool{}
+	count := func(id trace) func([]byte) error {
+		if seen[id] == nil {
+			seen[id] = map[uint64]bool{}
+		}
+		return func(b []byte) error {
+			stored++
+			seen[id][xxhash.Sum64(b)] = true
+			return nil
+		}
+	}
 	var tenant int16
 	var r segmentRow
 	var buf []byte
 	var packed members
 	_, err = pgx.ForEachRow(rows, []any{&tenant, &r.low, &r.high, &r.ts, &r.data}, func() error {
-		id := trace{tenant, zipkin.TraceID{High: uint64(r.high), Low: uint64(r.low)}}
-		if seen[id] == nil {
-			seen[id] = map[uint64]bool{}
-		}
 		var err error
-		buf, err = r.split(tenant, buf, &packed, func(b []byte) error {
-			stored++
-			seen[id][xxhash.Sum64(b)] = true
-			return nil
-		})
+		buf, err = r.split(tenant, buf, &packed, count(trace{tenant, zipkin.TraceID{High: uint64(r.high), Low: uint64(r.low)}}))
 		return err
 	})
-	if err == nil {
-		err = packed.read(ctx, s.pool)
-	}
 	if err != nil {
+		return 0, 0, fmt.Errorf("count spans: %w", err)
+	}
+	entries, err := packedEntries(ctx, s.pool, "true", nil, func(int16, *dirEntry) bool { return true })
+	if err != nil {
+		return 0, 0, fmt.Errorf("count spans: %w", err)
+	}
+	for i := range entries {
+		e := &entries[i]
+		packed = append(packed, e.member(count(trace{e.tenant, e.id}), nil))
+	}
+	if err := packed.read(ctx, s.pool); err != nil {
 		return 0, 0, fmt.Errorf("count spans: %w", err)
 	}
 	for _, spans := range seen {

@@ -321,8 +321,9 @@ type thinKey struct {
 func (s *Store) judge(ctx context.Context, tx pgx.Tx, d time.Time) (map[thinKey]*thinTrace, error) {
 	ops := map[int16]map[opKey]thinOp{}
 	traces := map[thinKey]*thinTrace{}
+	lo, hi := d.Add(-thinWindow), d.Add(day+thinWindow)
 	rows, err := tx.Query(ctx, `SELECT tenant, trace_id_low, trace_id_high, ts, span_count, data FROM segments
-		WHERE ts >= $1 AND ts < $2`, d.Add(-thinWindow), d.Add(day+thinWindow))
+		WHERE ts >= $1 AND ts < $2`, lo, hi)
 	if err != nil {
 		return nil, fmt.Errorf("read the day: %w", err)
 	}
@@ -331,12 +332,14 @@ func (s *Store) judge(ctx context.Context, tx pgx.Tx, d time.Time) (map[thinKey]
 		r      segmentRow
 		count  int64
 		buf    []byte
-		packed members // the neighbours' packed rows (a day is thinned before it is packed)
+		packed members // the neighbours' packed traces (a day is thinned before it is packed)
 		sp     zipkin.Span
 		policy = *s.keep
 	)
-	_, err = pgx.ForEachRow(rows, []any{&tn, &r.low, &r.high, &r.ts, &count, &r.data}, func() error {
-		k := thinKey{tn, zipkin.TraceID{High: uint64(r.high), Low: uint64(r.low)}}
+	// visit takes a trace's segment (or block entry): its date and span
+	// count, then its spans.
+	visit := func(tn int16, id zipkin.TraceID, ts time.Time, count int64) (func([]byte) error, error) {
+		k := thinKey{tn, id}
 		t := traces[k]
 		if t == nil {
 			t = &thinTrace{}
@@ -345,7 +348,7 @@ func (s *Store) judge(ctx context.Context, tx pgx.Tx, d time.Time) (map[thinKey]
 			}
 			traces[k] = t
 		}
-		if !r.ts.Before(d) && r.ts.Before(d.Add(day)) {
+		if !ts.Before(d) && ts.Before(d.Add(day)) {
 			t.inDay = true
 			t.spans += count
 		}
@@ -353,25 +356,46 @@ func (s *Store) judge(ctx context.Context, tx pgx.Tx, d time.Time) (map[thinKey]
 		if !ok {
 			var err error
 			if tops, err = s.dayOps(ctx, tn, d); err != nil {
-				return err
+				return nil, err
 			}
 			ops[tn] = tops
 		}
-		var err error
-		buf, err = r.split(tn, buf, &packed, func(canonical []byte) error {
+		return func(canonical []byte) error {
 			sp = zipkin.Span{}
 			if err := zipkin.UnmarshalCanonical(canonical, &sp); err != nil {
 				return fmt.Errorf("stored span unreadable: %w", err)
 			}
 			t.see(&sp, policy, tops)
 			return nil
-		})
+		}, nil
+	}
+	_, err = pgx.ForEachRow(rows, []any{&tn, &r.low, &r.high, &r.ts, &count, &r.data}, func() error {
+		fn, err := visit(tn, zipkin.TraceID{High: uint64(r.high), Low: uint64(r.low)}, r.ts, count)
+		if err != nil {
+			return err
+		}
+		buf, err = r.split(tn, buf, &packed, fn)
 		return err
 	})
-	if err == nil {
-		err = packed.read(ctx, tx)
-	}
 	if err != nil {
+		return nil, fmt.Errorf("read the day: %w", err)
+	}
+	// The entries of blocks (the neighbours' packed days) dated in the
+	// window.
+	entries, err := packedEntries(ctx, tx, `b.ts >= $1 AND b.ts < $2`, []any{lo.Truncate(day), hi},
+		func(_ int16, e *dirEntry) bool { return !e.ts.Before(lo) && e.ts.Before(hi) })
+	if err != nil {
+		return nil, fmt.Errorf("read the day: %w", err)
+	}
+	for i := range entries {
+		e := &entries[i]
+		fn, err := visit(e.tenant, e.id, e.ts, int64(e.spans))
+		if err != nil {
+			return nil, fmt.Errorf("read the day: %w", err)
+		}
+		packed = append(packed, e.member(fn, nil))
+	}
+	if err := packed.read(ctx, tx); err != nil {
 		return nil, fmt.Errorf("read the day: %w", err)
 	}
 	return traces, nil

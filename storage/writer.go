@@ -357,6 +357,13 @@ func (w *write) checkTraceLimit(ctx context.Context, tx pgx.Tx, tenant int16, li
 	}); err != nil {
 		return fmt.Errorf("trace sizes: %w", err)
 	}
+	entries, err := packedByID(ctx, tx, tenant, lows)
+	if err != nil {
+		return fmt.Errorf("trace sizes: %w", err)
+	}
+	for _, e := range entries {
+		stored[e.id] += int64(e.spans)
+	}
 	for _, seg := range w.segs {
 		if total := stored[seg.id] + int64(len(seg.spans)); total > int64(limit) {
 			return &DataError{Err: fmt.Errorf("trace %s would hold %d spans: its tenant keeps at most %d a trace (max_trace_spans)", seg.id, total, limit)}
