@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
-	"slices"
 	"time"
 
 	"github.com/cespare/xxhash/v2"
@@ -113,11 +112,11 @@ func (b *block) add(id zipkin.TraceID, ts time.Time, spans int32, payload []byte
 	b.dir = appendDirEntry(b.dir, dirEntry{id: id, ts: ts, spans: spans, len: len(payload)}, b.key.day)
 }
 
-// dirEntry is a member listed in its block's directory.
+// dirEntry is a member in its block's directory.
 type dirEntry struct {
 	id       zipkin.TraceID
 	ts       time.Time // its trace's date, as its segments row had it
-	spans    int32
+	spans    int32     // 0: no longer listed (unlist)
 	off, len int
 }
 
@@ -153,7 +152,7 @@ func parseDir(lows []int64, dir []byte, start time.Time) ([]dirEntry, error) {
 			}
 			v[i], dir = x, dir[n:]
 		}
-		if v[0] >= uint64(day.Microseconds()) || v[1] == 0 || v[1] > math.MaxInt32 || v[2] == 0 || v[2] > math.MaxInt32-uint64(off) {
+		if v[0] >= uint64(day.Microseconds()) || v[1] > math.MaxInt32 || v[2] == 0 || v[2] > math.MaxInt32-uint64(off) {
 			return nil, bad
 		}
 		e.ts, e.spans, e.len = start.Add(time.Duration(v[0])*time.Microsecond), int32(v[1]), int(v[2])
@@ -183,20 +182,20 @@ func (e *packedEntry) member(fn, links func([]byte) error) member {
 	return member{key: e.block, off: e.off, len: e.len, fn: fn, links: links}
 }
 
-// packedEntries reads the directories of the blocks that where selects (a
-// condition on segment_blocks b; args are its parameters) and returns the
-// entries keep accepts.
-func packedEntries(ctx context.Context, q querier, where string, args []any, keep func(tenant int16, e *dirEntry) bool) ([]packedEntry, error) {
-	rows, err := q.Query(ctx, `SELECT b.trace_id_low, b.tenant, b.ts, b.block_uid, b.lows, b.dir FROM segment_blocks b
-		WHERE b.lows IS NOT NULL AND `+where, args...)
-	if err != nil {
-		return nil, fmt.Errorf("read block directories: %w", err)
-	}
+// dirQuery selects the directories of the blocks that where selects (a
+// condition on segment_blocks b), for scanDirs.
+func dirQuery(where string) string {
+	return `SELECT b.trace_id_low, b.tenant, b.ts, b.block_uid, b.lows, b.dir FROM segment_blocks b
+		WHERE b.lows IS NOT NULL AND ` + where
+}
+
+// scanDirs reads dirQuery's rows and returns the entries keep accepts.
+func scanDirs(rows pgx.Rows, keep func(tenant int16, e *dirEntry) bool) ([]packedEntry, error) {
 	var out []packedEntry
 	var k blockKey
 	var lows []int64
 	var dir []byte
-	_, err = pgx.ForEachRow(rows, []any{&k.low, &k.tenant, &k.day, &k.uid, &lows, &dir}, func() error {
+	_, err := pgx.ForEachRow(rows, []any{&k.low, &k.tenant, &k.day, &k.uid, &lows, &dir}, func() error {
 		k.day = k.day.UTC()
 		entries, err := parseDir(lows, dir, k.day)
 		if err != nil {
@@ -212,60 +211,81 @@ func packedEntries(ctx context.Context, q querier, where string, args []any, kee
 	if err != nil {
 		return nil, fmt.Errorf("read block directories: %w", err)
 	}
-	if out, err = unthinned(ctx, q, out); err != nil {
-		return nil, fmt.Errorf("read block directories: %w", err)
-	}
 	return out, nil
 }
 
-// unthinned leaves out the entries of traces that keep by value thinned
-// from their day after it was packed: the day's rewrite drops a trace's
-// rows, but its block stays whole (thin.go), so the entry does too.
-func unthinned(ctx context.Context, q querier, entries []packedEntry) ([]packedEntry, error) {
-	if len(entries) == 0 {
-		return entries, nil
-	}
-	lows, highs, tenants, days := make([]int64, len(entries)), make([]int64, len(entries)), make([]int16, len(entries)), make([]time.Time, len(entries))
-	for i, e := range entries {
-		lows[i], highs[i], tenants[i], days[i] = int64(e.id.Low), int64(e.id.High), e.tenant, e.block.day
-	}
-	rows, err := q.Query(ctx, `SELECT t.tenant, t.trace_id_low, t.trace_id_high, t.day::timestamp AT TIME ZONE 'UTC' FROM thinned_traces t
-		JOIN unnest($1::bigint[], $2::bigint[], $3::smallint[], $4::timestamptz[]) AS e(low, high, tenant, day)
-		  ON t.trace_id_low = e.low AND t.trace_id_high = e.high AND t.tenant = e.tenant AND t.day = (e.day AT TIME ZONE 'UTC')::date`,
-		lows, highs, tenants, days)
+// packedEntries is scanDirs of dirQuery(where) with args, for the listed
+// entries (not unlist's) keep accepts.
+func packedEntries(ctx context.Context, q querier, where string, args []any, keep func(tenant int16, e *dirEntry) bool) ([]packedEntry, error) {
+	rows, err := q.Query(ctx, dirQuery(where), args...)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("read block directories: %w", err)
 	}
-	type key struct {
-		tenant int16
-		id     zipkin.TraceID
-		day    time.Time
-	}
-	thinned := map[key]bool{}
-	var k key
-	var low, high int64
-	if _, err := pgx.ForEachRow(rows, []any{&k.tenant, &low, &high, &k.day}, func() error {
-		k.id, k.day = zipkin.TraceID{High: uint64(high), Low: uint64(low)}, k.day.UTC()
-		thinned[k] = true
-		return nil
-	}); err != nil {
-		return nil, err
-	}
-	if len(thinned) == 0 {
-		return entries, nil
-	}
-	return slices.DeleteFunc(entries, func(e packedEntry) bool { return thinned[key{e.tenant, e.id, e.block.day}] }), nil
+	return scanDirs(rows, listed(keep))
 }
 
-// packedByID is packedEntries for tenant's traces whose ID's lower half is
-// in lows: one probe of each day's GIN index on lows.
-func packedByID(ctx context.Context, q querier, tenant int16, lows []int64) ([]packedEntry, error) {
+// listed is keep for the entries still listed.
+func listed(keep func(int16, *dirEntry) bool) func(int16, *dirEntry) bool {
+	return func(tenant int16, e *dirEntry) bool { return e.spans > 0 && keep(tenant, e) }
+}
+
+// byIDWhere is dirQuery's condition for tenant ($1)'s traces whose ID's
+// lower half is in $2: one probe of each day's GIN index on lows.
+const byIDWhere = `b.tenant = $1 AND b.lows && $2::bigint[]`
+
+// lowIn accepts the entries whose ID's lower half is in lows.
+func lowIn(lows []int64) func(int16, *dirEntry) bool {
 	want := make(map[uint64]bool, len(lows))
 	for _, l := range lows {
 		want[uint64(l)] = true
 	}
-	return packedEntries(ctx, q, `b.tenant = $1 AND b.lows && $2::bigint[]`, []any{tenant, lows},
-		func(_ int16, e *dirEntry) bool { return want[e.id.Low] })
+	return func(_ int16, e *dirEntry) bool { return want[e.id.Low] }
+}
+
+// unlist marks the entries of the traces in gone, in day d's blocks, as
+// no longer listed (a span count of 0): keep by value thinning a day
+// packed before it was thinned drops the traces' rows but keeps its
+// blocks whole, so their entries stay and readers pass them by.
+func unlist(ctx context.Context, tx pgx.Tx, d time.Time, gone map[thinKey]bool) error {
+	rows, err := tx.Query(ctx, dirQuery(`b.ts = $1`), d)
+	if err != nil {
+		return fmt.Errorf("unlist thinned traces: %w", err)
+	}
+	entries, err := scanDirs(rows, func(int16, *dirEntry) bool { return true })
+	if err != nil {
+		return fmt.Errorf("unlist thinned traces: %w", err)
+	}
+	// Entries come block by block, in block order; a block's directory is
+	// written again whole, listed entries and not.
+	dirs := map[blockKey][]byte{}
+	changed := map[blockKey]bool{}
+	var order []blockKey
+	for _, e := range entries {
+		if _, ok := dirs[e.block]; !ok {
+			order = append(order, e.block)
+		}
+		if gone[thinKey{e.tenant, e.id}] {
+			e.spans = 0
+			changed[e.block] = true
+		}
+		dirs[e.block] = appendDirEntry(dirs[e.block], e.dirEntry, e.block.day)
+	}
+	b := &pgx.Batch{}
+	for _, k := range order {
+		if changed[k] {
+			b.Queue(`UPDATE segment_blocks SET dir = $5 WHERE trace_id_low = $1 AND tenant = $2 AND ts = $3 AND block_uid = $4`, k.low, k.tenant, k.day, k.uid, dirs[k])
+		}
+	}
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		return fmt.Errorf("unlist thinned traces: %w", err)
+	}
+	return nil
+}
+
+// packedByID is packedEntries for tenant's traces whose ID's lower half
+// is in lows.
+func packedByID(ctx context.Context, q querier, tenant int16, lows []int64) ([]packedEntry, error) {
+	return packedEntries(ctx, q, byIDWhere, []any{tenant, lows}, lowIn(lows))
 }
 
 // seal compresses the block and fixes its identity.

@@ -58,6 +58,7 @@ func (s *Store) Traces(ctx context.Context, ids []zipkin.TraceID, strict bool) (
 // querier is a pool or a transaction.
 type querier interface {
 	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+	SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults
 }
 
 // spansByTrace reads the segments whose trace ID's lower half is in lows
@@ -112,8 +113,14 @@ func readSegments(ctx context.Context, q querier, tenant int16, lows []int64,
 // is in lows: for each, visit says what to call with each of its spans'
 // canonical bytes (nil: skip the segment undecoded).
 func eachSegment(ctx context.Context, q querier, tenant int16, lows []int64, visit func(zipkin.TraceID, segKey) func(canonical []byte) error) error {
-	rows, err := q.Query(ctx, `SELECT trace_id_low, trace_id_high, ts, seg_uid, data FROM segments
-		WHERE trace_id_low = ANY($1) AND tenant = $2`, lows, tenant)
+	// The rows and the block entries in one round trip.
+	batch := &pgx.Batch{}
+	batch.Queue(`SELECT trace_id_low, trace_id_high, ts, seg_uid, data FROM segments
+		WHERE trace_id_low = ANY($2) AND tenant = $1`, tenant, lows)
+	batch.Queue(dirQuery(byIDWhere), tenant, lows)
+	br := q.SendBatch(ctx, batch)
+	defer br.Close()
+	rows, err := br.Query()
 	if err != nil {
 		return err
 	}
@@ -132,7 +139,10 @@ func eachSegment(ctx context.Context, q querier, tenant int16, lows []int64, vis
 	if err != nil {
 		return err
 	}
-	entries, err := packedByID(ctx, q, tenant, lows)
+	if rows, err = br.Query(); err != nil {
+		return fmt.Errorf("read block directories: %w", err)
+	}
+	entries, err := scanDirs(rows, listed(lowIn(lows)))
 	if err != nil {
 		return err
 	}
@@ -141,6 +151,9 @@ func eachSegment(ctx context.Context, q querier, tenant int16, lows []int64, vis
 		if fn := visit(e.id, e.segKey()); fn != nil {
 			packed = append(packed, e.member(fn, nil))
 		}
+	}
+	if err := br.Close(); err != nil {
+		return err
 	}
 	return packed.read(ctx, q)
 }

@@ -288,6 +288,13 @@ func (s *Store) thinDay(ctx context.Context, tx pgx.Tx, d time.Time) (ThinResult
 			return res, fmt.Errorf("count the thinned traces: %w", err)
 		}
 	}
+	gone := make(map[thinKey]bool, len(out))
+	for _, r := range out {
+		gone[thinKey{r[2].(int16), zipkin.TraceID{High: uint64(r[1].(int64)), Low: uint64(r[0].(int64))}}] = true
+	}
+	if err := unlist(ctx, tx, d, gone); err != nil {
+		return res, err
+	}
 	for _, table := range partitioned {
 		var before, after int64
 		if err := tx.QueryRow(ctx, `SELECT * FROM zipq_rewrite_partition($1, $2::date)`, table, d.Format(time.DateOnly)).Scan(&before, &after); err != nil {
