@@ -74,6 +74,22 @@ BEGIN
     EXECUTE format('CREATE TABLE %I (LIKE %I INCLUDING DEFAULTS INCLUDING CONSTRAINTS INCLUDING STORAGE)', fresh, parent);
     IF parent IN ('segment_blocks', 'span_columns') THEN
         EXECUTE format('INSERT INTO %I SELECT * FROM %I ORDER BY trace_id_low', fresh, part);
+    ELSIF parent = 'span_index' THEN
+        -- A trace's rows of one minute become one: their keys' union, the
+        -- earliest and latest start, the widest durations (a row whose
+        -- spans cross a minute stays as it is, within its CHECK). Rows
+        -- only nominate traces, which the spans then decide, so a wider
+        -- row finds what its parts found. A trace reported by four
+        -- services in four batches has four rows a minute until here. In
+        -- ts_max order, the order search walks them in.
+        EXECUTE format('INSERT INTO %I (trace_id_low, ts, ts_max, trace_id_high, dur_min, dur_max, keys, tenant)
+            SELECT p.trace_id_low, min(p.ts), max(p.ts_max), p.trace_id_high, min(p.dur_min), max(p.dur_max),
+                ARRAY(SELECT DISTINCT k FROM unnest(zipq_cat(p.keys)) k ORDER BY k), p.tenant
+            FROM %I p WHERE NOT EXISTS (SELECT 1 FROM thinned_traces t
+                WHERE t.day = $1 AND t.trace_id_low = p.trace_id_low AND t.trace_id_high = p.trace_id_high AND t.tenant = p.tenant)
+            GROUP BY p.tenant, p.trace_id_low, p.trace_id_high, date_trunc(''minute'', p.ts AT TIME ZONE ''UTC''),
+                CASE WHEN date_trunc(''minute'', p.ts_max AT TIME ZONE ''UTC'') = date_trunc(''minute'', p.ts AT TIME ZONE ''UTC'') THEN NULL ELSE p.ctid END
+            ORDER BY max(p.ts_max)', fresh, part) USING d;
     ELSE
         EXECUTE format('INSERT INTO %I SELECT p.* FROM %I p WHERE NOT EXISTS (SELECT 1 FROM thinned_traces t
             WHERE t.day = $1 AND t.trace_id_low = p.trace_id_low AND t.trace_id_high = p.trace_id_high AND t.tenant = p.tenant)
@@ -116,6 +132,12 @@ CREATE FUNCTION zipq.zipq_thin_partition(parent text, d date, OUT bytes_before b
     AS $$SELECT * FROM zipq_rewrite_partition(parent, d)$$;
 
 COMMENT ON FUNCTION zipq.zipq_thin_partition(parent text, d date, OUT bytes_before bigint, OUT bytes_after bigint) IS 'zipq_rewrite_partition under its name before migration 17, for processes not upgraded yet';
+
+CREATE AGGREGATE zipq.zipq_cat(integer[]) (
+    SFUNC = array_cat,
+    STYPE = integer[],
+    INITCOND = '{}'
+);
 
 CREATE TABLE zipq.autocomplete_tags (
     day date NOT NULL,
