@@ -122,8 +122,7 @@ type dirEntry struct {
 
 // appendDirEntry appends e's part of dir: its ID's upper half, 8 bytes
 // little endian, then as uvarints the µs from start (its block's day) to
-// its date, its span
-// count and its payload's length.
+// its date, its span count and its payload's length.
 func appendDirEntry(dir []byte, e dirEntry, start time.Time) []byte {
 	dir = binary.LittleEndian.AppendUint64(dir, e.id.High)
 	dir = binary.AppendUvarint(dir, uint64(e.ts.Sub(start).Microseconds()))

@@ -154,8 +154,8 @@ func (s *Store) packDay(ctx context.Context, tx pgx.Tx, d time.Time) (PackResult
 		return res, fmt.Errorf("rewrite %s: %w", part, err)
 	}
 	// The day's search index too: the rewrite merges a trace's rows of a
-	// minute (one a segment: one a service and batch) and builds the GIN
-	// index whole instead of from pending lists.
+	// minute, one a segment until then (a service's batch: a trace
+	// reported by four services has four).
 	index := pgx.Identifier{partitionName("span_index", d)}.Sanitize()
 	if _, err := tx.Exec(ctx, `LOCK TABLE `+index+` IN SHARE MODE`); err != nil {
 		return res, fmt.Errorf("lock the day's index: %w", err)

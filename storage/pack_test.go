@@ -27,11 +27,18 @@ import (
 // member row a trace, referring into its block).
 func TestPackDay(t *testing.T) {
 	t.Parallel()
+	bothLayouts(t, testPackDay)
+}
+
+// bothLayouts runs test on the layout packing writes (blocks with
+// directories) and, with memberRows, on the one days packed before
+// migration 21 keep (PackAsBeforeDirectories).
+func bothLayouts(t *testing.T, test func(t *testing.T, memberRows bool)) {
 	for _, memberRows := range []bool{false, true} {
 		name := map[bool]string{false: "directories", true: "member rows"}[memberRows]
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			testPackDay(t, memberRows)
+			test(t, memberRows)
 		})
 	}
 }
@@ -420,13 +427,7 @@ func TestPackInSmallPages(t *testing.T) {
 // as TestPackDay does.
 func TestPackedLinks(t *testing.T) {
 	t.Parallel()
-	for _, memberRows := range []bool{false, true} {
-		name := map[bool]string{false: "directories", true: "member rows"}[memberRows]
-		t.Run(name, func(t *testing.T) {
-			t.Parallel()
-			testPackedLinks(t, memberRows)
-		})
-	}
+	bothLayouts(t, testPackedLinks)
 }
 
 func testPackedLinks(t *testing.T, memberRows bool) {
