@@ -281,10 +281,31 @@ func unlist(ctx context.Context, tx pgx.Tx, d time.Time, gone map[thinKey]bool) 
 	return nil
 }
 
-// packedByID is packedEntries for tenant's traces whose ID's lower half
-// is in lows.
-func packedByID(ctx context.Context, q querier, tenant int16, lows []int64) ([]packedEntry, error) {
-	return packedEntries(ctx, q, byIDWhere, []any{tenant, lows}, lowIn(lows))
+// rowsAndEntries runs rowsSQL, a query of segments whose $1 is tenant and
+// $2 lows, and finds the entries of tenant's traces whose ID's lower half
+// is in lows, in one round trip: scan reads the rows (to the end), and
+// the entries are returned.
+func rowsAndEntries(ctx context.Context, q querier, tenant int16, lows []int64, rowsSQL string, scan func(pgx.Rows) error) ([]packedEntry, error) {
+	b := &pgx.Batch{}
+	b.Queue(rowsSQL, tenant, lows)
+	b.Queue(dirQuery(byIDWhere), tenant, lows)
+	br := q.SendBatch(ctx, b)
+	defer br.Close()
+	rows, err := br.Query()
+	if err != nil {
+		return nil, err
+	}
+	if err := scan(rows); err != nil {
+		return nil, err
+	}
+	if rows, err = br.Query(); err != nil {
+		return nil, fmt.Errorf("read block directories: %w", err)
+	}
+	entries, err := scanDirs(rows, listed(lowIn(lows)))
+	if err != nil {
+		return nil, err
+	}
+	return entries, br.Close()
 }
 
 // seal compresses the block and fixes its identity.

@@ -250,27 +250,23 @@ const isMember = `(octet_length(data) < 64 AND get_byte(data, 0) = 0)`
 // of the trace ids to read back, and which traces are packed (have a
 // block member).
 func knownLinks(ctx context.Context, tx pgx.Tx, tenant int16, lows []int64, ids map[zipkin.TraceID]*mark) (map[zipkin.TraceID]traceLinks, []int64, map[zipkin.TraceID]bool, error) {
-	rows, err := tx.Query(ctx, `SELECT trace_id_low, trace_id_high, count(*), bool_or(`+isMember+`) FROM segments
-		WHERE trace_id_low = ANY($1) AND tenant = $2 GROUP BY 1, 2`, lows, tenant)
-	if err != nil {
-		return nil, nil, nil, fmt.Errorf("count segments: %w", err)
-	}
 	segments := map[zipkin.TraceID]int{}
 	packed := map[zipkin.TraceID]bool{}
 	var low, high int64
 	var n int
 	var member bool
-	if _, err := pgx.ForEachRow(rows, []any{&low, &high, &n, &member}, func() error {
-		id := zipkin.TraceID{High: uint64(high), Low: uint64(low)}
-		segments[id] = n
-		if member {
-			packed[id] = true
-		}
-		return nil
-	}); err != nil {
-		return nil, nil, nil, fmt.Errorf("count segments: %w", err)
-	}
-	entries, err := packedByID(ctx, tx, tenant, lows)
+	entries, err := rowsAndEntries(ctx, tx, tenant, lows, `SELECT trace_id_low, trace_id_high, count(*), bool_or(`+isMember+`) FROM segments
+		WHERE trace_id_low = ANY($2) AND tenant = $1 GROUP BY 1, 2`, func(rows pgx.Rows) error {
+		_, err := pgx.ForEachRow(rows, []any{&low, &high, &n, &member}, func() error {
+			id := zipkin.TraceID{High: uint64(high), Low: uint64(low)}
+			segments[id] = n
+			if member {
+				packed[id] = true
+			}
+			return nil
+		})
+		return err
+	})
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("count segments: %w", err)
 	}
@@ -368,22 +364,18 @@ func packedLinks(ctx context.Context, tx pgx.Tx, tenant int16, ids map[zipkin.Tr
 		}
 	}
 	// Members with rows (days packed before migration 21), then entries.
-	rows, err := tx.Query(ctx, `SELECT trace_id_low, trace_id_high, ts, data FROM segments
-		WHERE trace_id_low = ANY($1) AND tenant = $2 AND `+isMember, lows, tenant)
-	if err != nil {
-		return nil, err
-	}
 	var r segmentRow
-	if _, err := pgx.ForEachRow(rows, []any{&r.low, &r.high, &r.ts, &r.data}, func() error {
-		id := zipkin.TraceID{High: uint64(r.high), Low: uint64(r.low)}
-		if !ids[id] {
-			return nil
-		}
-		return ms.add(tenant, r.ts, r.data, nil, record(id))
-	}); err != nil {
-		return nil, err
-	}
-	entries, err := packedByID(ctx, tx, tenant, lows)
+	entries, err := rowsAndEntries(ctx, tx, tenant, lows, `SELECT trace_id_low, trace_id_high, ts, data FROM segments
+		WHERE trace_id_low = ANY($2) AND tenant = $1 AND `+isMember, func(rows pgx.Rows) error {
+		_, err := pgx.ForEachRow(rows, []any{&r.low, &r.high, &r.ts, &r.data}, func() error {
+			id := zipkin.TraceID{High: uint64(r.high), Low: uint64(r.low)}
+			if !ids[id] {
+				return nil
+			}
+			return ms.add(tenant, r.ts, r.data, nil, record(id))
+		})
+		return err
+	})
 	if err != nil {
 		return nil, err
 	}

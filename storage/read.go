@@ -113,36 +113,22 @@ func readSegments(ctx context.Context, q querier, tenant int16, lows []int64,
 // is in lows: for each, visit says what to call with each of its spans'
 // canonical bytes (nil: skip the segment undecoded).
 func eachSegment(ctx context.Context, q querier, tenant int16, lows []int64, visit func(zipkin.TraceID, segKey) func(canonical []byte) error) error {
-	// The rows and the block entries in one round trip.
-	batch := &pgx.Batch{}
-	batch.Queue(`SELECT trace_id_low, trace_id_high, ts, seg_uid, data FROM segments
-		WHERE trace_id_low = ANY($2) AND tenant = $1`, tenant, lows)
-	batch.Queue(dirQuery(byIDWhere), tenant, lows)
-	br := q.SendBatch(ctx, batch)
-	defer br.Close()
-	rows, err := br.Query()
-	if err != nil {
-		return err
-	}
 	var r segmentRow
 	var buf []byte
 	var packed members
-	_, err = pgx.ForEachRow(rows, []any{&r.low, &r.high, &r.ts, &r.uid, &r.data}, func() error {
-		fn := visit(zipkin.TraceID{High: uint64(r.high), Low: uint64(r.low)}, segKey{r.ts, r.uid})
-		if fn == nil {
-			return nil
-		}
-		var err error
-		buf, err = r.split(tenant, buf, &packed, fn)
+	entries, err := rowsAndEntries(ctx, q, tenant, lows, `SELECT trace_id_low, trace_id_high, ts, seg_uid, data FROM segments
+		WHERE trace_id_low = ANY($2) AND tenant = $1`, func(rows pgx.Rows) error {
+		_, err := pgx.ForEachRow(rows, []any{&r.low, &r.high, &r.ts, &r.uid, &r.data}, func() error {
+			fn := visit(zipkin.TraceID{High: uint64(r.high), Low: uint64(r.low)}, segKey{r.ts, r.uid})
+			if fn == nil {
+				return nil
+			}
+			var err error
+			buf, err = r.split(tenant, buf, &packed, fn)
+			return err
+		})
 		return err
 	})
-	if err != nil {
-		return err
-	}
-	if rows, err = br.Query(); err != nil {
-		return fmt.Errorf("read block directories: %w", err)
-	}
-	entries, err := scanDirs(rows, listed(lowIn(lows)))
 	if err != nil {
 		return err
 	}
@@ -151,9 +137,6 @@ func eachSegment(ctx context.Context, q querier, tenant int16, lows []int64, vis
 		if fn := visit(e.id, e.segKey()); fn != nil {
 			packed = append(packed, e.member(fn, nil))
 		}
-	}
-	if err := br.Close(); err != nil {
-		return err
 	}
 	return packed.read(ctx, q)
 }

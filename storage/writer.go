@@ -344,20 +344,16 @@ func (w *write) checkTraceLimit(ctx context.Context, tx pgx.Tx, tenant int16, li
 	for i, seg := range w.segs {
 		lows[i] = int64(seg.id.Low)
 	}
-	rows, err := tx.Query(ctx, `SELECT trace_id_low, trace_id_high, sum(span_count)::bigint FROM segments
-		WHERE trace_id_low = ANY($1) AND tenant = $2 GROUP BY 1, 2`, lows, tenant)
-	if err != nil {
-		return fmt.Errorf("trace sizes: %w", err)
-	}
 	stored := map[zipkin.TraceID]int64{}
 	var low, high, n int64
-	if _, err := pgx.ForEachRow(rows, []any{&low, &high, &n}, func() error {
-		stored[zipkin.TraceID{High: uint64(high), Low: uint64(low)}] = n
-		return nil
-	}); err != nil {
-		return fmt.Errorf("trace sizes: %w", err)
-	}
-	entries, err := packedByID(ctx, tx, tenant, lows)
+	entries, err := rowsAndEntries(ctx, tx, tenant, lows, `SELECT trace_id_low, trace_id_high, sum(span_count)::bigint FROM segments
+		WHERE trace_id_low = ANY($2) AND tenant = $1 GROUP BY 1, 2`, func(rows pgx.Rows) error {
+		_, err := pgx.ForEachRow(rows, []any{&low, &high, &n}, func() error {
+			stored[zipkin.TraceID{High: uint64(high), Low: uint64(low)}] = n
+			return nil
+		})
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("trace sizes: %w", err)
 	}
