@@ -246,6 +246,9 @@ func lowIn(lows []int64) func(int16, *dirEntry) bool {
 // packed before it was thinned drops the traces' rows but keeps its
 // blocks whole, so their entries stay and readers pass them by.
 func unlist(ctx context.Context, tx pgx.Tx, d time.Time, gone map[thinKey]bool) error {
+	if len(gone) == 0 {
+		return nil
+	}
 	rows, err := tx.Query(ctx, dirQuery(`b.ts = $1`), d)
 	if err != nil {
 		return fmt.Errorf("unlist thinned traces: %w", err)

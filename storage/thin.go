@@ -252,6 +252,7 @@ func (s *Store) thinDay(ctx context.Context, tx pgx.Tx, d time.Time) (ThinResult
 	}
 	counts := map[countKey]*ThinCount{}
 	var out [][]any
+	gone := map[thinKey]bool{} // the traces in out
 	for k, t := range traces {
 		if !t.inDay {
 			continue
@@ -260,6 +261,7 @@ func (s *Store) thinDay(ctx context.Context, tx pgx.Tx, d time.Time) (ThinResult
 		if reason == "" {
 			reason = thinned
 			out = append(out, []any{int64(k.id.Low), int64(k.id.High), k.tenant, d})
+			gone[k] = true
 		}
 		ck := countKey{k.tenant, t.service, reason}
 		c := counts[ck]
@@ -287,10 +289,6 @@ func (s *Store) thinDay(ctx context.Context, tx pgx.Tx, d time.Time) (ThinResult
 			k.tenant, d, c.Service, c.Reason, c.Traces, c.Spans); err != nil {
 			return res, fmt.Errorf("count the thinned traces: %w", err)
 		}
-	}
-	gone := make(map[thinKey]bool, len(out))
-	for _, r := range out {
-		gone[thinKey{r[2].(int16), zipkin.TraceID{High: uint64(r[1].(int64)), Low: uint64(r[0].(int64))}}] = true
 	}
 	if err := unlist(ctx, tx, d, gone); err != nil {
 		return res, err
