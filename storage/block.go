@@ -5,6 +5,8 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
+	"slices"
+	"sync"
 	"time"
 
 	"github.com/cespare/xxhash/v2"
@@ -342,6 +344,31 @@ func (m *members) add(tenant int16, ts time.Time, ref []byte, fn, links func([]b
 	return nil
 }
 
+// blockKeyColumns is the distinct values of each of keys' columns.
+func blockKeyColumns(keys []blockKey) (lows []int64, tenants []int16, days []time.Time, uids []int64) {
+	for _, k := range keys {
+		if !slices.Contains(lows, k.low) {
+			lows = append(lows, k.low)
+		}
+		if !slices.Contains(tenants, k.tenant) {
+			tenants = append(tenants, k.tenant)
+		}
+		if !slices.ContainsFunc(days, k.day.Equal) {
+			days = append(days, k.day)
+		}
+		if !slices.Contains(uids, k.uid) {
+			uids = append(uids, k.uid)
+		}
+	}
+	return lows, tenants, days, uids
+}
+
+// blockBufs holds decode buffers for members.read, up to maxPooledBlock
+// bytes each (a block's uncompressed size is a few hundred KB).
+var blockBufs sync.Pool
+
+const maxPooledBlock = 4 << 20
+
 // blockBatch is how many blocks one query reads.
 const blockBatch = 256
 
@@ -356,17 +383,33 @@ func (m members) read(ctx context.Context, q querier) error {
 		}
 		byKey[mb.key] = append(byKey[mb.key], mb)
 	}
-	var buf []byte
+	// A block decodes to a few hundred KB: a buffer from the last read,
+	// not a new one grown through the decode, which cost a trace read on
+	// a packed day as much as the decode itself (memmove and GC in
+	// BenchmarkPack's profile). Members' fns copy what they keep.
+	bp, _ := blockBufs.Get().(*[]byte)
+	if bp == nil {
+		bp = new([]byte)
+	}
+	buf := *bp
+	defer func() {
+		if cap(buf) <= maxPooledBlock {
+			*bp = buf[:0]
+			blockBufs.Put(bp)
+		}
+	}()
 	for len(keys) > 0 {
 		n := min(len(keys), blockBatch)
-		lows, tenants, days, uids := make([]int64, n), make([]int16, n), make([]time.Time, n), make([]int64, n)
-		for i, k := range keys[:n] {
-			lows[i], tenants[i], days[i], uids[i] = k.low, k.tenant, k.day, k.uid
-		}
+		lows, tenants, days, uids := blockKeyColumns(keys[:n])
 		keys = keys[n:]
+		// Each column's values as a set, not the keys joined to an unnest:
+		// the join was planned for ten keys of unknown days, as a hash
+		// join over every block of every day (a packed trace read 1.0–1.9
+		// ms at p50, BenchmarkPack), where these are a primary key probe
+		// of the days named. A row matching the sets but not a key is
+		// passed by below.
 		rows, err := q.Query(ctx, `SELECT b.trace_id_low, b.tenant, b.ts, b.block_uid, b.data FROM segment_blocks b
-			JOIN unnest($1::bigint[], $2::smallint[], $3::timestamptz[], $4::bigint[]) AS k(low, tenant, ts, uid)
-			  ON b.trace_id_low = k.low AND b.tenant = k.tenant AND b.ts = k.ts AND b.block_uid = k.uid`, lows, tenants, days, uids)
+			WHERE b.trace_id_low = ANY($1) AND b.tenant = ANY($2) AND b.ts = ANY($3) AND b.block_uid = ANY($4)`, lows, tenants, days, uids)
 		if err != nil {
 			return fmt.Errorf("read blocks: %w", err)
 		}
@@ -374,6 +417,9 @@ func (m members) read(ctx context.Context, q querier) error {
 		var data []byte
 		_, err = pgx.ForEachRow(rows, []any{&k.low, &k.tenant, &k.day, &k.uid, &data}, func() error {
 			k.day = k.day.UTC()
+			if byKey[k] == nil {
+				return nil
+			}
 			raw, err := decompress(data, buf)
 			if err != nil {
 				return err

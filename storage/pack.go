@@ -169,6 +169,16 @@ func (s *Store) packDay(ctx context.Context, tx pgx.Tx, d time.Time) (PackResult
 	if _, err := tx.Exec(ctx, `TRUNCATE `+pgx.Identifier{partitionName("span_columns", d)}.Sanitize()); err != nil {
 		return res, fmt.Errorf("drop the day's span columns: %w", err)
 	}
+	// Statistics for the day's new tables now, not at the next
+	// maintenance round's tidy: until then the planner knew nothing of
+	// the blocks and looked a trace up by reading every directory of the
+	// day through the primary key (1.2 ms for 180 blocks, BenchmarkPack)
+	// instead of probing the GIN index on lows.
+	for _, table := range []string{"segments", "span_index", "segment_blocks"} {
+		if _, err := tx.Exec(ctx, `ANALYZE `+pgx.Identifier{partitionName(table, d)}.Sanitize()); err != nil {
+			return res, fmt.Errorf("analyze the day's %s: %w", table, err)
+		}
+	}
 	var blockBytes int64
 	if err := tx.QueryRow(ctx, `SELECT pg_total_relation_size($1::regclass)`, partitionName("segment_blocks", d)).Scan(&blockBytes); err != nil {
 		return res, err
