@@ -194,6 +194,18 @@ func testPackDay(t *testing.T, memberRows bool) {
 	if n := count(t, dsn, split); n != 0 {
 		t.Fatalf("%d traces' index rows of a minute not merged", n)
 	}
+	// The sealed day is ready to read: its new tables have statistics
+	// (reltuples is -1 until a table's first ANALYZE), and its GIN
+	// indexes nothing pending (what gin_clean_pending_list would empty).
+	if n := count(t, dsn, `SELECT count(*) FROM pg_class WHERE oid = ANY($1::regclass[]) AND reltuples > 0`,
+		[]string{day, blocks, "span_index_p" + d.Format("20060102")}); n != 3 {
+		t.Fatalf("%d of the day's 3 partitions analyzed after packing", n)
+	}
+	if n := count(t, dsn, `SELECT coalesce(sum(gin_clean_pending_list(i.indexrelid)), 0)::int FROM pg_index i
+		JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_am a ON a.oid = c.relam
+		WHERE a.amname = 'gin' AND i.indrelid = ANY($1::regclass[])`, []string{blocks, "span_index_p" + d.Format("20060102")}); n != 0 {
+		t.Fatalf("%d pages pending in the day's GIN indexes after packing", n)
+	}
 	if n := count(t, dsn, `SELECT count(*) FROM (SELECT 1 FROM `+day+` GROUP BY trace_id_low, trace_id_high, tenant HAVING count(*) > 1) x`); n != 0 {
 		t.Fatalf("%d traces of the day still in several rows", n)
 	}
