@@ -828,7 +828,33 @@ func BenchmarkPack(b *testing.B) {
 			slices.Sort(took)
 			return took[len(took)/2], took[len(took)*99/100]
 		}
+		// Searches over the day, as a user's: a service's latest traces
+		// (many candidates, newest first), a tag value of one trace (the
+		// GIN index), a service's slowest (durations prune rows).
+		searches := func() (p50, p99 time.Duration) {
+			var took []time.Duration
+			for i := range 60 {
+				q := zipkin.QueryRequest{EndTs: d.Add(13 * time.Hour), Lookback: 2 * time.Hour, Limit: 20}
+				switch sp := spans[r.IntN(len(spans))]; i % 3 {
+				case 0:
+					q.ServiceName = sp.LocalEndpoint.ServiceName
+				case 1:
+					q.AnnotationQuery = []string{"app.product.id=" + sp.Tags["app.product.id"]}
+				case 2:
+					q.ServiceName, q.MinDuration = sp.LocalEndpoint.ServiceName, 89_000
+				}
+				t0 := time.Now()
+				got, err := st.FindTraces(ctx, q, true)
+				took = append(took, time.Since(t0))
+				if err != nil || len(got) == 0 {
+					b.Fatalf("search %+v: %d traces, %v", q, len(got), err)
+				}
+			}
+			slices.Sort(took)
+			return took[len(took)/2], took[len(took)*99/100]
+		}
 		p50, p99 := reads()
+		s50, s99 := searches()
 		var res storage.PackResult
 		var took time.Duration
 		for range 3 { // the empty day before d, then d
@@ -845,6 +871,11 @@ func BenchmarkPack(b *testing.B) {
 			b.Fatalf("day %v not packed", d)
 		}
 		p50p, p99p := reads()
+		s50p, s99p := searches()
+		b.ReportMetric(float64(s50.Microseconds())/1000, "search-p50-ms")
+		b.ReportMetric(float64(s99.Microseconds())/1000, "search-p99-ms")
+		b.ReportMetric(float64(s50p.Microseconds())/1000, "packed-search-p50-ms")
+		b.ReportMetric(float64(s99p.Microseconds())/1000, "packed-search-p99-ms")
 		n := float64(len(spans))
 		b.ReportMetric(float64(res.BytesBefore)/n, "before-B/span")
 		b.ReportMetric(float64(res.BytesAfter)/n, "after-B/span")

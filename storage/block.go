@@ -376,12 +376,14 @@ const blockBatch = 256
 // with its spans.
 func (m members) read(ctx context.Context, q querier) error {
 	byKey := map[blockKey][]member{}
+	need := map[blockKey]int{} // how far into the block its members end
 	var keys []blockKey
 	for _, mb := range m {
 		if byKey[mb.key] == nil {
 			keys = append(keys, mb.key)
 		}
 		byKey[mb.key] = append(byKey[mb.key], mb)
+		need[mb.key] = max(need[mb.key], mb.off+mb.len)
 	}
 	// A block decodes to a few hundred KB: a buffer from the last read,
 	// not a new one grown through the decode, which cost a trace read on
@@ -420,7 +422,7 @@ func (m members) read(ctx context.Context, q querier) error {
 			if byKey[k] == nil {
 				return nil
 			}
-			raw, err := decompress(data, buf)
+			raw, err := decompressPrefix(data, buf, need[k])
 			if err != nil {
 				return err
 			}

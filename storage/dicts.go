@@ -70,6 +70,31 @@ func newDecoder(dicts ...[]byte) (*zstd.Decoder, error) {
 	return zstd.NewReader(nil, zstd.WithDecoderDicts(dicts...), zstd.WithDecoderConcurrency(0), zstd.WithDecoderMaxMemory(1<<30))
 }
 
+// A streamDecoder decodes a prefix of a frame (decompressPrefix) with
+// the dictionaries the process's decoder of had; decoders are pooled, and
+// one of an older process decoder is replaced.
+type streamDecoder struct {
+	of  *zstd.Decoder
+	dec *zstd.Decoder
+}
+
+var streamDecoders sync.Pool
+
+// newStreamDecoder is a stream decoder of every dictionary known, that
+// decodes in the calling goroutine (concurrency 1: no goroutines to
+// leak from a pool).
+func newStreamDecoder() (*zstd.Decoder, error) {
+	dictionaries.Lock()
+	all := [][]byte{dictV1}
+	for id, d := range dictionaries.known {
+		if id != zstdDictID(dictV1) {
+			all = append(all, d)
+		}
+	}
+	dictionaries.Unlock()
+	return zstd.NewReader(nil, zstd.WithDecoderDicts(all...), zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxMemory(1<<30))
+}
+
 // learnDicts adds dictionaries to the process's decoder.
 func learnDicts(dicts [][]byte) error {
 	dictionaries.Lock()

@@ -1,10 +1,12 @@
 package storage
 
 import (
+	"bytes"
 	"cmp"
 	_ "embed"
 	"errors"
 	"fmt"
+	"io"
 	"slices"
 	"sync"
 
@@ -171,6 +173,49 @@ func decompress(data []byte, buf []byte) ([]byte, error) {
 		return buf, fmt.Errorf("%w: %w", errCorruptSegment, err)
 	}
 	return raw, nil
+}
+
+// decompressPrefix is at least the first n uncompressed bytes of a block,
+// in buf: a stream decoder stops at the end of the zstd block (128 KB)
+// holding byte n, where DecodeAll decodes the whole frame. A block of
+// OTel-like traces is a few hundred KB uncompressed, and a reader wants
+// one member of it.
+func decompressPrefix(data []byte, buf []byte, n int) ([]byte, error) {
+	dec, err := decoder()
+	if err != nil {
+		return buf, err
+	}
+	sd, _ := streamDecoders.Get().(*streamDecoder)
+	if sd == nil || sd.of != dec {
+		if sd != nil {
+			sd.dec.Close()
+		}
+		sd = &streamDecoder{of: dec}
+		if sd.dec, err = newStreamDecoder(); err != nil {
+			return buf, err
+		}
+	}
+	defer streamDecoders.Put(sd)
+	// A bytes.Reader, not a bytes.Buffer: the decoder decodes a Buffer
+	// whole (its shortcut for input in memory).
+	if err := sd.dec.Reset(bytes.NewReader(data)); err != nil {
+		return buf, fmt.Errorf("%w: %w", errCorruptSegment, err)
+	}
+	out := buf[:0]
+	for len(out) < n {
+		if len(out) == cap(out) {
+			out = slices.Grow(out, max(n-len(out), 64<<10))
+		}
+		k, err := sd.dec.Read(out[len(out):cap(out)])
+		out = out[:len(out)+k]
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return out, fmt.Errorf("%w: %w", errCorruptSegment, err)
+		}
+	}
+	return out, nil
 }
 
 // splitRaw calls fn with each span's canonical bytes of an uncompressed

@@ -2,6 +2,8 @@ package storage
 
 import (
 	"bytes"
+	"errors"
+	"fmt"
 	"slices"
 	"testing"
 
@@ -31,4 +33,39 @@ func FuzzSegment(f *testing.F) {
 		}
 		_, _ = splitSegment(garbage, nil, func([]byte) error { return nil })
 	})
+}
+
+// TestDecompressPrefix: a prefix decode of a frame several zstd blocks
+// long is the frame's first bytes, at least as many as asked (all of them
+// when asked for more), stops short of the end when asked for little, and
+// a damaged frame is errCorruptSegment.
+func TestDecompressPrefix(t *testing.T) {
+	var raw []byte
+	for i := 0; len(raw) < 400<<10; i++ {
+		raw = fmt.Appendf(raw, "span %d of trace %x: GET /api/products/%d?currency=EUR\n", i, i*7919, i%977)
+	}
+	enc, _, err := codec()
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := enc.EncodeAll(raw, nil)
+	var buf []byte
+	for _, n := range []int{0, 1, 1000, 128<<10 - 1, 128 << 10, 200 << 10, len(raw) - 1, len(raw), len(raw) + 10} {
+		got, err := decompressPrefix(data, buf, n)
+		if err != nil {
+			t.Fatalf("%d bytes: %v", n, err)
+		}
+		if len(got) < min(n, len(raw)) || !bytes.Equal(got, raw[:len(got)]) {
+			t.Fatalf("%d bytes asked: %d decoded, not the frame's first", n, len(got))
+		}
+		if n <= 1000 && len(got) >= len(raw) {
+			t.Fatalf("%d bytes asked: the whole frame decoded", n)
+		}
+		buf = got
+	}
+	bad := slices.Clone(data)
+	bad[len(bad)/2] ^= 0xff
+	if _, err := decompressPrefix(bad, nil, len(raw)); !errors.Is(err, errCorruptSegment) {
+		t.Fatalf("damaged frame: %v, want errCorruptSegment", err)
+	}
 }
