@@ -70,9 +70,10 @@ func newDecoder(dicts ...[]byte) (*zstd.Decoder, error) {
 	return zstd.NewReader(nil, zstd.WithDecoderDicts(dicts...), zstd.WithDecoderConcurrency(0), zstd.WithDecoderMaxMemory(1<<30))
 }
 
-// A streamDecoder decodes a prefix of a frame (decompressPrefix) with
-// the dictionaries the process's decoder of had; decoders are pooled, and
-// one of an older process decoder is replaced.
+// A streamDecoder decodes a prefix of a frame (decompressPrefix). It
+// knows every dictionary the process knew when it was made; of is the
+// process's decoder then, and a pooled one made before the process
+// learned a dictionary is replaced.
 type streamDecoder struct {
 	of  *zstd.Decoder
 	dec *zstd.Decoder
@@ -85,14 +86,21 @@ var streamDecoders sync.Pool
 // leak from a pool).
 func newStreamDecoder() (*zstd.Decoder, error) {
 	dictionaries.Lock()
+	all := knownDicts()
+	dictionaries.Unlock()
+	return zstd.NewReader(nil, zstd.WithDecoderDicts(all...), zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxMemory(1<<30))
+}
+
+// knownDicts is every dictionary known, the shipped one first; the
+// caller holds dictionaries' lock.
+func knownDicts() [][]byte {
 	all := [][]byte{dictV1}
 	for id, d := range dictionaries.known {
 		if id != zstdDictID(dictV1) {
 			all = append(all, d)
 		}
 	}
-	dictionaries.Unlock()
-	return zstd.NewReader(nil, zstd.WithDecoderDicts(all...), zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxMemory(1<<30))
+	return all
 }
 
 // learnDicts adds dictionaries to the process's decoder.
@@ -111,11 +119,7 @@ func learnDicts(dicts [][]byte) error {
 	if !added {
 		return nil
 	}
-	all := make([][]byte, 0, len(dictionaries.known))
-	for _, d := range dictionaries.known {
-		all = append(all, d)
-	}
-	dec, err := newDecoder(all...)
+	dec, err := newDecoder(knownDicts()...)
 	if err != nil {
 		return fmt.Errorf("dictionaries: %w", err)
 	}

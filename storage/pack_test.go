@@ -429,6 +429,39 @@ func TestPackInSmallPages(t *testing.T) {
 	}
 }
 
+// TestPackedTwins: traces sharing their ID's lower half (twins) are read
+// by ID after packing where a block boundary falls between them, the
+// earlier one at the end of one block and the later first in the next
+// (a lookup by the blocks' ID ranges, tried in session 19, must then
+// read both blocks).
+func TestPackedTwins(t *testing.T) {
+	t.Parallel()
+	st, dsn := openStore(t, storage.Config{})
+	now, d := closedDay(t, st)
+	traces := thinTraces(rand.New(rand.NewPCG(31, 7)), 3000, d)
+	for i := 1; i < len(traces); i += 2 {
+		for j := range traces[i] {
+			traces[i][j].TraceID.Low = traces[i-1][0].TraceID.Low
+		}
+	}
+	writeSplit(t, st, ctx(t), traces, 3)
+	packAll(t, st, now)
+	straddling := `SELECT count(*) FROM segment_blocks a JOIN segment_blocks b ON b.ts = a.ts AND b.tenant = a.tenant
+		AND b.trace_id_low = a.lows[array_length(a.lows, 1)] AND b.block_uid <> a.block_uid`
+	if n := count(t, dsn, straddling); n == 0 {
+		t.Fatalf("no twins straddle a block boundary (%d blocks): the lookup is not tested", count(t, dsn, `SELECT count(*) FROM segment_blocks`))
+	}
+	for _, tr := range traces {
+		spans, err := oneTrace(st, ctx(t), tr[0].TraceID, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !sameSpans(spans, tr) {
+			t.Fatalf("trace %v reads %d spans after packing, %d written", tr[0].TraceID, len(spans), len(tr))
+		}
+	}
+}
+
 // TestPackedLinks: packing moves a day's trace_links rows into the
 // members (the links records), the dependency graph does not move, and
 // late spans on packed traces — dated in the day, and a day before it —
