@@ -208,7 +208,7 @@ func decompressPrefix(data []byte, buf []byte, n int) ([]byte, error) {
 		}
 		k, err := sd.dec.Read(out[len(out):cap(out)])
 		out = out[:len(out)+k]
-		if err == io.EOF {
+		if errors.Is(err, io.EOF) {
 			break
 		}
 		if err != nil {
