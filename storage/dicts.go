@@ -65,9 +65,15 @@ func decoder() (*zstd.Decoder, error) {
 
 // newDecoder is a decoder of segments compressed with any of dicts.
 func newDecoder(dicts ...[]byte) (*zstd.Decoder, error) {
-	// The frame header names its dictionary; a frame without one decodes
-	// without.
-	return zstd.NewReader(nil, zstd.WithDecoderDicts(dicts...), zstd.WithDecoderConcurrency(0), zstd.WithDecoderMaxMemory(1<<30))
+	return decoderOf(0, dicts)
+}
+
+// decoderOf is a decoder of dicts with concurrency goroutines (0: one a
+// core, DecodeAll's; 1: streams decoded in the caller). The frame header
+// names its dictionary; a frame without one decodes without. Both kinds
+// are made here so that one never reads a frame the other refuses.
+func decoderOf(concurrency int, dicts [][]byte) (*zstd.Decoder, error) {
+	return zstd.NewReader(nil, zstd.WithDecoderDicts(dicts...), zstd.WithDecoderConcurrency(concurrency), zstd.WithDecoderMaxMemory(1<<30))
 }
 
 // A streamDecoder decodes a prefix of a frame (decompressPrefix). It
@@ -88,7 +94,7 @@ func newStreamDecoder() (*zstd.Decoder, error) {
 	dictionaries.Lock()
 	all := knownDicts()
 	dictionaries.Unlock()
-	return zstd.NewReader(nil, zstd.WithDecoderDicts(all...), zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxMemory(1<<30))
+	return decoderOf(1, all)
 }
 
 // knownDicts is every dictionary known, the shipped one first; the
