@@ -35,6 +35,37 @@ func FuzzSegment(f *testing.F) {
 	})
 }
 
+// FuzzDecompressPrefix: a prefix decode of any frame zipq writes is that
+// frame's first bytes, at least as many as asked; of arbitrary bytes it
+// is errCorruptSegment, or a prefix of what DecodeAll makes of them.
+func FuzzDecompressPrefix(f *testing.F) {
+	f.Add([]byte("span of trace 1: GET /"), uint32(3), []byte{0x28, 0xb5, 0x2f, 0xfd})
+	enc, _, err := codec()
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, raw []byte, n uint32, garbage []byte) {
+		want := int(n % uint32(len(raw)+2))
+		got, err := decompressPrefix(enc.EncodeAll(raw, nil), nil, want)
+		if err != nil {
+			t.Fatalf("own frame: %v", err)
+		}
+		if len(got) < min(want, len(raw)) || !bytes.Equal(got, raw[:len(got)]) {
+			t.Fatalf("%d bytes asked of %d: %d decoded, not the frame's first", want, len(raw), len(got))
+		}
+		got, err = decompressPrefix(garbage, nil, int(n%(1<<20)))
+		if err != nil {
+			if !errors.Is(err, errCorruptSegment) {
+				t.Fatalf("garbage: %v, want errCorruptSegment", err)
+			}
+			return
+		}
+		if all, err := decompress(garbage, nil); err == nil && !bytes.Equal(got, all[:min(len(got), len(all))]) {
+			t.Fatalf("garbage: prefix %x is not DecodeAll's %x", got, all)
+		}
+	})
+}
+
 // TestDecompressPrefix: a prefix decode of a frame several zstd blocks
 // long is the frame's first bytes, at least as many as asked (all of them
 // when asked for more), stops short of the end when asked for little, and
