@@ -86,14 +86,20 @@ BEGIN
         -- in one pass after them it came out larger, 92 against 85 bytes
         -- a span on OTel-like spans (docs/BENCHMARKS.md).
         PERFORM zipq_prepare_partition(parent, fresh);
-        EXECUTE format('INSERT INTO %I (trace_id_low, ts, ts_max, trace_id_high, dur_min, dur_max, keys, tenant)
+        -- Group rows (members not empty, written by packing) pass as they
+        -- are: they nominate many traces, and one thinned among them only
+        -- costs its search a candidate that reads as gone.
+        EXECUTE format('INSERT INTO %I (trace_id_low, ts, ts_max, trace_id_high, dur_min, dur_max, keys, tenant, members)
             SELECT p.trace_id_low, min(p.ts), max(p.ts_max), p.trace_id_high, min(p.dur_min), max(p.dur_max),
-                ARRAY(SELECT DISTINCT k FROM unnest(zipq_cat(p.keys)) k ORDER BY k), p.tenant
-            FROM %I p WHERE NOT EXISTS (SELECT 1 FROM thinned_traces t
+                ARRAY(SELECT DISTINCT k FROM unnest(zipq_cat(p.keys)) k ORDER BY k), p.tenant, ''''::bytea
+            FROM %I p WHERE p.members = '''' AND NOT EXISTS (SELECT 1 FROM thinned_traces t
                 WHERE t.day = $1 AND t.trace_id_low = p.trace_id_low AND t.trace_id_high = p.trace_id_high AND t.tenant = p.tenant)
             GROUP BY p.tenant, p.trace_id_low, p.trace_id_high, date_trunc(''minute'', p.ts AT TIME ZONE ''UTC''),
                 CASE WHEN date_trunc(''minute'', p.ts_max AT TIME ZONE ''UTC'') = date_trunc(''minute'', p.ts AT TIME ZONE ''UTC'') THEN NULL ELSE p.ctid END
-            ORDER BY max(p.ts_max)', fresh, part) USING d;
+            UNION ALL
+            SELECT p.trace_id_low, p.ts, p.ts_max, p.trace_id_high, p.dur_min, p.dur_max, p.keys, p.tenant, p.members
+            FROM %I p WHERE p.members <> ''''
+            ORDER BY 3', fresh, part, part) USING d;
     ELSE
         EXECUTE format('INSERT INTO %I SELECT p.* FROM %I p WHERE NOT EXISTS (SELECT 1 FROM thinned_traces t
             WHERE t.day = $1 AND t.trace_id_low = p.trace_id_low AND t.trace_id_high = p.trace_id_high AND t.tenant = p.tenant)
@@ -346,6 +352,7 @@ CREATE TABLE zipq.span_index (
     dur_max bigint,
     keys integer[] NOT NULL,
     tenant smallint DEFAULT 0 NOT NULL,
+    members bytea DEFAULT '\x'::bytea NOT NULL,
     CONSTRAINT span_index_check CHECK (((ts_max >= ts) AND (ts_max < (ts + '00:01:00'::interval)))),
     CONSTRAINT span_index_durations CHECK (((dur_min >= 0) AND (dur_min <= dur_max)))
 )
@@ -359,6 +366,8 @@ COMMENT ON COLUMN zipq.span_index.dur_max IS 'longest duration (µs) among the r
 
 COMMENT ON COLUMN zipq.span_index.keys IS 'sorted 32-bit hashes of what search matches on (storage/indexkeys.go): service, remote service, span name and annotationQuery terms, each with its own prefix; a key=value term''s high 18 bits hash its key (since migration 00015)';
 
+COMMENT ON COLUMN zipq.span_index.members IS 'empty: the row is one trace''s (trace_id_low, trace_id_high); else a group row of a packed day: per trace, its ID (low, high: 8 bytes little endian each), then as uvarints its shortest duration + 1 (0: none) and, if any, longest minus shortest, its count of keys and their positions in keys as deltas (storage/indexgroup.go); the row''s IDs are its first trace''s';
+
 CREATE TABLE zipq.span_index_other (
     trace_id_low bigint NOT NULL,
     ts timestamp with time zone NOT NULL,
@@ -368,6 +377,7 @@ CREATE TABLE zipq.span_index_other (
     dur_max bigint,
     keys integer[] NOT NULL,
     tenant smallint DEFAULT 0 NOT NULL,
+    members bytea DEFAULT '\x'::bytea NOT NULL,
     CONSTRAINT span_index_check CHECK (((ts_max >= ts) AND (ts_max < (ts + '00:01:00'::interval)))),
     CONSTRAINT span_index_durations CHECK (((dur_min >= 0) AND (dur_min <= dur_max)))
 );

@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/klauspost/compress/dict"
 	"github.com/klauspost/compress/zstd"
+	"github.com/pressly/goose/v3"
 
 	"github.com/zipq/zipq/zipkin"
 )
@@ -229,4 +230,10 @@ func (s *Store) PackAsBeforeDirectories(ctx context.Context) (int, error) {
 		return 0, err
 	}
 	return len(entries), nil
+}
+
+// MigrateDownTo undoes migrations down to version: zipq itself never
+// does, an operator going back to an older binary would.
+func (s *Store) MigrateDownTo(ctx context.Context, version int64) error {
+	return s.migrate(ctx, func(p *goose.Provider) ([]*goose.MigrationResult, error) { return p.DownTo(ctx, version) })
 }

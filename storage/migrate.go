@@ -23,6 +23,17 @@ func (s *Store) Migrate(ctx context.Context) error { return s.MigrateTo(ctx, -1)
 // MigrateTo migrates up to version (-1: all). The benchmarks use it for a
 // schema of the legacy per-span layout (LegacyVersion).
 func (s *Store) MigrateTo(ctx context.Context, version int64) error {
+	return s.migrate(ctx, func(p *goose.Provider) ([]*goose.MigrationResult, error) {
+		if version < 0 {
+			return p.Up(ctx)
+		}
+		return p.UpTo(ctx, version)
+	})
+}
+
+// migrate runs step with the schema's migrations, under the schema's
+// advisory lock.
+func (s *Store) migrate(ctx context.Context, step func(*goose.Provider) ([]*goose.MigrationResult, error)) error {
 	var schema string
 	if err := s.pool.QueryRow(ctx, "SELECT current_schema()").Scan(&schema); err != nil {
 		return fmt.Errorf("migrate: current schema: %w", err)
@@ -44,12 +55,7 @@ func (s *Store) MigrateTo(ctx context.Context, version int64) error {
 	if err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}
-	var res []*goose.MigrationResult
-	if version < 0 {
-		res, err = p.Up(ctx)
-	} else {
-		res, err = p.UpTo(ctx, version)
-	}
+	res, err := step(p)
 	if err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}

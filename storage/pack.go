@@ -153,15 +153,16 @@ func (s *Store) packDay(ctx context.Context, tx pgx.Tx, d time.Time) (PackResult
 	if err := tx.QueryRow(ctx, `SELECT bytes_after FROM zipq_rewrite_partition('segments', $1::date)`, d.Format(time.DateOnly)).Scan(&res.BytesAfter); err != nil {
 		return res, fmt.Errorf("rewrite %s: %w", part, err)
 	}
-	// The day's search index too: the rewrite merges a trace's rows of a
-	// minute, one a segment until then (a service's batch: a trace
-	// reported by four services has four).
+	// The day's search index too, in group rows (indexgroup.go): a
+	// trace's rows, one a segment until then (a service's batch: a trace
+	// reported by four services has four), become part of a row of a few
+	// dozen traces of its minute.
 	index := pgx.Identifier{partitionName("span_index", d)}.Sanitize()
 	if _, err := tx.Exec(ctx, `LOCK TABLE `+index+` IN SHARE MODE`); err != nil {
 		return res, fmt.Errorf("lock the day's index: %w", err)
 	}
-	if _, err := tx.Exec(ctx, `SELECT zipq_rewrite_partition('span_index', $1::date)`, d.Format(time.DateOnly)); err != nil {
-		return res, fmt.Errorf("rewrite %s: %w", index, err)
+	if err := groupIndex(ctx, tx, d); err != nil {
+		return res, fmt.Errorf("%s: %w", index, err)
 	}
 	// A packed day's span columns go: scans of it read whole traces again
 	// (columnsSince), and its bytes are what packing is for. A day is

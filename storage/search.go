@@ -224,7 +224,9 @@ func (w *walk) query() (string, []any, int) {
 	if w.rare {
 		limit = max(w.q.Limit*4, 100)
 	}
-	query := `SELECT trace_id_low, trace_id_high, ts_max, ` + hit + ` FROM span_index WHERE ` +
+	// A group row (indexgroup.go) comes with its keys and members, to
+	// nominate those of its traces an ordinary row of theirs would have.
+	query := `SELECT trace_id_low, trace_id_high, ts_max, ` + hit + `, CASE WHEN members <> '' THEN keys END, members FROM span_index WHERE ` +
 		strings.Join(where, " AND ") + ` ORDER BY ts_max DESC LIMIT ` + arg(limit)
 	return query, args, limit
 }
@@ -250,22 +252,41 @@ func (w *walk) step(ctx context.Context) ([]candidate, bool, error) {
 	var low, high int64
 	var tsMax time.Time
 	var ok bool
+	var union []int32
+	var members []byte
 	var cands []candidate
+	nominate := func(id zipkin.TraceID) {
+		if !w.strict {
+			id.High = 0
+		}
+		if !w.seen[id] {
+			w.seen[id] = true
+			// A group row's traces take its ts_max: an upper bound of
+			// their spans' starts, as a row's is, which keeps done's
+			// reasoning about unread rows exact.
+			cands = append(cands, candidate{id, tsMax})
+		}
+	}
 	n, hits, oldest := 0, 0, w.cursor
-	_, err = pgx.ForEachRow(rows, []any{&low, &high, &tsMax, &ok}, func() error {
+	_, err = pgx.ForEachRow(rows, []any{&low, &high, &tsMax, &ok, &union, &members}, func() error {
 		n++
 		oldest = tsMax
 		if !ok {
 			return nil
 		}
 		hits++
-		id := zipkin.TraceID{High: uint64(high), Low: uint64(low)}
-		if !w.strict {
-			id.High = 0
+		if len(members) == 0 {
+			nominate(zipkin.TraceID{High: uint64(high), Low: uint64(low)})
+			return nil
 		}
-		if !w.seen[id] {
-			w.seen[id] = true
-			cands = append(cands, candidate{id, tsMax})
+		ms, err := parseMembers(members, len(union))
+		if err != nil {
+			return err
+		}
+		for i := range ms {
+			if w.nominates(union, &ms[i]) {
+				nominate(ms[i].id)
+			}
 		}
 		return nil
 	})
@@ -283,6 +304,35 @@ func (w *walk) step(ctx context.Context) ([]candidate, bool, error) {
 		w.rare = true
 	}
 	return cands, false, nil
+}
+
+// nominates reports whether a group row's trace m (union: the row's keys)
+// passes what the walk's query asks of a row: every key, one of each
+// either, and the duration bounds.
+func (w *walk) nominates(union []int32, m *groupMember) bool {
+	has := func(k int32) bool {
+		p, ok := slices.BinarySearch(union, k)
+		if !ok {
+			return false
+		}
+		_, ok = slices.BinarySearch(m.keys, uint32(p))
+		return ok
+	}
+	for _, k := range w.keys {
+		if !has(k) {
+			return false
+		}
+	}
+	for _, e := range w.either {
+		if !slices.ContainsFunc(e, has) {
+			return false
+		}
+	}
+	if w.q.MinDuration > 0 && (!m.hasDur || m.durMax < w.q.MinDuration) ||
+		w.q.MaxDuration > 0 && (!m.hasDur || m.durMin > w.q.MaxDuration) {
+		return false
+	}
+	return true
 }
 
 // advance moves the cursor to the oldest row a full step read. Rows at

@@ -302,10 +302,12 @@ func (s *Store) thinDay(ctx context.Context, tx pgx.Tx, d time.Time) (ThinResult
 		res.BytesAfter += after
 	}
 	// A thinned trace's spans just past midnight are indexed in the next
-	// day's partition: search must not find it there either.
+	// day's partition: search must not find it there either. A group row
+	// (a packed day's, indexgroup.go) is its first trace's only by its
+	// IDs: it stays, for its other traces.
 	if _, err := tx.Exec(ctx, `DELETE FROM span_index s USING thinned_traces t
 		WHERE s.ts >= $1 AND s.ts < $2 AND t.day = $3 AND t.trace_id_low = s.trace_id_low
-		  AND t.trace_id_high = s.trace_id_high AND t.tenant = s.tenant`, end, end.Add(thinWindow), d); err != nil {
+		  AND t.trace_id_high = s.trace_id_high AND t.tenant = s.tenant AND s.members = ''`, end, end.Add(thinWindow), d); err != nil {
 		return res, fmt.Errorf("unindex the thinned traces: %w", err)
 	}
 	if _, err := tx.Exec(ctx, `INSERT INTO thin_days (day, policy, thinned_at, bytes_before, bytes_after) VALUES ($1, $2, now(), $3, $4)`,
