@@ -585,6 +585,7 @@ func BenchmarkDensity(b *testing.B) {
 						break
 					}
 				}
+				relationSplit(b, conn, shape.name, len(second))
 				var packedTotal int64
 				packed := sizes()
 				for t, n := range packed {
@@ -617,6 +618,28 @@ func BenchmarkDensity(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// relationSplit prints each of the schema's tables and indexes over 64 KB
+// (TOAST apart) in bytes a span, to stderr: b.Log keeps ten lines, and
+// docs/BENCHMARKS.md's splits are these lines.
+func relationSplit(b *testing.B, conn *pgx.Conn, shape string, spans int) {
+	rows, err := conn.Query(context.Background(), `SELECT c.relname, c.relkind::text, pg_relation_size(c.oid),
+			coalesce((SELECT pg_relation_size(t.oid) FROM pg_class t WHERE t.oid = c.reltoastrelid), 0)
+		FROM pg_class c WHERE c.relnamespace = current_schema()::regnamespace AND c.relkind IN ('r', 'i')
+			AND pg_relation_size(c.oid) > 65536 ORDER BY 3 DESC`)
+	if err != nil {
+		b.Fatal(err)
+	}
+	var name, kind string
+	var size, toast int64
+	if _, err := pgx.ForEachRow(rows, []any{&name, &kind, &size, &toast}, func() error {
+		fmt.Fprintf(os.Stderr, "density %s packed: %-48s %s %8.2f B/span, TOAST %8.2f\n", shape, name, kind,
+			float64(size)/float64(spans), float64(toast)/float64(spans))
+		return nil
+	}); err != nil {
+		b.Fatal(err)
 	}
 }
 
