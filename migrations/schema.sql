@@ -56,7 +56,7 @@ BEGIN
         EXECUTE format('CREATE INDEX IF NOT EXISTS %I ON %I USING gin (keys) WITH (gin_pending_list_limit = 256)', part || '_keys_idx', part);
         EXECUTE format('ALTER INDEX %I SET (gin_pending_list_limit = 256)', part || '_keys_idx');
     ELSIF parent = 'segment_blocks' THEN
-        EXECUTE format('CREATE INDEX IF NOT EXISTS %I ON %I USING gin (lows) WITH (gin_pending_list_limit = 256)', part || '_lows_idx', part);
+        EXECUTE format('CREATE INDEX IF NOT EXISTS %I ON %I (tenant, ts, trace_id_low)', part || '_range_idx', part);
     END IF;
 END $$;
 
@@ -620,7 +620,7 @@ CREATE INDEX autocomplete_tags_key ON zipq.autocomplete_tags USING btree (tenant
 
 CREATE INDEX remote_services_service ON zipq.remote_services USING btree (tenant, service_h);
 
-CREATE INDEX segment_blocks_other_lows_idx ON zipq.segment_blocks_other USING gin (lows) WITH (gin_pending_list_limit='256');
+CREATE INDEX segment_blocks_other_range_idx ON zipq.segment_blocks_other USING btree (tenant, ts, trace_id_low);
 
 CREATE INDEX span_columns_tenant_ts_max_idx ON ONLY zipq.span_columns USING btree (tenant, ts_max);
 

@@ -27,16 +27,17 @@ import (
 //
 // A block's directory. Blocks packed since migration 21 list their
 // members themselves, and the members have no segments row: a row and its
-// key took about 140 bytes a trace, where an entry takes 8 bytes in lows,
-// about 12 in dir and a GIN entry (docs/BENCHMARKS.md, "Packed days: the
-// member rows replaced by block directories"). lows holds the lower
-// halves of the members' trace IDs, in block order, so one probe of a
-// day's GIN index finds the blocks holding a trace; dir holds the rest of
-// each entry in the same order (appendDirEntry). Entries' payloads follow
-// one another in the block, so an entry's offset is the sum of the lengths
-// before it. Readers list an entry where they list a trace's segments
-// (packedEntry.segKey). Blocks packed before keep their members' rows,
-// each a reference (appendRef) into the block; readers take both.
+// key took about 140 bytes a trace, where an entry takes 8 bytes in lows
+// and about 12 in dir (docs/BENCHMARKS.md, "Packed days: the member rows
+// replaced by block directories"). lows holds the lower halves of the
+// members' trace IDs, in block order, which is trace ID order: a block is
+// found by its ID range (byIDQuery), then its lows say whether it lists a
+// trace; dir holds the rest of each entry in the same order
+// (appendDirEntry). Entries' payloads follow one another in the block, so
+// an entry's offset is the sum of the lengths before it. Readers list an
+// entry where they list a trace's segments (packedEntry.segKey). Blocks
+// packed before keep their members' rows, each a reference (appendRef)
+// into the block; readers take both.
 
 // blockTarget is the compressed size a block is built to. A block is
 // stored in TOAST chunks of 1,996 bytes, four to a page, each block's
@@ -190,14 +191,20 @@ func dirQuery(where string) string {
 		WHERE b.lows IS NOT NULL AND ` + where
 }
 
-// scanDirs reads dirQuery's rows and returns the entries keep accepts.
+// scanDirs reads dirQuery's (or byIDQuery's) rows and returns the entries
+// keep accepts, of each block once.
 func scanDirs(rows pgx.Rows, keep func(tenant int16, e *dirEntry) bool) ([]packedEntry, error) {
 	var out []packedEntry
 	var k blockKey
 	var lows []int64
 	var dir []byte
+	seen := map[blockKey]bool{}
 	_, err := pgx.ForEachRow(rows, []any{&k.low, &k.tenant, &k.day, &k.uid, &lows, &dir}, func() error {
 		k.day = k.day.UTC()
+		if seen[k] {
+			return nil
+		}
+		seen[k] = true
 		entries, err := parseDir(lows, dir, k.day)
 		if err != nil {
 			return err
@@ -230,9 +237,29 @@ func listed(keep func(int16, *dirEntry) bool) func(int16, *dirEntry) bool {
 	return func(tenant int16, e *dirEntry) bool { return e.spans > 0 && keep(tenant, e) }
 }
 
-// byIDWhere is dirQuery's condition for tenant ($1)'s traces whose ID's
-// lower half is in $2: one probe of each day's GIN index on lows.
-const byIDWhere = `b.tenant = $1 AND b.lows && $2::bigint[]`
+// byIDQuery selects, as dirQuery does, the directories of the blocks
+// listing a trace of tenant $1 whose ID's lower half is in $2. A tenant's
+// blocks of a day are written in trace ID order (packTraces), so for each
+// packed day and lower half x the block that can list x is the last one
+// starting below x, or one starting with x: traces sharing a lower half
+// (twins) can straddle a boundary, the earlier at one block's end and the
+// later first in the next (TestPackedTwins). Each is one descent of the
+// day's index on (tenant, ts, trace_id_low), whose entries are a block's,
+// not a trace's as the GIN index on lows had (migration 23); the
+// directory then says whether x is there. The days come from packed_days,
+// each day's partition picked as the query runs, so the plan is one
+// whatever the days (the primary key probed instead planned unstably,
+// docs/BENCHMARKS.md). A block listing two of the lower halves comes twice
+// (scanDirs reads it once).
+const byIDQuery = `SELECT b.trace_id_low, b.tenant, b.ts, b.block_uid, b.lows, b.dir
+	FROM packed_days p CROSS JOIN unnest($2::bigint[]) AS x(low) CROSS JOIN LATERAL (
+		(SELECT b.trace_id_low, b.tenant, b.ts, b.block_uid, b.lows, b.dir FROM segment_blocks b
+			WHERE b.tenant = $1 AND b.ts = p.day::timestamp AT TIME ZONE 'UTC' AND b.trace_id_low = x.low)
+		UNION ALL
+		(SELECT b.trace_id_low, b.tenant, b.ts, b.block_uid, b.lows, b.dir FROM segment_blocks b
+			WHERE b.tenant = $1 AND b.ts = p.day::timestamp AT TIME ZONE 'UTC' AND b.trace_id_low < x.low
+			ORDER BY b.trace_id_low DESC LIMIT 1)) b
+	WHERE x.low = ANY(b.lows)`
 
 // lowIn accepts the entries whose ID's lower half is in lows.
 func lowIn(lows []int64) func(int16, *dirEntry) bool {
@@ -293,7 +320,7 @@ func unlist(ctx context.Context, tx pgx.Tx, d time.Time, gone map[thinKey]bool) 
 func rowsAndEntries(ctx context.Context, q querier, tenant int16, lows []int64, rowsSQL string, scan func(pgx.Rows) error) ([]packedEntry, error) {
 	b := &pgx.Batch{}
 	b.Queue(rowsSQL, tenant, lows)
-	b.Queue(dirQuery(byIDWhere), tenant, lows)
+	b.Queue(byIDQuery, tenant, lows)
 	br := q.SendBatch(ctx, b)
 	defer br.Close()
 	rows, err := br.Query()

@@ -237,3 +237,7 @@ func (s *Store) PackAsBeforeDirectories(ctx context.Context) (int, error) {
 func (s *Store) MigrateDownTo(ctx context.Context, version int64) error {
 	return s.migrate(ctx, func(p *goose.Provider) ([]*goose.MigrationResult, error) { return p.DownTo(ctx, version) })
 }
+
+// ByIDQuery is the query finding the blocks that list a trace (block.go):
+// TestPackedTwins checks its generic plan.
+const ByIDQuery = byIDQuery

@@ -170,21 +170,20 @@ func (s *Store) packDay(ctx context.Context, tx pgx.Tx, d time.Time) (PackResult
 	if _, err := tx.Exec(ctx, `TRUNCATE `+pgx.Identifier{partitionName("span_columns", d)}.Sanitize()); err != nil {
 		return res, fmt.Errorf("drop the day's span columns: %w", err)
 	}
-	// The day's GIN indexes (lows, keys) with their pending lists
-	// emptied: the day is sealed, and every lookup scans what is still
-	// pending (a trace lookup's index probe read 17 pages, not 4, at
-	// BenchmarkPack's 80,000 traces).
+	// The day's GIN index (keys) with its pending list emptied: the day
+	// is sealed, and every search scans what is still pending (a trace
+	// lookup's probe of the GIN index blocks had on lows until migration
+	// 23 read 17 pages, not 4, at BenchmarkPack's 80,000 traces).
 	if _, err := tx.Exec(ctx, `SELECT gin_clean_pending_list(i.indexrelid) FROM pg_index i
 		JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_am a ON a.oid = c.relam
-		WHERE a.amname = 'gin' AND i.indrelid = ANY($1::regclass[])`,
-		[]string{partitionName("segment_blocks", d), partitionName("span_index", d)}); err != nil {
+		WHERE a.amname = 'gin' AND i.indrelid = $1::regclass`, partitionName("span_index", d)); err != nil {
 		return res, fmt.Errorf("empty the day's GIN pending lists: %w", err)
 	}
 	// Statistics for the day's new tables now, not at the next
 	// maintenance round's tidy: until then the planner knew nothing of
 	// the blocks and looked a trace up by reading every directory of the
 	// day through the primary key (1.2 ms for 180 blocks, BenchmarkPack)
-	// instead of probing the GIN index on lows.
+	// instead of probing an index.
 	for _, table := range []string{"segments", "span_index", "segment_blocks"} {
 		if _, err := tx.Exec(ctx, `ANALYZE `+pgx.Identifier{partitionName(table, d)}.Sanitize()); err != nil {
 			return res, fmt.Errorf("analyze the day's %s: %w", table, err)
