@@ -238,21 +238,22 @@ func listed(keep func(int16, *dirEntry) bool) func(int16, *dirEntry) bool {
 }
 
 // byIDQuery selects, as dirQuery does, the directories of the blocks
-// listing a trace of tenant $1 whose ID's lower half is in $2. A tenant's
-// blocks of a day are written in trace ID order (packTraces), so for each
-// packed day and lower half x the block that can list x is the last one
-// starting below x, or one starting with x: traces sharing a lower half
-// (twins) can straddle a boundary, the earlier at one block's end and the
-// later first in the next (TestPackedTwins). Each is one descent of the
-// day's index on (tenant, ts, trace_id_low), whose entries are a block's,
-// not a trace's as the GIN index on lows had (migration 23); the
-// directory then says whether x is there. The days come from packed_days,
-// each day's partition picked as the query runs, so the plan is one
-// whatever the days (the primary key probed instead planned unstably,
-// docs/BENCHMARKS.md). A block listing two of the lower halves comes twice
-// (scanDirs reads it once).
-const byIDQuery = `SELECT b.trace_id_low, b.tenant, b.ts, b.block_uid, b.lows, b.dir
-	FROM packed_days p CROSS JOIN unnest($2::bigint[]) AS x(low) CROSS JOIN LATERAL (
+// listing a trace of tenant $1 whose ID's lower half is in $2 (the lower
+// halves, from lowsFrom). A tenant's blocks of a day are written in trace
+// ID order (packTraces), so for each packed day and lower half x the
+// block that can list x is the last one starting below x, or one starting
+// with x: traces sharing a lower half (twins) can straddle a boundary, the
+// earlier at one block's end and the later first in the next
+// (TestPackedTwins). Each is one step of an index of the day's blocks
+// (its primary key, or the range index on (tenant, ts, trace_id_low) where
+// other tenants' blocks interleave), not an entry a trace as the GIN index
+// on lows had (migration 23); the directory then says whether x is there.
+// The days come from packed_days, each day's partition picked as the
+// query runs, so one plan serves whatever the days. A block listing two
+// of the lower halves comes twice (scanDirs reads it once).
+func byIDQuery(lowsFrom string) string {
+	return `SELECT b.trace_id_low, b.tenant, b.ts, b.block_uid, b.lows, b.dir
+	FROM packed_days p CROSS JOIN ` + lowsFrom + ` AS x(low) CROSS JOIN LATERAL (
 		(SELECT b.trace_id_low, b.tenant, b.ts, b.block_uid, b.lows, b.dir FROM segment_blocks b
 			WHERE b.tenant = $1 AND b.ts = p.day::timestamp AT TIME ZONE 'UTC' AND b.trace_id_low = x.low)
 		UNION ALL
@@ -260,6 +261,19 @@ const byIDQuery = `SELECT b.trace_id_low, b.tenant, b.ts, b.block_uid, b.lows, b
 			WHERE b.tenant = $1 AND b.ts = p.day::timestamp AT TIME ZONE 'UTC' AND b.trace_id_low < x.low
 			ORDER BY b.trace_id_low DESC LIMIT 1)) b
 	WHERE x.low = ANY(b.lows)`
+}
+
+// The lookups by ID, of one trace and of many. One trace's lower half is
+// a scalar: PostgreSQL plans a prepared statement for its parameters five
+// times, then keeps the generic plan only if it is estimated no dearer,
+// and a generic unnest is ten rows where a one-element array is one. With
+// the array, every read of a trace was planned again: about 1 ms across
+// the partitions, a packed trace read 1.3-1.9 ms at p50 against 0.8-1.2
+// (BenchmarkPack, docs/BENCHMARKS.md).
+var (
+	byIDQueryOne  = byIDQuery(`(VALUES ($2::bigint))`)
+	byIDQueryMany = byIDQuery(`unnest($2::bigint[])`)
+)
 
 // lowIn accepts the entries whose ID's lower half is in lows.
 func lowIn(lows []int64) func(int16, *dirEntry) bool {
@@ -320,7 +334,11 @@ func unlist(ctx context.Context, tx pgx.Tx, d time.Time, gone map[thinKey]bool) 
 func rowsAndEntries(ctx context.Context, q querier, tenant int16, lows []int64, rowsSQL string, scan func(pgx.Rows) error) ([]packedEntry, error) {
 	b := &pgx.Batch{}
 	b.Queue(rowsSQL, tenant, lows)
-	b.Queue(byIDQuery, tenant, lows)
+	if len(lows) == 1 {
+		b.Queue(byIDQueryOne, tenant, lows[0])
+	} else {
+		b.Queue(byIDQueryMany, tenant, lows)
+	}
 	br := q.SendBatch(ctx, b)
 	defer br.Close()
 	rows, err := br.Query()

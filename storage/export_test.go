@@ -240,4 +240,4 @@ func (s *Store) MigrateDownTo(ctx context.Context, version int64) error {
 
 // ByIDQuery is the query finding the blocks that list a trace (block.go):
 // TestPackedTwins checks its generic plan.
-const ByIDQuery = byIDQuery
+var ByIDQuery = byIDQueryMany
