@@ -5,10 +5,10 @@
 -- half, or one starting with it, is the block that can list it. The GIN
 -- index cost an entry a trace, 40-56 bytes for a random bigint: 16 B/span
 -- of the 104 a packed day took on the stats generator's 3.5-span traces
--- (docs/BENCHMARKS.md, "A block found by its ID range"). This index has
--- an entry a block, a few hundred traces. It leads with tenant and ts so
--- that the probe is one descent whatever the other tenants wrote; a probe
--- of the primary key instead, tried in session 19, planned unstably.
+-- (docs/BENCHMARKS.md, "... and blocks found by their ID range"). The
+-- primary key can serve the lookup; this index, an entry a block of a few
+-- hundred traces, leads with tenant and ts so that the planner has a
+-- descent to one tenant's blocks where other tenants' interleave.
 -- +goose StatementBegin
 CREATE OR REPLACE FUNCTION zipq_prepare_partition(parent text, part text) RETURNS void
     LANGUAGE plpgsql AS $$
