@@ -466,15 +466,7 @@ func TestPackedTwins(t *testing.T) {
 	if n := count(t, dsn, straddling); n == 0 {
 		t.Fatalf("no twins straddle a block boundary (%d blocks): the lookup is not tested", count(t, dsn, `SELECT count(*) FROM segment_blocks`))
 	}
-	for _, tr := range traces {
-		spans, err := oneTrace(st, ctx(t), tr[0].TraceID, true)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !sameSpans(spans, tr) {
-			t.Fatalf("trace %v reads %d spans after packing, %d written", tr[0].TraceID, len(spans), len(tr))
-		}
-	}
+	readAsWritten(t, st, traces, "packing")
 	// The lookup's plan as a pooled statement gets it after five runs
 	// (the generic one): the last block starting below the ID is one
 	// backward step of an index on the day's blocks, never a sort of
@@ -742,13 +734,19 @@ func TestBlockRangesMigrate(t *testing.T) {
 	if indexes("_range_idx") != parts || indexes("_lows_idx") != 0 {
 		t.Fatalf("at 23 again: %d of %d partitions with a range index, %d with a GIN index on lows", indexes("_range_idx"), parts, indexes("_lows_idx"))
 	}
+	readAsWritten(t, st, traces, "the round trip")
+}
+
+// readAsWritten checks each trace reads by ID as written, after what.
+func readAsWritten(t *testing.T, st *storage.Store, traces [][]zipkin.Span, after string) {
+	t.Helper()
 	for _, tr := range traces {
 		spans, err := oneTrace(st, ctx(t), tr[0].TraceID, true)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if !sameSpans(spans, tr) {
-			t.Fatalf("trace %v reads %d spans after the round trip, %d written", tr[0].TraceID, len(spans), len(tr))
+			t.Fatalf("trace %v reads %d spans after %s, %d written", tr[0].TraceID, len(spans), after, len(tr))
 		}
 	}
 }
