@@ -184,11 +184,13 @@ func (e *packedEntry) member(fn, links func([]byte) error) member {
 	return member{key: e.block, off: e.off, len: e.len, fn: fn, links: links}
 }
 
+// dirColumns are a block's key and directory, as scanDirs reads them.
+const dirColumns = `b.trace_id_low, b.tenant, b.ts, b.block_uid, b.lows, b.dir`
+
 // dirQuery selects the directories of the blocks that where selects (a
 // condition on segment_blocks b), for scanDirs.
 func dirQuery(where string) string {
-	return `SELECT b.trace_id_low, b.tenant, b.ts, b.block_uid, b.lows, b.dir FROM segment_blocks b
-		WHERE b.lows IS NOT NULL AND ` + where
+	return `SELECT ` + dirColumns + ` FROM segment_blocks b WHERE b.lows IS NOT NULL AND ` + where
 }
 
 // scanDirs reads dirQuery's (or byIDQuery's) rows and returns the entries
@@ -252,14 +254,12 @@ func listed(keep func(int16, *dirEntry) bool) func(int16, *dirEntry) bool {
 // query runs, so one plan serves whatever the days. A block listing two
 // of the lower halves comes twice (scanDirs reads it once).
 func byIDQuery(lowsFrom string) string {
-	return `SELECT b.trace_id_low, b.tenant, b.ts, b.block_uid, b.lows, b.dir
+	day := `SELECT ` + dirColumns + ` FROM segment_blocks b WHERE b.tenant = $1 AND b.ts = p.day::timestamp AT TIME ZONE 'UTC'`
+	return `SELECT ` + dirColumns + `
 	FROM packed_days p CROSS JOIN ` + lowsFrom + ` AS x(low) CROSS JOIN LATERAL (
-		(SELECT b.trace_id_low, b.tenant, b.ts, b.block_uid, b.lows, b.dir FROM segment_blocks b
-			WHERE b.tenant = $1 AND b.ts = p.day::timestamp AT TIME ZONE 'UTC' AND b.trace_id_low = x.low)
+		(` + day + ` AND b.trace_id_low = x.low)
 		UNION ALL
-		(SELECT b.trace_id_low, b.tenant, b.ts, b.block_uid, b.lows, b.dir FROM segment_blocks b
-			WHERE b.tenant = $1 AND b.ts = p.day::timestamp AT TIME ZONE 'UTC' AND b.trace_id_low < x.low
-			ORDER BY b.trace_id_low DESC LIMIT 1)) b
+		(` + day + ` AND b.trace_id_low < x.low ORDER BY b.trace_id_low DESC LIMIT 1)) b
 	WHERE x.low = ANY(b.lows)`
 }
 
