@@ -89,15 +89,15 @@ BEGIN
         -- Group rows (members not empty, written by packing) pass as they
         -- are: they nominate many traces, and one thinned among them only
         -- costs its search a candidate that reads as gone.
-        EXECUTE format('INSERT INTO %I (trace_id_low, ts, ts_max, trace_id_high, dur_min, dur_max, keys, tenant, members)
+        EXECUTE format('INSERT INTO %I (trace_id_low, ts, ts_max, trace_id_high, dur_min, dur_max, keys, tenant, members, bounds)
             SELECT p.trace_id_low, min(p.ts), max(p.ts_max), p.trace_id_high, min(p.dur_min), max(p.dur_max),
-                ARRAY(SELECT DISTINCT k FROM unnest(zipq_cat(p.keys)) k ORDER BY k), p.tenant, ''''::bytea
+                ARRAY(SELECT DISTINCT k FROM unnest(zipq_cat(p.keys)) k ORDER BY k), p.tenant, ''''::bytea, ''''::bytea
             FROM %I p WHERE p.members = '''' AND NOT EXISTS (SELECT 1 FROM thinned_traces t
                 WHERE t.day = $1 AND t.trace_id_low = p.trace_id_low AND t.trace_id_high = p.trace_id_high AND t.tenant = p.tenant)
             GROUP BY p.tenant, p.trace_id_low, p.trace_id_high, date_trunc(''minute'', p.ts AT TIME ZONE ''UTC''),
                 CASE WHEN date_trunc(''minute'', p.ts_max AT TIME ZONE ''UTC'') = date_trunc(''minute'', p.ts AT TIME ZONE ''UTC'') THEN NULL ELSE p.ctid END
             UNION ALL
-            SELECT p.trace_id_low, p.ts, p.ts_max, p.trace_id_high, p.dur_min, p.dur_max, p.keys, p.tenant, p.members
+            SELECT p.trace_id_low, p.ts, p.ts_max, p.trace_id_high, p.dur_min, p.dur_max, p.keys, p.tenant, p.members, p.bounds
             FROM %I p WHERE p.members <> ''''
             ORDER BY 3', fresh, part, part) USING d;
     ELSE
@@ -353,6 +353,7 @@ CREATE TABLE zipq.span_index (
     keys integer[] NOT NULL,
     tenant smallint DEFAULT 0 NOT NULL,
     members bytea DEFAULT '\x'::bytea NOT NULL,
+    bounds bytea DEFAULT '\x'::bytea NOT NULL,
     CONSTRAINT span_index_check CHECK (((ts_max >= ts) AND (ts_max < (ts + '00:01:00'::interval)))),
     CONSTRAINT span_index_durations CHECK (((dur_min >= 0) AND (dur_min <= dur_max)))
 )
@@ -368,6 +369,8 @@ COMMENT ON COLUMN zipq.span_index.keys IS 'sorted 32-bit hashes of what search m
 
 COMMENT ON COLUMN zipq.span_index.members IS 'empty: the row is one trace''s (trace_id_low, trace_id_high); else a group row of a packed day: per trace, its ID (low, high: 8 bytes little endian each), then as uvarints its shortest duration + 1 (0: none) and, if any, longest minus shortest, its count of keys and their positions in keys as deltas (storage/indexgroup.go); the row''s IDs are its first trace''s';
 
+COMMENT ON COLUMN zipq.span_index.bounds IS 'empty: each trace of the row has the row''s ts_max as its latest span start; else, for a group row, per trace of members in order (newest first), as a uvarint, how many microseconds its latest span start lies below the one before''s (the first''s below the row''s ts_max) (storage/indexgroup.go)';
+
 CREATE TABLE zipq.span_index_other (
     trace_id_low bigint NOT NULL,
     ts timestamp with time zone NOT NULL,
@@ -378,6 +381,7 @@ CREATE TABLE zipq.span_index_other (
     keys integer[] NOT NULL,
     tenant smallint DEFAULT 0 NOT NULL,
     members bytea DEFAULT '\x'::bytea NOT NULL,
+    bounds bytea DEFAULT '\x'::bytea NOT NULL,
     CONSTRAINT span_index_check CHECK (((ts_max >= ts) AND (ts_max < (ts + '00:01:00'::interval)))),
     CONSTRAINT span_index_durations CHECK (((dur_min >= 0) AND (dur_min <= dur_max)))
 );

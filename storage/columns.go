@@ -192,13 +192,7 @@ func (w *walk) columnStep(ctx context.Context) ([]candidate, bool, error) {
 		}
 		for _, raw := range ids {
 			id := zipkin.TraceID{High: binary.BigEndian.Uint64(raw[:8]), Low: binary.BigEndian.Uint64(raw[8:])}
-			if !w.strict {
-				id.High = 0
-			}
-			if !w.seen[id] {
-				w.seen[id] = true
-				cands = append(cands, candidate{id, tsMax})
-			}
+			cands = w.nominate(cands, id, tsMax)
 		}
 	}
 	if err := rows.Err(); err != nil {

@@ -10,7 +10,9 @@ package storage
 // union of theirs, so the GIN index and the walk's per-row check see one
 // row where they saw dozens, and members lists each trace with its
 // durations and the positions in keys of the keys it has, so that search
-// still nominates exactly the traces an ordinary row would have.
+// still nominates exactly the traces an ordinary row would have. bounds
+// (migration 00024) keeps each trace's latest span start, so that search
+// reads a group's traces newest first, as it reads ordinary rows.
 
 import (
 	"context"
@@ -30,9 +32,10 @@ import (
 const (
 	// groupMaxMembers bounds the traces of a group row.
 	groupMaxMembers = 64
-	// groupMaxBytes bounds a group row's keys and members (estimated as
-	// they grow): the row stays below PostgreSQL's TOAST threshold (2032
-	// bytes), so the walk reads it inline, as it reads ordinary rows.
+	// groupMaxBytes bounds a group row's keys, members and bounds
+	// (estimated as they grow): the row stays below PostgreSQL's TOAST
+	// threshold (2032 bytes), so the walk reads it inline, as it reads
+	// ordinary rows.
 	groupMaxBytes = 1800
 )
 
@@ -42,6 +45,7 @@ type groupMember struct {
 	hasDur         bool  // one of its spans has a duration
 	durMin, durMax int64 // µs, when hasDur
 	keys           []uint32
+	tsMax          time.Time // its latest span start (span_index.bounds)
 }
 
 // appendMembers encodes members as span_index.members: per trace its ID
@@ -76,6 +80,23 @@ func appendMembers(b []byte, ms []groupMember) []byte {
 // strictness (minimal uvarints, positions below n, durations that fit)
 // makes one list one spelling: appendMembers of what it returns gives b.
 func parseMembers(b []byte, n int) ([]groupMember, error) {
+	var out []groupMember
+	err := eachMember(b, n, func(m *groupMember) error {
+		c := *m
+		c.keys = slices.Clone(m.keys)
+		out = append(out, c)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// eachMember calls fn with each member of members as parseMembers reads
+// them, in one groupMember whose keys it reuses: search reads thousands
+// of members a step, and copies none.
+func eachMember(b []byte, n int, fn func(m *groupMember) error) error {
 	bad := fmt.Errorf("%w: bad index group", errCorruptSegment)
 	next := func() (uint64, bool) {
 		x, k := binary.Uvarint(b)
@@ -85,45 +106,107 @@ func parseMembers(b []byte, n int) ([]groupMember, error) {
 		b = b[k:]
 		return x, true
 	}
-	var out []groupMember
+	var m groupMember
 	for len(b) > 0 {
 		if len(b) < 16 {
-			return nil, bad
+			return bad
 		}
-		m := groupMember{id: zipkin.TraceID{Low: binary.LittleEndian.Uint64(b), High: binary.LittleEndian.Uint64(b[8:])}}
+		m = groupMember{id: zipkin.TraceID{Low: binary.LittleEndian.Uint64(b), High: binary.LittleEndian.Uint64(b[8:])}, keys: m.keys[:0]}
 		b = b[16:]
 		d, ok := next()
 		if !ok || d > math.MaxInt64 {
-			return nil, bad
+			return bad
 		}
 		if d > 0 {
 			span, ok := next()
 			if !ok || span > math.MaxInt64-(d-1) {
-				return nil, bad
+				return bad
 			}
 			m.hasDur, m.durMin, m.durMax = true, int64(d-1), int64(d-1+span)
 		}
 		c, ok := next()
 		if !ok || c > uint64(n) {
-			return nil, bad
+			return bad
 		}
-		m.keys = make([]uint32, c)
-		for i := range m.keys {
+		for i := range int(c) {
 			x, ok := next()
 			if !ok {
-				return nil, bad
+				return bad
 			}
 			if i > 0 {
 				x += uint64(m.keys[i-1]) + 1
 			}
 			if x >= uint64(n) {
-				return nil, bad
+				return bad
 			}
-			m.keys[i] = uint32(x)
+			m.keys = append(m.keys, uint32(x))
 		}
-		out = append(out, m)
+		if err := fn(&m); err != nil {
+			return err
+		}
 	}
-	return out, nil
+	return nil
+}
+
+// appendBounds encodes ms' latest starts as span_index.bounds of a row
+// whose latest start is tsMax: ms newest first, each as a uvarint, the
+// microseconds it lies below the one before (the first below tsMax).
+func appendBounds(b []byte, tsMax time.Time, ms []groupMember) []byte {
+	prev := tsMax.UnixMicro()
+	for _, m := range ms {
+		t := m.tsMax.UnixMicro()
+		b = binary.AppendUvarint(b, uint64(prev-t))
+		prev = t
+	}
+	return b
+}
+
+// parseBounds sets ms' latest starts from bounds as stored in a row of
+// starts ts–tsMax (boundReader's rules).
+func parseBounds(b []byte, ts, tsMax time.Time, ms []groupMember) error {
+	r := newBoundReader(b, ts, tsMax)
+	for i := range ms {
+		var err error
+		if ms[i].tsMax, err = r.next(); err != nil {
+			return err
+		}
+	}
+	return r.end()
+}
+
+// boundReader reads span_index.bounds of a row of starts ts–tsMax member
+// by member: each tsMax when bounds is empty (group rows written before
+// migration 00024), else one minimal uvarint a member, newest first, none
+// below ts, and none left over. Its strictness makes one list one
+// spelling.
+type boundReader struct {
+	b          []byte
+	all        bool // empty: every member at the row's ts_max
+	prev, room int64
+}
+
+func newBoundReader(b []byte, ts, tsMax time.Time) boundReader {
+	return boundReader{b: b, all: len(b) == 0, prev: tsMax.UnixMicro(), room: tsMax.UnixMicro() - ts.UnixMicro()}
+}
+
+// next is the next member's latest start.
+func (r *boundReader) next() (time.Time, error) {
+	if !r.all {
+		x, k := binary.Uvarint(r.b)
+		if k <= 0 || k != uvarintLen(x) || x > uint64(max(r.room, 0)) {
+			return time.Time{}, fmt.Errorf("%w: bad index group bounds", errCorruptSegment)
+		}
+		r.b, r.room, r.prev = r.b[k:], r.room-int64(x), r.prev-int64(x)
+	}
+	return time.UnixMicro(r.prev).UTC(), nil
+}
+
+// end reports bounds left over after the last member.
+func (r *boundReader) end() error {
+	if len(r.b) > 0 {
+		return fmt.Errorf("%w: bad index group bounds", errCorruptSegment)
+	}
+	return nil
 }
 
 // indexRow is a span_index row: an ordinary one (members nil), or a group
@@ -136,6 +219,7 @@ type indexRow struct {
 	durMin, durMax int64
 	keys           []int32 // a sorted set
 	members        []byte
+	bounds         []byte
 }
 
 // values is the row in indexGroupColumns' order.
@@ -144,15 +228,17 @@ func (r *indexRow) values() []any {
 	if r.hasDur {
 		dmin, dmax = r.durMin, r.durMax
 	}
-	members := r.members
-	if members == nil {
-		members = []byte{}
+	empty := func(b []byte) []byte { // NOT NULL
+		if b == nil {
+			return []byte{}
+		}
+		return b
 	}
-	return []any{int64(r.id.Low), r.ts, r.tsMax, int64(r.id.High), dmin, dmax, r.keys, r.tenant, members}
+	return []any{int64(r.id.Low), r.ts, r.tsMax, int64(r.id.High), dmin, dmax, r.keys, r.tenant, empty(r.members), empty(r.bounds)}
 }
 
 // indexGroupColumns are span_index's columns as indexRow.values gives them.
-var indexGroupColumns = append(slices.Clone(indexColumns), "members")
+var indexGroupColumns = append(slices.Clone(indexColumns), "members", "bounds")
 
 // grouper gathers ordinary rows, read in (tenant, ts_max) order, into
 // group rows.
@@ -172,8 +258,8 @@ type groupTrace struct {
 }
 
 // memberBytes estimates a member's encoding: its ID, durations and count,
-// and about a byte a key position.
-func memberBytes(keys int) int { return 16 + 6 + 2 + keys }
+// about a byte a key position, and its bound (at most 4: a minute in µs).
+func memberBytes(keys int) int { return 16 + 6 + 2 + keys + 4 }
 
 // add puts r into the open group, or emits that group and opens another
 // with r: a group holds one tenant's rows, at most groupMaxMembers traces,
@@ -234,8 +320,8 @@ func (r *indexRow) merge(o *indexRow) {
 }
 
 // flush emits the open group: as an ordinary row when it holds one trace
-// (a group row of one costs more), else as a group row whose IDs are its
-// first trace's.
+// (a group row of one costs more), else as a group row of its traces
+// newest first (bounds' order), whose IDs are its first trace's.
 func (g *grouper) flush() error {
 	if len(g.traces) == 0 {
 		return nil
@@ -253,12 +339,13 @@ func (g *grouper) flush() error {
 		union = append(union, k)
 	}
 	slices.Sort(union)
+	slices.SortStableFunc(g.traces, func(a, b *groupTrace) int { return b.row.tsMax.Compare(a.row.tsMax) })
 	first := g.traces[0].row
 	row := indexRow{tenant: g.tenant, id: first.id, ts: g.ts, tsMax: g.tsMax, keys: union}
 	ms := make([]groupMember, len(g.traces))
 	for i, t := range g.traces {
 		r := &t.row
-		ms[i] = groupMember{id: r.id, hasDur: r.hasDur, durMin: r.durMin, durMax: r.durMax, keys: make([]uint32, len(r.keys))}
+		ms[i] = groupMember{id: r.id, hasDur: r.hasDur, durMin: r.durMin, durMax: r.durMax, keys: make([]uint32, len(r.keys)), tsMax: r.tsMax}
 		for j, k := range r.keys {
 			p, _ := slices.BinarySearch(union, k)
 			ms[i].keys[j] = uint32(p)
@@ -271,6 +358,7 @@ func (g *grouper) flush() error {
 		}
 	}
 	row.members = appendMembers(nil, ms)
+	row.bounds = appendBounds(nil, row.tsMax, ms)
 	return g.emit(row)
 }
 
@@ -307,7 +395,7 @@ func groupIndex(ctx context.Context, tx pgx.Tx, d time.Time) error {
 		return fmt.Errorf("group the day's index: %w", err)
 	}
 	if _, err := tx.Exec(ctx, `DECLARE zipq_index_rows NO SCROLL CURSOR FOR
-		SELECT tenant, trace_id_low, trace_id_high, ts, ts_max, dur_min, dur_max, keys, members FROM `+part+` p
+		SELECT tenant, trace_id_low, trace_id_high, ts, ts_max, dur_min, dur_max, keys, members, bounds FROM `+part+` p
 		WHERE NOT EXISTS (SELECT 1 FROM thinned_traces t WHERE t.day = '`+d.Format(time.DateOnly)+`'::date
 			AND t.trace_id_low = p.trace_id_low AND t.trace_id_high = p.trace_id_high AND t.tenant = p.tenant)
 		ORDER BY tenant, ts_max`); err != nil {
@@ -334,7 +422,7 @@ func groupIndex(ctx context.Context, tx pgx.Tx, d time.Time) error {
 		var r indexRow
 		var low, high int64
 		var dmin, dmax *int64
-		n, err := pgx.ForEachRow(rows, []any{&r.tenant, &low, &high, &r.ts, &r.tsMax, &dmin, &dmax, &r.keys, &r.members}, func() error {
+		n, err := pgx.ForEachRow(rows, []any{&r.tenant, &low, &high, &r.ts, &r.tsMax, &dmin, &dmax, &r.keys, &r.members, &r.bounds}, func() error {
 			r.id = zipkin.TraceID{High: uint64(high), Low: uint64(low)}
 			r.hasDur = dmin != nil && dmax != nil
 			if r.hasDur {

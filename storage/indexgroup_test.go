@@ -67,14 +67,20 @@ func TestGrouper(t *testing.T) {
 			continue
 		}
 		ms, err := parseMembers(o.members, len(o.keys))
+		if err == nil {
+			err = parseBounds(o.bounds, o.ts, o.tsMax, ms)
+		}
 		if err != nil {
 			t.Fatal(err)
+		}
+		if !ms[0].tsMax.Equal(o.tsMax) {
+			t.Fatalf("group row's newest trace starts last at %v, the row at %v", ms[0].tsMax, o.tsMax)
 		}
 		if len(ms) < 2 || len(ms) > groupMaxMembers || !slices.IsSorted(o.keys) || ms[0].id != o.id {
 			t.Fatalf("group row of %d traces (first %v, row's %v)", len(ms), ms[0].id, o.id)
 		}
-		if size := 4*len(o.keys) + len(o.members); size > 2032-120 {
-			t.Fatalf("group row of %d bytes of keys and members: TOASTed", size)
+		if size := 4*len(o.keys) + len(o.members) + len(o.bounds); size > 2032-120 {
+			t.Fatalf("group row of %d bytes of keys, members and bounds: TOASTed", size)
 		}
 		groups++
 		traces += len(ms)
@@ -83,6 +89,33 @@ func TestGrouper(t *testing.T) {
 		t.Fatalf("%d rows grouped into %d (%d group rows): the grouping is not tested", len(rows), len(out), groups)
 	}
 	t.Logf("%d rows → %d rows (%d group rows of %d traces)", len(rows), len(out), groups, traces)
+
+	// Each trace's latest start, over its rows, is what the rows it is
+	// grouped into give it: exact, not the group's.
+	latest := func(rows []indexRow) map[thinKey]time.Time {
+		got := map[thinKey]time.Time{}
+		note := func(k thinKey, at time.Time) { got[k] = maxTime(got[k], at) }
+		for _, o := range rows {
+			if len(o.members) == 0 {
+				note(thinKey{o.tenant, o.id}, o.tsMax)
+				continue
+			}
+			ms, _ := parseMembers(o.members, len(o.keys))
+			if err := parseBounds(o.bounds, o.ts, o.tsMax, ms); err != nil {
+				t.Fatal(err)
+			}
+			for _, m := range ms {
+				note(thinKey{o.tenant, m.id}, m.tsMax)
+			}
+		}
+		return got
+	}
+	want, got := latest(rows), latest(out)
+	for k, at := range want {
+		if !got[k].Equal(at) {
+			t.Fatalf("trace %v's rows start last at %v, its group rows say %v", k, at, got[k])
+		}
+	}
 
 	// What an ordinary row answers to, as the walk's SQL asks it.
 	rowHas := func(w *walk, o *indexRow) bool {
@@ -123,12 +156,21 @@ func TestGrouper(t *testing.T) {
 				continue
 			}
 			ms, err := parseMembers(o.members, len(o.keys))
+			if err == nil {
+				err = parseBounds(o.bounds, o.ts, o.tsMax, ms)
+			}
 			if err != nil {
 				t.Fatal(err)
 			}
+			// Where the walk's keys are in the row's, as its SQL gives them.
+			var pos []int32
+			for _, k := range w.wanted() {
+				p, ok := slices.BinarySearch(o.keys, k)
+				pos = append(pos, map[bool]int32{true: int32(p) + 1}[ok])
+			}
 			for i := range ms {
-				if w.nominates(o.keys, &ms[i]) {
-					note(thinKey{o.tenant, ms[i].id}, o)
+				if w.nominates(pos, &ms[i]) {
+					note(thinKey{o.tenant, ms[i].id}, &indexRow{ts: o.ts, tsMax: ms[i].tsMax})
 				}
 			}
 		}
@@ -193,6 +235,35 @@ func FuzzIndexGroup(f *testing.F) {
 		again, err := parseMembers(appendMembers(nil, ms), int(n))
 		if err != nil || len(again) != len(ms) {
 			t.Fatalf("%+v written reads back as %+v, %v", ms, again, err)
+		}
+	})
+}
+
+// FuzzIndexGroupBounds: span_index.bounds of a group row of n traces and
+// starts ts–ts+room parses only to latest starts newest first within the
+// row's, which write it back byte for byte; empty gives each the row's.
+func FuzzIndexGroupBounds(f *testing.F) {
+	ts := time.Date(2026, 12, 6, 10, 0, 0, 0, time.UTC)
+	ms := []groupMember{{tsMax: ts.Add(time.Minute - 1)}, {tsMax: ts.Add(30 * time.Second)}, {tsMax: ts.Add(30 * time.Second)}, {tsMax: ts}}
+	f.Add(uint32(60e6-1), uint8(4), appendBounds(nil, ts.Add(time.Minute-1), ms))
+	f.Add(uint32(60e6-2), uint8(4), appendBounds(nil, ts.Add(time.Minute-1), ms))
+	f.Add(uint32(0), uint8(3), []byte{})
+	f.Add(uint32(5), uint8(2), []byte{0, 5})
+	f.Fuzz(func(t *testing.T, room uint32, n uint8, b []byte) {
+		tsMax := ts.Add(time.Duration(room) * time.Microsecond)
+		ms := make([]groupMember, n)
+		if err := parseBounds(b, ts, tsMax, ms); err != nil {
+			return
+		}
+		prev := tsMax
+		for _, m := range ms {
+			if m.tsMax.After(prev) || m.tsMax.Before(ts) || len(b) == 0 && !m.tsMax.Equal(tsMax) {
+				t.Fatalf("%x in a row of %v–%v parses to %v after %v", b, ts, tsMax, m.tsMax, prev)
+			}
+			prev = m.tsMax
+		}
+		if again := appendBounds(nil, tsMax, ms); len(b) > 0 && !bytes.Equal(again, b) {
+			t.Fatalf("%x parses to bounds that write %x", b, again)
 		}
 	})
 }

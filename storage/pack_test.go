@@ -3,6 +3,7 @@ package storage_test
 import (
 	"cmp"
 	"context"
+	"maps"
 	"math/rand/v2"
 	"slices"
 	"strconv"
@@ -115,6 +116,50 @@ func testPackDay(t *testing.T, memberRows bool) {
 					a.found[k] = append(a.found[k], tr[0].TraceID)
 				}
 				slices.SortFunc(a.found[k], func(x, y zipkin.TraceID) int { return cmp.Or(cmp.Compare(x.High, y.High), cmp.Compare(x.Low, y.Low)) })
+			}
+			// A search for its newest few stops early (the walk reads
+			// candidates newest first, group rows' traces by their own
+			// latest start) and answers the first few of the whole
+			// answer: in the burst, where group rows hold traces that
+			// overlap in time.
+			// The whole answer is the oracle's: the traces with a
+			// matching span in the window, by their newest such span.
+			for _, q := range []zipkin.QueryRequest{{}, {ServiceName: "frontend"}, {ServiceName: "cart", SpanName: "charge"}} {
+				q.EndTs, q.Lookback = d.Add(2*time.Hour+3*time.Minute), 10*time.Minute
+				from, to := q.EndTs.Add(-q.Lookback).UnixMicro(), q.EndTs.UnixMicro()
+				newest := map[zipkin.TraceID]int64{}
+				for _, tr := range traces {
+					for _, sp := range tr {
+						if at := sp.StartTime(); at >= from && at <= to && at > newest[sp.TraceID] &&
+							(q.ServiceName == "" || sp.LocalServiceName() == q.ServiceName) && (q.SpanName == "" || sp.Name == q.SpanName) {
+							newest[sp.TraceID] = at
+						}
+					}
+				}
+				oracle := slices.Collect(maps.Keys(newest))
+				slices.SortFunc(oracle, func(x, y zipkin.TraceID) int { return cmp.Compare(newest[y], newest[x]) })
+				var all []zipkin.TraceID
+				for _, limit := range []int{100_000, 1, 4, 15} {
+					q.Limit = limit
+					found, err := st.FindTraces(c, q, true)
+					if err != nil {
+						t.Fatal(err)
+					}
+					var got []zipkin.TraceID
+					for _, tr := range found {
+						got = append(got, tr[0].TraceID)
+					}
+					if all == nil {
+						if all = got; !slices.Equal(all, oracle) {
+							t.Fatalf("%s: %+v finds %d traces %v, %d have a matching span in the window %v", name, q, len(all), all, len(oracle), oracle)
+						}
+						if name == tenant.Default && len(all) < 30 {
+							t.Fatalf("%+v: %d traces in the burst: the early stop is not tested", q, len(all))
+						}
+					} else if want := all[:min(limit, len(all))]; !slices.Equal(got, want) {
+						t.Fatalf("%s: %+v finds %v, the first %d of all it finds are %v", name, q, got, limit, want)
+					}
+				}
 			}
 			found, err := st.FindTracesFiltered(c, zipkin.QueryRequest{EndTs: d.Add(24 * time.Hour), Lookback: 24 * time.Hour, Limit: 100_000}, true, scan.Prefilter(),
 				func(spans []zipkin.Span, from, to int64) (int64, bool) {
@@ -639,11 +684,13 @@ func writeSplit(t *testing.T, st *storage.Store, c context.Context, traces [][]z
 
 // packAll packs every day due at now, oldest first, and returns what each
 // packing did.
-// burst is n traces of thinTraces' kind, one a second from at.
+// burst is n traces of thinTraces' kind, about one a second from at.
 func burst(r *rand.Rand, n int, at time.Time) [][]zipkin.Span {
 	traces := thinTraces(r, n, at.Truncate(24*time.Hour))
 	for i, tr := range traces {
-		shift := at.Add(time.Duration(i)*time.Second).UnixMicro() - tr[0].Timestamp
+		// A second apart and some µs more, so that no two spans start
+		// together (searches' order is then the same however read).
+		shift := at.Add(time.Duration(i)*time.Second).UnixMicro() + r.Int64N(1_000_000) - tr[0].Timestamp
 		for j := range tr {
 			tr[j].Timestamp += shift
 		}

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"math"
 	"slices"
 	"strconv"
 	"strings"
@@ -21,12 +22,15 @@ import (
 //
 // span_index rows are coarse — one per (segment, minute), with hashed
 // names and terms — so they only nominate candidate traces. Rows are
-// walked by their latest span start (ts_max), newest first; candidates are
-// read whole (they are returned anyway) a few at a time and kept only if
-// one of their spans matches q exactly, as Zipkin's rule "one span matches
-// all criteria" demands. No unread row can hold a span newer than the
-// ts_max of the last row read, so the walk stops as soon as Limit matches
-// are at least that new: usually after reading about Limit traces.
+// walked by their latest span start (ts_max), newest first, from the
+// window's end plus a row's span (a row starting in the window may end
+// after it); candidates are read whole (they are returned anyway) a few at
+// a time, newest bound first (a row's ts_max, or a group row's trace's
+// own), and kept only if one of their spans matches q exactly, as
+// Zipkin's rule "one span matches all criteria" demands. No unread row can
+// hold a span newer than the ts_max of the last row read, so the walk
+// stops as soon as Limit matches are at least as new as that and as every
+// unread candidate: usually after reading about Limit traces.
 func (s *Store) FindTraces(ctx context.Context, q zipkin.QueryRequest, strict bool) ([][]zipkin.Span, error) {
 	return s.FindTracesMatching(ctx, q, strict, func(spans []zipkin.Span, from, to int64) (int64, bool) {
 		return newestMatch(spans, q, from, to)
@@ -79,14 +83,14 @@ func (s *Store) FindTracesFiltered(ctx context.Context, q zipkin.QueryRequest, s
 		}
 	}
 	w := &walk{s: s, tenant: tenant, q: q, match: match, strict: strict, keys: keys, either: either,
-		start: start, end: end, cursor: end, seen: map[zipkin.TraceID]bool{}, colRows: columnWalkRows}
+		start: start, end: end, cursor: end.Add(indexBucket), seen: map[zipkin.TraceID]time.Time{}, colRows: columnWalkRows, rows: walkFirst}
 	if pre != nil && s.cfg.Columns != nil && len(keys)+len(either) == 0 && q.MinDuration == 0 && q.MaxDuration == 0 {
 		since, err := s.columnsSince(ctx)
 		if err != nil {
 			return nil, fmt.Errorf("find traces: %w", err)
 		}
 		if !start.Before(since) {
-			w.pre = pre
+			w.pre, w.cursor = pre, end.Add(columnHour)
 		}
 	}
 	if err := w.run(ctx); err != nil {
@@ -99,12 +103,20 @@ func (s *Store) FindTracesFiltered(ctx context.Context, q zipkin.QueryRequest, s
 	return out, nil
 }
 
-// walkScan is how many rows one step of the walk reads through the ts_max
-// B-tree, checking keys per row. When a step finds too few rows with the
-// keys, the keys are rare: the rest of the window is searched through the
-// GIN index instead, which the planner cannot be trusted to pick alone (it
-// chose bitmap scans of whole partitions for keys on every row).
-const walkScan = 2000
+// walkScan is how many rows the walk reads through the ts_max B-tree,
+// checking keys per row, before it judges the keys: when too few of those
+// rows have them, the keys are rare, and the rest of the window is
+// searched through the GIN index instead, which the planner cannot be
+// trusted to pick alone (it chose bitmap scans of whole partitions for
+// keys on every row). Its first step reads walkFirst rows, the next ones
+// walkScan: a packed day's group row holds up to 64 traces, so a first
+// step of 2,000 rows read a two-hour window's whole index (1,100 rows of
+// 1.8 KB on OTel-like spans) and every member of it, where the answer's 20
+// traces were in the first few rows.
+const (
+	walkScan  = 2000
+	walkFirst = 128
+)
 
 type walk struct {
 	s          *Store
@@ -115,11 +127,14 @@ type walk struct {
 	keys       []int32   // a row must hold every one
 	either     [][]int32 // and one of each: a term's key and its key before migration 00015
 	start, end time.Time
-	cursor     time.Time // rows with ts_max <= cursor are unread
-	rare       bool      // use the GIN index
-	pre        Prefilter // walk the column blocks, not the index
-	colRows    int       // blocks the column walk's next step reads
-	seen       map[zipkin.TraceID]bool
+	cursor     time.Time // rows with ts_max <= cursor are unread (from end + a row's span: a row starting by end can end after it)
+	rows       int       // rows the next step reads down the ts_max B-tree
+	scanned    int       // rows read down it, and how many had the keys
+	hits       int
+	rare       bool                         // use the GIN index
+	pre        Prefilter                    // walk the column blocks, not the index
+	colRows    int                          // blocks the column walk's next step reads
+	seen       map[zipkin.TraceID]time.Time // nominated: the newest bound; read: readMark
 	matches    []match
 }
 
@@ -128,6 +143,8 @@ type match struct {
 	spans []zipkin.Span
 }
 
+// candidate is a trace a step nominated, with an upper bound of its spans'
+// starts (tsMax): an ordinary row's ts_max, a group row's trace's own.
 type candidate struct {
 	id    zipkin.TraceID
 	tsMax time.Time
@@ -138,21 +155,33 @@ func (w *walk) run(ctx context.Context) error {
 	if w.pre != nil {
 		step = w.columnStep
 	}
+	var pending []candidate // nominated, unread, newest bound first
 	for {
 		cands, exhausted, err := step(ctx)
 		if err != nil {
 			return err
 		}
-		// Read candidates a few at a time, newest row first; stop once
-		// Limit matches are at least as new as any unread row could hold.
-		for i := 0; i < len(cands); {
-			if w.done(cands[i].tsMax) {
+		pending = append(pending, cands...)
+		slices.SortStableFunc(pending, func(a, b candidate) int { return b.tsMax.Compare(a.tsMax) })
+		// Read candidates a few at a time, newest bound first, while one
+		// could be newer than any unread row (a group row's traces reach
+		// below the row's ts_max: the rest wait for the next step); stop
+		// once Limit matches are at least as new as anything unread.
+		for len(pending) > 0 && (exhausted || !pending[0].tsMax.Before(w.unread())) {
+			if w.done(pending[0].tsMax) {
 				return nil
 			}
-			j := min(i+max(w.q.Limit, 4), len(cands))
-			ids := make([]zipkin.TraceID, 0, j-i)
-			for _, c := range cands[i:j] {
-				ids = append(ids, c.id)
+			j := min(max(w.q.Limit, 4), len(pending))
+			ids := make([]zipkin.TraceID, 0, j)
+			for _, c := range pending[:j] {
+				if !w.seen[c.id].Equal(readMark) { // else read under a newer bound
+					w.seen[c.id] = readMark
+					ids = append(ids, c.id)
+				}
+			}
+			pending = pending[j:]
+			if len(ids) == 0 {
+				continue
 			}
 			traces, err := w.s.Traces(ctx, ids, w.strict)
 			if err != nil {
@@ -171,12 +200,33 @@ func (w *walk) run(ctx context.Context) error {
 				}
 			}
 			slices.SortStableFunc(w.matches, func(a, b match) int { return cmp.Compare(b.at, a.at) })
-			i = j
 		}
-		if exhausted || w.done(w.cursor) {
+		if exhausted || w.done(w.unread()) {
 			return nil
 		}
 	}
+}
+
+// unread bounds the window's spans in unread rows: they start by the
+// cursor and by the window's end.
+func (w *walk) unread() time.Time { return minTime(w.cursor, w.end) }
+
+// readMark is seen's mark of a trace read: no bound is newer.
+var readMark = time.UnixMicro(math.MaxInt64)
+
+// nominate appends trace id to cands as a candidate whose spans start at
+// or before bound (in the window: by its end), unless it was read or
+// nominated with a bound as new.
+func (w *walk) nominate(cands []candidate, id zipkin.TraceID, bound time.Time) []candidate {
+	if !w.strict {
+		id.High = 0
+	}
+	bound = minTime(bound, w.end)
+	if prev, ok := w.seen[id]; ok && !bound.After(prev) {
+		return cands
+	}
+	w.seen[id] = bound
+	return append(cands, candidate{id, bound})
 }
 
 // done reports whether Limit matches are at least as new as a row whose
@@ -220,15 +270,35 @@ func (w *walk) query() (string, []any, int) {
 	if w.q.MaxDuration > 0 {
 		where = append(where, "dur_min <= "+arg(w.q.MaxDuration))
 	}
-	limit := walkScan
+	limit := w.rows
 	if w.rare {
 		limit = max(w.q.Limit*4, 100)
 	}
-	// A group row (indexgroup.go) comes with its keys and members, to
-	// nominate those of its traces an ordinary row of theirs would have.
-	query := `SELECT trace_id_low, trace_id_high, ts_max, ` + hit + `, CASE WHEN members <> '' THEN keys END, members FROM span_index WHERE ` +
+	// A group row (indexgroup.go) the keys hit comes with its members and
+	// where the walk's keys are among its keys (w.positions), to nominate
+	// those of its traces an ordinary row of theirs would have; not with
+	// its keys, hundreds on OTel-like spans: a step read 1,000 such rows
+	// in 10 ms. (An ordinary row's hit is evaluated once: AND stops at
+	// members <> ''.)
+	var pos []string
+	for _, k := range w.wanted() {
+		pos = append(pos, "coalesce(array_position(keys, "+arg(k)+"::int4), 0)")
+	}
+	query := `SELECT trace_id_low, trace_id_high, ts_max, ts, ` + hit + `,
+		CASE WHEN members <> '' AND ` + hit + ` THEN ARRAY[cardinality(keys)` + strings.Join(append([]string{""}, pos...), ", ") + `]::int4[] END,
+		CASE WHEN members <> '' AND ` + hit + ` THEN members END, bounds FROM span_index WHERE ` +
 		strings.Join(where, " AND ") + ` ORDER BY ts_max DESC LIMIT ` + arg(limit)
 	return query, args, limit
+}
+
+// wanted lists the keys the walk asks a group row's traces for: its keys,
+// then each either's, in the order positions are given to nominates.
+func (w *walk) wanted() []int32 {
+	out := slices.Clone(w.keys)
+	for _, e := range w.either {
+		out = append(out, e...)
+	}
+	return out
 }
 
 // step reads the next rows of the window, newest first, and returns the
@@ -250,25 +320,13 @@ func (w *walk) step(ctx context.Context) ([]candidate, bool, error) {
 		return nil, false, err
 	}
 	var low, high int64
-	var tsMax time.Time
+	var ts, tsMax time.Time
 	var ok bool
-	var union []int32
-	var members []byte
+	var pos []int32 // a group row's count of keys, then where the walk's are (wanted)
+	var members, bounds []byte
 	var cands []candidate
-	nominate := func(id zipkin.TraceID) {
-		if !w.strict {
-			id.High = 0
-		}
-		if !w.seen[id] {
-			w.seen[id] = true
-			// A group row's traces take its ts_max: an upper bound of
-			// their spans' starts, as a row's is, which keeps done's
-			// reasoning about unread rows exact.
-			cands = append(cands, candidate{id, tsMax})
-		}
-	}
 	n, hits, oldest := 0, 0, w.cursor
-	_, err = pgx.ForEachRow(rows, []any{&low, &high, &tsMax, &ok, &union, &members}, func() error {
+	_, err = pgx.ForEachRow(rows, []any{&low, &high, &tsMax, &ts, &ok, &pos, &members, &bounds}, func() error {
 		n++
 		oldest = tsMax
 		if !ok {
@@ -276,19 +334,24 @@ func (w *walk) step(ctx context.Context) ([]candidate, bool, error) {
 		}
 		hits++
 		if len(members) == 0 {
-			nominate(zipkin.TraceID{High: uint64(high), Low: uint64(low)})
+			cands = w.nominate(cands, zipkin.TraceID{High: uint64(high), Low: uint64(low)}, tsMax)
 			return nil
 		}
-		ms, err := parseMembers(members, len(union))
+		if len(pos) == 0 {
+			return fmt.Errorf("%w: a group row with no keys", errCorruptSegment)
+		}
+		bound := newBoundReader(bounds, ts, tsMax)
+		err := eachMember(members, int(pos[0]), func(m *groupMember) error {
+			at, err := bound.next()
+			if err == nil && w.nominates(pos[1:], m) {
+				cands = w.nominate(cands, m.id, at)
+			}
+			return err
+		})
 		if err != nil {
 			return err
 		}
-		for i := range ms {
-			if w.nominates(union, &ms[i]) {
-				nominate(ms[i].id)
-			}
-		}
-		return nil
+		return bound.end()
 	})
 	if err == nil && br != nil {
 		err = br.Close() // the COMMIT
@@ -300,31 +363,36 @@ func (w *walk) step(ctx context.Context) ([]candidate, bool, error) {
 		return cands, true, nil
 	}
 	w.advance(oldest)
-	if !w.rare && hits < max(w.q.Limit, 10) {
-		w.rare = true
+	if !w.rare {
+		w.scanned, w.hits = w.scanned+n, w.hits+hits
+		w.rows = walkScan
+		w.rare = w.scanned >= walkScan && w.hits < max(w.q.Limit, 10)
 	}
 	return cands, false, nil
 }
 
-// nominates reports whether a group row's trace m (union: the row's keys)
-// passes what the walk's query asks of a row: every key, one of each
-// either, and the duration bounds.
-func (w *walk) nominates(union []int32, m *groupMember) bool {
-	has := func(k int32) bool {
-		p, ok := slices.BinarySearch(union, k)
-		if !ok {
-			return false
-		}
-		_, ok = slices.BinarySearch(m.keys, uint32(p))
-		return ok
+// nominates reports whether a group row's trace m passes what the walk's
+// query asks of a row: every key, one of each either, and the duration
+// bounds. pos gives, for each key of wanted, its position in the row's
+// keys plus one, 0 where the row has none.
+func (w *walk) nominates(pos []int32, m *groupMember) bool {
+	has := func(i int) bool {
+		_, ok := slices.BinarySearch(m.keys, uint32(pos[i]-1))
+		return pos[i] > 0 && ok
 	}
-	for _, k := range w.keys {
-		if !has(k) {
+	for i := range w.keys {
+		if !has(i) {
 			return false
 		}
 	}
+	i := len(w.keys)
 	for _, e := range w.either {
-		if !slices.ContainsFunc(e, has) {
+		one := false
+		for range e {
+			one = one || has(i)
+			i++
+		}
+		if !one {
 			return false
 		}
 	}
