@@ -125,7 +125,7 @@ func testPackDay(t *testing.T, memberRows bool) {
 			// The whole answer is the oracle's: the traces with a
 			// matching span in the window, by their newest such span.
 			for _, q := range []zipkin.QueryRequest{{}, {ServiceName: "frontend"}, {ServiceName: "cart", SpanName: "charge"}} {
-				q.EndTs, q.Lookback = d.Add(2*time.Hour+3*time.Minute), 10*time.Minute
+				q.EndTs, q.Lookback = d.Add(2*time.Hour+3*time.Minute+30*time.Second), 10*time.Minute
 				from, to := q.EndTs.Add(-q.Lookback).UnixMicro(), q.EndTs.UnixMicro()
 				newest := map[zipkin.TraceID]int64{}
 				for _, tr := range traces {
