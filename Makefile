@@ -68,7 +68,7 @@ bench: services build ## benchmarks (not part of test): Go benchmarks, then zipq
 
 fuzz: ## run each fuzz target (decoders incl. OTLP, canonical encoding, annotationQuery, TraceQL search and metrics, linker, stored segments, marks, sketches and stats batches, span columns, auth headers) for FUZZTIME (default 30s)
 	@for t in zipkin:FuzzDecode zipkin:FuzzDecodeJSON zipkin:FuzzDecodeProto zipkin:FuzzDecodeJSONLikeEncodingJSON \
-		zipkin:FuzzUnmarshalCanonical ingest:FuzzDecodeOTLP zipkin:FuzzParseAnnotationQuery zipkin:FuzzLink storage:FuzzSegment storage:FuzzNamedEdges storage:FuzzLinksRecord storage:FuzzSketch storage:FuzzStrip storage:FuzzStatBatch storage:FuzzBlockRef storage:FuzzBlockDir storage:FuzzDecompressPrefix storage:FuzzIndexGroup traceql:FuzzParse traceql:FuzzParseMetrics traceql:FuzzSpanColumns \
+		zipkin:FuzzUnmarshalCanonical ingest:FuzzDecodeOTLP zipkin:FuzzParseAnnotationQuery zipkin:FuzzLink storage:FuzzSegment storage:FuzzNamedEdges storage:FuzzLinksRecord storage:FuzzSketch storage:FuzzStrip storage:FuzzStatBatch storage:FuzzBlockRef storage:FuzzBlockDir storage:FuzzDecompressPrefix storage:FuzzIndexGroup storage:FuzzIndexGroupBounds traceql:FuzzParse traceql:FuzzParseMetrics traceql:FuzzSpanColumns \
 		auth:FuzzCredential auth:FuzzParseTokens internal/tenant:FuzzParse internal/tenant:FuzzParseTable; do \
 		$(GO) test -run '^$$' -fuzz "^$${t#*:}$$" -fuzztime $${FUZZTIME:-30s} ./$${t%%:*} || exit 1; done
 
