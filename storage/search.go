@@ -278,7 +278,7 @@ func (w *walk) query() (string, []any, int) {
 		limit = max(w.q.Limit*4, 100)
 	}
 	// A group row (indexgroup.go) the keys hit comes with its members and
-	// where the walk's keys are among its keys (w.positions), to nominate
+	// where the walk's keys are among its keys (wanted), to nominate
 	// those of its traces an ordinary row of theirs would have; not with
 	// its keys, hundreds on OTel-like spans: a step read 1,000 such rows
 	// in 10 ms. (An ordinary row's hit is evaluated once: AND stops at
