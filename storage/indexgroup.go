@@ -76,26 +76,11 @@ func appendMembers(b []byte, ms []groupMember) []byte {
 	return b
 }
 
-// parseMembers reads members as stored in a row with n keys. Its
-// strictness (minimal uvarints, positions below n, durations that fit)
-// makes one list one spelling: appendMembers of what it returns gives b.
-func parseMembers(b []byte, n int) ([]groupMember, error) {
-	var out []groupMember
-	err := eachMember(b, n, func(m *groupMember) error {
-		c := *m
-		c.keys = slices.Clone(m.keys)
-		out = append(out, c)
-		return nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	return out, nil
-}
-
-// eachMember calls fn with each member of members as parseMembers reads
-// them, in one groupMember whose keys it reuses: search reads thousands
-// of members a step, and copies none.
+// eachMember calls fn with each member of members as stored in a row with
+// n keys, in one groupMember whose keys it reuses: search reads thousands
+// of members a step, and copies none. Its strictness (minimal uvarints,
+// positions below n, durations that fit) makes one list one spelling:
+// appendMembers of what it reads gives b.
 func eachMember(b []byte, n int, fn func(m *groupMember) error) error {
 	bad := fmt.Errorf("%w: bad index group", errCorruptSegment)
 	next := func() (uint64, bool) {
@@ -159,19 +144,6 @@ func appendBounds(b []byte, tsMax time.Time, ms []groupMember) []byte {
 		prev = t
 	}
 	return b
-}
-
-// parseBounds sets ms' latest starts from bounds as stored in a row of
-// starts ts–tsMax (boundReader's rules).
-func parseBounds(b []byte, ts, tsMax time.Time, ms []groupMember) error {
-	r := newBoundReader(b, ts, tsMax)
-	for i := range ms {
-		var err error
-		if ms[i].tsMax, err = r.next(); err != nil {
-			return err
-		}
-	}
-	return r.end()
 }
 
 // boundReader reads span_index.bounds of a row of starts ts–tsMax member

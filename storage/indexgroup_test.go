@@ -11,6 +11,48 @@ import (
 	"github.com/zipq/zipq/zipkin"
 )
 
+// parseMembers reads members as stored in a row with n keys, each copied
+// out of eachMember (what search reads them with).
+func parseMembers(b []byte, n int) ([]groupMember, error) {
+	var out []groupMember
+	err := eachMember(b, n, func(m *groupMember) error {
+		c := *m
+		c.keys = slices.Clone(m.keys)
+		out = append(out, c)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// parseBounds sets ms' latest starts from bounds as stored in a row of
+// starts ts–tsMax, through boundReader (what search reads them with).
+func parseBounds(b []byte, ts, tsMax time.Time, ms []groupMember) error {
+	r := newBoundReader(b, ts, tsMax)
+	for i := range ms {
+		var err error
+		if ms[i].tsMax, err = r.next(); err != nil {
+			return err
+		}
+	}
+	return r.end()
+}
+
+// groupTraces reads group row o's traces with their latest starts.
+func groupTraces(t *testing.T, o *indexRow) []groupMember {
+	t.Helper()
+	ms, err := parseMembers(o.members, len(o.keys))
+	if err == nil {
+		err = parseBounds(o.bounds, o.ts, o.tsMax, ms)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ms
+}
+
 // TestGrouper: a day's rows, grouped, nominate for any walk exactly the
 // traces the rows did (the rows' predicate, as the walk's SQL applies it,
 // is the oracle), each from a row whose times bound the trace's rows; and
@@ -66,13 +108,7 @@ func TestGrouper(t *testing.T) {
 			traces++
 			continue
 		}
-		ms, err := parseMembers(o.members, len(o.keys))
-		if err == nil {
-			err = parseBounds(o.bounds, o.ts, o.tsMax, ms)
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
+		ms := groupTraces(t, &o)
 		if !ms[0].tsMax.Equal(o.tsMax) {
 			t.Fatalf("group row's newest trace starts last at %v, the row at %v", ms[0].tsMax, o.tsMax)
 		}
@@ -100,11 +136,7 @@ func TestGrouper(t *testing.T) {
 				note(thinKey{o.tenant, o.id}, o.tsMax)
 				continue
 			}
-			ms, _ := parseMembers(o.members, len(o.keys))
-			if err := parseBounds(o.bounds, o.ts, o.tsMax, ms); err != nil {
-				t.Fatal(err)
-			}
-			for _, m := range ms {
+			for _, m := range groupTraces(t, &o) {
 				note(thinKey{o.tenant, m.id}, m.tsMax)
 			}
 		}
@@ -155,13 +187,7 @@ func TestGrouper(t *testing.T) {
 			if !rowHas(w, &union) {
 				continue
 			}
-			ms, err := parseMembers(o.members, len(o.keys))
-			if err == nil {
-				err = parseBounds(o.bounds, o.ts, o.tsMax, ms)
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
+			ms := groupTraces(t, o)
 			// Where the walk's keys are in the row's, as its SQL gives them.
 			var pos []int32
 			for _, k := range w.wanted() {
