@@ -2,6 +2,7 @@ package storage
 
 import (
 	"bytes"
+	"encoding/binary"
 	"math"
 	"slices"
 	"testing"
@@ -80,4 +81,19 @@ func FuzzBlockDir(f *testing.F) {
 			t.Fatalf("%x read with a byte to spare", dir)
 		}
 	})
+}
+
+// TestUvarintLen: uvarintLen counts what binary.AppendUvarint writes, at
+// every length's edges.
+func TestUvarintLen(t *testing.T) {
+	for shift := range 64 {
+		for _, v := range []uint64{1<<shift - 1, 1 << shift, 1<<shift + 1} {
+			if got, want := uvarintLen(v), len(binary.AppendUvarint(nil, v)); got != want {
+				t.Fatalf("uvarintLen(%d) = %d, want %d", v, got, want)
+			}
+		}
+	}
+	if got := uvarintLen(math.MaxUint64); got != 10 {
+		t.Fatalf("uvarintLen(MaxUint64) = %d, want 10", got)
+	}
 }
