@@ -815,9 +815,9 @@ func BenchmarkThin(b *testing.B) {
 // with its blocks partition), and trace by ID and search on the day before
 // and after in the same run — p50 and p99 of 500 reads of random IDs and
 // of 60 searches, one at a time; after packing, once as it ends and once
-// after a VACUUM ANALYZE, as the day had before. ZIPQ_PACK_SPANS=10000000 writes that
-// many spans instead, spread over the day in bursts like the default's
-// (the searches' two-hour window then holds a twelfth of them).
+// after a VACUUM ANALYZE, as the day had before. ZIPQ_PACK_SPANS=10000000
+// writes that many spans instead, spread over the day in bursts like the
+// default's (the searches' two-hour window then holds a twelfth of them).
 func BenchmarkPack(b *testing.B) {
 	traces := 8_000
 	if v, err := strconv.Atoi(os.Getenv("ZIPQ_PACK_SPANS")); err == nil && v > 0 {
