@@ -867,14 +867,7 @@ func BenchmarkPack(b *testing.B) {
 		if len(window) == 0 {
 			b.Fatalf("none of the %d spans sampled is in the searches' window", len(spans))
 		}
-		conn, err := pgx.Connect(ctx, dsn)
-		if err != nil {
-			b.Fatal(err)
-		}
-		if _, err := conn.Exec(ctx, `VACUUM ANALYZE`); err != nil {
-			b.Fatal(err)
-		}
-		conn.Close(ctx)
+		execSQL(b, dsn, `VACUUM ANALYZE`)
 		r := rand.New(rand.NewPCG(7, 8))
 		reads := func() (p50, p99 time.Duration) {
 			took := make([]time.Duration, 500)
@@ -921,6 +914,7 @@ func BenchmarkPack(b *testing.B) {
 		var took time.Duration
 		for range 3 { // the empty day before d, then d
 			t0 := time.Now()
+			var err error
 			if res, err = st.Pack(ctx, d.Add(48*time.Hour)); err != nil {
 				b.Fatal(err)
 			}
@@ -937,13 +931,7 @@ func BenchmarkPack(b *testing.B) {
 		// And again after the VACUUM ANALYZE the unpacked day had before
 		// its reads: just after packing, autovacuum and the checkpointer
 		// work through the day's rewrite beside the reads.
-		if conn, err = pgx.Connect(ctx, dsn); err != nil {
-			b.Fatal(err)
-		}
-		if _, err := conn.Exec(ctx, `VACUUM ANALYZE`); err != nil {
-			b.Fatal(err)
-		}
-		conn.Close(ctx)
+		execSQL(b, dsn, `VACUUM ANALYZE`)
 		p50v, p99v := reads()
 		s50v, s99v := searches()
 		b.ReportMetric(float64(s50.Microseconds())/1000, "search-p50-ms")

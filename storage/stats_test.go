@@ -530,7 +530,7 @@ func sameSeries(a, b []storage.StatsSeries) bool {
 	return true
 }
 
-func execSQL(t *testing.T, dsn, q string) {
+func execSQL(t testing.TB, dsn, q string) {
 	t.Helper()
 	conn, err := pgx.Connect(context.Background(), dsn)
 	if err != nil {
